@@ -1,0 +1,79 @@
+/**
+ * buildApp(config, store): the whole HTTP service as a Fastify instance that never listens by itself
+ * (tests drive it with app.inject; server.ts makes it listen).
+ */
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { Config } from './config.ts';
+import { ApiError, apiError, AppNotFoundError, StoreError } from './errors.ts';
+import { healthRoutes } from './http/health.ts';
+import { status } from './http/tpns/schemas.ts';
+import { TPNS_PATHS, tpnsRoutes } from './http/tpns/routes.ts';
+import type { BindingStore } from './store/store.ts';
+
+/** SPEC §2: body limit 1 MiB. */
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+export interface BuildAppOptions {
+  logger?: FastifyServerOptions['logger'];
+}
+
+export function loggerOptions(level: string): FastifyServerOptions['logger'] {
+  return {
+    level,
+    // Secrets never reach the log, whatever a later serializer adds.
+    redact: { paths: ['req.headers.authorization', 'req.headers.sign', '*.secretKey', '*.secret_key'], censor: '[redacted]' },
+  };
+}
+
+function toApiError(error: unknown, log: FastifyInstance['log']): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error instanceof AppNotFoundError) return apiError.auth('AccessID or SecretKey is wrong');
+  const fastifyError = error as Partial<FastifyError>;
+  if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return apiError.bodyTooLarge(BODY_LIMIT_BYTES);
+  if (fastifyError.statusCode !== undefined && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    // Any other client-side protocol problem Fastify found before our handler ran.
+    return new ApiError(1008007, fastifyError.statusCode, `request: ${fastifyError.message ?? 'malformed'}`);
+  }
+  log.error({ err: error }, 'request failed inside the server');
+  if (error instanceof StoreError && error.unavailable) return apiError.unavailable();
+  return apiError.internal();
+}
+
+export async function buildApp(config: Config, store: BindingStore, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: BODY_LIMIT_BYTES,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    // Slow or never-ending request bodies are cut off.
+    requestTimeout: config.requestTimeoutMs,
+    return503OnClosing: true,
+  });
+
+  // SPEC §2: the body is JSON whatever the Content-Type says, and auth needs the raw bytes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const failure = toApiError(error, request.log);
+    return reply.status(failure.httpStatus).send(status(failure.retCode, failure.message));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? request.url;
+    const failure = (TPNS_PATHS as readonly string[]).includes(path)
+      ? apiError.methodNotAllowed(request.method, path, 'POST')
+      : apiError.notFound(request.method, path);
+    if (failure.httpStatus === 405) reply.header('allow', 'POST');
+    return reply.status(failure.httpStatus).send(status(failure.retCode, failure.message));
+  });
+
+  await app.register(healthRoutes, { store, region: config.region });
+  await app.register(tpnsRoutes, { store, maxTokenBytes: config.maxTokenBytes, signMaxSkewSeconds: config.signMaxSkewSeconds });
+  return app;
+}

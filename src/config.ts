@@ -1,0 +1,75 @@
+/**
+ * Every setting bindery reads, once: its environment variable, default (with unit) and validation.
+ * A bad value stops the process with a message that says how to fix it.
+ */
+export interface Config {
+  host: string;
+  port: number;
+  databaseUrl: string;
+  bootstrapApp: boolean;
+  /** Upper bound of a token's UTF-8 length. TPNS: 1..64 bytes; raw FCM tokens need more. */
+  maxTokenBytes: number;
+  signMaxSkewSeconds: number;
+  /** How long a rotated-out SecretKey keeps working. */
+  secretGraceSeconds: number;
+  logLevel: string;
+  region: string;
+  /** How long SIGTERM waits for in-flight requests before closing anyway. */
+  shutdownTimeoutMs: number;
+  /** Request bodies that take longer than this to arrive are cut off. */
+  requestTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number, unit = ''): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw.trim());
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(
+      `${name}=${JSON.stringify(raw)} is invalid: set it to a whole number from ${min} to ${max}${unit ? ` (${unit})` : ''}, or unset it for the default ${fallback}.`,
+    );
+  }
+  return value;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`${name}=${JSON.stringify(env[name])} is invalid: set it to true or false.`);
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function loadConfig(env: Env = process.env): Config {
+  const databaseUrl = env.BINDERY_DATABASE_URL?.trim() || 'sqlite:./data/bindery.db';
+  if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(databaseUrl)) {
+    throw new ConfigError(
+      `BINDERY_DATABASE_URL=${JSON.stringify(databaseUrl)} is invalid: use sqlite:PATH (e.g. sqlite:./data/bindery.db) or postgres://user:password@host:5432/dbname.`,
+    );
+  }
+  const logLevel = env.BINDERY_LOG_LEVEL?.trim() || 'info';
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(`BINDERY_LOG_LEVEL=${JSON.stringify(logLevel)} is invalid: use one of ${LOG_LEVELS.join(', ')}.`);
+  }
+  return {
+    host: env.BINDERY_HOST?.trim() || '127.0.0.1',
+    port: integer(env, 'BINDERY_PORT', 8080, 0, 65535),
+    databaseUrl,
+    bootstrapApp: boolean(env, 'BINDERY_BOOTSTRAP_APP', true),
+    maxTokenBytes: integer(env, 'BINDERY_MAX_TOKEN_BYTES', 64, 1, 4096, 'bytes'),
+    signMaxSkewSeconds: integer(env, 'BINDERY_SIGN_MAX_SKEW_SECONDS', 300, 1, 86_400, 'seconds'),
+    secretGraceSeconds: integer(env, 'BINDERY_SECRET_GRACE_SECONDS', 86_400, 0, 30 * 86_400, 'seconds'),
+    logLevel,
+    region: env.BINDERY_REGION?.trim() || 'default',
+    shutdownTimeoutMs: integer(env, 'BINDERY_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000, 'milliseconds'),
+    requestTimeoutMs: integer(env, 'BINDERY_REQUEST_TIMEOUT_MS', 10_000, 100, 600_000, 'milliseconds'),
+  };
+}

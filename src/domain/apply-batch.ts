@@ -1,0 +1,135 @@
+/**
+ * The batchoperate rules (SPEC §2.4, §2.5): ops 1..5, bind-time order, caps and eviction.
+ * Pure: it reads and updates a BindingSet and records every change; the store persists them.
+ */
+import { BindingSet } from './binding-set.ts';
+import {
+  accountKeyString,
+  type AccountKey,
+  type AppPolicy,
+  type BatchCommand,
+  type Binding,
+  type Change,
+  type ChangeCause,
+  type ElementCode,
+  type Platform,
+} from './types.ts';
+
+export interface ElementOutcome {
+  code: ElementCode;
+  /** The failing field inside the element, if not the element itself. */
+  field?: string;
+  /** Why it failed; the edge prefixes the element's path. */
+  message?: string;
+}
+
+export interface BatchOutcome {
+  /** One per command element, in order. */
+  outcomes: ElementOutcome[];
+  changes: Change[];
+}
+
+/** Returns strictly increasing bind times. */
+export type BindClock = () => number;
+
+const NO_BINDING: ElementOutcome = { code: 10110008, message: 'has no bindings' };
+const OK: ElementOutcome = { code: 0 };
+
+const oldest = (bindings: Binding[], except: (b: Binding) => boolean): Binding | undefined => {
+  let found: Binding | undefined;
+  for (const b of bindings) if (!except(b) && (!found || b.boundAt < found.boundAt)) found = b;
+  return found;
+};
+
+/** Later occurrences win: duplicates in one list apply in order, so the last is the newest. */
+function distinctInOrder(accounts: AccountKey[]): AccountKey[] {
+  const byKey = new Map<string, AccountKey>();
+  for (const account of accounts) {
+    const key = accountKeyString(account);
+    byKey.delete(key);
+    byKey.set(key, account);
+  }
+  return [...byKey.values()];
+}
+
+export function applyBatch(set: BindingSet, command: BatchCommand, policy: AppPolicy, clock: BindClock): BatchOutcome {
+  const changes: Change[] = [];
+
+  const remove = (binding: Binding, cause: Exclude<ChangeCause, 'bind'>) => {
+    set.remove(binding);
+    changes.push({ kind: 'delete', binding, cause });
+  };
+
+  const bind = (token: string, account: AccountKey, platform: Platform | null) => {
+    const binding: Binding = { token, account: account.account, accountType: account.accountType, platform, boundAt: clock() };
+    set.add(binding);
+    changes.push({ kind: 'put', binding, cause: 'bind' });
+    // Caps: the least recently bound *other* binding goes, in this same transaction.
+    while (set.countOfToken(token) > policy.maxAccountsPerToken) {
+      const victim = oldest(set.ofToken(token), (b) => b === binding);
+      if (!victim) break;
+      remove(victim, 'evicted');
+    }
+    while (set.countOfAccount(account) > policy.maxTokensPerAccount) {
+      const victim = oldest(set.ofAccount(account), (b) => b === binding);
+      if (!victim) break;
+      remove(victim, 'evicted');
+    }
+  };
+
+  /** The platform is recorded on the token: a given one applies to all its bindings, else the known one is kept. */
+  const tokenPlatform = (token: string): Platform | null => {
+    const current = set.ofToken(token);
+    if (command.platform === null) return current[0]?.platform ?? null;
+    if (current.some((b) => b.platform !== command.platform)) {
+      for (const b of current) set.add({ ...b, platform: command.platform });
+      changes.push({ kind: 'platform', token, platform: command.platform });
+    }
+    return command.platform;
+  };
+
+  const outcomes = command.elements.map((element): ElementOutcome => {
+    switch (element.op) {
+      case 1:
+      case 2: {
+        const accounts = distinctInOrder(element.accounts);
+        if (accounts.length > policy.maxAccountsPerToken) {
+          return {
+            code: 1008007,
+            field: 'account_list',
+            message: `${accounts.length} distinct accounts, more than this app's max_accounts_per_token (${policy.maxAccountsPerToken})`,
+          };
+        }
+        if (element.op === 2) {
+          const keep = new Set(accounts.map(accountKeyString));
+          for (const b of set.ofToken(element.token)) if (!keep.has(accountKeyString(b))) remove(b, 'override');
+        }
+        const platform = tokenPlatform(element.token);
+        for (const account of accounts) bind(element.token, account, platform);
+        return OK;
+      }
+      case 3: {
+        let removed = 0;
+        for (const account of element.accounts) {
+          const bound = set.get(element.token, account);
+          if (bound) {
+            remove(bound, 'unbind');
+            removed++;
+          }
+        }
+        return removed > 0 ? OK : { code: 10110008, message: 'none of the listed accounts is bound to this token' };
+      }
+      case 4: {
+        const bound = set.ofToken(element.token);
+        for (const b of bound) remove(b, 'token_reset');
+        return bound.length > 0 ? OK : NO_BINDING;
+      }
+      case 5: {
+        const bound = set.ofAccount(element.account);
+        for (const b of bound) remove(b, 'account_reset');
+        return bound.length > 0 ? OK : NO_BINDING;
+      }
+    }
+  });
+  return { outcomes, changes };
+}

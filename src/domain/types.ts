@@ -1,0 +1,63 @@
+/** The words of SPEC §1 as types. Times are microseconds since the Unix epoch, strictly increasing per store. */
+
+export type Platform = 'android' | 'ios';
+
+/** An account is identified by the pair (account, account_type). */
+export interface AccountKey {
+  account: string;
+  accountType: number;
+}
+
+export interface Binding extends AccountKey {
+  token: string;
+  platform: Platform | null;
+  boundAt: number;
+}
+
+/** Why a binding appeared or disappeared; recorded in the history. */
+export type ChangeCause = 'bind' | 'unbind' | 'override' | 'evicted' | 'token_reset' | 'account_reset';
+
+export type Change =
+  | { kind: 'put'; binding: Binding; cause: 'bind' }
+  | { kind: 'delete'; binding: Binding; cause: Exclude<ChangeCause, 'bind'> }
+  | { kind: 'platform'; token: string; platform: Platform };
+
+/** One valid element of a batchoperate request, ready to apply. */
+export type BatchElement =
+  | { op: 1 | 2 | 3; token: string; accounts: AccountKey[] }
+  | { op: 4; token: string }
+  | { op: 5; account: AccountKey };
+
+export interface BatchCommand {
+  elements: BatchElement[];
+  platform: Platform | null;
+  /** Who made the change (XG op_type / op_id); kept for the history. */
+  opType: string | null;
+  opId: string | null;
+}
+
+/** Per-app limits (SPEC §2.5). */
+export interface AppPolicy {
+  maxTokensPerAccount: number;
+  maxAccountsPerToken: number;
+}
+
+export const DEFAULT_POLICY: AppPolicy = { maxTokensPerAccount: 100, maxAccountsPerToken: 10 };
+
+/** The outcome of one applied element: 0, or the TPNS code it failed with. */
+export type ElementCode = 0 | 1008007 | 10110008;
+
+export interface App {
+  /** Internal numeric key; never on the wire. */
+  id: number;
+  accessId: string;
+  name: string;
+  secretKey: string;
+  previousSecretKey: string | null;
+  /** Unix ms after which previousSecretKey stops working. */
+  previousSecretExpiresAt: number | null;
+  policy: AppPolicy;
+  createdAt: number;
+}
+
+export const accountKeyString = (key: AccountKey): string => `${key.accountType}\u0000${key.account}`;

@@ -1,0 +1,19 @@
+/** Liveness (/healthz: the process answers) and readiness (/readyz: the store answers too). */
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import type { BindingStore } from '../store/store.ts';
+
+const Health = Type.Object({ status: Type.String(), store: Type.Optional(Type.String()), region: Type.Optional(Type.String()), detail: Type.Optional(Type.String()) });
+
+export async function healthRoutes(app: FastifyInstance, options: { store: BindingStore; region: string }): Promise<void> {
+  app.get('/healthz', { schema: { tags: ['operations'], response: { 200: Health } } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { tags: ['operations'], response: { 200: Health, 503: Health } } }, async (request, reply) => {
+    try {
+      await options.store.ping();
+      return { status: 'ready', store: options.store.kind, region: options.region };
+    } catch (error) {
+      request.log.warn({ err: error }, 'readiness check failed');
+      return reply.status(503).send({ status: 'not ready', store: options.store.kind, region: options.region, detail: 'the store does not answer' });
+    }
+  });
+}

@@ -1,0 +1,72 @@
+/** Entry point: loadConfig -> openStore -> bootstrap app -> buildApp -> listen; graceful close on SIGTERM. */
+import { buildApp, loggerOptions } from './app.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { AppService } from './domain/app-service.ts';
+import type { App } from './domain/types.ts';
+import { openStore } from './store/open-store.ts';
+
+function bootstrapBanner(app: App, config: Config): string {
+  const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  return [
+    '',
+    '  bindery: created the first app on this empty store. Its SecretKey is shown only this once:',
+    `    AccessID:  ${app.accessId}`,
+    `    SecretKey: ${app.secretKey}`,
+    '  Try it:',
+    `    curl -s -u ${app.accessId}:${app.secretKey} ${base}/v3/device/account/query -d '{"operator_type":1,"account_list":[{"account":"alice"}]}'`,
+    '',
+  ].join('\n');
+}
+
+export async function serve(config: Config): Promise<void> {
+  const store = await openStore(config.databaseUrl);
+  if (config.bootstrapApp) {
+    const created = await new AppService(store, config.secretGraceSeconds).bootstrap();
+    if (created) process.stdout.write(`${bootstrapBanner(created, config)}\n`);
+  }
+  const app = await buildApp(config, store, { logger: loggerOptions(config.logLevel) });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info({ signal }, 'shutting down: no new connections; finishing requests in flight');
+    const timer = setTimeout(() => {
+      app.log.error(`requests still running after ${config.shutdownTimeoutMs} ms; closing anyway`);
+      app.server.closeAllConnections();
+    }, config.shutdownTimeoutMs);
+    timer.unref();
+    try {
+      await app.close();
+      await store.close();
+      app.log.info('shut down cleanly');
+      process.exitCode = 0;
+    } catch (error) {
+      app.log.error({ err: error }, 'error while shutting down');
+      process.exitCode = 1;
+    }
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
+
+const isMain = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/src/server.ts');
+if (isMain) {
+  try {
+    await serve(loadConfig());
+  } catch (error) {
+    const message = error instanceof ConfigError ? error.message : (error as Error).stack ?? String(error);
+    process.stderr.write(`bindery: cannot start: ${message}\n`);
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      process.stderr.write('bindery: another process uses that port; set BINDERY_PORT to a free one.\n');
+    }
+    process.exit(1);
+  }
+}

@@ -1,0 +1,78 @@
+/** Every SQL statement of the SQLite store, named, with the row shapes they return. */
+import type { App, Binding, Platform } from '../../domain/types.ts';
+
+export const SQL = {
+  pragmas: ['journal_mode = WAL', 'synchronous = FULL', 'busy_timeout = 5000', 'foreign_keys = OFF'],
+
+  appByAccessId: 'SELECT * FROM apps WHERE access_id = ?',
+  appById: 'SELECT * FROM apps WHERE id = ?',
+  appsAll: 'SELECT * FROM apps ORDER BY access_id',
+  appCounts: `SELECT
+      (SELECT count(*) FROM bindings WHERE app_id = @appId) AS bindings,
+      (SELECT count(*) FROM (SELECT DISTINCT token FROM bindings WHERE app_id = @appId)) AS tokens,
+      (SELECT count(*) FROM (SELECT DISTINCT account, account_type FROM bindings WHERE app_id = @appId)) AS accounts`,
+  appInsert: `INSERT INTO apps (access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token, created_at)
+      VALUES (@accessId, @name, @secretKey, @maxTokensPerAccount, @maxAccountsPerToken, @createdAt)`,
+  appUpdate: `UPDATE apps SET name = @name, secret_key = @secretKey, previous_secret_key = @previousSecretKey,
+      previous_secret_expires_at = @previousSecretExpiresAt, max_tokens_per_account = @maxTokensPerAccount,
+      max_accounts_per_token = @maxAccountsPerToken WHERE access_id = @accessId`,
+  appDelete: 'DELETE FROM apps WHERE id = ?',
+  appBindingsDelete: 'DELETE FROM bindings WHERE app_id = ?',
+  appPolicy: 'SELECT max_tokens_per_account, max_accounts_per_token FROM apps WHERE id = ?',
+
+  tokensOfAccount: `SELECT token, platform, bound_at FROM bindings
+      WHERE app_id = ? AND account = ? AND account_type = ? ORDER BY bound_at`,
+  accountsOfToken: `SELECT account, account_type, platform, bound_at FROM bindings
+      WHERE app_id = ? AND token = ? ORDER BY bound_at`,
+
+  bindingsOfToken: 'SELECT token, account, account_type, platform, bound_at FROM bindings WHERE app_id = ? AND token = ?',
+  bindingsOfAccount: `SELECT token, account, account_type, platform, bound_at FROM bindings
+      WHERE app_id = ? AND account = ? AND account_type = ?`,
+  bindingPut: `INSERT INTO bindings (app_id, token, account, account_type, platform, bound_at) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (app_id, token, account, account_type) DO UPDATE SET platform = excluded.platform, bound_at = excluded.bound_at`,
+  bindingDelete: 'DELETE FROM bindings WHERE app_id = ? AND token = ? AND account = ? AND account_type = ?',
+  tokenPlatformSet: 'UPDATE bindings SET platform = ? WHERE app_id = ? AND token = ?',
+
+  clockGet: 'SELECT last_bound_at FROM bind_clock WHERE id = 1',
+  clockSet: 'UPDATE bind_clock SET last_bound_at = ? WHERE id = 1',
+  ping: 'SELECT 1',
+} as const;
+
+export interface AppRow {
+  id: number;
+  access_id: string;
+  name: string;
+  secret_key: string;
+  previous_secret_key: string | null;
+  previous_secret_expires_at: number | null;
+  max_tokens_per_account: number;
+  max_accounts_per_token: number;
+  created_at: number;
+}
+
+export interface BindingRow {
+  token: string;
+  account: string;
+  account_type: number;
+  platform: Platform | null;
+  bound_at: number;
+}
+
+export const rowToApp = (row: AppRow): App => ({
+  id: row.id,
+  accessId: row.access_id,
+  name: row.name,
+  secretKey: row.secret_key,
+  previousSecretKey: row.previous_secret_key,
+  previousSecretExpiresAt: row.previous_secret_expires_at,
+  policy: { maxTokensPerAccount: row.max_tokens_per_account, maxAccountsPerToken: row.max_accounts_per_token },
+  createdAt: row.created_at,
+});
+
+export const rowToBinding = (row: BindingRow): Binding => ({
+  token: row.token,
+  account: row.account,
+  accountType: row.account_type,
+  platform: row.platform,
+  boundAt: row.bound_at,
+});

@@ -1,0 +1,196 @@
+/**
+ * The embedded store. Reads run on this thread's connection (WAL readers never wait for the
+ * writer); every write goes through a GroupCommitQueue to the writer thread, which answers after
+ * the commit is durable (WAL + synchronous=FULL).
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
+import type { ElementOutcome } from '../../domain/apply-batch.ts';
+import type { AccountKey, App, BatchCommand } from '../../domain/types.ts';
+import { AppExistsError, AppNotFoundError, StoreError } from '../../errors.ts';
+import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
+import type { AccountOfToken, AppCounts, AppPatch, BindingStore, NewApp, TokenOfAccount } from '../store.ts';
+import { rowToApp, SQL, type AppRow } from './sqlite-queries.ts';
+import { migrateSqlite } from './sqlite-schema.ts';
+import { openSqliteConnection, type SerializedError, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
+
+type Reply = { id: number; results?: WriteResult[]; failure?: string; closed?: true };
+
+/** Under tsx (tests, `npm start`) the thread must load TypeScript too; compiled builds load .js directly. */
+function startWriterThread(path: string): Worker {
+  const entry = new URL('./sqlite-writer-thread' + (import.meta.url.endsWith('.ts') ? '.ts' : '.js'), import.meta.url);
+  if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData: { path } });
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`;
+  return new Worker(code, { eval: true, workerData: { path } });
+}
+
+function reviveError(error: SerializedError): Error {
+  if (error.name === 'AppExistsError') return new AppExistsError(error.accessId ?? '');
+  if (error.name === 'AppNotFoundError') return new AppNotFoundError(error.accessId ?? '');
+  return new StoreError(`${error.name}: ${error.message}`);
+}
+
+export class SqliteStore implements BindingStore {
+  readonly kind = 'sqlite' as const;
+  private readonly stmt;
+  private readonly queue: GroupCommitQueue<WriteCommand, unknown>;
+  private readonly waiting = new Map<number, { resolve: (reply: Reply) => void; reject: (error: Error) => void }>();
+  private nextId = 1;
+  private closing: Promise<void> | null = null;
+
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly worker: Worker,
+  ) {
+    const p = (sql: string) => db.prepare(sql);
+    this.stmt = {
+      appByAccessId: p(SQL.appByAccessId),
+      appsAll: p(SQL.appsAll),
+      appCounts: p(SQL.appCounts),
+      tokensOfAccount: p(SQL.tokensOfAccount),
+      accountsOfToken: p(SQL.accountsOfToken),
+      ping: p(SQL.ping),
+    };
+    this.queue = new GroupCommitQueue((commands) => this.commitGroup(commands));
+    worker.on('message', (reply: Reply) => {
+      const waiter = this.waiting.get(reply.id);
+      this.waiting.delete(reply.id);
+      waiter?.resolve(reply);
+    });
+    worker.on('error', (error) => this.failAll(new StoreError(`the SQLite writer thread failed: ${error.message}`)));
+    worker.on('exit', () => this.failAll(new StoreError('the SQLite writer thread exited', true)));
+  }
+
+  /** Opens (creating if needed) the database file, migrates it, and starts the writer thread. */
+  static async open(path: string): Promise<SqliteStore> {
+    const file = resolve(path);
+    try {
+      mkdirSync(dirname(file), { recursive: true });
+    } catch (error) {
+      throw new StoreError(`cannot create the directory for ${file}: ${(error as Error).message}`, false, { cause: error });
+    }
+    let db: Database.Database;
+    try {
+      db = openSqliteConnection(file);
+      migrateSqlite(db);
+    } catch (error) {
+      if (error instanceof StoreError) throw error;
+      throw new StoreError(`cannot open the SQLite database ${file}: ${(error as Error).message}`, false, { cause: error });
+    }
+    const worker = startWriterThread(file);
+    await new Promise<void>((ready, fail) => {
+      const onMessage = (message: { ready?: true }) => {
+        if (!message.ready) return;
+        worker.off('message', onMessage);
+        worker.off('error', fail);
+        ready();
+      };
+      worker.on('message', onMessage);
+      worker.once('error', fail);
+    }).catch((error: Error) => {
+      db.close();
+      throw new StoreError(`the SQLite writer thread did not start: ${error.message}`, false, { cause: error });
+    });
+    return new SqliteStore(db, worker);
+  }
+
+  async createApp(app: NewApp): Promise<App> {
+    return (await this.write({ type: 'createApp', app })) as App;
+  }
+
+  async findApp(accessId: string): Promise<App | undefined> {
+    const row = this.read(() => this.stmt.appByAccessId.get(accessId) as AppRow | undefined);
+    return row && rowToApp(row);
+  }
+
+  async listApps(): Promise<App[]> {
+    return this.read(() => (this.stmt.appsAll.all() as AppRow[]).map(rowToApp));
+  }
+
+  async countBindings(appId: number): Promise<AppCounts> {
+    return this.read(() => this.stmt.appCounts.get({ appId }) as AppCounts);
+  }
+
+  async updateApp(accessId: string, patch: AppPatch): Promise<App | undefined> {
+    return (await this.write({ type: 'updateApp', accessId, patch })) as App | undefined;
+  }
+
+  async deleteApp(accessId: string): Promise<boolean> {
+    return (await this.write({ type: 'deleteApp', accessId })) as boolean;
+  }
+
+  async applyBatch(appId: number, command: BatchCommand): Promise<ElementOutcome[]> {
+    return (await this.write({ type: 'applyBatch', appId, command })) as ElementOutcome[];
+  }
+
+  async tokensOfAccounts(appId: number, accounts: AccountKey[]): Promise<TokenOfAccount[][]> {
+    return this.read(() =>
+      accounts.map((key) =>
+        (this.stmt.tokensOfAccount.all(appId, key.account, key.accountType) as { token: string; platform: TokenOfAccount['platform']; bound_at: number }[]).map(
+          (row) => ({ token: row.token, platform: row.platform, boundAt: row.bound_at }),
+        ),
+      ),
+    );
+  }
+
+  async accountsOfTokens(appId: number, tokens: string[]): Promise<AccountOfToken[][]> {
+    return this.read(() =>
+      tokens.map((token) =>
+        (this.stmt.accountsOfToken.all(appId, token) as { account: string; account_type: number; platform: AccountOfToken['platform']; bound_at: number }[]).map(
+          (row) => ({ account: row.account, accountType: row.account_type, platform: row.platform, boundAt: row.bound_at }),
+        ),
+      ),
+    );
+  }
+
+  async ping(): Promise<void> {
+    if (this.closing) throw new StoreError('the store is closed', true);
+    this.read(() => this.stmt.ping.get());
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.queue.drain();
+      const id = this.nextId++;
+      const closed = new Promise<Reply>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+      this.worker.postMessage({ id, close: true });
+      await closed.catch(() => undefined);
+      await this.worker.terminate();
+      this.db.close();
+    })();
+    return this.closing;
+  }
+
+  private read<T>(run: () => T): T {
+    try {
+      return run();
+    } catch (error) {
+      throw new StoreError(`SQLite read failed: ${(error as Error).message}`, false, { cause: error });
+    }
+  }
+
+  private write(command: WriteCommand): Promise<unknown> {
+    if (this.closing) return Promise.reject(new StoreError('the store is closing', true));
+    return this.queue.submit(command);
+  }
+
+  private async commitGroup(commands: WriteCommand[]): Promise<GroupResult<unknown>[]> {
+    const id = this.nextId++;
+    const reply = await new Promise<Reply>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage({ id, commands });
+    });
+    if (reply.failure !== undefined || !reply.results) {
+      throw new StoreError(`SQLite commit failed: ${reply.failure ?? 'no results'}`);
+    }
+    return reply.results.map((r) => (r.ok ? { ok: true, value: r.value } : { ok: false, error: reviveError(r.error) }));
+  }
+
+  private failAll(error: Error): void {
+    for (const waiter of this.waiting.values()) waiter.reject(error);
+    this.waiting.clear();
+  }
+}

@@ -1,0 +1,23 @@
+/** Worker-thread entry: owns a SqliteWriter and answers {id, commands} with {id, results} or {id, failure}. */
+import { parentPort, workerData } from 'node:worker_threads';
+import { SqliteWriter, type WriteCommand } from './sqlite-writer.ts';
+
+const port = parentPort;
+if (!port) throw new Error('sqlite-writer-thread must run in a worker thread');
+
+const writer = new SqliteWriter((workerData as { path: string }).path);
+
+port.on('message', (message: { id: number; commands?: WriteCommand[]; close?: true }) => {
+  if (message.close) {
+    writer.close();
+    port.postMessage({ id: message.id, closed: true });
+    port.close();
+    return;
+  }
+  try {
+    port.postMessage({ id: message.id, results: writer.runGroup(message.commands ?? []) });
+  } catch (error) {
+    port.postMessage({ id: message.id, failure: error instanceof Error ? error.message : String(error) });
+  }
+});
+port.postMessage({ ready: true });
