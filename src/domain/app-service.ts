@@ -32,15 +32,18 @@ export const newSecretKey = (): string => randomBytes(16).toString('hex');
 /** TPNS AccessIDs are 10 digits starting with 15. */
 const newAccessId = (): string => `15${String(randomInt(0, 100_000_000)).padStart(8, '0')}`;
 
+/** The given limits, checked; absent (undefined) ones are dropped so they never override a default. */
 function checkPolicy(policy: Partial<AppPolicy>): Partial<AppPolicy> {
+  const checked: Partial<AppPolicy> = {};
   for (const [key, limit] of Object.entries(POLICY_LIMITS) as [keyof AppPolicy, (typeof POLICY_LIMITS)[keyof AppPolicy]][]) {
     const value = policy[key];
     if (value === undefined) continue;
     if (!Number.isInteger(value) || value < limit.min || value > limit.max) {
       throw new AppInputError(`${limit.wire} must be a whole number from ${limit.min} to ${limit.max}, got ${String(value)}`);
     }
+    checked[key] = value;
   }
-  return policy;
+  return checked;
 }
 
 export class AppService {

@@ -1,0 +1,72 @@
+/** Shared test fixtures: each test gets its own temp-dir SQLite store and its own app. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../src/app.ts';
+import { loadConfig, type Config } from '../src/config.ts';
+import { AppService } from '../src/domain/app-service.ts';
+import type { App } from '../src/domain/types.ts';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
+import type { BindingStore } from '../src/store/store.ts';
+
+export function tempDir(t: TestContext, prefix = 'bindery-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export async function sqliteStore(t: TestContext): Promise<{ store: SqliteStore; path: string }> {
+  const path = join(tempDir(t), 'bindery.db');
+  const store = await SqliteStore.open(path);
+  t.after(() => store.close());
+  return { store, path };
+}
+
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return { ...loadConfig({}), ...overrides };
+}
+
+export interface TestServer {
+  app: FastifyInstance;
+  store: BindingStore;
+  tenant: App;
+  service: AppService;
+  config: Config;
+}
+
+/** A Fastify instance on a fresh store with one app; tests drive it with app.inject. */
+export async function testServer(t: TestContext, overrides: Partial<Config> = {}): Promise<TestServer> {
+  const { store } = await sqliteStore(t);
+  const config = testConfig(overrides);
+  const app = await buildApp(config, store);
+  t.after(() => app.close());
+  const service = new AppService(store, config.secretGraceSeconds);
+  const tenant = await service.create({ name: 'test' });
+  return { app, store, tenant, service, config };
+}
+
+export const basic = (app: Pick<App, 'accessId' | 'secretKey'>): Record<string, string> => ({
+  authorization: `Basic ${Buffer.from(`${app.accessId}:${app.secretKey}`).toString('base64')}`,
+});
+
+export const BATCH = '/v3/device/account/batchoperate';
+export const QUERY = '/v3/device/account/query';
+
+/** POSTs a body (object -> JSON, string -> as is) and returns status and parsed JSON. */
+export async function post(
+  server: Pick<TestServer, 'app'>,
+  path: string,
+  body: unknown,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const payload = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+  const response = await server.app.inject({ method: 'POST', url: path, payload, headers });
+  return { status: response.statusCode, body: response.json() };
+}
+
+/** The four fields every TPNS answer carries, with equal values. */
+export function statusOf(retCode: number, message: string): Record<string, unknown> {
+  return { ret_code: retCode, err_msg: message, retCode, errMsg: message };
+}

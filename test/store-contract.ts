@@ -1,0 +1,286 @@
+/**
+ * The BindingStore contract: ONE suite that every backend runs unchanged. A backend's test file
+ * calls storeContract() with a factory that opens a fresh, empty store (and can reopen it).
+ */
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import type { AccountKey, App, BatchCommand, BatchElement, Platform } from '../src/domain/types.ts';
+import { DEFAULT_POLICY } from '../src/domain/types.ts';
+import { AppExistsError, AppNotFoundError } from '../src/errors.ts';
+import type { BindingStore } from '../src/store/store.ts';
+
+export interface StoreFactory {
+  /** A fresh empty store for this test, closed by the factory after the test. `reopen` closes it and opens the same data again. */
+  open(t: TestContext): Promise<{ store: BindingStore; reopen: () => Promise<BindingStore> }>;
+}
+
+const SECRET = '0123456789abcdef0123456789abcdef';
+const acc = (account: string, accountType = 0): AccountKey => ({ account, accountType });
+const cmd = (elements: BatchElement[], platform: Platform | null = null): BatchCommand => ({ elements, platform, opType: null, opId: null });
+const bind = (token: string, ...accounts: AccountKey[]): BatchElement => ({ op: 1, token, accounts });
+
+async function newApp(store: BindingStore, accessId = '1500000001', policy = DEFAULT_POLICY): Promise<App> {
+  return store.createApp({ accessId, name: `app ${accessId}`, secretKey: SECRET, policy });
+}
+
+async function tokensOf(store: BindingStore, app: App, account: AccountKey): Promise<string[]> {
+  const [tokens] = await store.tokensOfAccounts(app.id, [account]);
+  return (tokens ?? []).map((t) => t.token);
+}
+
+async function accountsOf(store: BindingStore, app: App, token: string): Promise<string[]> {
+  const [accounts] = await store.accountsOfTokens(app.id, [token]);
+  return (accounts ?? []).map((a) => `${a.account}/${a.accountType}`);
+}
+
+export function storeContract(name: string, factory: StoreFactory): void {
+  describe(`BindingStore contract: ${name}`, () => {
+    describe('apps', () => {
+      it('creates, finds, lists, updates and deletes apps', async (t) => {
+        const { store } = await factory.open(t);
+        const a = await newApp(store, '1500000002');
+        const b = await newApp(store, '1500000001', { maxTokensPerAccount: 5, maxAccountsPerToken: 1 });
+        assert.equal(a.accessId, '1500000002');
+        assert.equal(a.secretKey, SECRET);
+        assert.deepEqual(a.policy, DEFAULT_POLICY);
+        assert.equal(a.previousSecretKey, null);
+        assert.deepEqual((await store.findApp('1500000001'))?.policy, { maxTokensPerAccount: 5, maxAccountsPerToken: 1 });
+        assert.equal(await store.findApp('1599999999'), undefined);
+        assert.deepEqual((await store.listApps()).map((x) => x.accessId), ['1500000001', '1500000002']);
+
+        const until = Date.now() + 60_000;
+        const updated = await store.updateApp(a.accessId, {
+          secretKey: 'ffffffffffffffffffffffffffffffff',
+          previousSecretKey: SECRET,
+          previousSecretExpiresAt: until,
+          policy: { maxAccountsPerToken: 3 },
+        });
+        assert.equal(updated?.secretKey, 'ffffffffffffffffffffffffffffffff');
+        assert.equal(updated?.previousSecretKey, SECRET);
+        assert.equal(updated?.previousSecretExpiresAt, until);
+        assert.deepEqual(updated?.policy, { maxTokensPerAccount: 100, maxAccountsPerToken: 3 });
+        assert.equal(await store.updateApp('1599999999', { name: 'x' }), undefined);
+
+        assert.equal(await store.deleteApp(b.accessId), true);
+        assert.equal(await store.deleteApp(b.accessId), false);
+        assert.deepEqual((await store.listApps()).map((x) => x.accessId), ['1500000002']);
+      });
+
+      it('refuses a second app with the same AccessID', async (t) => {
+        const { store } = await factory.open(t);
+        await newApp(store);
+        await assert.rejects(newApp(store), AppExistsError);
+        assert.equal((await store.listApps()).length, 1);
+      });
+
+      it('deleting an app deletes its bindings and nothing of other apps', async (t) => {
+        const { store } = await factory.open(t);
+        const a = await newApp(store, '1500000001');
+        const b = await newApp(store, '1500000002');
+        await store.applyBatch(a.id, cmd([bind('t1', acc('alice')), bind('t2', acc('alice'))]));
+        await store.applyBatch(b.id, cmd([bind('t1', acc('alice'))]));
+        assert.deepEqual(await store.countBindings(a.id), { bindings: 2, tokens: 2, accounts: 1 });
+        await store.deleteApp(a.accessId);
+        assert.deepEqual(await store.countBindings(a.id), { bindings: 0, tokens: 0, accounts: 0 });
+        assert.deepEqual(await tokensOf(store, b, acc('alice')), ['t1']);
+        await assert.rejects(store.applyBatch(a.id, cmd([bind('t3', acc('alice'))])), AppNotFoundError);
+        assert.deepEqual(await store.countBindings(a.id), { bindings: 0, tokens: 0, accounts: 0 });
+      });
+    });
+
+    describe('batches', () => {
+      it('op 1 binds, and lists come back oldest first; a rebind moves to the end', async (t) => {
+        const { store } = await factory.open(t);
+        const app = await newApp(store);
+        const outcomes = await store.applyBatch(app.id, cmd([bind('t1', acc('alice'), acc('bob', 1005)), bind('t2', acc('alice'))]));
+        assert.deepEqual(outcomes, [{ code: 0 }, { code: 0 }]);
+        assert.deepEqual(await tokensOf(store, app, acc('alice')), ['t1', 't2']);
+        assert.deepEqual(await accountsOf(store, app, 't1'), ['alice/0', 'bob/1005']);
+        assert.deepEqual(await tokensOf(store, app, acc('bob')), [], 'bob/0 is another account than bob/1005');
+        await store.applyBatch(app.id, cmd([bind('t1', acc('alice'))]));
+        assert.deepEqual(await tokensOf(store, app, acc('alice')), ['t2', 't1']);
+        assert.deepEqual(await accountsOf(store, app, 't1'), ['bob/1005', 'alice/0']);
+      });
+
+      it('bind times strictly increase within and across batches', async (t) => {
+        const { store } = await factory.open(t);
+        const app = await newApp(store);
+        await store.applyBatch(app.id, cmd([bind('t1', acc('u1'), acc('u2'), acc('u3'))]));
+        await store.applyBatch(app.id, cmd([bind('t1', acc('u4'))]));
+        const [accounts] = await store.accountsOfTokens(app.id, ['t1']);
+        const times = (accounts ?? []).map((a) => a.boundAt);
+        assert.equal(times.length, 4);
+        for (let i = 1; i < times.length; i++) assert.ok(times[i]! > times[i - 1]!, `time ${i} is after time ${i - 1}`);
+        assert.ok(Math.abs(times[0]! / 1000 - Date.now()) < 60_000, 'bound_at is close to the wall clock (microseconds)');
+      });
+
+      it('op 2 overrides the token accounts with exactly the listed ones', async (t) => {
+        const { store } = await factory.open(t);
+        const app = await newApp(store);
+        await store.applyBatch(app.id, cmd([bind('t1', acc('alice'), acc('bob'), acc('carol'))]));
+        const outcomes = await store.applyBatch(app.id, cmd([{ op: 2, token: 't1', accounts: [acc('dave'), acc('bob')] }]));
+        assert.deepEqual(outcomes, [{ code: 0 }]);
+        assert.deepEqual(await accountsOf(store, app, 't1'), ['dave/0', 'bob/0']);
+        assert.deepEqual(await tokensOf(store, app, acc('alice')), []);
+      });
+
+      it('op 3 unbinds listed accounts; nothing to unbind gives 10110008', async (t) => {
+        const { store } = await factory.open(t);
+        const app = await newApp(store);
+        await store.applyBatch(app.id, cmd([bind('t1', acc('alice'), acc('bob'))]));
+        const outcomes = await store.applyBatch(app.id, cmd([
+          { op: 3, token: 't1', accounts: [acc('alice'), acc('nobody')] },
+          { op: 3, token: 't1', accounts: [acc('nobody')] },
+          { op: 3, token: 'unknown', accounts: [acc('bob')] },
+        ]));
+        assert.deepEqual(outcomes.map((o) => o.code), [0, 10110008, 10110008]);
+        assert.deepEqual(await accountsOf(store, app, 't1'), ['bob/0']);
+      });
+
+      it('op 4 clears a token, op 5 clears an account; nothing to clear gives 10110008', async (t) => {
+        const { store } = await factory.open(t);
+        const app = await newApp(store);
+        await store.applyBatch(app.id, cmd([bind('t1', acc('alice'), acc('bob')), bind('t2', acc('alice'), acc('carol', 2))]));
+        assert.deepEqual((await store.applyBatch(app.id, cmd([{ op: 4, token: 't1' }, { op: 4, token: 'nope' }]))).map((o) => o.code), [0, 10110008]);
+        assert.deepEqual(await accountsOf(store, app, 't1'), []);
+        assert.deepEqual(await tokensOf(store, app, acc('alice')), ['t2']);
+        const op5 = await store.applyBatch(app.id, cmd([{ op: 5, account: acc('carol', 2) }, { op: 5, account: acc('carol') }]));
+        assert.deepEqual(op5.map((o) => o.code), [0, 10110008]);
+        assert.deepEqual(await accountsOf(store, app, 't2'), ['alice/0']);
+      });
+
+      it('elements apply in order inside one batch', async (t) => {
+        const { store } = await factory.open(t);
+        const app = await newApp(store);
+        const outcomes = await store.applyBatch(app.id, cmd([bind('t1', acc('alice')), { op: 4, token: 't1' }, bind('t1', acc('bob')), bind('t2', acc('bob'))]));
+        assert.deepEqual(outcomes.map((o) => o.code), [0, 0, 0, 0]);
+        assert.deepEqual(await accountsOf(store, app, 't1'), ['bob/0']);
+        assert.deepEqual(await tokensOf(store, app, acc('bob')), ['t1', 't2']);
+      });
+
+      it('the platform is recorded on the token and kept when a later bind omits it', async (t) => {
+        const { store } = await factory.open(t);
+        const app = await newApp(store);
+        await store.applyBatch(app.id, cmd([bind('t1', acc('alice'))], 'ios'));
+        await store.applyBatch(app.id, cmd([bind('t1', acc('bob'))]));
+        const [accounts] = await store.accountsOfTokens(app.id, ['t1']);
+        assert.deepEqual(accounts?.map((a) => a.platform), ['ios', 'ios']);
+        await store.applyBatch(app.id, cmd([bind('t1', acc('carol'))], 'android'));
+        const [after] = await store.accountsOfTokens(app.id, ['t1']);
+        assert.deepEqual(after?.map((a) => a.platform), ['android', 'android', 'android']);
+        const [tokens] = await store.tokensOfAccounts(app.id, [acc('alice')]);
+        assert.deepEqual(tokens?.map((x) => x.platform), ['android']);
+      });
+    });
+
+    describe('caps and eviction', () => {
+      it('max_accounts_per_token evicts the least recently bound other account', async (t) => {
+        const { store } = await factory.open(t);
+        const app = await newApp(store, '1500000001', { maxTokensPerAccount: 100, maxAccountsPerToken: 2 });
+        await store.applyBatch(app.id, cmd([bind('t1', acc('a1'), acc('a2'))]));
+        await store.applyBatch(app.id, cmd([bind('t1', acc('a1'))])); // a2 is now the oldest
+        await store.applyBatch(app.id, cmd([bind('t1', acc('a3'))]));
+        assert.deepEqual(await accountsOf(store, app, 't1'), ['a1/0', 'a3/0']);
+        assert.deepEqual(await tokensOf(store, app, acc('a2')), []);
+      });
+
+      it('max_accounts_per_token = 1: logging in moves the device', async (t) => {
+        const { store } = await factory.open(t);
+        const app = await newApp(store, '1500000001', { maxTokensPerAccount: 100, maxAccountsPerToken: 1 });
+        await store.applyBatch(app.id, cmd([bind('phone', acc('alice'))]));
+        await store.applyBatch(app.id, cmd([bind('phone', acc('bob'))]));
+        assert.deepEqual(await accountsOf(store, app, 'phone'), ['bob/0']);
+        assert.deepEqual(await tokensOf(store, app, acc('alice')), []);
+      });
+
+      it('max_tokens_per_account evicts the account oldest token', async (t) => {
+        const { store } = await factory.open(t);
+        const app = await newApp(store, '1500000001', { maxTokensPerAccount: 3, maxAccountsPerToken: 10 });
+        await store.applyBatch(app.id, cmd([bind('t1', acc('alice')), bind('t2', acc('alice')), bind('t3', acc('alice'))]));
+        await store.applyBatch(app.id, cmd([bind('t1', acc('alice'))])); // t2 is now the oldest
+        await store.applyBatch(app.id, cmd([bind('t4', acc('alice')), bind('t5', acc('alice'))]));
+        assert.deepEqual(await tokensOf(store, app, acc('alice')), ['t1', 't4', 't5']);
+        assert.deepEqual(await accountsOf(store, app, 't2'), []);
+      });
+
+      it('both caps at once evict on both sides in the same batch', async (t) => {
+        const { store } = await factory.open(t);
+        const app = await newApp(store, '1500000001', { maxTokensPerAccount: 1, maxAccountsPerToken: 1 });
+        await store.applyBatch(app.id, cmd([bind('t1', acc('alice')), bind('t2', acc('bob'))]));
+        await store.applyBatch(app.id, cmd([bind('t1', acc('bob'))]));
+        assert.deepEqual(await accountsOf(store, app, 't1'), ['bob/0']);
+        assert.deepEqual(await accountsOf(store, app, 't2'), []);
+        assert.deepEqual(await tokensOf(store, app, acc('alice')), []);
+        assert.deepEqual(await store.countBindings(app.id), { bindings: 1, tokens: 1, accounts: 1 });
+      });
+
+      it('an element listing more accounts than the cap fails with 1008007 and the others apply', async (t) => {
+        const { store } = await factory.open(t);
+        const app = await newApp(store, '1500000001', { maxTokensPerAccount: 100, maxAccountsPerToken: 2 });
+        const outcomes = await store.applyBatch(app.id, cmd([bind('t1', acc('a1'), acc('a2'), acc('a3')), bind('t2', acc('a1'), acc('a1'), acc('a2'))]));
+        assert.equal(outcomes[0]?.code, 1008007);
+        assert.match(outcomes[0]?.message ?? '', /3 distinct accounts, more than this app's max_accounts_per_token \(2\)/);
+        assert.deepEqual(outcomes[1], { code: 0 }, 'duplicates count once');
+        assert.deepEqual(await accountsOf(store, app, 't1'), []);
+        assert.deepEqual(await accountsOf(store, app, 't2'), ['a1/0', 'a2/0']);
+      });
+
+      it('a policy change applies to the next batch', async (t) => {
+        const { store } = await factory.open(t);
+        const app = await newApp(store);
+        await store.applyBatch(app.id, cmd([bind('t1', acc('a1'), acc('a2'), acc('a3'))]));
+        await store.updateApp(app.accessId, { policy: { maxAccountsPerToken: 1 } });
+        await store.applyBatch(app.id, cmd([bind('t1', acc('a4'))]));
+        assert.deepEqual(await accountsOf(store, app, 't1'), ['a4/0']);
+      });
+    });
+
+    describe('isolation, concurrency and durability', () => {
+      it('apps never see or change each other bindings', async (t) => {
+        const { store } = await factory.open(t);
+        const a = await newApp(store, '1500000001');
+        const b = await newApp(store, '1500000002');
+        await store.applyBatch(a.id, cmd([bind('shared', acc('alice'))]));
+        await store.applyBatch(b.id, cmd([bind('shared', acc('bob'))]));
+        assert.deepEqual(await accountsOf(store, a, 'shared'), ['alice/0']);
+        assert.deepEqual(await accountsOf(store, b, 'shared'), ['bob/0']);
+        assert.deepEqual((await store.applyBatch(b.id, cmd([{ op: 5, account: acc('alice') }]))).map((o) => o.code), [10110008]);
+        await store.applyBatch(b.id, cmd([{ op: 4, token: 'shared' }]));
+        assert.deepEqual(await accountsOf(store, a, 'shared'), ['alice/0']);
+      });
+
+      it('concurrent batches all apply, none lost, caps hold', async (t) => {
+        const { store } = await factory.open(t);
+        const app = await newApp(store, '1500000001', { maxTokensPerAccount: 50, maxAccountsPerToken: 10 });
+        const writes = Array.from({ length: 200 }, (_, i) => store.applyBatch(app.id, cmd([bind(`t${i}`, acc('crowd')), bind(`t${i}`, acc(`u${i}`))])));
+        const outcomes = await Promise.all(writes);
+        assert.ok(outcomes.every((o) => o.every((e) => e.code === 0)));
+        const tokens = await tokensOf(store, app, acc('crowd'));
+        assert.equal(tokens.length, 50, 'the cap holds under concurrency');
+        const [all] = await store.tokensOfAccounts(app.id, [acc('crowd')]);
+        const times = all!.map((x) => x.boundAt);
+        assert.deepEqual([...times].sort((x, y) => x - y), times);
+        for (let i = 0; i < 200; i++) assert.deepEqual(await tokensOf(store, app, acc(`u${i}`)), [`t${i}`]);
+      });
+
+      it('an answered change survives closing and reopening the store', async (t) => {
+        const { store, reopen } = await factory.open(t);
+        const app = await newApp(store);
+        await store.applyBatch(app.id, cmd([bind('t1', acc('alice'))], 'ios'));
+        const again = await reopen();
+        const [tokens] = await again.tokensOfAccounts(app.id, [acc('alice')]);
+        assert.deepEqual(tokens?.map((x) => [x.token, x.platform]), [['t1', 'ios']]);
+        assert.equal((await again.findApp(app.accessId))?.secretKey, SECRET);
+      });
+
+      it('ping answers while open; close is idempotent and later writes are refused', async (t) => {
+        const { store } = await factory.open(t);
+        await store.ping();
+        const app = await newApp(store);
+        await store.close();
+        await store.close();
+        await assert.rejects(store.applyBatch(app.id, cmd([bind('t1', acc('alice'))])));
+      });
+    });
+  });
+}

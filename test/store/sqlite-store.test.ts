@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite/sqlite-schema.ts';
+import { StoreError } from '../../src/errors.ts';
+import type { BindingStore } from '../../src/store/store.ts';
+import { tempDir } from '../helpers.ts';
+import { storeContract } from '../store-contract.ts';
+
+storeContract('SQLite', {
+  async open(t) {
+    const path = join(tempDir(t), 'bindery.db');
+    let current: BindingStore = await SqliteStore.open(path);
+    t.after(() => current.close());
+    return {
+      store: current,
+      reopen: async () => {
+        await current.close();
+        current = await SqliteStore.open(path);
+        return current;
+      },
+    };
+  },
+});
+
+describe('SqliteStore specifics', () => {
+  it('leaves the database in WAL mode (readers never wait for the writer)', async (t) => {
+    const path = join(tempDir(t), 'bindery.db');
+    const store = await SqliteStore.open(path);
+    t.after(() => store.close());
+    const db = new Database(path, { readonly: true });
+    t.after(() => db.close());
+    assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+  });
+
+  it('records its schema version and refuses a database newer than the code', async (t) => {
+    const path = join(tempDir(t), 'bindery.db');
+    await (await SqliteStore.open(path)).close();
+    const db = new Database(path);
+    assert.equal((db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number }).v, SQLITE_SCHEMA_VERSION);
+    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(SQLITE_SCHEMA_VERSION + 1, 'future', Date.now());
+    db.close();
+    await assert.rejects(SqliteStore.open(path), (error: unknown) => {
+      assert.ok(error instanceof StoreError);
+      assert.match(error.message, /newer than this bindery knows/);
+      return true;
+    });
+  });
+
+  it('says which file it could not open', async (t) => {
+    const dir = tempDir(t);
+    const notADb = join(dir, 'garbage.db');
+    writeFileSync(notADb, 'this is not a database, just text long enough to have a header page '.repeat(20));
+    await assert.rejects(SqliteStore.open(notADb), /garbage\.db/);
+  });
+});
