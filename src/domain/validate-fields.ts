@@ -36,6 +36,7 @@ export function describe(value: unknown): string {
 export const utf8Length = (value: string): number => Buffer.byteLength(value, 'utf8');
 
 export function checkToken(value: unknown, path: string, maxBytes: number): string | Failure {
+  if (value === undefined || value === null) return fail(RetCode.INVALID_TOKEN, path, 'required');
   if (typeof value !== 'string') return fail(RetCode.INVALID_TOKEN, path, `must be a string, got ${describe(value)}`);
   if (value.length === 0) return fail(RetCode.INVALID_TOKEN, path, 'empty');
   if (!value.isWellFormed()) return fail(RetCode.INVALID_TOKEN, path, 'not valid UTF-8 (unpaired surrogate)');

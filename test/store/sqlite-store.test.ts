@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite/sqlite-schema.ts';
 import { StoreError } from '../../src/errors.ts';
+import { DEFAULT_POLICY } from '../../src/domain/types.ts';
 import type { BindingStore } from '../../src/store/store.ts';
 import { tempDir } from '../helpers.ts';
 import { storeContract } from '../store-contract.ts';
@@ -48,6 +49,22 @@ describe('SqliteStore specifics', () => {
       assert.match(error.message, /newer than this bindery knows/);
       return true;
     });
+  });
+
+  it('commits concurrent writes together (group commit)', async (t) => {
+    const store = await SqliteStore.open(join(tempDir(t), 'bindery.db'));
+    t.after(() => store.close());
+    const app = await store.createApp({ accessId: '1500000001', name: 'x', secretKey: 'a'.repeat(32), policy: DEFAULT_POLICY });
+    const before = { ...store.writeStats };
+    const writes = Array.from({ length: 200 }, (_, i) =>
+      store.applyBatch(app.id, { elements: [{ op: 1, token: `t${i}`, accounts: [{ account: `u${i}`, accountType: 0 }] }], platform: null, opType: null, opId: null }),
+    );
+    await Promise.all(writes);
+    const commands = store.writeStats.commands - before.commands;
+    const groups = store.writeStats.groups - before.groups;
+    assert.equal(commands, 200);
+    assert.ok(groups < 50, `200 concurrent writes took ${groups} commits`);
+    assert.deepEqual(await store.countBindings(app.id), { bindings: 200, tokens: 200, accounts: 200 });
   });
 
   it('says which file it could not open', async (t) => {

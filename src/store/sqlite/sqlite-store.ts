@@ -39,6 +39,8 @@ export class SqliteStore implements BindingStore {
   private readonly queue: GroupCommitQueue<WriteCommand, unknown>;
   private readonly waiting = new Map<number, { resolve: (reply: Reply) => void; reject: (error: Error) => void }>();
   private nextId = 1;
+  /** Transactions committed and commands they carried: commands/groups is the group-commit factor. */
+  readonly writeStats = { groups: 0, commands: 0 };
   private closing: Promise<void> | null = null;
 
   private constructor(
@@ -147,7 +149,6 @@ export class SqliteStore implements BindingStore {
   }
 
   async ping(): Promise<void> {
-    if (this.closing) throw new StoreError('the store is closed', true);
     this.read(() => this.stmt.ping.get());
   }
 
@@ -165,6 +166,7 @@ export class SqliteStore implements BindingStore {
   }
 
   private read<T>(run: () => T): T {
+    if (this.closing) throw new StoreError('the store is closed', true);
     try {
       return run();
     } catch (error) {
@@ -186,6 +188,8 @@ export class SqliteStore implements BindingStore {
     if (reply.failure !== undefined || !reply.results) {
       throw new StoreError(`SQLite commit failed: ${reply.failure ?? 'no results'}`);
     }
+    this.writeStats.groups++;
+    this.writeStats.commands += commands.length;
     return reply.results.map((r) => (r.ok ? { ok: true, value: r.value } : { ok: false, error: reviveError(r.error) }));
   }
 

@@ -1,0 +1,128 @@
+/** The real process over a real socket: CLI-made app, bootstrap, graceful shutdown, and kill -9. */
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { tempDir } from './helpers.ts';
+import { basicHeader, cli, startServer, stopServer } from './server-process.ts';
+
+const BATCH = '/v3/device/account/batchoperate';
+const QUERY = '/v3/device/account/query';
+
+async function call(url: string, path: string, auth: string, body: unknown): Promise<Record<string, unknown>> {
+  const response = await fetch(url + path, { method: 'POST', headers: { authorization: auth }, body: JSON.stringify(body) });
+  return (await response.json()) as Record<string, unknown>;
+}
+
+describe('server process', () => {
+  it('serves a CLI-created app over a socket, with its imported TPNS credentials', async (t) => {
+    const env = { BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`, BINDERY_BOOTSTRAP_APP: 'false' };
+    const created = cli(['app', 'create', '--name', 'legacy', '--access-id', '1500001048', '--secret-key', '1452fcebae9f3115ba794fb0fff2fd73', '--json'], env);
+    assert.equal(created.status, 0, created.stderr);
+    const app = JSON.parse(created.stdout) as Record<string, string>;
+    assert.equal(app.access_id, '1500001048');
+    const server = await startServer(env);
+    t.after(() => stopServer(server));
+    assert.doesNotMatch(server.output(), /created the first app/, 'no bootstrap app when turned off');
+    const auth = basicHeader('1500001048', '1452fcebae9f3115ba794fb0fff2fd73');
+    const bound = await call(server.url, BATCH, auth, { operator_type: 1, token_accounts: [{ token: 'tok', account_list: [{ account: 'alice' }] }] });
+    assert.deepEqual(bound.result, ['0']);
+    const found = await call(server.url, QUERY, auth, { operator_type: 1, account_list: [{ account: 'alice' }] });
+    assert.deepEqual(found.account_tokens, [{ account: 'alice', account_type: 0, token_list: ['tok'] }]);
+    assert.doesNotMatch(server.output(), /1452fcebae9f3115ba794fb0fff2fd73/, 'the secret is never logged');
+  });
+
+  it('prints bootstrap credentials once, on the first start of an empty store', async (t) => {
+    const env = { BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}` };
+    const first = await startServer(env);
+    const match = /AccessID:\s+(\d+)\n\s+SecretKey: ([0-9a-f]{32})/.exec(first.output());
+    assert.ok(match, first.output());
+    const auth = basicHeader(match[1]!, match[2]!);
+    assert.equal((await call(first.url, QUERY, auth, { operator_type: 2, token_list: ['x'] })).ret_code, 0);
+    assert.equal(await stopServer(first), 0);
+    const second = await startServer(env);
+    t.after(() => stopServer(second));
+    assert.doesNotMatch(second.output(), /SecretKey/);
+    assert.equal((await call(second.url, QUERY, auth, { operator_type: 2, token_list: ['x'] })).ret_code, 0);
+  });
+
+  it('on SIGTERM finishes the request in flight, refuses new connections, and exits 0', async (t) => {
+    const env = { BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`, BINDERY_BOOTSTRAP_APP: 'false' };
+    const app = JSON.parse(cli(['app', 'create', '--name', 'x', '--json'], env).stdout) as Record<string, string>;
+    const auth = basicHeader(app.access_id!, app.secret_key!);
+    const server = await startServer(env);
+    t.after(() => stopServer(server));
+    const body = JSON.stringify({ operator_type: 1, token_accounts: [{ token: 'slow', account_list: [{ account: 'alice' }] }] });
+    const { port } = new URL(server.url);
+    // A request whose body arrives in two parts, with SIGTERM sent in between.
+    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: BATCH, method: 'POST', headers: { authorization: auth, 'content-length': Buffer.byteLength(body) } }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      });
+      req.on('error', reject);
+      req.write(body.slice(0, 20));
+      setTimeout(() => {
+        server.child.kill('SIGTERM');
+        setTimeout(() => req.end(body.slice(20)), 300);
+      }, 200);
+    });
+    const finished = await answer;
+    assert.equal(finished.status, 200);
+    assert.deepEqual(JSON.parse(finished.body).result, ['0']);
+    await assert.rejects(fetch(server.url + '/healthz'), 'no new connections while closing');
+    assert.equal(await server.exited, 0);
+    assert.match(server.output(), /shut down cleanly/);
+    const again = await startServer(env);
+    t.after(() => stopServer(again));
+    const found = await call(again.url, QUERY, auth, { operator_type: 2, token_list: ['slow'] });
+    assert.deepEqual(found.result, ['0'], 'the answered change is there after the restart');
+  });
+
+  it('keeps every answered change across kill -9 under concurrent writes', async (t) => {
+    const env = { BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`, BINDERY_BOOTSTRAP_APP: 'false' };
+    const app = JSON.parse(cli(['app', 'create', '--name', 'x', '--json'], env).stdout) as Record<string, string>;
+    const auth = basicHeader(app.access_id!, app.secret_key!);
+    const answered: string[] = [];
+    for (let round = 0; round < 3; round++) {
+      const server = await startServer(env);
+      let stop = false;
+      const writer = async (w: number) => {
+        for (let i = 0; !stop; i++) {
+          const token = `r${round}-w${w}-${i}`;
+          try {
+            const body = await call(server.url, BATCH, auth, { operator_type: 1, token_accounts: [{ token, account_list: [{ account: `u-${token}` }, { account: `v-${token}` }] }] });
+            if (body.ret_code === 0) answered.push(token);
+          } catch {
+            return; // the process died mid-request: this one was never answered
+          }
+        }
+      };
+      const writers = Array.from({ length: 8 }, (_, w) => writer(w));
+      await new Promise((r) => setTimeout(r, 300 + Math.random() * 500));
+      server.child.kill('SIGKILL');
+      stop = true;
+      await Promise.all(writers);
+      await server.exited;
+    }
+    assert.ok(answered.length > 20, `enough writes were answered (${answered.length})`);
+    await t.test('every answered change is present after a restart', async () => {
+      const server = await startServer(env);
+      try {
+        for (let i = 0; i < answered.length; i += 100) {
+          const tokens = answered.slice(i, i + 100);
+          const found = await call(server.url, QUERY, auth, { operator_type: 2, token_list: tokens });
+          const lists = (found.token_accounts as { token: string; account_list: { account: string }[] }[]);
+          lists.forEach((entry, j) => {
+            const accounts = entry.account_list.map((a) => a.account);
+            // Both accounts of one element or neither: never half a request.
+            assert.deepEqual(accounts.sort(), [`u-${tokens[j]}`, `v-${tokens[j]}`], `token ${tokens[j]}`);
+          });
+        }
+      } finally {
+        await stopServer(server);
+      }
+    });
+  });
+});
