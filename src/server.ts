@@ -50,7 +50,9 @@ export async function serve(config: Config): Promise<void> {
   process.once('SIGINT', () => void stop('SIGINT'));
 
   try {
-    await app.listen({ host: config.host, port: config.port });
+    const address = await app.listen({ host: config.host, port: config.port });
+    // Said plainly whatever the log level, for people and for scripts waiting for the port.
+    process.stdout.write(`bindery: listening on ${address} (store: ${store.kind}, region: ${config.region})\n`);
   } catch (error) {
     await store.close();
     throw error;

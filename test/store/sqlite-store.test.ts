@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite/sqlite-schema.ts';
+import { SQL } from '../../src/store/sqlite/sqlite-queries.ts';
 import { StoreError } from '../../src/errors.ts';
 import { DEFAULT_POLICY } from '../../src/domain/types.ts';
 import type { BindingStore } from '../../src/store/store.ts';
@@ -65,6 +66,17 @@ describe('SqliteStore specifics', () => {
     assert.equal(commands, 200);
     assert.ok(groups < 50, `200 concurrent writes took ${groups} commits`);
     assert.deepEqual(await store.countBindings(app.id), { bindings: 200, tokens: 200, accounts: 200 });
+  });
+
+  it('looks accounts up through the account index, never by scanning the app', async (t) => {
+    const path = join(tempDir(t), 'bindery.db');
+    await (await SqliteStore.open(path)).close();
+    const db = new Database(path, { readonly: true });
+    t.after(() => db.close());
+    for (const sql of [SQL.tokensOfAccount, SQL.bindingsOfAccount]) {
+      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(1, 'alice', 0) as { detail: string }[]).map((row) => row.detail).join('; ');
+      assert.match(plan, /USING (COVERING )?INDEX bindings_by_account \(app_id=\? AND account=\? AND account_type=\?\)/, plan);
+    }
   });
 
   it('says which file it could not open', async (t) => {

@@ -20,13 +20,14 @@ export const SQL = {
   appBindingsDelete: 'DELETE FROM bindings WHERE app_id = ?',
   appPolicy: 'SELECT max_tokens_per_account, max_accounts_per_token FROM apps WHERE id = ?',
 
-  tokensOfAccount: `SELECT token, platform, bound_at FROM bindings
+  // INDEXED BY: without statistics the planner may pick the primary key's app_id prefix and scan the whole app.
+  tokensOfAccount: `SELECT token, platform, bound_at FROM bindings INDEXED BY bindings_by_account
       WHERE app_id = ? AND account = ? AND account_type = ? ORDER BY bound_at`,
   accountsOfToken: `SELECT account, account_type, platform, bound_at FROM bindings
       WHERE app_id = ? AND token = ? ORDER BY bound_at`,
 
   bindingsOfToken: 'SELECT token, account, account_type, platform, bound_at FROM bindings WHERE app_id = ? AND token = ?',
-  bindingsOfAccount: `SELECT token, account, account_type, platform, bound_at FROM bindings
+  bindingsOfAccount: `SELECT token, account, account_type, platform, bound_at FROM bindings INDEXED BY bindings_by_account
       WHERE app_id = ? AND account = ? AND account_type = ?`,
   bindingPut: `INSERT INTO bindings (app_id, token, account, account_type, platform, bound_at) VALUES (?, ?, ?, ?, ?, ?)
       ON CONFLICT (app_id, token, account, account_type) DO UPDATE SET platform = excluded.platform, bound_at = excluded.bound_at`,
