@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import type { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite/sqlite-schema.ts';
@@ -77,6 +78,18 @@ describe('SqliteStore specifics', () => {
       const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(1, 'alice', 0) as { detail: string }[]).map((row) => row.detail).join('; ');
       assert.match(plan, /USING (COVERING )?INDEX bindings_by_account \(app_id=\? AND account=\? AND account_type=\?\)/, plan);
     }
+  });
+
+  it('when the writer thread dies, writes fail fast as unavailable and ping fails', async (t) => {
+    const store = await SqliteStore.open(join(tempDir(t), 'bindery.db'));
+    t.after(() => store.close());
+    const app = await store.createApp({ accessId: '1500000001', name: 'x', secretKey: 'a'.repeat(32), policy: DEFAULT_POLICY });
+    const worker = Reflect.get(store, 'worker') as Worker;
+    await worker.terminate();
+    const write = store.applyBatch(app.id, { elements: [{ op: 4, token: 't' }], platform: null, opType: null, opId: null });
+    await assert.rejects(write, (error: unknown) => error instanceof StoreError && error.unavailable);
+    await assert.rejects(store.ping(), /writer thread exited/);
+    assert.deepEqual(await store.tokensOfAccounts(app.id, [{ account: 'alice', accountType: 0 }]), [[]], 'reads still work');
   });
 
   it('says which file it could not open', async (t) => {

@@ -42,6 +42,8 @@ export class SqliteStore implements BindingStore {
   /** Transactions committed and commands they carried: commands/groups is the group-commit factor. */
   readonly writeStats = { groups: 0, commands: 0 };
   private closing: Promise<void> | null = null;
+  /** Set when the writer thread is gone: writes are refused and ping fails, so /readyz reports it. */
+  private writerFailure: StoreError | null = null;
 
   private constructor(
     private readonly db: Database.Database,
@@ -62,7 +64,7 @@ export class SqliteStore implements BindingStore {
       this.waiting.delete(reply.id);
       waiter?.resolve(reply);
     });
-    worker.on('error', (error) => this.failAll(new StoreError(`the SQLite writer thread failed: ${error.message}`)));
+    worker.on('error', (error) => this.failAll(new StoreError(`the SQLite writer thread failed: ${error.message}`, true)));
     worker.on('exit', () => this.failAll(new StoreError('the SQLite writer thread exited', true)));
   }
 
@@ -149,16 +151,20 @@ export class SqliteStore implements BindingStore {
   }
 
   async ping(): Promise<void> {
+    if (this.writerFailure) throw this.writerFailure;
     this.read(() => this.stmt.ping.get());
   }
 
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.queue.drain();
-      const id = this.nextId++;
-      const closed = new Promise<Reply>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
-      this.worker.postMessage({ id, close: true });
-      await closed.catch(() => undefined);
+      if (!this.writerFailure) {
+        // The writer closes its connection itself, so the WAL is checkpointed and nothing is left half-written.
+        const id = this.nextId++;
+        const closed = new Promise<Reply>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+        this.worker.postMessage({ id, close: true });
+        await closed.catch(() => undefined);
+      }
       await this.worker.terminate();
       this.db.close();
     })();
@@ -176,12 +182,14 @@ export class SqliteStore implements BindingStore {
 
   private write(command: WriteCommand): Promise<unknown> {
     if (this.closing) return Promise.reject(new StoreError('the store is closing', true));
+    if (this.writerFailure) return Promise.reject(this.writerFailure);
     return this.queue.submit(command);
   }
 
   private async commitGroup(commands: WriteCommand[]): Promise<GroupResult<unknown>[]> {
     const id = this.nextId++;
     const reply = await new Promise<Reply>((resolve, reject) => {
+      if (this.writerFailure) return reject(this.writerFailure);
       this.waiting.set(id, { resolve, reject });
       this.worker.postMessage({ id, commands });
     });
@@ -193,7 +201,8 @@ export class SqliteStore implements BindingStore {
     return reply.results.map((r) => (r.ok ? { ok: true, value: r.value } : { ok: false, error: reviveError(r.error) }));
   }
 
-  private failAll(error: Error): void {
+  private failAll(error: StoreError): void {
+    if (!this.closing) this.writerFailure ??= error;
     for (const waiter of this.waiting.values()) waiter.reject(error);
     this.waiting.clear();
   }
