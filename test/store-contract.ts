@@ -19,6 +19,11 @@ const acc = (account: string, accountType = 0): AccountKey => ({ account, accoun
 const cmd = (elements: BatchElement[], platform: Platform | null = null): BatchCommand => ({ elements, platform, opType: null, opId: null });
 const bind = (token: string, ...accounts: AccountKey[]): BatchElement => ({ op: 1, token, accounts });
 
+/** applyBatch, keeping only the per-element outcomes. */
+async function outcomesOf(store: BindingStore, appId: number, command: BatchCommand) {
+  return (await store.applyBatch(appId, command)).outcomes;
+}
+
 async function newApp(store: BindingStore, accessId = '1500000001', policy = DEFAULT_POLICY): Promise<App> {
   return store.createApp({ accessId, name: `app ${accessId}`, secretKey: SECRET, policy });
 }
@@ -77,13 +82,13 @@ export function storeContract(name: string, factory: StoreFactory): void {
         const { store } = await factory.open(t);
         const a = await newApp(store, '1500000001');
         const b = await newApp(store, '1500000002');
-        await store.applyBatch(a.id, cmd([bind('t1', acc('alice')), bind('t2', acc('alice'))]));
-        await store.applyBatch(b.id, cmd([bind('t1', acc('alice'))]));
+        await outcomesOf(store, a.id, cmd([bind('t1', acc('alice')), bind('t2', acc('alice'))]));
+        await outcomesOf(store, b.id, cmd([bind('t1', acc('alice'))]));
         assert.deepEqual(await store.countBindings(a.id), { bindings: 2, tokens: 2, accounts: 1 });
         await store.deleteApp(a.accessId);
         assert.deepEqual(await store.countBindings(a.id), { bindings: 0, tokens: 0, accounts: 0 });
         assert.deepEqual(await tokensOf(store, b, acc('alice')), ['t1']);
-        await assert.rejects(store.applyBatch(a.id, cmd([bind('t3', acc('alice'))])), AppNotFoundError);
+        await assert.rejects(outcomesOf(store, a.id, cmd([bind('t3', acc('alice'))])), AppNotFoundError);
         assert.deepEqual(await store.countBindings(a.id), { bindings: 0, tokens: 0, accounts: 0 });
       });
     });
@@ -92,21 +97,34 @@ export function storeContract(name: string, factory: StoreFactory): void {
       it('op 1 binds, and lists come back oldest first; a rebind moves to the end', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store);
-        const outcomes = await store.applyBatch(app.id, cmd([bind('t1', acc('alice'), acc('bob', 1005)), bind('t2', acc('alice'))]));
+        const outcomes = await outcomesOf(store, app.id, cmd([bind('t1', acc('alice'), acc('bob', 1005)), bind('t2', acc('alice'))]));
         assert.deepEqual(outcomes, [{ code: 0 }, { code: 0 }]);
         assert.deepEqual(await tokensOf(store, app, acc('alice')), ['t1', 't2']);
         assert.deepEqual(await accountsOf(store, app, 't1'), ['alice/0', 'bob/1005']);
         assert.deepEqual(await tokensOf(store, app, acc('bob')), [], 'bob/0 is another account than bob/1005');
-        await store.applyBatch(app.id, cmd([bind('t1', acc('alice'))]));
+        await outcomesOf(store, app.id, cmd([bind('t1', acc('alice'))]));
         assert.deepEqual(await tokensOf(store, app, acc('alice')), ['t2', 't1']);
         assert.deepEqual(await accountsOf(store, app, 't1'), ['bob/1005', 'alice/0']);
+      });
+
+      it('every batch takes the next revision of its app', async (t) => {
+        const { store } = await factory.open(t);
+        const a = await newApp(store, '1500000001');
+        const b = await newApp(store, '1500000002');
+        const r1 = (await store.applyBatch(a.id, cmd([bind('t1', acc('alice'))]))).revision;
+        const r2 = (await store.applyBatch(a.id, cmd([{ op: 4, token: 'nothing-here' }]))).revision;
+        const rb = (await store.applyBatch(b.id, cmd([bind('t1', acc('alice'))]))).revision;
+        assert.equal(r2, r1 + 1, 'a batch whose elements all failed still takes a revision');
+        assert.equal(rb, 1, 'revisions count per app');
+        const concurrent = await Promise.all(Array.from({ length: 30 }, (_, i) => store.applyBatch(a.id, cmd([bind(`c${i}`, acc('bob'))]))));
+        assert.deepEqual(concurrent.map((r) => r.revision).sort((x, y) => x - y), Array.from({ length: 30 }, (_, i) => r2 + 1 + i));
       });
 
       it('bind times strictly increase within and across batches', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store);
-        await store.applyBatch(app.id, cmd([bind('t1', acc('u1'), acc('u2'), acc('u3'))]));
-        await store.applyBatch(app.id, cmd([bind('t1', acc('u4'))]));
+        await outcomesOf(store, app.id, cmd([bind('t1', acc('u1'), acc('u2'), acc('u3'))]));
+        await outcomesOf(store, app.id, cmd([bind('t1', acc('u4'))]));
         const [accounts] = await store.accountsOfTokens(app.id, ['t1']);
         const times = (accounts ?? []).map((a) => a.boundAt);
         assert.equal(times.length, 4);
@@ -117,8 +135,8 @@ export function storeContract(name: string, factory: StoreFactory): void {
       it('op 2 overrides the token accounts with exactly the listed ones', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store);
-        await store.applyBatch(app.id, cmd([bind('t1', acc('alice'), acc('bob'), acc('carol'))]));
-        const outcomes = await store.applyBatch(app.id, cmd([{ op: 2, token: 't1', accounts: [acc('dave'), acc('bob')] }]));
+        await outcomesOf(store, app.id, cmd([bind('t1', acc('alice'), acc('bob'), acc('carol'))]));
+        const outcomes = await outcomesOf(store, app.id, cmd([{ op: 2, token: 't1', accounts: [acc('dave'), acc('bob')] }]));
         assert.deepEqual(outcomes, [{ code: 0 }]);
         assert.deepEqual(await accountsOf(store, app, 't1'), ['dave/0', 'bob/0']);
         assert.deepEqual(await tokensOf(store, app, acc('alice')), []);
@@ -127,8 +145,8 @@ export function storeContract(name: string, factory: StoreFactory): void {
       it('op 3 unbinds listed accounts; nothing to unbind gives 10110008', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store);
-        await store.applyBatch(app.id, cmd([bind('t1', acc('alice'), acc('bob'))]));
-        const outcomes = await store.applyBatch(app.id, cmd([
+        await outcomesOf(store, app.id, cmd([bind('t1', acc('alice'), acc('bob'))]));
+        const outcomes = await outcomesOf(store, app.id, cmd([
           { op: 3, token: 't1', accounts: [acc('alice'), acc('nobody')] },
           { op: 3, token: 't1', accounts: [acc('nobody')] },
           { op: 3, token: 'unknown', accounts: [acc('bob')] },
@@ -140,11 +158,11 @@ export function storeContract(name: string, factory: StoreFactory): void {
       it('op 4 clears a token, op 5 clears an account; nothing to clear gives 10110008', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store);
-        await store.applyBatch(app.id, cmd([bind('t1', acc('alice'), acc('bob')), bind('t2', acc('alice'), acc('carol', 2))]));
-        assert.deepEqual((await store.applyBatch(app.id, cmd([{ op: 4, token: 't1' }, { op: 4, token: 'nope' }]))).map((o) => o.code), [0, 10110008]);
+        await outcomesOf(store, app.id, cmd([bind('t1', acc('alice'), acc('bob')), bind('t2', acc('alice'), acc('carol', 2))]));
+        assert.deepEqual((await outcomesOf(store, app.id, cmd([{ op: 4, token: 't1' }, { op: 4, token: 'nope' }]))).map((o) => o.code), [0, 10110008]);
         assert.deepEqual(await accountsOf(store, app, 't1'), []);
         assert.deepEqual(await tokensOf(store, app, acc('alice')), ['t2']);
-        const op5 = await store.applyBatch(app.id, cmd([{ op: 5, account: acc('carol', 2) }, { op: 5, account: acc('carol') }]));
+        const op5 = await outcomesOf(store, app.id, cmd([{ op: 5, account: acc('carol', 2) }, { op: 5, account: acc('carol') }]));
         assert.deepEqual(op5.map((o) => o.code), [0, 10110008]);
         assert.deepEqual(await accountsOf(store, app, 't2'), ['alice/0']);
       });
@@ -152,7 +170,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
       it('elements apply in order inside one batch', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store);
-        const outcomes = await store.applyBatch(app.id, cmd([bind('t1', acc('alice')), { op: 4, token: 't1' }, bind('t1', acc('bob')), bind('t2', acc('bob'))]));
+        const outcomes = await outcomesOf(store, app.id, cmd([bind('t1', acc('alice')), { op: 4, token: 't1' }, bind('t1', acc('bob')), bind('t2', acc('bob'))]));
         assert.deepEqual(outcomes.map((o) => o.code), [0, 0, 0, 0]);
         assert.deepEqual(await accountsOf(store, app, 't1'), ['bob/0']);
         assert.deepEqual(await tokensOf(store, app, acc('bob')), ['t1', 't2']);
@@ -161,11 +179,11 @@ export function storeContract(name: string, factory: StoreFactory): void {
       it('the platform is recorded on the token and kept when a later bind omits it', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store);
-        await store.applyBatch(app.id, cmd([bind('t1', acc('alice'))], 'ios'));
-        await store.applyBatch(app.id, cmd([bind('t1', acc('bob'))]));
+        await outcomesOf(store, app.id, cmd([bind('t1', acc('alice'))], 'ios'));
+        await outcomesOf(store, app.id, cmd([bind('t1', acc('bob'))]));
         const [accounts] = await store.accountsOfTokens(app.id, ['t1']);
         assert.deepEqual(accounts?.map((a) => a.platform), ['ios', 'ios']);
-        await store.applyBatch(app.id, cmd([bind('t1', acc('carol'))], 'android'));
+        await outcomesOf(store, app.id, cmd([bind('t1', acc('carol'))], 'android'));
         const [after] = await store.accountsOfTokens(app.id, ['t1']);
         assert.deepEqual(after?.map((a) => a.platform), ['android', 'android', 'android']);
         const [tokens] = await store.tokensOfAccounts(app.id, [acc('alice')]);
@@ -177,9 +195,9 @@ export function storeContract(name: string, factory: StoreFactory): void {
       it('max_accounts_per_token evicts the least recently bound other account', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store, '1500000001', { maxTokensPerAccount: 100, maxAccountsPerToken: 2 });
-        await store.applyBatch(app.id, cmd([bind('t1', acc('a1'), acc('a2'))]));
-        await store.applyBatch(app.id, cmd([bind('t1', acc('a1'))])); // a2 is now the oldest
-        await store.applyBatch(app.id, cmd([bind('t1', acc('a3'))]));
+        await outcomesOf(store, app.id, cmd([bind('t1', acc('a1'), acc('a2'))]));
+        await outcomesOf(store, app.id, cmd([bind('t1', acc('a1'))])); // a2 is now the oldest
+        await outcomesOf(store, app.id, cmd([bind('t1', acc('a3'))]));
         assert.deepEqual(await accountsOf(store, app, 't1'), ['a1/0', 'a3/0']);
         assert.deepEqual(await tokensOf(store, app, acc('a2')), []);
       });
@@ -187,8 +205,8 @@ export function storeContract(name: string, factory: StoreFactory): void {
       it('max_accounts_per_token = 1: logging in moves the device', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store, '1500000001', { maxTokensPerAccount: 100, maxAccountsPerToken: 1 });
-        await store.applyBatch(app.id, cmd([bind('phone', acc('alice'))]));
-        await store.applyBatch(app.id, cmd([bind('phone', acc('bob'))]));
+        await outcomesOf(store, app.id, cmd([bind('phone', acc('alice'))]));
+        await outcomesOf(store, app.id, cmd([bind('phone', acc('bob'))]));
         assert.deepEqual(await accountsOf(store, app, 'phone'), ['bob/0']);
         assert.deepEqual(await tokensOf(store, app, acc('alice')), []);
       });
@@ -196,9 +214,9 @@ export function storeContract(name: string, factory: StoreFactory): void {
       it('max_tokens_per_account evicts the account oldest token', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store, '1500000001', { maxTokensPerAccount: 3, maxAccountsPerToken: 10 });
-        await store.applyBatch(app.id, cmd([bind('t1', acc('alice')), bind('t2', acc('alice')), bind('t3', acc('alice'))]));
-        await store.applyBatch(app.id, cmd([bind('t1', acc('alice'))])); // t2 is now the oldest
-        await store.applyBatch(app.id, cmd([bind('t4', acc('alice')), bind('t5', acc('alice'))]));
+        await outcomesOf(store, app.id, cmd([bind('t1', acc('alice')), bind('t2', acc('alice')), bind('t3', acc('alice'))]));
+        await outcomesOf(store, app.id, cmd([bind('t1', acc('alice'))])); // t2 is now the oldest
+        await outcomesOf(store, app.id, cmd([bind('t4', acc('alice')), bind('t5', acc('alice'))]));
         assert.deepEqual(await tokensOf(store, app, acc('alice')), ['t1', 't4', 't5']);
         assert.deepEqual(await accountsOf(store, app, 't2'), []);
       });
@@ -206,8 +224,8 @@ export function storeContract(name: string, factory: StoreFactory): void {
       it('both caps at once evict on both sides in the same batch', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store, '1500000001', { maxTokensPerAccount: 1, maxAccountsPerToken: 1 });
-        await store.applyBatch(app.id, cmd([bind('t1', acc('alice')), bind('t2', acc('bob'))]));
-        await store.applyBatch(app.id, cmd([bind('t1', acc('bob'))]));
+        await outcomesOf(store, app.id, cmd([bind('t1', acc('alice')), bind('t2', acc('bob'))]));
+        await outcomesOf(store, app.id, cmd([bind('t1', acc('bob'))]));
         assert.deepEqual(await accountsOf(store, app, 't1'), ['bob/0']);
         assert.deepEqual(await accountsOf(store, app, 't2'), []);
         assert.deepEqual(await tokensOf(store, app, acc('alice')), []);
@@ -217,7 +235,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
       it('an element listing more accounts than the cap fails with 1008007 and the others apply', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store, '1500000001', { maxTokensPerAccount: 100, maxAccountsPerToken: 2 });
-        const outcomes = await store.applyBatch(app.id, cmd([bind('t1', acc('a1'), acc('a2'), acc('a3')), bind('t2', acc('a1'), acc('a1'), acc('a2'))]));
+        const outcomes = await outcomesOf(store, app.id, cmd([bind('t1', acc('a1'), acc('a2'), acc('a3')), bind('t2', acc('a1'), acc('a1'), acc('a2'))]));
         assert.equal(outcomes[0]?.code, 1008007);
         assert.match(outcomes[0]?.message ?? '', /3 distinct accounts, more than this app's max_accounts_per_token \(2\)/);
         assert.deepEqual(outcomes[1], { code: 0 }, 'duplicates count once');
@@ -228,9 +246,9 @@ export function storeContract(name: string, factory: StoreFactory): void {
       it('a policy change applies to the next batch', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store);
-        await store.applyBatch(app.id, cmd([bind('t1', acc('a1'), acc('a2'), acc('a3'))]));
+        await outcomesOf(store, app.id, cmd([bind('t1', acc('a1'), acc('a2'), acc('a3'))]));
         await store.updateApp(app.accessId, { policy: { maxAccountsPerToken: 1 } });
-        await store.applyBatch(app.id, cmd([bind('t1', acc('a4'))]));
+        await outcomesOf(store, app.id, cmd([bind('t1', acc('a4'))]));
         assert.deepEqual(await accountsOf(store, app, 't1'), ['a4/0']);
       });
     });
@@ -240,19 +258,19 @@ export function storeContract(name: string, factory: StoreFactory): void {
         const { store } = await factory.open(t);
         const a = await newApp(store, '1500000001');
         const b = await newApp(store, '1500000002');
-        await store.applyBatch(a.id, cmd([bind('shared', acc('alice'))]));
-        await store.applyBatch(b.id, cmd([bind('shared', acc('bob'))]));
+        await outcomesOf(store, a.id, cmd([bind('shared', acc('alice'))]));
+        await outcomesOf(store, b.id, cmd([bind('shared', acc('bob'))]));
         assert.deepEqual(await accountsOf(store, a, 'shared'), ['alice/0']);
         assert.deepEqual(await accountsOf(store, b, 'shared'), ['bob/0']);
-        assert.deepEqual((await store.applyBatch(b.id, cmd([{ op: 5, account: acc('alice') }]))).map((o) => o.code), [10110008]);
-        await store.applyBatch(b.id, cmd([{ op: 4, token: 'shared' }]));
+        assert.deepEqual((await outcomesOf(store, b.id, cmd([{ op: 5, account: acc('alice') }]))).map((o) => o.code), [10110008]);
+        await outcomesOf(store, b.id, cmd([{ op: 4, token: 'shared' }]));
         assert.deepEqual(await accountsOf(store, a, 'shared'), ['alice/0']);
       });
 
       it('concurrent batches all apply, none lost, caps hold', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store, '1500000001', { maxTokensPerAccount: 50, maxAccountsPerToken: 10 });
-        const writes = Array.from({ length: 200 }, (_, i) => store.applyBatch(app.id, cmd([bind(`t${i}`, acc('crowd')), bind(`t${i}`, acc(`u${i}`))])));
+        const writes = Array.from({ length: 200 }, (_, i) => outcomesOf(store, app.id, cmd([bind(`t${i}`, acc('crowd')), bind(`t${i}`, acc(`u${i}`))])));
         const outcomes = await Promise.all(writes);
         assert.ok(outcomes.every((o) => o.every((e) => e.code === 0)));
         const tokens = await tokensOf(store, app, acc('crowd'));
@@ -266,7 +284,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
       it('an answered change survives closing and reopening the store', async (t) => {
         const { store, reopen } = await factory.open(t);
         const app = await newApp(store);
-        await store.applyBatch(app.id, cmd([bind('t1', acc('alice'))], 'ios'));
+        await outcomesOf(store, app.id, cmd([bind('t1', acc('alice'))], 'ios'));
         const again = await reopen();
         const [tokens] = await again.tokensOfAccounts(app.id, [acc('alice')]);
         assert.deepEqual(tokens?.map((x) => [x.token, x.platform]), [['t1', 'ios']]);
@@ -279,7 +297,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
         const app = await newApp(store);
         await store.close();
         await store.close();
-        await assert.rejects(store.applyBatch(app.id, cmd([bind('t1', acc('alice'))])));
+        await assert.rejects(outcomesOf(store, app.id, cmd([bind('t1', acc('alice'))])));
       });
     });
   });

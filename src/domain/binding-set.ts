@@ -2,7 +2,7 @@
  * The bindings a batch can touch, loaded by the store inside its transaction and indexed both
  * ways. The batch rules run against this set; the store then persists the changes they record.
  */
-import { accountKeyString, type AccountKey, type Binding, type BatchCommand } from './types.ts';
+import { accountKeyString, type AccountKey, type Binding, type BatchCommand, type Change } from './types.ts';
 
 export class BindingSet {
   private readonly byToken = new Map<string, Map<string, Binding>>();
@@ -65,4 +65,25 @@ export function keysToLoad(command: BatchCommand): { tokens: string[]; accounts:
     if (element.op !== 4) for (const account of element.accounts) accounts.set(accountKeyString(account), account);
   }
   return { tokens: [...tokens], accounts: [...accounts.values()] };
+}
+
+/**
+ * The net effect of a command's changes on storage: the final state of every binding they touched.
+ * A store writes this (one upsert set, one delete set) instead of replaying each change.
+ */
+export function netChanges(set: BindingSet, changes: Change[]): { upserts: Binding[]; deletes: Binding[] } {
+  const touched = new Map<string, Binding>();
+  const touch = (b: Binding) => touched.set(`${b.token}\u0000${accountKeyString(b)}`, b);
+  for (const change of changes) {
+    if (change.kind === 'platform') set.ofToken(change.token).forEach(touch);
+    else touch(change.binding);
+  }
+  const upserts: Binding[] = [];
+  const deletes: Binding[] = [];
+  for (const b of touched.values()) {
+    const current = set.get(b.token, b);
+    if (current) upserts.push(current);
+    else deletes.push(b);
+  }
+  return { upserts, deletes };
 }

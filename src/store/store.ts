@@ -39,6 +39,13 @@ export interface AccountOfToken extends AccountKey {
   boundAt: number;
 }
 
+/** What applyBatch answers: one outcome per element, and the app's write revision after this batch. */
+export interface BatchResult {
+  outcomes: ElementOutcome[];
+  /** Strictly increasing per app: batches of one app were applied in the order of their revisions. */
+  revision: number;
+}
+
 export interface BindingStore {
   /** Which backend this is, for logs and /readyz. */
   readonly kind: 'sqlite' | 'postgres';
@@ -65,9 +72,10 @@ export interface BindingStore {
    * Applies every element of the command in ONE transaction, in order, with the app's policy as
    * committed at that moment (caps and eviction, SPEC §2.5), and resolves only after the
    * transaction is durable. Rejects with AppNotFoundError if the app no longer exists, and then
-   * nothing was applied. Outcomes are one per element, in order.
+   * nothing was applied. Outcomes are one per element, in order; the revision orders this batch
+   * among all batches of the app (also across instances sharing one database).
    */
-  applyBatch(appId: number, command: BatchCommand): Promise<ElementOutcome[]>;
+  applyBatch(appId: number, command: BatchCommand): Promise<BatchResult>;
 
   /** For each account, in request order, its tokens ordered by bind time, oldest first. */
   tokensOfAccounts(appId: number, accounts: AccountKey[]): Promise<TokenOfAccount[][]>;

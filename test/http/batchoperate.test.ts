@@ -170,6 +170,16 @@ describe('batchoperate: operations', () => {
     assert.equal(tooLong.body.err_msg, 'all 1 elements failed: token_accounts[0].token: longer than 4096 bytes (4098 bytes)');
   });
 
+  it('answers the app write revision in x-bindery-revision when something reached the store', async (t) => {
+    const server = await testServer(t);
+    const send = (body: unknown) => server.app.inject({ method: 'POST', url: BATCH, payload: JSON.stringify(body), headers: basic(server.tenant) });
+    const first = await send({ operator_type: 1, token_accounts: [ta('t1', a('alice'))] });
+    const second = await send({ operator_type: 4, token_list: ['t1'] });
+    assert.equal(Number(second.headers['x-bindery-revision']), Number(first.headers['x-bindery-revision']) + 1);
+    const invalidOnly = await send({ operator_type: 4, token_list: [''] });
+    assert.equal(invalidOnly.headers['x-bindery-revision'], undefined);
+  });
+
   it('stores and returns unusual strings verbatim', async (t) => {
     const server = await testServer(t);
     const tokens = ["x'; DROP TABLE bindings; --", 'emoji 📱 token', 'tab\there', '%s%n%x', '\u0000nul'];

@@ -14,9 +14,11 @@ export async function batchoperate(
   app: App,
   body: Record<string, unknown>,
   maxTokenBytes: number,
-): Promise<BatchoperateResponse> {
+): Promise<{ body: BatchoperateResponse; revision?: number }> {
   const { command, slots, listName } = validateBatch(body, maxTokenBytes);
-  const applied: ElementOutcome[] = command.elements.length > 0 ? await store.applyBatch(app.id, command) : [];
+  const batch = command.elements.length > 0 ? await store.applyBatch(app.id, command) : undefined;
+  const applied: ElementOutcome[] = batch?.outcomes ?? [];
+  const revision = batch?.revision;
   let next = 0;
   const result: string[] = [];
   const failures: string[] = [];
@@ -33,10 +35,10 @@ export async function batchoperate(
       failures.push(`${listName}[${i}]${outcome.field ? `.${outcome.field}` : ''}: ${outcome.message ?? 'failed'}`);
     }
   });
-  if (failures.length === 0) return { ...status(RetCode.OK, 'ok'), result };
+  if (failures.length === 0) return { body: { ...status(RetCode.OK, 'ok'), result }, revision };
   const all = failures.length === slots.length;
   const shown = failures.slice(0, MESSAGES_SHOWN).join('; ');
   const more = failures.length > MESSAGES_SHOWN ? `; and ${failures.length - MESSAGES_SHOWN} more` : '';
   const summary = all ? `all ${slots.length} elements failed` : `${failures.length} of ${slots.length} elements failed, the others were applied`;
-  return { ...status(all ? RetCode.ALL_FAILED : RetCode.SOME_FAILED, `${summary}: ${shown}${more}`), result };
+  return { body: { ...status(all ? RetCode.ALL_FAILED : RetCode.SOME_FAILED, `${summary}: ${shown}${more}`), result }, revision };
 }

@@ -10,6 +10,8 @@ import { BatchoperateResponse, errorResponses, QueryResponse } from './schemas.t
 
 export const TPNS_PATHS = ['/v3/device/account/batchoperate', '/v3/device/account/query'] as const;
 
+export const REVISION_HEADER = 'x-bindery-revision';
+
 export interface TpnsRouteOptions {
   store: BindingStore;
   maxTokenBytes: number;
@@ -30,9 +32,12 @@ export async function tpnsRoutes(app: FastifyInstance, options: TpnsRouteOptions
   app.post(
     TPNS_PATHS[0],
     { schema: { tags: ['TPNS'], summary: 'Bind and unbind tokens and accounts (ops 1..5)', response: { 200: BatchoperateResponse, ...errorResponses } } },
-    async (request) => {
+    async (request, reply) => {
       const { app: tenant, body } = await admit(request);
-      return batchoperate(store, tenant, body, maxTokenBytes);
+      const answer = await batchoperate(store, tenant, body, maxTokenBytes);
+      // The app's write revision: batches of one app were applied in the order of their revisions.
+      if (answer.revision !== undefined) reply.header(REVISION_HEADER, String(answer.revision));
+      return answer.body;
     },
   );
 

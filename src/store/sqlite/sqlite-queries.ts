@@ -18,7 +18,9 @@ export const SQL = {
       max_accounts_per_token = @maxAccountsPerToken WHERE access_id = @accessId`,
   appDelete: 'DELETE FROM apps WHERE id = ?',
   appBindingsDelete: 'DELETE FROM bindings WHERE app_id = ?',
-  appPolicy: 'SELECT max_tokens_per_account, max_accounts_per_token FROM apps WHERE id = ?',
+  /** Takes the app's next revision and reads its policy in one step, inside the batch's transaction. */
+  appNextRevision: `UPDATE apps SET revision = revision + 1 WHERE id = ?
+      RETURNING revision, max_tokens_per_account, max_accounts_per_token`,
 
   // INDEXED BY: without statistics the planner may pick the primary key's app_id prefix and scan the whole app.
   tokensOfAccount: `SELECT token, platform, bound_at FROM bindings INDEXED BY bindings_by_account
@@ -32,7 +34,6 @@ export const SQL = {
   bindingPut: `INSERT INTO bindings (app_id, token, account, account_type, platform, bound_at) VALUES (?, ?, ?, ?, ?, ?)
       ON CONFLICT (app_id, token, account, account_type) DO UPDATE SET platform = excluded.platform, bound_at = excluded.bound_at`,
   bindingDelete: 'DELETE FROM bindings WHERE app_id = ? AND token = ? AND account = ? AND account_type = ?',
-  tokenPlatformSet: 'UPDATE bindings SET platform = ? WHERE app_id = ? AND token = ?',
 
   clockGet: 'SELECT last_bound_at FROM bind_clock WHERE id = 1',
   clockSet: 'UPDATE bind_clock SET last_bound_at = ? WHERE id = 1',

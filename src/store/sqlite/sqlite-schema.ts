@@ -46,6 +46,11 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       INSERT INTO bind_clock (id, last_bound_at) VALUES (1, 0);
     `,
   },
+  {
+    version: 2,
+    name: 'app write revision',
+    sql: 'ALTER TABLE apps ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;',
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS.at(-1)?.version ?? 0;

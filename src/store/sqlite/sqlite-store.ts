@@ -7,11 +7,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import type { ElementOutcome } from '../../domain/apply-batch.ts';
 import type { AccountKey, App, BatchCommand } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError, StoreError } from '../../errors.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
-import type { AccountOfToken, AppCounts, AppPatch, BindingStore, NewApp, TokenOfAccount } from '../store.ts';
+import type { AccountOfToken, AppCounts, AppPatch, BatchResult, BindingStore, NewApp, TokenOfAccount } from '../store.ts';
 import { rowToApp, SQL, type AppRow } from './sqlite-queries.ts';
 import { migrateSqlite } from './sqlite-schema.ts';
 import { openSqliteConnection, type SerializedError, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
@@ -126,8 +125,8 @@ export class SqliteStore implements BindingStore {
     return (await this.write({ type: 'deleteApp', accessId })) as boolean;
   }
 
-  async applyBatch(appId: number, command: BatchCommand): Promise<ElementOutcome[]> {
-    return (await this.write({ type: 'applyBatch', appId, command })) as ElementOutcome[];
+  async applyBatch(appId: number, command: BatchCommand): Promise<BatchResult> {
+    return (await this.write({ type: 'applyBatch', appId, command })) as BatchResult;
   }
 
   async tokensOfAccounts(appId: number, accounts: AccountKey[]): Promise<TokenOfAccount[][]> {

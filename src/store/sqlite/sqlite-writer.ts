@@ -5,11 +5,11 @@
  * others still commit together.
  */
 import Database from 'better-sqlite3';
-import { applyBatch, type ElementOutcome } from '../../domain/apply-batch.ts';
-import { BindingSet, keysToLoad } from '../../domain/binding-set.ts';
-import type { App, BatchCommand, Change } from '../../domain/types.ts';
+import { applyBatch } from '../../domain/apply-batch.ts';
+import { BindingSet, keysToLoad, netChanges } from '../../domain/binding-set.ts';
+import type { App, BatchCommand } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError } from '../../errors.ts';
-import type { AppPatch, NewApp } from '../store.ts';
+import type { AppPatch, BatchResult, NewApp } from '../store.ts';
 import { rowToApp, rowToBinding, SQL, type AppRow, type BindingRow } from './sqlite-queries.ts';
 
 export type WriteCommand =
@@ -48,12 +48,11 @@ export class SqliteWriter {
       appUpdate: p(SQL.appUpdate),
       appDelete: p(SQL.appDelete),
       appBindingsDelete: p(SQL.appBindingsDelete),
-      appPolicy: p(SQL.appPolicy),
+      appNextRevision: p(SQL.appNextRevision),
       bindingsOfToken: p(SQL.bindingsOfToken),
       bindingsOfAccount: p(SQL.bindingsOfAccount),
       bindingPut: p(SQL.bindingPut),
       bindingDelete: p(SQL.bindingDelete),
-      tokenPlatformSet: p(SQL.tokenPlatformSet),
       clockGet: p(SQL.clockGet),
       clockSet: p(SQL.clockSet),
     };
@@ -113,15 +112,12 @@ export class SqliteWriter {
     return this.lastBoundAt;
   };
 
-  private applyBatch(appId: number, command: BatchCommand): ElementOutcome[] {
-    const policyRow = this.stmt.appPolicy.get(appId) as
-      | { max_tokens_per_account: number; max_accounts_per_token: number }
+  private applyBatch(appId: number, command: BatchCommand): BatchResult {
+    const app = this.stmt.appNextRevision.get(appId) as
+      | { revision: number; max_tokens_per_account: number; max_accounts_per_token: number }
       | undefined;
-    if (!policyRow) throw new AppNotFoundError(String(appId));
-    const policy = {
-      maxTokensPerAccount: policyRow.max_tokens_per_account,
-      maxAccountsPerToken: policyRow.max_accounts_per_token,
-    };
+    if (!app) throw new AppNotFoundError(String(appId));
+    const policy = { maxTokensPerAccount: app.max_tokens_per_account, maxAccountsPerToken: app.max_accounts_per_token };
     const { tokens, accounts } = keysToLoad(command);
     const set = new BindingSet();
     for (const token of tokens) {
@@ -133,20 +129,10 @@ export class SqliteWriter {
       }
     }
     const { outcomes, changes } = applyBatch(set, command, policy, this.clock);
-    this.persist(appId, changes);
-    return outcomes;
-  }
-
-  private persist(appId: number, changes: Change[]): void {
-    for (const change of changes) {
-      if (change.kind === 'platform') {
-        this.stmt.tokenPlatformSet.run(change.platform, appId, change.token);
-        continue;
-      }
-      const b = change.binding;
-      if (change.kind === 'put') this.stmt.bindingPut.run(appId, b.token, b.account, b.accountType, b.platform, b.boundAt);
-      else this.stmt.bindingDelete.run(appId, b.token, b.account, b.accountType);
-    }
+    const { upserts, deletes } = netChanges(set, changes);
+    for (const b of deletes) this.stmt.bindingDelete.run(appId, b.token, b.account, b.accountType);
+    for (const b of upserts) this.stmt.bindingPut.run(appId, b.token, b.account, b.accountType, b.platform, b.boundAt);
+    return { outcomes, revision: app.revision };
   }
 
   private createApp(app: NewApp): App {
