@@ -7,7 +7,7 @@ import { describe, it, type TestContext } from 'node:test';
 import type { AccountKey, App, BatchCommand, BatchElement, Platform } from '../src/domain/types.ts';
 import { DEFAULT_POLICY } from '../src/domain/types.ts';
 import { AppExistsError, AppNotFoundError } from '../src/errors.ts';
-import type { BindingStore } from '../src/store/store.ts';
+import { FIRST_BINDING_KEY, type BindingStore } from '../src/store/store.ts';
 
 export interface StoreFactory {
   /** A fresh empty store for this test, closed by the factory after the test. `reopen` closes it and opens the same data again. */
@@ -250,6 +250,35 @@ export function storeContract(name: string, factory: StoreFactory): void {
         await store.updateApp(app.accessId, { policy: { maxAccountsPerToken: 1 } });
         await outcomesOf(store, app.id, cmd([bind('t1', acc('a4'))]));
         assert.deepEqual(await accountsOf(store, app, 't1'), ['a4/0']);
+      });
+    });
+
+    describe('bulk', () => {
+      it('imports bindings as given and lists them in bytewise key order, page by page', async (t) => {
+        const { store } = await factory.open(t);
+        const app = await newApp(store);
+        const future = Date.now() * 1000 + 3_600_000_000;
+        const rows = [
+          { token: '😀', account: 'alice', accountType: 0, platform: 'ios' as const, boundAt: 1_000_000 },
+          { token: 'a', account: 'bob', accountType: 2, platform: null, boundAt: future },
+          { token: 'B', account: 'alice', accountType: 0, platform: 'android' as const, boundAt: 2_000_000 },
+          { token: 'é', account: 'alice', accountType: 0, platform: null, boundAt: 3_000_000 },
+          { token: 'a', account: 'alice', accountType: 0, platform: null, boundAt: 4_000_000 },
+          { token: 'a', account: 'alice', accountType: 1, platform: null, boundAt: 5_000_000 },
+        ];
+        await store.importBindings(app.id, rows);
+        await store.importBindings(app.id, rows); // a re-run changes nothing
+        const seen = [];
+        for (let after = FIRST_BINDING_KEY, page = await store.listBindings(app.id, after, 2); page.length > 0; page = await store.listBindings(app.id, after, 2)) {
+          assert.ok(page.length <= 2);
+          seen.push(...page);
+          after = page.at(-1)!;
+        }
+        assert.deepEqual(seen.map((b) => `${b.token}|${b.account}|${b.accountType}`), ['B|alice|0', 'a|alice|0', 'a|alice|1', 'a|bob|2', 'é|alice|0', '😀|alice|0']);
+        assert.deepEqual(seen.find((b) => b.token === '😀'), rows[0]);
+        assert.deepEqual(await store.countBindings(app.id), { bindings: 6, tokens: 4, accounts: 3 });
+        await store.applyBatch(app.id, cmd([bind('new', acc('bob', 2))]));
+        assert.deepEqual(await tokensOf(store, app, acc('bob', 2)), ['a', 'new'], 'a later bind is newer than an imported future time');
       });
     });
 

@@ -33,13 +33,24 @@ export function describe(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
+/**
+ * Text every store can keep verbatim: well-formed Unicode without U+0000 (PostgreSQL text cannot
+ * hold NUL), so that both backends accept and refuse exactly the same strings.
+ */
+function textProblem(value: string): string | undefined {
+  if (!value.isWellFormed()) return 'not valid UTF-8 (unpaired surrogate)';
+  if (value.includes('\u0000')) return 'contains a NUL character (U+0000)';
+  return undefined;
+}
+
 export const utf8Length = (value: string): number => Buffer.byteLength(value, 'utf8');
 
 export function checkToken(value: unknown, path: string, maxBytes: number): string | Failure {
   if (value === undefined || value === null) return fail(RetCode.INVALID_TOKEN, path, 'required');
   if (typeof value !== 'string') return fail(RetCode.INVALID_TOKEN, path, `must be a string, got ${describe(value)}`);
   if (value.length === 0) return fail(RetCode.INVALID_TOKEN, path, 'empty');
-  if (!value.isWellFormed()) return fail(RetCode.INVALID_TOKEN, path, 'not valid UTF-8 (unpaired surrogate)');
+  const tokenProblem = textProblem(value);
+  if (tokenProblem) return fail(RetCode.INVALID_TOKEN, path, tokenProblem);
   const bytes = utf8Length(value);
   if (bytes > maxBytes) return fail(RetCode.INVALID_TOKEN, path, `longer than ${maxBytes} bytes (${bytes} bytes)`);
   return value;
@@ -53,7 +64,8 @@ export function checkAccountKey(value: unknown, path: string): AccountKey | Fail
   const accountPath = `${path}.account`;
   if (account === undefined || account === null) return fail(RetCode.INVALID_PARAMETER, accountPath, 'required');
   if (typeof account !== 'string') return fail(RetCode.INVALID_PARAMETER, accountPath, `must be a string, got ${describe(account)}`);
-  if (!account.isWellFormed()) return fail(RetCode.INVALID_PARAMETER, accountPath, 'not valid UTF-8 (unpaired surrogate)');
+  const accountProblem = textProblem(account);
+  if (accountProblem) return fail(RetCode.INVALID_PARAMETER, accountPath, accountProblem);
   // TPNS: "The character length of an account must be greater than 1 byte."
   if (utf8Length(account) <= 1) return fail(RetCode.INVALID_PARAMETER, accountPath, `must be longer than 1 byte, got ${describe(account)}`);
   const chars = [...account].length;
@@ -77,7 +89,8 @@ export function checkPlatform(value: unknown): Platform | null | Failure {
 export function checkOperatorField(value: unknown, path: string): string | null | Failure {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string') return fail(RetCode.INVALID_PARAMETER, path, `must be a string, got ${describe(value)}`);
-  if (!value.isWellFormed()) return fail(RetCode.INVALID_PARAMETER, path, 'not valid UTF-8 (unpaired surrogate)');
+  const problem = textProblem(value);
+  if (problem) return fail(RetCode.INVALID_PARAMETER, path, problem);
   if (value.length > MAX_OPERATOR_CHARS) return fail(RetCode.INVALID_PARAMETER, path, `longer than ${MAX_OPERATOR_CHARS} characters`);
   return value;
 }

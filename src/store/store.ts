@@ -4,7 +4,7 @@
  * a StoreError (or one of the named errors below) and means nothing was changed.
  */
 import type { ElementOutcome } from '../domain/apply-batch.ts';
-import type { AccountKey, App, AppPolicy, BatchCommand, Platform } from '../domain/types.ts';
+import type { AccountKey, App, AppPolicy, BatchCommand, Binding, Platform } from '../domain/types.ts';
 
 export interface NewApp {
   accessId: string;
@@ -46,6 +46,14 @@ export interface BatchResult {
   revision: number;
 }
 
+/** Where a page of listBindings starts: strictly after this key. */
+export interface BindingKey extends AccountKey {
+  token: string;
+}
+
+/** The key before every binding, for the first page. */
+export const FIRST_BINDING_KEY: BindingKey = { token: '', account: '', accountType: -1 };
+
 export interface BindingStore {
   /** Which backend this is, for logs and /readyz. */
   readonly kind: 'sqlite' | 'postgres';
@@ -82,6 +90,18 @@ export interface BindingStore {
 
   /** For each token, in request order, its accounts ordered by bind time, oldest first. */
   accountsOfTokens(appId: number, tokens: string[]): Promise<AccountOfToken[][]>;
+
+  /**
+   * One page of the app's bindings in key order (token, then account, then account_type, compared
+   * bytewise), strictly after `after`. Pages are stable under concurrent writes: nothing is seen twice.
+   */
+  listBindings(appId: number, after: BindingKey, limit: number): Promise<Binding[]>;
+
+  /**
+   * Upserts the bindings exactly as given (platform and bound_at kept) in ONE durable transaction,
+   * without caps: for copying and restoring data. Binds made later are newer than every imported one.
+   */
+  importBindings(appId: number, bindings: Binding[]): Promise<void>;
 
   /** Resolves when the store can serve reads and writes now; rejects otherwise. */
   ping(): Promise<void>;

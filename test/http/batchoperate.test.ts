@@ -84,6 +84,8 @@ describe('batchoperate: operations', () => {
       [ta(42, a('alice')), '1008006', 'token_accounts[0].token: must be a string, got number 42'],
       [ta('', a('alice')), '1008006', 'token_accounts[0].token: empty'],
       [ta('\ud800x', a('alice')), '1008006', 'token_accounts[0].token: not valid UTF-8 (unpaired surrogate)'],
+      [ta('a\u0000b', a('alice')), '1008006', 'token_accounts[0].token: contains a NUL character (U+0000)'],
+      [ta('t', a('al\u0000ice')), '1008007', 'token_accounts[0].account_list[0].account: contains a NUL character (U+0000)'],
       [{ token: 't' }, '1008007', 'token_accounts[0].account_list: required'],
       [{ token: 't', account_list: 'alice' }, '1008007', 'token_accounts[0].account_list: must be an array, got the string "alice"'],
       [{ token: 't', account_list: [] }, '1008007', 'token_accounts[0].account_list: must not be empty'],
@@ -182,7 +184,7 @@ describe('batchoperate: operations', () => {
 
   it('stores and returns unusual strings verbatim', async (t) => {
     const server = await testServer(t);
-    const tokens = ["x'; DROP TABLE bindings; --", 'emoji 📱 token', 'tab\there', '%s%n%x', '\u0000nul'];
+    const tokens = ["x'; DROP TABLE bindings; --", 'emoji 📱 token', 'tab\there', '%s%n%x', '\u0001soh'];
     await batch(server, { operator_type: 1, token_accounts: tokens.map((token) => ta(token, a("o'brien"), a('李雷'))) });
     const query = await post(server, QUERY, { operator_type: 2, token_list: tokens }, basic(server.tenant));
     assert.deepEqual(

@@ -35,6 +35,9 @@ export const SQL = {
       ON CONFLICT (app_id, token, account, account_type) DO UPDATE SET platform = excluded.platform, bound_at = excluded.bound_at`,
   bindingDelete: 'DELETE FROM bindings WHERE app_id = ? AND token = ? AND account = ? AND account_type = ?',
 
+  bindingsPage: `SELECT token, account, account_type, platform, bound_at FROM bindings
+      WHERE app_id = ? AND (token, account, account_type) > (?, ?, ?) ORDER BY token, account, account_type LIMIT ?`,
+
   clockGet: 'SELECT last_bound_at FROM bind_clock WHERE id = 1',
   clockSet: 'UPDATE bind_clock SET last_bound_at = ? WHERE id = 1',
   ping: 'SELECT 1',

@@ -7,11 +7,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import type { AccountKey, App, BatchCommand } from '../../domain/types.ts';
+import type { AccountKey, App, BatchCommand, Binding } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError, StoreError } from '../../errors.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
-import type { AccountOfToken, AppCounts, AppPatch, BatchResult, BindingStore, NewApp, TokenOfAccount } from '../store.ts';
-import { rowToApp, SQL, type AppRow } from './sqlite-queries.ts';
+import type { AccountOfToken, AppCounts, AppPatch, BatchResult, BindingKey, BindingStore, NewApp, TokenOfAccount } from '../store.ts';
+import { rowToApp, rowToBinding, SQL, type AppRow, type BindingRow } from './sqlite-queries.ts';
 import { migrateSqlite } from './sqlite-schema.ts';
 import { openSqliteConnection, type SerializedError, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
 
@@ -55,6 +55,7 @@ export class SqliteStore implements BindingStore {
       appCounts: p(SQL.appCounts),
       tokensOfAccount: p(SQL.tokensOfAccount),
       accountsOfToken: p(SQL.accountsOfToken),
+      bindingsPage: p(SQL.bindingsPage),
       ping: p(SQL.ping),
     };
     this.queue = new GroupCommitQueue((commands) => this.commitGroup(commands));
@@ -147,6 +148,16 @@ export class SqliteStore implements BindingStore {
         ),
       ),
     );
+  }
+
+  async listBindings(appId: number, after: BindingKey, limit: number): Promise<Binding[]> {
+    return this.read(() =>
+      (this.stmt.bindingsPage.all(appId, after.token, after.account, after.accountType, limit) as BindingRow[]).map(rowToBinding),
+    );
+  }
+
+  async importBindings(appId: number, bindings: Binding[]): Promise<void> {
+    await this.write({ type: 'importBindings', appId, bindings });
   }
 
   async ping(): Promise<void> {

@@ -7,7 +7,7 @@
 import Database from 'better-sqlite3';
 import { applyBatch } from '../../domain/apply-batch.ts';
 import { BindingSet, keysToLoad, netChanges } from '../../domain/binding-set.ts';
-import type { App, BatchCommand } from '../../domain/types.ts';
+import type { App, BatchCommand, Binding } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError } from '../../errors.ts';
 import type { AppPatch, BatchResult, NewApp } from '../store.ts';
 import { rowToApp, rowToBinding, SQL, type AppRow, type BindingRow } from './sqlite-queries.ts';
@@ -16,7 +16,8 @@ export type WriteCommand =
   | { type: 'applyBatch'; appId: number; command: BatchCommand }
   | { type: 'createApp'; app: NewApp }
   | { type: 'updateApp'; accessId: string; patch: AppPatch }
-  | { type: 'deleteApp'; accessId: string };
+  | { type: 'deleteApp'; accessId: string }
+  | { type: 'importBindings'; appId: number; bindings: Binding[] };
 
 /** What crosses the thread boundary for a failed command. */
 export interface SerializedError {
@@ -104,6 +105,8 @@ export class SqliteWriter {
         return this.updateApp(command.accessId, command.patch);
       case 'deleteApp':
         return this.deleteApp(command.accessId);
+      case 'importBindings':
+        return this.importBindings(command.appId, command.bindings);
     }
   }
 
@@ -133,6 +136,15 @@ export class SqliteWriter {
     for (const b of deletes) this.stmt.bindingDelete.run(appId, b.token, b.account, b.accountType);
     for (const b of upserts) this.stmt.bindingPut.run(appId, b.token, b.account, b.accountType, b.platform, b.boundAt);
     return { outcomes, revision: app.revision };
+  }
+
+  private importBindings(appId: number, bindings: Binding[]): void {
+    if (!this.stmt.appById.get(appId)) throw new AppNotFoundError(String(appId));
+    for (const b of bindings) {
+      this.stmt.bindingPut.run(appId, b.token, b.account, b.accountType, b.platform, b.boundAt);
+      // Later binds must sort after everything imported.
+      if (b.boundAt > this.lastBoundAt) this.lastBoundAt = b.boundAt;
+    }
   }
 
   private createApp(app: NewApp): App {
