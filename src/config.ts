@@ -18,6 +18,10 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Request bodies that take longer than this to arrive are cut off. */
   requestTimeoutMs: number;
+  /** PostgreSQL: how long to wait for a connection or a statement before answering 503. */
+  storeTimeoutMs: number;
+  /** PostgreSQL: connections per instance. */
+  pgPoolSize: number;
 }
 
 export class ConfigError extends Error {
@@ -71,5 +75,7 @@ export function loadConfig(env: Env = process.env): Config {
     region: env.BINDERY_REGION?.trim() || 'default',
     shutdownTimeoutMs: integer(env, 'BINDERY_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000, 'milliseconds'),
     requestTimeoutMs: integer(env, 'BINDERY_REQUEST_TIMEOUT_MS', 10_000, 100, 600_000, 'milliseconds'),
+    storeTimeoutMs: integer(env, 'BINDERY_STORE_TIMEOUT_MS', 2_000, 100, 600_000, 'milliseconds'),
+    pgPoolSize: integer(env, 'BINDERY_PG_POOL_SIZE', 10, 1, 1_000, 'connections'),
   };
 }

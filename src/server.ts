@@ -19,7 +19,7 @@ function bootstrapBanner(app: App, config: Config): string {
 }
 
 export async function serve(config: Config): Promise<void> {
-  const store = await openStore(config.databaseUrl);
+  const store = await openStore(config);
   if (config.bootstrapApp) {
     const created = await new AppService(store, config.secretGraceSeconds).bootstrap();
     if (created) process.stdout.write(`${bootstrapBanner(created, config)}\n`);

@@ -45,7 +45,7 @@ function appText(app: Counted, withSecret: boolean): string {
 
 async function withService<T>(run: (service: AppService) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  const store = await openStore(config.databaseUrl);
+  const store = await openStore(config);
   try {
     return await run(new AppService(store, config.secretGraceSeconds));
   } catch (error) {

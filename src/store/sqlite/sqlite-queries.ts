@@ -1,5 +1,4 @@
-/** Every SQL statement of the SQLite store, named, with the row shapes they return. */
-import type { App, Binding, Platform } from '../../domain/types.ts';
+/** Every SQL statement of the SQLite store, named. Row shapes are in ../rows.ts. */
 
 export const SQL = {
   pragmas: ['journal_mode = WAL', 'synchronous = FULL', 'busy_timeout = 5000', 'foreign_keys = OFF'],
@@ -42,42 +41,3 @@ export const SQL = {
   clockSet: 'UPDATE bind_clock SET last_bound_at = ? WHERE id = 1',
   ping: 'SELECT 1',
 } as const;
-
-export interface AppRow {
-  id: number;
-  access_id: string;
-  name: string;
-  secret_key: string;
-  previous_secret_key: string | null;
-  previous_secret_expires_at: number | null;
-  max_tokens_per_account: number;
-  max_accounts_per_token: number;
-  created_at: number;
-}
-
-export interface BindingRow {
-  token: string;
-  account: string;
-  account_type: number;
-  platform: Platform | null;
-  bound_at: number;
-}
-
-export const rowToApp = (row: AppRow): App => ({
-  id: row.id,
-  accessId: row.access_id,
-  name: row.name,
-  secretKey: row.secret_key,
-  previousSecretKey: row.previous_secret_key,
-  previousSecretExpiresAt: row.previous_secret_expires_at,
-  policy: { maxTokensPerAccount: row.max_tokens_per_account, maxAccountsPerToken: row.max_accounts_per_token },
-  createdAt: row.created_at,
-});
-
-export const rowToBinding = (row: BindingRow): Binding => ({
-  token: row.token,
-  account: row.account,
-  accountType: row.account_type,
-  platform: row.platform,
-  boundAt: row.bound_at,
-});

@@ -11,7 +11,8 @@ import type { AccountKey, App, BatchCommand, Binding } from '../../domain/types.
 import { AppExistsError, AppNotFoundError, StoreError } from '../../errors.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
 import type { AccountOfToken, AppCounts, AppPatch, BatchResult, BindingKey, BindingStore, NewApp, TokenOfAccount } from '../store.ts';
-import { rowToApp, rowToBinding, SQL, type AppRow, type BindingRow } from './sqlite-queries.ts';
+import { rowToApp, rowToBinding, type AppRow, type BindingRow } from '../rows.ts';
+import { SQL } from './sqlite-queries.ts';
 import { migrateSqlite } from './sqlite-schema.ts';
 import { openSqliteConnection, type SerializedError, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
 

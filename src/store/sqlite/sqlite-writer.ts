@@ -10,7 +10,8 @@ import { BindingSet, keysToLoad, netChanges } from '../../domain/binding-set.ts'
 import type { App, BatchCommand, Binding } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError } from '../../errors.ts';
 import type { AppPatch, BatchResult, NewApp } from '../store.ts';
-import { rowToApp, rowToBinding, SQL, type AppRow, type BindingRow } from './sqlite-queries.ts';
+import { rowToApp, rowToBinding, type AppRow, type BindingRow } from '../rows.ts';
+import { SQL } from './sqlite-queries.ts';
 
 export type WriteCommand =
   | { type: 'applyBatch'; appId: number; command: BatchCommand }

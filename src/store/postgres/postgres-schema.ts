@@ -1,0 +1,80 @@
+/**
+ * PostgreSQL schema as numbered migrations, applied under an advisory lock so that instances
+ * starting together migrate once. A database migrated by a newer bindery is refused.
+ */
+import type { PoolClient } from 'pg';
+import { StoreError } from '../../errors.ts';
+
+interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Any constant shared by every bindery: the key of the advisory lock that guards migrations. */
+const MIGRATION_LOCK_KEY = 0x62696e64; // "bind"
+
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'apps and bindings',
+    // COLLATE "C": bytewise order, the same as SQLite's, for keyset pages; and the fastest comparisons.
+    sql: `
+      CREATE TABLE apps (
+        id INTEGER GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        access_id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        secret_key TEXT NOT NULL,
+        previous_secret_key TEXT,
+        previous_secret_expires_at BIGINT,
+        max_tokens_per_account INTEGER NOT NULL,
+        max_accounts_per_token INTEGER NOT NULL,
+        created_at BIGINT NOT NULL,
+        revision BIGINT NOT NULL DEFAULT 0,
+        last_bound_at BIGINT NOT NULL DEFAULT 0
+      );
+      CREATE TABLE bindings (
+        app_id INTEGER NOT NULL,
+        token TEXT COLLATE "C" NOT NULL,
+        account TEXT COLLATE "C" NOT NULL,
+        account_type INTEGER NOT NULL,
+        platform TEXT,
+        bound_at BIGINT NOT NULL,
+        PRIMARY KEY (app_id, token, account, account_type)
+      );
+      CREATE INDEX bindings_by_account ON bindings (app_id, account, account_type, bound_at);
+    `,
+  },
+];
+
+export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.at(-1)?.version ?? 0;
+
+/** Applies the missing migrations; returns the versions applied. */
+export async function migratePostgres(client: PoolClient): Promise<number[]> {
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`);
+    const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
+    const from = rows[0]?.v ?? 0;
+    if (from > POSTGRES_SCHEMA_VERSION) {
+      throw new StoreError(
+        `the database is at schema version ${from}, newer than this bindery knows (${POSTGRES_SCHEMA_VERSION}): ` +
+          'upgrade bindery, or point BINDERY_DATABASE_URL at another database',
+      );
+    }
+    const applied: number[] = [];
+    for (const migration of POSTGRES_MIGRATIONS) {
+      if (migration.version <= from) continue;
+      await client.query(migration.sql);
+      await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [migration.version, migration.name, Date.now()]);
+      applied.push(migration.version);
+    }
+    await client.query('COMMIT');
+    return applied;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,309 @@
+/**
+ * The PostgreSQL store, for several stateless instances on one database. Writes of one instance
+ * are grouped into one transaction (group commit); every transaction locks the rows of the apps it
+ * writes, in id order, so writes of one app are serialized across instances without deadlocks.
+ * Retryable conflicts are retried here, bounded and with jitter; an unreachable database fails
+ * fast (within the store timeout) as unavailable.
+ */
+import pg from 'pg';
+import { applyBatch } from '../../domain/apply-batch.ts';
+import { BindingSet, keysToLoad, netChanges } from '../../domain/binding-set.ts';
+import type { AccountKey, App, BatchCommand, Binding } from '../../domain/types.ts';
+import { AppExistsError, AppNotFoundError, StoreError } from '../../errors.ts';
+import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
+import { rowToApp, rowToBinding, type AppRow, type BindingRow } from '../rows.ts';
+import type { AccountOfToken, AppCounts, AppPatch, BatchResult, BindingKey, BindingStore, NewApp, TokenOfAccount } from '../store.ts';
+import { SQL } from './postgres-queries.ts';
+import { migratePostgres } from './postgres-schema.ts';
+
+export interface PostgresStoreOptions {
+  /** How long to wait for a connection or a statement before answering unavailable. */
+  timeoutMs: number;
+  poolSize: number;
+  /** Upper bound on attempts for a transaction that hit a serialization failure or deadlock. */
+  maxAttempts?: number;
+}
+
+interface BatchItem {
+  appId: number;
+  command: BatchCommand;
+}
+
+interface LockedApp {
+  id: number;
+  revision: number;
+  last_bound_at: number;
+  max_tokens_per_account: number;
+  max_accounts_per_token: number;
+}
+
+/** BIGINT (count(*), times, revisions) as JS numbers: every value we store is below 2^53. */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.INT8 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+const RETRYABLE = new Set(['40001', '40P01']);
+
+/** Could not reach the database, or it went away: nothing to fix in the request, try again later. */
+function isUnavailable(error: unknown): boolean {
+  const e = error as { code?: string; message?: string };
+  const code = e.code ?? '';
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P02', '57P03', '53300'].includes(code)) return true;
+  if (code.startsWith('08')) return true;
+  return /timeout|terminat|Connection ended|not queryable|connection/i.test(e.message ?? '');
+}
+
+function toStoreError(error: unknown, doing: string): Error {
+  if (error instanceof StoreError || error instanceof AppNotFoundError || error instanceof AppExistsError) return error;
+  const message = (error as Error).message ?? String(error);
+  return new StoreError(`PostgreSQL ${doing} failed: ${message}`, isUnavailable(error), { cause: error });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class PostgresStore implements BindingStore {
+  readonly kind = 'postgres' as const;
+  private readonly queue: GroupCommitQueue<BatchItem, BatchResult>;
+  private closing: Promise<void> | null = null;
+  readonly writeStats = { groups: 0, commands: 0, retries: 0 };
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly options: PostgresStoreOptions,
+  ) {
+    this.queue = new GroupCommitQueue((items) => this.commitGroup(items));
+  }
+
+  /** Connects, migrates (under an advisory lock) and returns the store. */
+  static async open(url: string, options: PostgresStoreOptions): Promise<PostgresStore> {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.poolSize,
+      connectionTimeoutMillis: options.timeoutMs,
+      query_timeout: options.timeoutMs,
+      idleTimeoutMillis: 30_000,
+      types,
+    });
+    // An idle connection dropped by the server must not crash the process; the pool replaces it.
+    pool.on('error', () => undefined);
+    const store = new PostgresStore(pool, options);
+    try {
+      await store.migrate();
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      if (error instanceof StoreError) throw error;
+      throw new StoreError(`cannot open the PostgreSQL database: ${(error as Error).message}`, isUnavailable(error), { cause: error });
+    }
+    return store;
+  }
+
+  /** Applies missing migrations; returns the versions it applied. */
+  async migrate(): Promise<number[]> {
+    const client = await this.pool.connect();
+    try {
+      return await migratePostgres(client);
+    } finally {
+      client.release();
+    }
+  }
+
+  async createApp(app: NewApp): Promise<App> {
+    const { rows } = await this.query<AppRow>('create app', SQL.appInsert, [
+      app.accessId, app.name, app.secretKey, app.policy.maxTokensPerAccount, app.policy.maxAccountsPerToken, Date.now(),
+    ]);
+    if (!rows[0]) throw new AppExistsError(app.accessId);
+    return rowToApp(rows[0]);
+  }
+
+  async findApp(accessId: string): Promise<App | undefined> {
+    const { rows } = await this.query<AppRow>('find app', SQL.appByAccessId, [accessId]);
+    return rows[0] && rowToApp(rows[0]);
+  }
+
+  async listApps(): Promise<App[]> {
+    return (await this.query<AppRow>('list apps', SQL.appsAll, [])).rows.map(rowToApp);
+  }
+
+  async countBindings(appId: number): Promise<AppCounts> {
+    const { rows } = await this.query<AppCounts>('count bindings', SQL.appCounts, [appId]);
+    return rows[0] ?? { bindings: 0, tokens: 0, accounts: 0 };
+  }
+
+  async updateApp(accessId: string, patch: AppPatch): Promise<App | undefined> {
+    const { rows } = await this.query<AppRow>('update app', SQL.appUpdate, [
+      accessId,
+      patch.name ?? null,
+      patch.secretKey ?? null,
+      patch.previousSecretKey !== undefined,
+      patch.previousSecretKey ?? null,
+      patch.previousSecretExpiresAt !== undefined,
+      patch.previousSecretExpiresAt ?? null,
+      patch.policy?.maxTokensPerAccount ?? null,
+      patch.policy?.maxAccountsPerToken ?? null,
+    ]);
+    return rows[0] && rowToApp(rows[0]);
+  }
+
+  async deleteApp(accessId: string): Promise<boolean> {
+    return this.transaction('delete app', async (client) => {
+      const { rows } = await client.query<{ id: number }>(SQL.appDelete, [accessId]);
+      if (!rows[0]) return false;
+      await client.query(SQL.appBindingsDelete, [rows[0].id]);
+      return true;
+    });
+  }
+
+  async applyBatch(appId: number, command: BatchCommand): Promise<BatchResult> {
+    if (this.closing) throw new StoreError('the store is closing', true);
+    return this.queue.submit({ appId, command });
+  }
+
+  async tokensOfAccounts(appId: number, accounts: AccountKey[]): Promise<TokenOfAccount[][]> {
+    const { rows } = await this.query<{ ord: number; token: string; platform: TokenOfAccount['platform']; bound_at: number }>(
+      'query tokens', SQL.tokensOfAccounts, [appId, accounts.map((a) => a.account), accounts.map((a) => a.accountType)],
+    );
+    const lists: TokenOfAccount[][] = accounts.map(() => []);
+    for (const row of rows) lists[row.ord - 1]?.push({ token: row.token, platform: row.platform, boundAt: row.bound_at });
+    return lists;
+  }
+
+  async accountsOfTokens(appId: number, tokens: string[]): Promise<AccountOfToken[][]> {
+    const { rows } = await this.query<{ ord: number; account: string; account_type: number; platform: AccountOfToken['platform']; bound_at: number }>(
+      'query accounts', SQL.accountsOfTokens, [appId, tokens],
+    );
+    const lists: AccountOfToken[][] = tokens.map(() => []);
+    for (const row of rows) {
+      lists[row.ord - 1]?.push({ account: row.account, accountType: row.account_type, platform: row.platform, boundAt: row.bound_at });
+    }
+    return lists;
+  }
+
+  async listBindings(appId: number, after: BindingKey, limit: number): Promise<Binding[]> {
+    const { rows } = await this.query<BindingRow>('list bindings', SQL.bindingsPage, [appId, after.token, after.account, after.accountType, limit]);
+    return rows.map(rowToBinding);
+  }
+
+  async importBindings(appId: number, bindings: Binding[]): Promise<void> {
+    await this.transaction('import bindings', async (client) => {
+      const { rows } = await client.query(SQL.appRaiseClock, [appId, Math.max(0, ...bindings.map((b) => b.boundAt))]);
+      if (!rows[0]) throw new AppNotFoundError(String(appId));
+      await client.query(SQL.bindingsUpsert, upsertParams(appId, bindings));
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.query('ping', SQL.ping, []);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.queue.drain();
+      await this.pool.end();
+    })();
+    return this.closing;
+  }
+
+  private async query<R extends pg.QueryResultRow>(doing: string, sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {
+    if (this.closing) throw new StoreError('the store is closed', true);
+    try {
+      return await this.pool.query<R>(sql, params);
+    } catch (error) {
+      throw toStoreError(error, doing);
+    }
+  }
+
+  /** Runs `work` in a transaction, retrying serialization failures and deadlocks with jittered backoff. */
+  private async transaction<T>(doing: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    if (this.closing && doing !== 'apply batches') throw new StoreError('the store is closed', true);
+    const maxAttempts = this.options.maxAttempts ?? 6;
+    for (let attempt = 1; ; attempt++) {
+      let client: pg.PoolClient;
+      try {
+        client = await this.pool.connect();
+      } catch (error) {
+        throw toStoreError(error, doing);
+      }
+      let broken = false;
+      try {
+        await client.query('BEGIN');
+        const result = await work(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => (broken = true));
+        const code = (error as { code?: string }).code ?? '';
+        if (RETRYABLE.has(code) && attempt < maxAttempts) {
+          this.writeStats.retries++;
+          await sleep(Math.random() * 10 * 2 ** attempt);
+          continue;
+        }
+        broken ||= isUnavailable(error);
+        throw toStoreError(error, doing);
+      } finally {
+        client.release(broken);
+      }
+    }
+  }
+
+  private async commitGroup(items: BatchItem[]): Promise<GroupResult<BatchResult>[]> {
+    try {
+      const results = await this.transaction('apply batches', (client) => this.applyGroup(client, items));
+      this.writeStats.groups++;
+      this.writeStats.commands += items.length;
+      return results;
+    } catch (error) {
+      const failure = error instanceof Error ? error : new Error(String(error));
+      // One command must not fail its neighbours: unless the database is away, retry each alone.
+      if (items.length > 1 && !(failure instanceof StoreError && failure.unavailable)) {
+        const alone: GroupResult<BatchResult>[] = [];
+        for (const item of items) alone.push(...(await this.commitGroup([item]).catch((e: Error) => [{ ok: false as const, error: e }])));
+        return alone;
+      }
+      throw failure;
+    }
+  }
+
+  private async applyGroup(client: pg.PoolClient, items: BatchItem[]): Promise<GroupResult<BatchResult>[]> {
+    const appIds = [...new Set(items.map((i) => i.appId))].sort((a, b) => a - b);
+    const { rows } = await client.query<LockedApp>(SQL.appsLock, [appIds]);
+    const apps = new Map(rows.map((row) => [row.id, { ...row }]));
+    const results: GroupResult<BatchResult>[] = [];
+    for (const item of items) {
+      const app = apps.get(item.appId);
+      if (!app) {
+        results.push({ ok: false, error: new AppNotFoundError(String(item.appId)) });
+        continue;
+      }
+      const { tokens, accounts } = keysToLoad(item.command);
+      const loaded = await client.query<BindingRow>(SQL.bindingsForBatch, [
+        item.appId, tokens, accounts.map((a) => a.account), accounts.map((a) => a.accountType),
+      ]);
+      const set = new BindingSet(loaded.rows.map(rowToBinding));
+      const clock = () => (app.last_bound_at = Math.max(Date.now() * 1000, app.last_bound_at + 1));
+      const policy = { maxTokensPerAccount: app.max_tokens_per_account, maxAccountsPerToken: app.max_accounts_per_token };
+      const { outcomes, changes } = applyBatch(set, item.command, policy, clock);
+      const { upserts, deletes } = netChanges(set, changes);
+      if (deletes.length > 0) {
+        await client.query(SQL.bindingsDelete, [item.appId, deletes.map((b) => b.token), deletes.map((b) => b.account), deletes.map((b) => b.accountType)]);
+      }
+      if (upserts.length > 0) await client.query(SQL.bindingsUpsert, upsertParams(item.appId, upserts));
+      app.revision += 1;
+      results.push({ ok: true, value: { outcomes, revision: app.revision } });
+    }
+    const touched = [...apps.values()];
+    await client.query(SQL.appsSaveClock, [touched.map((a) => a.id), touched.map((a) => a.revision), touched.map((a) => a.last_bound_at)]);
+    return results;
+  }
+}
+
+function upsertParams(appId: number, bindings: Binding[]): unknown[] {
+  return [
+    appId,
+    bindings.map((b) => b.token),
+    bindings.map((b) => b.account),
+    bindings.map((b) => b.accountType),
+    bindings.map((b) => b.platform),
+    bindings.map((b) => b.boundAt),
+  ];
+}

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { DEFAULT_POLICY } from '../../src/domain/types.ts';
+import { StoreError } from '../../src/errors.ts';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import { POSTGRES_SCHEMA_VERSION } from '../../src/store/postgres/postgres-schema.ts';
+import type { BindingStore } from '../../src/store/store.ts';
+import { TestPostgres } from '../postgres-server.ts';
+import { storeContract } from '../store-contract.ts';
+
+let server: TestPostgres;
+before(async () => {
+  server = await TestPostgres.start();
+});
+after(() => server?.destroy());
+
+const OPTIONS = { timeoutMs: 2000, poolSize: 5 };
+
+storeContract('PostgreSQL', {
+  async open(t) {
+    const url = await server.createDatabase();
+    let current: BindingStore = await PostgresStore.open(url, OPTIONS);
+    t.after(() => current.close());
+    return {
+      store: current,
+      reopen: async () => {
+        await current.close();
+        current = await PostgresStore.open(url, OPTIONS);
+        return current;
+      },
+    };
+  },
+});
+
+describe('PostgresStore specifics', () => {
+  it('migrates once when several instances open the same database at the same moment', async () => {
+    const url = await server.createDatabase();
+    const stores = await Promise.all(Array.from({ length: 4 }, () => PostgresStore.open(url, OPTIONS)));
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const { rows } = await client.query('SELECT version FROM schema_migrations ORDER BY version');
+    await client.end();
+    assert.deepEqual(rows.map((r) => r.version), Array.from({ length: POSTGRES_SCHEMA_VERSION }, (_, i) => i + 1));
+    await Promise.all(stores.map((s) => s.close()));
+  });
+
+  it('refuses a database whose schema is newer than the code', async () => {
+    const url = await server.createDatabase();
+    await (await PostgresStore.open(url, OPTIONS)).close();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [POSTGRES_SCHEMA_VERSION + 1, 'future', Date.now()]);
+    await client.end();
+    await assert.rejects(PostgresStore.open(url, OPTIONS), (error: unknown) => error instanceof StoreError && /newer than this bindery knows/.test(error.message));
+  });
+
+  it('answers unavailable within the timeout when nothing listens', async () => {
+    const started = Date.now();
+    await assert.rejects(
+      PostgresStore.open('postgres://postgres:bindery@127.0.0.1:1/none', { timeoutMs: 500, poolSize: 1 }),
+      (error: unknown) => error instanceof StoreError && error.unavailable,
+    );
+    assert.ok(Date.now() - started < 5000);
+  });
+
+  it('one failing command does not fail the others committed with it', async () => {
+    const url = await server.createDatabase();
+    const store = await PostgresStore.open(url, OPTIONS);
+    const app = await store.createApp({ accessId: '1500000001', name: 'x', secretKey: 'a'.repeat(32), policy: DEFAULT_POLICY });
+    const bind = (token: string) => ({ elements: [{ op: 1 as const, token, accounts: [{ account: 'alice', accountType: 0 }] }], platform: null, opType: null, opId: null });
+    const results = await Promise.allSettled([
+      store.applyBatch(app.id, bind('t1')),
+      store.applyBatch(app.id, bind('t2')),
+      store.applyBatch(app.id, bind('t3')),
+      store.applyBatch(999_999, bind('t4')),
+      store.applyBatch(app.id, bind('t5')),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    const [tokens] = await store.tokensOfAccounts(app.id, [{ account: 'alice', accountType: 0 }]);
+    assert.deepEqual(tokens?.map((x) => x.token), ['t1', 't2', 't3', 't5']);
+    await store.close();
+  });
+});
