@@ -1,8 +1,10 @@
 /** The `bindery` command line. */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig } from '../config.ts';
+import { StoreError } from '../errors.ts';
 import { serve } from '../server.ts';
 import { CliError, EXIT, registerAppCommands } from './app-commands.ts';
+import { registerStoreCommands } from './store-commands.ts';
 
 const program = new Command('bindery')
   .description('account <-> push token bindings, TPNS Account API v3 compatible')
@@ -17,6 +19,7 @@ program
   });
 
 registerAppCommands(program);
+registerStoreCommands(program);
 
 try {
   await program.parseAsync(process.argv);
@@ -24,6 +27,9 @@ try {
   if (error instanceof CommanderError) {
     // --help and --version end here too, with exit code 0.
     process.exitCode = error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+  } else if (error instanceof StoreError) {
+    process.stderr.write(`bindery: ${error.message}\n`);
+    process.exitCode = EXIT.FAILURE;
   } else if (error instanceof CliError || error instanceof ConfigError) {
     process.stderr.write(`bindery: ${error.message}\n`);
     process.exitCode = error instanceof CliError ? error.exitCode : EXIT.USAGE;
