@@ -8,6 +8,7 @@ import type { AccountKey, App, BatchCommand, BatchElement, Platform } from '../s
 import { DEFAULT_POLICY } from '../src/domain/types.ts';
 import { AppExistsError, AppNotFoundError } from '../src/errors.ts';
 import { FIRST_BINDING_KEY, type BindingStore } from '../src/store/store.ts';
+import { operationsContract } from './store-contract-operations.ts';
 
 export interface StoreFactory {
   /** A fresh empty store for this test, closed by the factory after the test. `reopen` closes it and opens the same data again. */
@@ -40,6 +41,8 @@ async function accountsOf(store: BindingStore, app: App, token: string): Promise
 
 export function storeContract(name: string, factory: StoreFactory): void {
   describe(`BindingStore contract: ${name}`, () => {
+    operationsContract(factory);
+
     describe('apps', () => {
       it('creates, finds, lists, updates and deletes apps', async (t) => {
         const { store } = await factory.open(t);

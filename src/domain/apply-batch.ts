@@ -12,6 +12,7 @@ import {
   type Change,
   type ChangeCause,
   type ElementCode,
+  type OperatorType,
   type Platform,
 } from './types.ts';
 
@@ -55,15 +56,17 @@ function distinctInOrder(accounts: AccountKey[]): AccountKey[] {
 export function applyBatch(set: BindingSet, command: BatchCommand, policy: AppPolicy, clock: BindClock): BatchOutcome {
   const changes: Change[] = [];
 
+  let op: OperatorType = 1;
   const remove = (binding: Binding, cause: Exclude<ChangeCause, 'bind'>) => {
     set.remove(binding);
-    changes.push({ kind: 'delete', binding, cause });
+    changes.push({ kind: 'delete', binding, cause, op });
   };
 
   const bind = (token: string, account: AccountKey, platform: Platform | null) => {
     const binding: Binding = { token, account: account.account, accountType: account.accountType, platform, boundAt: clock() };
+    const created = set.get(token, account) === undefined;
     set.add(binding);
-    changes.push({ kind: 'put', binding, cause: 'bind' });
+    changes.push({ kind: 'put', binding, cause: 'bind', op, created });
     // Caps: the least recently bound *other* binding goes, in this same transaction.
     while (set.countOfToken(token) > policy.maxAccountsPerToken) {
       const victim = oldest(set.ofToken(token), (b) => b === binding);
@@ -89,6 +92,7 @@ export function applyBatch(set: BindingSet, command: BatchCommand, policy: AppPo
   };
 
   const outcomes = command.elements.map((element): ElementOutcome => {
+    op = element.op;
     switch (element.op) {
       case 1:
       case 2: {

@@ -17,9 +17,12 @@ export interface Binding extends AccountKey {
 /** Why a binding appeared or disappeared; recorded in the history. */
 export type ChangeCause = 'bind' | 'unbind' | 'override' | 'evicted' | 'token_reset' | 'account_reset';
 
+export type OperatorType = 1 | 2 | 3 | 4 | 5;
+
+/** One change a batch made, in order; `op` is the operator_type of the element that caused it. */
 export type Change =
-  | { kind: 'put'; binding: Binding; cause: 'bind' }
-  | { kind: 'delete'; binding: Binding; cause: Exclude<ChangeCause, 'bind'> }
+  | { kind: 'put'; binding: Binding; cause: 'bind'; op: OperatorType; /** false when an existing binding was refreshed */ created: boolean }
+  | { kind: 'delete'; binding: Binding; cause: Exclude<ChangeCause, 'bind'>; op: OperatorType }
   | { kind: 'platform'; token: string; platform: Platform };
 
 /** One valid element of a batchoperate request, ready to apply. */
@@ -34,6 +37,8 @@ export interface BatchCommand {
   /** Who made the change (XG op_type / op_id); kept for the history. */
   opType: string | null;
   opId: string | null;
+  /** The HTTP request that asked for it, for the history. */
+  requestId?: string;
 }
 
 /** Per-app limits (SPEC §2.5). */
@@ -47,6 +52,18 @@ export const DEFAULT_POLICY: AppPolicy = { maxTokensPerAccount: 100, maxAccounts
 /** The outcome of one applied element: 0, or the TPNS code it failed with. */
 export type ElementCode = 0 | 1008007 | 10110008;
 
+/** Per-app token bucket: `perSecond` refill, up to `burst` tokens. Off when absent. */
+export interface RateLimit {
+  perSecond: number;
+  burst: number;
+}
+
+export interface Webhook {
+  url: string;
+  /** Signs every delivery (HMAC-SHA256); shown once when set. */
+  secret: string;
+}
+
 export interface App {
   /** Internal numeric key; never on the wire. */
   id: number;
@@ -57,6 +74,8 @@ export interface App {
   /** Unix ms after which previousSecretKey stops working. */
   previousSecretExpiresAt: number | null;
   policy: AppPolicy;
+  rateLimit: RateLimit | null;
+  webhook: Webhook | null;
   createdAt: number;
 }
 

@@ -1,5 +1,7 @@
 /** The row shapes both SQL backends share (same column names), and their mapping to domain types. */
-import type { App, Binding, Platform } from '../domain/types.ts';
+import type { HistoryRecord } from '../domain/change-records.ts';
+import type { App, Binding, ChangeCause, OperatorType, Platform } from '../domain/types.ts';
+import type { AppPatch, HistoryEntry, WebhookDelivery, WebhookEvent } from './store.ts';
 
 export interface AppRow {
   id: number;
@@ -11,6 +13,10 @@ export interface AppRow {
   max_tokens_per_account: number;
   max_accounts_per_token: number;
   created_at: number;
+  webhook_url: string | null;
+  webhook_secret: string | null;
+  rate_limit_per_second: number | null;
+  rate_limit_burst: number | null;
 }
 
 export interface BindingRow {
@@ -29,6 +35,8 @@ export const rowToApp = (row: AppRow): App => ({
   previousSecretKey: row.previous_secret_key,
   previousSecretExpiresAt: row.previous_secret_expires_at,
   policy: { maxTokensPerAccount: row.max_tokens_per_account, maxAccountsPerToken: row.max_accounts_per_token },
+  rateLimit: row.rate_limit_per_second !== null && row.rate_limit_burst !== null ? { perSecond: row.rate_limit_per_second, burst: row.rate_limit_burst } : null,
+  webhook: row.webhook_url !== null && row.webhook_secret !== null ? { url: row.webhook_url, secret: row.webhook_secret } : null,
   createdAt: row.created_at,
 });
 
@@ -39,3 +47,100 @@ export const rowToBinding = (row: BindingRow): Binding => ({
   platform: row.platform,
   boundAt: row.bound_at,
 });
+
+export interface HistoryRow {
+  id: number;
+  at: number;
+  operator_type: number;
+  cause: string;
+  token: string;
+  account: string;
+  account_type: number;
+  platform: Platform | null;
+  op_type: string | null;
+  op_id: string | null;
+  request_id: string | null;
+}
+
+export const rowToHistory = (row: HistoryRow): HistoryEntry => ({
+  id: row.id,
+  at: row.at,
+  operatorType: row.operator_type as OperatorType,
+  cause: row.cause as ChangeCause,
+  token: row.token,
+  account: row.account,
+  accountType: row.account_type,
+  platform: row.platform,
+  opType: row.op_type,
+  opId: row.op_id,
+  requestId: row.request_id,
+});
+
+/** The parameters of one history insert, in column order. */
+export const historyParams = (appId: number, r: HistoryRecord): unknown[] => [
+  appId, r.at, r.operatorType, r.cause, r.token, r.account, r.accountType, r.platform, r.opType, r.opId, r.requestId,
+];
+
+export interface OutboxRow {
+  id: number;
+  app_id: number;
+  access_id: string;
+  webhook_url: string;
+  webhook_secret: string;
+  type: string;
+  payload: string;
+  created_at: number;
+  attempts: number;
+}
+
+export const rowToWebhookEvent = (row: OutboxRow): WebhookEvent => ({
+  id: row.id,
+  appId: row.app_id,
+  accessId: row.access_id,
+  url: row.webhook_url,
+  secret: row.webhook_secret,
+  type: row.type as WebhookEvent['type'],
+  payload: row.payload,
+  createdAt: row.created_at,
+  attempts: row.attempts,
+});
+
+export interface DeliveryRow {
+  id: number;
+  event_id: number;
+  at: number;
+  attempt: number;
+  status: number | null;
+  error: string | null;
+  duration_ms: number;
+}
+
+export const rowToDelivery = (row: DeliveryRow): WebhookDelivery => ({
+  id: row.id,
+  eventId: row.event_id,
+  at: row.at,
+  attempt: row.attempt,
+  status: row.status,
+  error: row.error,
+  durationMs: row.duration_ms,
+});
+
+/** The columns of an app that an AppPatch can change, merged over the current app. */
+export function patchedAppColumns(app: App, patch: AppPatch) {
+  const pick = <T>(value: T | undefined, current: T): T => (value !== undefined ? value : current);
+  const rateLimit = pick(patch.rateLimit, app.rateLimit);
+  const webhook = pick(patch.webhook, app.webhook);
+  return {
+    accessId: app.accessId,
+    name: pick(patch.name, app.name),
+    secretKey: pick(patch.secretKey, app.secretKey),
+    previousSecretKey: pick(patch.previousSecretKey, app.previousSecretKey),
+    previousSecretExpiresAt: pick(patch.previousSecretExpiresAt, app.previousSecretExpiresAt),
+    maxTokensPerAccount: patch.policy?.maxTokensPerAccount ?? app.policy.maxTokensPerAccount,
+    maxAccountsPerToken: patch.policy?.maxAccountsPerToken ?? app.policy.maxAccountsPerToken,
+    webhookUrl: webhook?.url ?? null,
+    webhookSecret: webhook?.secret ?? null,
+    rateLimitPerSecond: rateLimit?.perSecond ?? null,
+    rateLimitBurst: rateLimit?.burst ?? null,
+  };
+}

@@ -4,7 +4,8 @@
  * a StoreError (or one of the named errors below) and means nothing was changed.
  */
 import type { ElementOutcome } from '../domain/apply-batch.ts';
-import type { AccountKey, App, AppPolicy, BatchCommand, Binding, Platform } from '../domain/types.ts';
+import type { HistoryRecord, WebhookEventType } from '../domain/change-records.ts';
+import type { AccountKey, App, AppPolicy, BatchCommand, Binding, Platform, RateLimit, Webhook } from '../domain/types.ts';
 
 export interface NewApp {
   accessId: string;
@@ -19,6 +20,10 @@ export interface AppPatch {
   previousSecretKey?: string | null;
   previousSecretExpiresAt?: number | null;
   policy?: Partial<AppPolicy>;
+  /** null turns it off. */
+  rateLimit?: RateLimit | null;
+  /** null turns it off. */
+  webhook?: Webhook | null;
 }
 
 export interface AppCounts {
@@ -44,6 +49,82 @@ export interface BatchResult {
   outcomes: ElementOutcome[];
   /** Strictly increasing per app: batches of one app were applied in the order of their revisions. */
   revision: number;
+  /** True when an Idempotency-Key matched: this is the stored answer and nothing was applied again. */
+  replayed?: boolean;
+}
+
+/** An Idempotency-Key and the hash of the body it came with. */
+export interface IdempotencyKey {
+  key: string;
+  bodyHash: string;
+}
+
+/** How long an Idempotency-Key is remembered. */
+export const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
+
+/** The same Idempotency-Key came with another body. Nothing was applied. */
+export class IdempotencyMismatchError extends Error {
+  override name = 'IdempotencyMismatchError';
+  constructor(readonly key: string) {
+    super(`Idempotency-Key ${JSON.stringify(key)} was used with another body in the last 24 hours`);
+  }
+}
+
+export interface HistoryEntry extends HistoryRecord {
+  id: number;
+}
+
+export interface HistoryFilter {
+  token?: string;
+  account?: AccountKey;
+}
+
+/** A webhook event claimed for delivery, with what is needed to send it. */
+export interface WebhookEvent {
+  id: number;
+  appId: number;
+  accessId: string;
+  url: string;
+  secret: string;
+  type: WebhookEventType;
+  payload: string;
+  createdAt: number;
+  /** Attempts made before this one. */
+  attempts: number;
+}
+
+export interface WebhookDelivery {
+  id: number;
+  eventId: number;
+  at: number;
+  attempt: number;
+  /** HTTP status, or null when no answer came. */
+  status: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+export interface DeliveryOutcome {
+  at: number;
+  status: number | null;
+  error: string | null;
+  durationMs: number;
+  /** delivered, failed for good, or the Unix ms of the next attempt. */
+  next: 'delivered' | 'failed' | number;
+}
+
+export interface SweepCutoffs {
+  /** Unix ms: history before this goes (retention). */
+  historyBefore: number;
+  idempotencyBefore: number;
+  /** Delivered or failed events and delivery logs before this go. */
+  webhooksBefore: number;
+}
+
+export interface SweepCounts {
+  history: number;
+  idempotency: number;
+  webhooks: number;
 }
 
 /** Where a page of listBindings starts: strictly after this key. */
@@ -81,9 +162,12 @@ export interface BindingStore {
    * committed at that moment (caps and eviction, SPEC §2.5), and resolves only after the
    * transaction is durable. Rejects with AppNotFoundError if the app no longer exists, and then
    * nothing was applied. Outcomes are one per element, in order; the revision orders this batch
-   * among all batches of the app (also across instances sharing one database).
+   * among all batches of the app (also across instances sharing one database). The same
+   * transaction writes a history entry per change and, if the app has a webhook, its events.
+   * With an Idempotency-Key seen in the last 24 h: the same body hash answers the stored result
+   * (replayed, nothing applied), another rejects with IdempotencyMismatchError.
    */
-  applyBatch(appId: number, command: BatchCommand): Promise<BatchResult>;
+  applyBatch(appId: number, command: BatchCommand, idempotency?: IdempotencyKey): Promise<BatchResult>;
 
   /** For each account, in request order, its tokens ordered by bind time, oldest first. */
   tokensOfAccounts(appId: number, accounts: AccountKey[]): Promise<TokenOfAccount[][]>;
@@ -102,6 +186,25 @@ export interface BindingStore {
    * without caps: for copying and restoring data. Binds made later are newer than every imported one.
    */
   importBindings(appId: number, bindings: Binding[]): Promise<void>;
+
+  /** Changes of the app, newest first, optionally of one token or one account, with ids below `beforeId`. */
+  history(appId: number, filter: HistoryFilter, limit: number, beforeId?: number): Promise<HistoryEntry[]>;
+
+  /**
+   * For each app with pending webhook events, its oldest pending event if it is due, leased for
+   * `leaseMs` so that no other deliverer (in this or another instance) takes it meanwhile.
+   * Events of one app are therefore delivered one at a time, in order.
+   */
+  claimWebhookEvents(now: number, leaseMs: number, limit: number): Promise<WebhookEvent[]>;
+
+  /** Records a delivery attempt and what comes next for the event. */
+  completeWebhookEvent(event: WebhookEvent, outcome: DeliveryOutcome): Promise<void>;
+
+  /** The app's latest delivery attempts, newest first. */
+  webhookDeliveries(appId: number, limit: number): Promise<WebhookDelivery[]>;
+
+  /** Deletes what is older than the cutoffs; returns how many rows of each kind went. */
+  sweep(cutoffs: SweepCutoffs): Promise<SweepCounts>;
 
   /** Resolves when the store can serve reads and writes now; rejects otherwise. */
   ping(): Promise<void>;

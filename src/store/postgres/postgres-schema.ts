@@ -45,6 +45,65 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX bindings_by_account ON bindings (app_id, account, account_type, bound_at);
     `,
   },
+  {
+    version: 2,
+    name: 'history, webhooks, idempotency, rate limits',
+    sql: `
+      ALTER TABLE apps ADD COLUMN webhook_url TEXT, ADD COLUMN webhook_secret TEXT,
+        ADD COLUMN rate_limit_per_second DOUBLE PRECISION, ADD COLUMN rate_limit_burst INTEGER;
+      CREATE TABLE history (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        app_id INTEGER NOT NULL,
+        at BIGINT NOT NULL,
+        operator_type INTEGER NOT NULL,
+        cause TEXT NOT NULL,
+        token TEXT COLLATE "C" NOT NULL,
+        account TEXT COLLATE "C" NOT NULL,
+        account_type INTEGER NOT NULL,
+        platform TEXT,
+        op_type TEXT,
+        op_id TEXT,
+        request_id TEXT
+      );
+      CREATE INDEX history_by_app ON history (app_id, id);
+      CREATE INDEX history_by_token ON history (app_id, token, id);
+      CREATE INDEX history_by_account ON history (app_id, account, account_type, id);
+      CREATE INDEX history_by_time ON history (at);
+      CREATE TABLE webhook_outbox (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        app_id INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at BIGINT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending'
+      );
+      CREATE INDEX webhook_outbox_pending ON webhook_outbox (app_id, id) WHERE state = 'pending';
+      CREATE INDEX webhook_outbox_by_time ON webhook_outbox (created_at);
+      CREATE TABLE webhook_deliveries (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        event_id BIGINT NOT NULL,
+        app_id INTEGER NOT NULL,
+        at BIGINT NOT NULL,
+        attempt INTEGER NOT NULL,
+        status INTEGER,
+        error TEXT,
+        duration_ms INTEGER NOT NULL
+      );
+      CREATE INDEX webhook_deliveries_by_app ON webhook_deliveries (app_id, id);
+      CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries (at);
+      CREATE TABLE idempotency_keys (
+        app_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        body_hash TEXT NOT NULL,
+        result TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (app_id, key)
+      );
+      CREATE INDEX idempotency_keys_by_time ON idempotency_keys (created_at);
+    `,
+  },
 ];
 
 export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.at(-1)?.version ?? 0;

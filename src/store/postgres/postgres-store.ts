@@ -6,13 +6,41 @@
  * fast (within the store timeout) as unavailable.
  */
 import pg from 'pg';
-import { applyBatch } from '../../domain/apply-batch.ts';
-import { BindingSet, keysToLoad, netChanges } from '../../domain/binding-set.ts';
 import type { AccountKey, App, BatchCommand, Binding } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError, StoreError } from '../../errors.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
-import { rowToApp, rowToBinding, type AppRow, type BindingRow } from '../rows.ts';
-import type { AccountOfToken, AppCounts, AppPatch, BatchResult, BindingKey, BindingStore, NewApp, TokenOfAccount } from '../store.ts';
+import {
+  patchedAppColumns,
+  rowToApp,
+  rowToBinding,
+  rowToDelivery,
+  rowToHistory,
+  rowToWebhookEvent,
+  type AppRow,
+  type BindingRow,
+  type DeliveryRow,
+  type HistoryRow,
+  type OutboxRow,
+} from '../rows.ts';
+import type {
+  AccountOfToken,
+  AppCounts,
+  AppPatch,
+  BatchResult,
+  BindingKey,
+  BindingStore,
+  DeliveryOutcome,
+  HistoryEntry,
+  HistoryFilter,
+  IdempotencyKey,
+  NewApp,
+  SweepCounts,
+  SweepCutoffs,
+  TokenOfAccount,
+  WebhookDelivery,
+  WebhookEvent,
+} from '../store.ts';
+import { applyGroup, upsertParams, type BatchItem } from './postgres-batch.ts';
 import { SQL } from './postgres-queries.ts';
 import { migratePostgres } from './postgres-schema.ts';
 
@@ -22,19 +50,6 @@ export interface PostgresStoreOptions {
   poolSize: number;
   /** Upper bound on attempts for a transaction that hit a serialization failure or deadlock. */
   maxAttempts?: number;
-}
-
-interface BatchItem {
-  appId: number;
-  command: BatchCommand;
-}
-
-interface LockedApp {
-  id: number;
-  revision: number;
-  last_bound_at: number;
-  max_tokens_per_account: number;
-  max_accounts_per_token: number;
 }
 
 /** BIGINT (count(*), times, revisions) as JS numbers: every value we store is below 2^53. */
@@ -131,32 +146,78 @@ export class PostgresStore implements BindingStore {
   }
 
   async updateApp(accessId: string, patch: AppPatch): Promise<App | undefined> {
-    const { rows } = await this.query<AppRow>('update app', SQL.appUpdate, [
-      accessId,
-      patch.name ?? null,
-      patch.secretKey ?? null,
-      patch.previousSecretKey !== undefined,
-      patch.previousSecretKey ?? null,
-      patch.previousSecretExpiresAt !== undefined,
-      patch.previousSecretExpiresAt ?? null,
-      patch.policy?.maxTokensPerAccount ?? null,
-      patch.policy?.maxAccountsPerToken ?? null,
-    ]);
-    return rows[0] && rowToApp(rows[0]);
+    return this.transaction('update app', async (client) => {
+      const { rows } = await client.query<AppRow>(SQL.appForUpdate, [accessId]);
+      if (!rows[0]) return undefined;
+      // Events queued for a webhook that is turned off have nowhere to go.
+      if (patch.webhook === null) await client.query(SQL.outboxDropPending, [accessId]);
+      const c = patchedAppColumns(rowToApp(rows[0]), patch);
+      const updated = await client.query<AppRow>(SQL.appUpdate, [
+        accessId, c.name, c.secretKey, c.previousSecretKey, c.previousSecretExpiresAt, c.maxTokensPerAccount,
+        c.maxAccountsPerToken, c.webhookUrl, c.webhookSecret, c.rateLimitPerSecond, c.rateLimitBurst,
+      ]);
+      return updated.rows[0] && rowToApp(updated.rows[0]);
+    });
   }
 
   async deleteApp(accessId: string): Promise<boolean> {
     return this.transaction('delete app', async (client) => {
       const { rows } = await client.query<{ id: number }>(SQL.appDelete, [accessId]);
       if (!rows[0]) return false;
-      await client.query(SQL.appBindingsDelete, [rows[0].id]);
+      for (const sql of SQL.appDataDelete) await client.query(sql, [rows[0].id]);
       return true;
     });
   }
 
-  async applyBatch(appId: number, command: BatchCommand): Promise<BatchResult> {
+  async applyBatch(appId: number, command: BatchCommand, idempotency?: IdempotencyKey): Promise<BatchResult> {
     if (this.closing) throw new StoreError('the store is closing', true);
-    return this.queue.submit({ appId, command });
+    return this.queue.submit({ appId, command, ...(idempotency ? { idempotency } : {}) });
+  }
+
+  async history(appId: number, filter: HistoryFilter, limit: number, beforeId = Number.MAX_SAFE_INTEGER): Promise<HistoryEntry[]> {
+    const { token, account } = filter;
+    const [sql, params] =
+      token !== undefined && account !== undefined
+        ? [SQL.historyOfBinding, [appId, token, account.account, account.accountType, beforeId, limit]]
+        : token !== undefined
+          ? [SQL.historyOfToken, [appId, token, beforeId, limit]]
+          : account !== undefined
+            ? [SQL.historyOfAccount, [appId, account.account, account.accountType, beforeId, limit]]
+            : [SQL.historyAll, [appId, beforeId, limit]];
+    return (await this.query<HistoryRow>('read history', sql, params)).rows.map(rowToHistory);
+  }
+
+  async claimWebhookEvents(now: number, leaseMs: number, limit: number): Promise<WebhookEvent[]> {
+    const { rows } = await this.query<OutboxRow>('claim webhook events', SQL.outboxClaim, [now, now + leaseMs, limit]);
+    return rows.map(rowToWebhookEvent).sort((a, b) => a.id - b.id);
+  }
+
+  async completeWebhookEvent(event: WebhookEvent, outcome: DeliveryOutcome): Promise<void> {
+    await this.transaction('record webhook delivery', async (client) => {
+      await client.query(SQL.deliveryInsert, [event.id, event.appId, outcome.at, event.attempts + 1, outcome.status, outcome.error, outcome.durationMs]);
+      const state = typeof outcome.next === 'number' ? 'pending' : outcome.next;
+      await client.query(SQL.outboxComplete, [state, typeof outcome.next === 'number' ? outcome.next : outcome.at, event.id]);
+    });
+  }
+
+  async webhookDeliveries(appId: number, limit: number): Promise<WebhookDelivery[]> {
+    return (await this.query<DeliveryRow>('read webhook deliveries', SQL.deliveriesOfApp, [appId, limit])).rows.map(rowToDelivery);
+  }
+
+  async sweep(cutoffs: SweepCutoffs): Promise<SweepCounts> {
+    const total: SweepCounts = { history: 0, idempotency: 0, webhooks: 0 };
+    const slice = 5000;
+    const run = async (sql: string, before: number) => (await this.query('sweep', sql, [before, slice])).rowCount ?? 0;
+    for (let more = true; more; ) {
+      const history = await run(SQL.sweepHistory, cutoffs.historyBefore);
+      const idempotency = await run(SQL.sweepIdempotency, cutoffs.idempotencyBefore);
+      const webhooks = (await run(SQL.sweepOutbox, cutoffs.webhooksBefore)) + (await run(SQL.sweepDeliveries, cutoffs.webhooksBefore));
+      total.history += history;
+      total.idempotency += idempotency;
+      total.webhooks += webhooks;
+      more = history === slice || idempotency === slice || webhooks >= slice;
+    }
+    return total;
   }
 
   async tokensOfAccounts(appId: number, accounts: AccountKey[]): Promise<TokenOfAccount[][]> {
@@ -248,7 +309,7 @@ export class PostgresStore implements BindingStore {
 
   private async commitGroup(items: BatchItem[]): Promise<GroupResult<BatchResult>[]> {
     try {
-      const results = await this.transaction('apply batches', (client) => this.applyGroup(client, items));
+      const results = await this.transaction('apply batches', (client) => applyGroup(client, items));
       this.writeStats.groups++;
       this.writeStats.commands += items.length;
       return results;
@@ -263,47 +324,4 @@ export class PostgresStore implements BindingStore {
       throw failure;
     }
   }
-
-  private async applyGroup(client: pg.PoolClient, items: BatchItem[]): Promise<GroupResult<BatchResult>[]> {
-    const appIds = [...new Set(items.map((i) => i.appId))].sort((a, b) => a - b);
-    const { rows } = await client.query<LockedApp>(SQL.appsLock, [appIds]);
-    const apps = new Map(rows.map((row) => [row.id, { ...row }]));
-    const results: GroupResult<BatchResult>[] = [];
-    for (const item of items) {
-      const app = apps.get(item.appId);
-      if (!app) {
-        results.push({ ok: false, error: new AppNotFoundError(String(item.appId)) });
-        continue;
-      }
-      const { tokens, accounts } = keysToLoad(item.command);
-      const loaded = await client.query<BindingRow>(SQL.bindingsForBatch, [
-        item.appId, tokens, accounts.map((a) => a.account), accounts.map((a) => a.accountType),
-      ]);
-      const set = new BindingSet(loaded.rows.map(rowToBinding));
-      const clock = () => (app.last_bound_at = Math.max(Date.now() * 1000, app.last_bound_at + 1));
-      const policy = { maxTokensPerAccount: app.max_tokens_per_account, maxAccountsPerToken: app.max_accounts_per_token };
-      const { outcomes, changes } = applyBatch(set, item.command, policy, clock);
-      const { upserts, deletes } = netChanges(set, changes);
-      if (deletes.length > 0) {
-        await client.query(SQL.bindingsDelete, [item.appId, deletes.map((b) => b.token), deletes.map((b) => b.account), deletes.map((b) => b.accountType)]);
-      }
-      if (upserts.length > 0) await client.query(SQL.bindingsUpsert, upsertParams(item.appId, upserts));
-      app.revision += 1;
-      results.push({ ok: true, value: { outcomes, revision: app.revision } });
-    }
-    const touched = [...apps.values()];
-    await client.query(SQL.appsSaveClock, [touched.map((a) => a.id), touched.map((a) => a.revision), touched.map((a) => a.last_bound_at)]);
-    return results;
-  }
-}
-
-function upsertParams(appId: number, bindings: Binding[]): unknown[] {
-  return [
-    appId,
-    bindings.map((b) => b.token),
-    bindings.map((b) => b.account),
-    bindings.map((b) => b.accountType),
-    bindings.map((b) => b.platform),
-    bindings.map((b) => b.boundAt),
-  ];
 }

@@ -14,12 +14,13 @@ export const SQL = {
       VALUES (@accessId, @name, @secretKey, @maxTokensPerAccount, @maxAccountsPerToken, @createdAt)`,
   appUpdate: `UPDATE apps SET name = @name, secret_key = @secretKey, previous_secret_key = @previousSecretKey,
       previous_secret_expires_at = @previousSecretExpiresAt, max_tokens_per_account = @maxTokensPerAccount,
-      max_accounts_per_token = @maxAccountsPerToken WHERE access_id = @accessId`,
+      max_accounts_per_token = @maxAccountsPerToken, webhook_url = @webhookUrl, webhook_secret = @webhookSecret,
+      rate_limit_per_second = @rateLimitPerSecond, rate_limit_burst = @rateLimitBurst WHERE access_id = @accessId`,
   appDelete: 'DELETE FROM apps WHERE id = ?',
   appBindingsDelete: 'DELETE FROM bindings WHERE app_id = ?',
   /** Takes the app's next revision and reads its policy in one step, inside the batch's transaction. */
   appNextRevision: `UPDATE apps SET revision = revision + 1 WHERE id = ?
-      RETURNING revision, max_tokens_per_account, max_accounts_per_token`,
+      RETURNING revision, max_tokens_per_account, max_accounts_per_token, webhook_url`,
 
   // INDEXED BY: without statistics the planner may pick the primary key's app_id prefix and scan the whole app.
   tokensOfAccount: `SELECT token, platform, bound_at FROM bindings INDEXED BY bindings_by_account
@@ -36,6 +37,41 @@ export const SQL = {
 
   bindingsPage: `SELECT token, account, account_type, platform, bound_at FROM bindings
       WHERE app_id = ? AND (token, account, account_type) > (?, ?, ?) ORDER BY token, account, account_type LIMIT ?`,
+
+  historyInsert: `INSERT INTO history (app_id, at, operator_type, cause, token, account, account_type, platform, op_type, op_id, request_id)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  historyAll: 'SELECT * FROM history WHERE app_id = ? AND id < ? ORDER BY id DESC LIMIT ?',
+  historyOfToken: 'SELECT * FROM history WHERE app_id = ? AND token = ? AND id < ? ORDER BY id DESC LIMIT ?',
+  historyOfAccount: `SELECT * FROM history INDEXED BY history_by_account
+      WHERE app_id = ? AND account = ? AND account_type = ? AND id < ? ORDER BY id DESC LIMIT ?`,
+  historyOfBinding: `SELECT * FROM history INDEXED BY history_by_token
+      WHERE app_id = ? AND token = ? AND account = ? AND account_type = ? AND id < ? ORDER BY id DESC LIMIT ?`,
+
+  idempotencyGet: 'SELECT body_hash, result, created_at FROM idempotency_keys WHERE app_id = ? AND key = ?',
+  idempotencyPut: 'INSERT OR REPLACE INTO idempotency_keys (app_id, key, body_hash, result, created_at) VALUES (?, ?, ?, ?, ?)',
+
+  outboxInsert: 'INSERT INTO webhook_outbox (app_id, type, payload, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)',
+  outboxDropPending: "DELETE FROM webhook_outbox WHERE app_id = ? AND state = 'pending'",
+  /** The oldest pending event of every app, if due: one at a time per app keeps them in order. */
+  outboxDue: `SELECT o.id, o.app_id, a.access_id, a.webhook_url, a.webhook_secret, o.type, o.payload, o.created_at, o.attempts
+      FROM (SELECT app_id, min(id) AS id FROM webhook_outbox WHERE state = 'pending' GROUP BY app_id) AS head
+      JOIN webhook_outbox o ON o.id = head.id
+      JOIN apps a ON a.id = o.app_id
+      WHERE o.next_attempt_at <= ? AND a.webhook_url IS NOT NULL LIMIT ?`,
+  outboxLease: 'UPDATE webhook_outbox SET next_attempt_at = ? WHERE id = ?',
+  outboxComplete: 'UPDATE webhook_outbox SET attempts = attempts + 1, state = ?, next_attempt_at = ? WHERE id = ?',
+  deliveryInsert: 'INSERT INTO webhook_deliveries (event_id, app_id, at, attempt, status, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  deliveriesOfApp: 'SELECT * FROM webhook_deliveries WHERE app_id = ? ORDER BY id DESC LIMIT ?',
+
+  /** Sweeps go in slices so the writer is never held for long. */
+  sweepHistory: 'DELETE FROM history WHERE id IN (SELECT id FROM history WHERE at < ? LIMIT ?)',
+  sweepIdempotency: 'DELETE FROM idempotency_keys WHERE (app_id, key) IN (SELECT app_id, key FROM idempotency_keys WHERE created_at < ? LIMIT ?)',
+  sweepOutbox: "DELETE FROM webhook_outbox WHERE id IN (SELECT id FROM webhook_outbox WHERE created_at < ? AND state <> 'pending' LIMIT ?)",
+  sweepDeliveries: 'DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE at < ? LIMIT ?)',
+  appHistoryDelete: 'DELETE FROM history WHERE app_id = ?',
+  appOutboxDelete: 'DELETE FROM webhook_outbox WHERE app_id = ?',
+  appDeliveriesDelete: 'DELETE FROM webhook_deliveries WHERE app_id = ?',
+  appIdempotencyDelete: 'DELETE FROM idempotency_keys WHERE app_id = ?',
 
   clockGet: 'SELECT last_bound_at FROM bind_clock WHERE id = 1',
   clockSet: 'UPDATE bind_clock SET last_bound_at = ? WHERE id = 1',

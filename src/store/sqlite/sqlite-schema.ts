@@ -51,6 +51,69 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
     name: 'app write revision',
     sql: 'ALTER TABLE apps ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;',
   },
+  {
+    version: 3,
+    name: 'history, webhooks, idempotency, rate limits',
+    sql: `
+      ALTER TABLE apps ADD COLUMN webhook_url TEXT;
+      ALTER TABLE apps ADD COLUMN webhook_secret TEXT;
+      ALTER TABLE apps ADD COLUMN rate_limit_per_second REAL;
+      ALTER TABLE apps ADD COLUMN rate_limit_burst INTEGER;
+      -- Every change, written in the transaction that made it. at: Unix ms.
+      CREATE TABLE history (
+        id INTEGER PRIMARY KEY,
+        app_id INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        operator_type INTEGER NOT NULL,
+        cause TEXT NOT NULL,
+        token TEXT NOT NULL,
+        account TEXT NOT NULL,
+        account_type INTEGER NOT NULL,
+        platform TEXT,
+        op_type TEXT,
+        op_id TEXT,
+        request_id TEXT
+      );
+      CREATE INDEX history_by_app ON history (app_id, id);
+      CREATE INDEX history_by_token ON history (app_id, token, id);
+      CREATE INDEX history_by_account ON history (app_id, account, account_type, id);
+      CREATE INDEX history_by_time ON history (at);
+      -- The transactional outbox of webhook events; state: pending | delivered | failed.
+      CREATE TABLE webhook_outbox (
+        id INTEGER PRIMARY KEY,
+        app_id INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending'
+      );
+      CREATE INDEX webhook_outbox_pending ON webhook_outbox (app_id, id) WHERE state = 'pending';
+      CREATE INDEX webhook_outbox_by_time ON webhook_outbox (created_at);
+      CREATE TABLE webhook_deliveries (
+        id INTEGER PRIMARY KEY,
+        event_id INTEGER NOT NULL,
+        app_id INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        attempt INTEGER NOT NULL,
+        status INTEGER,
+        error TEXT,
+        duration_ms INTEGER NOT NULL
+      );
+      CREATE INDEX webhook_deliveries_by_app ON webhook_deliveries (app_id, id);
+      CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries (at);
+      CREATE TABLE idempotency_keys (
+        app_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        body_hash TEXT NOT NULL,
+        result TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (app_id, key)
+      ) WITHOUT ROWID;
+      CREATE INDEX idempotency_keys_by_time ON idempotency_keys (created_at);
+    `,
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS.at(-1)?.version ?? 0;

@@ -10,8 +10,26 @@ import type Database from 'better-sqlite3';
 import type { AccountKey, App, BatchCommand, Binding } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError, StoreError } from '../../errors.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
-import type { AccountOfToken, AppCounts, AppPatch, BatchResult, BindingKey, BindingStore, NewApp, TokenOfAccount } from '../store.ts';
-import { rowToApp, rowToBinding, type AppRow, type BindingRow } from '../rows.ts';
+import {
+  IdempotencyMismatchError,
+  type AccountOfToken,
+  type AppCounts,
+  type AppPatch,
+  type BatchResult,
+  type BindingKey,
+  type BindingStore,
+  type DeliveryOutcome,
+  type HistoryEntry,
+  type HistoryFilter,
+  type IdempotencyKey,
+  type NewApp,
+  type SweepCounts,
+  type SweepCutoffs,
+  type TokenOfAccount,
+  type WebhookDelivery,
+  type WebhookEvent,
+} from '../store.ts';
+import { rowToApp, rowToBinding, rowToDelivery, rowToHistory, type AppRow, type BindingRow, type DeliveryRow, type HistoryRow } from '../rows.ts';
 import { SQL } from './sqlite-queries.ts';
 import { migrateSqlite } from './sqlite-schema.ts';
 import { openSqliteConnection, type SerializedError, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
@@ -30,6 +48,7 @@ function startWriterThread(path: string): Worker {
 function reviveError(error: SerializedError): Error {
   if (error.name === 'AppExistsError') return new AppExistsError(error.accessId ?? '');
   if (error.name === 'AppNotFoundError') return new AppNotFoundError(error.accessId ?? '');
+  if (error.name === 'IdempotencyMismatchError') return new IdempotencyMismatchError(error.key ?? '');
   return new StoreError(`${error.name}: ${error.message}`);
 }
 
@@ -57,6 +76,11 @@ export class SqliteStore implements BindingStore {
       tokensOfAccount: p(SQL.tokensOfAccount),
       accountsOfToken: p(SQL.accountsOfToken),
       bindingsPage: p(SQL.bindingsPage),
+      historyAll: p(SQL.historyAll),
+      historyOfToken: p(SQL.historyOfToken),
+      historyOfAccount: p(SQL.historyOfAccount),
+      historyOfBinding: p(SQL.historyOfBinding),
+      deliveriesOfApp: p(SQL.deliveriesOfApp),
       ping: p(SQL.ping),
     };
     this.queue = new GroupCommitQueue((commands) => this.commitGroup(commands));
@@ -127,8 +151,47 @@ export class SqliteStore implements BindingStore {
     return (await this.write({ type: 'deleteApp', accessId })) as boolean;
   }
 
-  async applyBatch(appId: number, command: BatchCommand): Promise<BatchResult> {
-    return (await this.write({ type: 'applyBatch', appId, command })) as BatchResult;
+  async applyBatch(appId: number, command: BatchCommand, idempotency?: IdempotencyKey): Promise<BatchResult> {
+    return (await this.write({ type: 'applyBatch', appId, command, ...(idempotency ? { idempotency } : {}) })) as BatchResult;
+  }
+
+  async history(appId: number, filter: HistoryFilter, limit: number, beforeId = Number.MAX_SAFE_INTEGER): Promise<HistoryEntry[]> {
+    return this.read(() => {
+      const { token, account } = filter;
+      const rows =
+        token !== undefined && account !== undefined
+          ? this.stmt.historyOfBinding.all(appId, token, account.account, account.accountType, beforeId, limit)
+          : token !== undefined
+            ? this.stmt.historyOfToken.all(appId, token, beforeId, limit)
+            : account !== undefined
+              ? this.stmt.historyOfAccount.all(appId, account.account, account.accountType, beforeId, limit)
+              : this.stmt.historyAll.all(appId, beforeId, limit);
+      return (rows as HistoryRow[]).map(rowToHistory);
+    });
+  }
+
+  async claimWebhookEvents(now: number, leaseMs: number, limit: number): Promise<WebhookEvent[]> {
+    return (await this.write({ type: 'claimWebhookEvents', now, leaseMs, limit })) as WebhookEvent[];
+  }
+
+  async completeWebhookEvent(event: WebhookEvent, outcome: DeliveryOutcome): Promise<void> {
+    await this.write({ type: 'completeWebhookEvent', event, outcome });
+  }
+
+  async webhookDeliveries(appId: number, limit: number): Promise<WebhookDelivery[]> {
+    return this.read(() => (this.stmt.deliveriesOfApp.all(appId, limit) as DeliveryRow[]).map(rowToDelivery));
+  }
+
+  async sweep(cutoffs: SweepCutoffs): Promise<SweepCounts> {
+    const total: SweepCounts = { history: 0, idempotency: 0, webhooks: 0 };
+    const slice = 5000;
+    for (;;) {
+      const counts = (await this.write({ type: 'sweep', cutoffs, limit: slice })) as SweepCounts;
+      total.history += counts.history;
+      total.idempotency += counts.idempotency;
+      total.webhooks += counts.webhooks;
+      if (counts.history < slice && counts.idempotency < slice && counts.webhooks < slice) return total;
+    }
   }
 
   async tokensOfAccounts(appId: number, accounts: AccountKey[]): Promise<TokenOfAccount[][]> {

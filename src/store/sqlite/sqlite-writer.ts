@@ -7,24 +7,40 @@
 import Database from 'better-sqlite3';
 import { applyBatch } from '../../domain/apply-batch.ts';
 import { BindingSet, keysToLoad, netChanges } from '../../domain/binding-set.ts';
+import { historyRecords, webhookEvents } from '../../domain/change-records.ts';
 import type { App, BatchCommand, Binding } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError } from '../../errors.ts';
-import type { AppPatch, BatchResult, NewApp } from '../store.ts';
-import { rowToApp, rowToBinding, type AppRow, type BindingRow } from '../rows.ts';
+import { historyParams, patchedAppColumns, rowToApp, rowToBinding, rowToWebhookEvent, type AppRow, type BindingRow, type OutboxRow } from '../rows.ts';
+import {
+  IDEMPOTENCY_WINDOW_MS,
+  IdempotencyMismatchError,
+  type AppPatch,
+  type BatchResult,
+  type DeliveryOutcome,
+  type IdempotencyKey,
+  type NewApp,
+  type SweepCounts,
+  type SweepCutoffs,
+  type WebhookEvent,
+} from '../store.ts';
 import { SQL } from './sqlite-queries.ts';
 
 export type WriteCommand =
-  | { type: 'applyBatch'; appId: number; command: BatchCommand }
+  | { type: 'applyBatch'; appId: number; command: BatchCommand; idempotency?: IdempotencyKey }
   | { type: 'createApp'; app: NewApp }
   | { type: 'updateApp'; accessId: string; patch: AppPatch }
   | { type: 'deleteApp'; accessId: string }
-  | { type: 'importBindings'; appId: number; bindings: Binding[] };
+  | { type: 'importBindings'; appId: number; bindings: Binding[] }
+  | { type: 'claimWebhookEvents'; now: number; leaseMs: number; limit: number }
+  | { type: 'completeWebhookEvent'; event: WebhookEvent; outcome: DeliveryOutcome }
+  | { type: 'sweep'; cutoffs: SweepCutoffs; limit: number };
 
 /** What crosses the thread boundary for a failed command. */
 export interface SerializedError {
   name: string;
   message: string;
   accessId?: string;
+  key?: string;
 }
 
 export type WriteResult = { ok: true; value: unknown } | { ok: false; error: SerializedError };
@@ -35,29 +51,21 @@ export function openSqliteConnection(path: string): Database.Database {
   return db;
 }
 
+type Statements = { [K in keyof typeof SQL]: (typeof SQL)[K] extends string ? Database.Statement : never };
+
 export class SqliteWriter {
   private readonly db: Database.Database;
-  private readonly stmt;
+  private readonly stmt: Statements;
   private lastBoundAt = 0;
 
   constructor(path: string) {
     this.db = openSqliteConnection(path);
-    const p = (sql: string) => this.db.prepare(sql);
-    this.stmt = {
-      appByAccessId: p(SQL.appByAccessId),
-      appById: p(SQL.appById),
-      appInsert: p(SQL.appInsert),
-      appUpdate: p(SQL.appUpdate),
-      appDelete: p(SQL.appDelete),
-      appBindingsDelete: p(SQL.appBindingsDelete),
-      appNextRevision: p(SQL.appNextRevision),
-      bindingsOfToken: p(SQL.bindingsOfToken),
-      bindingsOfAccount: p(SQL.bindingsOfAccount),
-      bindingPut: p(SQL.bindingPut),
-      bindingDelete: p(SQL.bindingDelete),
-      clockGet: p(SQL.clockGet),
-      clockSet: p(SQL.clockSet),
-    };
+    const prepared: Partial<Record<string, Database.Statement>> = {};
+    const db = this.db;
+    // Each statement is prepared once, on first use: the list of statements is SQL itself.
+    this.stmt = new Proxy(prepared, {
+      get: (cache, name: string) => (cache[name] ??= db.prepare((SQL as Record<string, unknown>)[name] as string)),
+    }) as Statements;
   }
 
   /** Runs the commands in one transaction and returns one result per command. Throws if the commit fails. */
@@ -92,14 +100,18 @@ export class SqliteWriter {
       this.db.exec('RELEASE command');
       this.lastBoundAt = clockBefore;
       const e = error instanceof Error ? error : new Error(String(error));
-      return { ok: false, error: { name: e.name, message: e.message, ...('accessId' in e ? { accessId: String(e.accessId) } : {}) } };
+      const extra = {
+        ...('accessId' in e ? { accessId: String(e.accessId) } : {}),
+        ...('key' in e ? { key: String(e.key) } : {}),
+      };
+      return { ok: false, error: { name: e.name, message: e.message, ...extra } };
     }
   }
 
   private run(command: WriteCommand): unknown {
     switch (command.type) {
       case 'applyBatch':
-        return this.applyBatch(command.appId, command.command);
+        return this.applyBatch(command.appId, command.command, command.idempotency);
       case 'createApp':
         return this.createApp(command.app);
       case 'updateApp':
@@ -108,6 +120,12 @@ export class SqliteWriter {
         return this.deleteApp(command.accessId);
       case 'importBindings':
         return this.importBindings(command.appId, command.bindings);
+      case 'claimWebhookEvents':
+        return this.claimWebhookEvents(command.now, command.leaseMs, command.limit);
+      case 'completeWebhookEvent':
+        return this.completeWebhookEvent(command.event, command.outcome);
+      case 'sweep':
+        return this.sweep(command.cutoffs, command.limit);
     }
   }
 
@@ -116,9 +134,17 @@ export class SqliteWriter {
     return this.lastBoundAt;
   };
 
-  private applyBatch(appId: number, command: BatchCommand): BatchResult {
+  private applyBatch(appId: number, command: BatchCommand, idempotency?: IdempotencyKey): BatchResult {
+    const now = Date.now();
+    if (idempotency) {
+      const seen = this.stmt.idempotencyGet.get(appId, idempotency.key) as { body_hash: string; result: string; created_at: number } | undefined;
+      if (seen && seen.created_at > now - IDEMPOTENCY_WINDOW_MS) {
+        if (seen.body_hash !== idempotency.bodyHash) throw new IdempotencyMismatchError(idempotency.key);
+        return { ...(JSON.parse(seen.result) as BatchResult), replayed: true };
+      }
+    }
     const app = this.stmt.appNextRevision.get(appId) as
-      | { revision: number; max_tokens_per_account: number; max_accounts_per_token: number }
+      | { revision: number; max_tokens_per_account: number; max_accounts_per_token: number; webhook_url: string | null }
       | undefined;
     if (!app) throw new AppNotFoundError(String(appId));
     const policy = { maxTokensPerAccount: app.max_tokens_per_account, maxAccountsPerToken: app.max_accounts_per_token };
@@ -136,7 +162,13 @@ export class SqliteWriter {
     const { upserts, deletes } = netChanges(set, changes);
     for (const b of deletes) this.stmt.bindingDelete.run(appId, b.token, b.account, b.accountType);
     for (const b of upserts) this.stmt.bindingPut.run(appId, b.token, b.account, b.accountType, b.platform, b.boundAt);
-    return { outcomes, revision: app.revision };
+    for (const record of historyRecords(changes, command, now)) this.stmt.historyInsert.run(...historyParams(appId, record));
+    if (app.webhook_url !== null) {
+      for (const event of webhookEvents(changes, command)) this.stmt.outboxInsert.run(appId, event.type, event.payload, now, now);
+    }
+    const result: BatchResult = { outcomes, revision: app.revision };
+    if (idempotency) this.stmt.idempotencyPut.run(appId, idempotency.key, idempotency.bodyHash, JSON.stringify(result), now);
+    return result;
   }
 
   private importBindings(appId: number, bindings: Binding[]): void {
@@ -164,26 +196,40 @@ export class SqliteWriter {
   private updateApp(accessId: string, patch: AppPatch): App | undefined {
     const row = this.stmt.appByAccessId.get(accessId) as AppRow | undefined;
     if (!row) return undefined;
-    const app = rowToApp(row);
-    const next = {
-      accessId,
-      name: patch.name ?? app.name,
-      secretKey: patch.secretKey ?? app.secretKey,
-      previousSecretKey: patch.previousSecretKey !== undefined ? patch.previousSecretKey : app.previousSecretKey,
-      previousSecretExpiresAt:
-        patch.previousSecretExpiresAt !== undefined ? patch.previousSecretExpiresAt : app.previousSecretExpiresAt,
-      maxTokensPerAccount: patch.policy?.maxTokensPerAccount ?? app.policy.maxTokensPerAccount,
-      maxAccountsPerToken: patch.policy?.maxAccountsPerToken ?? app.policy.maxAccountsPerToken,
-    };
-    this.stmt.appUpdate.run(next);
+    // Events queued for a webhook that is turned off have nowhere to go.
+    if (patch.webhook === null) this.stmt.outboxDropPending.run(row.id);
+    this.stmt.appUpdate.run(patchedAppColumns(rowToApp(row), patch));
     return rowToApp(this.stmt.appByAccessId.get(accessId) as AppRow);
   }
 
   private deleteApp(accessId: string): boolean {
     const row = this.stmt.appByAccessId.get(accessId) as AppRow | undefined;
     if (!row) return false;
-    this.stmt.appBindingsDelete.run(row.id);
+    for (const stmt of [this.stmt.appBindingsDelete, this.stmt.appHistoryDelete, this.stmt.appOutboxDelete, this.stmt.appDeliveriesDelete, this.stmt.appIdempotencyDelete]) {
+      stmt.run(row.id);
+    }
     this.stmt.appDelete.run(row.id);
     return true;
+  }
+
+  private claimWebhookEvents(now: number, leaseMs: number, limit: number): WebhookEvent[] {
+    const events = (this.stmt.outboxDue.all(now, limit) as OutboxRow[]).map(rowToWebhookEvent);
+    for (const event of events) this.stmt.outboxLease.run(now + leaseMs, event.id);
+    return events;
+  }
+
+  private completeWebhookEvent(event: WebhookEvent, outcome: DeliveryOutcome): void {
+    this.stmt.deliveryInsert.run(event.id, event.appId, outcome.at, event.attempts + 1, outcome.status, outcome.error, outcome.durationMs);
+    const state = typeof outcome.next === 'number' ? 'pending' : outcome.next;
+    this.stmt.outboxComplete.run(state, typeof outcome.next === 'number' ? outcome.next : outcome.at, event.id);
+  }
+
+  private sweep(cutoffs: SweepCutoffs, limit: number): SweepCounts {
+    return {
+      history: this.stmt.sweepHistory.run(cutoffs.historyBefore, limit).changes,
+      idempotency: this.stmt.sweepIdempotency.run(cutoffs.idempotencyBefore, limit).changes,
+      webhooks:
+        this.stmt.sweepOutbox.run(cutoffs.webhooksBefore, limit).changes + this.stmt.sweepDeliveries.run(cutoffs.webhooksBefore, limit).changes,
+    };
   }
 }
