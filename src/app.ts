@@ -5,17 +5,26 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { Config } from './config.ts';
+import { AppService } from './domain/app-service.ts';
 import { ApiError, apiError, AppNotFoundError, StoreError } from './errors.ts';
+import { adminRoutes } from './http/admin/routes.ts';
+import { apiRoutes } from './http/api/routes.ts';
 import { healthRoutes } from './http/health.ts';
+import { Metrics } from './http/metrics.ts';
+import { registerOpenApi } from './http/openapi.ts';
+import { RateLimiter } from './http/rate-limiter.ts';
 import { status } from './http/tpns/schemas.ts';
 import { TPNS_PATHS, tpnsRoutes } from './http/tpns/routes.ts';
-import type { BindingStore } from './store/store.ts';
+import { IdempotencyMismatchError, type BindingStore } from './store/store.ts';
+import { VERSION } from './version.ts';
 
 /** SPEC §2: body limit 1 MiB. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 export interface BuildAppOptions {
   logger?: FastifyServerOptions['logger'];
+  /** Shared with the background workers; made here if not given. */
+  metrics?: Metrics;
 }
 
 export function loggerOptions(level: string): FastifyServerOptions['logger'] {
@@ -29,6 +38,7 @@ export function loggerOptions(level: string): FastifyServerOptions['logger'] {
 function toApiError(error: unknown, log: FastifyInstance['log']): ApiError {
   if (error instanceof ApiError) return error;
   if (error instanceof AppNotFoundError) return apiError.auth('AccessID or SecretKey is wrong');
+  if (error instanceof IdempotencyMismatchError) return apiError.invalid(`Idempotency-Key header: ${error.message}; use a new key for a new request`);
   const fastifyError = error as Partial<FastifyError>;
   if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return apiError.bodyTooLarge(BODY_LIMIT_BYTES);
   if (fastifyError.statusCode !== undefined && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
@@ -61,7 +71,7 @@ export async function buildApp(config: Config, store: BindingStore, options: Bui
 
   app.setErrorHandler((error, request, reply) => {
     const failure = toApiError(error, request.log);
-    return reply.status(failure.httpStatus).send(status(failure.retCode, failure.message));
+    return reply.status(failure.httpStatus).headers(failure.headers).send(status(failure.retCode, failure.message));
   });
 
   app.setNotFoundHandler((request, reply) => {
@@ -73,7 +83,16 @@ export async function buildApp(config: Config, store: BindingStore, options: Bui
     return reply.status(failure.httpStatus).send(status(failure.retCode, failure.message));
   });
 
-  await app.register(healthRoutes, { store, region: config.region });
-  await app.register(tpnsRoutes, { store, maxTokenBytes: config.maxTokenBytes, signMaxSkewSeconds: config.signMaxSkewSeconds });
+  const metrics = options.metrics ?? new Metrics(store);
+  const timed = metrics.instrument(store);
+  const tenants = { store: timed, limiter: new RateLimiter(), signMaxSkewSeconds: config.signMaxSkewSeconds };
+  metrics.register(app);
+  await registerOpenApi(app, VERSION);
+  await app.register(healthRoutes, { store: timed, region: config.region });
+  await app.register(tpnsRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
+  await app.register(apiRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
+  if (config.adminToken) {
+    await app.register(adminRoutes, { service: new AppService(timed, config.secretGraceSeconds), adminToken: config.adminToken });
+  }
   return app;
 }

@@ -22,6 +22,18 @@ export interface Config {
   storeTimeoutMs: number;
   /** PostgreSQL: connections per instance. */
   pgPoolSize: number;
+  /** Turns the admin API on; unset = off. */
+  adminToken: string | null;
+  historyRetentionDays: number;
+  /** How often the webhook deliverer looks for due events. */
+  webhookPollMs: number;
+  /** First retry delay of a failed delivery; it doubles each attempt (capped at an hour). */
+  webhookRetryBaseMs: number;
+  /** A delivery is retried for this long, then marked failed. */
+  webhookGiveUpHours: number;
+  webhookTimeoutMs: number;
+  /** How often history, idempotency keys and old deliveries are swept. */
+  sweepIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -48,6 +60,15 @@ function boolean(env: Env, name: string, fallback: boolean): boolean {
   if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
   if (['0', 'false', 'no', 'off'].includes(raw)) return false;
   throw new ConfigError(`${name}=${JSON.stringify(env[name])} is invalid: set it to true or false.`);
+}
+
+function adminToken(env: Env): string | null {
+  const raw = env.BINDERY_ADMIN_TOKEN;
+  if (raw === undefined || raw === '') return null;
+  if (raw.length < 16 || /\s/.test(raw)) {
+    throw new ConfigError('BINDERY_ADMIN_TOKEN is too weak: use at least 16 characters without spaces (e.g. `openssl rand -hex 24`), or unset it to turn the admin API off.');
+  }
+  return raw;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -77,5 +98,12 @@ export function loadConfig(env: Env = process.env): Config {
     requestTimeoutMs: integer(env, 'BINDERY_REQUEST_TIMEOUT_MS', 10_000, 100, 600_000, 'milliseconds'),
     storeTimeoutMs: integer(env, 'BINDERY_STORE_TIMEOUT_MS', 2_000, 100, 600_000, 'milliseconds'),
     pgPoolSize: integer(env, 'BINDERY_PG_POOL_SIZE', 10, 1, 1_000, 'connections'),
+    adminToken: adminToken(env),
+    historyRetentionDays: integer(env, 'BINDERY_HISTORY_RETENTION_DAYS', 30, 1, 3650, 'days'),
+    webhookPollMs: integer(env, 'BINDERY_WEBHOOK_POLL_MS', 500, 10, 60_000, 'milliseconds'),
+    webhookRetryBaseMs: integer(env, 'BINDERY_WEBHOOK_RETRY_BASE_MS', 1000, 10, 3_600_000, 'milliseconds'),
+    webhookGiveUpHours: integer(env, 'BINDERY_WEBHOOK_GIVE_UP_HOURS', 24, 1, 24 * 30, 'hours'),
+    webhookTimeoutMs: integer(env, 'BINDERY_WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000, 'milliseconds'),
+    sweepIntervalMs: integer(env, 'BINDERY_SWEEP_INTERVAL_MS', 600_000, 1000, 86_400_000, 'milliseconds'),
   };
 }

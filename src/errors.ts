@@ -25,6 +25,8 @@ export class ApiError extends Error {
     readonly retCode: RetCodeValue,
     readonly httpStatus: number,
     message: string,
+    /** Extra response headers, e.g. Retry-After. */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -39,6 +41,13 @@ export const apiError = {
     new ApiError(RetCode.INVALID_PARAMETER, 413, `body: larger than the limit of ${limit} bytes`),
   notFound: (method: string, path: string) =>
     new ApiError(RetCode.INVALID_PARAMETER, 404, `no such endpoint: ${method} ${path}`),
+  noSuch: (what: string) => new ApiError(RetCode.INVALID_PARAMETER, 404, what),
+  conflict: (what: string) => new ApiError(RetCode.INVALID_PARAMETER, 409, what),
+  rateLimited: (retryAfterSeconds: number, perSecond: number) =>
+    new ApiError(RetCode.RATE_LIMITED, 429, `rate limit exceeded: this app may send ${perSecond} requests per second; retry in ${retryAfterSeconds} s`, {
+      'retry-after': String(retryAfterSeconds),
+    }),
+  adminAuth: (detail: string) => new ApiError(RetCode.AUTH_FAILED, 401, `admin authentication failed: ${detail}`, { 'www-authenticate': 'Bearer' }),
   methodNotAllowed: (method: string, path: string, allowed: string) =>
     new ApiError(RetCode.INVALID_PARAMETER, 405, `method ${method} is not allowed on ${path}; use ${allowed}`),
   internal: () => new ApiError(RetCode.INTERNAL, 500, 'internal error: nothing was changed; the detail is in the server log'),

@@ -4,8 +4,8 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { AppExistsError } from '../errors.ts';
-import type { AppCounts, BindingStore } from '../store/store.ts';
-import { DEFAULT_POLICY, type App, type AppPolicy } from './types.ts';
+import type { AppCounts, AppPatch, BindingStore, WebhookDelivery } from '../store/store.ts';
+import { DEFAULT_POLICY, type App, type AppPolicy, type RateLimit } from './types.ts';
 
 /** Input that cannot become an app; the message says how to fix it. */
 export class AppInputError extends Error {
@@ -20,6 +20,52 @@ export const POLICY_LIMITS = {
 const ACCESS_ID = /^[0-9]{1,20}$/;
 const SECRET_KEY = /^[0-9a-f]{32}$/;
 const MAX_NAME_CHARS = 100;
+
+export interface AppChanges {
+  name?: string;
+  policy?: Partial<AppPolicy>;
+  /** null turns the rate limit off. */
+  rateLimit?: RateLimit | null;
+  /** A URL sets the webhook (with a new signing secret); null turns it off. */
+  webhookUrl?: string | null;
+}
+
+export const RATE_LIMIT_LIMITS = { perSecond: { min: 0.01, max: 100_000 }, burst: { min: 1, max: 100_000 } } as const;
+const MAX_WEBHOOK_URL = 2048;
+
+export const newWebhookSecret = (): string => `whsec_${randomBytes(24).toString('hex')}`;
+
+function checkName(name: string): string {
+  const trimmed = name.trim();
+  if (trimmed.length === 0 || trimmed.length > MAX_NAME_CHARS) {
+    throw new AppInputError(`the app name must be 1 to ${MAX_NAME_CHARS} characters, got ${trimmed.length}`);
+  }
+  return trimmed;
+}
+
+function checkRateLimit(limit: RateLimit): RateLimit {
+  const { perSecond, burst } = RATE_LIMIT_LIMITS;
+  if (typeof limit.perSecond !== 'number' || !(limit.perSecond >= perSecond.min && limit.perSecond <= perSecond.max)) {
+    throw new AppInputError(`rate_limit.per_second must be a number from ${perSecond.min} to ${perSecond.max}, got ${String(limit.perSecond)}`);
+  }
+  if (!Number.isInteger(limit.burst) || limit.burst < burst.min || limit.burst > burst.max) {
+    throw new AppInputError(`rate_limit.burst must be a whole number from ${burst.min} to ${burst.max}, got ${String(limit.burst)}`);
+  }
+  return { perSecond: limit.perSecond, burst: limit.burst };
+}
+
+function checkWebhookUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new AppInputError(`webhook url must be an absolute http:// or https:// URL, got ${JSON.stringify(url.slice(0, 100))}`);
+  }
+  if (!['http:', 'https:'].includes(parsed.protocol) || url.length > MAX_WEBHOOK_URL) {
+    throw new AppInputError(`webhook url must be an http:// or https:// URL of at most ${MAX_WEBHOOK_URL} characters`);
+  }
+  return url;
+}
 
 export interface CreateAppInput {
   name: string;
@@ -53,10 +99,7 @@ export class AppService {
   ) {}
 
   async create(input: CreateAppInput): Promise<App> {
-    const name = input.name.trim();
-    if (name.length === 0 || name.length > MAX_NAME_CHARS) {
-      throw new AppInputError(`the app name must be 1 to ${MAX_NAME_CHARS} characters, got ${name.length}`);
-    }
+    const name = checkName(input.name);
     if ((input.accessId === undefined) !== (input.secretKey === undefined)) {
       throw new AppInputError('give both --access-id and --secret-key (to import existing TPNS credentials), or neither');
     }
@@ -100,7 +143,24 @@ export class AppService {
   }
 
   async setPolicy(accessId: string, policy: Partial<AppPolicy>): Promise<App | undefined> {
-    return this.store.updateApp(accessId, { policy: checkPolicy(policy) });
+    return this.update(accessId, { policy });
+  }
+
+  /** Checks every change first, then applies them together: all or nothing. */
+  async update(accessId: string, changes: AppChanges): Promise<App | undefined> {
+    const patch: AppPatch = {};
+    if (changes.name !== undefined) patch.name = checkName(changes.name);
+    if (changes.policy !== undefined) patch.policy = checkPolicy(changes.policy);
+    if (changes.rateLimit !== undefined) patch.rateLimit = changes.rateLimit === null ? null : checkRateLimit(changes.rateLimit);
+    if (changes.webhookUrl !== undefined) {
+      patch.webhook = changes.webhookUrl === null ? null : { url: checkWebhookUrl(changes.webhookUrl), secret: newWebhookSecret() };
+    }
+    return this.store.updateApp(accessId, patch);
+  }
+
+  async deliveries(accessId: string, limit: number): Promise<WebhookDelivery[] | undefined> {
+    const app = await this.store.findApp(accessId);
+    return app && this.store.webhookDeliveries(app.id, limit);
   }
 
   async delete(accessId: string): Promise<boolean> {

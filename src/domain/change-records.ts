@@ -3,7 +3,7 @@
  * its cause and actor) and webhook events (bindings that appeared or disappeared). Built here so
  * that every store writes the same records, in the same transaction as the change.
  */
-import type { BatchCommand, Change, ChangeCause, OperatorType, Platform } from './types.ts';
+import { boundAtIso, type BatchCommand, type Change, type ChangeCause, type OperatorType, type Platform } from './types.ts';
 
 export interface HistoryRecord {
   at: number;
@@ -62,7 +62,7 @@ export function webhookEvents(changes: Change[], command: BatchCommand): Webhook
         platform: b.platform,
         cause: change.cause,
         operator_type: change.op,
-        bound_at: new Date(Math.floor(b.boundAt / 1000)).toISOString(),
+        bound_at: boundAtIso(b.boundAt),
         op_type: command.opType,
         op_id: command.opId,
         request_id: command.requestId ?? null,

@@ -80,3 +80,6 @@ export interface App {
 }
 
 export const accountKeyString = (key: AccountKey): string => `${key.accountType}\u0000${key.account}`;
+
+/** A bind time (microseconds) as the ISO 8601 instant people read. */
+export const boundAtIso = (boundAt: number): string => new Date(Math.floor(boundAt / 1000)).toISOString();

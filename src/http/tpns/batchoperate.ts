@@ -3,7 +3,7 @@ import type { ElementOutcome } from '../../domain/apply-batch.ts';
 import type { App } from '../../domain/types.ts';
 import { validateBatch } from '../../domain/validate-request.ts';
 import { RetCode, StoreError } from '../../errors.ts';
-import type { BindingStore } from '../../store/store.ts';
+import type { BindingStore, IdempotencyKey } from '../../store/store.ts';
 import { status, type BatchoperateResponse } from './schemas.ts';
 
 /** How many element failures err_msg spells out before summarising. */
@@ -14,9 +14,12 @@ export async function batchoperate(
   app: App,
   body: Record<string, unknown>,
   maxTokenBytes: number,
-): Promise<{ body: BatchoperateResponse; revision?: number }> {
+  context: { requestId?: string; idempotency?: IdempotencyKey | undefined } = {},
+): Promise<{ body: BatchoperateResponse; revision?: number; replayed?: boolean }> {
   const { command, slots, listName } = validateBatch(body, maxTokenBytes);
-  const batch = command.elements.length > 0 ? await store.applyBatch(app.id, command) : undefined;
+  if (context.requestId !== undefined) command.requestId = context.requestId;
+  const batch = command.elements.length > 0 ? await store.applyBatch(app.id, command, context.idempotency) : undefined;
+  const replayed = batch?.replayed;
   const applied: ElementOutcome[] = batch?.outcomes ?? [];
   const revision = batch?.revision;
   let next = 0;
@@ -35,10 +38,10 @@ export async function batchoperate(
       failures.push(`${listName}[${i}]${outcome.field ? `.${outcome.field}` : ''}: ${outcome.message ?? 'failed'}`);
     }
   });
-  if (failures.length === 0) return { body: { ...status(RetCode.OK, 'ok'), result }, revision };
+  if (failures.length === 0) return { body: { ...status(RetCode.OK, 'ok'), result }, revision, replayed };
   const all = failures.length === slots.length;
   const shown = failures.slice(0, MESSAGES_SHOWN).join('; ');
   const more = failures.length > MESSAGES_SHOWN ? `; and ${failures.length - MESSAGES_SHOWN} more` : '';
   const summary = all ? `all ${slots.length} elements failed` : `${failures.length} of ${slots.length} elements failed, the others were applied`;
-  return { body: { ...status(all ? RetCode.ALL_FAILED : RetCode.SOME_FAILED, `${summary}: ${shown}${more}`), result }, revision };
+  return { body: { ...status(all ? RetCode.ALL_FAILED : RetCode.SOME_FAILED, `${summary}: ${shown}${more}`), result }, revision, replayed };
 }

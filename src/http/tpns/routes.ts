@@ -1,51 +1,79 @@
 /** Registers the two TPNS endpoints: authenticate on the raw body, parse, then hand to the operation. */
+import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { App } from '../../domain/types.ts';
-import type { BindingStore } from '../../store/store.ts';
-import { authenticate } from '../auth.ts';
+import { apiError } from '../../errors.ts';
+import type { IdempotencyKey } from '../../store/store.ts';
+import { rawBody, tenantOf, type TenantOptions } from '../tenant.ts';
 import { batchoperate } from './batchoperate.ts';
 import { parseJsonObject } from './parse-body.ts';
 import { query } from './query.ts';
-import { BatchoperateResponse, errorResponses, QueryResponse } from './schemas.ts';
+import { BatchoperateRequest, BatchoperateResponse, errorResponses, QueryRequest, QueryResponse } from './schemas.ts';
 
 export const TPNS_PATHS = ['/v3/device/account/batchoperate', '/v3/device/account/query'] as const;
-
 export const REVISION_HEADER = 'x-bindery-revision';
 
-export interface TpnsRouteOptions {
-  store: BindingStore;
+export interface TpnsRouteOptions extends TenantOptions {
   maxTokenBytes: number;
-  signMaxSkewSeconds: number;
 }
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+function idempotencyOf(request: FastifyRequest): IdempotencyKey | undefined {
+  const header = request.headers['idempotency-key'];
+  if (header === undefined) return undefined;
+  const key = Array.isArray(header) ? header[0] ?? '' : header;
+  if (!IDEMPOTENCY_KEY.test(key)) throw apiError.invalid('Idempotency-Key header: must be 1 to 255 visible ASCII characters');
+  return { key, bodyHash: createHash('sha256').update(rawBody(request)).digest('hex') };
+}
+
+/** The body is documented here but checked by the domain, which answers per element with TPNS codes. */
+const documentOnly = () => (data: unknown) => ({ value: data });
 
 export async function tpnsRoutes(app: FastifyInstance, options: TpnsRouteOptions): Promise<void> {
   const { store, maxTokenBytes } = options;
-  const findApp = (accessId: string) => store.findApp(accessId);
 
   /** Authentication comes first and reads the raw bytes (SPEC §2.3); only then is the body parsed. */
-  async function admit(request: FastifyRequest): Promise<{ app: App; body: Record<string, unknown> }> {
-    const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-    const app = await authenticate(request.headers, raw, { findApp, maxSkewSeconds: options.signMaxSkewSeconds });
-    return { app, body: parseJsonObject(raw) };
+  async function admit(request: FastifyRequest): Promise<{ tenant: App; body: Record<string, unknown> }> {
+    const tenant = await tenantOf(request, options);
+    return { tenant, body: parseJsonObject(rawBody(request)) };
   }
 
   app.post(
     TPNS_PATHS[0],
-    { schema: { tags: ['TPNS'], summary: 'Bind and unbind tokens and accounts (ops 1..5)', response: { 200: BatchoperateResponse, ...errorResponses } } },
+    {
+      validatorCompiler: documentOnly,
+      schema: {
+        tags: ['TPNS'],
+        summary: 'Bind and unbind tokens and accounts (operator_type 1..5)',
+        description: 'Every valid element is applied in one durable transaction. Send `Idempotency-Key` to make a retry safe.',
+        body: BatchoperateRequest,
+        response: { 200: BatchoperateResponse, ...errorResponses },
+      },
+    },
     async (request, reply) => {
-      const { app: tenant, body } = await admit(request);
-      const answer = await batchoperate(store, tenant, body, maxTokenBytes);
+      const { tenant, body } = await admit(request);
+      const answer = await batchoperate(store, tenant, body, maxTokenBytes, { requestId: request.id, idempotency: idempotencyOf(request) });
       // The app's write revision: batches of one app were applied in the order of their revisions.
       if (answer.revision !== undefined) reply.header(REVISION_HEADER, String(answer.revision));
+      if (answer.replayed) reply.header('idempotent-replayed', 'true');
       return answer.body;
     },
   );
 
   app.post(
     TPNS_PATHS[1],
-    { schema: { tags: ['TPNS'], summary: 'Tokens of accounts (op 1) or accounts of tokens (op 2)', response: { 200: QueryResponse, ...errorResponses } } },
+    {
+      validatorCompiler: documentOnly,
+      schema: {
+        tags: ['TPNS'],
+        summary: 'Tokens of accounts (operator_type 1) or accounts of tokens (operator_type 2)',
+        body: QueryRequest,
+        response: { 200: QueryResponse, ...errorResponses },
+      },
+    },
     async (request) => {
-      const { app: tenant, body } = await admit(request);
+      const { tenant, body } = await admit(request);
       return query(store, tenant, body, maxTokenBytes);
     },
   );

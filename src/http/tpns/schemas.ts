@@ -32,6 +32,28 @@ export const QueryResponse = Type.Object({
 });
 export type QueryResponse = Static<typeof QueryResponse>;
 
+const AccountInput = Type.Object({
+  account: Type.String({ description: 'more than 1 byte, at most 100 characters' }),
+  account_type: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+});
+
+export const BatchoperateRequest = Type.Object({
+  operator_type: Type.Integer({ minimum: 1, maximum: 5, description: '1 append, 2 override, 3 unbind listed, 4 unbind token from all, 5 unbind account from all' }),
+  platform: Type.Optional(Type.String({ description: 'android or ios, any case' })),
+  token_accounts: Type.Optional(Type.Array(Type.Object({ token: Type.String(), account_list: Type.Array(AccountInput, { minItems: 1, maxItems: 100 }) }), { minItems: 1, maxItems: 20, description: 'operator_type 1, 2, 3' })),
+  token_list: Type.Optional(Type.Array(Type.String(), { minItems: 1, maxItems: 100, description: 'operator_type 4' })),
+  account_list: Type.Optional(Type.Array(AccountInput, { minItems: 1, maxItems: 100, description: 'operator_type 5' })),
+  op_type: Type.Optional(Type.String({ description: 'who made the change: qq, rtx, email, other' })),
+  op_id: Type.Optional(Type.String()),
+});
+
+export const QueryRequest = Type.Object({
+  operator_type: Type.Integer({ minimum: 1, maximum: 2, description: '1 tokens of accounts, 2 accounts of tokens' }),
+  account_list: Type.Optional(Type.Array(AccountInput, { minItems: 1, maxItems: 100 })),
+  token_list: Type.Optional(Type.Array(Type.String(), { minItems: 1, maxItems: 100 })),
+  platform: Type.Optional(Type.String({ description: 'accepted and ignored' })),
+});
+
 export const errorResponses = { 400: StatusResponse, 401: StatusResponse, 413: StatusResponse, 429: StatusResponse, 500: StatusResponse, 503: StatusResponse };
 
 export function status(retCode: number, message: string): StatusResponse {

@@ -1,0 +1,184 @@
+/**
+ * The admin API (/admin/v1, `Authorization: Bearer $BINDERY_ADMIN_TOKEN`): apps, policies, secrets,
+ * webhooks, counts. It is not registered at all when no admin token is configured. The CLI's app
+ * commands go through the same AppService.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { AppInputError, type AppChanges, type AppService } from '../../domain/app-service.ts';
+import { appView } from '../../domain/app-view.ts';
+import { apiError, AppExistsError } from '../../errors.ts';
+import { safeEqual } from '../auth.ts';
+import { parseJsonObject } from '../tpns/parse-body.ts';
+import { errorResponses } from '../tpns/schemas.ts';
+
+const AppBody = Type.Object({
+  access_id: Type.String(),
+  name: Type.String(),
+  secret_key: Type.Optional(Type.String({ description: 'only when created or rotated' })),
+  previous_secret_valid_until: Type.Optional(Type.String({ format: 'date-time' })),
+  max_tokens_per_account: Type.Integer(),
+  max_accounts_per_token: Type.Integer(),
+  rate_limit_per_second: Type.Union([Type.Number(), Type.Null()]),
+  rate_limit_burst: Type.Union([Type.Integer(), Type.Null()]),
+  webhook_url: Type.Union([Type.String(), Type.Null()]),
+  webhook_secret: Type.Optional(Type.String({ description: 'only when the webhook is set' })),
+  created_at: Type.String({ format: 'date-time' }),
+  bindings: Type.Optional(Type.Integer()),
+  tokens: Type.Optional(Type.Integer()),
+  accounts: Type.Optional(Type.Integer()),
+});
+
+const CreateBody = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 100 }),
+  access_id: Type.Optional(Type.String({ description: 'keep an existing TPNS AccessID (with secret_key)' })),
+  secret_key: Type.Optional(Type.String({ description: 'keep an existing TPNS SecretKey (with access_id)' })),
+  max_tokens_per_account: Type.Optional(Type.Integer()),
+  max_accounts_per_token: Type.Optional(Type.Integer()),
+}, { additionalProperties: false });
+
+const PatchBody = Type.Object({
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+  max_tokens_per_account: Type.Optional(Type.Integer()),
+  max_accounts_per_token: Type.Optional(Type.Integer()),
+  rate_limit: Type.Optional(Type.Union([Type.Object({ per_second: Type.Number(), burst: Type.Integer() }), Type.Null()], { description: 'null turns it off' })),
+  webhook: Type.Optional(Type.Union([Type.Object({ url: Type.String({ maxLength: 2048 }) }), Type.Null()], { description: 'a new signing secret is answered once; null turns it off' })),
+}, { additionalProperties: false });
+
+const AccessIdParams = Type.Object({ accessId: Type.String({ maxLength: 20 }) });
+const Deliveries = Type.Object({
+  deliveries: Type.Array(Type.Object({
+    id: Type.Integer(), event_id: Type.Integer(), at: Type.String({ format: 'date-time' }), attempt: Type.Integer(),
+    status: Type.Union([Type.Integer(), Type.Null()]), error: Type.Union([Type.String(), Type.Null()]), duration_ms: Type.Integer(),
+  })),
+});
+
+type PatchInput = {
+  name?: string;
+  max_tokens_per_account?: number;
+  max_accounts_per_token?: number;
+  rate_limit?: { per_second: number; burst: number } | null;
+  webhook?: { url: string } | null;
+};
+
+export interface AdminRouteOptions {
+  service: AppService;
+  adminToken: string;
+}
+
+const notFound = (accessId: string) => apiError.noSuch(`no app with AccessID ${accessId}`);
+
+async function answer<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof AppInputError) throw apiError.invalid(error.message);
+    if (error instanceof AppExistsError) throw apiError.conflict(`${error.message}; choose another access_id`);
+    throw error;
+  }
+}
+
+export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptions): Promise<void> {
+  const { service } = options;
+  const security = [{ admin: [] }];
+
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    const header = request.headers.authorization ?? '';
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match?.[1]) throw apiError.adminAuth('send "Authorization: Bearer <BINDERY_ADMIN_TOKEN>"');
+    if (!safeEqual(match[1], options.adminToken)) throw apiError.adminAuth('the token is wrong');
+  });
+
+  // The app-wide parser keeps bodies raw (TPNS signs them); the admin API takes JSON.
+  app.addHook('preValidation', async (request: FastifyRequest) => {
+    if (!Buffer.isBuffer(request.body)) return;
+    request.body = request.body.length === 0 ? undefined : parseJsonObject(request.body);
+  });
+
+  app.get('/admin/v1/apps', { schema: { tags: ['admin'], security, summary: 'All apps with their counts', response: { 200: Type.Object({ apps: Type.Array(AppBody) }), ...errorResponses } } }, async () => ({
+    apps: (await service.list()).map((a) => appView(a)),
+  }));
+
+  app.post<{ Body: { name: string; access_id?: string; secret_key?: string; max_tokens_per_account?: number; max_accounts_per_token?: number } }>(
+    '/admin/v1/apps',
+    { schema: { tags: ['admin'], security, summary: 'Create an app; its SecretKey is answered once', body: CreateBody, response: { 201: AppBody, ...errorResponses } } },
+    async (request, reply) => {
+      const b = request.body;
+      const created = await answer(() =>
+        service.create({ name: b.name, accessId: b.access_id, secretKey: b.secret_key, policy: { maxTokensPerAccount: b.max_tokens_per_account, maxAccountsPerToken: b.max_accounts_per_token } }),
+      );
+      return reply.status(201).send(appView(created, { secret: true }));
+    },
+  );
+
+  app.get<{ Params: { accessId: string } }>(
+    '/admin/v1/apps/:accessId',
+    { schema: { tags: ['admin'], security, summary: 'One app with its counts', params: AccessIdParams, response: { 200: AppBody, ...errorResponses } } },
+    async (request) => {
+      const found = await service.show(request.params.accessId);
+      if (!found) throw notFound(request.params.accessId);
+      return appView(found);
+    },
+  );
+
+  app.patch<{ Params: { accessId: string }; Body: PatchInput }>(
+    '/admin/v1/apps/:accessId',
+    { schema: { tags: ['admin'], security, summary: 'Change the name, caps, rate limit or webhook', params: AccessIdParams, body: PatchBody, response: { 200: AppBody, ...errorResponses } } },
+    async (request) => {
+      const b = request.body;
+      const changes: AppChanges = {};
+      if (b.name !== undefined) changes.name = b.name;
+      if (b.max_tokens_per_account !== undefined || b.max_accounts_per_token !== undefined) {
+        changes.policy = { maxTokensPerAccount: b.max_tokens_per_account, maxAccountsPerToken: b.max_accounts_per_token };
+      }
+      if (b.rate_limit !== undefined) changes.rateLimit = b.rate_limit && { perSecond: b.rate_limit.per_second, burst: b.rate_limit.burst };
+      if (b.webhook !== undefined) changes.webhookUrl = b.webhook && b.webhook.url;
+      const updated = await answer(() => service.update(request.params.accessId, changes));
+      if (!updated) throw notFound(request.params.accessId);
+      return appView(updated, { webhookSecret: Boolean(b.webhook) });
+    },
+  );
+
+  app.delete<{ Params: { accessId: string } }>(
+    '/admin/v1/apps/:accessId',
+    { schema: { tags: ['admin'], security, summary: 'Delete an app with all its data', params: AccessIdParams, response: { 200: Type.Object({ access_id: Type.String(), deleted: Type.Boolean() }), ...errorResponses } } },
+    async (request) => {
+      if (!(await service.delete(request.params.accessId))) throw notFound(request.params.accessId);
+      return { access_id: request.params.accessId, deleted: true };
+    },
+  );
+
+  app.post<{ Params: { accessId: string }; Body: { grace_seconds?: number } | undefined }>(
+    '/admin/v1/apps/:accessId/rotate-secret',
+    {
+      schema: {
+        tags: ['admin'], security, summary: 'A new SecretKey; the old one keeps working for the grace period', params: AccessIdParams,
+        body: Type.Optional(Type.Object({ grace_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_592_000 })) }, { additionalProperties: false })),
+        response: { 200: AppBody, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const rotated = await service.rotateSecret(request.params.accessId, request.body?.grace_seconds);
+      if (!rotated) throw notFound(request.params.accessId);
+      return appView(rotated, { secret: true });
+    },
+  );
+
+  app.get<{ Params: { accessId: string }; Querystring: { limit?: number } }>(
+    '/admin/v1/apps/:accessId/webhook-deliveries',
+    {
+      schema: {
+        tags: ['admin'], security, summary: 'The latest webhook delivery attempts, newest first', params: AccessIdParams,
+        querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })) }),
+        response: { 200: Deliveries, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const deliveries = await service.deliveries(request.params.accessId, request.query.limit ?? 50);
+      if (!deliveries) throw notFound(request.params.accessId);
+      return {
+        deliveries: deliveries.map((d) => ({ id: d.id, event_id: d.eventId, at: new Date(d.at).toISOString(), attempt: d.attempt, status: d.status, error: d.error, duration_ms: d.durationMs })),
+      };
+    },
+  );
+}
