@@ -3,6 +3,9 @@ import { buildApp, loggerOptions } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { AppService } from './domain/app-service.ts';
 import type { App } from './domain/types.ts';
+import { Sweeper } from './background/sweeper.ts';
+import { WebhookDeliverer } from './background/webhook-deliverer.ts';
+import { Metrics } from './http/metrics.ts';
 import { openStore } from './store/open-store.ts';
 
 function bootstrapBanner(app: App, config: Config): string {
@@ -24,7 +27,20 @@ export async function serve(config: Config): Promise<void> {
     const created = await new AppService(store, config.secretGraceSeconds).bootstrap();
     if (created) process.stdout.write(`${bootstrapBanner(created, config)}\n`);
   }
-  const app = await buildApp(config, store, { logger: loggerOptions(config.logLevel) });
+  const metrics = new Metrics(store, { processMetrics: true });
+  const app = await buildApp(config, store, { logger: loggerOptions(config.logLevel), metrics });
+  const deliverer = new WebhookDeliverer(
+    store,
+    {
+      pollMs: config.webhookPollMs,
+      retryBaseMs: config.webhookRetryBaseMs,
+      giveUpMs: config.webhookGiveUpHours * 3600_000,
+      timeoutMs: config.webhookTimeoutMs,
+      onAttempt: (result) => metrics.webhookDeliveries.inc({ result }),
+    },
+    app.log,
+  );
+  const sweeper = new Sweeper(store, { intervalMs: config.sweepIntervalMs, retentionDays: config.historyRetentionDays }, app.log);
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -37,7 +53,9 @@ export async function serve(config: Config): Promise<void> {
     }, config.shutdownTimeoutMs);
     timer.unref();
     try {
+      sweeper.stop();
       await app.close();
+      await deliverer.stop();
       await store.close();
       app.log.info('shut down cleanly');
       process.exitCode = 0;
@@ -51,6 +69,8 @@ export async function serve(config: Config): Promise<void> {
 
   try {
     const address = await app.listen({ host: config.host, port: config.port });
+    deliverer.start();
+    sweeper.start();
     // Said plainly whatever the log level, for people and for scripts waiting for the port.
     process.stdout.write(`bindery: listening on ${address} (store: ${store.kind}, region: ${config.region})\n`);
   } catch (error) {

@@ -1,7 +1,8 @@
 /** `bindery app …`: manage apps straight on the store named by BINDERY_DATABASE_URL. */
 import type { Command } from 'commander';
 import { loadConfig } from '../config.ts';
-import { AppInputError, AppService } from '../domain/app-service.ts';
+import { AppInputError, AppService, type AppChanges } from '../domain/app-service.ts';
+import { appView } from '../domain/app-view.ts';
 import type { App } from '../domain/types.ts';
 import { AppExistsError } from '../errors.ts';
 import { openStore } from '../store/open-store.ts';
@@ -21,25 +22,9 @@ export class CliError extends Error {
 
 type Counted = App & { counts?: AppCounts };
 
-/** The flat JSON form of an app; the secret only where the command shows it. */
-function appJson(app: Counted, withSecret: boolean): Record<string, unknown> {
-  return {
-    access_id: app.accessId,
-    name: app.name,
-    ...(withSecret ? { secret_key: app.secretKey } : {}),
-    max_tokens_per_account: app.policy.maxTokensPerAccount,
-    max_accounts_per_token: app.policy.maxAccountsPerToken,
-    created_at: new Date(app.createdAt).toISOString(),
-    ...(app.previousSecretExpiresAt && app.previousSecretExpiresAt > Date.now()
-      ? { previous_secret_valid_until: new Date(app.previousSecretExpiresAt).toISOString() }
-      : {}),
-    ...(app.counts ? { bindings: app.counts.bindings, tokens: app.counts.tokens, accounts: app.counts.accounts } : {}),
-  };
-}
-
-function appText(app: Counted, withSecret: boolean): string {
-  return Object.entries(appJson(app, withSecret))
-    .map(([key, value]) => `${key.padEnd(28)} ${String(value)}`)
+function appText(app: Counted, show: { secret?: boolean; webhookSecret?: boolean }): string {
+  return Object.entries(appView(app, show))
+    .map(([key, value]) => `${key.padEnd(28)} ${value === null ? '-' : String(value)}`)
     .join('\n');
 }
 
@@ -57,13 +42,19 @@ async function withService<T>(run: (service: AppService) => Promise<T>): Promise
   }
 }
 
-function print(json: boolean, value: Record<string, unknown> | Record<string, unknown>[], text: string): void {
+function print(json: boolean, value: object, text: string): void {
   process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
 }
 
 const wholeNumber = (flag: string) => (value: string) => {
   if (!/^\d+$/.test(value)) throw new CliError(`${flag} must be a whole number, got ${JSON.stringify(value)}`, EXIT.USAGE);
   return Number(value);
+};
+
+const positiveNumber = (flag: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new CliError(`${flag} must be a positive number, got ${JSON.stringify(value)}`, EXIT.USAGE);
+  return n;
 };
 
 const notFound = (accessId: string) =>
@@ -90,7 +81,7 @@ export function registerAppCommands(program: Command): void {
           policy: { maxTokensPerAccount: o.maxTokensPerAccount, maxAccountsPerToken: o.maxAccountsPerToken },
         }),
       );
-      print(!!o.json, appJson(created, true), `${appText(created, true)}\n\nKeep the SecretKey safe: it is not shown again.`);
+      print(!!o.json, appView(created, { secret: true }), `${appText(created, { secret: true })}\n\nKeep the SecretKey safe: it is not shown again.`);
     });
 
   app
@@ -99,8 +90,8 @@ export function registerAppCommands(program: Command): void {
     .option('--json', 'print a JSON array')
     .action(async (o: { json?: boolean }) => {
       const apps = await withService((s) => s.list());
-      const text = apps.length === 0 ? 'no apps yet: `bindery app create --name NAME` makes one' : apps.map((a) => appText(a, false)).join('\n\n');
-      print(!!o.json, apps.map((a) => appJson(a, false)), text);
+      const text = apps.length === 0 ? 'no apps yet: `bindery app create --name NAME` makes one' : apps.map((a) => appText(a, {})).join('\n\n');
+      print(!!o.json, apps.map((a) => appView(a)), text);
     });
 
   app
@@ -110,7 +101,7 @@ export function registerAppCommands(program: Command): void {
     .action(async (accessId: string, o: { json?: boolean }) => {
       const found = await withService((s) => s.show(accessId));
       if (!found) throw notFound(accessId);
-      print(!!o.json, appJson(found, false), appText(found, false));
+      print(!!o.json, appView(found), appText(found, {}));
     });
 
   app
@@ -121,24 +112,45 @@ export function registerAppCommands(program: Command): void {
     .action(async (accessId: string, o: { graceSeconds?: number; json?: boolean }) => {
       const rotated = await withService((s) => s.rotateSecret(accessId, o.graceSeconds));
       if (!rotated) throw notFound(accessId);
-      print(!!o.json, appJson(rotated, true), `${appText(rotated, true)}\n\nKeep the new SecretKey safe: it is not shown again.`);
+      print(!!o.json, appView(rotated, { secret: true }), `${appText(rotated, { secret: true })}\n\nKeep the new SecretKey safe: it is not shown again.`);
     });
 
   app
     .command('set-policy <accessId>')
-    .description('change the caps of an app')
+    .description('change the caps and the rate limit of an app')
     .option('--max-tokens-per-account <n>', 'tokens one account may have', wholeNumber('--max-tokens-per-account'))
     .option('--max-accounts-per-token <n>', 'accounts one token may have (1 = logging in moves the device)', wholeNumber('--max-accounts-per-token'))
+    .option('--rate-limit <perSecond>', 'requests per second this app may send, per instance', positiveNumber('--rate-limit'))
+    .option('--rate-limit-burst <n>', 'requests it may send at once (default: 2 x the rate, at least 1)', wholeNumber('--rate-limit-burst'))
+    .option('--no-rate-limit', 'turn the rate limit off')
     .option('--json', 'print one JSON object')
-    .action(async (accessId: string, o: { maxTokensPerAccount?: number; maxAccountsPerToken?: number; json?: boolean }) => {
-      if (o.maxTokensPerAccount === undefined && o.maxAccountsPerToken === undefined) {
-        throw new CliError('give --max-tokens-per-account and/or --max-accounts-per-token', EXIT.USAGE);
+    .action(async (accessId: string, o: { maxTokensPerAccount?: number; maxAccountsPerToken?: number; rateLimit?: number | false; rateLimitBurst?: number; json?: boolean }) => {
+      const changes: AppChanges = {};
+      if (o.maxTokensPerAccount !== undefined || o.maxAccountsPerToken !== undefined) {
+        changes.policy = { maxTokensPerAccount: o.maxTokensPerAccount, maxAccountsPerToken: o.maxAccountsPerToken };
       }
-      const updated = await withService((s) =>
-        s.setPolicy(accessId, { maxTokensPerAccount: o.maxTokensPerAccount, maxAccountsPerToken: o.maxAccountsPerToken }),
-      );
+      if (o.rateLimit === false) changes.rateLimit = null;
+      else if (o.rateLimit !== undefined) changes.rateLimit = { perSecond: o.rateLimit, burst: o.rateLimitBurst ?? Math.max(1, Math.ceil(o.rateLimit * 2)) };
+      if (Object.keys(changes).length === 0) {
+        throw new CliError('give --max-tokens-per-account, --max-accounts-per-token, --rate-limit or --no-rate-limit', EXIT.USAGE);
+      }
+      const updated = await withService((s) => s.update(accessId, changes));
       if (!updated) throw notFound(accessId);
-      print(!!o.json, appJson(updated, false), appText(updated, false));
+      print(!!o.json, appView(updated), appText(updated, {}));
+    });
+
+  app
+    .command('set-webhook <accessId>')
+    .description('send binding.created / binding.deleted events to a URL (prints the signing secret once)')
+    .option('--url <url>', 'http:// or https:// URL that receives the events')
+    .option('--off', 'stop sending events (queued ones are dropped)')
+    .option('--json', 'print one JSON object')
+    .action(async (accessId: string, o: { url?: string; off?: boolean; json?: boolean }) => {
+      if ((o.url === undefined) === !o.off) throw new CliError('give either --url URL or --off', EXIT.USAGE);
+      const updated = await withService((s) => s.update(accessId, { webhookUrl: o.off ? null : (o.url ?? null) }));
+      if (!updated) throw notFound(accessId);
+      const show = { webhookSecret: !o.off };
+      print(!!o.json, appView(updated, show), o.off ? appText(updated, show) : `${appText(updated, show)}\n\nVerify deliveries with the webhook_secret: it is not shown again.`);
     });
 
   app
