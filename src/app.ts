@@ -59,6 +59,8 @@ export async function buildApp(config: Config, store: BindingStore, options: Bui
     // Slow or never-ending request bodies are cut off.
     requestTimeout: config.requestTimeoutMs,
     return503OnClosing: true,
+    // A misspelt field is refused, not silently dropped.
+    ajv: { customOptions: { removeAdditional: false } },
   });
 
   // SPEC §2: the body is JSON whatever the Content-Type says, and auth needs the raw bytes.
@@ -86,8 +88,9 @@ export async function buildApp(config: Config, store: BindingStore, options: Bui
   const metrics = options.metrics ?? new Metrics(store);
   const timed = metrics.instrument(store);
   const tenants = { store: timed, limiter: new RateLimiter(), signMaxSkewSeconds: config.signMaxSkewSeconds };
-  metrics.register(app);
+  // OpenAPI first: it documents the routes registered after it.
   await registerOpenApi(app, VERSION);
+  metrics.register(app);
   await app.register(healthRoutes, { store: timed, region: config.region });
   await app.register(tpnsRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
   await app.register(apiRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });

@@ -1,0 +1,91 @@
+/** The admin API: off without a token; apps, policies, secrets, webhooks and counts with one. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BATCH, basic, QUERY, testServer, type TestServer } from '../helpers.ts';
+
+const TOKEN = 'test-admin-token-0123456789';
+
+async function admin(server: TestServer, method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, body?: unknown, token = TOKEN) {
+  const response = await server.app.inject({
+    method, url, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { payload: JSON.stringify(body) } : {}),
+  });
+  return { status: response.statusCode, body: response.json() as Record<string, unknown> };
+}
+
+describe('admin API', () => {
+  it('does not exist without BINDERY_ADMIN_TOKEN', async (t) => {
+    const server = await testServer(t, { adminToken: null });
+    const response = await admin(server, 'GET', '/admin/v1/apps');
+    assert.equal(response.status, 404);
+  });
+
+  it('refuses a missing or wrong bearer token', async (t) => {
+    const server = await testServer(t, { adminToken: TOKEN });
+    const none = await server.app.inject({ method: 'GET', url: '/admin/v1/apps' });
+    assert.deepEqual([none.statusCode, none.json().ret_code, none.headers['www-authenticate']], [401, 1008003, 'Bearer']);
+    assert.equal((await admin(server, 'GET', '/admin/v1/apps', undefined, 'wrong-token-xxxxxxxxxx')).status, 401);
+    const tenantCredentials = await server.app.inject({ method: 'GET', url: '/admin/v1/apps', headers: basic(server.tenant) });
+    assert.equal(tenantCredentials.statusCode, 401, "an app's credentials are not admin credentials");
+  });
+
+  it('creates, lists with counts, shows, changes, rotates and deletes apps', async (t) => {
+    const server = await testServer(t, { adminToken: TOKEN });
+    const created = await admin(server, 'POST', '/admin/v1/apps', { name: 'shop', max_accounts_per_token: 1 });
+    assert.equal(created.status, 201);
+    assert.match(String(created.body.secret_key), /^[0-9a-f]{32}$/);
+    const id = String(created.body.access_id);
+    const credentials = { accessId: id, secretKey: String(created.body.secret_key) };
+    await server.app.inject({ method: 'POST', url: BATCH, headers: basic(credentials), payload: JSON.stringify({ operator_type: 1, token_accounts: [{ token: 't1', account_list: [{ account: 'alice' }] }, { token: 't2', account_list: [{ account: 'alice' }] }] }) });
+
+    const list = await admin(server, 'GET', '/admin/v1/apps');
+    const listed = (list.body.apps as Record<string, unknown>[]).find((a) => a.access_id === id)!;
+    assert.deepEqual([listed.bindings, listed.tokens, listed.accounts, listed.secret_key], [2, 2, 1, undefined]);
+
+    const changed = await admin(server, 'PATCH', `/admin/v1/apps/${id}`, { name: 'shop-2', max_tokens_per_account: 5, rate_limit: { per_second: 10, burst: 20 }, webhook: { url: 'http://127.0.0.1:9/hook' } });
+    assert.equal(changed.status, 200);
+    assert.deepEqual(
+      [changed.body.name, changed.body.max_tokens_per_account, changed.body.max_accounts_per_token, changed.body.rate_limit_per_second, changed.body.rate_limit_burst, changed.body.webhook_url],
+      ['shop-2', 5, 1, 10, 20, 'http://127.0.0.1:9/hook'],
+    );
+    assert.match(String(changed.body.webhook_secret), /^whsec_[0-9a-f]{48}$/, 'the webhook secret is answered once');
+    const shown = await admin(server, 'GET', `/admin/v1/apps/${id}`);
+    assert.equal(shown.body.webhook_secret, undefined);
+    assert.equal(shown.body.secret_key, undefined);
+    const off = await admin(server, 'PATCH', `/admin/v1/apps/${id}`, { rate_limit: null, webhook: null });
+    assert.deepEqual([off.body.rate_limit_per_second, off.body.webhook_url], [null, null]);
+
+    const rotated = await admin(server, 'POST', `/admin/v1/apps/${id}/rotate-secret`, { grace_seconds: 0 });
+    assert.notEqual(rotated.body.secret_key, credentials.secretKey);
+    const old = await server.app.inject({ method: 'POST', url: QUERY, headers: basic(credentials), payload: '{"operator_type":2,"token_list":["t1"]}' });
+    assert.equal(old.statusCode, 401, 'no grace asked: the old secret stops at once');
+
+    assert.deepEqual((await admin(server, 'GET', `/admin/v1/apps/${id}/webhook-deliveries`)).body, { deliveries: [] });
+    assert.deepEqual((await admin(server, 'DELETE', `/admin/v1/apps/${id}`)).body, { access_id: id, deleted: true });
+    assert.equal((await admin(server, 'GET', `/admin/v1/apps/${id}`)).status, 404);
+  });
+
+  it('answers bad input with 1008007 and says what is wrong', async (t) => {
+    const server = await testServer(t, { adminToken: TOKEN });
+    const id = server.tenant.accessId;
+    const cases: [string, string, unknown, number, RegExp][] = [
+      ['POST', '/admin/v1/apps', {}, 400, /name/],
+      ['POST', '/admin/v1/apps', { name: 'x', secret_key: 'NOPE', access_id: '1500000001' }, 400, /SecretKey must be 32 lowercase hex/],
+      ['POST', '/admin/v1/apps', { name: 'x', access_id: id, secret_key: 'a'.repeat(32) }, 409, /already exists/],
+      ['PATCH', `/admin/v1/apps/${id}`, { max_accounts_per_token: 0 }, 400, /max_accounts_per_token must be a whole number from 1 to 1000/],
+      ['PATCH', `/admin/v1/apps/${id}`, { rate_limit: { per_second: -1, burst: 1 } }, 400, /rate_limit.per_second must be a number/],
+      ['PATCH', `/admin/v1/apps/${id}`, { webhook: { url: 'ftp://x' } }, 400, /webhook url must be an http/],
+      ['PATCH', `/admin/v1/apps/${id}`, { colour: 'blue' }, 400, /colour|additional/],
+      ['PATCH', '/admin/v1/apps/1599999999', { name: 'x' }, 404, /no app with AccessID 1599999999/],
+    ];
+    for (const [method, url, body, status, message] of cases) {
+      const response = await admin(server, method as 'POST', url, body);
+      assert.equal(response.status, status, `${method} ${url} ${JSON.stringify(body)}: ${JSON.stringify(response.body)}`);
+      assert.equal(response.body.ret_code, status === 404 || status === 409 || status === 400 ? 1008007 : 0);
+      assert.match(String(response.body.err_msg), message);
+    }
+    const notJson = await server.app.inject({ method: 'POST', url: '/admin/v1/apps', headers: { authorization: `Bearer ${TOKEN}` }, payload: '{oops' });
+    assert.deepEqual([notJson.statusCode, notJson.json().ret_code], [400, 1008001]);
+    assert.deepEqual((await server.service.show(id))?.policy, { maxTokensPerAccount: 100, maxAccountsPerToken: 10 }, 'nothing changed');
+  });
+});
