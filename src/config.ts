@@ -34,6 +34,8 @@ export interface Config {
   webhookTimeoutMs: number;
   /** How often history, idempotency keys and old deliveries are swept. */
   sweepIntervalMs: number;
+  /** Largest body of one POST /api/v1/import. */
+  importMaxBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -105,5 +107,6 @@ export function loadConfig(env: Env = process.env): Config {
     webhookGiveUpHours: integer(env, 'BINDERY_WEBHOOK_GIVE_UP_HOURS', 24, 1, 24 * 30, 'hours'),
     webhookTimeoutMs: integer(env, 'BINDERY_WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000, 'milliseconds'),
     sweepIntervalMs: integer(env, 'BINDERY_SWEEP_INTERVAL_MS', 600_000, 1000, 86_400_000, 'milliseconds'),
+    importMaxBytes: integer(env, 'BINDERY_IMPORT_MAX_BYTES', 256 * 1024 * 1024, 1024, 16 * 1024 ** 3, 'bytes'),
   };
 }

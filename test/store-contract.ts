@@ -191,6 +191,9 @@ export function storeContract(name: string, factory: StoreFactory): void {
         assert.deepEqual(after?.map((a) => a.platform), ['android', 'android', 'android']);
         const [tokens] = await store.tokensOfAccounts(app.id, [acc('alice')]);
         assert.deepEqual(tokens?.map((x) => x.platform), ['android']);
+        await outcomesOf(store, app.id, cmd([{ op: 2, token: 't1', accounts: [acc('dave')] }]));
+        const [overridden] = await store.accountsOfTokens(app.id, ['t1']);
+        assert.deepEqual(overridden?.map((a) => [a.account, a.platform]), [['dave', 'android']], 'an override keeps the token platform');
       });
     });
 

@@ -8,8 +8,8 @@ import { AppExistsError } from '../errors.ts';
 import { openStore } from '../store/open-store.ts';
 import type { AppCounts } from '../store/store.ts';
 
-/** Exit codes scripts can rely on. */
-export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, NOT_FOUND: 3 } as const;
+/** Exit codes scripts can rely on: 4 means some elements or lines were refused and the rest applied. */
+export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, NOT_FOUND: 3, PARTIAL: 4 } as const;
 
 export class CliError extends Error {
   constructor(

@@ -1,9 +1,11 @@
 /** The `bindery` command line. */
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig } from '../config.ts';
+import { BinderyError } from '../client/index.ts';
 import { StoreError } from '../errors.ts';
 import { serve } from '../server.ts';
 import { CliError, EXIT, registerAppCommands } from './app-commands.ts';
+import { registerClientCommands } from './client-commands.ts';
 import { registerStoreCommands } from './store-commands.ts';
 
 const program = new Command('bindery')
@@ -20,6 +22,7 @@ program
 
 registerAppCommands(program);
 registerStoreCommands(program);
+registerClientCommands(program);
 
 try {
   await program.parseAsync(process.argv);
@@ -27,6 +30,9 @@ try {
   if (error instanceof CommanderError) {
     // --help and --version end here too, with exit code 0.
     process.exitCode = error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+  } else if (error instanceof BinderyError) {
+    process.stderr.write(`bindery: ${error.message}\n`);
+    process.exitCode = error.retCode === 1008003 ? EXIT.USAGE : EXIT.FAILURE;
   } else if (error instanceof StoreError) {
     process.stderr.write(`bindery: ${error.message}\n`);
     process.exitCode = EXIT.FAILURE;

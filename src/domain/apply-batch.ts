@@ -104,11 +104,12 @@ export function applyBatch(set: BindingSet, command: BatchCommand, policy: AppPo
             message: `${accounts.length} distinct accounts, more than this app's max_accounts_per_token (${policy.maxAccountsPerToken})`,
           };
         }
+        // Read (or record) the token's platform before an override removes the bindings that carry it.
+        const platform = tokenPlatform(element.token);
         if (element.op === 2) {
           const keep = new Set(accounts.map(accountKeyString));
           for (const b of set.ofToken(element.token)) if (!keep.has(accountKeyString(b))) remove(b, 'override');
         }
-        const platform = tokenPlatform(element.token);
         for (const account of accounts) bind(element.token, account, platform);
         return OK;
       }

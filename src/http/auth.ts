@@ -31,6 +31,14 @@ export function tpnsSign(secretKey: string, prefix: string, rawBody: Buffer): st
   return Buffer.from(hex, 'utf8').toString('base64');
 }
 
+/** A body too large to hold in memory (a bulk import spooled to disk) that can still be signed. */
+export interface SignableBody {
+  /** The TPNS Sign of prefix + body under this secret. */
+  sign(secretKey: string, prefix: string): Promise<string>;
+}
+
+const signableBuffer = (raw: Buffer): SignableBody => ({ sign: async (secret, prefix) => tpnsSign(secret, prefix, raw) });
+
 const header = (headers: IncomingHttpHeaders, name: string): string | undefined => {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
@@ -56,7 +64,8 @@ function parseBasic(value: string | undefined): { accessId: string; secret: stri
 }
 
 /** Resolves to the authenticated app, or rejects with 1008003. */
-export async function authenticate(headers: IncomingHttpHeaders, rawBody: Buffer, options: AuthOptions): Promise<App> {
+export async function authenticate(headers: IncomingHttpHeaders, rawBody: Buffer | SignableBody, options: AuthOptions): Promise<App> {
+  const body = Buffer.isBuffer(rawBody) ? signableBuffer(rawBody) : rawBody;
   const now = options.now?.() ?? Date.now();
   const authorization = header(headers, 'authorization');
   const basic = parseBasic(authorization);
@@ -88,8 +97,8 @@ export async function authenticate(headers: IncomingHttpHeaders, rawBody: Buffer
       let ok = false;
       for (const secret of liveSecrets(app, now)) {
         // TPNS signs TimeStamp + AccessId + body; some clients sign AccessId + TimeStamp + body.
-        ok = safeEqual(tpnsSign(secret, timestamp + accessId, rawBody), sign) || ok;
-        ok = safeEqual(tpnsSign(secret, accessId + timestamp, rawBody), sign) || ok;
+        ok = safeEqual(await body.sign(secret, timestamp + accessId), sign) || ok;
+        ok = safeEqual(await body.sign(secret, accessId + timestamp), sign) || ok;
       }
       if (ok && app) return app;
       problems.push('Sign header: does not match (AccessId, TimeStamp, SecretKey and the exact body bytes must agree)');

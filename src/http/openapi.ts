@@ -23,6 +23,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         { name: 'TPNS', description: 'The TPNS Account API v3 endpoints' },
         { name: 'bindings', description: 'Bindings with their metadata' },
         { name: 'history', description: 'Every change, with its cause' },
+        { name: 'bulk', description: 'Export and import of all bindings, NDJSON' },
         { name: 'admin', description: 'Apps, policies, secrets and webhooks (Bearer BINDERY_ADMIN_TOKEN)' },
         { name: 'operations', description: 'Health, readiness and metrics' },
       ],

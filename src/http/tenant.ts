@@ -2,7 +2,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { App } from '../domain/types.ts';
 import type { BindingStore } from '../store/store.ts';
-import { authenticate } from './auth.ts';
+import { authenticate, type SignableBody } from './auth.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 
 export interface TenantOptions {
@@ -13,8 +13,8 @@ export interface TenantOptions {
 
 export const rawBody = (request: FastifyRequest): Buffer => (Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0));
 
-export async function tenantOf(request: FastifyRequest, options: TenantOptions): Promise<App> {
-  const app = await authenticate(request.headers, rawBody(request), {
+export async function tenantOf(request: FastifyRequest, options: TenantOptions, body: Buffer | SignableBody = rawBody(request)): Promise<App> {
+  const app = await authenticate(request.headers, body, {
     findApp: (accessId) => options.store.findApp(accessId),
     maxSkewSeconds: options.signMaxSkewSeconds,
   });

@@ -187,6 +187,12 @@ export interface BindingStore {
    */
   importBindings(appId: number, bindings: Binding[]): Promise<void>;
 
+  /** The answer stored under an Idempotency-Key in the last 24 h, if any (for requests other than batches). */
+  recallIdempotent(appId: number, key: string): Promise<{ bodyHash: string; result: string } | undefined>;
+
+  /** Stores an answer under an Idempotency-Key (replacing an expired one). */
+  rememberIdempotent(appId: number, key: IdempotencyKey, result: string): Promise<void>;
+
   /** Changes of the app, newest first, optionally of one token or one account, with ids below `beforeId`. */
   history(appId: number, filter: HistoryFilter, limit: number, beforeId?: number): Promise<HistoryEntry[]>;
 

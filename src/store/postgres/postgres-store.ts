@@ -22,6 +22,7 @@ import {
   type HistoryRow,
   type OutboxRow,
 } from '../rows.ts';
+import { IDEMPOTENCY_WINDOW_MS } from '../store.ts';
 import type {
   AccountOfToken,
   AppCounts,
@@ -172,6 +173,16 @@ export class PostgresStore implements BindingStore {
   async applyBatch(appId: number, command: BatchCommand, idempotency?: IdempotencyKey): Promise<BatchResult> {
     if (this.closing) throw new StoreError('the store is closing', true);
     return this.queue.submit({ appId, command, ...(idempotency ? { idempotency } : {}) });
+  }
+
+  async recallIdempotent(appId: number, key: string): Promise<{ bodyHash: string; result: string } | undefined> {
+    const { rows } = await this.query<{ body_hash: string; result: string; created_at: number }>('read idempotency key', SQL.idempotencyGet, [appId, key]);
+    const row = rows[0];
+    return row && row.created_at > Date.now() - IDEMPOTENCY_WINDOW_MS ? { bodyHash: row.body_hash, result: row.result } : undefined;
+  }
+
+  async rememberIdempotent(appId: number, key: IdempotencyKey, result: string): Promise<void> {
+    await this.query('store idempotency key', SQL.idempotencyPut, [appId, key.key, key.bodyHash, result, Date.now()]);
   }
 
   async history(appId: number, filter: HistoryFilter, limit: number, beforeId = Number.MAX_SAFE_INTEGER): Promise<HistoryEntry[]> {

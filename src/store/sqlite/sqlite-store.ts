@@ -11,6 +11,7 @@ import type { AccountKey, App, BatchCommand, Binding } from '../../domain/types.
 import { AppExistsError, AppNotFoundError, StoreError } from '../../errors.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
 import {
+  IDEMPOTENCY_WINDOW_MS,
   IdempotencyMismatchError,
   type AccountOfToken,
   type AppCounts,
@@ -81,6 +82,7 @@ export class SqliteStore implements BindingStore {
       historyOfAccount: p(SQL.historyOfAccount),
       historyOfBinding: p(SQL.historyOfBinding),
       deliveriesOfApp: p(SQL.deliveriesOfApp),
+      idempotencyGet: p(SQL.idempotencyGet),
       ping: p(SQL.ping),
     };
     this.queue = new GroupCommitQueue((commands) => this.commitGroup(commands));
@@ -153,6 +155,15 @@ export class SqliteStore implements BindingStore {
 
   async applyBatch(appId: number, command: BatchCommand, idempotency?: IdempotencyKey): Promise<BatchResult> {
     return (await this.write({ type: 'applyBatch', appId, command, ...(idempotency ? { idempotency } : {}) })) as BatchResult;
+  }
+
+  async recallIdempotent(appId: number, key: string): Promise<{ bodyHash: string; result: string } | undefined> {
+    const row = this.read(() => this.stmt.idempotencyGet.get(appId, key) as { body_hash: string; result: string; created_at: number } | undefined);
+    return row && row.created_at > Date.now() - IDEMPOTENCY_WINDOW_MS ? { bodyHash: row.body_hash, result: row.result } : undefined;
+  }
+
+  async rememberIdempotent(appId: number, key: IdempotencyKey, result: string): Promise<void> {
+    await this.write({ type: 'rememberIdempotent', appId, key, result });
   }
 
   async history(appId: number, filter: HistoryFilter, limit: number, beforeId = Number.MAX_SAFE_INTEGER): Promise<HistoryEntry[]> {

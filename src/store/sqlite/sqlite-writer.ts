@@ -33,7 +33,8 @@ export type WriteCommand =
   | { type: 'importBindings'; appId: number; bindings: Binding[] }
   | { type: 'claimWebhookEvents'; now: number; leaseMs: number; limit: number }
   | { type: 'completeWebhookEvent'; event: WebhookEvent; outcome: DeliveryOutcome }
-  | { type: 'sweep'; cutoffs: SweepCutoffs; limit: number };
+  | { type: 'sweep'; cutoffs: SweepCutoffs; limit: number }
+  | { type: 'rememberIdempotent'; appId: number; key: IdempotencyKey; result: string };
 
 /** What crosses the thread boundary for a failed command. */
 export interface SerializedError {
@@ -126,6 +127,8 @@ export class SqliteWriter {
         return this.completeWebhookEvent(command.event, command.outcome);
       case 'sweep':
         return this.sweep(command.cutoffs, command.limit);
+      case 'rememberIdempotent':
+        return void this.stmt.idempotencyPut.run(command.appId, command.key.key, command.key.bodyHash, command.result, Date.now());
     }
   }
 

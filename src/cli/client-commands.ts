@@ -1,0 +1,178 @@
+/**
+ * `bindery bind|unbind|query|import|export`: the SDK against a running server, for people (readable
+ * output, progress bars) and for scripts (--json, exit codes).
+ */
+import { SingleBar } from 'cli-progress';
+import type { Command } from 'commander';
+import { parse as parseCsv } from 'csv-parse';
+import { stringify as toCsv } from 'csv-stringify';
+import { once } from 'node:events';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { finished } from 'node:stream/promises';
+import { BinderyClient, type AccountRef, type BatchoperateResponse, type BindingRecord, type Platform } from '../client/index.ts';
+import { CliError, EXIT } from './app-commands.ts';
+
+interface Connection {
+  url: string;
+  accessId?: string;
+  secretKey?: string;
+  sign?: boolean;
+  json?: boolean;
+}
+
+const CSV_COLUMNS = ['token', 'account', 'account_type', 'platform', 'bound_at'] as const;
+
+function client(o: Connection): BinderyClient {
+  if (!o.accessId || !o.secretKey) {
+    throw new CliError('give the app credentials: --access-id and --secret-key, or BINDERY_ACCESS_ID and BINDERY_SECRET_KEY', EXIT.USAGE);
+  }
+  return new BinderyClient({ baseUrl: o.url, accessId: o.accessId, secretKey: o.secretKey, auth: o.sign ? 'signature' : 'basic' });
+}
+
+function withConnection(command: Command): Command {
+  return command
+    .option('--url <url>', 'bindery base URL (env BINDERY_URL)', process.env.BINDERY_URL ?? 'http://127.0.0.1:8080')
+    .option('--access-id <id>', 'app AccessID (env BINDERY_ACCESS_ID)', process.env.BINDERY_ACCESS_ID)
+    .option('--secret-key <key>', 'app SecretKey (env BINDERY_SECRET_KEY)', process.env.BINDERY_SECRET_KEY)
+    .option('--sign', 'authenticate with the TPNS signature instead of Basic')
+    .option('--json', 'print the JSON answer');
+}
+
+const accountType = (value: string) => {
+  if (!/^\d+$/.test(value)) throw new CliError(`--account-type must be a whole number, got ${JSON.stringify(value)}`, EXIT.USAGE);
+  return Number(value);
+};
+
+/** Prints a batch answer; element failures make the exit code 4. */
+function report(o: Connection, answer: BatchoperateResponse, what: string): void {
+  process.stdout.write(o.json ? `${JSON.stringify(answer)}\n` : answer.ret_code === 0 ? `${what}\n` : `bindery: ${answer.err_msg}\n`);
+  if (answer.ret_code !== 0) process.exitCode = EXIT.PARTIAL;
+}
+
+async function countLines(path: string): Promise<number> {
+  let count = 0;
+  for await (const chunk of createReadStream(path)) for (const byte of chunk as Buffer) if (byte === 10) count++;
+  return count;
+}
+
+/** The file as NDJSON lines: NDJSON as it is (the server numbers bad lines), CSV converted row by row. */
+async function* readLines(path: string, format: 'ndjson' | 'csv'): AsyncGenerator<string> {
+  if (format === 'ndjson') {
+    yield* createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
+    return;
+  }
+  const parser = createReadStream(path).pipe(parseCsv({ columns: true, skip_empty_lines: true, trim: true }));
+  for await (const row of parser as AsyncIterable<Record<string, string>>) {
+    const record: BindingRecord = { token: row.token ?? '', account: row.account ?? '' };
+    if (row.account_type) record.account_type = Number(row.account_type);
+    if (row.platform) record.platform = row.platform as Platform;
+    if (row.bound_at) record.bound_at = row.bound_at;
+    yield JSON.stringify(record);
+  }
+}
+
+function format(value: string | undefined, path: string | undefined): 'ndjson' | 'csv' {
+  const chosen = value ?? (path?.toLowerCase().endsWith('.csv') ? 'csv' : 'ndjson');
+  if (chosen !== 'ndjson' && chosen !== 'csv') throw new CliError(`--format must be ndjson or csv, got ${JSON.stringify(chosen)}`, EXIT.USAGE);
+  return chosen;
+}
+
+export function registerClientCommands(program: Command): void {
+  withConnection(program.command('bind <token> <accounts...>').description('bind a device token to accounts (operator_type 1; --exclusive: 2)'))
+    .option('--account-type <n>', 'account_type of the accounts', accountType, 0)
+    .option('--platform <platform>', 'android or ios')
+    .option('--exclusive', 'the accounts become the only ones of the token')
+    .action(async (token: string, accounts: string[], o: Connection & { accountType: number; platform?: Platform; exclusive?: boolean }) => {
+      const account_list: AccountRef[] = accounts.map((account) => ({ account, account_type: o.accountType }));
+      const answer = await client(o).batchoperate({ operator_type: o.exclusive ? 2 : 1, ...(o.platform ? { platform: o.platform } : {}), token_accounts: [{ token, account_list }] });
+      report(o, answer, `bound ${token} to ${accounts.join(', ')}`);
+    });
+
+  withConnection(program.command('unbind [token] [accounts...]').description('unbind accounts from a token (3), a token from all (4), or --account from all tokens (5)'))
+    .option('--account <account>', 'unbind this account from all its tokens')
+    .option('--account-type <n>', 'account_type', accountType, 0)
+    .action(async (token: string | undefined, accounts: string[], o: Connection & { account?: string; accountType: number }) => {
+      const bindery = client(o);
+      if (o.account !== undefined) {
+        if (token !== undefined) throw new CliError('give either a token or --account, not both', EXIT.USAGE);
+        return report(o, await bindery.batchoperate({ operator_type: 5, account_list: [{ account: o.account, account_type: o.accountType }] }), `unbound ${o.account} from all its tokens`);
+      }
+      if (token === undefined) throw new CliError('give a token (and accounts), or --account', EXIT.USAGE);
+      if (accounts.length === 0) return report(o, await bindery.batchoperate({ operator_type: 4, token_list: [token] }), `unbound ${token} from all its accounts`);
+      const account_list = accounts.map((account) => ({ account, account_type: o.accountType }));
+      report(o, await bindery.batchoperate({ operator_type: 3, token_accounts: [{ token, account_list }] }), `unbound ${token} from ${accounts.join(', ')}`);
+    });
+
+  withConnection(program.command('query').description("an account's tokens (--account) or a token's accounts (--token), oldest bind first"))
+    .option('--account <account>', 'list the tokens of this account')
+    .option('--account-type <n>', 'account_type', accountType, 0)
+    .option('--token <token>', 'list the accounts of this token')
+    .action(async (o: Connection & { account?: string; accountType: number; token?: string }) => {
+      if ((o.account === undefined) === (o.token === undefined)) throw new CliError('give either --account or --token', EXIT.USAGE);
+      const bindery = client(o);
+      const lines =
+        o.account !== undefined
+          ? (await bindery.accountTokens(o.account, o.accountType)).map((t) => ({ ...t, line: `${t.token}\t${t.platform ?? '-'}\t${t.bound_at}` }))
+          : (await bindery.tokenAccounts(o.token!)).map((a) => ({ ...a, line: `${a.account}\t${a.account_type}\t${a.platform ?? '-'}\t${a.bound_at}` }));
+      if (o.json) process.stdout.write(`${JSON.stringify(lines.map(({ line: _line, ...rest }) => rest))}\n`);
+      else process.stdout.write(lines.length === 0 ? 'no bindings\n' : `${lines.map((l) => l.line).join('\n')}\n`);
+      if (lines.length === 0) process.exitCode = EXIT.NOT_FOUND;
+    });
+
+  withConnection(program.command('export').description("write all of the app's bindings as NDJSON or CSV"))
+    .option('--output <file>', 'write here instead of stdout')
+    .option('--format <format>', 'ndjson or csv (default: from the file name, else ndjson)')
+    .action(async (o: Connection & { output?: string; format?: string }) => {
+      const chosen = format(o.format, o.output);
+      const out = o.output ? createWriteStream(o.output) : process.stdout;
+      const csv = chosen === 'csv' ? toCsv({ header: true, columns: [...CSV_COLUMNS] }) : null;
+      if (csv) csv.pipe(out);
+      let count = 0;
+      const started = Date.now();
+      for await (const record of client(o).exportBindings()) {
+        const ok = csv ? csv.write(record) : out.write(`${JSON.stringify(record)}\n`);
+        count++;
+        if (!ok) await once(csv ?? out, 'drain');
+        if (o.output && count % 50_000 === 0) process.stderr.write(`exported ${count} bindings\n`);
+      }
+      if (csv) csv.end();
+      if (o.output) {
+        if (!csv) out.end();
+        await finished(out);
+        const summary = { exported: count, seconds: (Date.now() - started) / 1000, output: o.output };
+        process.stderr.write(o.json ? '' : `exported ${count} bindings to ${o.output} in ${summary.seconds.toFixed(1)} s\n`);
+        if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+      }
+    });
+
+  withConnection(program.command('import <file>').description('add bindings from an NDJSON or CSV file (header: token,account,account_type,platform,bound_at)'))
+    .option('--format <format>', 'ndjson or csv (default: from the file name)')
+    .option('--chunk-size <n>', 'lines per request', (v: string) => Number(v), 10_000)
+    .action(async (file: string, o: Connection & { format?: string; chunkSize: number }) => {
+      const chosen = format(o.format, file);
+      const bindery = client(o);
+      const total = Math.max(0, (await countLines(file)) - (chosen === 'csv' ? 1 : 0)); // CSV: minus the header
+      const bar = new SingleBar({ format: 'importing {bar} {percentage}% | {value}/{total} lines | {rate}/s | ETA {eta_formatted}', hideCursor: true, noTTYOutput: true, notTTYSchedule: 2000, stream: process.stderr });
+      const started = Date.now();
+      if (!o.json) bar.start(total, 0, { rate: 0 });
+      try {
+        const summary = await bindery.importLines(readLines(file, chosen), {
+          chunkSize: o.chunkSize,
+          onProgress: (sent) => bar.update(sent, { rate: Math.round(sent / Math.max(0.001, (Date.now() - started) / 1000)) }),
+        });
+        bar.stop();
+        const seconds = (Date.now() - started) / 1000;
+        const rate = Math.round((summary.imported + summary.failed) / Math.max(seconds, 0.001));
+        if (o.json) process.stdout.write(`${JSON.stringify({ ...summary, seconds, lines_per_second: rate })}\n`);
+        else {
+          process.stdout.write(`imported ${summary.imported} bindings, ${summary.failed} lines refused, in ${seconds.toFixed(1)} s (${rate} lines/s)\n`);
+          for (const e of summary.errors.slice(0, 20)) process.stdout.write(`  ${e.err_msg}\n`);
+          if (summary.errors.length > 20) process.stdout.write(`  … and ${summary.failed - 20} more\n`);
+        }
+        if (summary.failed > 0) process.exitCode = EXIT.PARTIAL;
+      } finally {
+        bar.stop();
+      }
+    });
+}

@@ -1,0 +1,105 @@
+/**
+ * One HTTP exchange with bindery: authentication (Basic or the TPNS signature), a timeout, and
+ * retries with jittered exponential backoff on network errors, HTTP 5xx and 429 (honouring
+ * Retry-After), never on other 4xx.
+ */
+import { createHmac, randomUUID } from 'node:crypto';
+import { BinderyError } from './errors.ts';
+
+export interface TransportOptions {
+  baseUrl: string;
+  accessId: string;
+  secretKey: string;
+  auth: 'basic' | 'signature';
+  timeoutMs: number;
+  retries: number;
+  retryBaseMs: number;
+  fetch: typeof fetch;
+}
+
+export interface Exchange {
+  method: 'GET' | 'POST';
+  path: string;
+  body?: string;
+  contentType?: string;
+  /** Send this Idempotency-Key (the same on every retry of this exchange). */
+  idempotent?: boolean;
+}
+
+const RETRY_AFTER_CAP_MS = 60_000;
+
+export function signature(secretKey: string, timestamp: string, accessId: string, body: string): string {
+  const hex = createHmac('sha256', secretKey).update(timestamp + accessId + body).digest('hex');
+  return Buffer.from(hex).toString('base64');
+}
+
+export class Transport {
+  constructor(readonly options: TransportOptions) {}
+
+  private headers(body: string): Record<string, string> {
+    const { accessId, secretKey } = this.options;
+    if (this.options.auth === 'basic') return { authorization: `Basic ${Buffer.from(`${accessId}:${secretKey}`).toString('base64')}` };
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    return { accessid: accessId, timestamp, sign: signature(secretKey, timestamp, accessId, body) };
+  }
+
+  private delay(attempt: number, retryAfter: string | null): number {
+    const seconds = retryAfter !== null ? Number(retryAfter) : NaN;
+    if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, RETRY_AFTER_CAP_MS);
+    return this.options.retryBaseMs * 2 ** attempt * (0.5 + Math.random());
+  }
+
+  /** Sends, retrying what is worth retrying; resolves with the successful (2xx) response. */
+  async send(exchange: Exchange): Promise<Response> {
+    const body = exchange.body ?? '';
+    const idempotencyKey = exchange.idempotent ? randomUUID() : undefined;
+    for (let attempt = 0; ; attempt++) {
+      let response: Response;
+      try {
+        response = await this.options.fetch(this.options.baseUrl + exchange.path, {
+          method: exchange.method,
+          headers: {
+            ...this.headers(body),
+            ...(exchange.contentType ? { 'content-type': exchange.contentType } : {}),
+            ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}),
+          },
+          ...(exchange.method === 'POST' ? { body } : {}),
+          signal: AbortSignal.timeout(this.options.timeoutMs),
+        });
+      } catch (error) {
+        if (attempt < this.options.retries) {
+          await sleep(this.delay(attempt, null));
+          continue;
+        }
+        const reason = (error as Error).name === 'TimeoutError' ? `no answer in ${this.options.timeoutMs} ms` : ((error as Error).cause as Error | undefined)?.message ?? (error as Error).message;
+        throw new BinderyError(-1, `${exchange.method} ${exchange.path}: ${reason}`, 0);
+      }
+      if (response.ok) return response;
+      const retryable = response.status >= 500 || response.status === 429;
+      if (retryable && attempt < this.options.retries) {
+        await response.body?.cancel();
+        await sleep(this.delay(attempt, response.headers.get('retry-after')));
+        continue;
+      }
+      throw await errorOf(response);
+    }
+  }
+
+  async json<T>(exchange: Exchange): Promise<T> {
+    const response = await this.send(exchange);
+    return (await response.json()) as T;
+  }
+}
+
+async function errorOf(response: Response): Promise<BinderyError> {
+  const text = await response.text();
+  try {
+    const body = JSON.parse(text) as { ret_code?: number; err_msg?: string };
+    if (typeof body.ret_code === 'number') return new BinderyError(body.ret_code, body.err_msg ?? '', response.status);
+  } catch {
+    // not a bindery answer: fall through
+  }
+  return new BinderyError(-1, `HTTP ${response.status}: ${text.slice(0, 200)}`, response.status);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

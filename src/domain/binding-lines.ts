@@ -1,0 +1,68 @@
+/**
+ * The NDJSON line format of export and import (SPEC §3): one binding per line,
+ * {"token","account","account_type","platform","bound_at"}; the last three optional on import.
+ * bound_at is ISO 8601 with microseconds, so an export imports back in exactly the same order.
+ */
+import type { Binding } from './types.ts';
+import { checkAccountKey, checkPlatform, checkToken, describe, isFailure } from './validate-fields.ts';
+
+export interface BindingLine {
+  token: string;
+  account: string;
+  account_type: number;
+  platform: string | null;
+  bound_at: string;
+}
+
+/** Microseconds since the epoch as ISO 8601 with 6 fractional digits. */
+export function isoMicros(micros: number): string {
+  const iso = new Date(Math.floor(micros / 1000)).toISOString(); // …SS.mmmZ
+  return `${iso.slice(0, -1)}${String(micros % 1000).padStart(3, '0')}Z`;
+}
+
+const ISO = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?(Z|[+-]\d{2}:\d{2})$/;
+const EARLIEST = Date.UTC(2000, 0, 1) * 1000;
+const LATEST = Date.UTC(3000, 0, 1) * 1000;
+
+/** ISO 8601 (to the microsecond) to microseconds since the epoch, or undefined. */
+export function parseIsoMicros(value: string): number | undefined {
+  const match = ISO.exec(value);
+  if (!match) return undefined;
+  const seconds = Date.parse(`${match[1]}${match[3]}`);
+  if (Number.isNaN(seconds)) return undefined;
+  const micros = seconds * 1000 + Number((match[2] ?? '').padEnd(6, '0'));
+  return micros >= EARLIEST && micros < LATEST ? micros : undefined;
+}
+
+export const bindingLine = (b: Binding): BindingLine => ({
+  token: b.token,
+  account: b.account,
+  account_type: b.accountType,
+  platform: b.platform,
+  bound_at: isoMicros(b.boundAt),
+});
+
+/** One import line as a binding, or why it is not one. `fallbackBoundAt` stands in for a missing bound_at. */
+export function parseBindingLine(text: string, maxTokenBytes: number, fallbackBoundAt: number): Binding | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return 'not valid JSON';
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return `must be a JSON object, got ${describe(value)}`;
+  const record = value as Record<string, unknown>;
+  const token = checkToken(record.token, 'token', maxTokenBytes);
+  if (isFailure(token)) return token.message;
+  const account = checkAccountKey(record, 'binding');
+  if (isFailure(account)) return account.message.replace(/^binding\./, '');
+  const platform = checkPlatform(record.platform);
+  if (isFailure(platform)) return platform.message;
+  let boundAt = fallbackBoundAt;
+  if (record.bound_at !== undefined && record.bound_at !== null) {
+    const parsed = typeof record.bound_at === 'string' ? parseIsoMicros(record.bound_at) : undefined;
+    if (parsed === undefined) return `bound_at: must be an ISO 8601 time between 2000 and 3000 like "2026-11-23T10:00:00.000Z", got ${describe(record.bound_at)}`;
+    boundAt = parsed;
+  }
+  return { token, account: account.account, accountType: account.accountType, platform, boundAt };
+}

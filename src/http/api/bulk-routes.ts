@@ -1,0 +1,172 @@
+/**
+ * GET /api/v1/export and POST /api/v1/import: all of an app's bindings as NDJSON, in constant memory.
+ * An import is spooled to a temp file first (so it can be authenticated by signature and checked
+ * against an Idempotency-Key), then applied in transactions of IMPORT_BATCH lines: a failed batch
+ * leaves nothing of itself applied.
+ */
+import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { bindingLine, parseBindingLine } from '../../domain/binding-lines.ts';
+import type { Binding } from '../../domain/types.ts';
+import { ApiError, apiError, RetCode } from '../../errors.ts';
+import { FIRST_BINDING_KEY, type IdempotencyKey } from '../../store/store.ts';
+import type { SignableBody } from '../auth.ts';
+import { tenantOf, type TenantOptions } from '../tenant.ts';
+import { errorResponses, status } from '../tpns/schemas.ts';
+
+export const IMPORT_BATCH = 5000;
+const EXPORT_PAGE = 5000;
+const ERRORS_SHOWN = 100;
+
+export interface BulkRouteOptions extends TenantOptions {
+  maxTokenBytes: number;
+  importMaxBytes: number;
+}
+
+const ImportSummary = Type.Object({
+  ret_code: Type.Integer(),
+  err_msg: Type.String(),
+  retCode: Type.Integer(),
+  errMsg: Type.String(),
+  imported: Type.Integer({ description: 'lines applied' }),
+  failed: Type.Integer({ description: 'lines refused' }),
+  errors: Type.Array(Type.Object({ line: Type.Integer(), err_msg: Type.String() }), { description: `the first ${ERRORS_SHOWN} refused lines` }),
+});
+
+interface Spooled extends SignableBody {
+  path: string;
+  sha256: string;
+}
+
+async function spool(request: FastifyRequest, limit: number): Promise<Spooled> {
+  const path = join(tmpdir(), `bindery-import-${randomUUID()}.ndjson`);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      bytes += chunk.length;
+      if (bytes > limit) return done(apiError.bodyTooLarge(limit));
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(request.raw, meter, createWriteStream(path));
+  } catch (error) {
+    await rm(path, { force: true });
+    throw error instanceof ApiError ? error : apiError.invalid(`body: could not be read (${(error as Error).message})`);
+  }
+  return {
+    path,
+    sha256: hash.digest('hex'),
+    async sign(secret, prefix) {
+      const hmac = createHmac('sha256', secret).update(prefix);
+      for await (const chunk of createReadStream(path)) hmac.update(chunk as Buffer);
+      return Buffer.from(hmac.digest('hex')).toString('base64');
+    },
+  };
+}
+
+function idempotencyKey(request: FastifyRequest, sha256: string): IdempotencyKey | undefined {
+  const header = request.headers['idempotency-key'];
+  if (header === undefined) return undefined;
+  const key = Array.isArray(header) ? header[0] ?? '' : header;
+  if (!/^[\x21-\x7e]{1,255}$/.test(key)) throw apiError.invalid('Idempotency-Key header: must be 1 to 255 visible ASCII characters');
+  return { key: `import:${key}`, bodyHash: sha256 };
+}
+
+export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions): Promise<void> {
+  const { store } = options;
+  // Imports can be large: hand the handler the raw stream instead of a buffered body.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+
+  app.get(
+    '/api/v1/export',
+    { schema: { tags: ['bulk'], summary: "All of the app's bindings as NDJSON, one per line", produces: ['application/x-ndjson'], response: errorResponses } },
+    async (request, reply) => {
+      const tenant = await tenantOf(request, options, Buffer.alloc(0));
+      async function* lines() {
+        for (let after = FIRST_BINDING_KEY; ; ) {
+          const page = await store.listBindings(tenant.id, after, EXPORT_PAGE);
+          if (page.length === 0) return;
+          yield page.map((b) => `${JSON.stringify(bindingLine(b))}\n`).join('');
+          after = page.at(-1)!;
+        }
+      }
+      reply.type('application/x-ndjson; charset=utf-8');
+      return reply.send(Readable.from(lines()));
+    },
+  );
+
+  app.post(
+    '/api/v1/import',
+    {
+      schema: {
+        tags: ['bulk'],
+        summary: 'Add bindings from NDJSON (the export format); caps are not applied',
+        description: `Lines are applied in transactions of ${IMPORT_BATCH}. Send Idempotency-Key to make a retry safe.`,
+        consumes: ['application/x-ndjson'],
+        response: { 200: ImportSummary, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const body = await spool(request, options.importMaxBytes);
+      try {
+        const tenant = await tenantOf(request, options, body);
+        const key = idempotencyKey(request, body.sha256);
+        if (key) {
+          const seen = await store.recallIdempotent(tenant.id, key.key);
+          if (seen && seen.bodyHash !== key.bodyHash) throw apiError.invalid('Idempotency-Key header: used with another body in the last 24 hours; use a new key for a new request');
+          if (seen) return JSON.parse(seen.result) as unknown;
+        }
+        let imported = 0;
+        let failed = 0;
+        let lineNumber = 0;
+        const errors: { line: number; err_msg: string }[] = [];
+        let batch: Binding[] = [];
+        const flush = async () => {
+          if (batch.length === 0) return;
+          try {
+            await store.importBindings(tenant.id, batch);
+          } catch (error) {
+            request.log.error({ err: error, imported }, 'import stopped by a store failure');
+            throw new ApiError(RetCode.INTERNAL, 503, `store failure: ${imported} lines before line ${lineNumber - batch.length + 1} were imported, the rest was not; importing the same lines again is safe`);
+          }
+          imported += batch.length;
+          batch = [];
+        };
+        const fallback = Date.now() * 1000;
+        for await (const text of createInterface({ input: createReadStream(body.path, 'utf8'), crlfDelay: Infinity })) {
+          lineNumber++;
+          if (text.trim() === '') continue;
+          const parsed = parseBindingLine(text, options.maxTokenBytes, fallback + lineNumber);
+          if (typeof parsed === 'string') {
+            failed++;
+            if (errors.length < ERRORS_SHOWN) errors.push({ line: lineNumber, err_msg: `line ${lineNumber}: ${parsed}` });
+            continue;
+          }
+          batch.push(parsed);
+          if (batch.length >= IMPORT_BATCH) await flush();
+        }
+        await flush();
+        if (imported + failed === 0) throw apiError.missing('body: no lines; send NDJSON, one binding per line');
+        const code = failed === 0 ? RetCode.OK : imported === 0 ? RetCode.ALL_FAILED : RetCode.SOME_FAILED;
+        const message = failed === 0 ? 'ok' : `${failed} of ${imported + failed} lines failed${imported > 0 ? ', the others were imported' : ''}: ${errors[0]?.err_msg ?? ''}`;
+        const summary = { ...status(code, message), imported, failed, errors };
+        if (key) await store.rememberIdempotent(tenant.id, key, JSON.stringify(summary));
+        return summary;
+      } finally {
+        await rm(body.path, { force: true });
+      }
+    },
+  );
+}

@@ -1,0 +1,88 @@
+/** The CLI against running servers: bind/unbind/query, and an export -> import round trip of 100,000 bindings. */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { DEFAULT_POLICY } from '../../src/domain/types.ts';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { tempDir } from '../helpers.ts';
+import { cli, startServer, stopServer } from '../server-process.ts';
+
+async function server(t: TestContext, seed?: (store: SqliteStore, appId: number) => Promise<void>) {
+  const file = join(tempDir(t), 'b.db');
+  const store = await SqliteStore.open(file);
+  const app = await store.createApp({ accessId: '1500000001', name: 'cli', secretKey: 'c'.repeat(32), policy: DEFAULT_POLICY });
+  await seed?.(store, app.id);
+  await store.close();
+  const running = await startServer({ BINDERY_DATABASE_URL: `sqlite:${file}`, BINDERY_BOOTSTRAP_APP: 'false', BINDERY_LOG_LEVEL: 'warn' });
+  t.after(() => stopServer(running));
+  return { BINDERY_URL: running.url, BINDERY_ACCESS_ID: app.accessId, BINDERY_SECRET_KEY: app.secretKey };
+}
+
+describe('bindery bind / unbind / query', () => {
+  it('work against a running server, with human and --json output and exit codes', async (t) => {
+    const env = await server(t);
+    assert.equal(cli(['bind', 'phone', 'alice', 'bob', '--platform', 'ios'], env).stdout, 'bound phone to alice, bob\n');
+    const tokens = cli(['query', '--account', 'alice'], env);
+    assert.match(tokens.stdout, /^phone\tios\t\d{4}-\d\d-\d\dT/);
+    const accounts = JSON.parse(cli(['query', '--token', 'phone', '--json', '--sign'], env).stdout) as { account: string }[];
+    assert.deepEqual(accounts.map((a) => a.account), ['alice', 'bob']);
+    assert.equal(cli(['unbind', 'phone', 'bob'], env).status, 0);
+    const nothing = cli(['unbind', '--account', 'nobody'], env);
+    assert.deepEqual([nothing.status, nothing.stdout], [4, 'bindery: all 1 elements failed: account_list[0]: has no bindings\n']);
+    assert.equal(cli(['query', '--account', 'bob'], env).status, 3, 'no bindings');
+    const wrong = cli(['query', '--account', 'alice'], { ...env, BINDERY_SECRET_KEY: 'f'.repeat(32) });
+    assert.equal(wrong.status, 2);
+    assert.match(wrong.stderr, /1008003/);
+    const missing = cli(['query', '--account', 'alice'], { ...env, BINDERY_ACCESS_ID: '' });
+    assert.deepEqual([missing.status, /--access-id and --secret-key/.test(missing.stderr)], [2, true]);
+  });
+});
+
+describe('bindery export / import', () => {
+  it('round-trips 100,000 bindings through NDJSON exactly, with a progress bar', async (t) => {
+    const count = 100_000;
+    const source = await server(t, async (store, appId) => {
+      for (let i = 0; i < count; i += 10_000) {
+        await store.importBindings(appId, Array.from({ length: 10_000 }, (_, k) => ({
+          token: `token-${i + k}`, account: `user-${(i + k) % 30_000}`, accountType: (i + k) % 3, platform: (i + k) % 2 ? ('ios' as const) : null, boundAt: 1_780_000_000_000_000 + (i + k) * 7,
+        })));
+      }
+    });
+    const target = await server(t);
+    const dir = tempDir(t);
+    const exported = cli(['export', '--output', join(dir, 'a.ndjson')], source);
+    assert.equal(exported.status, 0, exported.stderr);
+    assert.match(exported.stderr, /exported 100000 bindings/);
+    const imported = cli(['import', join(dir, 'a.ndjson')], target);
+    assert.equal(imported.status, 0, imported.stderr);
+    assert.match(imported.stderr, /importing .*100% \| 100000\/100000 lines \| \d+\/s/);
+    assert.match(imported.stdout, /^imported 100000 bindings, 0 lines refused/);
+    assert.equal(cli(['export', '--output', join(dir, 'b.ndjson')], target).status, 0);
+    const a = readFileSync(join(dir, 'a.ndjson'), 'utf8');
+    assert.equal(a.split('\n').length - 1, count);
+    assert.equal(readFileSync(join(dir, 'b.ndjson'), 'utf8'), a, 'the two exports are identical');
+  });
+
+  it('round-trips CSV, and reports refused lines with their numbers and exit code 4', async (t) => {
+    const source = await server(t, (store, appId) => store.importBindings(appId, [
+      { token: 'a,b', account: 'quote"d', accountType: 1, platform: 'android', boundAt: 1_780_000_000_000_001 },
+      { token: 'plain', account: 'alice', accountType: 0, platform: null, boundAt: 1_780_000_000_000_002 },
+    ]));
+    const target = await server(t);
+    const dir = tempDir(t);
+    assert.equal(cli(['export', '--output', join(dir, 'a.csv')], source).status, 0);
+    assert.equal(readFileSync(join(dir, 'a.csv'), 'utf8').split('\n')[0], 'token,account,account_type,platform,bound_at');
+    const result = cli(['import', join(dir, 'a.csv'), '--json'], target);
+    assert.deepEqual(JSON.parse(result.stdout).imported, 2);
+    assert.equal(cli(['export', '--output', join(dir, 'b.csv')], target).status, 0);
+    assert.equal(readFileSync(join(dir, 'b.csv'), 'utf8'), readFileSync(join(dir, 'a.csv'), 'utf8'));
+
+    writeFileSync(join(dir, 'bad.ndjson'), '{"token":"ok","account":"alice"}\nnot json\n{"token":"x","account":"a"}\n');
+    const bad = cli(['import', join(dir, 'bad.ndjson')], target);
+    assert.equal(bad.status, 4);
+    assert.match(bad.stdout, /imported 1 bindings, 2 lines refused/);
+    assert.match(bad.stdout, /line 2: not valid JSON/);
+    assert.match(bad.stdout, /line 3: account: must be longer than 1 byte/);
+  });
+});
