@@ -1,6 +1,9 @@
 /** The SDK over a real socket: against a real server, and against stub servers for retries. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { BinderyClient, BinderyError } from '../../src/client/index.ts';
@@ -108,6 +111,19 @@ describe('SDK against a real server', () => {
       count++;
     }
     assert.equal(count, 2499);
+  });
+});
+
+describe('SDK as a package', () => {
+  it("imports as 'bindery/client' from another project, in plain Node", async (t) => {
+    const project = tempDir(t);
+    mkdirSync(join(project, 'node_modules'));
+    symlinkSync(fileURLToPath(new URL('../..', import.meta.url)), join(project, 'node_modules', 'bindery'));
+    writeFileSync(join(project, 'package.json'), '{"type":"module"}');
+    writeFileSync(join(project, 'use.mjs'), "import { BinderyClient, BinderyError, REGIONS } from 'bindery/client';\nconst c = new BinderyClient({ region: 'singapore', accessId: '1', secretKey: 'k' });\nconsole.log(typeof c.batchoperate, typeof BinderyError, REGIONS.singapore);\n");
+    const run = spawnSync(process.execPath, ['use.mjs'], { cwd: project, encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout, 'function function https://api.tpns.sgp.tencent.com\n');
   });
 });
 
