@@ -57,8 +57,9 @@ export async function buildApp(config: Config, store: BindingStore, options: Bui
     bodyLimit: BODY_LIMIT_BYTES,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
-    // Slow or never-ending request bodies are cut off.
+    // Slow or never-ending request bodies are cut off (checked every second, not Node's default 30 s).
     requestTimeout: config.requestTimeoutMs,
+    http: { connectionsCheckingInterval: Math.min(1000, config.requestTimeoutMs), headersTimeout: Math.min(60_000, config.requestTimeoutMs) },
     return503OnClosing: true,
     // A misspelt field is refused, not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },

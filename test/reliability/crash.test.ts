@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { tempDir } from '../helpers.ts';
+import { TestPostgres } from '../postgres-server.ts';
+import { cli } from '../server-process.ts';
+import { crashRun } from './crash-harness.ts';
+import { size } from './soak.ts';
+
+const KILLS = size(3, 25);
+
+let postgres: TestPostgres;
+before(async () => {
+  postgres = await TestPostgres.start();
+});
+after(() => postgres?.destroy());
+
+describe(`kill -9 under concurrent writes (${KILLS} kills)`, () => {
+  for (const backend of ['SQLite', 'PostgreSQL'] as const) {
+    it(`${backend}: every answered change survives, and no request is there in part`, async (t) => {
+      const url = backend === 'SQLite' ? `sqlite:${join(tempDir(t), 'b.db')}` : await postgres.createDatabase();
+      const env = { BINDERY_DATABASE_URL: url, BINDERY_BOOTSTRAP_APP: 'false', BINDERY_LOG_LEVEL: 'warn' };
+      const app = JSON.parse(cli(['app', 'create', '--name', 'crash', '--json'], env).stdout) as { access_id: string; secret_key: string };
+      const report = await crashRun(env, app, KILLS);
+      t.diagnostic(`${backend}: ${JSON.stringify(report)}`);
+      assert.ok(report.answered > KILLS * 5, `enough writes were answered: ${report.answered}`);
+      assert.equal(report.lost, 0, 'answered changes lost');
+      assert.equal(report.partial, 0, 'requests applied in part');
+    });
+  }
+});
