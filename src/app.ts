@@ -8,6 +8,7 @@ import type { Config } from './config.ts';
 import { AppService } from './domain/app-service.ts';
 import { ApiError, apiError, AppNotFoundError, StoreError } from './errors.ts';
 import { adminRoutes } from './http/admin/routes.ts';
+import { consoleRoutes } from './http/console.ts';
 import { bulkRoutes } from './http/api/bulk-routes.ts';
 import { apiRoutes } from './http/api/routes.ts';
 import { healthRoutes } from './http/health.ts';
@@ -97,8 +98,9 @@ export async function buildApp(config: Config, store: BindingStore, options: Bui
   await app.register(tpnsRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
   await app.register(apiRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
   await app.register(bulkRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes, importMaxBytes: config.importMaxBytes });
+  await app.register(consoleRoutes);
   if (config.adminToken) {
-    await app.register(adminRoutes, { service: new AppService(timed, config.secretGraceSeconds), adminToken: config.adminToken });
+    await app.register(adminRoutes, { service: new AppService(timed, config.secretGraceSeconds), adminToken: config.adminToken, store: timed, maxTokenBytes: config.maxTokenBytes });
   }
   return app;
 }

@@ -65,6 +65,24 @@ describe('admin API', () => {
     assert.equal((await admin(server, 'GET', `/admin/v1/apps/${id}`)).status, 404);
   });
 
+  it("looks up any app's bindings and history, and unbinds one, recorded as the console", async (t) => {
+    const server = await testServer(t, { adminToken: TOKEN });
+    const id = server.tenant.accessId;
+    await server.app.inject({ method: 'POST', url: BATCH, headers: basic(server.tenant), payload: JSON.stringify({ operator_type: 1, token_accounts: [{ token: 'phone', account_list: [{ account: 'alice', account_type: 1 }] }] }) });
+    const tokens = await admin(server, 'GET', `/admin/v1/apps/${id}/accounts/alice/tokens?account_type=1`);
+    assert.deepEqual((tokens.body.tokens as { token: string }[]).map((x) => x.token), ['phone']);
+    const accounts = await admin(server, 'GET', `/admin/v1/apps/${id}/tokens/phone/accounts`);
+    assert.deepEqual((accounts.body.accounts as { account: string }[]).map((x) => x.account), ['alice']);
+    const unbound = await admin(server, 'POST', `/admin/v1/apps/${id}/unbind`, { token: 'phone', account: 'alice', account_type: 1 });
+    assert.deepEqual([unbound.body.ret_code, unbound.body.result], [0, '0']);
+    const again = await admin(server, 'POST', `/admin/v1/apps/${id}/unbind`, { token: 'phone', account: 'alice', account_type: 1 });
+    assert.deepEqual([again.body.ret_code, again.body.err_msg], [10110008, 'this account is not bound to this token']);
+    const history = await admin(server, 'GET', `/admin/v1/apps/${id}/history?token=phone`);
+    assert.deepEqual((history.body.entries as { cause: string; op_type: string | null }[]).map((e) => [e.cause, e.op_type]), [['unbind', 'console'], ['bind', null]]);
+    assert.equal((await admin(server, 'GET', '/admin/v1/apps/1599999999/history')).status, 404);
+    assert.equal((await admin(server, 'GET', `/admin/v1/apps/${id}/accounts/a/tokens`)).body.ret_code, 1008007);
+  });
+
   it('answers bad input with 1008007 and says what is wrong', async (t) => {
     const server = await testServer(t, { adminToken: TOKEN });
     const id = server.tenant.accessId;

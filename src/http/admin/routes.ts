@@ -9,6 +9,7 @@ import { AppInputError, type AppChanges, type AppService } from '../../domain/ap
 import { appView } from '../../domain/app-view.ts';
 import { apiError, AppExistsError } from '../../errors.ts';
 import { safeEqual } from '../auth.ts';
+import { registerLookups, type LookupOptions } from './lookup-routes.ts';
 import { parseJsonObject } from '../tpns/parse-body.ts';
 import { errorResponses } from '../tpns/schemas.ts';
 
@@ -61,7 +62,7 @@ type PatchInput = {
   webhook?: { url: string } | null;
 };
 
-export interface AdminRouteOptions {
+export interface AdminRouteOptions extends LookupOptions {
   service: AppService;
   adminToken: string;
 }
@@ -94,6 +95,8 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
     if (!Buffer.isBuffer(request.body)) return;
     request.body = request.body.length === 0 ? undefined : parseJsonObject(request.body);
   });
+
+  registerLookups(app, options);
 
   app.get('/admin/v1/apps', { schema: { tags: ['admin'], security, summary: 'All apps with their counts', response: { 200: Type.Object({ apps: Type.Array(AppBody) }), ...errorResponses } } }, async () => ({
     apps: (await service.list()).map((a) => appView(a)),

@@ -1,0 +1,74 @@
+/**
+ * Reading bindings and history for people: the shared body of /api/v1 (an app's own credentials)
+ * and of the admin console's look-ups (the admin token, any app).
+ */
+import { boundAtIso, type AccountKey } from '../../domain/types.ts';
+import { checkAccountKey, checkToken, isFailure, type Failure } from '../../domain/validate-fields.ts';
+import { ApiError, apiError, RetCode } from '../../errors.ts';
+import type { BindingStore, HistoryFilter } from '../../store/store.ts';
+import { status } from '../tpns/schemas.ts';
+
+export function valid<T>(value: T | Failure): T {
+  if (isFailure(value)) throw new ApiError(value.code, 400, value.message);
+  return value;
+}
+
+const ok = () => status(RetCode.OK, 'ok');
+
+export async function accountTokensView(store: BindingStore, appId: number, account: string, accountType: number | undefined) {
+  const key = valid(checkAccountKey({ account, account_type: accountType }, 'account'));
+  const [tokens = []] = await store.tokensOfAccounts(appId, [key]);
+  return { ...ok(), account: key.account, account_type: key.accountType, tokens: tokens.map((t) => ({ token: t.token, platform: t.platform, bound_at: boundAtIso(t.boundAt) })) };
+}
+
+export async function tokenAccountsView(store: BindingStore, appId: number, token: string, maxTokenBytes: number) {
+  const checked = valid(checkToken(token, 'token', maxTokenBytes));
+  const [accounts = []] = await store.accountsOfTokens(appId, [checked]);
+  return {
+    ...ok(),
+    token: checked,
+    accounts: accounts.map((a) => ({ account: a.account, account_type: a.accountType, platform: a.platform, bound_at: boundAtIso(a.boundAt) })),
+  };
+}
+
+export interface HistoryQuery {
+  account?: string;
+  account_type?: number;
+  token?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+const encodeCursor = (id: number) => Buffer.from(String(id)).toString('base64url');
+function decodeCursor(cursor: string): number {
+  const id = Number(Buffer.from(cursor, 'base64url').toString());
+  if (!Number.isSafeInteger(id) || id <= 0) throw apiError.invalid('cursor: not a next_cursor from a previous page');
+  return id;
+}
+
+export async function historyView(store: BindingStore, appId: number, query: HistoryQuery, maxTokenBytes: number) {
+  const { account, account_type: accountType, token, limit = 50, cursor } = query;
+  const filter: HistoryFilter = {};
+  if (token !== undefined) filter.token = valid(checkToken(token, 'token', maxTokenBytes));
+  if (account !== undefined) filter.account = valid<AccountKey>(checkAccountKey({ account, account_type: accountType }, 'account'));
+  else if (accountType !== undefined) throw apiError.invalid('account_type: only with account');
+  const entries = await store.history(appId, filter, limit + 1, cursor === undefined ? undefined : decodeCursor(cursor));
+  const page = entries.slice(0, limit);
+  return {
+    ...ok(),
+    entries: page.map((e) => ({
+      id: e.id,
+      at: new Date(e.at).toISOString(),
+      operator_type: e.operatorType,
+      cause: e.cause,
+      token: e.token,
+      account: e.account,
+      account_type: e.accountType,
+      platform: e.platform,
+      op_type: e.opType,
+      op_id: e.opId,
+      request_id: e.requestId,
+    })),
+    next_cursor: entries.length > limit && page.length > 0 ? encodeCursor(page.at(-1)!.id) : null,
+  };
+}

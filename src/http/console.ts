@@ -1,0 +1,25 @@
+/** Serves the admin console (built into dist/console by `npm run build`) at /console/. */
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance } from 'fastify';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const BUILT = fileURLToPath(new URL('../../dist/console/', import.meta.url));
+
+export async function consoleRoutes(app: FastifyInstance): Promise<void> {
+  app.get('/console', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/console/'));
+  if (!existsSync(`${BUILT}index.html`)) {
+    app.get('/console/*', { schema: { hide: true } }, async (_request, reply) =>
+      reply.status(503).type('text/plain').send('The console is not built: run `npm run build` (npm install does it), then restart bindery.\n'),
+    );
+    return;
+  }
+  await app.register(fastifyStatic, { root: BUILT, prefix: '/console/', decorateReply: false, index: 'index.html' });
+  // The page talks only to this server, and nothing may frame it.
+  app.addHook('onSend', async (request, reply) => {
+    if (request.url.startsWith('/console/')) {
+      reply.header('content-security-policy', "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
+      reply.header('x-frame-options', 'DENY');
+    }
+  });
+}

@@ -1,0 +1,92 @@
+/**
+ * The admin console end to end, in Debian's Chromium driven by playwright-core, against a real
+ * server: sign in, create an app, bind through the TPNS endpoint, find the binding, unbind it in
+ * the console, and see the TPNS query agree. Screenshots of each main screen go to
+ * test-artifacts/console/.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { chromium, type Page } from 'playwright-core';
+import { tempDir } from './helpers.ts';
+import { basicHeader, startServer, stopServer } from './server-process.ts';
+
+const ADMIN = 'console-test-admin-token-42';
+const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts', 'console');
+const EXECUTABLE = process.env.BINDERY_CHROMIUM ?? '/usr/bin/chromium';
+
+async function shot(page: Page, name: string) {
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+describe('admin console', () => {
+  it('sign in, create an app, find a binding made through TPNS, unbind it, and TPNS agrees', async (t) => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const server = await startServer({ BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`, BINDERY_BOOTSTRAP_APP: 'false', BINDERY_ADMIN_TOKEN: ADMIN, BINDERY_LOG_LEVEL: 'warn' });
+    t.after(() => stopServer(server));
+    const browser = await chromium.launch({
+      executablePath: EXECUTABLE,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    t.after(() => browser.close());
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const hosts = new Set<string>();
+    page.on('request', (request) => hosts.add(new URL(request.url()).host));
+
+    await page.goto(`${server.url}/console`);
+    await shot(page, '1-sign-in');
+    await page.getByLabel('Admin token').fill('not-the-token');
+    await page.getByLabel('Admin token').press('Enter');
+    await page.getByRole('alert').getByText('That admin token is not right').waitFor();
+    await page.getByLabel('Admin token').fill(ADMIN);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('No apps yet. Create the first one below.').waitFor();
+    await shot(page, '2-apps-empty');
+
+    await page.getByLabel('Name').fill('shop');
+    await page.getByRole('button', { name: 'Create app' }).click();
+    await page.getByText('App "shop" is ready').waitFor();
+    const accessId = (await page.getByTestId('AccessID').textContent()) ?? '';
+    const secretKey = (await page.getByTestId('SecretKey').textContent()) ?? '';
+    assert.match(accessId, /^\d{10}$/);
+    assert.match(secretKey, /^[0-9a-f]{32}$/);
+    await shot(page, '3-credentials-once');
+    await page.getByRole('button', { name: 'I have saved them' }).click();
+    assert.equal(await page.getByTestId('SecretKey').count(), 0, 'the secret is gone from the page');
+
+    const auth = basicHeader(accessId, secretKey);
+    const tpns = async (path: string, body: unknown) => (await (await fetch(`${server.url}/v3/device/account/${path}`, { method: 'POST', headers: { authorization: auth }, body: JSON.stringify(body) })).json()) as Record<string, unknown>;
+    assert.equal((await tpns('batchoperate', { operator_type: 1, platform: 'ios', op_type: 'email', op_id: 'ops@shop.test', token_accounts: [{ token: 'phone-token', account_list: [{ account: 'alice' }] }, { token: 'tablet-token', account_list: [{ account: 'alice' }] }] })).ret_code, 0);
+
+    await page.reload();
+    await page.getByRole('button', { name: 'Open shop' }).click();
+    await page.getByRole('heading', { name: `shop ${accessId}` }).waitFor();
+    await page.getByText('2 bindings · 2 tokens · 1 accounts').waitFor();
+    await page.getByLabel('Account', { exact: true }).fill('alice');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('cell', { name: 'phone-token', exact: true }).waitFor();
+    assert.equal(await page.getByRole('row').filter({ hasText: 'alice' }).count(), 2);
+    await page.getByText('by email ops@shop.test').first().waitFor();
+    await shot(page, '4-app-and-lookup');
+
+    await page.getByRole('button', { name: 'Unbind alice from phone-token' }).click();
+    await page.getByRole('dialog').getByText('Unbind account alice from token phone-token?').waitFor();
+    await shot(page, '5-confirm-unbind');
+    await page.getByRole('dialog').getByRole('button', { name: 'Unbind' }).click();
+    await page.getByText('Unbound alice from phone-token.').waitFor();
+    await page.getByRole('cell', { name: 'phone-token', exact: true }).waitFor({ state: 'detached' });
+    await page.getByText('unbind').first().waitFor();
+    await shot(page, '6-after-unbind');
+
+    const query = await tpns('query', { operator_type: 1, account_list: [{ account: 'alice' }] });
+    assert.deepEqual(query.account_tokens, [{ account: 'alice', account_type: 0, token_list: ['tablet-token'] }], 'the TPNS query agrees with the console');
+
+    await page.getByLabel('By token').check();
+    await page.getByLabel('Token', { exact: true }).fill('no-such-token');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByText('No bindings for this token.').waitFor();
+
+    assert.deepEqual([...hosts], [new URL(server.url).host], 'no request left this server');
+  });
+});
