@@ -316,6 +316,22 @@ export function storeContract(name: string, factory: StoreFactory): void {
         for (let i = 0; i < 200; i++) assert.deepEqual(await tokensOf(store, app, acc(`u${i}`)), [`t${i}`]);
       });
 
+      it('a read over many keys sees one committed state, never half of a concurrent batch', async (t) => {
+        const { store } = await factory.open(t);
+        const app = await newApp(store);
+        const tokens = Array.from({ length: 20 }, (_, i) => `t${i}`);
+        let torn = 0;
+        for (let round = 0; round < 60; round++) {
+          const write = store.applyBatch(app.id, cmd(tokens.map((token) => bind(token, acc(`round-${round}`)))));
+          for (let done = false; !done; ) {
+            done = await Promise.race([write.then(() => true), new Promise<boolean>((resolve) => setImmediate(() => resolve(false)))]);
+            const has = (await store.accountsOfTokens(app.id, tokens)).map((list) => list.some((a) => a.account === `round-${round}`));
+            if (has.some(Boolean) && !has.every(Boolean)) torn++;
+          }
+        }
+        assert.equal(torn, 0, 'reads that saw part of a batch');
+      });
+
       it('an answered change survives closing and reopening the store', async (t) => {
         const { store, reopen } = await factory.open(t);
         const app = await newApp(store);

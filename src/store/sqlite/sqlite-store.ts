@@ -206,7 +206,7 @@ export class SqliteStore implements BindingStore {
   }
 
   async tokensOfAccounts(appId: number, accounts: AccountKey[]): Promise<TokenOfAccount[][]> {
-    return this.read(() =>
+    return this.readSnapshot(() =>
       accounts.map((key) =>
         (this.stmt.tokensOfAccount.all(appId, key.account, key.accountType) as { token: string; platform: TokenOfAccount['platform']; bound_at: number }[]).map(
           (row) => ({ token: row.token, platform: row.platform, boundAt: row.bound_at }),
@@ -216,7 +216,7 @@ export class SqliteStore implements BindingStore {
   }
 
   async accountsOfTokens(appId: number, tokens: string[]): Promise<AccountOfToken[][]> {
-    return this.read(() =>
+    return this.readSnapshot(() =>
       tokens.map((token) =>
         (this.stmt.accountsOfToken.all(appId, token) as { account: string; account_type: number; platform: AccountOfToken['platform']; bound_at: number }[]).map(
           (row) => ({ account: row.account, accountType: row.account_type, platform: row.platform, boundAt: row.bound_at }),
@@ -263,6 +263,14 @@ export class SqliteStore implements BindingStore {
     } catch (error) {
       throw new StoreError(`SQLite read failed: ${(error as Error).message}`, false, { cause: error });
     }
+  }
+
+  /**
+   * Several statements that must see ONE committed state: the writer thread commits in parallel,
+   * so without a read transaction a query over many keys could see half of a concurrent batch.
+   */
+  private readSnapshot<T>(run: () => T): T {
+    return this.read(() => this.db.transaction(run)());
   }
 
   private write(command: WriteCommand): Promise<unknown> {
