@@ -96,9 +96,11 @@ export class TestPostgres {
     private readonly dataDir: string,
     private readonly user: { uid: number; gid: number } | undefined,
     readonly port: number,
+    private readonly durable: boolean,
   ) {}
 
-  static async start(): Promise<TestPostgres> {
+  /** `durable: false` (tests) turns fsync off for speed; benchmarks keep PostgreSQL's defaults. */
+  static async start(options: { durable?: boolean } = {}): Promise<TestPostgres> {
     const user = serverUser();
     const bin = binaries(user !== undefined);
     const base = join(tmpdir(), `bindery-pg-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -106,7 +108,7 @@ export class TestPostgres {
     if (user) execFileSync('chown', [`${user.uid}:${user.gid}`, base]);
     const dataDir = join(base, 'data');
     run(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync'], user);
-    const server = new TestPostgres(bin, dataDir, user, await freePort());
+    const server = new TestPostgres(bin, dataDir, user, await freePort(), options.durable ?? false);
     await server.restart();
     return server;
   }
@@ -130,7 +132,7 @@ export class TestPostgres {
 
   /** Starts the server (again) and resolves once it accepts connections. */
   async restart(): Promise<void> {
-    const args = ['-D', this.dataDir, '-p', String(this.port), '-h', '127.0.0.1', '-k', '', '-c', 'fsync=off', '-c', 'max_connections=200'];
+    const args = ['-D', this.dataDir, '-p', String(this.port), '-h', '127.0.0.1', '-k', '', '-c', 'max_connections=200', ...(this.durable ? [] : ['-c', 'fsync=off'])];
     const child = spawn(join(this.bin, 'postgres'), args, { stdio: ['ignore', 'pipe', 'pipe'], ...(this.user ?? {}) });
     this.child = child;
     child.stdout?.on('data', (c: Buffer) => (this.log += c.toString()));

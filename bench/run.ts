@@ -1,0 +1,168 @@
+/**
+ * `npm run bench`: HTTP throughput against a bare Fastify ceiling, bulk import against plain
+ * inserts, and growth to 10,000,000 bindings. Prints the tables that BENCHMARKS.md records.
+ * Flags: --quick (small sizes, one run), --only http|bulk|growth.
+ */
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { BinderyClient } from '../src/client/index.ts';
+import { TestPostgres } from '../test/postgres-server.ts';
+import { APP, basic, load, median, rssMb, seedSqlite, start, type LoadResult } from './harness.ts';
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
+const QUICK = values.quick;
+const RUNS = QUICK ? 1 : 3;
+const SECONDS = QUICK ? 3 : 10;
+const only = (section: string) => !values.only || values.only === section;
+const dir = mkdtempSync(join(tmpdir(), 'bindery-bench-'));
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const fmt = (r: LoadResult) => `${Math.round(r.rps).toLocaleString('en')} | ${r.p50} | ${r.p99}`;
+const random = (n: number) => Math.floor(Math.random() * n);
+
+async function runs(title: string, once: () => Promise<LoadResult>): Promise<LoadResult> {
+  const all: LoadResult[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    all.push(await once());
+    log(`  ${title} run ${i + 1}: ${Math.round(all.at(-1)!.rps)} req/s, p50 ${all.at(-1)!.p50} ms, p99 ${all.at(-1)!.p99} ms, errors ${all.at(-1)!.errors}`);
+  }
+  return median(all, (r) => r.rps);
+}
+
+async function http(): Promise<void> {
+  const bindings = QUICK ? 100_000 : 1_000_000;
+  const db = join(dir, 'http.db');
+  log(`http: seeding ${bindings} bindings`);
+  await seedSqlite(db, bindings);
+  const bare = await start('bench/bare-server.ts');
+  const bindery = await start('src/server.ts', { BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' });
+  const auth = basic(APP.accessId, APP.secretKey);
+  const accounts = bindings / 2;
+  const queryBody = () => JSON.stringify({ operator_type: 1, account_list: [{ account: `u${random(accounts)}` }] });
+  const batchBody = () => JSON.stringify({ operator_type: 2, token_accounts: Array.from({ length: 20 }, () => { const t = random(bindings); return { token: `t${t}`, account_list: [{ account: `u${t >> 1}` }] }; }) });
+  try {
+    const a = await runs('bare echo', () => load(`${bare.url}/echo`, {}, queryBody, SECONDS));
+    const b = await runs('query op 1', () => load(`${bindery.url}/v3/device/account/query`, auth, queryBody, SECONDS));
+    const aBatch = await runs('bare echo (batch-sized body)', () => load(`${bare.url}/echo`, {}, batchBody, SECONDS));
+    const c = await runs('batchoperate op 2', () => load(`${bindery.url}/v3/device/account/batchoperate`, auth, batchBody, SECONDS));
+    console.log(`\n### HTTP (${bindings.toLocaleString('en')} bindings, SQLite, 50 connections, ${SECONDS} s, median of ${RUNS})\n`);
+    console.log('| what | req/s | p50 ms | p99 ms | ratio to bare |\n| --- | --- | --- | --- | --- |');
+    console.log(`| (a) bare Fastify echo, query-sized body | ${fmt(a)} | 1 |`);
+    console.log(`| (b) query op 1, random existing account | ${fmt(b)} | ${(b.rps / a.rps).toFixed(2)} |`);
+    console.log(`| (a') bare Fastify echo, batch-sized body | ${fmt(aBatch)} | 1 |`);
+    console.log(`| (c) batchoperate op 2, 20 tokens x 1 account, durable | ${fmt(c)} | ${(c.rps / aBatch.rps).toFixed(2)} (to a) ${(c.rps / a.rps).toFixed(2)} |`);
+  } finally {
+    await bare.stop();
+    await bindery.stop();
+  }
+}
+
+function lines(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => JSON.stringify({ token: `import-token-${i}`, account: `import-user-${i >> 1}`, platform: 'ios' }));
+}
+
+async function importRate(url: string, input: string[]): Promise<number> {
+  const client = new BinderyClient({ baseUrl: url, accessId: APP.accessId, secretKey: APP.secretKey, timeoutMs: 120_000 });
+  const started = performance.now();
+  const summary = await client.importLines(input, { chunkSize: 20_000 });
+  if (summary.imported !== input.length) throw new Error(`imported ${summary.imported} of ${input.length}`);
+  return input.length / ((performance.now() - started) / 1000);
+}
+
+async function bulk(): Promise<void> {
+  const count = QUICK ? 100_000 : 1_000_000;
+  const input = lines(count);
+  const rows = input.map((l) => JSON.parse(l) as { token: string; account: string; platform: string });
+
+  // SQLite: bindery's HTTP import vs. plain better-sqlite3 inserts of the same rows, same schema and durability.
+  const sqliteDb = join(dir, 'bulk.db');
+  await seedSqlite(sqliteDb, 0);
+  const server = await start('src/server.ts', { BINDERY_DATABASE_URL: `sqlite:${sqliteDb}`, BINDERY_BOOTSTRAP_APP: 'false' });
+  let binderySqlite: number;
+  try {
+    binderySqlite = await importRate(server.url, input);
+  } finally {
+    await server.stop();
+  }
+  const plain = new Database(join(dir, 'plain.db'));
+  plain.pragma('journal_mode = WAL');
+  plain.pragma('synchronous = FULL');
+  plain.exec('CREATE TABLE bindings (app_id INTEGER NOT NULL, token TEXT NOT NULL, account TEXT NOT NULL, account_type INTEGER NOT NULL, platform TEXT, bound_at INTEGER NOT NULL, PRIMARY KEY (app_id, token, account, account_type)) WITHOUT ROWID; CREATE INDEX bindings_by_account ON bindings (app_id, account, account_type, bound_at);');
+  const insert = plain.prepare('INSERT INTO bindings VALUES (1, ?, ?, 0, ?, ?)');
+  const insertMany = plain.transaction((slice: typeof rows, at: number) => slice.forEach((r, k) => insert.run(r.token, r.account, r.platform, at + k)));
+  let started = performance.now();
+  for (let i = 0; i < rows.length; i += 5000) insertMany(rows.slice(i, i + 5000), i);
+  const plainSqlite = count / ((performance.now() - started) / 1000);
+  plain.close();
+
+  // PostgreSQL (durable: fsync on), the same way.
+  const postgres = await TestPostgres.start({ durable: true });
+  let binderyPg: number;
+  let plainPg: number;
+  try {
+    const url = await postgres.createDatabase();
+    const pgServer = await start('src/server.ts', { BINDERY_DATABASE_URL: url, BINDERY_BOOTSTRAP_APP: 'false' });
+    try {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      await client.query("INSERT INTO apps (access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token, created_at) VALUES ($1, 'bench', $2, 100, 10, 0)", [APP.accessId, APP.secretKey]);
+      await client.end();
+      binderyPg = await importRate(pgServer.url, input);
+    } finally {
+      await pgServer.stop();
+    }
+    const plainUrl = await postgres.createDatabase();
+    const client = new pg.Client({ connectionString: plainUrl });
+    await client.connect();
+    await client.query('CREATE TABLE bindings (app_id INTEGER NOT NULL, token TEXT COLLATE "C" NOT NULL, account TEXT COLLATE "C" NOT NULL, account_type INTEGER NOT NULL, platform TEXT, bound_at BIGINT NOT NULL, PRIMARY KEY (app_id, token, account, account_type)); CREATE INDEX bindings_by_account ON bindings (app_id, account, account_type, bound_at);');
+    started = performance.now();
+    for (let i = 0; i < rows.length; i += 5000) {
+      const slice = rows.slice(i, i + 5000);
+      await client.query('INSERT INTO bindings SELECT 1, t, a, 0, p, b FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS x(t, a, p, b)', [slice.map((r) => r.token), slice.map((r) => r.account), slice.map((r) => r.platform), slice.map((_, k) => i + k)]);
+    }
+    plainPg = count / ((performance.now() - started) / 1000);
+    await client.end();
+  } finally {
+    await postgres.destroy();
+  }
+  const n = (v: number) => Math.round(v).toLocaleString('en');
+  console.log(`\n### Bulk import (${count.toLocaleString('en')} bindings over HTTP with the SDK, 20,000 lines per request)\n`);
+  console.log('| store | bindery import, bindings/s | plain insert, rows/s | ratio |\n| --- | --- | --- | --- |');
+  console.log(`| SQLite (WAL, synchronous=FULL) | ${n(binderySqlite)} | ${n(plainSqlite)} (better-sqlite3, 5,000 per transaction) | ${(binderySqlite / plainSqlite).toFixed(2)} |`);
+  console.log(`| PostgreSQL 18 (fsync on) | ${n(binderyPg)} | ${n(plainPg)} (pg, unnest, 5,000 per transaction) | ${(binderyPg / plainPg).toFixed(2)} |`);
+}
+
+async function growth(): Promise<void> {
+  const sizes = QUICK ? [10_000, 100_000] : [100_000, 1_000_000, 10_000_000];
+  console.log(`\n### Growth (SQLite; query op 1 for random existing accounts, 50 connections, ${SECONDS} s)\n`);
+  console.log('| bindings | req/s | p50 ms | p99 ms | database size | server RSS |\n| --- | --- | --- | --- | --- | --- |');
+  const db = join(dir, 'growth.db');
+  let seeded = 0;
+  for (const size of sizes) {
+    log(`growth: seeding to ${size}`);
+    await seedSqlite(db, size, seeded);
+    seeded = size;
+    const server = await start('src/server.ts', { BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' });
+    try {
+      const auth = basic(APP.accessId, APP.secretKey);
+      const accounts = size / 2;
+      const result = await runs(`growth ${size}`, () => load(`${server.url}/v3/device/account/query`, auth, () => JSON.stringify({ operator_type: 1, account_list: [{ account: `u${random(accounts)}` }] }), SECONDS));
+      const bytes = ['', '-wal'].reduce((sum, s) => { try { return sum + statSync(db + s).size; } catch { return sum; } }, 0);
+      console.log(`| ${size.toLocaleString('en')} | ${fmt(result)} | ${(bytes / 1024 / 1024).toFixed(0)} MB | ${rssMb(server.child.pid!).toFixed(0)} MB |`);
+    } finally {
+      await server.stop();
+    }
+  }
+}
+
+try {
+  console.log(`## bindery benchmarks${QUICK ? ' (quick)' : ''}: ${new Date().toISOString()}, Node ${process.version}, ${(await import('node:os')).cpus().length} cores`);
+  if (only('http')) await http();
+  if (only('bulk')) await bulk();
+  if (only('growth')) await growth();
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
