@@ -8,6 +8,7 @@
 import pg from 'pg';
 import type { AccountKey, App, BatchCommand, Binding } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError, StoreError } from '../../errors.ts';
+import { AppCache } from '../app-cache.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
 import {
   patchedAppColumns,
@@ -82,6 +83,7 @@ export class PostgresStore implements BindingStore {
   readonly kind = 'postgres' as const;
   private readonly queue: GroupCommitQueue<BatchItem, BatchResult>;
   private closing: Promise<void> | null = null;
+  private readonly apps = new AppCache();
   readonly writeStats = { groups: 0, commands: 0, retries: 0 };
 
   private constructor(
@@ -125,6 +127,7 @@ export class PostgresStore implements BindingStore {
   }
 
   async createApp(app: NewApp): Promise<App> {
+    this.apps.forget(app.accessId);
     const { rows } = await this.query<AppRow>('create app', SQL.appInsert, [
       app.accessId, app.name, app.secretKey, app.policy.maxTokensPerAccount, app.policy.maxAccountsPerToken, Date.now(),
     ]);
@@ -133,8 +136,10 @@ export class PostgresStore implements BindingStore {
   }
 
   async findApp(accessId: string): Promise<App | undefined> {
-    const { rows } = await this.query<AppRow>('find app', SQL.appByAccessId, [accessId]);
-    return rows[0] && rowToApp(rows[0]);
+    return this.apps.get(accessId, async () => {
+      const { rows } = await this.query<AppRow>('find app', SQL.appByAccessId, [accessId]);
+      return rows[0] && rowToApp(rows[0]);
+    });
   }
 
   async listApps(): Promise<App[]> {
@@ -147,6 +152,7 @@ export class PostgresStore implements BindingStore {
   }
 
   async updateApp(accessId: string, patch: AppPatch): Promise<App | undefined> {
+    this.apps.forget(accessId);
     return this.transaction('update app', async (client) => {
       const { rows } = await client.query<AppRow>(SQL.appForUpdate, [accessId]);
       if (!rows[0]) return undefined;
@@ -162,6 +168,7 @@ export class PostgresStore implements BindingStore {
   }
 
   async deleteApp(accessId: string): Promise<boolean> {
+    this.apps.forget(accessId);
     return this.transaction('delete app', async (client) => {
       const { rows } = await client.query<{ id: number }>(SQL.appDelete, [accessId]);
       if (!rows[0]) return false;

@@ -9,6 +9,7 @@ import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import type { AccountKey, App, BatchCommand, Binding } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError, StoreError } from '../../errors.ts';
+import { AppCache } from '../app-cache.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
 import {
   IDEMPOTENCY_WINDOW_MS,
@@ -57,6 +58,7 @@ export class SqliteStore implements BindingStore {
   readonly kind = 'sqlite' as const;
   private readonly stmt;
   private readonly queue: GroupCommitQueue<WriteCommand, unknown>;
+  private readonly apps = new AppCache();
   private readonly waiting = new Map<number, { resolve: (reply: Reply) => void; reject: (error: Error) => void }>();
   private nextId = 1;
   /** Transactions committed and commands they carried: commands/groups is the group-commit factor. */
@@ -129,12 +131,15 @@ export class SqliteStore implements BindingStore {
   }
 
   async createApp(app: NewApp): Promise<App> {
+    this.apps.forget(app.accessId);
     return (await this.write({ type: 'createApp', app })) as App;
   }
 
   async findApp(accessId: string): Promise<App | undefined> {
-    const row = this.read(() => this.stmt.appByAccessId.get(accessId) as AppRow | undefined);
-    return row && rowToApp(row);
+    return this.apps.get(accessId, async () => {
+      const row = this.read(() => this.stmt.appByAccessId.get(accessId) as AppRow | undefined);
+      return row && rowToApp(row);
+    });
   }
 
   async listApps(): Promise<App[]> {
@@ -146,11 +151,19 @@ export class SqliteStore implements BindingStore {
   }
 
   async updateApp(accessId: string, patch: AppPatch): Promise<App | undefined> {
-    return (await this.write({ type: 'updateApp', accessId, patch })) as App | undefined;
+    try {
+      return (await this.write({ type: 'updateApp', accessId, patch })) as App | undefined;
+    } finally {
+      this.apps.forget(accessId);
+    }
   }
 
   async deleteApp(accessId: string): Promise<boolean> {
-    return (await this.write({ type: 'deleteApp', accessId })) as boolean;
+    try {
+      return (await this.write({ type: 'deleteApp', accessId })) as boolean;
+    } finally {
+      this.apps.forget(accessId);
+    }
   }
 
   async applyBatch(appId: number, command: BatchCommand, idempotency?: IdempotencyKey): Promise<BatchResult> {
@@ -206,7 +219,7 @@ export class SqliteStore implements BindingStore {
   }
 
   async tokensOfAccounts(appId: number, accounts: AccountKey[]): Promise<TokenOfAccount[][]> {
-    return this.readSnapshot(() =>
+    return this.readSnapshot(accounts.length, () =>
       accounts.map((key) =>
         (this.stmt.tokensOfAccount.all(appId, key.account, key.accountType) as { token: string; platform: TokenOfAccount['platform']; bound_at: number }[]).map(
           (row) => ({ token: row.token, platform: row.platform, boundAt: row.bound_at }),
@@ -216,7 +229,7 @@ export class SqliteStore implements BindingStore {
   }
 
   async accountsOfTokens(appId: number, tokens: string[]): Promise<AccountOfToken[][]> {
-    return this.readSnapshot(() =>
+    return this.readSnapshot(tokens.length, () =>
       tokens.map((token) =>
         (this.stmt.accountsOfToken.all(appId, token) as { account: string; account_type: number; platform: AccountOfToken['platform']; bound_at: number }[]).map(
           (row) => ({ account: row.account, accountType: row.account_type, platform: row.platform, boundAt: row.bound_at }),
@@ -268,9 +281,19 @@ export class SqliteStore implements BindingStore {
   /**
    * Several statements that must see ONE committed state: the writer thread commits in parallel,
    * so without a read transaction a query over many keys could see half of a concurrent batch.
+   * One statement is consistent by itself and needs none.
    */
-  private readSnapshot<T>(run: () => T): T {
-    return this.read(() => this.db.transaction(run)());
+  private readSnapshot<T>(keys: number, run: () => T): T {
+    return this.read(keys > 1 ? () => this.inReadTransaction(run) : run);
+  }
+
+  private inReadTransaction<T>(run: () => T): T {
+    this.db.exec('BEGIN');
+    try {
+      return run();
+    } finally {
+      this.db.exec('COMMIT');
+    }
   }
 
   private write(command: WriteCommand): Promise<unknown> {
