@@ -133,16 +133,24 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
         let lineNumber = 0;
         const errors: { line: number; err_msg: string }[] = [];
         let batch: Binding[] = [];
+        // One batch is written while the next is parsed: the writer thread and this one work side by side.
+        // A failure is kept (never an unhandled rejection) and reported at the next step.
+        let writing: Promise<void> = Promise.resolve();
+        let failure: ApiError | null = null;
         const flush = async () => {
+          await writing;
+          if (failure) throw failure;
           if (batch.length === 0) return;
-          try {
-            await store.importBindings(tenant.id, batch);
-          } catch (error) {
-            request.log.error({ err: error, imported }, 'import stopped by a store failure');
-            throw new ApiError(RetCode.INTERNAL, 503, `store failure: ${imported} lines before line ${lineNumber - batch.length + 1} were imported, the rest was not; importing the same lines again is safe`);
-          }
-          imported += batch.length;
+          const lines = batch;
+          const firstLine = lineNumber - lines.length + 1;
           batch = [];
+          writing = store.importBindings(tenant.id, lines).then(
+            () => void (imported += lines.length),
+            (error: unknown) => {
+              request.log.error({ err: error, imported }, 'import stopped by a store failure');
+              failure = new ApiError(RetCode.INTERNAL, 503, `store failure: ${imported} lines were imported, those from about line ${firstLine} on were not; importing the same lines again is safe`);
+            },
+          );
         };
         const fallback = Date.now() * 1000;
         for await (const text of createInterface({ input: createReadStream(body.path, 'utf8'), crlfDelay: Infinity })) {
@@ -158,6 +166,7 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
           if (batch.length >= IMPORT_BATCH) await flush();
         }
         await flush();
+        await flush(); // waits for the last batch and reports its failure
         if (imported + failed === 0) throw apiError.missing('body: no lines; send NDJSON, one binding per line');
         const code = failed === 0 ? RetCode.OK : imported === 0 ? RetCode.ALL_FAILED : RetCode.SOME_FAILED;
         const message = failed === 0 ? 'ok' : `${failed} of ${imported + failed} lines failed${imported > 0 ? ', the others were imported' : ''}: ${errors[0]?.err_msg ?? ''}`;
