@@ -40,6 +40,25 @@ describe('Idempotency-Key', () => {
   });
 });
 
+describe('Idempotency-Key on import', () => {
+  it('answers the stored summary for the same body and refuses another body', async (t) => {
+    const server = await testServer(t);
+    const headers = { ...basic(server.tenant), 'idempotency-key': 'import-1', 'content-type': 'application/x-ndjson' };
+    const body = '{"token":"t1","account":"alice"}\n{"token":"","account":"bob"}\n';
+    const first = await send(server, '/api/v1/import', body, headers);
+    assert.deepEqual([first.json().imported, first.json().failed], [1, 1]);
+    await send(server, BATCH, JSON.stringify({ operator_type: 4, token_list: ['t1'] }), basic(server.tenant));
+    const again = await send(server, '/api/v1/import', body, headers);
+    assert.deepEqual(again.json(), first.json());
+    const query = await send(server, QUERY, JSON.stringify({ operator_type: 2, token_list: ['t1'] }), basic(server.tenant));
+    assert.deepEqual(query.json().result, ['10110008'], 'the replay imported nothing again');
+    const other = await send(server, '/api/v1/import', '{"token":"t2","account":"alice"}\n', headers);
+    assert.deepEqual([other.statusCode, other.json().ret_code], [400, 1008007]);
+    const batchSameKey = await send(server, BATCH, BIND, { ...basic(server.tenant), 'idempotency-key': 'import-1' });
+    assert.equal(batchSameKey.statusCode, 200, 'import keys and batch keys are apart');
+  });
+});
+
 describe('rate limits', () => {
   it('are off by default, and when set answer 1008028 with 429 and Retry-After, per app', async (t) => {
     const server = await testServer(t);

@@ -17,7 +17,8 @@ import { Type } from 'typebox';
 import { bindingLine, parseBindingLine } from '../../domain/binding-lines.ts';
 import type { Binding } from '../../domain/types.ts';
 import { ApiError, apiError, RetCode } from '../../errors.ts';
-import { FIRST_BINDING_KEY, type IdempotencyKey } from '../../store/store.ts';
+import { FIRST_BINDING_KEY } from '../../store/store.ts';
+import { idempotencyKeyOf } from '../idempotency-key.ts';
 import type { SignableBody } from '../auth.ts';
 import { tenantOf, type TenantOptions } from '../tenant.ts';
 import { errorResponses, status } from '../tpns/schemas.ts';
@@ -75,14 +76,6 @@ async function spool(request: FastifyRequest, limit: number): Promise<Spooled> {
   };
 }
 
-function idempotencyKey(request: FastifyRequest, sha256: string): IdempotencyKey | undefined {
-  const header = request.headers['idempotency-key'];
-  if (header === undefined) return undefined;
-  const key = Array.isArray(header) ? header[0] ?? '' : header;
-  if (!/^[\x21-\x7e]{1,255}$/.test(key)) throw apiError.invalid('Idempotency-Key header: must be 1 to 255 visible ASCII characters');
-  return { key: `import:${key}`, bodyHash: sha256 };
-}
-
 export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions): Promise<void> {
   const { store } = options;
   // Imports can be large: hand the handler the raw stream instead of a buffered body.
@@ -122,7 +115,7 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
       const body = await spool(request, options.importMaxBytes);
       try {
         const tenant = await tenantOf(request, options, body);
-        const key = idempotencyKey(request, body.sha256);
+        const key = idempotencyKeyOf(request, () => body.sha256, 'import:');
         if (key) {
           const seen = await store.recallIdempotent(tenant.id, key.key);
           if (seen && seen.bodyHash !== key.bodyHash) throw apiError.invalid('Idempotency-Key header: used with another body in the last 24 hours; use a new key for a new request');

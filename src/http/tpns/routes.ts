@@ -2,8 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { App } from '../../domain/types.ts';
-import { apiError } from '../../errors.ts';
-import type { IdempotencyKey } from '../../store/store.ts';
+import { idempotencyKeyOf } from '../idempotency-key.ts';
 import { rawBody, tenantOf, type TenantOptions } from '../tenant.ts';
 import { batchoperate } from './batchoperate.ts';
 import { parseJsonObject } from './parse-body.ts';
@@ -17,15 +16,7 @@ export interface TpnsRouteOptions extends TenantOptions {
   maxTokenBytes: number;
 }
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-
-function idempotencyOf(request: FastifyRequest): IdempotencyKey | undefined {
-  const header = request.headers['idempotency-key'];
-  if (header === undefined) return undefined;
-  const key = Array.isArray(header) ? header[0] ?? '' : header;
-  if (!IDEMPOTENCY_KEY.test(key)) throw apiError.invalid('Idempotency-Key header: must be 1 to 255 visible ASCII characters');
-  return { key, bodyHash: createHash('sha256').update(rawBody(request)).digest('hex') };
-}
+const idempotencyOf = (request: FastifyRequest) => idempotencyKeyOf(request, () => createHash('sha256').update(rawBody(request)).digest('hex'));
 
 /** The body is documented here but checked by the domain, which answers per element with TPNS codes. */
 const documentOnly = () => (data: unknown) => ({ value: data });
