@@ -293,8 +293,9 @@ export class PostgresStore implements BindingStore {
   }
 
   /** Runs `work` in a transaction, retrying serialization failures and deadlocks with jittered backoff. */
-  private async transaction<T>(doing: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    if (this.closing && doing !== 'apply batches') throw new StoreError('the store is closed', true);
+  /** `draining`: a group accepted before close() began, which close() waits for, may still run. */
+  private async transaction<T>(doing: string, work: (client: pg.PoolClient) => Promise<T>, draining = false): Promise<T> {
+    if (this.closing && !draining) throw new StoreError('the store is closed', true);
     const maxAttempts = this.options.maxAttempts ?? 6;
     for (let attempt = 1; ; attempt++) {
       let client: pg.PoolClient;
@@ -327,7 +328,7 @@ export class PostgresStore implements BindingStore {
 
   private async commitGroup(items: BatchItem[]): Promise<GroupResult<BatchResult>[]> {
     try {
-      const results = await this.transaction('apply batches', (client) => applyGroup(client, items));
+      const results = await this.transaction('apply batches', (client) => applyGroup(client, items), true);
       this.writeStats.groups++;
       this.writeStats.commands += items.length;
       return results;
