@@ -3,7 +3,7 @@
  * body. Secrets and signatures are compared in constant time, and the answer never tells whether
  * an AccessID exists.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { App } from '../domain/types.ts';
 import { apiError } from '../errors.ts';
@@ -18,7 +18,7 @@ export interface AuthOptions {
 /** Stands in for the secret of an AccessID that does not exist, so both paths do the same work. */
 const ABSENT_SECRET = 'bindery-absent-app-0000000000000';
 
-const digest = (value: string | Buffer): Buffer => createHash('sha256').update(value).digest();
+const digest = (value: string): Buffer => hash('sha256', value, 'buffer');
 
 /** Constant-time equality for strings of any length. */
 export function safeEqual(a: string, b: string): boolean {

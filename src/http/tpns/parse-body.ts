@@ -1,10 +1,13 @@
 /** The raw body as a JSON object, whatever the Content-Type said (SPEC §2: clients are sloppy). */
 import { apiError } from '../../errors.ts';
 
+/** Stateless between calls (no streaming), so one decoder serves every request. */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
 export function parseJsonObject(raw: Buffer): Record<string, unknown> {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(raw);
+    text = utf8.decode(raw);
   } catch {
     throw apiError.invalidJson('body: not valid UTF-8');
   }
