@@ -37,27 +37,62 @@ async function http(): Promise<void> {
   const db = join(dir, 'http.db');
   log(`http: seeding ${bindings} bindings`);
   await seedSqlite(db, bindings);
-  const bare = await start('bench/bare-server.ts');
+  const bare = await start('bench/bare-server.ts', { BENCH_SQLITE: db });
   const bindery = await start('src/server.ts', { BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' });
   const auth = basic(APP.accessId, APP.secretKey);
   const accounts = bindings / 2;
+  let batchCeiling = 0;
   const queryBody = () => JSON.stringify({ operator_type: 1, account_list: [{ account: `u${random(accounts)}` }] });
   const batchBody = () => JSON.stringify({ operator_type: 2, token_accounts: Array.from({ length: 20 }, () => { const t = random(bindings); return { token: `t${t}`, account_list: [{ account: `u${t >> 1}` }] }; }) });
   try {
     const a = await runs('bare echo', () => load(`${bare.url}/echo`, {}, queryBody, SECONDS));
+    const a2 = await runs('bare route + the SQLite look-up', () => load(`${bare.url}/query`, {}, queryBody, SECONDS));
     const b = await runs('query op 1', () => load(`${bindery.url}/v3/device/account/query`, auth, queryBody, SECONDS));
     const aBatch = await runs('bare echo (batch-sized body)', () => load(`${bare.url}/echo`, {}, batchBody, SECONDS));
+    batchCeiling = aBatch.rps;
     const c = await runs('batchoperate op 2', () => load(`${bindery.url}/v3/device/account/batchoperate`, auth, batchBody, SECONDS));
     console.log(`\n### HTTP (${bindings.toLocaleString('en')} bindings, SQLite, 50 connections, ${SECONDS} s, median of ${RUNS})\n`);
     console.log('| what | req/s | p50 ms | p99 ms | ratio to bare |\n| --- | --- | --- | --- | --- |');
     console.log(`| (a) bare Fastify echo, query-sized body | ${fmt(a)} | 1 |`);
-    console.log(`| (b) query op 1, random existing account | ${fmt(b)} | ${(b.rps / a.rps).toFixed(2)} |`);
+    console.log(`| (a2) bare route + the same SQLite look-up, nothing else | ${fmt(a2)} | ${(a2.rps / a.rps).toFixed(2)} |`);
+    console.log(`| (b) query op 1, random existing account | ${fmt(b)} | ${(b.rps / a.rps).toFixed(2)} (${(b.rps / a2.rps).toFixed(2)} of a2) |`);
     console.log(`| (a') bare Fastify echo, batch-sized body | ${fmt(aBatch)} | 1 |`);
     console.log(`| (c) batchoperate op 2, 20 tokens x 1 account, durable | ${fmt(c)} | ${(c.rps / aBatch.rps).toFixed(2)} (to a) ${(c.rps / a.rps).toFixed(2)} |`);
   } finally {
     await bare.stop();
     await bindery.stop();
   }
+  const plain = plainDurableUpserts(db, bindings, SECONDS);
+  console.log(`| (c') no HTTP, no bindery: the same upserts straight into the same SQLite file, 1,000 per durable commit | ${Math.round(plain / 20).toLocaleString('en')} (${Math.round(plain).toLocaleString('en')} bindings/s) | - | - | ${(plain / 20 / batchCeiling).toFixed(2)} (to a'): the ceiling of (c) on this disk |`);
+}
+
+/**
+ * The ceiling of (c) on this disk: what 50 concurrent requests of 20 random refreshes amount to
+ * (1,000 upserts of existing bindings), committed durably as one transaction, with nothing else:
+ * no HTTP, no rules, no history. Returns bindings/s.
+ */
+function plainDurableUpserts(path: string, bindings: number, seconds: number): number {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('wal_autocheckpoint = 10000');
+  const upsert = db.prepare('INSERT INTO bindings (app_id, token, account, account_type, platform, bound_at) VALUES (1, ?, ?, 0, ?, ?) ON CONFLICT DO UPDATE SET bound_at = excluded.bound_at');
+  const group = db.transaction((at: number) => {
+    for (let k = 0; k < 1000; k++) {
+      const t = random(bindings);
+      upsert.run(`t${t}`, `u${t >> 1}`, 'android', at + k);
+    }
+  });
+  let done = 0;
+  const started = performance.now();
+  while (performance.now() - started < seconds * 1000) {
+    group(Date.now() * 1000 + done);
+    done += 1000;
+  }
+  const rate = done / ((performance.now() - started) / 1000);
+  db.close();
+  log(`  plain durable upserts: ${Math.round(rate)} bindings/s`);
+  return rate;
 }
 
 function lines(count: number): string[] {

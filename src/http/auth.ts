@@ -3,7 +3,7 @@
  * body. Secrets and signatures are compared in constant time, and the answer never tells whether
  * an AccessID exists.
  */
-import { createHmac, hash, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { App } from '../domain/types.ts';
 import { apiError } from '../errors.ts';
@@ -18,11 +18,19 @@ export interface AuthOptions {
 /** Stands in for the secret of an AccessID that does not exist, so both paths do the same work. */
 const ABSENT_SECRET = 'bindery-absent-app-0000000000000';
 
-const digest = (value: string): Buffer => hash('sha256', value, 'buffer');
-
-/** Constant-time equality for strings of any length. */
-export function safeEqual(a: string, b: string): boolean {
-  return timingSafeEqual(digest(a), digest(b));
+/**
+ * Constant-time equality of a presented credential with the expected one. The time depends only
+ * on the expected value's length (which is not secret: every generated SecretKey has 32
+ * characters), never on where the two differ.
+ */
+export function safeEqual(presented: string, expected: string): boolean {
+  const a = Buffer.from(presented, 'utf8');
+  const b = Buffer.from(expected, 'utf8');
+  if (a.length !== b.length) {
+    timingSafeEqual(b, b);
+    return false;
+  }
+  return timingSafeEqual(a, b);
 }
 
 /** Sign = base64( lowercase_hex( HMAC-SHA256(SecretKey, prefix + raw_body) ) ). */
@@ -78,7 +86,7 @@ export async function authenticate(headers: IncomingHttpHeaders, rawBody: Buffer
   if (basic) {
     const app = await options.findApp(basic.accessId);
     let ok = false;
-    for (const secret of liveSecrets(app, now)) ok = safeEqual(secret, basic.secret) || ok;
+    for (const secret of liveSecrets(app, now)) ok = safeEqual(basic.secret, secret) || ok;
     if (ok && app) return app;
     problems.push('Basic credentials: AccessID or SecretKey is wrong');
   } else if (authorization !== undefined) {
@@ -97,8 +105,8 @@ export async function authenticate(headers: IncomingHttpHeaders, rawBody: Buffer
       let ok = false;
       for (const secret of liveSecrets(app, now)) {
         // TPNS signs TimeStamp + AccessId + body; some clients sign AccessId + TimeStamp + body.
-        ok = safeEqual(await body.sign(secret, timestamp + accessId), sign) || ok;
-        ok = safeEqual(await body.sign(secret, accessId + timestamp), sign) || ok;
+        ok = safeEqual(sign, await body.sign(secret, timestamp + accessId)) || ok;
+        ok = safeEqual(sign, await body.sign(secret, accessId + timestamp)) || ok;
       }
       if (ok && app) return app;
       problems.push('Sign header: does not match (AccessId, TimeStamp, SecretKey and the exact body bytes must agree)');

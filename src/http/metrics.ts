@@ -36,34 +36,43 @@ export class Metrics {
     });
   }
 
-  /** The store, with every call timed (each method wrapped once, not on every call). */
+  /**
+   * The store, with every call timed: a plain object whose methods are wrapped once (no Proxy and
+   * no label hashing on the hot path: the label sets are bound when the wrapper is made).
+   */
   instrument(store: BindingStore): BindingStore {
-    const histogram = this.storeLatency;
-    const wrapped = new Map<PropertyKey, unknown>();
-    const timed = (operation: string, method: (...a: unknown[]) => unknown) => (...args: unknown[]) => {
-      const end = histogram.startTimer({ operation });
-      const result = method.apply(store, args);
-      if (result instanceof Promise) {
-        return result.then(
-          (v) => (end({ outcome: 'ok' }), v),
-          (e: unknown) => {
-            end({ outcome: 'error' });
-            throw e;
-          },
-        );
+    const timed = Object.create(store) as Record<string, unknown>;
+    for (let proto = Object.getPrototypeOf(store) as object | null; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
+      for (const name of Object.getOwnPropertyNames(proto)) {
+        const method = (store as unknown as Record<string, unknown>)[name];
+        if (name === 'constructor' || name === 'close' || typeof method !== 'function' || Object.hasOwn(timed, name)) continue;
+        timed[name] = this.timedMethod(store, name, method as (...args: unknown[]) => unknown);
       }
-      end({ outcome: 'ok' });
-      return result;
+    }
+    return timed as unknown as BindingStore;
+  }
+
+  private timedMethod(store: BindingStore, operation: string, method: (...args: unknown[]) => unknown): (...args: unknown[]) => unknown {
+    const ok = this.storeLatency.labels({ operation, outcome: 'ok' });
+    const failed = this.storeLatency.labels({ operation, outcome: 'error' });
+    return (...args: unknown[]) => {
+      const started = performance.now();
+      const result = method.apply(store, args);
+      if (!(result instanceof Promise)) {
+        ok.observe((performance.now() - started) / 1000);
+        return result;
+      }
+      return result.then(
+        (value: unknown) => {
+          ok.observe((performance.now() - started) / 1000);
+          return value;
+        },
+        (error: unknown) => {
+          failed.observe((performance.now() - started) / 1000);
+          throw error;
+        },
+      );
     };
-    return new Proxy(store, {
-      get(target, property, receiver) {
-        const value = Reflect.get(target, property, receiver) as unknown;
-        if (typeof value !== 'function' || property === 'close') return value;
-        let wrapper = wrapped.get(property);
-        if (wrapper === undefined) wrapped.set(property, (wrapper = timed(String(property), value as (...a: unknown[]) => unknown)));
-        return wrapper;
-      },
-    });
   }
 
   /** Counts and times every answer, labelled by route template and the TPNS ret_code it carried. */
@@ -74,11 +83,23 @@ export class Metrics {
       (request as { retCode?: string }).retCode = match?.[1] ?? '';
       done(null, payload);
     });
+    // One pair of label-bound children per (method, route, status, ret_code): found by one string key.
+    const children = new Map<string, { count: { inc(): void }; latency: { observe(seconds: number): void } }>();
     app.addHook('onResponse', (request, reply, done) => {
       const route = request.routeOptions.url ?? 'unmatched';
       const retCode = (request as { retCode?: string }).retCode ?? '';
-      this.requests.inc({ method: request.method, route, status: reply.statusCode, ret_code: retCode });
-      this.latency.observe({ route, ret_code: retCode }, reply.elapsedTime / 1000);
+      const key = `${request.method} ${route} ${reply.statusCode} ${retCode}`;
+      let child = children.get(key);
+      if (child === undefined) {
+        if (children.size >= 10_000) children.clear();
+        child = {
+          count: this.requests.labels({ method: request.method, route, status: reply.statusCode, ret_code: retCode }),
+          latency: this.latency.labels({ route, ret_code: retCode }),
+        };
+        children.set(key, child);
+      }
+      child.count.inc();
+      child.latency.observe(reply.elapsedTime / 1000);
       done();
     });
     app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics' } }, async (_request, reply) => {
