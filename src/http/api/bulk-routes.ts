@@ -9,7 +9,6 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -19,6 +18,7 @@ import type { Binding } from '../../domain/types.ts';
 import { ApiError, apiError, RetCode } from '../../errors.ts';
 import { FIRST_BINDING_KEY } from '../../store/store.ts';
 import { idempotencyKeyOf } from '../idempotency-key.ts';
+import { fileLines } from './file-lines.ts';
 import type { SignableBody } from '../auth.ts';
 import { tenantOf, type TenantOptions } from '../tenant.ts';
 import { errorResponses, status } from '../tpns/schemas.ts';
@@ -146,17 +146,19 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
           );
         };
         const fallback = Date.now() * 1000;
-        for await (const text of createInterface({ input: createReadStream(body.path, 'utf8'), crlfDelay: Infinity })) {
-          lineNumber++;
-          if (text.trim() === '') continue;
-          const parsed = parseBindingLine(text, options.maxTokenBytes, fallback + lineNumber);
-          if (typeof parsed === 'string') {
-            failed++;
-            if (errors.length < ERRORS_SHOWN) errors.push({ line: lineNumber, err_msg: `line ${lineNumber}: ${parsed}` });
-            continue;
+        for await (const texts of fileLines(body.path)) {
+          for (const text of texts) {
+            lineNumber++;
+            if (text.trim() === '') continue;
+            const parsed = parseBindingLine(text, options.maxTokenBytes, fallback + lineNumber);
+            if (typeof parsed === 'string') {
+              failed++;
+              if (errors.length < ERRORS_SHOWN) errors.push({ line: lineNumber, err_msg: `line ${lineNumber}: ${parsed}` });
+              continue;
+            }
+            batch.push(parsed);
+            if (batch.length >= IMPORT_BATCH) await flush();
           }
-          batch.push(parsed);
-          if (batch.length >= IMPORT_BATCH) await flush();
         }
         await flush();
         await flush(); // waits for the last batch and reports its failure
