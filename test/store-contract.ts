@@ -286,6 +286,19 @@ export function storeContract(name: string, factory: StoreFactory): void {
         await store.applyBatch(app.id, cmd([bind('new', acc('bob', 2))]));
         assert.deepEqual(await tokensOf(store, app, acc('bob', 2)), ['a', 'new'], 'a later bind is newer than an imported future time');
       });
+      it('imports many rows in order: a key given twice keeps its later row', async (t) => {
+        const { store } = await factory.open(t);
+        const app = await newApp(store);
+        const rows = Array.from({ length: 123 }, (_, i) => ({ token: `t${String(i).padStart(3, '0')}`, account: `u${i % 7}`, accountType: i % 2, platform: (i % 3 === 0 ? 'ios' : null) as Platform | null, boundAt: 1_000_000 + i }));
+        rows.push({ ...rows[10]!, platform: 'android', boundAt: 9_000_000 }, { ...rows[120]!, platform: 'android', boundAt: 9_000_001 });
+        await store.importBindings(app.id, rows);
+        const seen = await store.listBindings(app.id, FIRST_BINDING_KEY, 1000);
+        assert.equal(seen.length, 123);
+        assert.deepEqual(seen[10], rows[123]);
+        assert.deepEqual(seen[120], rows[124]);
+        assert.deepEqual(seen[50], rows[50]);
+        assert.deepEqual(seen[122], rows[122]);
+      });
     });
 
     describe('isolation, concurrency and durability', () => {

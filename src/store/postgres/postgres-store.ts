@@ -79,6 +79,16 @@ function toStoreError(error: unknown, doing: string): Error {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * PostgreSQL refuses to upsert one row twice in a statement; rows apply in order, so a key given
+ * twice keeps its last row. (U+0000 is refused in tokens and accounts, so it separates safely.)
+ */
+function lastOfEachKey(bindings: Binding[]): Binding[] {
+  const byKey = new Map<string, Binding>();
+  for (const b of bindings) byKey.set(`${b.token}\u0000${b.account}\u0000${b.accountType}`, b);
+  return byKey.size === bindings.length ? bindings : [...byKey.values()];
+}
+
 export class PostgresStore implements BindingStore {
   readonly kind = 'postgres' as const;
   private readonly queue: GroupCommitQueue<BatchItem, BatchResult>;
@@ -267,7 +277,7 @@ export class PostgresStore implements BindingStore {
     await this.transaction('import bindings', async (client) => {
       const { rows } = await client.query(SQL.appRaiseClock, [appId, Math.max(0, ...bindings.map((b) => b.boundAt))]);
       if (!rows[0]) throw new AppNotFoundError(String(appId));
-      await client.query(SQL.bindingsUpsert, upsertParams(appId, bindings));
+      await client.query(SQL.bindingsUpsert, upsertParams(appId, lastOfEachKey(bindings)));
     });
   }
 

@@ -34,7 +34,7 @@ import {
 import { rowToApp, rowToBinding, rowToDelivery, rowToHistory, type AppRow, type BindingRow, type DeliveryRow, type HistoryRow } from '../rows.ts';
 import { SQL } from './sqlite-queries.ts';
 import { migrateSqlite } from './sqlite-schema.ts';
-import { openSqliteConnection, type SerializedError, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
+import { openSqliteConnection, toColumns, type SerializedError, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
 
 type Reply = { id: number; results?: WriteResult[]; failure?: string; closed?: true };
 
@@ -245,7 +245,7 @@ export class SqliteStore implements BindingStore {
   }
 
   async importBindings(appId: number, bindings: Binding[]): Promise<void> {
-    await this.write({ type: 'importBindings', appId, bindings });
+    await this.write({ type: 'importBindings', appId, bindings: toColumns(bindings) });
   }
 
   async ping(): Promise<void> {

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { applyBatch } from '../../domain/apply-batch.ts';
 import { BindingSet, keysToLoad, netChanges } from '../../domain/binding-set.ts';
 import { historyRecords, webhookEvents } from '../../domain/change-records.ts';
-import type { App, BatchCommand, Binding } from '../../domain/types.ts';
+import type { App, BatchCommand, Binding, Platform } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError } from '../../errors.ts';
 import { historyParams, patchedAppColumns, rowToApp, rowToBinding, rowToWebhookEvent, type AppRow, type BindingRow, type OutboxRow } from '../rows.ts';
 import {
@@ -23,18 +23,35 @@ import {
   type SweepCutoffs,
   type WebhookEvent,
 } from '../store.ts';
-import { SQL } from './sqlite-queries.ts';
+import { PUT_ROWS, SQL } from './sqlite-queries.ts';
 
 export type WriteCommand =
   | { type: 'applyBatch'; appId: number; command: BatchCommand; idempotency?: IdempotencyKey }
   | { type: 'createApp'; app: NewApp }
   | { type: 'updateApp'; accessId: string; patch: AppPatch }
   | { type: 'deleteApp'; accessId: string }
-  | { type: 'importBindings'; appId: number; bindings: Binding[] }
+  | { type: 'importBindings'; appId: number; bindings: BindingColumns }
   | { type: 'claimWebhookEvents'; now: number; leaseMs: number; limit: number }
   | { type: 'completeWebhookEvent'; event: WebhookEvent; outcome: DeliveryOutcome }
   | { type: 'sweep'; cutoffs: SweepCutoffs; limit: number }
   | { type: 'rememberIdempotent'; appId: number; key: IdempotencyKey; result: string };
+
+/** Bindings as columns: 5,000 of them cross to the writer thread in ~0.6 ms, as objects in ~4 ms. */
+export interface BindingColumns {
+  tokens: string[];
+  accounts: string[];
+  accountTypes: Float64Array;
+  platforms: (Platform | null)[];
+  boundAt: Float64Array;
+}
+
+export const toColumns = (bindings: Binding[]): BindingColumns => ({
+  tokens: bindings.map((b) => b.token),
+  accounts: bindings.map((b) => b.account),
+  accountTypes: Float64Array.from(bindings, (b) => b.accountType),
+  platforms: bindings.map((b) => b.platform),
+  boundAt: Float64Array.from(bindings, (b) => b.boundAt),
+});
 
 /** What crosses the thread boundary for a failed command. */
 export interface SerializedError {
@@ -174,13 +191,26 @@ export class SqliteWriter {
     return result;
   }
 
-  private importBindings(appId: number, bindings: Binding[]): void {
+  private importBindings(appId: number, rows: BindingColumns): void {
     if (!this.stmt.appById.get(appId)) throw new AppNotFoundError(String(appId));
-    for (const b of bindings) {
-      this.stmt.bindingPut.run(appId, b.token, b.account, b.accountType, b.platform, b.boundAt);
-      // Later binds must sort after everything imported.
-      if (b.boundAt > this.lastBoundAt) this.lastBoundAt = b.boundAt;
+    const { tokens, accounts, accountTypes, platforms, boundAt } = rows;
+    const count = tokens.length;
+    const whole = count - (count % PUT_ROWS);
+    const params: unknown[] = new Array(PUT_ROWS * 6);
+    for (let i = 0; i < whole; i += PUT_ROWS) {
+      for (let k = 0, at = 0; k < PUT_ROWS; k++, at += 6) {
+        params[at] = appId;
+        params[at + 1] = tokens[i + k];
+        params[at + 2] = accounts[i + k];
+        params[at + 3] = accountTypes[i + k];
+        params[at + 4] = platforms[i + k];
+        params[at + 5] = boundAt[i + k];
+      }
+      this.stmt.bindingPutRows.run(params);
     }
+    for (let i = whole; i < count; i++) this.stmt.bindingPut.run(appId, tokens[i], accounts[i], accountTypes[i], platforms[i], boundAt[i]);
+    // Later binds must sort after everything imported.
+    for (let i = 0; i < count; i++) if (boundAt[i]! > this.lastBoundAt) this.lastBoundAt = boundAt[i]!;
   }
 
   private createApp(app: NewApp): App {
