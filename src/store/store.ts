@@ -139,6 +139,12 @@ export interface BindingStore {
   /** Which backend this is, for logs and /readyz. */
   readonly kind: 'sqlite' | 'postgres';
 
+  /**
+   * How many importBindings calls of one import are worth having in flight at once: 1 where one
+   * writer does all writes (SQLite), more where separate connections write side by side.
+   */
+  readonly importConcurrency: number;
+
   /** Creates an app. Rejects with AppExistsError when the AccessID is taken. */
   createApp(app: NewApp): Promise<App>;
 

@@ -19,6 +19,7 @@ import { ApiError, apiError, RetCode } from '../../errors.ts';
 import { FIRST_BINDING_KEY } from '../../store/store.ts';
 import { idempotencyKeyOf } from '../idempotency-key.ts';
 import { fileLines } from './file-lines.ts';
+import { ImportPipeline } from './import-pipeline.ts';
 import type { SignableBody } from '../auth.ts';
 import { tenantOf, type TenantOptions } from '../tenant.ts';
 import { errorResponses, status } from '../tpns/schemas.ts';
@@ -121,30 +122,18 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
           if (seen && seen.bodyHash !== key.bodyHash) throw apiError.invalid('Idempotency-Key header: used with another body in the last 24 hours; use a new key for a new request');
           if (seen) return JSON.parse(seen.result) as unknown;
         }
-        let imported = 0;
         let failed = 0;
         let lineNumber = 0;
         const errors: { line: number; err_msg: string }[] = [];
+        const writes = new ImportPipeline(
+          (lines) => store.importBindings(tenant.id, lines),
+          (error, imported) => {
+            request.log.error({ err: error, imported }, 'import stopped by a store failure');
+            return new ApiError(RetCode.INTERNAL, 503, `store failure: ${imported} lines were imported before it; importing the same lines again is safe`);
+          },
+          store.importConcurrency,
+        );
         let batch: Binding[] = [];
-        // One batch is written while the next is parsed: the writer thread and this one work side by side.
-        // A failure is kept (never an unhandled rejection) and reported at the next step.
-        let writing: Promise<void> = Promise.resolve();
-        let failure: ApiError | null = null;
-        const flush = async () => {
-          await writing;
-          if (failure) throw failure;
-          if (batch.length === 0) return;
-          const lines = batch;
-          const firstLine = lineNumber - lines.length + 1;
-          batch = [];
-          writing = store.importBindings(tenant.id, lines).then(
-            () => void (imported += lines.length),
-            (error: unknown) => {
-              request.log.error({ err: error, imported }, 'import stopped by a store failure');
-              failure = new ApiError(RetCode.INTERNAL, 503, `store failure: ${imported} lines were imported, those from about line ${firstLine} on were not; importing the same lines again is safe`);
-            },
-          );
-        };
         const fallback = Date.now() * 1000;
         for await (const texts of fileLines(body.path)) {
           for (const text of texts) {
@@ -157,11 +146,14 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
               continue;
             }
             batch.push(parsed);
-            if (batch.length >= IMPORT_BATCH) await flush();
+            if (batch.length >= IMPORT_BATCH) {
+              await writes.add(batch);
+              batch = [];
+            }
           }
         }
-        await flush();
-        await flush(); // waits for the last batch and reports its failure
+        if (batch.length > 0) await writes.add(batch);
+        const imported = await writes.finish();
         if (imported + failed === 0) throw apiError.missing('body: no lines; send NDJSON, one binding per line');
         const code = failed === 0 ? RetCode.OK : imported === 0 ? RetCode.ALL_FAILED : RetCode.SOME_FAILED;
         const message = failed === 0 ? 'ok' : `${failed} of ${imported + failed} lines failed${imported > 0 ? ', the others were imported' : ''}: ${errors[0]?.err_msg ?? ''}`;

@@ -56,6 +56,8 @@ function reviveError(error: SerializedError): Error {
 
 export class SqliteStore implements BindingStore {
   readonly kind = 'sqlite' as const;
+  /** One writer thread: a second batch in flight only adds contention (measured: ~207k -> ~180k lines/s). */
+  readonly importConcurrency = 1;
   private readonly stmt;
   private readonly queue: GroupCommitQueue<WriteCommand, unknown>;
   private readonly apps = new AppCache();
