@@ -23,13 +23,27 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 const fmt = (r: LoadResult) => `${Math.round(r.rps).toLocaleString('en')} | ${r.p50} | ${r.p99}`;
 const random = (n: number) => Math.floor(Math.random() * n);
 
-async function runs(title: string, once: () => Promise<LoadResult>): Promise<LoadResult> {
-  const all: LoadResult[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    all.push(await once());
-    log(`  ${title} run ${i + 1}: ${Math.round(all.at(-1)!.rps)} req/s, p50 ${all.at(-1)!.p50} ms, p99 ${all.at(-1)!.p99} ms, errors ${all.at(-1)!.errors}`);
+/**
+ * Runs every measurement once per round, round after round, so that each round's figures share
+ * the machine's state (a shared 2-core box drifts by ±30% over minutes). Returns, per key, the
+ * median run and the median of the per-round ratios named in `ratios` ([numerator, denominator] keys).
+ */
+async function rounds(measure: Record<string, () => Promise<LoadResult>>, ratioOf: Record<string, [string, string]> = {}): Promise<{ median: Record<string, LoadResult>; ratio: Record<string, number> }> {
+  const all: Record<string, LoadResult[]> = {};
+  const ratios: Record<string, number[]> = {};
+  for (let round = 1; round <= RUNS; round++) {
+    for (const [key, once] of Object.entries(measure)) {
+      const result = await once();
+      (all[key] ??= []).push(result);
+      log(`  ${key} round ${round}: ${Math.round(result.rps)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, errors ${result.errors}`);
+    }
+    for (const [name, [top, base]] of Object.entries(ratioOf)) (ratios[name] ??= []).push(all[top]!.at(-1)!.rps / all[base]!.at(-1)!.rps);
   }
-  return median(all, (r) => r.rps);
+  const middle = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]!;
+  return {
+    median: Object.fromEntries(Object.entries(all).map(([key, runs]) => [key, median(runs, (r) => r.rps)])),
+    ratio: Object.fromEntries(Object.entries(ratios).map(([key, values]) => [key, middle(values)])),
+  };
 }
 
 async function http(): Promise<void> {
@@ -41,29 +55,33 @@ async function http(): Promise<void> {
   const bindery = await start('src/server.ts', { BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' });
   const auth = basic(APP.accessId, APP.secretKey);
   const accounts = bindings / 2;
-  let batchCeiling = 0;
   const queryBody = () => JSON.stringify({ operator_type: 1, account_list: [{ account: `u${random(accounts)}` }] });
   const batchBody = () => JSON.stringify({ operator_type: 2, token_accounts: Array.from({ length: 20 }, () => { const t = random(bindings); return { token: `t${t}`, account_list: [{ account: `u${t >> 1}` }] }; }) });
   try {
-    const a = await runs('bare echo', () => load(`${bare.url}/echo`, {}, queryBody, SECONDS));
-    const a2 = await runs('bare route + the SQLite look-up', () => load(`${bare.url}/query`, {}, queryBody, SECONDS));
-    const b = await runs('query op 1', () => load(`${bindery.url}/v3/device/account/query`, auth, queryBody, SECONDS));
-    const aBatch = await runs('bare echo (batch-sized body)', () => load(`${bare.url}/echo`, {}, batchBody, SECONDS));
-    batchCeiling = aBatch.rps;
-    const c = await runs('batchoperate op 2', () => load(`${bindery.url}/v3/device/account/batchoperate`, auth, batchBody, SECONDS));
-    console.log(`\n### HTTP (${bindings.toLocaleString('en')} bindings, SQLite, 50 connections, ${SECONDS} s, median of ${RUNS})\n`);
-    console.log('| what | req/s | p50 ms | p99 ms | ratio to bare |\n| --- | --- | --- | --- | --- |');
-    console.log(`| (a) bare Fastify echo, query-sized body | ${fmt(a)} | 1 |`);
-    console.log(`| (a2) bare route + the same SQLite look-up, nothing else | ${fmt(a2)} | ${(a2.rps / a.rps).toFixed(2)} |`);
-    console.log(`| (b) query op 1, random existing account | ${fmt(b)} | ${(b.rps / a.rps).toFixed(2)} (${(b.rps / a2.rps).toFixed(2)} of a2) |`);
-    console.log(`| (a') bare Fastify echo, batch-sized body | ${fmt(aBatch)} | 1 |`);
-    console.log(`| (c) batchoperate op 2, 20 tokens x 1 account, durable | ${fmt(c)} | ${(c.rps / aBatch.rps).toFixed(2)} (to a) ${(c.rps / a.rps).toFixed(2)} |`);
+    const { median: m, ratio } = await rounds(
+      {
+        a: () => load(`${bare.url}/echo`, {}, queryBody, SECONDS),
+        a2: () => load(`${bare.url}/query`, {}, queryBody, SECONDS),
+        b: () => load(`${bindery.url}/v3/device/account/query`, auth, queryBody, SECONDS),
+        "a'": () => load(`${bare.url}/echo`, {}, batchBody, SECONDS),
+        c: () => load(`${bindery.url}/v3/device/account/batchoperate`, auth, batchBody, SECONDS),
+        "c'": async () => ({ rps: plainDurableUpserts(db, bindings, SECONDS) / 20, p50: NaN, p99: NaN, errors: 0 }),
+      },
+      { a2: ['a2', 'a'], b: ['b', 'a'], 'b/a2': ['b', 'a2'], c: ['c', 'a'], "c/a'": ['c', "a'"], "c'": ["c'", "a'"] },
+    );
+    const r = (key: string) => ratio[key]!.toFixed(2);
+    console.log(`\n### HTTP (${bindings.toLocaleString('en')} bindings, SQLite, 50 connections, ${SECONDS} s; median of ${RUNS} rounds, ratios are medians of per-round ratios)\n`);
+    console.log('| what | req/s | p50 ms | p99 ms | ratio |\n| --- | --- | --- | --- | --- |');
+    console.log(`| (a) bare Fastify echo, query-sized body | ${fmt(m.a!)} | 1 |`);
+    console.log(`| (a2) bare route + the same SQLite look-up, nothing else | ${fmt(m.a2!)} | ${r('a2')} to a |`);
+    console.log(`| (b) query op 1, random existing account | ${fmt(m.b!)} | **${r('b')}** to a, ${r('b/a2')} to a2 |`);
+    console.log(`| (a') bare Fastify echo, batch-sized body | ${fmt(m["a'"]!)} | 1 |`);
+    console.log(`| (c) batchoperate op 2, 20 tokens x 1 account, durable | ${fmt(m.c!)} | **${r('c')}** to a, ${r("c/a'")} to a' |`);
+    console.log(`| (c') the same upserts straight into the same SQLite file, 1,000 per durable commit (no HTTP, rules or history) | ${Math.round(m["c'"]!.rps).toLocaleString('en')} (x 20 bindings) | - | - | ${r("c'")} to a': the disk's ceiling for (c) |`);
   } finally {
     await bare.stop();
     await bindery.stop();
   }
-  const plain = plainDurableUpserts(db, bindings, SECONDS);
-  console.log(`| (c') no HTTP, no bindery: the same upserts straight into the same SQLite file, 1,000 per durable commit | ${Math.round(plain / 20).toLocaleString('en')} (${Math.round(plain).toLocaleString('en')} bindings/s) | - | - | ${(plain / 20 / batchCeiling).toFixed(2)} (to a'): the ceiling of (c) on this disk |`);
 }
 
 /**
@@ -73,6 +91,7 @@ async function http(): Promise<void> {
  */
 function plainDurableUpserts(path: string, bindings: number, seconds: number): number {
   const db = new Database(path);
+  db.pragma('busy_timeout = 5000');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('wal_autocheckpoint = 10000');
@@ -184,7 +203,7 @@ async function growth(): Promise<void> {
     try {
       const auth = basic(APP.accessId, APP.secretKey);
       const accounts = size / 2;
-      const result = await runs(`growth ${size}`, () => load(`${server.url}/v3/device/account/query`, auth, () => JSON.stringify({ operator_type: 1, account_list: [{ account: `u${random(accounts)}` }] }), SECONDS));
+      const result = (await rounds({ [`growth ${size}`]: () => load(`${server.url}/v3/device/account/query`, auth, () => JSON.stringify({ operator_type: 1, account_list: [{ account: `u${random(accounts)}` }] }), SECONDS) })).median[`growth ${size}`]!;
       const bytes = ['', '-wal'].reduce((sum, s) => { try { return sum + statSync(db + s).size; } catch { return sum; } }, 0);
       console.log(`| ${size.toLocaleString('en')} | ${fmt(result)} | ${(bytes / 1024 / 1024).toFixed(0)} MB | ${rssMb(server.child.pid!).toFixed(0)} MB |`);
     } finally {
