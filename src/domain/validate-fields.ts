@@ -51,7 +51,8 @@ export function checkToken(value: unknown, path: string, maxBytes: number): stri
   if (value.length === 0) return fail(RetCode.INVALID_TOKEN, path, 'empty');
   const tokenProblem = textProblem(value);
   if (tokenProblem) return fail(RetCode.INVALID_TOKEN, path, tokenProblem);
-  const bytes = utf8Length(value);
+  // A UTF-16 unit is at most 3 UTF-8 bytes: short tokens need no byte count.
+  const bytes = value.length * 3 <= maxBytes ? 0 : utf8Length(value);
   if (bytes > maxBytes) return fail(RetCode.INVALID_TOKEN, path, `longer than ${maxBytes} bytes (${bytes} bytes)`);
   return value;
 }
@@ -66,9 +67,10 @@ export function checkAccountKey(value: unknown, path: string): AccountKey | Fail
   if (typeof account !== 'string') return fail(RetCode.INVALID_PARAMETER, accountPath, `must be a string, got ${describe(account)}`);
   const accountProblem = textProblem(account);
   if (accountProblem) return fail(RetCode.INVALID_PARAMETER, accountPath, accountProblem);
-  // TPNS: "The character length of an account must be greater than 1 byte."
-  if (utf8Length(account) <= 1) return fail(RetCode.INVALID_PARAMETER, accountPath, `must be longer than 1 byte, got ${describe(account)}`);
-  const chars = [...account].length;
+  // TPNS: "The character length of an account must be greater than 1 byte." (2+ UTF-16 units are 2+ bytes.)
+  if (account.length < 2 && utf8Length(account) <= 1) return fail(RetCode.INVALID_PARAMETER, accountPath, `must be longer than 1 byte, got ${describe(account)}`);
+  // Characters are code points; there are never more of them than UTF-16 units.
+  const chars = account.length <= MAX_ACCOUNT_CHARS ? account.length : [...account].length;
   if (chars > MAX_ACCOUNT_CHARS) {
     return fail(RetCode.INVALID_PARAMETER, accountPath, `longer than ${MAX_ACCOUNT_CHARS} characters (${chars} characters)`);
   }

@@ -94,6 +94,8 @@ describe('batchoperate: operations', () => {
       [ta('t', {}), '1008007', 'token_accounts[0].account_list[0].account: required'],
       [ta('t', a(7)), '1008007', 'token_accounts[0].account_list[0].account: must be a string, got number 7'],
       [ta('t', a('x'.repeat(101))), '1008007', 'token_accounts[0].account_list[0].account: longer than 100 characters (101 characters)'],
+      [ta('t', a('😀'.repeat(101))), '1008007', 'token_accounts[0].account_list[0].account: longer than 100 characters (101 characters)'],
+      [ta('😀'.repeat(17), a('alice')), '1008006', 'token_accounts[0].token: longer than 64 bytes (68 bytes)'],
       [ta('t', a('alice', 1.5)), '1008007', 'token_accounts[0].account_list[0].account_type: must be an integer from 0 to 2147483647, got number 1.5'],
       [ta('t', a('alice', '1')), '1008007', 'token_accounts[0].account_list[0].account_type: must be an integer from 0 to 2147483647, got the string "1"'],
       [ta('t', a('alice', 2 ** 31)), '1008007', 'token_accounts[0].account_list[0].account_type: must be an integer from 0 to 2147483647, got number 2147483648'],
@@ -105,6 +107,8 @@ describe('batchoperate: operations', () => {
     assert.deepEqual(await accountsOf(server, 't'), [[]], 'no invalid element was applied');
     // "é" is 2 bytes of UTF-8: longer than 1 byte, so it is a valid account.
     assert.deepEqual((await batch(server, { operator_type: 1, token_accounts: [ta('t', a('é'))] })).body.result, ['0']);
+    // Characters are code points: 100 emoji (200 UTF-16 units) are 100 characters; 16 emoji are 64 bytes.
+    assert.deepEqual((await batch(server, { operator_type: 1, token_accounts: [ta('😀'.repeat(16), a('😀'.repeat(100)))] })).body.result, ['0']);
   });
 
   it('op 1 and op 2 refuse an element listing more accounts than max_accounts_per_token', async (t) => {

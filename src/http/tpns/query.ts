@@ -22,7 +22,8 @@ export async function query(
   const request = validateQuery(body, maxTokenBytes);
   const result: string[] = [];
   if (request.op === 1) {
-    const valid: AccountKey[] = request.slots.flatMap((s) => (s.ok ? [s.value] : []));
+    const valid: AccountKey[] = [];
+    for (const s of request.slots) if (s.ok) valid.push(s.value);
     const found = valid.length > 0 ? await store.tokensOfAccounts(app.id, valid) : [];
     let next = 0;
     const accountTokens = request.slots.map((slot, i) => {
@@ -36,7 +37,8 @@ export async function query(
     });
     return { ...status(RetCode.OK, 'ok'), result, account_tokens: accountTokens };
   }
-  const valid: string[] = request.slots.flatMap((s) => (s.ok ? [s.value] : []));
+  const valid: string[] = [];
+  for (const s of request.slots) if (s.ok) valid.push(s.value);
   const found = valid.length > 0 ? await store.accountsOfTokens(app.id, valid) : [];
   let next = 0;
   const tokenAccounts = request.slots.map((slot, i) => {
