@@ -276,13 +276,15 @@ export class PostgresStore implements BindingStore {
   }
 
   async importBindings(appId: number, bindings: Binding[]): Promise<void> {
-    // The app's clock is raised first, on its own (later binds sort after everything imported), so
-    // two import transactions of one app never queue on the app's row and can run side by side.
     let latest = 0;
     for (const b of bindings) if (b.boundAt > latest) latest = b.boundAt;
-    const { rows } = await this.query('import bindings', SQL.appRaiseClock, [appId, latest]);
-    if (!rows[0]) throw new AppNotFoundError(String(appId));
-    await this.transaction('import bindings', (client) => client.query(SQL.bindingsUpsert, upsertParams(appId, lastOfEachKey(bindings))));
+    await this.transaction('import bindings', async (client) => {
+      await client.query(SQL.bindingsUpsert, upsertParams(appId, lastOfEachKey(bindings)));
+      // The app's clock is raised last (later binds sort after everything imported): two import
+      // transactions of one app write their rows side by side and queue only for their commits.
+      const { rows } = await client.query(SQL.appRaiseClock, [appId, latest]);
+      if (!rows[0]) throw new AppNotFoundError(String(appId));
+    });
   }
 
   async ping(): Promise<void> {
