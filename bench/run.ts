@@ -53,6 +53,7 @@ async function http(): Promise<void> {
   await seedSqlite(db, bindings);
   const bare = await start('bench/bare-server.ts', { BENCH_SQLITE: db });
   const bindery = await start('src/server.ts', { BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' });
+  const steps = await start('bench/steps-server.ts', { BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' });
   const auth = basic(APP.accessId, APP.secretKey);
   const accounts = bindings / 2;
   const queryBody = () => JSON.stringify({ operator_type: 1, account_list: [{ account: `u${random(accounts)}` }] });
@@ -62,12 +63,15 @@ async function http(): Promise<void> {
       {
         a: () => load(`${bare.url}/echo`, {}, queryBody, SECONDS),
         a2: () => load(`${bare.url}/query`, {}, queryBody, SECONDS),
+        'b-machinery': () => load(`${steps.url}/steps/machinery`, auth, queryBody, SECONDS),
+        'b-auth': () => load(`${steps.url}/steps/auth`, auth, queryBody, SECONDS),
+        'b-store': () => load(`${steps.url}/steps/store`, auth, queryBody, SECONDS),
         b: () => load(`${bindery.url}/v3/device/account/query`, auth, queryBody, SECONDS),
         "a'": () => load(`${bare.url}/echo`, {}, batchBody, SECONDS),
         c: () => load(`${bindery.url}/v3/device/account/batchoperate`, auth, batchBody, SECONDS),
         "c'": async () => ({ rps: plainDurableUpserts(db, bindings, SECONDS) / 20, p50: NaN, p99: NaN, errors: 0 }),
       },
-      { a2: ['a2', 'a'], b: ['b', 'a'], 'b/a2': ['b', 'a2'], c: ['c', 'a'], "c/a'": ['c', "a'"], "c'": ["c'", "a'"] },
+      { a2: ['a2', 'a'], 'b-machinery': ['b-machinery', 'a'], 'b-auth': ['b-auth', 'a'], 'b-store': ['b-store', 'a'], b: ['b', 'a'], 'b/a2': ['b', 'a2'], c: ['c', 'a'], "c/a'": ['c', "a'"], "c'": ["c'", "a'"] },
     );
     const r = (key: string) => ratio[key]!.toFixed(2);
     console.log(`\n### HTTP (${bindings.toLocaleString('en')} bindings, SQLite, 50 connections, ${SECONDS} s; median of ${RUNS} rounds, ratios are medians of per-round ratios)\n`);
@@ -78,9 +82,15 @@ async function http(): Promise<void> {
     console.log(`| (a') bare Fastify echo, batch-sized body | ${fmt(m["a'"]!)} | 1 |`);
     console.log(`| (c) batchoperate op 2, 20 tokens x 1 account, durable | ${fmt(m.c!)} | **${r('c')}** to a, ${r("c/a'")} to a' |`);
     console.log(`| (c') the same upserts straight into the same SQLite file, 1,000 per durable commit (no HTTP, rules or history) | ${Math.round(m["c'"]!.rps).toLocaleString('en')} (x 20 bindings) | - | - | ${r("c'")} to a': the disk's ceiling for (c) |`);
+    console.log('\n#### Where the time of (b) goes: the real app, one more real step per row (bench/steps-server.ts)\n');
+    console.log('| step | req/s | µs per request (1/req/s) | added by this step | ratio to a |\n| --- | --- | --- | --- | --- |');
+    const us = (key: string) => 1e6 / m[key]!.rps;
+    const stepRows: [string, string][] = [['a', '(a) bare Fastify echo'], ['b-machinery', "+ bindery's machinery: hooks, logging, metrics, request id, response schema"], ['b-auth', '+ authentication, rate limit, body parsed'], ['b-store', '+ the store look-up (timed)'], ['b', '= (b) the full query: + validation, per-element results']];
+    stepRows.forEach(([key, title], i) => console.log(`| ${title} | ${Math.round(m[key]!.rps).toLocaleString('en')} | ${us(key).toFixed(1)} | ${i === 0 ? '-' : (us(key) - us(stepRows[i - 1]![0])).toFixed(1)} | ${key === 'a' ? '1' : r(key)} |`));
   } finally {
     await bare.stop();
     await bindery.stop();
+    await steps.stop();
   }
 }
 
