@@ -14,9 +14,12 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
-/** Starts a node script that prints "listening on <url>". */
+/** The server as `npm start` runs it (built by `npm run build:server`, which `npm run bench` runs first). */
+export const SERVER = 'dist/server/server.js';
+
+/** Starts a node script that prints "listening on <url>": built JavaScript as is, TypeScript through tsx. */
 export async function start(script: string, env: Record<string, string> = {}): Promise<Proc> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, env: { ...process.env, BINDERY_PORT: '0', BINDERY_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, script.endsWith('.js') ? [script] : ['--import', 'tsx', script], { cwd: ROOT, env: { ...process.env, BINDERY_PORT: '0', BINDERY_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (c: Buffer) => {

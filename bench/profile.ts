@@ -1,17 +1,17 @@
 /**
- * CPU profile of a bindery server under load: `node --import tsx bench/profile.ts query|batch [N]`
+ * CPU profile of the built bindery server (`npm run build:server` first) under load: `node --import tsx bench/profile.ts query|batch [N]`
  * prints the top self-time functions of the Nth largest profile (0: the main thread).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { APP, basic, load, seedSqlite } from './harness.ts';
+import { APP, basic, load, seedSqlite, SERVER } from './harness.ts';
 const dir = mkdtempSync(join(tmpdir(), 'prof-'));
 const db = join(dir, 'p.db');
 await seedSqlite(db, 100_000);
 const profDir = join(dir, 'prof');
-const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--import', 'tsx', 'src/server.ts'], { env: { ...process.env, BINDERY_PORT: '8097', BINDERY_LOG_LEVEL: 'warn', BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' }, stdio: ['ignore', 'pipe', 'inherit'] });
+const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, SERVER], { env: { ...process.env, BINDERY_PORT: '8097', BINDERY_LOG_LEVEL: 'warn', BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' }, stdio: ['ignore', 'pipe', 'inherit'] });
 await new Promise((r) => child.stdout!.on('data', (c) => String(c).includes('listening') && r(null)));
 const kind = process.argv[2] ?? 'query';
 const body = kind === 'query' ? () => JSON.stringify({ operator_type: 1, account_list: [{ account: `u${Math.floor(Math.random() * 50000)}` }] }) : () => JSON.stringify({ operator_type: 2, token_accounts: Array.from({ length: 20 }, () => { const t = Math.floor(Math.random() * 100000); return { token: `t${t}`, account_list: [{ account: `u${t >> 1}` }] }; }) });

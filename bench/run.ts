@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { BinderyClient } from '../src/client/index.ts';
 import { TestPostgres } from '../test/postgres-server.ts';
-import { APP, basic, load, median, rssMb, seedSqlite, start, type LoadResult } from './harness.ts';
+import { APP, basic, load, median, rssMb, seedSqlite, SERVER, start, type LoadResult } from './harness.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
 const QUICK = values.quick;
@@ -52,7 +52,7 @@ async function http(): Promise<void> {
   log(`http: seeding ${bindings} bindings`);
   await seedSqlite(db, bindings);
   const bare = await start('bench/bare-server.ts', { BENCH_SQLITE: db });
-  const bindery = await start('src/server.ts', { BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' });
+  const bindery = await start(SERVER, { BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' });
   const steps = await start('bench/steps-server.ts', { BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' });
   const auth = basic(APP.accessId, APP.secretKey);
   const accounts = bindings / 2;
@@ -66,12 +66,13 @@ async function http(): Promise<void> {
         'b-machinery': () => load(`${steps.url}/steps/machinery`, auth, queryBody, SECONDS),
         'b-auth': () => load(`${steps.url}/steps/auth`, auth, queryBody, SECONDS),
         'b-store': () => load(`${steps.url}/steps/store`, auth, queryBody, SECONDS),
+        'b-full': () => load(`${steps.url}/v3/device/account/query`, auth, queryBody, SECONDS),
         b: () => load(`${bindery.url}/v3/device/account/query`, auth, queryBody, SECONDS),
         "a'": () => load(`${bare.url}/echo`, {}, batchBody, SECONDS),
         c: () => load(`${bindery.url}/v3/device/account/batchoperate`, auth, batchBody, SECONDS),
         "c'": async () => ({ rps: plainDurableUpserts(db, bindings, SECONDS) / 20, p50: NaN, p99: NaN, errors: 0 }),
       },
-      { a2: ['a2', 'a'], 'b-machinery': ['b-machinery', 'a'], 'b-auth': ['b-auth', 'a'], 'b-store': ['b-store', 'a'], b: ['b', 'a'], 'b/a2': ['b', 'a2'], c: ['c', 'a'], "c/a'": ['c', "a'"], "c'": ["c'", "a'"] },
+      { a2: ['a2', 'a'], 'b-machinery': ['b-machinery', 'a'], 'b-auth': ['b-auth', 'a'], 'b-store': ['b-store', 'a'], 'b-full': ['b-full', 'a'], b: ['b', 'a'], 'b/a2': ['b', 'a2'], c: ['c', 'a'], "c/a'": ['c', "a'"], "c'": ["c'", "a'"] },
     );
     const r = (key: string) => ratio[key]!.toFixed(2);
     console.log(`\n### HTTP (${bindings.toLocaleString('en')} bindings, SQLite, 50 connections, ${SECONDS} s; median of ${RUNS} rounds, ratios are medians of per-round ratios)\n`);
@@ -82,10 +83,10 @@ async function http(): Promise<void> {
     console.log(`| (a') bare Fastify echo, batch-sized body | ${fmt(m["a'"]!)} | 1 |`);
     console.log(`| (c) batchoperate op 2, 20 tokens x 1 account, durable | ${fmt(m.c!)} | **${r('c')}** to a, ${r("c/a'")} to a' |`);
     console.log(`| (c') the same upserts straight into the same SQLite file, 1,000 per durable commit (no HTTP, rules or history) | ${Math.round(m["c'"]!.rps).toLocaleString('en')} (x 20 bindings) | - | - | ${r("c'")} to a': the disk's ceiling for (c) |`);
-    console.log('\n#### Where the time of (b) goes: the real app, one more real step per row (bench/steps-server.ts)\n');
+    console.log('\n#### Where the time of (b) goes: the real app, one more real step per row (bench/steps-server.ts, run through tsx)\n');
     console.log('| step | req/s | µs per request (1/req/s) | added by this step | ratio to a |\n| --- | --- | --- | --- | --- |');
     const us = (key: string) => 1e6 / m[key]!.rps;
-    const stepRows: [string, string][] = [['a', '(a) bare Fastify echo'], ['b-machinery', "+ bindery's machinery: hooks, logging, metrics, request id, response schema"], ['b-auth', '+ authentication, rate limit, body parsed'], ['b-store', '+ the store look-up (timed)'], ['b', '= (b) the full query: + validation, per-element results']];
+    const stepRows: [string, string][] = [['a', '(a) bare Fastify echo'], ['b-machinery', "+ bindery's machinery: hooks, logging, metrics, request id, response schema"], ['b-auth', '+ authentication, rate limit, body parsed'], ['b-store', '+ the store look-up (timed)'], ['b-full', '+ validation and per-element results: the full query route']];
     stepRows.forEach(([key, title], i) => console.log(`| ${title} | ${Math.round(m[key]!.rps).toLocaleString('en')} | ${us(key).toFixed(1)} | ${i === 0 ? '-' : (us(key) - us(stepRows[i - 1]![0])).toFixed(1)} | ${key === 'a' ? '1' : r(key)} |`));
   } finally {
     await bare.stop();
@@ -144,7 +145,7 @@ async function bulk(): Promise<void> {
   // SQLite: bindery's HTTP import vs. plain better-sqlite3 inserts of the same rows, same schema and durability.
   const sqliteDb = join(dir, 'bulk.db');
   await seedSqlite(sqliteDb, 0);
-  const server = await start('src/server.ts', { BINDERY_DATABASE_URL: `sqlite:${sqliteDb}`, BINDERY_BOOTSTRAP_APP: 'false' });
+  const server = await start(SERVER, { BINDERY_DATABASE_URL: `sqlite:${sqliteDb}`, BINDERY_BOOTSTRAP_APP: 'false' });
   let binderySqlite: number;
   try {
     binderySqlite = await importRate(server.url, input);
@@ -168,7 +169,7 @@ async function bulk(): Promise<void> {
   let plainPg: number;
   try {
     const url = await postgres.createDatabase();
-    const pgServer = await start('src/server.ts', { BINDERY_DATABASE_URL: url, BINDERY_BOOTSTRAP_APP: 'false' });
+    const pgServer = await start(SERVER, { BINDERY_DATABASE_URL: url, BINDERY_BOOTSTRAP_APP: 'false' });
     try {
       const client = new pg.Client({ connectionString: url });
       await client.connect();
@@ -209,7 +210,7 @@ async function growth(): Promise<void> {
     log(`growth: seeding to ${size}`);
     await seedSqlite(db, size, seeded);
     seeded = size;
-    const server = await start('src/server.ts', { BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' });
+    const server = await start(SERVER, { BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' });
     try {
       const auth = basic(APP.accessId, APP.secretKey);
       const accounts = size / 2;

@@ -17,9 +17,12 @@ export function cli(args: string[], env: Record<string, string>): { status: numb
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** Starts `src/server.ts` on a free port and resolves once it listens. */
-export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+/**
+ * Starts `src/server.ts` (through tsx) on a free port and resolves once it listens; with `built`,
+ * what `npm start` runs instead: dist/server/server.js, built by `npm run build`.
+ */
+export async function startServer(env: Record<string, string>, options: { built?: boolean } = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, options.built ? ['dist/server/server.js'] : ['--import', 'tsx', 'src/server.ts'], {
     cwd: ROOT,
     env: { ...process.env, BINDERY_PORT: '0', BINDERY_HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,5 +1,6 @@
 /** The real process over a real socket: CLI-made app, bootstrap, graceful shutdown, and kill -9. */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -30,6 +31,24 @@ describe('server process', () => {
     const found = await call(server.url, QUERY, auth, { operator_type: 1, account_list: [{ account: 'alice' }] });
     assert.deepEqual(found.account_tokens, [{ account: 'alice', account_type: 0, token_list: ['tok'] }]);
     assert.doesNotMatch(server.output(), /1452fcebae9f3115ba794fb0fff2fd73/, 'the secret is never logged');
+  });
+
+  it('runs built, as npm start runs it: TPNS over SQLite (writer thread included), the console, the API docs and its version', async (t) => {
+    const server = await startServer({ BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}` }, { built: true });
+    t.after(() => stopServer(server));
+    const credentials = /-u (\d+):([0-9a-f]{32}) /.exec(server.output());
+    assert.ok(credentials, server.output());
+    const auth = basicHeader(credentials[1]!, credentials[2]!);
+    assert.deepEqual((await call(server.url, BATCH, auth, { operator_type: 1, token_accounts: [{ token: 'tok', account_list: [{ account: 'alice' }] }] })).result, ['0']);
+    const found = await call(server.url, QUERY, auth, { operator_type: 1, account_list: [{ account: 'alice' }] });
+    assert.deepEqual(found.account_tokens, [{ account: 'alice', account_type: 0, token_list: ['tok'] }]);
+    const consolePage = await fetch(`${server.url}/console/`);
+    assert.equal(consolePage.status, 200);
+    assert.match(await consolePage.text(), /<html/);
+    assert.equal((await fetch(`${server.url}/docs/`)).status, 200);
+    const spec = (await (await fetch(`${server.url}/openapi.json`)).json()) as { info: { version: string } };
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.equal(spec.info.version, version);
   });
 
   it('prints bootstrap credentials once, on the first start of an empty store', async (t) => {

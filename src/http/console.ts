@@ -2,9 +2,10 @@
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../paths.ts';
 
-const BUILT = fileURLToPath(new URL('../../dist/console/', import.meta.url));
+const BUILT = `${join(PACKAGE_ROOT, 'dist', 'console')}/`;
 
 export async function consoleRoutes(app: FastifyInstance): Promise<void> {
   app.get('/console', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/console/'));
