@@ -14,12 +14,13 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
-/** The server as `npm start` runs it (built by `npm run build:server`, which `npm run bench` runs first). */
-export const SERVER = 'dist/server/server.js';
+/** The server as `npm start` runs it: its node flags and built script, read from package.json (built by `npm run bench` first). */
+const startArgs = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }).scripts.start.split(' ').slice(1);
+export const SERVER = startArgs.at(-1)!;
 
-/** Starts a node script that prints "listening on <url>": built JavaScript as is, TypeScript through tsx. */
+/** Starts a node script that prints "listening on <url>": the server with npm start's flags, TypeScript through tsx. */
 export async function start(script: string, env: Record<string, string> = {}): Promise<Proc> {
-  const child = spawn(process.execPath, script.endsWith('.js') ? [script] : ['--import', 'tsx', script], { cwd: ROOT, env: { ...process.env, BINDERY_PORT: '0', BINDERY_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, script === SERVER ? startArgs : ['--import', 'tsx', script], { cwd: ROOT, env: { ...process.env, BINDERY_PORT: '0', BINDERY_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (c: Buffer) => {
