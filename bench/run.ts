@@ -10,6 +10,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { BinderyClient } from '../src/client/index.ts';
+import { DEFAULT_POLICY, type Binding } from '../src/domain/types.ts';
+import { SQL as PG_SQL } from '../src/store/postgres/postgres-queries.ts';
+import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
+import { SQL as SQLITE_SQL } from '../src/store/sqlite/sqlite-queries.ts';
 import { TestPostgres } from '../test/postgres-server.ts';
 import { APP, basic, load, median, rssMb, seedSqlite, SERVER, start, type LoadResult } from './harness.ts';
 
@@ -137,67 +141,86 @@ async function importRate(url: string, input: string[]): Promise<number> {
   return input.length / ((performance.now() - started) / 1000);
 }
 
-async function bulk(): Promise<void> {
-  const count = QUICK ? 100_000 : 1_000_000;
-  const input = lines(count);
-  const rows = input.map((l) => JSON.parse(l) as { token: string; account: string; platform: string });
+/** A SQLite file with bindery's schema and the bench app, for bindery or for the plain baseline. */
+async function emptySqlite(name: string): Promise<string> {
+  const path = join(dir, name);
+  await seedSqlite(path, 0);
+  return path;
+}
 
-  // SQLite: bindery's HTTP import vs. plain better-sqlite3 inserts of the same rows, same schema and durability.
-  const sqliteDb = join(dir, 'bulk.db');
-  await seedSqlite(sqliteDb, 0);
-  const server = await start(SERVER, { BINDERY_DATABASE_URL: `sqlite:${sqliteDb}`, BINDERY_BOOTSTRAP_APP: 'false' });
-  let binderySqlite: number;
+/** A PostgreSQL database with bindery's schema and the bench app; returns its URL and the app id. */
+async function emptyPostgres(postgres: TestPostgres): Promise<{ url: string; appId: number }> {
+  const url = await postgres.createDatabase();
+  const store = await PostgresStore.open(url, { timeoutMs: 10_000, poolSize: 2 });
+  const app = await store.createApp({ ...APP, name: 'bench', policy: DEFAULT_POLICY });
+  await store.close();
+  return { url, appId: app.id };
+}
+
+async function binderyImport(databaseUrl: string, input: string[]): Promise<number> {
+  const server = await start(SERVER, { BINDERY_DATABASE_URL: databaseUrl, BINDERY_BOOTSTRAP_APP: 'false' });
   try {
-    binderySqlite = await importRate(server.url, input);
+    return await importRate(server.url, input);
   } finally {
     await server.stop();
   }
-  const plain = new Database(join(dir, 'plain.db'));
-  plain.pragma('journal_mode = WAL');
-  plain.pragma('synchronous = FULL');
-  plain.exec('CREATE TABLE bindings (app_id INTEGER NOT NULL, token TEXT NOT NULL, account TEXT NOT NULL, account_type INTEGER NOT NULL, platform TEXT, bound_at INTEGER NOT NULL, PRIMARY KEY (app_id, token, account, account_type)) WITHOUT ROWID; CREATE INDEX bindings_by_account ON bindings (app_id, account, account_type, bound_at);');
-  const insert = plain.prepare('INSERT INTO bindings VALUES (1, ?, ?, 0, ?, ?)');
-  const insertMany = plain.transaction((slice: typeof rows, at: number) => slice.forEach((r, k) => insert.run(r.token, r.account, r.platform, at + k)));
-  let started = performance.now();
-  for (let i = 0; i < rows.length; i += 5000) insertMany(rows.slice(i, i + 5000), i);
-  const plainSqlite = count / ((performance.now() - started) / 1000);
-  plain.close();
+}
 
-  // PostgreSQL (durable: fsync on), the same way.
+/** The baseline: the statement bindery's SQLite writer runs per row, on the same schema, 5,000 per durable transaction. */
+function plainSqliteInsert(path: string, rows: Binding[]): number {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  const put = db.prepare(SQLITE_SQL.bindingPut);
+  const putMany = db.transaction((slice: Binding[]) => slice.forEach((b) => put.run(1, b.token, b.account, b.accountType, b.platform, b.boundAt)));
+  const started = performance.now();
+  for (let i = 0; i < rows.length; i += 5000) putMany(rows.slice(i, i + 5000));
+  const rate = rows.length / ((performance.now() - started) / 1000);
+  db.close();
+  return rate;
+}
+
+/** The baseline: bindery's own PostgreSQL upsert (unnest), on the same schema, 5,000 per transaction. */
+async function plainPgInsert(url: string, appId: number, rows: Binding[]): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const started = performance.now();
+  for (let i = 0; i < rows.length; i += 5000) {
+    const slice = rows.slice(i, i + 5000);
+    await client.query(PG_SQL.bindingsUpsert, [appId, slice.map((b) => b.token), slice.map((b) => b.account), slice.map((b) => b.accountType), slice.map((b) => b.platform), slice.map((b) => b.boundAt)]);
+  }
+  const rate = rows.length / ((performance.now() - started) / 1000);
+  await client.end();
+  return rate;
+}
+
+async function bulk(): Promise<void> {
+  const count = QUICK ? 100_000 : 1_000_000;
+  const input = lines(count);
+  const base = Date.now() * 1000;
+  const rows: Binding[] = input.map((l, i) => ({ ...(JSON.parse(l) as { token: string; account: string }), accountType: 0, platform: 'ios', boundAt: base + i }));
+  const runs: Record<'binderySqlite' | 'plainSqlite' | 'binderyPg' | 'plainPg', number[]> = { binderySqlite: [], plainSqlite: [], binderyPg: [], plainPg: [] };
   const postgres = await TestPostgres.start({ durable: true });
-  let binderyPg: number;
-  let plainPg: number;
   try {
-    const url = await postgres.createDatabase();
-    const pgServer = await start(SERVER, { BINDERY_DATABASE_URL: url, BINDERY_BOOTSTRAP_APP: 'false' });
-    try {
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      await client.query("INSERT INTO apps (access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token, created_at) VALUES ($1, 'bench', $2, 100, 10, 0)", [APP.accessId, APP.secretKey]);
-      await client.end();
-      binderyPg = await importRate(pgServer.url, input);
-    } finally {
-      await pgServer.stop();
+    for (let round = 1; round <= RUNS; round++) {
+      log(`bulk round ${round}: ${count} bindings`);
+      runs.binderySqlite.push(await binderyImport(`sqlite:${await emptySqlite(`bulk-${round}.db`)}`, input));
+      runs.plainSqlite.push(plainSqliteInsert(await emptySqlite(`plain-${round}.db`), rows));
+      runs.binderyPg.push(await binderyImport((await emptyPostgres(postgres)).url, input));
+      const plain = await emptyPostgres(postgres);
+      runs.plainPg.push(await plainPgInsert(plain.url, plain.appId, rows));
+      log(`  ${Object.entries(runs).map(([k, v]) => `${k} ${Math.round(v.at(-1)!)}/s`).join(', ')}`);
     }
-    const plainUrl = await postgres.createDatabase();
-    const client = new pg.Client({ connectionString: plainUrl });
-    await client.connect();
-    await client.query('CREATE TABLE bindings (app_id INTEGER NOT NULL, token TEXT COLLATE "C" NOT NULL, account TEXT COLLATE "C" NOT NULL, account_type INTEGER NOT NULL, platform TEXT, bound_at BIGINT NOT NULL, PRIMARY KEY (app_id, token, account, account_type)); CREATE INDEX bindings_by_account ON bindings (app_id, account, account_type, bound_at);');
-    started = performance.now();
-    for (let i = 0; i < rows.length; i += 5000) {
-      const slice = rows.slice(i, i + 5000);
-      await client.query('INSERT INTO bindings SELECT 1, t, a, 0, p, b FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS x(t, a, p, b)', [slice.map((r) => r.token), slice.map((r) => r.account), slice.map((r) => r.platform), slice.map((_, k) => i + k)]);
-    }
-    plainPg = count / ((performance.now() - started) / 1000);
-    await client.end();
   } finally {
     await postgres.destroy();
   }
+  const mid = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]!;
   const n = (v: number) => Math.round(v).toLocaleString('en');
-  console.log(`\n### Bulk import (${count.toLocaleString('en')} bindings over HTTP with the SDK, 20,000 lines per request)\n`);
-  console.log('| store | bindery import, bindings/s | plain insert, rows/s | ratio |\n| --- | --- | --- | --- |');
-  console.log(`| SQLite (WAL, synchronous=FULL) | ${n(binderySqlite)} | ${n(plainSqlite)} (better-sqlite3, 5,000 per transaction) | ${(binderySqlite / plainSqlite).toFixed(2)} |`);
-  console.log(`| PostgreSQL 18 (fsync on) | ${n(binderyPg)} | ${n(plainPg)} (pg, unnest, 5,000 per transaction) | ${(binderyPg / plainPg).toFixed(2)} |`);
+  const [bs, ps, bp, pp] = [mid(runs.binderySqlite), mid(runs.plainSqlite), mid(runs.binderyPg), mid(runs.plainPg)];
+  console.log(`\n### Bulk import (${count.toLocaleString('en')} bindings over HTTP with the SDK, 20,000 lines per request; median of ${RUNS} rounds)\n`);
+  console.log('| store | bindery import, bindings/s | the same statement without bindery, rows/s | ratio |\n| --- | --- | --- | --- |');
+  console.log(`| SQLite (WAL, synchronous=FULL) | ${n(bs)} | ${n(ps)} (better-sqlite3, one upsert per row, 5,000 per transaction) | ${(bs / ps).toFixed(2)} |`);
+  console.log(`| PostgreSQL 18 (fsync on) | ${n(bp)} | ${n(pp)} (pg, one unnest upsert per 5,000 rows) | ${(bp / pp).toFixed(2)} |`);
 }
 
 async function growth(): Promise<void> {
