@@ -43,10 +43,9 @@ async function rounds(measure: Record<string, () => Promise<LoadResult>>, ratioO
     }
     for (const [name, [top, base]] of Object.entries(ratioOf)) (ratios[name] ??= []).push(all[top]!.at(-1)!.rps / all[base]!.at(-1)!.rps);
   }
-  const middle = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]!;
   return {
     median: Object.fromEntries(Object.entries(all).map(([key, runs]) => [key, median(runs, (r) => r.rps)])),
-    ratio: Object.fromEntries(Object.entries(ratios).map(([key, values]) => [key, middle(values)])),
+    ratio: Object.fromEntries(Object.entries(ratios).map(([key, values]) => [key, median(values, (v) => v)])),
   };
 }
 
@@ -214,8 +213,8 @@ async function bulk(): Promise<void> {
   } finally {
     await postgres.destroy();
   }
-  const mid = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]!;
   const n = (v: number) => Math.round(v).toLocaleString('en');
+  const mid = (values: number[]) => median(values, (v) => v);
   const [bs, ps, bp, pp] = [mid(runs.binderySqlite), mid(runs.plainSqlite), mid(runs.binderyPg), mid(runs.plainPg)];
   console.log(`\n### Bulk import (${count.toLocaleString('en')} bindings over HTTP with the SDK, 20,000 lines per request; median of ${RUNS} rounds)\n`);
   console.log('| store | bindery import, bindings/s | the same statement without bindery, rows/s | ratio |\n| --- | --- | --- | --- |');

@@ -2,7 +2,7 @@
  * The bindings a batch can touch, loaded by the store inside its transaction and indexed both
  * ways. The batch rules run against this set; the store then persists the changes they record.
  */
-import { accountKeyString, type AccountKey, type Binding, type BatchCommand, type Change } from './types.ts';
+import { accountKeyString, bindingKeyString, type AccountKey, type Binding, type BatchCommand, type Change } from './types.ts';
 
 export class BindingSet {
   private readonly byToken = new Map<string, Map<string, Binding>>();
@@ -73,7 +73,7 @@ export function keysToLoad(command: BatchCommand): { tokens: string[]; accounts:
  */
 export function netChanges(set: BindingSet, changes: Change[]): { upserts: Binding[]; deletes: Binding[] } {
   const touched = new Map<string, Binding>();
-  const touch = (b: Binding) => touched.set(`${b.token}\u0000${accountKeyString(b)}`, b);
+  const touch = (b: Binding) => touched.set(bindingKeyString(b), b);
   for (const change of changes) {
     if (change.kind === 'platform') set.ofToken(change.token).forEach(touch);
     else touch(change.binding);

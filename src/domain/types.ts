@@ -81,5 +81,8 @@ export interface App {
 
 export const accountKeyString = (key: AccountKey): string => `${key.accountType}\u0000${key.account}`;
 
+/** One binding's key as one string (U+0000 is refused in tokens and accounts, so it separates safely). */
+export const bindingKeyString = (b: Binding): string => `${b.token}\u0000${accountKeyString(b)}`;
+
 /** A bind time (microseconds) as the ISO 8601 instant people read. */
 export const boundAtIso = (boundAt: number): string => new Date(Math.floor(boundAt / 1000)).toISOString();

@@ -5,15 +5,12 @@
  * waits for it, so a key given twice keeps its later line. A store failure is kept and thrown
  * by the next call, never left as an unhandled rejection.
  */
-import type { Binding } from '../../domain/types.ts';
+import { bindingKeyString, type Binding } from '../../domain/types.ts';
 
 interface InFlight {
   keys: Set<string>;
   done: Promise<void>;
 }
-
-/** U+0000 is refused in tokens and accounts, so it separates the parts safely. */
-const keyOf = (b: Binding): string => `${b.token}\u0000${b.account}\u0000${b.accountType}`;
 
 const NO_KEYS = new Set<string>();
 
@@ -33,7 +30,7 @@ export class ImportPipeline {
   /** Hands a batch to the store; resolves once it is on its way (not once it is committed). */
   async add(batch: Binding[]): Promise<void> {
     // With one in flight, nothing is left to overlap with once it is done: no keys needed.
-    const keys = this.depth > 1 ? new Set(batch.map(keyOf)) : NO_KEYS;
+    const keys = this.depth > 1 ? new Set(batch.map(bindingKeyString)) : NO_KEYS;
     while (this.inFlight.length >= this.depth || this.inFlight.some((w) => shares(w.keys, keys))) {
       await Promise.race(this.inFlight.map((w) => w.done));
     }

@@ -6,7 +6,7 @@
  * fast (within the store timeout) as unavailable.
  */
 import pg from 'pg';
-import type { AccountKey, App, BatchCommand, Binding } from '../../domain/types.ts';
+import { bindingKeyString, type AccountKey, type App, type BatchCommand, type Binding } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError, StoreError } from '../../errors.ts';
 import { AppCache } from '../app-cache.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
@@ -81,11 +81,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * PostgreSQL refuses to upsert one row twice in a statement; rows apply in order, so a key given
- * twice keeps its last row. (U+0000 is refused in tokens and accounts, so it separates safely.)
+ * twice keeps its last row.
  */
 function lastOfEachKey(bindings: Binding[]): Binding[] {
   const byKey = new Map<string, Binding>();
-  for (const b of bindings) byKey.set(`${b.token}\u0000${b.account}\u0000${b.accountType}`, b);
+  for (const b of bindings) byKey.set(bindingKeyString(b), b);
   return byKey.size === bindings.length ? bindings : [...byKey.values()];
 }
 
