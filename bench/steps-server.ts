@@ -16,7 +16,7 @@ const config = loadConfig();
 const store = await openStore(config);
 const metrics = new Metrics(store);
 const app = await buildApp(config, store, { logger: loggerOptions(config.logLevel), metrics });
-const tenants = { store: metrics.instrument(store), limiter: new RateLimiter(), signMaxSkewSeconds: config.signMaxSkewSeconds };
+const tenants = { store: metrics.instrument(store), limiter: new RateLimiter(), signMaxSkewSeconds: config.signMaxSkewSeconds, storeTimeoutMs: config.storeTimeoutMs };
 const fixed = (tokens: string[]) => ({ ret_code: 0, err_msg: 'ok', retCode: 0, errMsg: 'ok', result: ['0'], account_tokens: [{ account: 'u1', account_type: 0, token_list: tokens }] });
 
 // 1. The app's machinery only: routing, hooks, logging, metrics, request id, response serialization.

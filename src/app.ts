@@ -2,8 +2,9 @@
  * buildApp(config, store): the whole HTTP service as a Fastify instance that never listens by itself
  * (tests drive it with app.inject; server.ts makes it listen).
  */
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { randomUUID } from 'node:crypto';
+import type { LoggerOptions } from 'pino';
 import type { Config } from './config.ts';
 import { AppService } from './domain/app-service.ts';
 import { ApiError, apiError, AppNotFoundError, StoreError } from './errors.ts';
@@ -25,11 +26,13 @@ export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 export interface BuildAppOptions {
   logger?: FastifyServerOptions['logger'];
+  /** A logger made beforehand (the server's, shared with the store); wins over `logger`. */
+  loggerInstance?: FastifyBaseLogger;
   /** Shared with the background workers; made here if not given. */
   metrics?: Metrics;
 }
 
-export function loggerOptions(level: string): FastifyServerOptions['logger'] {
+export function loggerOptions(level: string): LoggerOptions {
   return {
     level,
     // Secrets never reach the log, whatever a later serializer adds.
@@ -47,14 +50,18 @@ function toApiError(error: unknown, log: FastifyInstance['log']): ApiError {
     // Any other client-side protocol problem Fastify found before our handler ran.
     return new ApiError(1008007, fastifyError.statusCode, `request: ${fastifyError.message ?? 'malformed'}`);
   }
+  if (error instanceof StoreError && error.unavailable) {
+    // The store says once when its database goes away and comes back; a line per refused request would drown that.
+    log.debug({ err: error }, 'store unavailable');
+    return apiError.unavailable();
+  }
   log.error({ err: error }, 'request failed inside the server');
-  if (error instanceof StoreError && error.unavailable) return apiError.unavailable();
   return apiError.internal();
 }
 
 export async function buildApp(config: Config, store: BindingStore, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? false,
+    ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
     bodyLimit: BODY_LIMIT_BYTES,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
@@ -91,7 +98,8 @@ export async function buildApp(config: Config, store: BindingStore, options: Bui
 
   const metrics = options.metrics ?? new Metrics(store);
   const timed = metrics.instrument(store);
-  const tenants = { store: timed, limiter: new RateLimiter(), signMaxSkewSeconds: config.signMaxSkewSeconds };
+  app.decorateRequest('deadline', 0);
+  const tenants = { store: timed, limiter: new RateLimiter(), signMaxSkewSeconds: config.signMaxSkewSeconds, storeTimeoutMs: config.storeTimeoutMs };
   // OpenAPI first: it documents the routes registered after it.
   await registerOpenApi(app, VERSION);
   metrics.register(app);

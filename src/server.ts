@@ -1,6 +1,8 @@
 /** Entry point: loadConfig -> openStore -> bootstrap app -> buildApp -> listen; graceful close on SIGTERM. */
+import { pino } from 'pino';
 import { buildApp, loggerOptions } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
+import { StoreError } from './errors.ts';
 import { AppService } from './domain/app-service.ts';
 import type { App } from './domain/types.ts';
 import { Sweeper } from './background/sweeper.ts';
@@ -22,13 +24,22 @@ function bootstrapBanner(app: App, config: Config): string {
 }
 
 export async function serve(config: Config): Promise<void> {
-  const store = await openStore(config);
+  const log = pino(loggerOptions(config.logLevel));
+  // A database that is away at start is waited for in the background: the server listens and answers 503 meanwhile.
+  const store = await openStore(config, { waitForDatabase: false, log: { info: (m) => log.info(m), warn: (m) => log.warn(m) } });
   if (config.bootstrapApp) {
-    const created = await new AppService(store, config.secretGraceSeconds).bootstrap();
-    if (created) process.stdout.write(`${bootstrapBanner(created, config)}\n`);
+    const bootstrap = async () => {
+      const created = await new AppService(store, config.secretGraceSeconds).bootstrap();
+      if (created) process.stdout.write(`${bootstrapBanner(created, config)}\n`);
+    };
+    // At once when the store is there (the banner comes before "listening"), else once it is.
+    await bootstrap().catch((error: unknown) => {
+      if (!(error instanceof StoreError && error.unavailable)) throw error;
+      store.whenStarted().then(bootstrap).catch((late: unknown) => log.error({ err: late }, 'could not create the first app'));
+    });
   }
   const metrics = new Metrics(store, { processMetrics: true });
-  const app = await buildApp(config, store, { logger: loggerOptions(config.logLevel), metrics });
+  const app = await buildApp(config, store, { loggerInstance: log, metrics });
   const deliverer = new WebhookDeliverer(
     store,
     {

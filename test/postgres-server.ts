@@ -9,7 +9,7 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -83,6 +83,15 @@ function run(bin: string, args: string[], user: { uid: number; gid: number } | u
   const result = spawnSync(bin, args, { encoding: 'utf8', ...(user ?? {}) });
   if (result.error || result.status !== 0) {
     throw new Error(`${bin} ${args.join(' ')} failed: ${result.error?.message ?? ''}${result.stderr}${result.stdout}`);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -170,7 +179,72 @@ export class TestPostgres {
     this.child = null;
   }
 
+  /** `pg_ctl stop -m fast`, as an operator restarting the database would. */
+  async pgCtlStopFast(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    run(join(this.bin, 'pg_ctl'), ['stop', '-D', this.dataDir, '-m', 'fast', '-w'], this.user);
+    await exited;
+    this.child = null;
+  }
+
+  /** kill -9 of the postmaster (a crash); resolves once its backends have gone too, so it can restart. */
+  async kill9(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const backends = this.processes().filter((pid) => pid !== child.pid);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    this.child = null;
+    // Backends notice their postmaster died and exit; a restart before that finds their shared memory.
+    const deadline = Date.now() + 15_000;
+    while (backends.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const pid of backends.filter(alive)) process.kill(pid, 'SIGKILL');
+  }
+
+  /** SIGSTOP (freeze: the database neither answers nor refuses) or SIGCONT of the postmaster and every backend. */
+  signalAll(signal: 'SIGSTOP' | 'SIGCONT'): void {
+    for (const pid of this.processes()) process.kill(pid, signal);
+  }
+
+  /** Ends every connection to `database` from outside, as `SELECT pg_terminate_backend(pid)` would for an operator. */
+  async terminateConnections(database: string): Promise<number> {
+    const client = new pg.Client({ connectionString: this.url('postgres') });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ pid: number }>(
+        'SELECT pid FROM (SELECT pid, pg_terminate_backend(pid) AS ended FROM pg_stat_activity WHERE datname = $1) AS t WHERE ended',
+        [database],
+      );
+      return rows.length;
+    } finally {
+      await client.end();
+    }
+  }
+
+  /** The postmaster and its children (from /proc). */
+  private processes(): number[] {
+    const root = this.child?.pid;
+    if (root === undefined) return [];
+    const children = readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .filter((name) => {
+        try {
+          // Field 4 of /proc/PID/stat is the parent pid; the name (field 2) may hold spaces, so read after its ')'.
+          const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === root;
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
+    return [root, ...children];
+  }
+
   async destroy(): Promise<void> {
+    if (this.child) this.signalAll('SIGCONT');
     await this.stop();
     rmSync(dirname(this.dataDir), { recursive: true, force: true });
   }

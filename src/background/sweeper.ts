@@ -1,6 +1,7 @@
 /** Deletes history past its retention, idempotency keys past 24 h, and finished webhook events past the retention. */
 import type { FastifyBaseLogger } from 'fastify';
 import { IDEMPOTENCY_WINDOW_MS, type BindingStore, type SweepCounts } from '../store/store.ts';
+import { logRoundFailure } from './round-failure.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -15,7 +16,7 @@ export class Sweeper {
 
   start(): void {
     const run = () => {
-      this.sweep().catch((error: unknown) => this.log.warn({ err: error }, 'sweep failed; will try again'));
+      this.sweep().catch((error: unknown) => logRoundFailure(this.log, error, 'sweep failed; will try again'));
     };
     run();
     this.timer = setInterval(run, this.options.intervalMs);

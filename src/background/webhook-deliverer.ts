@@ -7,6 +7,7 @@
 import { createHmac } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { BindingStore, DeliveryOutcome, WebhookEvent } from '../store/store.ts';
+import { logRoundFailure } from './round-failure.ts';
 
 export interface WebhookDelivererOptions {
   pollMs: number;
@@ -53,7 +54,7 @@ export class WebhookDeliverer {
       if (this.stopped) return;
       this.running = this.deliverDue()
         .then(() => undefined)
-        .catch((error: unknown) => this.log.warn({ err: error }, 'webhook delivery round failed; will retry'))
+        .catch((error: unknown) => logRoundFailure(this.log, error, 'webhook delivery round failed; will retry'))
         .finally(() => {
           this.running = null;
           if (!this.stopped) this.timer = setTimeout(tick, this.options.pollMs);

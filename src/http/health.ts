@@ -12,8 +12,10 @@ export async function healthRoutes(app: FastifyInstance, options: { store: Bindi
       await options.store.ping();
       return { status: 'ready', store: options.store.kind, region: options.region };
     } catch (error) {
-      request.log.warn({ err: error }, 'readiness check failed');
-      return reply.status(503).send({ status: 'not ready', store: options.store.kind, region: options.region, detail: 'the store does not answer' });
+      request.log.debug({ err: error }, 'readiness check failed');
+      // The reason, as the store gives it (never a credential): what an operator looks at first.
+      const detail = error instanceof Error ? error.message : 'the store does not answer';
+      return reply.status(503).send({ status: 'not ready', store: options.store.kind, region: options.region, detail });
     }
   });
 }

@@ -9,13 +9,23 @@ export interface TenantOptions {
   store: BindingStore;
   limiter: RateLimiter;
   signMaxSkewSeconds: number;
+  /** One deadline per request: every store call it makes (authentication included) is answered within this. */
+  storeTimeoutMs: number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Unix ms by which the request's store calls are answered (set by tenantOf). */
+    deadline: number;
+  }
 }
 
 export const rawBody = (request: FastifyRequest): Buffer => (Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0));
 
 export async function tenantOf(request: FastifyRequest, options: TenantOptions, body: Buffer | SignableBody = rawBody(request)): Promise<App> {
+  const deadline = (request.deadline = Date.now() + options.storeTimeoutMs);
   const app = await authenticate(request.headers, body, {
-    findApp: (accessId) => options.store.findApp(accessId),
+    findApp: (accessId) => options.store.findApp(accessId, deadline),
     maxSkewSeconds: options.signMaxSkewSeconds,
   });
   options.limiter.take(app);

@@ -135,6 +135,12 @@ export interface BindingKey extends AccountKey {
 /** The key before every binding, for the first page. */
 export const FIRST_BINDING_KEY: BindingKey = { token: '', account: '', accountType: -1 };
 
+/**
+ * `deadline` (Unix ms), taken by the calls on a request's path: the call resolves or rejects by
+ * then, whatever the database does (a backend that can wait on a network, PostgreSQL, rejects with
+ * an unavailable StoreError and leaves nothing applied that it had not committed). Without one,
+ * the store's own timeout applies from the call's start.
+ */
 export interface BindingStore {
   /** Which backend this is, for logs and /readyz. */
   readonly kind: 'sqlite' | 'postgres';
@@ -149,7 +155,7 @@ export interface BindingStore {
   createApp(app: NewApp): Promise<App>;
 
   /** The app with this AccessID, or undefined. Reads committed state (a just-created app is found). */
-  findApp(accessId: string): Promise<App | undefined>;
+  findApp(accessId: string, deadline?: number): Promise<App | undefined>;
 
   /** Every app, ordered by AccessID. */
   listApps(): Promise<App[]>;
@@ -173,13 +179,13 @@ export interface BindingStore {
    * With an Idempotency-Key seen in the last 24 h: the same body hash answers the stored result
    * (replayed, nothing applied), another rejects with IdempotencyMismatchError.
    */
-  applyBatch(appId: number, command: BatchCommand, idempotency?: IdempotencyKey): Promise<BatchResult>;
+  applyBatch(appId: number, command: BatchCommand, idempotency?: IdempotencyKey, deadline?: number): Promise<BatchResult>;
 
   /** For each account, in request order, its tokens ordered by bind time, oldest first. */
-  tokensOfAccounts(appId: number, accounts: AccountKey[]): Promise<TokenOfAccount[][]>;
+  tokensOfAccounts(appId: number, accounts: AccountKey[], deadline?: number): Promise<TokenOfAccount[][]>;
 
   /** For each token, in request order, its accounts ordered by bind time, oldest first. */
-  accountsOfTokens(appId: number, tokens: string[]): Promise<AccountOfToken[][]>;
+  accountsOfTokens(appId: number, tokens: string[], deadline?: number): Promise<AccountOfToken[][]>;
 
   /**
    * One page of the app's bindings in key order (token, then account, then account_type, compared
@@ -194,13 +200,13 @@ export interface BindingStore {
   importBindings(appId: number, bindings: Binding[]): Promise<void>;
 
   /** The answer stored under an Idempotency-Key in the last 24 h, if any (for requests other than batches). */
-  recallIdempotent(appId: number, key: string): Promise<{ bodyHash: string; result: string } | undefined>;
+  recallIdempotent(appId: number, key: string, deadline?: number): Promise<{ bodyHash: string; result: string } | undefined>;
 
   /** Stores an answer under an Idempotency-Key (replacing an expired one). */
-  rememberIdempotent(appId: number, key: IdempotencyKey, result: string): Promise<void>;
+  rememberIdempotent(appId: number, key: IdempotencyKey, result: string, deadline?: number): Promise<void>;
 
   /** Changes of the app, newest first, optionally of one token or one account, with ids below `beforeId`. */
-  history(appId: number, filter: HistoryFilter, limit: number, beforeId?: number): Promise<HistoryEntry[]>;
+  history(appId: number, filter: HistoryFilter, limit: number, beforeId?: number, deadline?: number): Promise<HistoryEntry[]>;
 
   /**
    * For each app with pending webhook events, its oldest pending event if it is due, leased for
@@ -218,8 +224,11 @@ export interface BindingStore {
   /** Deletes what is older than the cutoffs; returns how many rows of each kind went. */
   sweep(cutoffs: SweepCutoffs): Promise<SweepCounts>;
 
-  /** Resolves when the store can serve reads and writes now; rejects otherwise. */
+  /** Resolves when the store can serve reads and writes now; rejects otherwise, saying why. */
   ping(): Promise<void>;
+
+  /** Resolves once the store has reached its database (at once, unless it started with the database away). */
+  whenStarted(): Promise<void>;
 
   /** Finishes the writes already accepted, then releases every resource. Idempotent. */
   close(): Promise<void>;

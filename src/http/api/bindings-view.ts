@@ -15,15 +15,15 @@ export function valid<T>(value: T | Failure): T {
 
 const ok = () => status(RetCode.OK, 'ok');
 
-export async function accountTokensView(store: BindingStore, appId: number, account: string, accountType: number | undefined) {
+export async function accountTokensView(store: BindingStore, appId: number, account: string, accountType: number | undefined, deadline?: number) {
   const key = valid(checkAccountKey({ account, account_type: accountType }, 'account'));
-  const [tokens = []] = await store.tokensOfAccounts(appId, [key]);
+  const [tokens = []] = await store.tokensOfAccounts(appId, [key], deadline);
   return { ...ok(), account: key.account, account_type: key.accountType, tokens: tokens.map((t) => ({ token: t.token, platform: t.platform, bound_at: boundAtIso(t.boundAt) })) };
 }
 
-export async function tokenAccountsView(store: BindingStore, appId: number, token: string, maxTokenBytes: number) {
+export async function tokenAccountsView(store: BindingStore, appId: number, token: string, maxTokenBytes: number, deadline?: number) {
   const checked = valid(checkToken(token, 'token', maxTokenBytes));
-  const [accounts = []] = await store.accountsOfTokens(appId, [checked]);
+  const [accounts = []] = await store.accountsOfTokens(appId, [checked], deadline);
   return {
     ...ok(),
     token: checked,
@@ -46,13 +46,13 @@ function decodeCursor(cursor: string): number {
   return id;
 }
 
-export async function historyView(store: BindingStore, appId: number, query: HistoryQuery, maxTokenBytes: number) {
+export async function historyView(store: BindingStore, appId: number, query: HistoryQuery, maxTokenBytes: number, deadline?: number) {
   const { account, account_type: accountType, token, limit = 50, cursor } = query;
   const filter: HistoryFilter = {};
   if (token !== undefined) filter.token = valid(checkToken(token, 'token', maxTokenBytes));
   if (account !== undefined) filter.account = valid<AccountKey>(checkAccountKey({ account, account_type: accountType }, 'account'));
   else if (accountType !== undefined) throw apiError.invalid('account_type: only with account');
-  const entries = await store.history(appId, filter, limit + 1, cursor === undefined ? undefined : decodeCursor(cursor));
+  const entries = await store.history(appId, filter, limit + 1, cursor === undefined ? undefined : decodeCursor(cursor), deadline);
   const page = entries.slice(0, limit);
   return {
     ...ok(),

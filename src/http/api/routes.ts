@@ -15,18 +15,18 @@ export async function apiRoutes(app: FastifyInstance, options: ApiRouteOptions):
   app.get<{ Params: { account: string }; Querystring: { account_type?: number } }>(
     '/api/v1/accounts/:account/tokens',
     { schema: { tags: ['bindings'], summary: "An account's tokens, with bind time and platform", params: AccountParams, querystring: AccountQuery, response: { 200: AccountTokens, ...errorResponses } } },
-    async (request) => accountTokensView(store, (await tenantOf(request, options)).id, request.params.account, request.query.account_type),
+    async (request) => accountTokensView(store, (await tenantOf(request, options)).id, request.params.account, request.query.account_type, request.deadline),
   );
 
   app.get<{ Params: { token: string } }>(
     '/api/v1/tokens/:token/accounts',
     { schema: { tags: ['bindings'], summary: "A token's accounts, with bind time and platform", params: TokenParams, response: { 200: TokenAccounts, ...errorResponses } } },
-    async (request) => tokenAccountsView(store, (await tenantOf(request, options)).id, request.params.token, maxTokenBytes),
+    async (request) => tokenAccountsView(store, (await tenantOf(request, options)).id, request.params.token, maxTokenBytes, request.deadline),
   );
 
   app.get<{ Querystring: HistoryQuery }>(
     '/api/v1/history',
     { schema: { tags: ['history'], summary: 'Changes, newest first, optionally of one account and/or token', querystring: HistoryQuery, response: { 200: HistoryPage, ...errorResponses } } },
-    async (request) => historyView(store, (await tenantOf(request, options)).id, request.query, maxTokenBytes),
+    async (request) => historyView(store, (await tenantOf(request, options)).id, request.query, maxTokenBytes, request.deadline),
   );
 }

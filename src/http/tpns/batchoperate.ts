@@ -14,11 +14,11 @@ export async function batchoperate(
   app: App,
   body: Record<string, unknown>,
   maxTokenBytes: number,
-  context: { requestId?: string; idempotency?: IdempotencyKey | undefined } = {},
+  context: { requestId?: string; idempotency?: IdempotencyKey | undefined; deadline?: number } = {},
 ): Promise<{ body: BatchoperateResponse; revision?: number; replayed?: boolean }> {
   const { command, slots, listName } = validateBatch(body, maxTokenBytes);
   if (context.requestId !== undefined) command.requestId = context.requestId;
-  const batch = command.elements.length > 0 ? await store.applyBatch(app.id, command, context.idempotency) : undefined;
+  const batch = command.elements.length > 0 ? await store.applyBatch(app.id, command, context.idempotency, context.deadline) : undefined;
   const replayed = batch?.replayed;
   const applied: ElementOutcome[] = batch?.outcomes ?? [];
   const revision = batch?.revision;

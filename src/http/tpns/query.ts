@@ -18,13 +18,14 @@ export async function query(
   app: App,
   body: Record<string, unknown>,
   maxTokenBytes: number,
+  deadline?: number,
 ): Promise<QueryResponse> {
   const request = validateQuery(body, maxTokenBytes);
   const result: string[] = [];
   if (request.op === 1) {
     const valid: AccountKey[] = [];
     for (const s of request.slots) if (s.ok) valid.push(s.value);
-    const found = valid.length > 0 ? await store.tokensOfAccounts(app.id, valid) : [];
+    const found = valid.length > 0 ? await store.tokensOfAccounts(app.id, valid, deadline) : [];
     let next = 0;
     const accountTokens = request.slots.map((slot, i) => {
       if (!slot.ok) {
@@ -39,7 +40,7 @@ export async function query(
   }
   const valid: string[] = [];
   for (const s of request.slots) if (s.ok) valid.push(s.value);
-  const found = valid.length > 0 ? await store.accountsOfTokens(app.id, valid) : [];
+  const found = valid.length > 0 ? await store.accountsOfTokens(app.id, valid, deadline) : [];
   let next = 0;
   const tokenAccounts = request.slots.map((slot, i) => {
     if (!slot.ok) {

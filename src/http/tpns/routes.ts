@@ -44,7 +44,7 @@ export async function tpnsRoutes(app: FastifyInstance, options: TpnsRouteOptions
     },
     async (request, reply) => {
       const { tenant, body } = await admit(request);
-      const answer = await batchoperate(store, tenant, body, maxTokenBytes, { requestId: request.id, idempotency: idempotencyOf(request) });
+      const answer = await batchoperate(store, tenant, body, maxTokenBytes, { requestId: request.id, idempotency: idempotencyOf(request), deadline: request.deadline });
       // The app's write revision: batches of one app were applied in the order of their revisions.
       if (answer.revision !== undefined) reply.header(REVISION_HEADER, String(answer.revision));
       if (answer.replayed) reply.header('idempotent-replayed', 'true');
@@ -65,7 +65,7 @@ export async function tpnsRoutes(app: FastifyInstance, options: TpnsRouteOptions
     },
     async (request) => {
       const { tenant, body } = await admit(request);
-      return query(store, tenant, body, maxTokenBytes);
+      return query(store, tenant, body, maxTokenBytes, request.deadline);
     },
   );
 }

@@ -18,6 +18,8 @@ export interface BatchItem {
   appId: number;
   command: BatchCommand;
   idempotency?: IdempotencyKey;
+  /** Unix ms by which the batch is answered, applied or not. */
+  deadline: number;
 }
 
 interface LockedApp {

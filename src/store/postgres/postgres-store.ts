@@ -5,7 +5,7 @@
  * Retryable conflicts are retried here, bounded and with jitter; an unreachable database fails
  * fast (within the store timeout) as unavailable.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { bindingKeyString, type AccountKey, type App, type BatchCommand, type Binding } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError, StoreError } from '../../errors.ts';
 import { AppCache } from '../app-cache.ts';
@@ -43,41 +43,22 @@ import type {
   WebhookEvent,
 } from '../store.ts';
 import { applyGroup, upsertParams, type BatchItem } from './postgres-batch.ts';
+import { isUnavailable, PostgresConnection, toStoreError, type PostgresConnectionOptions } from './postgres-connection.ts';
 import { SQL } from './postgres-queries.ts';
 import { migratePostgres } from './postgres-schema.ts';
 
-export interface PostgresStoreOptions {
-  /** How long to wait for a connection or a statement before answering unavailable. */
-  timeoutMs: number;
-  poolSize: number;
-  /** Upper bound on attempts for a transaction that hit a serialization failure or deadlock. */
-  maxAttempts?: number;
-}
-
-/** BIGINT (count(*), times, revisions) as JS numbers: every value we store is below 2^53. */
-const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === pg.types.builtins.INT8 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
-};
-
-const RETRYABLE = new Set(['40001', '40P01']);
-
-/** Could not reach the database, or it went away: nothing to fix in the request, try again later. */
-function isUnavailable(error: unknown): boolean {
-  const e = error as { code?: string; message?: string };
-  const code = e.code ?? '';
-  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P02', '57P03', '53300'].includes(code)) return true;
-  if (code.startsWith('08')) return true;
-  return /timeout|terminat|Connection ended|not queryable|connection/i.test(e.message ?? '');
-}
-
-function toStoreError(error: unknown, doing: string): Error {
-  if (error instanceof StoreError || error instanceof AppNotFoundError || error instanceof AppExistsError) return error;
-  const message = (error as Error).message ?? String(error);
-  return new StoreError(`PostgreSQL ${doing} failed: ${message}`, isUnavailable(error), { cause: error });
+export interface PostgresStoreOptions extends PostgresConnectionOptions {
+  /**
+   * true (the CLI): open() fails when the database cannot be reached. false (the server): open()
+   * returns at once, every call answers unavailable, and the store connects and migrates in the
+   * background with backoff until the database answers.
+   */
+  waitForDatabase?: boolean;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Backoff between attempts to reach a database that was away at start. */
+const CONNECT_BACKOFF_MS = { first: 250, max: 10_000 };
 
 /**
  * PostgreSQL refuses to upsert one row twice in a statement; rows apply in order, so a key given
@@ -98,44 +79,73 @@ export class PostgresStore implements BindingStore {
   private readonly apps = new AppCache();
   readonly writeStats = { groups: 0, commands: 0, retries: 0 };
 
+  /** Set while the database has not been reached and migrated yet (start with the database away). */
+  private notStarted: StoreError | null = null;
+  private started: Promise<void> = Promise.resolve();
+
   private constructor(
-    private readonly pool: pg.Pool,
+    private readonly db: PostgresConnection,
     private readonly options: PostgresStoreOptions,
   ) {
     this.queue = new GroupCommitQueue((items) => this.commitGroup(items));
   }
 
-  /** Connects, migrates (under an advisory lock) and returns the store. */
+  /**
+   * Connects and migrates (under an advisory lock). With `waitForDatabase: false`, a database that
+   * cannot be reached does not fail the open: the store answers unavailable and keeps trying in
+   * the background. Anything else (a wrong password, a newer schema) fails at once.
+   */
   static async open(url: string, options: PostgresStoreOptions): Promise<PostgresStore> {
-    const pool = new pg.Pool({
-      connectionString: url,
-      max: options.poolSize,
-      connectionTimeoutMillis: options.timeoutMs,
-      query_timeout: options.timeoutMs,
-      idleTimeoutMillis: 30_000,
-      types,
-    });
-    // An idle connection dropped by the server must not crash the process; the pool replaces it.
-    pool.on('error', () => undefined);
-    const store = new PostgresStore(pool, options);
+    const store = new PostgresStore(new PostgresConnection(url, options), options);
     try {
       await store.migrate();
     } catch (error) {
-      await pool.end().catch(() => undefined);
-      if (error instanceof StoreError) throw error;
-      throw new StoreError(`cannot open the PostgreSQL database: ${(error as Error).message}`, isUnavailable(error), { cause: error });
+      const failure = toStoreError(error, 'open');
+      if (options.waitForDatabase === false && failure.unavailable) {
+        store.startInBackground(failure);
+        return store;
+      }
+      await store.db.close().catch(() => undefined);
+      throw new StoreError(`cannot open the PostgreSQL database: ${failure.message}`, failure.unavailable, { cause: error });
     }
     return store;
   }
 
+  /** Resolves once the database has been reached and migrated. */
+  whenStarted(): Promise<void> {
+    return this.started;
+  }
+
+  private startInBackground(first: StoreError): void {
+    const log = this.options.log;
+    this.notStarted = new StoreError(`PostgreSQL is not reachable yet: ${first.message}`, true, { cause: first });
+    log?.warn(`PostgreSQL is not reachable (${first.message}); answering 503 and retrying with backoff until it is`);
+    this.started = (async () => {
+      let lastProblem = 'unavailable';
+      for (let wait = CONNECT_BACKOFF_MS.first; ; wait = Math.min(wait * 2, CONNECT_BACKOFF_MS.max)) {
+        await sleep(wait * (0.5 + Math.random()));
+        if (this.closing) return;
+        try {
+          await this.migrate();
+          this.notStarted = null;
+          log?.info('PostgreSQL is reachable and migrated; serving');
+          return;
+        } catch (error) {
+          const failure = toStoreError(error, 'open');
+          this.notStarted = new StoreError(`PostgreSQL is not ready yet: ${failure.message}`, true, { cause: failure });
+          // One line per change of problem, not per attempt.
+          const problem = failure.unavailable ? 'unavailable' : failure.message;
+          if (problem !== lastProblem) log?.warn(`PostgreSQL still cannot be used: ${failure.message}; retrying`);
+          lastProblem = problem;
+        }
+      }
+    })();
+  }
+
   /** Applies missing migrations; returns the versions it applied. */
   async migrate(): Promise<number[]> {
-    const client = await this.pool.connect();
-    try {
-      return await migratePostgres(client);
-    } finally {
-      client.release();
-    }
+    // Migrations may wait for another instance's lock: no request deadline here.
+    return this.db.withClient('migrate', Number.MAX_SAFE_INTEGER, (client) => migratePostgres(client));
   }
 
   async createApp(app: NewApp): Promise<App> {
@@ -147,9 +157,9 @@ export class PostgresStore implements BindingStore {
     return rowToApp(rows[0]);
   }
 
-  async findApp(accessId: string): Promise<App | undefined> {
+  async findApp(accessId: string, deadline?: number): Promise<App | undefined> {
     return this.apps.get(accessId, async () => {
-      const { rows } = await this.query<AppRow>('find app', SQL.appByAccessId, [accessId]);
+      const { rows } = await this.query<AppRow>('find app', SQL.appByAccessId, [accessId], deadline);
       return rows[0] && rowToApp(rows[0]);
     });
   }
@@ -189,22 +199,23 @@ export class PostgresStore implements BindingStore {
     });
   }
 
-  async applyBatch(appId: number, command: BatchCommand, idempotency?: IdempotencyKey): Promise<BatchResult> {
+  async applyBatch(appId: number, command: BatchCommand, idempotency?: IdempotencyKey, deadline = this.db.deadline()): Promise<BatchResult> {
     if (this.closing) throw new StoreError('the store is closing', true);
-    return this.queue.submit({ appId, command, ...(idempotency ? { idempotency } : {}) });
+    if (this.notStarted) throw this.notStarted;
+    return this.queue.submit({ appId, command, deadline, ...(idempotency ? { idempotency } : {}) });
   }
 
-  async recallIdempotent(appId: number, key: string): Promise<{ bodyHash: string; result: string } | undefined> {
-    const { rows } = await this.query<{ body_hash: string; result: string; created_at: number }>('read idempotency key', SQL.idempotencyGet, [appId, key]);
+  async recallIdempotent(appId: number, key: string, deadline?: number): Promise<{ bodyHash: string; result: string } | undefined> {
+    const { rows } = await this.query<{ body_hash: string; result: string; created_at: number }>('read idempotency key', SQL.idempotencyGet, [appId, key], deadline);
     const row = rows[0];
     return row && row.created_at > Date.now() - IDEMPOTENCY_WINDOW_MS ? { bodyHash: row.body_hash, result: row.result } : undefined;
   }
 
-  async rememberIdempotent(appId: number, key: IdempotencyKey, result: string): Promise<void> {
-    await this.query('store idempotency key', SQL.idempotencyPut, [appId, key.key, key.bodyHash, result, Date.now()]);
+  async rememberIdempotent(appId: number, key: IdempotencyKey, result: string, deadline?: number): Promise<void> {
+    await this.query('store idempotency key', SQL.idempotencyPut, [appId, key.key, key.bodyHash, result, Date.now()], deadline);
   }
 
-  async history(appId: number, filter: HistoryFilter, limit: number, beforeId = Number.MAX_SAFE_INTEGER): Promise<HistoryEntry[]> {
+  async history(appId: number, filter: HistoryFilter, limit: number, beforeId = Number.MAX_SAFE_INTEGER, deadline?: number): Promise<HistoryEntry[]> {
     const { token, account } = filter;
     const [sql, params] =
       token !== undefined && account !== undefined
@@ -214,7 +225,7 @@ export class PostgresStore implements BindingStore {
           : account !== undefined
             ? [SQL.historyOfAccount, [appId, account.account, account.accountType, beforeId, limit]]
             : [SQL.historyAll, [appId, beforeId, limit]];
-    return (await this.query<HistoryRow>('read history', sql, params)).rows.map(rowToHistory);
+    return (await this.query<HistoryRow>('read history', sql, params, deadline)).rows.map(rowToHistory);
   }
 
   async claimWebhookEvents(now: number, leaseMs: number, limit: number): Promise<WebhookEvent[]> {
@@ -250,18 +261,18 @@ export class PostgresStore implements BindingStore {
     return total;
   }
 
-  async tokensOfAccounts(appId: number, accounts: AccountKey[]): Promise<TokenOfAccount[][]> {
+  async tokensOfAccounts(appId: number, accounts: AccountKey[], deadline?: number): Promise<TokenOfAccount[][]> {
     const { rows } = await this.query<{ ord: number; token: string; platform: TokenOfAccount['platform']; bound_at: number }>(
-      'query tokens', SQL.tokensOfAccounts, [appId, accounts.map((a) => a.account), accounts.map((a) => a.accountType)],
+      'query tokens', SQL.tokensOfAccounts, [appId, accounts.map((a) => a.account), accounts.map((a) => a.accountType)], deadline,
     );
     const lists: TokenOfAccount[][] = accounts.map(() => []);
     for (const row of rows) lists[row.ord - 1]?.push({ token: row.token, platform: row.platform, boundAt: row.bound_at });
     return lists;
   }
 
-  async accountsOfTokens(appId: number, tokens: string[]): Promise<AccountOfToken[][]> {
+  async accountsOfTokens(appId: number, tokens: string[], deadline?: number): Promise<AccountOfToken[][]> {
     const { rows } = await this.query<{ ord: number; account: string; account_type: number; platform: AccountOfToken['platform']; bound_at: number }>(
-      'query accounts', SQL.accountsOfTokens, [appId, tokens],
+      'query accounts', SQL.accountsOfTokens, [appId, tokens], deadline,
     );
     const lists: AccountOfToken[][] = tokens.map(() => []);
     for (const row of rows) {
@@ -278,13 +289,14 @@ export class PostgresStore implements BindingStore {
   async importBindings(appId: number, bindings: Binding[]): Promise<void> {
     let latest = 0;
     for (const b of bindings) if (b.boundAt > latest) latest = b.boundAt;
+    // A bulk batch does much more than a request's statement: it gets a longer deadline.
     await this.transaction('import bindings', async (client) => {
       await client.query(SQL.bindingsUpsert, upsertParams(appId, lastOfEachKey(bindings)));
       // The app's clock is raised last (later binds sort after everything imported): two import
       // transactions of one app write their rows side by side and queue only for their commits.
       const { rows } = await client.query(SQL.appRaiseClock, [appId, latest]);
       if (!rows[0]) throw new AppNotFoundError(String(appId));
-    });
+    }, Date.now() + Math.max(30_000, this.options.timeoutMs));
   }
 
   async ping(): Promise<void> {
@@ -294,57 +306,40 @@ export class PostgresStore implements BindingStore {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.queue.drain();
-      await this.pool.end();
+      await this.db.close();
     })();
     return this.closing;
   }
 
-  private async query<R extends pg.QueryResultRow>(doing: string, sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {
+  private async query<R extends pg.QueryResultRow>(doing: string, sql: string, params: unknown[], deadline?: number): Promise<pg.QueryResult<R>> {
     if (this.closing) throw new StoreError('the store is closed', true);
-    try {
-      return await this.pool.query<R>(sql, params);
-    } catch (error) {
-      throw toStoreError(error, doing);
-    }
+    if (this.notStarted) throw this.notStarted;
+    return this.db.query<R>(doing, sql, params, deadline);
   }
 
-  /** Runs `work` in a transaction, retrying serialization failures and deadlocks with jittered backoff. */
   /** `draining`: a group accepted before close() began, which close() waits for, may still run. */
-  private async transaction<T>(doing: string, work: (client: pg.PoolClient) => Promise<T>, draining = false): Promise<T> {
+  private async transaction<T>(doing: string, work: (client: pg.PoolClient) => Promise<T>, deadline?: number, draining = false): Promise<T> {
     if (this.closing && !draining) throw new StoreError('the store is closed', true);
-    const maxAttempts = this.options.maxAttempts ?? 6;
-    for (let attempt = 1; ; attempt++) {
-      let client: pg.PoolClient;
-      try {
-        client = await this.pool.connect();
-      } catch (error) {
-        throw toStoreError(error, doing);
-      }
-      let broken = false;
-      try {
-        await client.query('BEGIN');
-        const result = await work(client);
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => (broken = true));
-        const code = (error as { code?: string }).code ?? '';
-        if (RETRYABLE.has(code) && attempt < maxAttempts) {
-          this.writeStats.retries++;
-          await sleep(Math.random() * 10 * 2 ** attempt);
-          continue;
-        }
-        broken ||= isUnavailable(error);
-        throw toStoreError(error, doing);
-      } finally {
-        client.release(broken);
-      }
-    }
+    if (this.notStarted) throw this.notStarted;
+    return this.db.transaction(doing, work, deadline);
   }
 
+  /**
+   * One transaction for the group, due by the earliest deadline in it; a batch whose deadline has
+   * already passed (it waited behind a group that ran out of time) is answered unavailable unrun.
+   */
   private async commitGroup(items: BatchItem[]): Promise<GroupResult<BatchResult>[]> {
+    const now = Date.now();
+    const live = items.filter((item) => item.deadline > now);
+    if (live.length < items.length) {
+      const expired = new StoreError(`PostgreSQL apply batches failed: no answer within ${this.options.timeoutMs} ms`, true);
+      const results = live.length > 0 ? await this.commitGroup(live).catch((e: Error) => live.map(() => ({ ok: false as const, error: e }))) : [];
+      let next = 0;
+      return items.map((item) => (item.deadline > now ? results[next++]! : { ok: false as const, error: expired }));
+    }
+    const deadline = Math.min(...items.map((item) => item.deadline));
     try {
-      const results = await this.transaction('apply batches', (client) => applyGroup(client, items), true);
+      const results = await this.transaction('apply batches', (client) => applyGroup(client, items), deadline, true);
       this.writeStats.groups++;
       this.writeStats.commands += items.length;
       return results;

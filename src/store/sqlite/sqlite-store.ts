@@ -250,6 +250,10 @@ export class SqliteStore implements BindingStore {
     await this.write({ type: 'importBindings', appId, bindings: toColumns(bindings) });
   }
 
+  whenStarted(): Promise<void> {
+    return Promise.resolve();
+  }
+
   async ping(): Promise<void> {
     if (this.writerFailure) throw this.writerFailure;
     this.read(() => this.stmt.ping.get());

@@ -1,0 +1,197 @@
+/**
+ * The connections of a PostgreSQL store, and the two promises every database call keeps:
+ *
+ * - **A database event never ends the process.** Every client the pool makes gets an error listener
+ *   for its whole life, checked out or idle (pg-pool listens only on idle ones; an 'error' event
+ *   with no listener ends the process). A broken client is discarded, never reused.
+ * - **One deadline per call.** The wait for a connection, BEGIN, the statements, COMMIT and ROLLBACK
+ *   all count against one deadline. When it passes, the connection's socket is destroyed (the
+ *   server rolls back a transaction whose client is gone) and the call fails as unavailable, so a
+ *   frozen database costs a request its deadline and not a second more.
+ *
+ * It also follows the database's state (reachable or not) and says so once per change.
+ */
+import pg from 'pg';
+import { StoreError } from '../../errors.ts';
+
+export interface StoreLog {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+export interface PostgresConnectionOptions {
+  timeoutMs: number;
+  poolSize: number;
+  /** Upper bound on attempts for a transaction that hit a serialization failure or deadlock. */
+  maxAttempts?: number;
+  log?: StoreLog;
+}
+
+/** BIGINT (count(*), times, revisions) as JS numbers: every value we store is below 2^53. */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.INT8 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+const RETRYABLE = new Set(['40001', '40P01']);
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN', '57P01', '57P02', '57P03', '53300']);
+
+/** Could not reach the database, or it went away: nothing to fix in the request, try again later. */
+export function isUnavailable(error: unknown): boolean {
+  if (error instanceof StoreError) return error.unavailable;
+  const e = error as { code?: string; message?: string };
+  const code = e.code ?? '';
+  if (UNAVAILABLE_CODES.has(code) || code.startsWith('08')) return true;
+  return /timeout|terminat|Connection ended|not queryable|connection/i.test(e.message ?? '');
+}
+
+export function toStoreError(error: unknown, doing: string): StoreError {
+  if (error instanceof StoreError) return error;
+  const message = (error as Error).message ?? String(error);
+  return new StoreError(`PostgreSQL ${doing} failed: ${message}`, isUnavailable(error), { cause: error });
+}
+
+/** setTimeout's largest delay: a deadline further away than this has no timer (migrations). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The socket under a pg client: destroying it fails the query in flight at once, even on a frozen server. */
+function destroySocket(client: pg.PoolClient): void {
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
+export class PostgresConnection {
+  readonly pool: pg.Pool;
+  private reachable = true;
+  private closed = false;
+
+  constructor(
+    url: string,
+    private readonly options: PostgresConnectionOptions,
+  ) {
+    this.pool = new pg.Pool({ connectionString: url, max: options.poolSize, connectionTimeoutMillis: options.timeoutMs, idleTimeoutMillis: 30_000, types });
+    // Idle clients: the pool discards a broken one itself; this only keeps the event handled.
+    this.pool.on('error', (error) => this.markUnreachable(error));
+    // Every client, for its whole life (checked out included): the query in flight fails with the
+    // error by itself; without a listener the same error would also end the process.
+    this.pool.on('connect', (client) => client.on('error', (error) => this.markUnreachable(error)));
+  }
+
+  /** The deadline of a call that starts now. */
+  deadline(): number {
+    return Date.now() + this.options.timeoutMs;
+  }
+
+  /** One statement outside a transaction. */
+  query<R extends pg.QueryResultRow>(doing: string, sql: string, params: unknown[], deadline = this.deadline()): Promise<pg.QueryResult<R>> {
+    return this.withClient(doing, deadline, (client) => client.query<R>(sql, params));
+  }
+
+  /** Runs `work` in a transaction, retrying serialization failures and deadlocks (jittered) within the deadline. */
+  async transaction<T>(doing: string, work: (client: pg.PoolClient) => Promise<T>, deadline = this.deadline()): Promise<T> {
+    const maxAttempts = this.options.maxAttempts ?? 6;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.withClient(doing, deadline, async (client) => {
+          await client.query('BEGIN');
+          try {
+            const result = await work(client);
+            await client.query('COMMIT');
+            return result;
+          } catch (error) {
+            if (!isUnavailable(error)) await client.query('ROLLBACK');
+            throw error;
+          }
+        });
+      } catch (error) {
+        const code = (error as StoreError).cause instanceof Error ? ((error as StoreError).cause as { code?: string }).code : undefined;
+        const backoff = Math.random() * 10 * 2 ** attempt;
+        if (code && RETRYABLE.has(code) && attempt < maxAttempts && Date.now() + backoff < deadline) {
+          await sleep(backoff);
+          continue;
+        }
+        throw error;
+      }
+    }
+  }
+
+  /**
+   * A client for `work`, all within `deadline`. A client whose work failed on the connection (or ran
+   * out of time) is destroyed rather than returned to the pool.
+   */
+  async withClient<T>(doing: string, deadline: number, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    if (this.closed) throw new StoreError('the store is closed', true);
+    const client = await this.acquire(doing, deadline);
+    let expired = false;
+    const remaining = deadline - Date.now();
+    const timer =
+      remaining < MAX_TIMER_MS
+        ? setTimeout(() => {
+            expired = true;
+            destroySocket(client);
+          }, Math.max(0, remaining))
+        : undefined;
+    let broken = false;
+    try {
+      const result = await work(client);
+      this.markReachable();
+      return result;
+    } catch (error) {
+      broken = expired || isUnavailable(error);
+      if (expired) {
+        const failure = new StoreError(`PostgreSQL ${doing} failed: no answer within ${this.options.timeoutMs} ms`, true, { cause: error });
+        this.markUnreachable(failure);
+        throw failure;
+      }
+      // What the work itself decided (an app that is gone, a key reused) passes through as it is.
+      if (!(error instanceof pg.DatabaseError) && !broken) throw error;
+      const failure = toStoreError(error, doing);
+      if (failure.unavailable) this.markUnreachable(failure);
+      throw failure;
+    } finally {
+      clearTimeout(timer);
+      client.release(broken);
+    }
+  }
+
+  private async acquire(doing: string, deadline: number): Promise<pg.PoolClient> {
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) throw new StoreError(`PostgreSQL ${doing}: no time left within ${this.options.timeoutMs} ms`, true);
+    const connecting = this.pool.connect();
+    if (remaining >= MAX_TIMER_MS) return connecting.catch((error: unknown) => Promise.reject(toStoreError(error, doing)));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new StoreError(`PostgreSQL ${doing} failed: no connection within ${this.options.timeoutMs} ms`, true)), remaining);
+    });
+    try {
+      return await Promise.race([connecting, late]);
+    } catch (error) {
+      // A connection that arrives after we gave up goes straight back.
+      connecting.then((client) => client.release(), () => undefined);
+      const failure = toStoreError(error, doing);
+      if (failure.unavailable) this.markUnreachable(failure);
+      throw failure;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Reachable again: said once. */
+  markReachable(): void {
+    if (this.reachable) return;
+    this.reachable = true;
+    this.options.log?.info('PostgreSQL is reachable again; serving');
+  }
+
+  markUnreachable(error: unknown): void {
+    if (!this.reachable || this.closed) return;
+    this.reachable = false;
+    this.options.log?.warn(`PostgreSQL is unreachable (${(error as Error).message ?? String(error)}); answering 503 until it is back`);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.pool.end();
+  }
+}
