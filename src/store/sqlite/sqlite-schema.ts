@@ -123,6 +123,39 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX bindings_by_account ON bindings (app_id, account, account_type, bound_at, platform);
     `,
   },
+  {
+    version: 5,
+    name: 'app ids are never reused',
+    // Without AUTOINCREMENT, SQLite gives a new row the largest id + 1: an app created right after
+    // the newest one was deleted got its id, and the deleted app's cached credentials wrote into it.
+    // AUTOINCREMENT never hands out an id twice (sqlite_sequence remembers the largest ever used).
+    sql: `
+      CREATE TABLE apps_v5 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        access_id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        secret_key TEXT NOT NULL,
+        previous_secret_key TEXT,
+        previous_secret_expires_at INTEGER,
+        max_tokens_per_account INTEGER NOT NULL,
+        max_accounts_per_token INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        revision INTEGER NOT NULL DEFAULT 0,
+        webhook_url TEXT,
+        webhook_secret TEXT,
+        rate_limit_per_second REAL,
+        rate_limit_burst INTEGER
+      );
+      INSERT INTO apps_v5 (id, access_id, name, secret_key, previous_secret_key, previous_secret_expires_at,
+          max_tokens_per_account, max_accounts_per_token, created_at, revision, webhook_url, webhook_secret,
+          rate_limit_per_second, rate_limit_burst)
+        SELECT id, access_id, name, secret_key, previous_secret_key, previous_secret_expires_at,
+          max_tokens_per_account, max_accounts_per_token, created_at, revision, webhook_url, webhook_secret,
+          rate_limit_per_second, rate_limit_burst FROM apps;
+      DROP TABLE apps;
+      ALTER TABLE apps_v5 RENAME TO apps;
+    `,
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS.at(-1)?.version ?? 0;
