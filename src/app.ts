@@ -11,6 +11,7 @@ import { ApiError, apiError, AppNotFoundError, StoreError } from './errors.ts';
 import { adminRoutes } from './http/admin/routes.ts';
 import { consoleRoutes } from './http/console.ts';
 import { bulkRoutes } from './http/api/bulk-routes.ts';
+import { ensureSpoolDir } from './http/api/import-spool.ts';
 import { apiRoutes } from './http/api/routes.ts';
 import { healthRoutes } from './http/health.ts';
 import { Metrics } from './http/metrics.ts';
@@ -96,6 +97,7 @@ export async function buildApp(config: Config, store: BindingStore, options: Bui
     return reply.status(failure.httpStatus).send(status(failure.retCode, failure.message));
   });
 
+  await ensureSpoolDir(config.spoolDir);
   const metrics = options.metrics ?? new Metrics(store);
   const timed = metrics.instrument(store);
   app.decorateRequest('deadline', 0);
@@ -106,7 +108,7 @@ export async function buildApp(config: Config, store: BindingStore, options: Bui
   await app.register(healthRoutes, { store: timed, region: config.region });
   await app.register(tpnsRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
   await app.register(apiRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
-  await app.register(bulkRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes, importMaxBytes: config.importMaxBytes });
+  await app.register(bulkRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes, importMaxBytes: config.importMaxBytes, spoolDir: config.spoolDir });
   await app.register(consoleRoutes);
   if (config.adminToken) {
     await app.register(adminRoutes, { service: new AppService(timed, config.secretGraceSeconds), adminToken: config.adminToken, store: timed, maxTokenBytes: config.maxTokenBytes });

@@ -2,6 +2,8 @@
  * Every setting bindery reads, once: its environment variable, default (with unit) and validation.
  * A bad value stops the process with a message that says how to fix it.
  */
+import { dirname, join } from 'node:path';
+
 export interface Config {
   host: string;
   port: number;
@@ -36,6 +38,13 @@ export interface Config {
   sweepIntervalMs: number;
   /** Largest body of one POST /api/v1/import. */
   importMaxBytes: number;
+  /** Where import bodies are spooled (mode 0700, files 0600; emptied at start). */
+  spoolDir: string;
+}
+
+/** Beside the SQLite file, or under ./data for PostgreSQL: bindery's own directory, never the shared temp dir. */
+function defaultSpoolDir(databaseUrl: string): string {
+  return databaseUrl.startsWith('sqlite:') ? join(dirname(databaseUrl.slice('sqlite:'.length)), 'spool') : join('data', 'spool');
 }
 
 export class ConfigError extends Error {
@@ -108,5 +117,6 @@ export function loadConfig(env: Env = process.env): Config {
     webhookTimeoutMs: integer(env, 'BINDERY_WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000, 'milliseconds'),
     sweepIntervalMs: integer(env, 'BINDERY_SWEEP_INTERVAL_MS', 600_000, 1000, 86_400_000, 'milliseconds'),
     importMaxBytes: integer(env, 'BINDERY_IMPORT_MAX_BYTES', 256 * 1024 * 1024, 1024, 16 * 1024 ** 3, 'bytes'),
+    spoolDir: env.BINDERY_SPOOL_DIR?.trim() || defaultSpoolDir(databaseUrl),
   };
 }

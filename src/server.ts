@@ -7,6 +7,7 @@ import { AppService } from './domain/app-service.ts';
 import type { App } from './domain/types.ts';
 import { Sweeper } from './background/sweeper.ts';
 import { WebhookDeliverer } from './background/webhook-deliverer.ts';
+import { prepareSpoolDir } from './http/api/import-spool.ts';
 import { Metrics } from './http/metrics.ts';
 import { openStore } from './store/open-store.ts';
 
@@ -38,6 +39,8 @@ export async function serve(config: Config): Promise<void> {
       store.whenStarted().then(bootstrap).catch((late: unknown) => log.error({ err: late }, 'could not create the first app'));
     });
   }
+  const leftovers = await prepareSpoolDir(config.spoolDir);
+  if (leftovers > 0) log.info({ spoolDir: config.spoolDir, removed: leftovers }, 'removed import spool files left by an earlier run');
   const metrics = new Metrics(store, { processMetrics: true });
   const app = await buildApp(config, store, { loggerInstance: log, metrics });
   const deliverer = new WebhookDeliverer(

@@ -1,7 +1,7 @@
 /** Shared test fixtures: each test gets its own temp-dir SQLite store and its own app. */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/app.ts';
@@ -38,8 +38,8 @@ export interface TestServer {
 
 /** A Fastify instance on a fresh store with one app; tests drive it with app.inject. */
 export async function testServer(t: TestContext, overrides: Partial<Config> = {}): Promise<TestServer> {
-  const { store } = await sqliteStore(t);
-  const config = testConfig(overrides);
+  const { store, path } = await sqliteStore(t);
+  const config = testConfig({ spoolDir: join(dirname(path), 'spool'), ...overrides });
   const app = await buildApp(config, store);
   t.after(() => app.close());
   const service = new AppService(store, config.secretGraceSeconds);

@@ -4,14 +4,9 @@
  * against an Idempotency-Key), then applied in transactions of IMPORT_BATCH lines: a failed batch
  * leaves nothing of itself applied.
  */
-import { createHash, createHmac, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Readable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { bindingLine, parseBindingLine } from '../../domain/binding-lines.ts';
 import type { Binding } from '../../domain/types.ts';
@@ -20,7 +15,7 @@ import { FIRST_BINDING_KEY } from '../../store/store.ts';
 import { idempotencyKeyOf } from '../idempotency-key.ts';
 import { fileLines } from './file-lines.ts';
 import { ImportPipeline } from './import-pipeline.ts';
-import type { SignableBody } from '../auth.ts';
+import { spool } from './import-spool.ts';
 import { tenantOf, type TenantOptions } from '../tenant.ts';
 import { errorResponses, status } from '../tpns/schemas.ts';
 
@@ -31,6 +26,7 @@ const ERRORS_SHOWN = 100;
 export interface BulkRouteOptions extends TenantOptions {
   maxTokenBytes: number;
   importMaxBytes: number;
+  spoolDir: string;
 }
 
 const ImportSummary = Type.Object({
@@ -42,40 +38,6 @@ const ImportSummary = Type.Object({
   failed: Type.Integer({ description: 'lines refused' }),
   errors: Type.Array(Type.Object({ line: Type.Integer(), err_msg: Type.String() }), { description: `the first ${ERRORS_SHOWN} refused lines` }),
 });
-
-interface Spooled extends SignableBody {
-  path: string;
-  sha256: string;
-}
-
-async function spool(request: FastifyRequest, limit: number): Promise<Spooled> {
-  const path = join(tmpdir(), `bindery-import-${randomUUID()}.ndjson`);
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const meter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      bytes += chunk.length;
-      if (bytes > limit) return done(apiError.bodyTooLarge(limit));
-      hash.update(chunk);
-      done(null, chunk);
-    },
-  });
-  try {
-    await pipeline(request.raw, meter, createWriteStream(path));
-  } catch (error) {
-    await rm(path, { force: true });
-    throw error instanceof ApiError ? error : apiError.invalid(`body: could not be read (${(error as Error).message})`);
-  }
-  return {
-    path,
-    sha256: hash.digest('hex'),
-    async sign(secret, prefix) {
-      const hmac = createHmac('sha256', secret).update(prefix);
-      for await (const chunk of createReadStream(path)) hmac.update(chunk as Buffer);
-      return Buffer.from(hmac.digest('hex')).toString('base64');
-    },
-  };
-}
 
 export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions): Promise<void> {
   const { store } = options;
@@ -113,7 +75,7 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
       },
     },
     async (request) => {
-      const body = await spool(request, options.importMaxBytes);
+      const body = await spool(request, options.spoolDir, options.importMaxBytes);
       try {
         const tenant = await tenantOf(request, options, body);
         const key = idempotencyKeyOf(request, () => body.sha256, 'import:');

@@ -4,6 +4,7 @@
  * the commit is durable (WAL + synchronous=FULL).
  */
 import { mkdirSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
@@ -34,9 +35,21 @@ import {
 import { rowToApp, rowToBinding, rowToDelivery, rowToHistory, type AppRow, type BindingRow, type DeliveryRow, type HistoryRow } from '../rows.ts';
 import { SQL } from './sqlite-queries.ts';
 import { migrateSqlite } from './sqlite-schema.ts';
-import { openSqliteConnection, toColumns, type SerializedError, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
+import { fileIdentity, openSqliteConnection, toColumns, type SerializedError, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
 
-type Reply = { id: number; results?: WriteResult[]; failure?: string; closed?: true };
+type Reply = { id: number; results?: WriteResult[]; failure?: { name: string; code: string | null; message: string }; closed?: true };
+
+/**
+ * Below this much free space on the database's file system the store reports not ready: a tiny
+ * probe may still commit into WAL space already allocated while a real batch fails.
+ */
+export const MIN_FREE_BYTES = 8 * 1024 * 1024;
+
+/** Reads run on the event loop: a lock they cannot get soon is answered 503, not waited for. */
+const READ_BUSY_TIMEOUT_MS = 100;
+
+/** Failures of the disk or the file rather than of the request: answered 503, and worth retrying. */
+const UNAVAILABLE_SQLITE = /^SQLITE_(FULL|IOERR|CANTOPEN|READONLY|BUSY|PROTOCOL|NOTADB|CORRUPT)/;
 
 /** Under tsx (tests, `npm start`) the thread must load TypeScript too; compiled builds load .js directly. */
 function startWriterThread(path: string): Worker {
@@ -51,7 +64,7 @@ function reviveError(error: SerializedError): Error {
   if (error.name === 'AppExistsError') return new AppExistsError(error.accessId ?? '');
   if (error.name === 'AppNotFoundError') return new AppNotFoundError(error.accessId ?? '');
   if (error.name === 'IdempotencyMismatchError') return new IdempotencyMismatchError(error.key ?? '');
-  return new StoreError(`${error.name}: ${error.message}`);
+  return new StoreError(`${error.code ?? error.name}: ${error.message}`, UNAVAILABLE_SQLITE.test(error.code ?? ''));
 }
 
 export class SqliteStore implements BindingStore {
@@ -69,10 +82,14 @@ export class SqliteStore implements BindingStore {
   /** Set when the writer thread is gone: writes are refused and ping fails, so /readyz reports it. */
   private writerFailure: StoreError | null = null;
 
+  private readonly identity: string | null;
+
   private constructor(
     private readonly db: Database.Database,
     private readonly worker: Worker,
+    private readonly file: string,
   ) {
+    this.identity = fileIdentity(file);
     const p = (sql: string) => db.prepare(sql);
     this.stmt = {
       appByAccessId: p(SQL.appByAccessId),
@@ -111,6 +128,7 @@ export class SqliteStore implements BindingStore {
     try {
       db = openSqliteConnection(file);
       migrateSqlite(db);
+      db.pragma(`busy_timeout = ${READ_BUSY_TIMEOUT_MS}`);
     } catch (error) {
       if (error instanceof StoreError) throw error;
       throw new StoreError(`cannot open the SQLite database ${file}: ${(error as Error).message}`, false, { cause: error });
@@ -129,7 +147,7 @@ export class SqliteStore implements BindingStore {
       db.close();
       throw new StoreError(`the SQLite writer thread did not start: ${error.message}`, false, { cause: error });
     });
-    return new SqliteStore(db, worker);
+    return new SqliteStore(db, worker, file);
   }
 
   async createApp(app: NewApp): Promise<App> {
@@ -254,9 +272,19 @@ export class SqliteStore implements BindingStore {
     return Promise.resolve();
   }
 
+  /** Ready means a write can commit now: the writer runs, the file is still ours, the disk has room, and a probe commits. */
   async ping(): Promise<void> {
     if (this.writerFailure) throw this.writerFailure;
     this.read(() => this.stmt.ping.get());
+    if (fileIdentity(this.file) !== this.identity) {
+      throw new StoreError(`the database file ${this.file} was deleted or replaced while bindery had it open; writes are refused: restore it or restart bindery`, true);
+    }
+    const disk = await statfs(dirname(this.file));
+    const free = disk.bavail * disk.bsize;
+    if (free < MIN_FREE_BYTES) {
+      throw new StoreError(`the disk of ${this.file} is full (${free} bytes free, at least ${MIN_FREE_BYTES} needed): free some space`, true);
+    }
+    await this.write({ type: 'probe' });
   }
 
   close(): Promise<void> {
@@ -280,7 +308,8 @@ export class SqliteStore implements BindingStore {
     try {
       return run();
     } catch (error) {
-      throw new StoreError(`SQLite read failed: ${(error as Error).message}`, false, { cause: error });
+      const code = (error as { code?: string }).code ?? '';
+      throw new StoreError(`SQLite read failed: ${code} ${(error as Error).message}`, UNAVAILABLE_SQLITE.test(code), { cause: error });
     }
   }
 
@@ -316,7 +345,9 @@ export class SqliteStore implements BindingStore {
       this.worker.postMessage({ id, commands });
     });
     if (reply.failure !== undefined || !reply.results) {
-      throw new StoreError(`SQLite commit failed: ${reply.failure ?? 'no results'}`);
+      const failure = reply.failure;
+      const unavailable = failure !== undefined && (failure.name === 'DatabaseFileGoneError' || UNAVAILABLE_SQLITE.test(failure.code ?? ''));
+      throw new StoreError(`SQLite commit failed: ${failure ? `${failure.code ?? failure.name}: ${failure.message}` : 'no results'}`, unavailable);
     }
     this.writeStats.groups++;
     this.writeStats.commands += commands.length;
