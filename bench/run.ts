@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: HTTP throughput against a bare Fastify ceiling, bulk import against plain
- * inserts, and growth to 10,000,000 bindings. Prints the tables that BENCHMARKS.md records.
- * Flags: --quick (small sizes, one run), --only http|bulk|growth.
+ * inserts, growth to 10,000,000 bindings, and one tenant's queries during another's exports.
+ * Prints the tables that BENCHMARKS.md records.
+ * Flags: --quick (small sizes, one run), --only http|bulk|growth|exports.
  */
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { SQL as PG_SQL } from '../src/store/postgres/postgres-queries.ts';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { SQL as SQLITE_SQL } from '../src/store/sqlite/sqlite-queries.ts';
 import { TestPostgres } from '../test/postgres-server.ts';
+import { exportsBench } from './exports.ts';
 import { APP, basic, load, median, rssMb, seedSqlite, SERVER, start, type LoadResult } from './harness.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
@@ -250,6 +252,7 @@ try {
   if (only('http')) await http();
   if (only('bulk')) await bulk();
   if (only('growth')) await growth();
+  if (only('exports')) await exportsBench({ dir, quick: QUICK, seconds: SECONDS, runs: RUNS, log });
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

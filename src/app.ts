@@ -108,7 +108,11 @@ export async function buildApp(config: Config, store: BindingStore, options: Bui
   await app.register(healthRoutes, { store: timed, region: config.region });
   await app.register(tpnsRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
   await app.register(apiRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
-  await app.register(bulkRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes, importMaxBytes: config.importMaxBytes, spoolDir: config.spoolDir });
+  await app.register(bulkRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes, importMaxBytes: config.importMaxBytes,
+    spoolDir: config.spoolDir,
+    exportConcurrency: config.exportConcurrency,
+    exportIdleMs: config.exportIdleMs,
+  });
   await app.register(consoleRoutes);
   if (config.adminToken) {
     await app.register(adminRoutes, { service: new AppService(timed, config.secretGraceSeconds), adminToken: config.adminToken, store: timed, maxTokenBytes: config.maxTokenBytes });

@@ -40,6 +40,10 @@ export interface Config {
   importMaxBytes: number;
   /** Where import bodies are spooled (mode 0700, files 0600; emptied at start). */
   spoolDir: string;
+  /** Exports streaming at once per instance; one more is answered 1008028/429. */
+  exportConcurrency: number;
+  /** An export whose client reads nothing for this long is cut off. */
+  exportIdleMs: number;
 }
 
 /** Beside the SQLite file, or under ./data for PostgreSQL: bindery's own directory, never the shared temp dir. */
@@ -118,5 +122,7 @@ export function loadConfig(env: Env = process.env): Config {
     sweepIntervalMs: integer(env, 'BINDERY_SWEEP_INTERVAL_MS', 600_000, 1000, 86_400_000, 'milliseconds'),
     importMaxBytes: integer(env, 'BINDERY_IMPORT_MAX_BYTES', 256 * 1024 * 1024, 1024, 16 * 1024 ** 3, 'bytes'),
     spoolDir: env.BINDERY_SPOOL_DIR?.trim() || defaultSpoolDir(databaseUrl),
+    exportConcurrency: integer(env, 'BINDERY_EXPORT_CONCURRENCY', 4, 1, 1000, 'exports'),
+    exportIdleMs: integer(env, 'BINDERY_EXPORT_IDLE_MS', 30_000, 100, 3_600_000, 'milliseconds'),
   };
 }

@@ -47,6 +47,10 @@ export const apiError = {
     new ApiError(RetCode.RATE_LIMITED, 429, `rate limit exceeded: this app may send ${perSecond} requests per second; retry in ${retryAfterSeconds} s`, {
       'retry-after': String(retryAfterSeconds),
     }),
+  exportsBusy: (running: number, retryAfterSeconds: number) =>
+    new ApiError(RetCode.RATE_LIMITED, 429, `too many exports: ${running} are streaming from this instance, its limit; retry in ${retryAfterSeconds} s`, {
+      'retry-after': String(retryAfterSeconds),
+    }),
   adminAuth: (detail: string) => new ApiError(RetCode.AUTH_FAILED, 401, `admin authentication failed: ${detail}`, { 'www-authenticate': 'Bearer' }),
   methodNotAllowed: (method: string, path: string, allowed: string) =>
     new ApiError(RetCode.INVALID_PARAMETER, 405, `method ${method} is not allowed on ${path}; use ${allowed}`),

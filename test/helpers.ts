@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/app.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { AppService } from '../src/domain/app-service.ts';
-import type { App } from '../src/domain/types.ts';
+import type { App, Binding } from '../src/domain/types.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import type { BindingStore } from '../src/store/store.ts';
 
@@ -45,6 +45,13 @@ export async function testServer(t: TestContext, overrides: Partial<Config> = {}
   const service = new AppService(store, config.secretGraceSeconds);
   const tenant = await service.create({ name: 'test' });
   return { app, store, tenant, service, config };
+}
+
+/** Every binding of the app, read through the store's export (one snapshot). */
+export async function allBindings(store: BindingStore, appId: number, pageSize = 1000): Promise<Binding[]> {
+  const all: Binding[] = [];
+  for await (const page of store.exportBindings(appId, pageSize)) all.push(...page);
+  return all;
 }
 
 export const basic = (app: Pick<App, 'accessId' | 'secretKey'>): Record<string, string> => ({

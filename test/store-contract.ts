@@ -7,7 +7,8 @@ import { describe, it, type TestContext } from 'node:test';
 import type { AccountKey, App, BatchCommand, BatchElement, Platform } from '../src/domain/types.ts';
 import { DEFAULT_POLICY } from '../src/domain/types.ts';
 import { AppExistsError, AppNotFoundError } from '../src/errors.ts';
-import { FIRST_BINDING_KEY, type BindingStore } from '../src/store/store.ts';
+import type { BindingStore } from '../src/store/store.ts';
+import { allBindings } from './helpers.ts';
 import { operationsContract } from './store-contract-operations.ts';
 
 export interface StoreFactory {
@@ -275,10 +276,9 @@ export function storeContract(name: string, factory: StoreFactory): void {
         await store.importBindings(app.id, rows);
         await store.importBindings(app.id, rows); // a re-run changes nothing
         const seen = [];
-        for (let after = FIRST_BINDING_KEY, page = await store.listBindings(app.id, after, 2); page.length > 0; page = await store.listBindings(app.id, after, 2)) {
-          assert.ok(page.length <= 2);
+        for await (const page of store.exportBindings(app.id, 2)) {
+          assert.ok(page.length <= 2 && page.length > 0);
           seen.push(...page);
-          after = page.at(-1)!;
         }
         assert.deepEqual(seen.map((b) => `${b.token}|${b.account}|${b.accountType}`), ['B|alice|0', 'a|alice|0', 'a|alice|1', 'a|bob|2', 'é|alice|0', '😀|alice|0']);
         assert.deepEqual(seen.find((b) => b.token === '😀'), rows[0]);
@@ -286,13 +286,39 @@ export function storeContract(name: string, factory: StoreFactory): void {
         await store.applyBatch(app.id, cmd([bind('new', acc('bob', 2))]));
         assert.deepEqual(await tokensOf(store, app, acc('bob', 2)), ['a', 'new'], 'a later bind is newer than an imported future time');
       });
+      it('an export is one snapshot: what is written after its first page is not in it, and returning it lets writes go on', async (t) => {
+        const { store } = await factory.open(t);
+        const app = await newApp(store);
+        // u0..u9 each bound to one token t0..t9.
+        await outcomesOf(store, app.id, cmd(Array.from({ length: 10 }, (_, i) => bind(`t${i}`, acc(`u${i}`)))));
+        const before = (await allBindings(store, app.id)).map((b) => `${b.token}|${b.account}`);
+        const pages = store.exportBindings(app.id, 2);
+        const seen = [...((await pages.next()).value ?? [])];
+        assert.deepEqual(seen.map((b) => b.token), ['t0', 't1']);
+        // u7 moves from t7 (after the cursor) to t00 (before it); u1 moves the other way; t5 goes; t99 comes.
+        await outcomesOf(store, app.id, cmd([{ op: 3, token: 't7', accounts: [acc('u7')] }, bind('t00', acc('u7'))]));
+        await outcomesOf(store, app.id, cmd([{ op: 3, token: 't1', accounts: [acc('u1')] }, bind('t8', acc('u1'))]));
+        await outcomesOf(store, app.id, cmd([{ op: 4, token: 't5' }, bind('t99', acc('u99'))]));
+        for await (const page of pages) seen.push(...page);
+        assert.deepEqual(seen.map((b) => `${b.token}|${b.account}`), before, 'the export shows the bindings as they were at its first page');
+        const now = (await allBindings(store, app.id)).map((b) => `${b.token}|${b.account}`);
+        assert.deepEqual(now, ['t0|u0', 't00|u7', 't2|u2', 't3|u3', 't4|u4', 't6|u6', 't8|u1', 't8|u8', 't9|u9', 't99|u99']);
+
+        // An export given up after one page releases its snapshot.
+        const abandoned = store.exportBindings(app.id, 1);
+        await abandoned.next();
+        await abandoned.return(undefined);
+        await outcomesOf(store, app.id, cmd([bind('t10', acc('u10'))]));
+        assert.equal((await allBindings(store, app.id)).length, 11);
+      });
+
       it('imports many rows in order: a key given twice keeps its later row', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store);
         const rows = Array.from({ length: 123 }, (_, i) => ({ token: `t${String(i).padStart(3, '0')}`, account: `u${i % 7}`, accountType: i % 2, platform: (i % 3 === 0 ? 'ios' : null) as Platform | null, boundAt: 1_000_000 + i }));
         rows.push({ ...rows[10]!, platform: 'android', boundAt: 9_000_000 }, { ...rows[120]!, platform: 'android', boundAt: 9_000_001 });
         await store.importBindings(app.id, rows);
-        const seen = await store.listBindings(app.id, FIRST_BINDING_KEY, 1000);
+        const seen = await allBindings(store, app.id);
         assert.equal(seen.length, 123);
         assert.deepEqual(seen[10], rows[123]);
         assert.deepEqual(seen[120], rows[124]);

@@ -5,7 +5,7 @@
  */
 import type { App } from '../domain/types.ts';
 import { AppExistsError } from '../errors.ts';
-import { FIRST_BINDING_KEY, type AppCounts, type BindingStore } from './store.ts';
+import { type AppCounts, type BindingStore } from './store.ts';
 
 export interface CopyProgress {
   app: string;
@@ -53,12 +53,9 @@ export async function copyStore(
   for (const app of apps) {
     const copy = await upsertApp(target, app);
     onProgress({ app: app.accessId, copied, total });
-    for (let after = FIRST_BINDING_KEY; ; ) {
-      const page = await source.listBindings(app.id, after, pageSize);
-      if (page.length === 0) break;
+    for await (const page of source.exportBindings(app.id, pageSize)) {
       await target.importBindings(copy.id, page);
       copied += page.length;
-      after = page.at(-1)!;
       onProgress({ app: app.accessId, copied, total });
     }
     const sourceCounts = counts.get(app.accessId)!;

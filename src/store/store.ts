@@ -127,14 +127,6 @@ export interface SweepCounts {
   webhooks: number;
 }
 
-/** Where a page of listBindings starts: strictly after this key. */
-export interface BindingKey extends AccountKey {
-  token: string;
-}
-
-/** The key before every binding, for the first page. */
-export const FIRST_BINDING_KEY: BindingKey = { token: '', account: '', accountType: -1 };
-
 /**
  * `deadline` (Unix ms), taken by the calls on a request's path: the call resolves or rejects by
  * then, whatever the database does (a backend that can wait on a network, PostgreSQL, rejects with
@@ -188,10 +180,12 @@ export interface BindingStore {
   accountsOfTokens(appId: number, tokens: string[], deadline?: number): Promise<AccountOfToken[][]>;
 
   /**
-   * One page of the app's bindings in key order (token, then account, then account_type, compared
-   * bytewise), strictly after `after`. Pages are stable under concurrent writes: nothing is seen twice.
+   * All of the app's bindings in key order (token, then account, then account_type, compared
+   * bytewise), `pageSize` at a time, as ONE consistent snapshot: what was committed when the first
+   * page was read, whatever is written meanwhile. The snapshot is held until the generator ends or
+   * is returned (a for-await loop does either), so always finish or return it.
    */
-  listBindings(appId: number, after: BindingKey, limit: number): Promise<Binding[]>;
+  exportBindings(appId: number, pageSize: number): AsyncGenerator<Binding[], void, undefined>;
 
   /**
    * Upserts the bindings exactly as given (platform and bound_at kept) in ONE durable transaction,

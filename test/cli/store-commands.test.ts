@@ -4,8 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import { DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { FIRST_BINDING_KEY, type BindingStore } from '../../src/store/store.ts';
-import { tempDir } from '../helpers.ts';
+import type { BindingStore } from '../../src/store/store.ts';
+import { allBindings, tempDir } from '../helpers.ts';
 import { TestPostgres } from '../postgres-server.ts';
 import { cli } from '../server-process.ts';
 
@@ -19,11 +19,7 @@ async function everything(store: BindingStore) {
   const apps = await store.listApps();
   const out = [];
   for (const app of apps) {
-    const bindings = [];
-    for (let after = FIRST_BINDING_KEY, page = await store.listBindings(app.id, after, 1000); page.length > 0; page = await store.listBindings(app.id, after, 1000)) {
-      bindings.push(...page);
-      after = page.at(-1)!;
-    }
+    const bindings = await allBindings(store, app.id);
     out.push({ accessId: app.accessId, secretKey: app.secretKey, policy: app.policy, previous: app.previousSecretKey, bindings });
   }
   return out;

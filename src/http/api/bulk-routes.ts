@@ -1,17 +1,19 @@
 /**
  * GET /api/v1/export and POST /api/v1/import: all of an app's bindings as NDJSON, in constant memory.
- * An import is spooled to a temp file first (so it can be authenticated by signature and checked
+ * An export is one snapshot of the store, read a page at a time as the client takes it (the
+ * socket's backpressure), with the event loop free for other requests between two pages; exports
+ * at once are bounded per instance, and a client that stops reading is cut off. An import is spooled to a temp file first (so it can be authenticated by signature and checked
  * against an Idempotency-Key), then applied in transactions of IMPORT_BATCH lines: a failed batch
  * leaves nothing of itself applied.
  */
 import { rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { setImmediate } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { bindingLine, parseBindingLine } from '../../domain/binding-lines.ts';
 import type { Binding } from '../../domain/types.ts';
 import { ApiError, apiError, RetCode } from '../../errors.ts';
-import { FIRST_BINDING_KEY } from '../../store/store.ts';
 import { idempotencyKeyOf } from '../idempotency-key.ts';
 import { fileLines } from './file-lines.ts';
 import { ImportPipeline } from './import-pipeline.ts';
@@ -20,13 +22,19 @@ import { tenantOf, type TenantOptions } from '../tenant.ts';
 import { errorResponses, status } from '../tpns/schemas.ts';
 
 export const IMPORT_BATCH = 5000;
-const EXPORT_PAGE = 5000;
+/** ~1 ms of reading and formatting per page: the longest another request waits behind an export. */
+const EXPORT_PAGE = 1000;
+/** What an export formats ahead of the socket: two pages or so. */
+const EXPORT_BUFFER_BYTES = 128 * 1024;
+const EXPORT_RETRY_AFTER_S = 5;
 const ERRORS_SHOWN = 100;
 
 export interface BulkRouteOptions extends TenantOptions {
   maxTokenBytes: number;
   importMaxBytes: number;
   spoolDir: string;
+  exportConcurrency: number;
+  exportIdleMs: number;
 }
 
 const ImportSummary = Type.Object({
@@ -41,6 +49,7 @@ const ImportSummary = Type.Object({
 
 export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions): Promise<void> {
   const { store } = options;
+  let exporting = 0;
   // Imports can be large: hand the handler the raw stream instead of a buffered body.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
@@ -50,16 +59,25 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
     { schema: { tags: ['bulk'], summary: "All of the app's bindings as NDJSON, one per line", produces: ['application/x-ndjson'], response: errorResponses } },
     async (request, reply) => {
       const tenant = await tenantOf(request, options, Buffer.alloc(0));
+      if (exporting >= options.exportConcurrency) throw apiError.exportsBusy(exporting, EXPORT_RETRY_AFTER_S);
+      exporting++;
+      let sent = 0;
       async function* lines() {
-        for (let after = FIRST_BINDING_KEY; ; ) {
-          const page = await store.listBindings(tenant.id, after, EXPORT_PAGE);
-          if (page.length === 0) return;
+        for await (const page of store.exportBindings(tenant.id, EXPORT_PAGE)) {
+          sent += page.length;
           yield page.map((b) => `${JSON.stringify(bindingLine(b))}\n`).join('');
-          after = page.at(-1)!;
+          await setImmediate(); // every other request gets its turn between two pages
         }
       }
+      // Not object mode: the buffer is counted in bytes, so a slow client holds back the reads.
+      const body = Readable.from(lines(), { objectMode: false, highWaterMark: EXPORT_BUFFER_BYTES });
+      body.once('close', () => exporting--);
+      reply.raw.setTimeout(options.exportIdleMs, () => {
+        request.log.warn({ accessId: tenant.accessId, sent }, `export cut off: the client read nothing for ${options.exportIdleMs} ms`);
+        reply.raw.destroy();
+      });
       reply.type('application/x-ndjson; charset=utf-8');
-      return reply.send(Readable.from(lines()));
+      return reply.send(body);
     },
   );
 

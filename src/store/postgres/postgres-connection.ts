@@ -57,8 +57,53 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The socket under a pg client: destroying it fails the query in flight at once, even on a frozen server. */
-function destroySocket(client: pg.PoolClient): void {
+function destroySocket(client: pg.ClientBase): void {
   (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
+/**
+ * A connection outside the pool, for work that holds one for long (an export's snapshot) without
+ * taking it from the requests. Each statement has its own deadline; an error event is handled.
+ */
+export class DedicatedClient {
+  private constructor(
+    private readonly client: pg.Client,
+    private readonly doing: string,
+    private readonly timeoutMs: number,
+  ) {}
+
+  static async open(url: string, doing: string, timeoutMs: number, onError: (error: Error) => void): Promise<DedicatedClient> {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs, types });
+    client.on('error', onError);
+    try {
+      await client.connect();
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw toStoreError(error, doing);
+    }
+    return new DedicatedClient(client, doing, timeoutMs);
+  }
+
+  async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+    let expired = false;
+    const timer = setTimeout(() => {
+      expired = true;
+      destroySocket(this.client);
+    }, this.timeoutMs);
+    try {
+      return (await this.client.query<R>(sql, params)).rows;
+    } catch (error) {
+      if (expired) throw new StoreError(`PostgreSQL ${this.doing} failed: no answer within ${this.timeoutMs} ms`, true, { cause: error });
+      throw toStoreError(error, this.doing);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Ends the session (the server ends its transaction with it). */
+  async close(): Promise<void> {
+    await this.client.end().catch(() => undefined);
+  }
 }
 
 export class PostgresConnection {
@@ -67,7 +112,7 @@ export class PostgresConnection {
   private closed = false;
 
   constructor(
-    url: string,
+    private readonly url: string,
     private readonly options: PostgresConnectionOptions,
   ) {
     this.pool = new pg.Pool({ connectionString: url, max: options.poolSize, connectionTimeoutMillis: options.timeoutMs, idleTimeoutMillis: 30_000, types });
@@ -175,6 +220,12 @@ export class PostgresConnection {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** A connection of its own (not from the pool), connected within the store timeout. */
+  dedicated(doing: string): Promise<DedicatedClient> {
+    if (this.closed) throw new StoreError('the store is closed', true);
+    return DedicatedClient.open(this.url, doing, this.options.timeoutMs, (error) => this.markUnreachable(error));
   }
 
   /** Reachable again: said once. */

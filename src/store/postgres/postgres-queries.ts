@@ -55,6 +55,7 @@ export const SQL = {
       FROM unnest($2::text[]) WITH ORDINALITY AS k(token, ord)
       JOIN bindings b ON b.app_id = $1 AND b.token = k.token
       ORDER BY k.ord, b.bound_at`,
+  exportBegin: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
   bindingsPage: `SELECT token, account, account_type, platform, bound_at FROM bindings
       WHERE app_id = $1 AND (token, account, account_type) > ($2, $3, $4)
       ORDER BY token, account, account_type LIMIT $5`,

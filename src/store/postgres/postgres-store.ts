@@ -29,7 +29,6 @@ import type {
   AppCounts,
   AppPatch,
   BatchResult,
-  BindingKey,
   BindingStore,
   DeliveryOutcome,
   HistoryEntry,
@@ -57,6 +56,10 @@ export interface PostgresStoreOptions extends PostgresConnectionOptions {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Where a keyset page of an export starts: strictly after this key (the first page: after every key). */
+type BindingKey = AccountKey & { token: string };
+const FIRST_BINDING_KEY: BindingKey = { token: '', account: '', accountType: -1 };
+
 /** Backoff between attempts to reach a database that was away at start. */
 const CONNECT_BACKOFF_MS = { first: 250, max: 10_000 };
 
@@ -281,9 +284,27 @@ export class PostgresStore implements BindingStore {
     return lists;
   }
 
-  async listBindings(appId: number, after: BindingKey, limit: number): Promise<Binding[]> {
-    const { rows } = await this.query<BindingRow>('list bindings', SQL.bindingsPage, [appId, after.token, after.account, after.accountType, limit]);
-    return rows.map(rowToBinding);
+  /**
+   * Pages in key order inside one REPEATABLE READ READ ONLY transaction, on a connection of its own
+   * (the pool stays for requests): every page reads the snapshot taken at the first. The cost: one
+   * connection per export, and while it runs, VACUUM keeps the row versions the snapshot can see.
+   */
+  async *exportBindings(appId: number, pageSize: number): AsyncGenerator<Binding[], void, undefined> {
+    if (this.closing) throw new StoreError('the store is closed', true);
+    if (this.notStarted) throw this.notStarted;
+    const client = await this.db.dedicated('export bindings');
+    try {
+      await client.query(SQL.exportBegin);
+      for (let after: BindingKey = FIRST_BINDING_KEY; ; ) {
+        const rows = await client.query<BindingRow>(SQL.bindingsPage, [appId, after.token, after.account, after.accountType, pageSize]);
+        if (rows.length === 0) return;
+        const page = rows.map(rowToBinding);
+        yield page;
+        after = page.at(-1)!;
+      }
+    } finally {
+      await client.close();
+    }
   }
 
   async importBindings(appId: number, bindings: Binding[]): Promise<void> {

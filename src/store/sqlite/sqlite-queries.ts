@@ -43,8 +43,8 @@ export const SQL = {
       ON CONFLICT (app_id, token, account, account_type) DO UPDATE SET platform = excluded.platform, bound_at = excluded.bound_at`,
   bindingDelete: 'DELETE FROM bindings WHERE app_id = ? AND token = ? AND account = ? AND account_type = ?',
 
-  bindingsPage: `SELECT token, account, account_type, platform, bound_at FROM bindings
-      WHERE app_id = ? AND (token, account, account_type) > (?, ?, ?) ORDER BY token, account, account_type LIMIT ?`,
+  bindingsOfApp: `SELECT token, account, account_type, platform, bound_at FROM bindings
+      WHERE app_id = ? ORDER BY token, account, account_type`,
 
   historyInsert: `INSERT INTO history (app_id, at, operator_type, cause, token, account, account_type, platform, op_type, op_id, request_id)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -19,7 +19,6 @@ import {
   type AppCounts,
   type AppPatch,
   type BatchResult,
-  type BindingKey,
   type BindingStore,
   type DeliveryOutcome,
   type HistoryEntry,
@@ -35,7 +34,7 @@ import {
 import { rowToApp, rowToBinding, rowToDelivery, rowToHistory, type AppRow, type BindingRow, type DeliveryRow, type HistoryRow } from '../rows.ts';
 import { SQL } from './sqlite-queries.ts';
 import { migrateSqlite } from './sqlite-schema.ts';
-import { fileIdentity, openSqliteConnection, toColumns, type SerializedError, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
+import { fileIdentity, openSqliteConnection, openSqliteReader, toColumns, type SerializedError, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
 
 type Reply = { id: number; results?: WriteResult[]; failure?: { name: string; code: string | null; message: string }; closed?: true };
 
@@ -97,7 +96,6 @@ export class SqliteStore implements BindingStore {
       appCounts: p(SQL.appCounts),
       tokensOfAccount: p(SQL.tokensOfAccount),
       accountsOfToken: p(SQL.accountsOfToken),
-      bindingsPage: p(SQL.bindingsPage),
       historyAll: p(SQL.historyAll),
       historyOfToken: p(SQL.historyOfToken),
       historyOfAccount: p(SQL.historyOfAccount),
@@ -258,10 +256,37 @@ export class SqliteStore implements BindingStore {
     );
   }
 
-  async listBindings(appId: number, after: BindingKey, limit: number): Promise<Binding[]> {
-    return this.read(() =>
-      (this.stmt.bindingsPage.all(appId, after.token, after.account, after.accountType, limit) as BindingRow[]).map(rowToBinding),
-    );
+  /**
+   * One statement on a connection of its own: SQLite keeps its read transaction, and so its
+   * snapshot, until the statement is done, whatever the writer commits meanwhile. The cost: the WAL
+   * cannot be checkpointed past that snapshot, so it grows by what is written during the export
+   * and is truncated at the first checkpoint after it.
+   */
+  async *exportBindings(appId: number, pageSize: number): AsyncGenerator<Binding[], void, undefined> {
+    if (this.closing) throw new StoreError('the store is closed', true);
+    const db = this.read(() => openSqliteReader(this.file, READ_BUSY_TIMEOUT_MS));
+    try {
+      const rows = this.read(() => db.prepare(SQL.bindingsOfApp).iterate(appId) as IterableIterator<BindingRow>);
+      try {
+        for (;;) {
+          const page = this.read(() => {
+            const bindings: Binding[] = [];
+            while (bindings.length < pageSize) {
+              const next = rows.next();
+              if (next.done) break;
+              bindings.push(rowToBinding(next.value));
+            }
+            return bindings;
+          });
+          if (page.length === 0) return;
+          yield page;
+        }
+      } finally {
+        rows.return?.();
+      }
+    } finally {
+      db.close();
+    }
   }
 
   async importBindings(appId: number, bindings: Binding[]): Promise<void> {

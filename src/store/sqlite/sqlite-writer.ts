@@ -80,6 +80,13 @@ export function openSqliteConnection(path: string, busyTimeoutMs = 5000): Databa
   return db;
 }
 
+/** A read-only connection of its own (an export's snapshot). */
+export function openSqliteReader(path: string, busyTimeoutMs: number): Database.Database {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+  return db;
+}
+
 type Statements = { [K in keyof typeof SQL]: (typeof SQL)[K] extends string ? Database.Statement : never };
 
 /** A write refused because the file at the path is no longer the one this writer has open. */

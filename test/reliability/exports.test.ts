@@ -1,0 +1,174 @@
+/**
+ * Heavy exports against a real bindery process: an export during writes is one snapshot (on both
+ * stores), exports at once are bounded per instance, a client that stops reading is cut off, and
+ * what the server reads ahead of such a client is bounded by the socket's backpressure.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { AppService } from '../../src/domain/app-service.ts';
+import type { Binding } from '../../src/domain/types.ts';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import type { BindingStore } from '../../src/store/store.ts';
+import { tempDir } from '../helpers.ts';
+import { TestPostgres } from '../postgres-server.ts';
+import { basicHeader, startServer, stopServer, type ServerProcess } from '../server-process.ts';
+
+const BATCH = '/v3/device/account/batchoperate';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let postgres: TestPostgres;
+before(async () => {
+  postgres = await TestPostgres.start();
+});
+after(() => postgres?.destroy());
+
+/** An app of `accounts` accounts, u0..u(n-1), each bound to one token; `maxTokensPerAccount: 1` keeps it so. */
+async function seed(store: BindingStore, accounts: number): Promise<{ auth: string }> {
+  const app = await new AppService(store, 0).create({ name: 'exports', policy: { maxTokensPerAccount: 1 } });
+  for (let from = 0; from < accounts; from += 50_000) {
+    const page: Binding[] = [];
+    for (let i = from; i < Math.min(accounts, from + 50_000); i++) page.push({ token: `t${i}`, account: `u${i}`, accountType: 0, platform: null, boundAt: 1_000_000 + i });
+    await store.importBindings(app.id, page);
+  }
+  return { auth: basicHeader(app.accessId, app.secretKey) };
+}
+
+async function exportLines(server: ServerProcess, auth: string): Promise<{ status: number; lines: { token: string; account: string }[]; retryAfter: string | null; body: string }> {
+  const response = await fetch(`${server.url}/api/v1/export`, { headers: { authorization: auth } });
+  const body = await response.text();
+  const lines = response.status === 200 ? body.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { token: string; account: string }) : [];
+  return { status: response.status, lines, retryAfter: response.headers.get('retry-after'), body };
+}
+
+/** Writers that keep moving accounts to new random tokens (each bind evicts the account's only other binding). */
+function moveAccounts(server: ServerProcess, auth: string, accounts: number): { stop: () => Promise<number[]> } {
+  let running = true;
+  const acknowledgedAt: number[] = [];
+  const loops = Array.from({ length: 4 }, async () => {
+    while (running) {
+      const token_accounts = Array.from({ length: 5 }, () => ({ token: randomBytes(8).toString('hex'), account_list: [{ account: `u${Math.floor(Math.random() * accounts)}` }] }));
+      const response = await fetch(server.url + BATCH, { method: 'POST', headers: { authorization: auth }, body: JSON.stringify({ operator_type: 1, token_accounts }) });
+      const { ret_code } = (await response.json()) as { ret_code: number };
+      assert.equal(ret_code, 0);
+      acknowledgedAt.push(Date.now());
+    }
+  });
+  return {
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+      return acknowledgedAt;
+    },
+  };
+}
+
+const stores: { name: string; open: (t: TestContext) => Promise<{ store: BindingStore; url: string }> }[] = [
+  {
+    name: 'SQLite',
+    open: async (t) => {
+      const file = join(tempDir(t), 'bindery.db');
+      return { store: await SqliteStore.open(file), url: `sqlite:${file}` };
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    open: async () => {
+      const url = await postgres.createDatabase();
+      return { store: await PostgresStore.open(url, { timeoutMs: 5000, poolSize: 2 }), url };
+    },
+  },
+];
+
+describe('exports under load', () => {
+  for (const { name, open } of stores) {
+    it(`${name}: an export during writes is one snapshot: every account, always bound once, appears exactly once`, async (t) => {
+      const ACCOUNTS = 30_000;
+      const { store, url } = await open(t);
+      const { auth } = await seed(store, ACCOUNTS);
+      await store.close();
+      const server = await startServer({ BINDERY_DATABASE_URL: url, BINDERY_BOOTSTRAP_APP: 'false', BINDERY_LOG_LEVEL: 'warn' });
+      t.after(() => stopServer(server));
+
+      const writers = moveAccounts(server, auth, ACCOUNTS);
+      const exports: { started: number; ended: number; lines: { account: string }[] }[] = [];
+      try {
+        await sleep(200);
+        for (let i = 0; i < 3; i++) {
+          const started = Date.now();
+          const { status, lines, body } = await exportLines(server, auth);
+          assert.equal(status, 200, body);
+          exports.push({ started, ended: Date.now(), lines });
+        }
+      } finally {
+        const acknowledgedAt = await writers.stop();
+        const during = exports.map((e) => acknowledgedAt.filter((at) => at > e.started && at < e.ended).length);
+        t.diagnostic(`3 exports of ${ACCOUNTS} bindings, ${during.join(', ')} batches acknowledged during each`);
+        assert.ok(during.every((n) => n > 0), 'writes went on during every export');
+      }
+      for (const { lines } of exports) {
+        const counts = new Map<string, number>();
+        for (const { account } of lines) counts.set(account, (counts.get(account) ?? 0) + 1);
+        const wrong = Array.from({ length: ACCOUNTS }, (_, i) => `u${i}`).filter((account) => counts.get(account) !== 1);
+        assert.deepEqual(wrong.slice(0, 5).map((account) => [account, counts.get(account) ?? 0]), [], `${wrong.length} accounts did not appear exactly once`);
+        assert.equal(lines.length, ACCOUNTS);
+      }
+    });
+  }
+
+  it('exports at once are bounded (1008028/429 with Retry-After), a client that stops reading is cut off, and it is not read ahead of', async (t) => {
+    const BINDINGS = 400_000;
+    const file = join(tempDir(t), 'bindery.db');
+    const store = await SqliteStore.open(file);
+    const { auth } = await seed(store, BINDINGS);
+    await store.close();
+    const idleMs = 500;
+    const server = await startServer({
+      BINDERY_DATABASE_URL: `sqlite:${file}`,
+      BINDERY_BOOTSTRAP_APP: 'false',
+      BINDERY_LOG_LEVEL: 'warn',
+      BINDERY_EXPORT_CONCURRENCY: '2',
+      BINDERY_EXPORT_IDLE_MS: String(idleMs),
+    });
+    t.after(() => stopServer(server));
+
+    // Two clients that send the request and then read nothing.
+    const { port } = new URL(server.url);
+    const stalled: Socket[] = [];
+    for (let i = 0; i < 2; i++) {
+      const socket = connect(Number(port), '127.0.0.1');
+      socket.write(`GET /api/v1/export HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\n\r\n`);
+      socket.pause();
+      socket.on('error', () => undefined);
+      stalled.push(socket);
+    }
+    t.after(() => stalled.forEach((s) => s.destroy()));
+    await sleep(150);
+
+    const third = await exportLines(server, auth);
+    assert.equal(third.status, 429, 'a third export beyond the bound of 2');
+    assert.equal((JSON.parse(third.body) as { ret_code: number }).ret_code, 1008028);
+    assert.equal(third.retryAfter, '5');
+
+    // Both stalled exports are cut off once idle, having sent only what the socket took.
+    let cuts: { sent: number }[] = [];
+    for (let waited = 0; cuts.length < 2 && waited < 15_000; waited += 100) {
+      await sleep(100);
+      cuts = server.output().split('\n').filter((line) => line.includes('export cut off')).map((line) => JSON.parse(line) as { sent: number });
+    }
+    assert.equal(cuts.length, 2, `both stalled exports were cut off:\n${server.output()}`);
+    for (const { sent } of cuts) assert.ok(sent < BINDINGS / 2, `a stalled export read ${sent} of ${BINDINGS} bindings ahead of its client`);
+    t.diagnostic(`stalled exports cut off after ${sent(cuts)} bindings read (of ${BINDINGS})`);
+
+    // Their slots are free again: a reading client gets everything.
+    const full = await exportLines(server, auth);
+    assert.equal(full.status, 200, full.body.slice(0, 200));
+    assert.equal(full.lines.length, BINDINGS);
+    assert.equal(server.child.exitCode, null);
+  });
+});
+
+const sent = (cuts: { sent: number }[]) => cuts.map((c) => c.sent).join(' and ');
