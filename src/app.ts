@@ -4,16 +4,19 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { randomUUID } from 'node:crypto';
+import { maxHeaderSize } from 'node:http';
+import type { Socket } from 'node:net';
 import type { LoggerOptions } from 'pino';
 import type { Config } from './config.ts';
 import { AppService } from './domain/app-service.ts';
-import { ApiError, apiError, AppNotFoundError, StoreError } from './errors.ts';
+import { ApiError, apiError, AppNotFoundError, RetCode, StoreError } from './errors.ts';
 import { adminRoutes } from './http/admin/routes.ts';
 import { consoleRoutes } from './http/console.ts';
 import { bulkRoutes } from './http/api/bulk-routes.ts';
 import { ensureSpoolDir } from './http/api/import-spool.ts';
 import { apiRoutes } from './http/api/routes.ts';
 import { healthRoutes } from './http/health.ts';
+import { FailedAuthThrottle } from './http/bearer-guard.ts';
 import { Metrics } from './http/metrics.ts';
 import { registerOpenApi } from './http/openapi.ts';
 import { RateLimiter } from './http/rate-limiter.ts';
@@ -38,6 +41,29 @@ export function loggerOptions(level: string): LoggerOptions {
     level,
     // Secrets never reach the log, whatever a later serializer adds.
     redact: { paths: ['req.headers.authorization', 'req.headers.sign', '*.secretKey', '*.secret_key'], censor: '[redacted]' },
+  };
+}
+
+/**
+ * What Node refuses before a request reaches Fastify (malformed HTTP, headers too large, a request
+ * too slow to arrive) is answered TPNS-shaped, 1008007 with the HTTP status kept, where the socket
+ * can still take an answer; then the connection is closed.
+ */
+function clientErrorHandler(requestTimeoutMs: number) {
+  return (error: Error & { code?: string }, socket: Socket): void => {
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const [httpStatus, reason, message] =
+      error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', `request: not received within ${requestTimeoutMs} ms; send it whole and faster`]
+        : error.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'Request Header Fields Too Large', `request headers: larger than ${maxHeaderSize} bytes`]
+          : [400, 'Bad Request', `request: malformed HTTP (${error.code ?? error.message})`];
+    if (!socket.writable) return void socket.destroy();
+    const body = JSON.stringify(status(RetCode.INVALID_PARAMETER, message));
+    socket.end(
+      `HTTP/1.1 ${httpStatus} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      () => socket.destroy(),
+    );
   };
 }
 
@@ -70,6 +96,7 @@ export async function buildApp(config: Config, store: BindingStore, options: Bui
     requestTimeout: config.requestTimeoutMs,
     http: { connectionsCheckingInterval: Math.min(1000, config.requestTimeoutMs), headersTimeout: Math.min(60_000, config.requestTimeoutMs) },
     return503OnClosing: true,
+    clientErrorHandler: clientErrorHandler(config.requestTimeoutMs),
     // A misspelt field is refused, not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
   });
@@ -98,24 +125,22 @@ export async function buildApp(config: Config, store: BindingStore, options: Bui
   });
 
   await ensureSpoolDir(config.spoolDir);
-  const metrics = options.metrics ?? new Metrics(store);
+  const metrics = options.metrics ?? new Metrics(store, { perApp: config.metricsPerApp });
   const timed = metrics.instrument(store);
   app.decorateRequest('deadline', 0);
   const tenants = { store: timed, limiter: new RateLimiter(), signMaxSkewSeconds: config.signMaxSkewSeconds, storeTimeoutMs: config.storeTimeoutMs };
   // OpenAPI first: it documents the routes registered after it.
   await registerOpenApi(app, VERSION);
-  metrics.register(app);
+  const throttle = new FailedAuthThrottle();
+  metrics.register(app, { token: config.metricsToken, throttle });
   await app.register(healthRoutes, { store: timed, region: config.region });
   await app.register(tpnsRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
   await app.register(apiRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
-  await app.register(bulkRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes, importMaxBytes: config.importMaxBytes,
-    spoolDir: config.spoolDir,
-    exportConcurrency: config.exportConcurrency,
-    exportIdleMs: config.exportIdleMs,
-  });
+  const { importMaxBytes, spoolDir, exportConcurrency, exportIdleMs } = config;
+  await app.register(bulkRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes, importMaxBytes, spoolDir, exportConcurrency, exportIdleMs });
   await app.register(consoleRoutes);
   if (config.adminToken) {
-    await app.register(adminRoutes, { service: new AppService(timed, config.secretGraceSeconds), adminToken: config.adminToken, store: timed, maxTokenBytes: config.maxTokenBytes });
+    await app.register(adminRoutes, { service: new AppService(timed, config.secretGraceSeconds, config.webhookAllowPrivate), adminToken: config.adminToken, throttle, store: timed, maxTokenBytes: config.maxTokenBytes });
   }
   return app;
 }

@@ -44,6 +44,12 @@ export interface Config {
   exportConcurrency: number;
   /** An export whose client reads nothing for this long is cut off. */
   exportIdleMs: number;
+  /** Bearer token /metrics asks for; unset = open (bind it to a private address then). */
+  metricsToken: string | null;
+  /** Per-app series (AccessIDs and their binding counts) on /metrics. */
+  metricsPerApp: boolean;
+  /** Webhook URLs may point at loopback, link-local and private addresses (on-premises receivers). */
+  webhookAllowPrivate: boolean;
 }
 
 /** Beside the SQLite file, or under ./data for PostgreSQL: bindery's own directory, never the shared temp dir. */
@@ -77,11 +83,11 @@ function boolean(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(`${name}=${JSON.stringify(env[name])} is invalid: set it to true or false.`);
 }
 
-function adminToken(env: Env): string | null {
-  const raw = env.BINDERY_ADMIN_TOKEN;
+function token(env: Env, name: string, unsetMeans: string): string | null {
+  const raw = env[name];
   if (raw === undefined || raw === '') return null;
   if (raw.length < 16 || /\s/.test(raw)) {
-    throw new ConfigError('BINDERY_ADMIN_TOKEN is too weak: use at least 16 characters without spaces (e.g. `openssl rand -hex 24`), or unset it to turn the admin API off.');
+    throw new ConfigError(`${name} is too weak: use at least 16 characters without spaces (e.g. \`openssl rand -hex 24\`), or unset it ${unsetMeans}.`);
   }
   return raw;
 }
@@ -113,7 +119,7 @@ export function loadConfig(env: Env = process.env): Config {
     requestTimeoutMs: integer(env, 'BINDERY_REQUEST_TIMEOUT_MS', 10_000, 100, 600_000, 'milliseconds'),
     storeTimeoutMs: integer(env, 'BINDERY_STORE_TIMEOUT_MS', 2_000, 100, 600_000, 'milliseconds'),
     pgPoolSize: integer(env, 'BINDERY_PG_POOL_SIZE', 10, 1, 1_000, 'connections'),
-    adminToken: adminToken(env),
+    adminToken: token(env, 'BINDERY_ADMIN_TOKEN', 'to turn the admin API off'),
     historyRetentionDays: integer(env, 'BINDERY_HISTORY_RETENTION_DAYS', 30, 1, 3650, 'days'),
     webhookPollMs: integer(env, 'BINDERY_WEBHOOK_POLL_MS', 500, 10, 60_000, 'milliseconds'),
     webhookRetryBaseMs: integer(env, 'BINDERY_WEBHOOK_RETRY_BASE_MS', 1000, 10, 3_600_000, 'milliseconds'),
@@ -124,5 +130,8 @@ export function loadConfig(env: Env = process.env): Config {
     spoolDir: env.BINDERY_SPOOL_DIR?.trim() || defaultSpoolDir(databaseUrl),
     exportConcurrency: integer(env, 'BINDERY_EXPORT_CONCURRENCY', 4, 1, 1000, 'exports'),
     exportIdleMs: integer(env, 'BINDERY_EXPORT_IDLE_MS', 30_000, 100, 3_600_000, 'milliseconds'),
+    metricsToken: token(env, 'BINDERY_METRICS_TOKEN', 'to leave /metrics open'),
+    metricsPerApp: boolean(env, 'BINDERY_METRICS_PER_APP', false),
+    webhookAllowPrivate: boolean(env, 'BINDERY_WEBHOOK_ALLOW_PRIVATE', false),
   };
 }

@@ -51,6 +51,11 @@ export const apiError = {
     new ApiError(RetCode.RATE_LIMITED, 429, `too many exports: ${running} are streaming from this instance, its limit; retry in ${retryAfterSeconds} s`, {
       'retry-after': String(retryAfterSeconds),
     }),
+  authThrottled: (retryAfterSeconds: number) =>
+    new ApiError(RetCode.RATE_LIMITED, 429, `too many failed authentication attempts from this address; retry in ${retryAfterSeconds} s`, {
+      'retry-after': String(retryAfterSeconds),
+    }),
+  metricsAuth: (detail: string) => new ApiError(RetCode.AUTH_FAILED, 401, `metrics authentication failed: ${detail}`, { 'www-authenticate': 'Bearer' }),
   adminAuth: (detail: string) => new ApiError(RetCode.AUTH_FAILED, 401, `admin authentication failed: ${detail}`, { 'www-authenticate': 'Bearer' }),
   methodNotAllowed: (method: string, path: string, allowed: string) =>
     new ApiError(RetCode.INVALID_PARAMETER, 405, `method ${method} is not allowed on ${path}; use ${allowed}`),

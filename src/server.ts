@@ -41,7 +41,7 @@ export async function serve(config: Config): Promise<void> {
   }
   const leftovers = await prepareSpoolDir(config.spoolDir);
   if (leftovers > 0) log.info({ spoolDir: config.spoolDir, removed: leftovers }, 'removed import spool files left by an earlier run');
-  const metrics = new Metrics(store, { processMetrics: true });
+  const metrics = new Metrics(store, { processMetrics: true, perApp: config.metricsPerApp });
   const app = await buildApp(config, store, { loggerInstance: log, metrics });
   const deliverer = new WebhookDeliverer(
     store,
@@ -50,6 +50,7 @@ export async function serve(config: Config): Promise<void> {
       retryBaseMs: config.webhookRetryBaseMs,
       giveUpMs: config.webhookGiveUpHours * 3600_000,
       timeoutMs: config.webhookTimeoutMs,
+      allowPrivate: config.webhookAllowPrivate,
       onAttempt: (result) => metrics.webhookDeliveries.inc({ result }),
     },
     app.log,

@@ -61,6 +61,8 @@ describe('webhooks', () => {
       BINDERY_WEBHOOK_POLL_MS: '50',
       BINDERY_WEBHOOK_RETRY_BASE_MS: '150',
       BINDERY_ADMIN_TOKEN: ADMIN,
+      // The receiver runs on this machine: an on-premises set-up.
+      BINDERY_WEBHOOK_ALLOW_PRIVATE: 'true',
     };
     const app = JSON.parse(cli(['app', 'create', '--name', 'hooked', '--json'], env).stdout) as { access_id: string; secret_key: string };
     const hooked = cli(['app', 'set-webhook', app.access_id, '--url', url, '--json'], env);

@@ -5,8 +5,11 @@
  * at the same time.
  */
 import { createHmac } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { FastifyBaseLogger } from 'fastify';
 import type { BindingStore, DeliveryOutcome, WebhookEvent } from '../store/store.ts';
+import { inwardHostProblem, outwardLookup } from '../domain/webhook-target.ts';
 import { logRoundFailure } from './round-failure.ts';
 
 export interface WebhookDelivererOptions {
@@ -17,6 +20,38 @@ export interface WebhookDelivererOptions {
   /** Events claimed per poll (one per app at most). */
   batch?: number;
   onAttempt?: (result: 'delivered' | 'retry' | 'failed') => void;
+  /** Loopback, link-local and private receivers are allowed (BINDERY_WEBHOOK_ALLOW_PRIVATE). */
+  allowPrivate?: boolean;
+}
+
+/**
+ * POSTs `body` and resolves with the HTTP status (the answer's body is discarded; redirects are
+ * not followed). Unless `allowPrivate`, the connection may go only to public addresses: a literal
+ * address is checked here, a name on the addresses DNS gives for this very connection.
+ */
+function post(url: string, headers: Record<string, string>, body: string, timeoutMs: number, allowPrivate: boolean): Promise<number> {
+  const target = new URL(url);
+  const problem = allowPrivate ? null : inwardHostProblem(target);
+  if (problem) return Promise.reject(new Error(problem));
+  const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const request = send(
+      target,
+      {
+        method: 'POST',
+        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        signal: AbortSignal.timeout(timeoutMs),
+        ...(allowPrivate ? {} : { lookup: outwardLookup }),
+      },
+      (response) => {
+        response.resume();
+        response.once('end', () => resolve(response.statusCode ?? 0));
+        response.once('error', reject);
+      },
+    );
+    request.once('error', reject);
+    request.end(body);
+  });
 }
 
 const MAX_BACKOFF_MS = 3600_000;
@@ -84,24 +119,18 @@ export class WebhookDeliverer {
     let status: number | null = null;
     let error: string | null = null;
     try {
-      const response = await fetch(event.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'bindery-webhook',
-          'x-bindery-event-id': String(event.id),
-          'x-bindery-event-type': event.type,
-          [SIGNATURE_HEADER]: webhookSignature(event.secret, Math.floor(started / 1000), body),
-        },
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.options.timeoutMs),
-      });
-      status = response.status;
-      await response.body?.cancel().catch(() => undefined);
+      const headers = {
+        'content-type': 'application/json',
+        'user-agent': 'bindery-webhook',
+        'x-bindery-event-id': String(event.id),
+        'x-bindery-event-type': event.type,
+        [SIGNATURE_HEADER]: webhookSignature(event.secret, Math.floor(started / 1000), body),
+      };
+      status = await post(event.url, headers, body, this.options.timeoutMs, this.options.allowPrivate ?? false);
       if (status < 200 || status >= 300) error = `HTTP ${status}`;
     } catch (e) {
-      error = (e as Error).name === 'TimeoutError' ? `no answer in ${this.options.timeoutMs} ms` : ((e as Error).cause as Error | undefined)?.message ?? (e as Error).message;
+      const name = (e as Error).name;
+      error = name === 'TimeoutError' || name === 'AbortError' ? `no answer in ${this.options.timeoutMs} ms` : (e as Error).message;
     }
     const at = Date.now();
     const attempts = event.attempts + 1;

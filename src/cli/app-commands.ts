@@ -1,7 +1,7 @@
 /** `bindery app …`: manage apps straight on the store named by BINDERY_DATABASE_URL. */
 import type { Command } from 'commander';
 import { loadConfig } from '../config.ts';
-import { AppInputError, AppService, type AppChanges } from '../domain/app-service.ts';
+import { AppInputError, AppService, AppStateError, type AppChanges } from '../domain/app-service.ts';
 import { appView } from '../domain/app-view.ts';
 import type { App } from '../domain/types.ts';
 import { AppExistsError } from '../errors.ts';
@@ -32,9 +32,10 @@ async function withService<T>(run: (service: AppService) => Promise<T>): Promise
   const config = loadConfig();
   const store = await openStore(config);
   try {
-    return await run(new AppService(store, config.secretGraceSeconds));
+    return await run(new AppService(store, config.secretGraceSeconds, config.webhookAllowPrivate));
   } catch (error) {
     if (error instanceof AppInputError) throw new CliError(error.message, EXIT.USAGE);
+    if (error instanceof AppStateError) throw new CliError(error.message.replace('end_previous_grace: true (CLI: --end-grace)', '--end-grace'), EXIT.FAILURE);
     if (error instanceof AppExistsError) throw new CliError(`${error.message}; choose another --access-id`, EXIT.USAGE);
     throw error;
   } finally {
@@ -108,9 +109,10 @@ export function registerAppCommands(program: Command): void {
     .command('rotate-secret <accessId>')
     .description('issue a new SecretKey; the old one keeps working for the grace period')
     .option('--grace-seconds <n>', 'how long the old SecretKey keeps working (default BINDERY_SECRET_GRACE_SECONDS, 86400)', wholeNumber('--grace-seconds'))
+    .option('--end-grace', 'a SecretKey rotated out earlier and still in its grace period stops working now (refused without it)')
     .option('--json', 'print one JSON object')
-    .action(async (accessId: string, o: { graceSeconds?: number; json?: boolean }) => {
-      const rotated = await withService((s) => s.rotateSecret(accessId, o.graceSeconds));
+    .action(async (accessId: string, o: { graceSeconds?: number; endGrace?: boolean; json?: boolean }) => {
+      const rotated = await withService((s) => s.rotateSecret(accessId, o.graceSeconds, o.endGrace));
       if (!rotated) throw notFound(accessId);
       print(!!o.json, appView(rotated, { secret: true }), `${appText(rotated, { secret: true })}\n\nKeep the new SecretKey safe: it is not shown again.`);
     });

@@ -6,10 +6,16 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { AppExistsError } from '../errors.ts';
 import type { AppCounts, AppPatch, BindingStore, WebhookDelivery } from '../store/store.ts';
 import { DEFAULT_POLICY, type App, type AppPolicy, type RateLimit } from './types.ts';
+import { inwardHostProblem } from './webhook-target.ts';
 
 /** Input that cannot become an app; the message says how to fix it. */
 export class AppInputError extends Error {
   override name = 'AppInputError';
+}
+
+/** A change that conflicts with the app's state now (not with the input itself). */
+export class AppStateError extends Error {
+  override name = 'AppStateError';
 }
 
 export const POLICY_LIMITS = {
@@ -54,7 +60,7 @@ function checkRateLimit(limit: RateLimit): RateLimit {
   return { perSecond: limit.perSecond, burst: limit.burst };
 }
 
-function checkWebhookUrl(url: string): string {
+function checkWebhookUrl(url: string, allowPrivate: boolean): string {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -64,6 +70,8 @@ function checkWebhookUrl(url: string): string {
   if (!['http:', 'https:'].includes(parsed.protocol) || url.length > MAX_WEBHOOK_URL) {
     throw new AppInputError(`webhook url must be an http:// or https:// URL of at most ${MAX_WEBHOOK_URL} characters`);
   }
+  const inward = allowPrivate ? null : inwardHostProblem(parsed);
+  if (inward) throw new AppInputError(inward);
   return url;
 }
 
@@ -96,6 +104,8 @@ export class AppService {
   constructor(
     private readonly store: BindingStore,
     private readonly secretGraceSeconds: number,
+    /** Webhook URLs may name loopback, link-local and private hosts (BINDERY_WEBHOOK_ALLOW_PRIVATE). */
+    private readonly webhookAllowPrivate = false,
   ) {}
 
   async create(input: CreateAppInput): Promise<App> {
@@ -131,10 +141,21 @@ export class AppService {
     return app && { ...app, counts: await this.store.countBindings(app.id) };
   }
 
-  /** A new SecretKey; the old one keeps working for the grace period so clients can be redeployed. */
-  async rotateSecret(accessId: string, graceSeconds = this.secretGraceSeconds): Promise<App | undefined> {
+  /**
+   * A new SecretKey; the old one keeps working for the grace period so clients can be redeployed.
+   * An app keeps one rotated-out secret: while it is still in its grace period, rotating again
+   * would cut it off early, so that is refused unless `endGrace` says to (a secret that leaked).
+   */
+  async rotateSecret(accessId: string, graceSeconds = this.secretGraceSeconds, endGrace = false): Promise<App | undefined> {
     const app = await this.store.findApp(accessId);
     if (!app) return undefined;
+    const graceEnds = app.previousSecretKey !== null ? (app.previousSecretExpiresAt ?? 0) : 0;
+    if (graceEnds > Date.now() && !endGrace) {
+      const until = new Date(graceEnds).toISOString();
+      throw new AppStateError(
+        `app ${accessId}: the SecretKey rotated out last time still works until ${until} (its grace period), and rotating again would end that early; rotate after ${until}, or end its grace now with end_previous_grace: true (CLI: --end-grace), e.g. if it leaked`,
+      );
+    }
     return this.store.updateApp(accessId, {
       secretKey: newSecretKey(),
       previousSecretKey: graceSeconds > 0 ? app.secretKey : null,
@@ -153,7 +174,7 @@ export class AppService {
     if (changes.policy !== undefined) patch.policy = checkPolicy(changes.policy);
     if (changes.rateLimit !== undefined) patch.rateLimit = changes.rateLimit === null ? null : checkRateLimit(changes.rateLimit);
     if (changes.webhookUrl !== undefined) {
-      patch.webhook = changes.webhookUrl === null ? null : { url: checkWebhookUrl(changes.webhookUrl), secret: newWebhookSecret() };
+      patch.webhook = changes.webhookUrl === null ? null : { url: checkWebhookUrl(changes.webhookUrl, this.webhookAllowPrivate), secret: newWebhookSecret() };
     }
     return this.store.updateApp(accessId, patch);
   }

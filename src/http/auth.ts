@@ -62,61 +62,85 @@ function liveSecrets(app: App | undefined, now: number): string[] {
   return secrets;
 }
 
-function parseBasic(value: string | undefined): { accessId: string; secret: string } | undefined {
-  const match = value ? /^basic\s+(\S+)\s*$/i.exec(value) : null;
-  if (!match?.[1]) return undefined;
-  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * "Basic base64(AccessID:SecretKey)", decoded strictly: canonical base64 and nothing after it
+ * (Node's decoder would stop at the first foreign character and accept the rest as junk).
+ * undefined: no Basic header; a string: what is wrong with it.
+ */
+function parseBasic(value: string | undefined): { accessId: string; secret: string } | string | undefined {
+  const match = value ? /^basic(?:\s+(.*))?$/is.exec(value.trim()) : null;
+  if (!match) return undefined;
+  const encoded = match[1]?.trim() ?? '';
+  if (encoded === '' || !BASE64.test(encoded)) return 'Authorization header: the Basic credentials are not valid base64 of "AccessID:SecretKey"';
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
-  if (colon <= 0) return undefined;
+  if (colon <= 0) return 'Authorization header: the Basic credentials must be base64 of "AccessID:SecretKey"';
   return { accessId: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
 }
 
-/** Resolves to the authenticated app, or rejects with 1008003. */
+/** The app the Basic credentials open, or what is wrong. */
+async function checkBasic(credentials: { accessId: string; secret: string }, options: AuthOptions, now: number): Promise<App | string> {
+  const app = await options.findApp(credentials.accessId);
+  let ok = false;
+  for (const secret of liveSecrets(app, now)) ok = safeEqual(credentials.secret, secret) || ok;
+  return ok && app ? app : 'Basic credentials: AccessID or SecretKey is wrong';
+}
+
+/** The app the AccessId/TimeStamp/Sign headers open, or what is wrong. */
+async function checkSignature(accessId: string, timestamp: string, sign: string, body: SignableBody, options: AuthOptions, now: number): Promise<App | string> {
+  const seconds = /^\d{1,12}$/.test(timestamp.trim()) ? Number(timestamp.trim()) : NaN;
+  if (Number.isNaN(seconds)) return 'TimeStamp header: must be Unix time in seconds';
+  if (Math.abs(now / 1000 - seconds) > options.maxSkewSeconds) {
+    const off = Math.round(Math.abs(now / 1000 - seconds));
+    return `TimeStamp header: ${off} s away from the server clock (at most ${options.maxSkewSeconds} s allowed); check the client clock`;
+  }
+  const app = await options.findApp(accessId);
+  let ok = false;
+  for (const secret of liveSecrets(app, now)) {
+    // TPNS signs TimeStamp + AccessId + body; some clients sign AccessId + TimeStamp + body.
+    ok = safeEqual(sign, await body.sign(secret, timestamp + accessId)) || ok;
+    ok = safeEqual(sign, await body.sign(secret, accessId + timestamp)) || ok;
+  }
+  return ok && app ? app : 'Sign header: does not match (AccessId, TimeStamp, SecretKey and the exact body bytes must agree)';
+}
+
+/**
+ * Resolves to the authenticated app, or rejects with 1008003. Every credential sent must verify:
+ * Basic and a signature together pass only if both are right and name the same app.
+ */
 export async function authenticate(headers: IncomingHttpHeaders, rawBody: Buffer | SignableBody, options: AuthOptions): Promise<App> {
   const body = Buffer.isBuffer(rawBody) ? signableBuffer(rawBody) : rawBody;
   const now = options.now?.() ?? Date.now();
-  const authorization = header(headers, 'authorization');
-  const basic = parseBasic(authorization);
+  const basic = parseBasic(header(headers, 'authorization'));
   const accessId = header(headers, 'accessid');
   const timestamp = header(headers, 'timestamp');
   const sign = header(headers, 'sign');
-  const hasSignature = accessId !== undefined && timestamp !== undefined && sign !== undefined;
-  const problems: string[] = [];
 
-  if (basic) {
-    const app = await options.findApp(basic.accessId);
-    let ok = false;
-    for (const secret of liveSecrets(app, now)) ok = safeEqual(basic.secret, secret) || ok;
-    if (ok && app) return app;
-    problems.push('Basic credentials: AccessID or SecretKey is wrong');
-  } else if (authorization !== undefined) {
-    problems.push('Authorization header: expected "Basic base64(AccessID:SecretKey)"');
+  const results: (App | string)[] = [];
+  if (basic !== undefined) results.push(typeof basic === 'string' ? basic : await checkBasic(basic, options, now));
+  if (sign !== undefined) {
+    results.push(
+      accessId === undefined || timestamp === undefined
+        ? 'signature: send all three headers AccessId, TimeStamp and Sign'
+        : await checkSignature(accessId, timestamp, sign, body, options, now),
+    );
+  } else if (basic === undefined && (accessId !== undefined || timestamp !== undefined)) {
+    results.push('signature: send all three headers AccessId, TimeStamp and Sign');
   }
 
-  if (hasSignature) {
-    const seconds = /^\d{1,12}$/.test(timestamp.trim()) ? Number(timestamp.trim()) : NaN;
-    if (Number.isNaN(seconds)) {
-      problems.push('TimeStamp header: must be Unix time in seconds');
-    } else if (Math.abs(now / 1000 - seconds) > options.maxSkewSeconds) {
-      const off = Math.round(Math.abs(now / 1000 - seconds));
-      problems.push(`TimeStamp header: ${off} s away from the server clock (at most ${options.maxSkewSeconds} s allowed); check the client clock`);
-    } else {
-      const app = await options.findApp(accessId);
-      let ok = false;
-      for (const secret of liveSecrets(app, now)) {
-        // TPNS signs TimeStamp + AccessId + body; some clients sign AccessId + TimeStamp + body.
-        ok = safeEqual(sign, await body.sign(secret, timestamp + accessId)) || ok;
-        ok = safeEqual(sign, await body.sign(secret, accessId + timestamp)) || ok;
-      }
-      if (ok && app) return app;
-      problems.push('Sign header: does not match (AccessId, TimeStamp, SecretKey and the exact body bytes must agree)');
-    }
-  } else if (accessId !== undefined || timestamp !== undefined || sign !== undefined) {
-    problems.push('signature: send all three headers AccessId, TimeStamp and Sign');
-  }
-
-  if (problems.length === 0) {
-    problems.push('no credentials: send "Authorization: Basic base64(AccessID:SecretKey)" or the AccessId, TimeStamp and Sign headers');
+  const problems = results.filter((r): r is string => typeof r === 'string');
+  const apps = results.filter((r): r is App => typeof r !== 'string');
+  if (problems.length === 0 && apps.length === 2 && apps[0]!.id !== apps[1]!.id) problems.push('Basic credentials and signature name different apps');
+  if (problems.length === 0 && apps[0]) return apps[0];
+  if (results.length === 0) {
+    const authorization = header(headers, 'authorization');
+    problems.push(
+      authorization === undefined
+        ? 'no credentials: send "Authorization: Basic base64(AccessID:SecretKey)" or the AccessId, TimeStamp and Sign headers'
+        : 'Authorization header: expected "Basic base64(AccessID:SecretKey)"',
+    );
   }
   throw apiError.auth(problems.join('; '));
 }

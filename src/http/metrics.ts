@@ -1,11 +1,14 @@
 /**
  * Prometheus metrics (prom-client), one registry per app instance: requests by route and ret_code,
- * their latency, store call latency, webhook deliveries, and bindings per app (counted at most
- * once a minute, since counting is a scan).
+ * their latency, store call latency, webhook deliveries, and, only when asked for (they name every
+ * AccessID), bindings per app (counted at most once a minute, since counting is a scan).
+ * /metrics asks for a bearer token when one is configured.
  */
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { apiError } from '../errors.ts';
 import type { BindingStore } from '../store/store.ts';
+import { bearerGuard, type FailedAuthThrottle } from './bearer-guard.ts';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -20,8 +23,12 @@ export class Metrics {
   });
   readonly webhookDeliveries = new Counter({ name: 'bindery_webhook_deliveries_total', help: 'Webhook delivery attempts', labelNames: ['result'], registers: [this.registry] });
 
-  constructor(store: BindingStore, options: { processMetrics?: boolean } = {}) {
+  constructor(store: BindingStore, options: { processMetrics?: boolean; perApp?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'bindery_' });
+    if (options.perApp) this.bindingsPerApp(store);
+  }
+
+  private bindingsPerApp(store: BindingStore): void {
     let cached: { at: number; counts: { accessId: string; bindings: number }[] } | undefined;
     new Gauge({
       name: 'bindery_bindings', help: 'Bindings per app (refreshed at most once a minute)', labelNames: ['access_id'], registers: [this.registry],
@@ -76,7 +83,7 @@ export class Metrics {
   }
 
   /** Counts and times every answer, labelled by route template and the TPNS ret_code it carried. */
-  register(app: FastifyInstance): void {
+  register(app: FastifyInstance, access: { token: string | null; throttle: FailedAuthThrottle }): void {
     // Callback-style hooks: no promise per request on the hot path.
     app.addHook('onSend', (request, _reply, payload, done) => {
       const match = typeof payload === 'string' ? /^\{"ret_code":(-?\d+)/.exec(payload) : null;
@@ -102,7 +109,8 @@ export class Metrics {
       child.latency.observe(reply.elapsedTime / 1000);
       done();
     });
-    app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics' } }, async (_request, reply) => {
+    const onRequest = access.token === null ? [] : [bearerGuard(access.token, 'metrics', access.throttle, apiError.metricsAuth)];
+    app.get('/metrics', { onRequest, schema: { tags: ['operations'], summary: 'Prometheus metrics (Authorization: Bearer $BINDERY_METRICS_TOKEN when set)' } }, async (_request, reply) => {
       reply.type(this.registry.contentType);
       return this.registry.metrics();
     });

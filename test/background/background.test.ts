@@ -5,6 +5,7 @@ import pino from 'pino';
 import { Sweeper } from '../../src/background/sweeper.ts';
 import { WebhookDeliverer, webhookSignature } from '../../src/background/webhook-deliverer.ts';
 import { DEFAULT_POLICY } from '../../src/domain/types.ts';
+import { isInwardAddress, outwardLookup } from '../../src/domain/webhook-target.ts';
 import { sqliteStore } from '../helpers.ts';
 
 const log = pino({ level: 'silent' });
@@ -36,7 +37,7 @@ describe('webhook deliverer', () => {
     await store.applyBatch(app.id, bind('t1'));
     await store.applyBatch(app.id, bind('t2'));
     const results: string[] = [];
-    const deliverer = new WebhookDeliverer(store, { pollMs: 10, retryBaseMs: 1000, giveUpMs: 60 * 60_000, timeoutMs: 2000, onAttempt: (r) => results.push(r) }, log);
+    const deliverer = new WebhookDeliverer(store, { pollMs: 10, retryBaseMs: 1000, giveUpMs: 60 * 60_000, timeoutMs: 2000, allowPrivate: true, onAttempt: (r) => results.push(r) }, log);
     assert.equal(await deliverer.deliverDue(), 1);
     assert.deepEqual(results, ['retry']);
     assert.equal(await deliverer.deliverDue(), 0, 'backing off: nothing due right away');
@@ -47,5 +48,42 @@ describe('webhook deliverer', () => {
     const deliveries = await store.webhookDeliveries(app.id, 10);
     assert.deepEqual(deliveries.map((d) => [d.attempt, d.status, d.error]), [[2, 503, 'HTTP 503'], [1, 503, 'HTTP 503']]);
     assert.equal(await deliverer.deliverDue(), 1, 'the next event of the app goes next');
+  });
+
+  it('delivers nothing to a loopback, link-local or private address unless allowed, checked on the address it connects to', async (t) => {
+    let received = 0;
+    const receiver = createServer((_req, res) => ((received++, (res.statusCode = 204)), res.end()));
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    t.after(() => receiver.close());
+    const address = receiver.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const { store } = await sqliteStore(t);
+    const app = await store.createApp({ accessId: '1500000001', name: 'x', secretKey: 'a'.repeat(32), policy: DEFAULT_POLICY });
+    const options = { pollMs: 10, retryBaseMs: 1, giveUpMs: 60 * 60_000, timeoutMs: 2000 };
+    // URLs set before this check existed, or a name whose DNS changed: the store holds them as they are.
+    for (const url of [`http://127.0.0.1:${port}/`, `http://[::ffff:127.0.0.1]:${port}/`, `http://localhost:${port}/`]) {
+      await store.updateApp(app.accessId, { webhook: { url, secret: 's' } });
+      await store.applyBatch(app.id, bind(`t-${url}`));
+      while ((await new WebhookDeliverer(store, options, log).deliverDue(Date.now() + 60_000)) > 0);
+    }
+    assert.equal(received, 0, 'nothing reached the loopback receiver');
+    const errors = (await store.webhookDeliveries(app.id, 10)).map((d) => d.error ?? '');
+    assert.ok(errors.length >= 3 && errors.every((e) => /loopback, link-local or private address|is this machine/.test(e)), errors.join('\n'));
+    assert.ok(errors.every((e) => /BINDERY_WEBHOOK_ALLOW_PRIVATE=true/.test(e)));
+
+    await new WebhookDeliverer(store, { ...options, allowPrivate: true }, log).deliverDue(Date.now() + 3_600_000);
+    assert.equal(received, 1, 'allowed: delivered');
+  });
+
+  it('resolves a name and refuses it when DNS gives an inward address', async () => {
+    const lookup = (host: string) =>
+      new Promise<string>((resolve, reject) => outwardLookup(host, {}, (error, address) => (error ? reject(error) : resolve(String(address)))));
+    await assert.rejects(lookup('localhost'), /localhost resolves to (127\.0\.0\.1|::1), a loopback, link-local or private address/);
+    assert.equal(isInwardAddress('169.254.169.254'), true);
+    assert.equal(isInwardAddress('10.0.0.1'), true);
+    assert.equal(isInwardAddress('fd00::1'), true);
+    assert.equal(isInwardAddress('::ffff:192.168.1.1'), true);
+    assert.equal(isInwardAddress('8.8.8.8'), false);
+    assert.equal(isInwardAddress('2001:4860:4860::8888'), false);
   });
 });

@@ -42,11 +42,11 @@ describe('admin API', () => {
     const listed = (list.body.apps as Record<string, unknown>[]).find((a) => a.access_id === id)!;
     assert.deepEqual([listed.bindings, listed.tokens, listed.accounts, listed.secret_key], [2, 2, 1, undefined]);
 
-    const changed = await admin(server, 'PATCH', `/admin/v1/apps/${id}`, { name: 'shop-2', max_tokens_per_account: 5, rate_limit: { per_second: 10, burst: 20 }, webhook: { url: 'http://127.0.0.1:9/hook' } });
+    const changed = await admin(server, 'PATCH', `/admin/v1/apps/${id}`, { name: 'shop-2', max_tokens_per_account: 5, rate_limit: { per_second: 10, burst: 20 }, webhook: { url: 'https://hooks.example.com/bindery' } });
     assert.equal(changed.status, 200);
     assert.deepEqual(
       [changed.body.name, changed.body.max_tokens_per_account, changed.body.max_accounts_per_token, changed.body.rate_limit_per_second, changed.body.rate_limit_burst, changed.body.webhook_url],
-      ['shop-2', 5, 1, 10, 20, 'http://127.0.0.1:9/hook'],
+      ['shop-2', 5, 1, 10, 20, 'https://hooks.example.com/bindery'],
     );
     assert.match(String(changed.body.webhook_secret), /^whsec_[0-9a-f]{48}$/, 'the webhook secret is answered once');
     const shown = await admin(server, 'GET', `/admin/v1/apps/${id}`);
@@ -105,5 +105,56 @@ describe('admin API', () => {
     const notJson = await server.app.inject({ method: 'POST', url: '/admin/v1/apps', headers: { authorization: `Bearer ${TOKEN}` }, payload: '{oops' });
     assert.deepEqual([notJson.statusCode, notJson.json().ret_code], [400, 1008001]);
     assert.deepEqual((await server.service.show(id))?.policy, { maxTokensPerAccount: 100, maxAccountsPerToken: 10 }, 'nothing changed');
+  });
+
+  it('refuses a webhook URL on loopback, link-local or private hosts unless BINDERY_WEBHOOK_ALLOW_PRIVATE', async (t) => {
+    const server = await testServer(t, { adminToken: TOKEN });
+    const id = server.tenant.accessId;
+    for (const url of ['http://127.0.0.1:8080/admin/v1/apps', 'http://localhost/', 'http://[::1]/', 'http://169.254.169.254/latest/meta-data', 'http://10.0.0.5/', 'http://[::ffff:192.168.0.1]/', 'http://0x7f.1/', 'http://api.localhost/']) {
+      const refused = await admin(server, 'PATCH', `/admin/v1/apps/${id}`, { webhook: { url } });
+      assert.deepEqual([refused.status, refused.body.ret_code], [400, 1008007], url);
+      assert.match(String(refused.body.err_msg), /(loopback, link-local or private address|is this machine); set BINDERY_WEBHOOK_ALLOW_PRIVATE=true/, url);
+    }
+    assert.equal((await server.service.show(id))?.webhook, null, 'nothing was set');
+    assert.equal((await admin(server, 'PATCH', `/admin/v1/apps/${id}`, { webhook: { url: 'https://8.8.8.8/hook' } })).status, 200);
+
+    const onPremises = await testServer(t, { adminToken: TOKEN, webhookAllowPrivate: true });
+    const allowed = await admin(onPremises, 'PATCH', `/admin/v1/apps/${onPremises.tenant.accessId}`, { webhook: { url: 'http://10.0.0.5/hook' } });
+    assert.deepEqual([allowed.status, allowed.body.webhook_url], [200, 'http://10.0.0.5/hook']);
+  });
+
+  it('does not let a second rotation cut off a secret still in its grace period, unless told to', async (t) => {
+    const server = await testServer(t, { adminToken: TOKEN });
+    const id = server.tenant.accessId;
+    const original = server.tenant;
+    const query = (credentials: { accessId: string; secretKey: string }) =>
+      server.app.inject({ method: 'POST', url: QUERY, headers: basic(credentials), payload: '{"operator_type":2,"token_list":["t1"]}' });
+    const first = await admin(server, 'POST', `/admin/v1/apps/${id}/rotate-secret`, { grace_seconds: 3600 });
+    assert.equal(first.status, 200);
+    const second = await admin(server, 'POST', `/admin/v1/apps/${id}/rotate-secret`, { grace_seconds: 3600 });
+    assert.deepEqual([second.status, second.body.ret_code], [409, 1008007]);
+    assert.match(String(second.body.err_msg), /still works until \d{4}-\d\d-\d\dT[\d:.]+Z \(its grace period\).*rotate after .*end_previous_grace: true/);
+    assert.equal((await query(original)).statusCode, 200, 'the original secret still works');
+    assert.equal((await query({ accessId: id, secretKey: String(first.body.secret_key) })).statusCode, 200, 'and the current one');
+
+    const forced = await admin(server, 'POST', `/admin/v1/apps/${id}/rotate-secret`, { grace_seconds: 3600, end_previous_grace: true });
+    assert.equal(forced.status, 200);
+    assert.equal((await query(original)).statusCode, 401, 'told to: the original secret stops now');
+    assert.equal((await query({ accessId: id, secretKey: String(first.body.secret_key) })).statusCode, 200, 'the one rotated out now has its grace');
+  });
+
+  it('throttles failed admin authentication per client address (429 with Retry-After) and logs it', async (t) => {
+    const server = await testServer(t, { adminToken: TOKEN });
+    const from = (remoteAddress: string, token: string) =>
+      server.app.inject({ method: 'GET', url: '/admin/v1/apps', remoteAddress, headers: { authorization: `Bearer ${token}` } });
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) statuses.push((await from('203.0.113.7', `guess-${i}-xxxxxxxxxxxx`)).statusCode);
+    assert.deepEqual(statuses, [...Array<number>(10).fill(401), 429, 429]);
+    const blocked = await from('203.0.113.7', TOKEN);
+    assert.equal(blocked.statusCode, 429, 'blocked for the rest of the window, even with the right token');
+    assert.deepEqual([blocked.json().ret_code, Number(blocked.headers['retry-after']) > 0], [1008028, true]);
+    assert.equal((await from('203.0.113.8', TOKEN)).statusCode, 200, 'another address is not blocked');
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() + 61_000 });
+    assert.equal((await from('203.0.113.7', TOKEN)).statusCode, 200, 'the window over, the address may try again');
   });
 });

@@ -113,13 +113,40 @@ describe('authentication over HTTP', () => {
     assert.match(String(bearer.body.err_msg), /expected "Basic base64\(AccessID:SecretKey\)"/);
   });
 
-  it('accepts a request with both forms if either verifies', async (t) => {
+  it('with both Basic and a signature, both must verify and name the same app', async (t) => {
     const server = await testServer(t);
     const good = signed(server.tenant.accessId, server.tenant.secretKey, QUERY_BODY);
-    const badBasic = basic({ accessId: server.tenant.accessId, secretKey: 'f'.repeat(32) });
-    assert.equal((await post(server, QUERY, QUERY_BODY, { ...badBasic, ...good })).status, 200);
     const goodBasic = basic(server.tenant);
-    assert.equal((await post(server, QUERY, QUERY_BODY, { ...goodBasic, ...good, sign: 'wrong' })).status, 200);
+    const badBasic = basic({ accessId: server.tenant.accessId, secretKey: 'f'.repeat(32) });
+    assert.equal((await post(server, QUERY, QUERY_BODY, { ...goodBasic, ...good })).status, 200, 'both right');
+    const wrongBasic = await post(server, QUERY, QUERY_BODY, { ...badBasic, ...good });
+    assert.deepEqual([wrongBasic.status, wrongBasic.body.ret_code], [401, AUTH_FAILED]);
+    assert.match(String(wrongBasic.body.err_msg), /Basic credentials: AccessID or SecretKey is wrong/);
+    const wrongSign = await post(server, QUERY, QUERY_BODY, { ...goodBasic, ...good, sign: 'wrong' });
+    assert.deepEqual([wrongSign.status, wrongSign.body.ret_code], [401, AUTH_FAILED]);
+    assert.match(String(wrongSign.body.err_msg), /Sign header: does not match/);
+    const other = await server.service.create({ name: 'other' });
+    const mixed = await post(server, QUERY, QUERY_BODY, { ...basic(other), ...good });
+    assert.match(String(mixed.body.err_msg), /Basic credentials and signature name different apps/);
+    assert.equal(mixed.status, 401);
+    const signWithoutRest = await post(server, QUERY, QUERY_BODY, { ...goodBasic, sign: good.sign });
+    assert.equal(signWithoutRest.status, 401, 'a Sign header without AccessId and TimeStamp is a credential that does not verify');
+    assert.equal((await post(server, QUERY, QUERY_BODY, { authorization: 'Bearer from-a-proxy', ...good })).status, 200, 'another scheme is not a credential of ours');
+  });
+
+  it('decodes Basic credentials strictly: junk around the base64 is refused', async (t) => {
+    const server = await testServer(t);
+    const encoded = Buffer.from(`${server.tenant.accessId}:${server.tenant.secretKey}`).toString('base64');
+    assert.equal((await post(server, QUERY, QUERY_BODY, { authorization: `Basic ${encoded}` })).status, 200);
+    assert.equal((await post(server, QUERY, QUERY_BODY, { authorization: `basic  ${encoded} ` })).status, 200, 'scheme in any case, spaces around');
+    const unpadded = encoded.replace(/=+$/, '');
+    const cases = [`Basic ${encoded}junk`, `Basic ${encoded}!!`, `Basic ${encoded} extra`, `Basic ${encoded}AAAA`.replace(/=/g, ''), `Basic ${unpadded === encoded ? `${encoded}A` : unpadded}`, `Basic ${encoded.slice(0, -4)}*${encoded.slice(-3)}`, 'Basic', 'Basic !!!!'];
+    for (const authorization of cases) {
+      const response = await post(server, QUERY, QUERY_BODY, { authorization });
+      assert.deepEqual([response.status, response.body.ret_code], [401, AUTH_FAILED], authorization);
+    }
+    const junk = await post(server, QUERY, QUERY_BODY, { authorization: `Basic ${encoded}junk` });
+    assert.match(String(junk.body.err_msg), /not valid base64/);
   });
 
   it('keeps a rotated-out secret valid for the grace period only', async (t) => {

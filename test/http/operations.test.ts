@@ -78,8 +78,8 @@ describe('rate limits', () => {
 });
 
 describe('metrics and OpenAPI', () => {
-  it('/metrics counts requests by route and ret_code, times the store, and counts bindings per app', async (t) => {
-    const server = await testServer(t);
+  it('/metrics counts requests by route and ret_code, times the store, and counts bindings per app when asked to', async (t) => {
+    const server = await testServer(t, { metricsPerApp: true });
     await send(server, BATCH, BIND, basic(server.tenant));
     await send(server, BATCH, JSON.stringify({ operator_type: 4, token_list: ['none'] }), basic(server.tenant));
     await send(server, QUERY, '{}', {});
@@ -90,6 +90,24 @@ describe('metrics and OpenAPI', () => {
     assert.match(metrics, /bindery_http_request_duration_seconds_count\{route="\/v3\/device\/account\/batchoperate",ret_code="0"\} 1/);
     assert.match(metrics, /bindery_store_operation_duration_seconds_count\{operation="applyBatch",outcome="ok"\} 2/);
     assert.match(metrics, new RegExp(`bindery_bindings\\{access_id="${server.tenant.accessId}"\\} 1`));
+  });
+
+  it('/metrics names no AccessID by default, and asks for BINDERY_METRICS_TOKEN when it is set', async (t) => {
+    const open = await testServer(t);
+    await send(open, BATCH, BIND, basic(open.tenant));
+    const metrics = (await open.app.inject({ method: 'GET', url: '/metrics' })).body;
+    assert.match(metrics, /bindery_http_requests_total/);
+    assert.doesNotMatch(metrics, new RegExp(`bindery_bindings|${open.tenant.accessId}`), 'no per-app series unless BINDERY_METRICS_PER_APP=true');
+
+    const token = 'metrics-token-0123456789';
+    const guarded = await testServer(t, { metricsToken: token, metricsPerApp: true });
+    const none = await guarded.app.inject({ method: 'GET', url: '/metrics' });
+    assert.deepEqual([none.statusCode, none.json().ret_code, none.headers['www-authenticate']], [401, 1008003, 'Bearer']);
+    assert.doesNotMatch(none.body, /bindery_/);
+    assert.equal((await guarded.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer wrong-token-0123456789' } })).statusCode, 401);
+    const ok = await guarded.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(ok.statusCode, 200);
+    assert.match(ok.body, new RegExp(`bindery_bindings\\{access_id="${guarded.tenant.accessId}"\\} 0`));
   });
 
   it('/openapi.json describes every surface and /docs is served without any outside host', async (t) => {

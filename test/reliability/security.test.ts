@@ -6,6 +6,13 @@ import { describe, it } from 'node:test';
 import { BATCH, basic, QUERY, tempDir, testServer } from '../helpers.ts';
 import { cli, startServer, stopServer } from '../server-process.ts';
 
+/** An HTTP answer's body is a TPNS status: 1008007 and the message. */
+function assertTpnsBody(answer: string, message: RegExp): void {
+  const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { ret_code: number; err_msg: string; retCode: number };
+  assert.deepEqual([body.ret_code, body.retCode], [1008007, 1008007]);
+  assert.match(body.err_msg, message);
+}
+
 describe('security', () => {
   it('app B neither sees nor changes app A through any endpoint', async (t) => {
     const server = await testServer(t);
@@ -53,8 +60,50 @@ describe('security', () => {
     });
     const elapsed = Date.now() - started;
     assert.ok(elapsed < 5000, `closed after ${elapsed} ms`);
-    assert.match(answer, /^HTTP\/1\.1 408|^$/, `answered ${JSON.stringify(answer.slice(0, 40))}`);
+    assert.match(answer, /^HTTP\/1\.1 408 /, `answered ${JSON.stringify(answer.slice(0, 40))}`);
+    assertTpnsBody(answer, /request: not received within 1000 ms/);
     assert.equal((await fetch(`${server.url}/healthz`)).status, 200, 'the server is fine');
+  });
+
+  it("answers Node's own refusals (malformed HTTP, headers too large) TPNS-shaped, the status kept", async (t) => {
+    const env = { BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`, BINDERY_BOOTSTRAP_APP: 'false', BINDERY_LOG_LEVEL: 'warn' };
+    const server = await startServer(env);
+    t.after(() => stopServer(server));
+    const { port } = new URL(server.url);
+    const raw = (request: string) =>
+      new Promise<string>((resolve) => {
+        const socket = connect(Number(port), '127.0.0.1', () => socket.write(request));
+        let text = '';
+        socket.on('data', (chunk) => (text += chunk.toString()));
+        socket.on('error', () => undefined);
+        socket.on('close', () => resolve(text));
+      });
+    const malformed = await raw('HELLO THERE\r\n\r\n');
+    assert.match(malformed, /^HTTP\/1\.1 400 /);
+    assertTpnsBody(malformed, /request: malformed HTTP/);
+    const huge = await raw(`POST ${BATCH} HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    assert.match(huge, /^HTTP\/1\.1 431 /);
+    assertTpnsBody(huge, /request headers: larger than \d+ bytes/);
+    assert.equal((await fetch(`${server.url}/healthz`)).status, 200, 'the server is fine');
+  });
+
+  it('logs failed admin authentication with the address, never the token presented', async (t) => {
+    const admin = 'the-real-admin-token-0123456789';
+    const env = { BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`, BINDERY_BOOTSTRAP_APP: 'false', BINDERY_LOG_LEVEL: 'warn', BINDERY_ADMIN_TOKEN: admin };
+    const server = await startServer(env);
+    t.after(() => stopServer(server));
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) {
+      const response = await fetch(`${server.url}/admin/v1/apps`, { headers: { authorization: `Bearer guess-number-${i}-secretish` } });
+      statuses.push(response.status);
+      if (response.status === 429) assert.ok(Number(response.headers.get('retry-after')) > 0);
+    }
+    assert.deepEqual(statuses, [...Array<number>(10).fill(401), 429]);
+    const lines = server.output().split('\n').filter((line) => line.includes('admin authentication failed'));
+    assert.equal(lines.length, 10);
+    assert.equal((JSON.parse(lines[9]!) as { ip: string; failures: number }).failures, 10);
+    assert.match(lines[0]!, /"ip":"127\.0\.0\.1"/);
+    assert.doesNotMatch(server.output(), /guess-number|secretish/, 'what was presented is never logged');
   });
 
   it('refuses deeply nested and oversized bodies cleanly', async (t) => {

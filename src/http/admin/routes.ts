@@ -5,10 +5,10 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { AppInputError, type AppChanges, type AppService } from '../../domain/app-service.ts';
+import { AppInputError, AppStateError, type AppChanges, type AppService } from '../../domain/app-service.ts';
 import { appView } from '../../domain/app-view.ts';
 import { apiError, AppExistsError } from '../../errors.ts';
-import { safeEqual } from '../auth.ts';
+import { bearerGuard, type FailedAuthThrottle } from '../bearer-guard.ts';
 import { registerLookups, type LookupOptions } from './lookup-routes.ts';
 import { parseJsonObject } from '../tpns/parse-body.ts';
 import { errorResponses } from '../tpns/schemas.ts';
@@ -65,6 +65,8 @@ type PatchInput = {
 export interface AdminRouteOptions extends LookupOptions {
   service: AppService;
   adminToken: string;
+  /** Shared with /metrics: failures of either count against the address. */
+  throttle: FailedAuthThrottle;
 }
 
 const notFound = (accessId: string) => apiError.noSuch(`no app with AccessID ${accessId}`);
@@ -75,6 +77,7 @@ async function answer<T>(run: () => Promise<T>): Promise<T> {
   } catch (error) {
     if (error instanceof AppInputError) throw apiError.invalid(error.message);
     if (error instanceof AppExistsError) throw apiError.conflict(`${error.message}; choose another access_id`);
+    if (error instanceof AppStateError) throw apiError.conflict(error.message);
     throw error;
   }
 }
@@ -83,12 +86,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
   const { service } = options;
   const security = [{ admin: [] }];
 
-  app.addHook('onRequest', async (request: FastifyRequest) => {
-    const header = request.headers.authorization ?? '';
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match?.[1]) throw apiError.adminAuth('send "Authorization: Bearer <BINDERY_ADMIN_TOKEN>"');
-    if (!safeEqual(match[1], options.adminToken)) throw apiError.adminAuth('the token is wrong');
-  });
+  app.addHook('onRequest', bearerGuard(options.adminToken, 'admin', options.throttle, apiError.adminAuth));
 
   // The app-wide parser keeps bodies raw (TPNS signs them); the admin API takes JSON.
   app.addHook('preValidation', async (request: FastifyRequest) => {
@@ -151,17 +149,20 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
     },
   );
 
-  app.post<{ Params: { accessId: string }; Body: { grace_seconds?: number } | undefined }>(
+  app.post<{ Params: { accessId: string }; Body: { grace_seconds?: number; end_previous_grace?: boolean } | undefined }>(
     '/admin/v1/apps/:accessId/rotate-secret',
     {
       schema: {
         tags: ['admin'], security, summary: 'A new SecretKey; the old one keeps working for the grace period', params: AccessIdParams,
-        body: Type.Optional(Type.Object({ grace_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_592_000 })) }, { additionalProperties: false })),
+        body: Type.Optional(Type.Object({
+          grace_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_592_000 })),
+          end_previous_grace: Type.Optional(Type.Boolean({ description: 'a secret rotated out earlier and still in its grace period stops working now (without this, such a rotation is refused with 409)' })),
+        }, { additionalProperties: false })),
         response: { 200: AppBody, ...errorResponses },
       },
     },
     async (request) => {
-      const rotated = await service.rotateSecret(request.params.accessId, request.body?.grace_seconds);
+      const rotated = await answer(() => service.rotateSecret(request.params.accessId, request.body?.grace_seconds, request.body?.end_previous_grace));
       if (!rotated) throw notFound(request.params.accessId);
       return appView(rotated, { secret: true });
     },

@@ -22,8 +22,12 @@ import { tenantOf, type TenantOptions } from '../tenant.ts';
 import { errorResponses, status } from '../tpns/schemas.ts';
 
 export const IMPORT_BATCH = 5000;
-/** ~1 ms of reading and formatting per page: the longest another request waits behind an export. */
-const EXPORT_PAGE = 1000;
+/**
+ * Rows read and formatted between two turns of the event loop: what another request may wait
+ * behind one export. 250 against 1,000: the other tenant's queries 2,261 against 848 req/s during
+ * 4 exports, the exports 14.0 against 11.6 s per 1,000,000 (BENCHMARKS.md).
+ */
+const EXPORT_PAGE = 250;
 /** What an export formats ahead of the socket: two pages or so. */
 const EXPORT_BUFFER_BYTES = 128 * 1024;
 const EXPORT_RETRY_AFTER_S = 5;
