@@ -17,6 +17,8 @@ export interface ModelAccount {
 export interface ModelPolicy {
   maxTokensPerAccount: number;
   maxAccountsPerToken: number;
+  /** `tpns`: op 1 is op 2, and a token holds one account per account_type (the later listed wins). */
+  bindingRules?: 'append' | 'tpns';
 }
 
 export type ModelRequest =
@@ -46,10 +48,12 @@ export class BindingModel {
         drop(others.reduce((x, y) => (y.t < x.t ? y : x)));
       }
     };
+    const tpns = this.policy.bindingRules === 'tpns';
     const distinct = (list: ModelAccount[]) => {
       const out: ModelAccount[] = [];
       for (const a of list) {
-        const i = out.findIndex((b) => b.account === a.account && (b.account_type ?? 0) === (a.account_type ?? 0));
+        // tpns: an account_type is one slot, so any earlier entry of the same type gives way.
+        const i = out.findIndex((b) => (tpns || b.account === a.account) && (b.account_type ?? 0) === (a.account_type ?? 0));
         if (i >= 0) out.splice(i, 1);
         out.push(a);
       }
@@ -61,7 +65,7 @@ export class BindingModel {
         return request.token_accounts.map(({ token, account_list }) => {
           const accounts = distinct(account_list);
           if (accounts.length > this.policy.maxAccountsPerToken) return '1008007';
-          if (request.operator_type === 2) {
+          if (request.operator_type === 2 || tpns) {
             this.rows = this.rows.filter((r) => r.token !== token || accounts.some((a) => same(r, token, a)));
           }
           for (const a of accounts) bindOne(token, a);

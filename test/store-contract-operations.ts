@@ -1,7 +1,7 @@
 /** The BindingStore contract, continued: history, idempotency, the webhook outbox, sweeping. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AccountKey, BatchCommand, BatchElement } from '../src/domain/types.ts';
+import type { AccountKey, AppPolicy, BatchCommand, BatchElement } from '../src/domain/types.ts';
 import { DEFAULT_POLICY } from '../src/domain/types.ts';
 import { IdempotencyMismatchError, type BindingStore } from '../src/store/store.ts';
 import type { StoreFactory } from './store-contract.ts';
@@ -11,8 +11,8 @@ const cmd = (elements: BatchElement[], extra: Partial<BatchCommand> = {}): Batch
 const bind = (token: string, ...accounts: AccountKey[]): BatchElement => ({ op: 1, token, accounts });
 const HOUR = 3600_000;
 
-async function newApp(store: BindingStore, accessId = '1500000001', policy = DEFAULT_POLICY) {
-  return store.createApp({ accessId, name: `app ${accessId}`, secretKey: 'a'.repeat(32), policy });
+async function newApp(store: BindingStore, accessId = '1500000001', policy: Partial<AppPolicy> = {}) {
+  return store.createApp({ accessId, name: `app ${accessId}`, secretKey: 'a'.repeat(32), policy: { ...DEFAULT_POLICY, ...policy } });
 }
 
 export function operationsContract(factory: StoreFactory): void {

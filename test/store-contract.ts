@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import type { AccountKey, App, BatchCommand, BatchElement, Platform } from '../src/domain/types.ts';
+import type { AccountKey, App, AppPolicy, BatchCommand, BatchElement, Platform } from '../src/domain/types.ts';
 import { DEFAULT_POLICY } from '../src/domain/types.ts';
 import { AppExistsError, AppNotFoundError } from '../src/errors.ts';
 import type { BindingStore } from '../src/store/store.ts';
@@ -26,8 +26,8 @@ async function outcomesOf(store: BindingStore, appId: number, command: BatchComm
   return (await store.applyBatch(appId, command)).outcomes;
 }
 
-async function newApp(store: BindingStore, accessId = '1500000001', policy = DEFAULT_POLICY): Promise<App> {
-  return store.createApp({ accessId, name: `app ${accessId}`, secretKey: SECRET, policy });
+async function newApp(store: BindingStore, accessId = '1500000001', policy: Partial<AppPolicy> = {}): Promise<App> {
+  return store.createApp({ accessId, name: `app ${accessId}`, secretKey: SECRET, policy: { ...DEFAULT_POLICY, ...policy } });
 }
 
 async function tokensOf(store: BindingStore, app: App, account: AccountKey): Promise<string[]> {
@@ -53,7 +53,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
         assert.equal(a.secretKey, SECRET);
         assert.deepEqual(a.policy, DEFAULT_POLICY);
         assert.equal(a.previousSecretKey, null);
-        assert.deepEqual((await store.findApp('1500000001'))?.policy, { maxTokensPerAccount: 5, maxAccountsPerToken: 1 });
+        assert.deepEqual((await store.findApp('1500000001'))?.policy, { maxTokensPerAccount: 5, maxAccountsPerToken: 1, bindingRules: 'append' });
         assert.equal(await store.findApp('1599999999'), undefined);
         assert.deepEqual((await store.listApps()).map((x) => x.accessId), ['1500000001', '1500000002']);
 
@@ -67,7 +67,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
         assert.equal(updated?.secretKey, 'ffffffffffffffffffffffffffffffff');
         assert.equal(updated?.previousSecretKey, SECRET);
         assert.equal(updated?.previousSecretExpiresAt, until);
-        assert.deepEqual(updated?.policy, { maxTokensPerAccount: 100, maxAccountsPerToken: 3 });
+        assert.deepEqual(updated?.policy, { maxTokensPerAccount: 100, maxAccountsPerToken: 3, bindingRules: 'append' });
         assert.equal(await store.updateApp('1599999999', { name: 'x' }), undefined);
 
         assert.equal(await store.deleteApp(b.accessId), true);
@@ -257,6 +257,27 @@ export function storeContract(name: string, factory: StoreFactory): void {
         await store.updateApp(app.accessId, { policy: { maxAccountsPerToken: 1 } });
         await outcomesOf(store, app.id, cmd([bind('t1', acc('a4'))]));
         assert.deepEqual(await accountsOf(store, app, 't1'), ['a4/0']);
+      });
+    });
+
+    describe('binding rules', () => {
+      it('tpns: op 1 at login moves the device to the new user, recorded as replaced; the setting is kept', async (t) => {
+        const { store, reopen } = await factory.open(t);
+        const app = await newApp(store, '1500000001', { bindingRules: 'tpns' });
+        assert.equal(app.policy.bindingRules, 'tpns');
+        await outcomesOf(store, app.id, cmd([bind('phone', acc('alice'), acc('alice-mail', 2))]));
+        await outcomesOf(store, app.id, cmd([bind('phone', acc('bob'))]));
+        assert.deepEqual(await accountsOf(store, app, 'phone'), ['bob/0'], "alice no longer gets bob's device's pushes");
+        const causes = (await store.history(app.id, { token: 'phone' }, 10)).map((h) => `${h.account} ${h.cause}`);
+        assert.deepEqual(causes, ['bob bind', 'alice-mail override', 'alice replaced', 'alice-mail bind', 'alice bind']);
+        const other = await newApp(store, '1500000002');
+        await outcomesOf(store, other.id, cmd([bind('phone', acc('alice'))]));
+        await outcomesOf(store, other.id, cmd([bind('phone', acc('bob'))]));
+        assert.deepEqual(await accountsOf(store, other, 'phone'), ['alice/0', 'bob/0'], 'an append app appends');
+        const updated = await store.updateApp(other.accessId, { policy: { bindingRules: 'tpns' } });
+        assert.deepEqual(updated?.policy, { ...DEFAULT_POLICY, bindingRules: 'tpns' });
+        const again = await reopen();
+        assert.equal((await again.findApp('1500000001'))?.policy.bindingRules, 'tpns');
       });
     });
 

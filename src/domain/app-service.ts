@@ -5,7 +5,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { AppExistsError } from '../errors.ts';
 import type { AppCounts, AppPatch, BindingStore, WebhookDelivery } from '../store/store.ts';
-import { DEFAULT_POLICY, type App, type AppPolicy, type RateLimit } from './types.ts';
+import { BINDING_RULES, DEFAULT_POLICY, type App, type AppPolicy, type RateLimit } from './types.ts';
 import { inwardHostProblem } from './webhook-target.ts';
 
 /** Input that cannot become an app; the message says how to fix it. */
@@ -86,16 +86,22 @@ export const newSecretKey = (): string => randomBytes(16).toString('hex');
 /** TPNS AccessIDs are 10 digits starting with 15. */
 const newAccessId = (): string => `15${String(randomInt(0, 100_000_000)).padStart(8, '0')}`;
 
-/** The given limits, checked; absent (undefined) ones are dropped so they never override a default. */
+/** The given policy, checked; absent (undefined) fields are dropped so they never override a default. */
 function checkPolicy(policy: Partial<AppPolicy>): Partial<AppPolicy> {
   const checked: Partial<AppPolicy> = {};
-  for (const [key, limit] of Object.entries(POLICY_LIMITS) as [keyof AppPolicy, (typeof POLICY_LIMITS)[keyof AppPolicy]][]) {
+  for (const [key, limit] of Object.entries(POLICY_LIMITS) as [keyof typeof POLICY_LIMITS, (typeof POLICY_LIMITS)[keyof typeof POLICY_LIMITS]][]) {
     const value = policy[key];
     if (value === undefined) continue;
     if (!Number.isInteger(value) || value < limit.min || value > limit.max) {
       throw new AppInputError(`${limit.wire} must be a whole number from ${limit.min} to ${limit.max}, got ${String(value)}`);
     }
     checked[key] = value;
+  }
+  if (policy.bindingRules !== undefined) {
+    if (!(BINDING_RULES as readonly string[]).includes(policy.bindingRules)) {
+      throw new AppInputError(`binding_rules must be ${BINDING_RULES.map((r) => `"${r}"`).join(' or ')} (tpns: op 1 acts as op 2 and a token keeps one account per account_type), got ${JSON.stringify(policy.bindingRules)}`);
+    }
+    checked.bindingRules = policy.bindingRules;
   }
   return checked;
 }

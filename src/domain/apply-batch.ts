@@ -42,11 +42,14 @@ const oldest = (bindings: Binding[], except: (b: Binding) => boolean): Binding |
   return found;
 };
 
-/** Later occurrences win: duplicates in one list apply in order, so the last is the newest. */
-function distinctInOrder(accounts: AccountKey[]): AccountKey[] {
+/**
+ * Later occurrences win: duplicates in one list apply in order, so the last is the newest. Under
+ * the `tpns` rules an account_type is a slot: the last account listed of each type takes it.
+ */
+function distinctInOrder(accounts: AccountKey[], onePerType: boolean): AccountKey[] {
   const byKey = new Map<string, AccountKey>();
   for (const account of accounts) {
-    const key = accountKeyString(account);
+    const key = onePerType ? String(account.accountType) : accountKeyString(account);
     byKey.delete(key);
     byKey.set(key, account);
   }
@@ -91,12 +94,13 @@ export function applyBatch(set: BindingSet, command: BatchCommand, policy: AppPo
     return command.platform;
   };
 
+  const tpns = policy.bindingRules === 'tpns';
   const outcomes = command.elements.map((element): ElementOutcome => {
     op = element.op;
     switch (element.op) {
       case 1:
       case 2: {
-        const accounts = distinctInOrder(element.accounts);
+        const accounts = distinctInOrder(element.accounts, tpns);
         if (accounts.length > policy.maxAccountsPerToken) {
           return {
             code: 1008007,
@@ -106,9 +110,13 @@ export function applyBatch(set: BindingSet, command: BatchCommand, policy: AppPo
         }
         // Read (or record) the token's platform before an override removes the bindings that carry it.
         const platform = tokenPlatform(element.token);
-        if (element.op === 2) {
+        // Under the tpns rules op 1 is op 2; a binding whose account_type slot another account takes is `replaced`.
+        if (element.op === 2 || tpns) {
           const keep = new Set(accounts.map(accountKeyString));
-          for (const b of set.ofToken(element.token)) if (!keep.has(accountKeyString(b))) remove(b, 'override');
+          const types = new Set(accounts.map((a) => a.accountType));
+          for (const b of set.ofToken(element.token)) {
+            if (!keep.has(accountKeyString(b))) remove(b, tpns && types.has(b.accountType) ? 'replaced' : 'override');
+          }
         }
         for (const account of accounts) bind(element.token, account, platform);
         return OK;

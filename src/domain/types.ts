@@ -15,7 +15,8 @@ export interface Binding extends AccountKey {
 }
 
 /** Why a binding appeared or disappeared; recorded in the history. */
-export type ChangeCause = 'bind' | 'unbind' | 'override' | 'evicted' | 'token_reset' | 'account_reset';
+/** `replaced`: under the `tpns` binding rules, another account of the same account_type took the token. */
+export type ChangeCause = 'bind' | 'unbind' | 'override' | 'replaced' | 'evicted' | 'token_reset' | 'account_reset';
 
 export type OperatorType = 1 | 2 | 3 | 4 | 5;
 
@@ -42,12 +43,20 @@ export interface BatchCommand {
 }
 
 /** Per-app limits (SPEC §2.5). */
+/**
+ * `append`: op 1 appends, as the seed documents describe it. `tpns`: TPNS since 2020-10-26: op 1
+ * behaves as op 2, and in ops 1 and 2 a token keeps at most one account per account_type.
+ */
+export const BINDING_RULES = ['append', 'tpns'] as const;
+export type BindingRules = (typeof BINDING_RULES)[number];
+
 export interface AppPolicy {
   maxTokensPerAccount: number;
   maxAccountsPerToken: number;
+  bindingRules: BindingRules;
 }
 
-export const DEFAULT_POLICY: AppPolicy = { maxTokensPerAccount: 100, maxAccountsPerToken: 10 };
+export const DEFAULT_POLICY: AppPolicy = { maxTokensPerAccount: 100, maxAccountsPerToken: 10, bindingRules: 'append' };
 
 /** The outcome of one applied element: 0, or the TPNS code it failed with. */
 export type ElementCode = 0 | 1008007 | 10110008;

@@ -1,6 +1,6 @@
 /** The row shapes both SQL backends share (same column names), and their mapping to domain types. */
 import type { HistoryRecord } from '../domain/change-records.ts';
-import type { App, Binding, ChangeCause, OperatorType, Platform } from '../domain/types.ts';
+import type { App, AppPolicy, Binding, ChangeCause, OperatorType, Platform } from '../domain/types.ts';
 import type { AppPatch, HistoryEntry, WebhookDelivery, WebhookEvent } from './store.ts';
 
 export interface AppRow {
@@ -12,6 +12,7 @@ export interface AppRow {
   previous_secret_expires_at: number | null;
   max_tokens_per_account: number;
   max_accounts_per_token: number;
+  binding_rules: string;
   created_at: number;
   webhook_url: string | null;
   webhook_secret: string | null;
@@ -27,6 +28,13 @@ export interface BindingRow {
   bound_at: number;
 }
 
+/** The policy columns of an app row (read by the apps queries and by the write transactions' app lock). */
+export const policyOf = (row: Pick<AppRow, 'max_tokens_per_account' | 'max_accounts_per_token' | 'binding_rules'>): AppPolicy => ({
+  maxTokensPerAccount: row.max_tokens_per_account,
+  maxAccountsPerToken: row.max_accounts_per_token,
+  bindingRules: row.binding_rules === 'tpns' ? 'tpns' : 'append',
+});
+
 export const rowToApp = (row: AppRow): App => ({
   id: row.id,
   accessId: row.access_id,
@@ -34,7 +42,7 @@ export const rowToApp = (row: AppRow): App => ({
   secretKey: row.secret_key,
   previousSecretKey: row.previous_secret_key,
   previousSecretExpiresAt: row.previous_secret_expires_at,
-  policy: { maxTokensPerAccount: row.max_tokens_per_account, maxAccountsPerToken: row.max_accounts_per_token },
+  policy: policyOf(row),
   rateLimit: row.rate_limit_per_second !== null && row.rate_limit_burst !== null ? { perSecond: row.rate_limit_per_second, burst: row.rate_limit_burst } : null,
   webhook: row.webhook_url !== null && row.webhook_secret !== null ? { url: row.webhook_url, secret: row.webhook_secret } : null,
   createdAt: row.created_at,
@@ -138,6 +146,7 @@ export function patchedAppColumns(app: App, patch: AppPatch) {
     previousSecretExpiresAt: pick(patch.previousSecretExpiresAt, app.previousSecretExpiresAt),
     maxTokensPerAccount: patch.policy?.maxTokensPerAccount ?? app.policy.maxTokensPerAccount,
     maxAccountsPerToken: patch.policy?.maxAccountsPerToken ?? app.policy.maxAccountsPerToken,
+    bindingRules: patch.policy?.bindingRules ?? app.policy.bindingRules,
     webhookUrl: webhook?.url ?? null,
     webhookSecret: webhook?.secret ?? null,
     rateLimitPerSecond: rateLimit?.perSecond ?? null,

@@ -30,7 +30,7 @@ describe('bindery copy and migrate', () => {
     const file = join(tempDir(t), 'source.db');
     const source = await SqliteStore.open(file);
     const a = await source.createApp({ accessId: '1500000001', name: 'a', secretKey: 'a'.repeat(32), policy: DEFAULT_POLICY });
-    const b = await source.createApp({ accessId: '1500000002', name: 'b', secretKey: 'b'.repeat(32), policy: { maxTokensPerAccount: 5, maxAccountsPerToken: 1 } });
+    const b = await source.createApp({ accessId: '1500000002', name: 'b', secretKey: 'b'.repeat(32), policy: { ...DEFAULT_POLICY, maxTokensPerAccount: 5, maxAccountsPerToken: 1, bindingRules: 'tpns' } });
     await source.updateApp(b.accessId, { previousSecretKey: 'c'.repeat(32), previousSecretExpiresAt: Date.now() + 60_000 });
     await source.importBindings(a.id, Array.from({ length: 12_345 }, (_, i) => ({ token: `tok-${i}`, account: `user-${i % 1000}`, accountType: i % 3, platform: i % 2 ? 'ios' as const : null, boundAt: 1_700_000_000_000_000 + i })));
     await source.applyBatch(b.id, { elements: [{ op: 1, token: 'shared', accounts: [{ account: 'zoe', accountType: 0 }] }], platform: 'android', opType: null, opId: null });

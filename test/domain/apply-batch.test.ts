@@ -17,29 +17,29 @@ const summary = (changes: ReturnType<typeof applyBatch>['changes']) =>
 describe('applyBatch', () => {
   it('records evictions with their cause, oldest first', () => {
     const set = new BindingSet([b('t1', 'a1', 1), b('t1', 'a2', 2), b('t9', 'a3', 3)]);
-    const { outcomes, changes } = applyBatch(set, cmd([{ op: 1, token: 't1', accounts: [{ account: 'a3', accountType: 0 }] }]), { maxAccountsPerToken: 2, maxTokensPerAccount: 1 }, counter());
+    const { outcomes, changes } = applyBatch(set, cmd([{ op: 1, token: 't1', accounts: [{ account: 'a3', accountType: 0 }] }]), { maxAccountsPerToken: 2, maxTokensPerAccount: 1, bindingRules: 'append' }, counter());
     assert.deepEqual(outcomes, [{ code: 0 }]);
     assert.deepEqual(summary(changes), ['put t1/a3 bind', 'delete t1/a1 evicted', 'delete t9/a3 evicted']);
   });
 
   it('op 2 records override removals before the binds', () => {
     const set = new BindingSet([b('t1', 'a1', 1), b('t1', 'a2', 2)]);
-    const { changes } = applyBatch(set, cmd([{ op: 2, token: 't1', accounts: [{ account: 'a2', accountType: 0 }, { account: 'a3', accountType: 0 }] }]), { maxAccountsPerToken: 10, maxTokensPerAccount: 10 }, counter());
+    const { changes } = applyBatch(set, cmd([{ op: 2, token: 't1', accounts: [{ account: 'a2', accountType: 0 }, { account: 'a3', accountType: 0 }] }]), { maxAccountsPerToken: 10, maxTokensPerAccount: 10, bindingRules: 'append' }, counter());
     assert.deepEqual(summary(changes), ['delete t1/a1 override', 'put t1/a2 bind', 'put t1/a3 bind']);
   });
 
   it('op 4 and op 5 record resets', () => {
     const set = new BindingSet([b('t1', 'a1', 1), b('t2', 'a1', 2), b('t2', 'a2', 3)]);
-    const { changes } = applyBatch(set, cmd([{ op: 4, token: 't2' }, { op: 5, account: { account: 'a1', accountType: 0 } }]), { maxAccountsPerToken: 10, maxTokensPerAccount: 10 }, counter());
+    const { changes } = applyBatch(set, cmd([{ op: 4, token: 't2' }, { op: 5, account: { account: 'a1', accountType: 0 } }]), { maxAccountsPerToken: 10, maxTokensPerAccount: 10, bindingRules: 'append' }, counter());
     assert.deepEqual(summary(changes), ['delete t2/a1 token_reset', 'delete t2/a2 token_reset', 'delete t1/a1 account_reset']);
   });
 
   it('a given platform is recorded once on the token, not again when it already matches', () => {
     const set = new BindingSet([b('t1', 'a1', 1, 'android')]);
-    const first = applyBatch(set, cmd([{ op: 1, token: 't1', accounts: [{ account: 'a2', accountType: 0 }] }], 'ios'), { maxAccountsPerToken: 10, maxTokensPerAccount: 10 }, counter());
+    const first = applyBatch(set, cmd([{ op: 1, token: 't1', accounts: [{ account: 'a2', accountType: 0 }] }], 'ios'), { maxAccountsPerToken: 10, maxTokensPerAccount: 10, bindingRules: 'append' }, counter());
     assert.deepEqual(summary(first.changes), ['platform t1 ios', 'put t1/a2 bind']);
     assert.deepEqual(set.ofToken('t1').map((x) => x.platform), ['ios', 'ios']);
-    const second = applyBatch(set, cmd([{ op: 1, token: 't1', accounts: [{ account: 'a3', accountType: 0 }] }], 'ios'), { maxAccountsPerToken: 10, maxTokensPerAccount: 10 }, counter(200));
+    const second = applyBatch(set, cmd([{ op: 1, token: 't1', accounts: [{ account: 'a3', accountType: 0 }] }], 'ios'), { maxAccountsPerToken: 10, maxTokensPerAccount: 10, bindingRules: 'append' }, counter(200));
     assert.deepEqual(summary(second.changes), ['put t1/a3 bind']);
   });
 
@@ -52,5 +52,41 @@ describe('applyBatch', () => {
     ]));
     assert.deepEqual(keys.tokens, ['t1', 't2']);
     assert.deepEqual(keys.accounts, [{ account: 'a1', accountType: 0 }, { account: 'a1', accountType: 2 }, { account: 'a3', accountType: 0 }]);
+  });
+
+  describe('the tpns binding rules', () => {
+    const tpns = { maxAccountsPerToken: 10, maxTokensPerAccount: 100, bindingRules: 'tpns' as const };
+    const acc = (account: string, accountType = 0) => ({ account, accountType });
+
+    it('op 1 acts as op 2: the token keeps only the listed accounts; one of the same type is replaced', () => {
+      const set = new BindingSet([b('t1', 'alice', 1), { ...b('t1', 'carol', 2), accountType: 1 }]);
+      const { outcomes, changes } = applyBatch(set, cmd([{ op: 1, token: 't1', accounts: [acc('bob')] }]), tpns, counter());
+      assert.deepEqual(outcomes, [{ code: 0 }]);
+      assert.deepEqual(summary(changes), ['delete t1/alice replaced', 'delete t1/carol override', 'put t1/bob bind']);
+      assert.deepEqual(set.ofToken('t1').map((x) => x.account), ['bob']);
+    });
+
+    it('keeps one account per account_type: the later listed wins, within an element and across elements', () => {
+      const set = new BindingSet();
+      const { outcomes } = applyBatch(
+        set,
+        cmd([
+          { op: 1, token: 't1', accounts: [acc('x'), acc('y'), acc('z', 5)] },
+          { op: 2, token: 't2', accounts: [acc('p')] },
+          { op: 1, token: 't2', accounts: [acc('q')] },
+        ]),
+        tpns,
+        counter(),
+      );
+      assert.deepEqual(outcomes, [{ code: 0 }, { code: 0 }, { code: 0 }]);
+      assert.deepEqual(set.ofToken('t1').map((x) => `${x.account}/${x.accountType}`).sort(), ['y/0', 'z/5']);
+      assert.deepEqual(set.ofToken('t2').map((x) => x.account), ['q']);
+    });
+
+    it('under append rules the same request appends', () => {
+      const set = new BindingSet([b('t1', 'alice', 1)]);
+      applyBatch(set, cmd([{ op: 1, token: 't1', accounts: [acc('x'), acc('y')] }]), { ...tpns, bindingRules: 'append' }, counter());
+      assert.deepEqual(set.ofToken('t1').map((x) => x.account).sort(), ['alice', 'x', 'y']);
+    });
   });
 });

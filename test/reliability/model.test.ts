@@ -23,11 +23,11 @@ const request: fc.Arbitrary<ModelRequest> = fc.oneof(
 );
 const step = fc.oneof(
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('round' as const), requests: fc.array(fc.oneof({ weight: 4, arbitrary: request }, { weight: 1, arbitrary: fc.constant('query' as const) }), { minLength: 1, maxLength: 5 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('caps' as const), maxTokensPerAccount: fc.integer({ min: 1, max: 4 }), maxAccountsPerToken: fc.integer({ min: 1, max: 3 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('caps' as const), maxTokensPerAccount: fc.integer({ min: 1, max: 4 }), maxAccountsPerToken: fc.integer({ min: 1, max: 3 }), bindingRules: fc.constantFrom('append' as const, 'tpns' as const) }) },
 );
 
 describe('model-based concurrency (fast-check)', () => {
-  it('concurrent clients, caps changing, always agree with the reference model', async () => {
+  it('concurrent clients, caps and binding rules changing, always agree with the reference model', async () => {
     const seed = process.env.BINDERY_FC_SEED ? Number(process.env.BINDERY_FC_SEED) : undefined;
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: size(12, 40) }), async (steps) => {
@@ -39,8 +39,9 @@ describe('model-based concurrency (fast-check)', () => {
           const model = new BindingModel({ maxTokensPerAccount: 100, maxAccountsPerToken: 10 });
           for (const s of steps) {
             if (s.kind === 'caps') {
-              await server.service.setPolicy(server.tenant.accessId, { maxTokensPerAccount: s.maxTokensPerAccount, maxAccountsPerToken: s.maxAccountsPerToken });
-              model.policy = { maxTokensPerAccount: s.maxTokensPerAccount, maxAccountsPerToken: s.maxAccountsPerToken };
+              const { maxTokensPerAccount, maxAccountsPerToken, bindingRules } = s;
+              await server.service.setPolicy(server.tenant.accessId, { maxTokensPerAccount, maxAccountsPerToken, bindingRules });
+              model.policy = { maxTokensPerAccount, maxAccountsPerToken, bindingRules };
               continue;
             }
             const answers = await Promise.all(s.requests.map(async (r) => {

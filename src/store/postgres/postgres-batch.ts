@@ -10,7 +10,7 @@ import { historyRecords, webhookEvents } from '../../domain/change-records.ts';
 import type { BatchCommand, Binding } from '../../domain/types.ts';
 import { AppNotFoundError } from '../../errors.ts';
 import type { GroupResult } from '../group-commit.ts';
-import { rowToBinding, type BindingRow } from '../rows.ts';
+import { policyOf, rowToBinding, type BindingRow } from '../rows.ts';
 import { IDEMPOTENCY_WINDOW_MS, IdempotencyMismatchError, type BatchResult, type IdempotencyKey } from '../store.ts';
 import { SQL } from './postgres-queries.ts';
 
@@ -28,6 +28,7 @@ interface LockedApp {
   last_bound_at: number;
   max_tokens_per_account: number;
   max_accounts_per_token: number;
+  binding_rules: string;
   webhook_url: string | null;
 }
 
@@ -56,8 +57,7 @@ async function applyOne(client: pg.PoolClient, item: BatchItem, app: LockedApp, 
   const loaded = await client.query<BindingRow>(SQL.bindingsForBatch, [appId, tokens, accounts.map((a) => a.account), accounts.map((a) => a.accountType)]);
   const set = new BindingSet(loaded.rows.map(rowToBinding));
   const clock = () => (app.last_bound_at = Math.max(Date.now() * 1000, app.last_bound_at + 1));
-  const policy = { maxTokensPerAccount: app.max_tokens_per_account, maxAccountsPerToken: app.max_accounts_per_token };
-  const { outcomes, changes } = applyBatch(set, command, policy, clock);
+  const { outcomes, changes } = applyBatch(set, command, policyOf(app), clock);
   const { upserts, deletes } = netChanges(set, changes);
   if (deletes.length > 0) {
     await client.query(SQL.bindingsDelete, [appId, deletes.map((b) => b.token), deletes.map((b) => b.account), deletes.map((b) => b.accountType)]);

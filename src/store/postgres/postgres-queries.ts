@@ -7,12 +7,12 @@ export const SQL = {
       (SELECT count(*) FROM bindings WHERE app_id = $1) AS bindings,
       (SELECT count(DISTINCT token) FROM bindings WHERE app_id = $1) AS tokens,
       (SELECT count(*) FROM (SELECT DISTINCT account, account_type FROM bindings WHERE app_id = $1) AS a) AS accounts`,
-  appInsert: `INSERT INTO apps (access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token, created_at)
-      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (access_id) DO NOTHING RETURNING *`,
+  appInsert: `INSERT INTO apps (access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token, binding_rules, created_at)
+      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (access_id) DO NOTHING RETURNING *`,
   appForUpdate: 'SELECT * FROM apps WHERE access_id = $1 FOR UPDATE',
   appUpdate: `UPDATE apps SET name = $2, secret_key = $3, previous_secret_key = $4, previous_secret_expires_at = $5,
       max_tokens_per_account = $6, max_accounts_per_token = $7, webhook_url = $8, webhook_secret = $9,
-      rate_limit_per_second = $10, rate_limit_burst = $11 WHERE access_id = $1 RETURNING *`,
+      rate_limit_per_second = $10, rate_limit_burst = $11, binding_rules = $12 WHERE access_id = $1 RETURNING *`,
   /** Locks the app row first, so a batch applying concurrently waits and then finds the app gone. */
   appDelete: 'DELETE FROM apps WHERE access_id = $1 RETURNING id',
   appDataDelete: [
@@ -27,7 +27,7 @@ export const SQL = {
    * Locks the apps of a group in id order: every write of an app is serialized across instances
    * (caps can never be exceeded, no update is lost) and two groups can never deadlock.
    */
-  appsLock: `SELECT id, revision, last_bound_at, max_tokens_per_account, max_accounts_per_token, webhook_url
+  appsLock: `SELECT id, revision, last_bound_at, max_tokens_per_account, max_accounts_per_token, binding_rules, webhook_url
       FROM apps WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE`,
   appsSaveClock: `UPDATE apps SET revision = v.revision, last_bound_at = v.last_bound_at
       FROM unnest($1::int[], $2::bigint[], $3::bigint[]) AS v(id, revision, last_bound_at) WHERE apps.id = v.id`,

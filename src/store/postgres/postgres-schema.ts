@@ -113,6 +113,11 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX bindings_by_account ON bindings (app_id, account, account_type, bound_at) INCLUDE (token, platform);
     `,
   },
+  {
+    version: 4,
+    name: 'binding rules per app',
+    sql: `ALTER TABLE apps ADD COLUMN binding_rules TEXT NOT NULL DEFAULT 'append' CHECK (binding_rules IN ('append', 'tpns'));`,
+  },
 ];
 
 export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.at(-1)?.version ?? 0;

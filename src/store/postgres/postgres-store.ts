@@ -154,7 +154,7 @@ export class PostgresStore implements BindingStore {
   async createApp(app: NewApp): Promise<App> {
     this.apps.forget(app.accessId);
     const { rows } = await this.query<AppRow>('create app', SQL.appInsert, [
-      app.accessId, app.name, app.secretKey, app.policy.maxTokensPerAccount, app.policy.maxAccountsPerToken, Date.now(),
+      app.accessId, app.name, app.secretKey, app.policy.maxTokensPerAccount, app.policy.maxAccountsPerToken, app.policy.bindingRules, Date.now(),
     ]);
     if (!rows[0]) throw new AppExistsError(app.accessId);
     return rowToApp(rows[0]);
@@ -186,7 +186,7 @@ export class PostgresStore implements BindingStore {
       const c = patchedAppColumns(rowToApp(rows[0]), patch);
       const updated = await client.query<AppRow>(SQL.appUpdate, [
         accessId, c.name, c.secretKey, c.previousSecretKey, c.previousSecretExpiresAt, c.maxTokensPerAccount,
-        c.maxAccountsPerToken, c.webhookUrl, c.webhookSecret, c.rateLimitPerSecond, c.rateLimitBurst,
+        c.maxAccountsPerToken, c.webhookUrl, c.webhookSecret, c.rateLimitPerSecond, c.rateLimitBurst, c.bindingRules,
       ]);
       return updated.rows[0] && rowToApp(updated.rows[0]);
     });

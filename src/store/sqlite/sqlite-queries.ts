@@ -14,17 +14,17 @@ export const SQL = {
       (SELECT count(*) FROM bindings WHERE app_id = @appId) AS bindings,
       (SELECT count(*) FROM (SELECT DISTINCT token FROM bindings WHERE app_id = @appId)) AS tokens,
       (SELECT count(*) FROM (SELECT DISTINCT account, account_type FROM bindings WHERE app_id = @appId)) AS accounts`,
-  appInsert: `INSERT INTO apps (access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token, created_at)
-      VALUES (@accessId, @name, @secretKey, @maxTokensPerAccount, @maxAccountsPerToken, @createdAt)`,
+  appInsert: `INSERT INTO apps (access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token, binding_rules, created_at)
+      VALUES (@accessId, @name, @secretKey, @maxTokensPerAccount, @maxAccountsPerToken, @bindingRules, @createdAt)`,
   appUpdate: `UPDATE apps SET name = @name, secret_key = @secretKey, previous_secret_key = @previousSecretKey,
       previous_secret_expires_at = @previousSecretExpiresAt, max_tokens_per_account = @maxTokensPerAccount,
-      max_accounts_per_token = @maxAccountsPerToken, webhook_url = @webhookUrl, webhook_secret = @webhookSecret,
+      max_accounts_per_token = @maxAccountsPerToken, binding_rules = @bindingRules, webhook_url = @webhookUrl, webhook_secret = @webhookSecret,
       rate_limit_per_second = @rateLimitPerSecond, rate_limit_burst = @rateLimitBurst WHERE access_id = @accessId`,
   appDelete: 'DELETE FROM apps WHERE id = ?',
   appBindingsDelete: 'DELETE FROM bindings WHERE app_id = ?',
   /** Takes the app's next revision and reads its policy in one step, inside the batch's transaction. */
   appNextRevision: `UPDATE apps SET revision = revision + 1 WHERE id = ?
-      RETURNING revision, max_tokens_per_account, max_accounts_per_token, webhook_url`,
+      RETURNING revision, max_tokens_per_account, max_accounts_per_token, binding_rules, webhook_url`,
 
   // INDEXED BY: without statistics the planner may pick the primary key's app_id prefix and scan the whole app.
   tokensOfAccount: `SELECT token, platform, bound_at FROM bindings INDEXED BY bindings_by_account

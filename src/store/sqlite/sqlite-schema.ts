@@ -156,6 +156,11 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE apps_v5 RENAME TO apps;
     `,
   },
+  {
+    version: 6,
+    name: 'binding rules per app',
+    sql: `ALTER TABLE apps ADD COLUMN binding_rules TEXT NOT NULL DEFAULT 'append' CHECK (binding_rules IN ('append', 'tpns'));`,
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS.at(-1)?.version ?? 0;

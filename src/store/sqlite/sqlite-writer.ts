@@ -11,7 +11,7 @@ import { BindingSet, keysToLoad, netChanges } from '../../domain/binding-set.ts'
 import { historyRecords, webhookEvents } from '../../domain/change-records.ts';
 import type { App, BatchCommand, Binding, Platform } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError } from '../../errors.ts';
-import { historyParams, patchedAppColumns, rowToApp, rowToBinding, rowToWebhookEvent, type AppRow, type BindingRow, type OutboxRow } from '../rows.ts';
+import { historyParams, patchedAppColumns, policyOf, rowToApp, rowToBinding, rowToWebhookEvent, type AppRow, type BindingRow, type OutboxRow } from '../rows.ts';
 import {
   IDEMPOTENCY_WINDOW_MS,
   IdempotencyMismatchError,
@@ -210,10 +210,10 @@ export class SqliteWriter {
       }
     }
     const app = this.stmt.appNextRevision.get(appId) as
-      | { revision: number; max_tokens_per_account: number; max_accounts_per_token: number; webhook_url: string | null }
+      | { revision: number; max_tokens_per_account: number; max_accounts_per_token: number; binding_rules: string; webhook_url: string | null }
       | undefined;
     if (!app) throw new AppNotFoundError(String(appId));
-    const policy = { maxTokensPerAccount: app.max_tokens_per_account, maxAccountsPerToken: app.max_accounts_per_token };
+    const policy = policyOf(app);
     const { tokens, accounts } = keysToLoad(command);
     const set = new BindingSet();
     for (const token of tokens) {
@@ -267,6 +267,7 @@ export class SqliteWriter {
       secretKey: app.secretKey,
       maxTokensPerAccount: app.policy.maxTokensPerAccount,
       maxAccountsPerToken: app.policy.maxAccountsPerToken,
+      bindingRules: app.policy.bindingRules,
       createdAt: Date.now(),
     });
     return rowToApp(this.stmt.appById.get(lastInsertRowid) as AppRow);
