@@ -15,7 +15,7 @@ export interface Proc {
 }
 
 /** The server as `npm start` runs it: its node flags and built script, read from package.json (built by `npm run bench` first). */
-const startArgs = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }).scripts.start.split(' ').slice(1);
+const startArgs = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }).scripts.start.split(' ').filter((word) => word !== 'exec').slice(1);
 export const SERVER = startArgs.at(-1)!;
 
 /** Starts a node script that prints "listening on <url>": the server with npm start's flags, TypeScript through tsx. */

@@ -87,6 +87,16 @@ describe('admin console', () => {
     await page.getByRole('button', { name: 'Search' }).click();
     await page.getByText('No bindings for this token.').waitFor();
 
+    // TPNS's rules since 2020, chosen in the console: op 1 at a login now moves the device.
+    await page.getByLabel('Binding rules').selectOption('tpns');
+    await page.getByRole('button', { name: 'Save policies' }).click();
+    await page.getByText('Policies saved.').waitFor();
+    assert.equal((await tpns('batchoperate', { operator_type: 1, token_accounts: [{ token: 'tablet-token', account_list: [{ account: 'bob' }] }] })).ret_code, 0);
+    const moved = JSON.stringify((await tpns('query', { operator_type: 2, token_list: ['tablet-token'] })).token_accounts);
+    assert.ok(moved.includes('"bob"') && !moved.includes('"alice"'), `under the tpns rules bob replaced alice: ${moved}`);
+    await page.reload();
+    await page.getByRole('cell', { name: 'tpns', exact: true }).waitFor();
+
     assert.deepEqual([...hosts], [new URL(server.url).host], 'no request left this server');
   });
 });

@@ -41,6 +41,7 @@ export interface AppView {
   previous_secret_valid_until?: string;
   max_tokens_per_account: number;
   max_accounts_per_token: number;
+  binding_rules: 'append' | 'tpns';
   rate_limit_per_second: number | null;
   rate_limit_burst: number | null;
   webhook_url: string | null;

@@ -12,13 +12,13 @@ export function AppDetail({ accessId, onBack }: { accessId: string; onBack: () =
   const [notice, setNotice] = useState('');
   const [secrets, setSecrets] = useState<{ title: string; items: [string, string][] } | null>(null);
   const [confirm, setConfirm] = useState<'rotate' | 'delete' | null>(null);
-  const [caps, setCaps] = useState({ tokens: '', accounts: '', rate: '', burst: '' });
+  const [caps, setCaps] = useState({ tokens: '', accounts: '', rules: 'append', rate: '', burst: '' });
   const [webhook, setWebhook] = useState('');
   const path = `/apps/${encodeURIComponent(accessId)}`;
 
   const show = (next: AppView) => {
     setApp(next);
-    setCaps({ tokens: String(next.max_tokens_per_account), accounts: String(next.max_accounts_per_token), rate: next.rate_limit_per_second?.toString() ?? '', burst: next.rate_limit_burst?.toString() ?? '' });
+    setCaps({ tokens: String(next.max_tokens_per_account), accounts: String(next.max_accounts_per_token), rules: next.binding_rules, rate: next.rate_limit_per_second?.toString() ?? '', burst: next.rate_limit_burst?.toString() ?? '' });
     setWebhook(next.webhook_url ?? '');
   };
   const load = async () => {
@@ -44,7 +44,7 @@ export function AppDetail({ accessId, onBack }: { accessId: string; onBack: () =
     event.preventDefault();
     void act(async () => {
       const rateLimit = caps.rate.trim() === '' ? null : { per_second: Number(caps.rate), burst: Number(caps.burst || Math.max(1, Math.ceil(Number(caps.rate) * 2))) };
-      show(await api<AppView>('PATCH', path, { max_tokens_per_account: Number(caps.tokens), max_accounts_per_token: Number(caps.accounts), rate_limit: rateLimit }));
+      show(await api<AppView>('PATCH', path, { max_tokens_per_account: Number(caps.tokens), max_accounts_per_token: Number(caps.accounts), binding_rules: caps.rules, rate_limit: rateLimit }));
       setNotice('Policies saved.');
     });
   };
@@ -88,6 +88,13 @@ export function AppDetail({ accessId, onBack }: { accessId: string; onBack: () =
               <h3>Policies</h3>
               <label>Tokens per account (max)<input name="max_tokens_per_account" type="number" min="1" max="10000" required value={caps.tokens} onInput={field((v) => setCaps({ ...caps, tokens: v }))} /></label>
               <label>Accounts per token (max; 1 = a login moves the device)<input name="max_accounts_per_token" type="number" min="1" max="1000" required value={caps.accounts} onInput={field((v) => setCaps({ ...caps, accounts: v }))} /></label>
+              <label>
+                Binding rules
+                <select name="binding_rules" value={caps.rules} onChange={field((v) => setCaps({ ...caps, rules: v }))}>
+                  <option value="append">append: op 1 adds an account to the token</option>
+                  <option value="tpns">tpns: as TPNS since 2020-10-26 (op 1 = op 2, one account per account type)</option>
+                </select>
+              </label>
               <label>Rate limit, requests per second (empty = off)<input name="rate_limit" type="number" min="0.01" step="any" value={caps.rate} onInput={field((v) => setCaps({ ...caps, rate: v }))} /></label>
               <label>Burst<input name="rate_limit_burst" type="number" min="1" value={caps.burst} onInput={field((v) => setCaps({ ...caps, burst: v }))} /></label>
               <button type="submit">Save policies</button>

@@ -56,6 +56,7 @@ export function AppsView({ onOpen, onSignedOut }: { onOpen: (accessId: string) =
               <th scope="col">Tokens</th>
               <th scope="col">Accounts</th>
               <th scope="col">Caps (tokens/account, accounts/token)</th>
+              <th scope="col">Binding rules</th>
               <th scope="col"><span class="sr-only">Actions</span></th>
             </tr>
           </thead>
@@ -68,6 +69,7 @@ export function AppsView({ onOpen, onSignedOut }: { onOpen: (accessId: string) =
                 <td>{app.tokens}</td>
                 <td>{app.accounts}</td>
                 <td>{app.max_tokens_per_account} / {app.max_accounts_per_token}</td>
+                <td>{app.binding_rules}</td>
                 <td>
                   <button type="button" onClick={() => onOpen(app.access_id)} aria-label={`Open ${app.name}`}>
                     Open

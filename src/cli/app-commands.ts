@@ -1,12 +1,13 @@
 /** `bindery app …`: manage apps straight on the store named by BINDERY_DATABASE_URL. */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { loadConfig } from '../config.ts';
 import { AppInputError, AppService, AppStateError, type AppChanges } from '../domain/app-service.ts';
 import { appView } from '../domain/app-view.ts';
-import type { App } from '../domain/types.ts';
+import { BINDING_RULES, type App, type BindingRules } from '../domain/types.ts';
 import { AppExistsError } from '../errors.ts';
-import { openStore } from '../store/open-store.ts';
+import { describeStore, openStore, StoreMissingError } from '../store/open-store.ts';
 import type { AppCounts } from '../store/store.ts';
+import { table } from './table.ts';
 
 /** Exit codes scripts can rely on: 4 means some elements or lines were refused and the rest applied. */
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, NOT_FOUND: 3, PARTIAL: 4 } as const;
@@ -28,9 +29,14 @@ function appText(app: Counted, show: { secret?: boolean; webhookSecret?: boolean
     .join('\n');
 }
 
-async function withService<T>(run: (service: AppService) => Promise<T>): Promise<T> {
+/** Runs `run` on the store of BINDERY_DATABASE_URL, said on stderr; only `create` may make a new store. */
+async function withService<T>(run: (service: AppService) => Promise<T>, options: { create?: boolean } = {}): Promise<T> {
   const config = loadConfig();
-  const store = await openStore(config);
+  const store = await openStore(config, { mustExist: !options.create }).catch((error: unknown) => {
+    if (error instanceof StoreMissingError) throw new CliError(error.message, EXIT.USAGE);
+    throw error;
+  });
+  process.stderr.write(`store: ${describeStore(config.databaseUrl)}\n`);
   try {
     return await run(new AppService(store, config.secretGraceSeconds, config.webhookAllowPrivate));
   } catch (error) {
@@ -58,6 +64,9 @@ const positiveNumber = (flag: string) => (value: string) => {
   return n;
 };
 
+const bindingRulesOption = () =>
+  new Option('--binding-rules <rules>', 'append: op 1 appends (default); tpns: as TPNS since 2020-10-26, op 1 acts as op 2 and a token keeps one account per account_type').choices(BINDING_RULES);
+
 const notFound = (accessId: string) =>
   new CliError(`no app with AccessID ${accessId}; \`bindery app list\` shows the apps`, EXIT.NOT_FOUND);
 
@@ -72,15 +81,18 @@ export function registerAppCommands(program: Command): void {
     .option('--secret-key <key>', 'keep an existing TPNS SecretKey (with --access-id)')
     .option('--max-tokens-per-account <n>', 'cap (default 100)', wholeNumber('--max-tokens-per-account'))
     .option('--max-accounts-per-token <n>', 'cap (default 10)', wholeNumber('--max-accounts-per-token'))
+    .addOption(bindingRulesOption())
     .option('--json', 'print one JSON object')
-    .action(async (o: { name: string; accessId?: string; secretKey?: string; maxTokensPerAccount?: number; maxAccountsPerToken?: number; json?: boolean }) => {
-      const created = await withService((s) =>
-        s.create({
-          name: o.name,
-          accessId: o.accessId,
-          secretKey: o.secretKey,
-          policy: { maxTokensPerAccount: o.maxTokensPerAccount, maxAccountsPerToken: o.maxAccountsPerToken },
-        }),
+    .action(async (o: { name: string; accessId?: string; secretKey?: string; maxTokensPerAccount?: number; maxAccountsPerToken?: number; bindingRules?: BindingRules; json?: boolean }) => {
+      const created = await withService(
+        (s) =>
+          s.create({
+            name: o.name,
+            accessId: o.accessId,
+            secretKey: o.secretKey,
+            policy: { maxTokensPerAccount: o.maxTokensPerAccount, maxAccountsPerToken: o.maxAccountsPerToken, bindingRules: o.bindingRules },
+          }),
+        { create: true },
       );
       print(!!o.json, appView(created, { secret: true }), `${appText(created, { secret: true })}\n\nKeep the SecretKey safe: it is not shown again.`);
     });
@@ -91,7 +103,13 @@ export function registerAppCommands(program: Command): void {
     .option('--json', 'print a JSON array')
     .action(async (o: { json?: boolean }) => {
       const apps = await withService((s) => s.list());
-      const text = apps.length === 0 ? 'no apps yet: `bindery app create --name NAME` makes one' : apps.map((a) => appText(a, {})).join('\n\n');
+      const text =
+        apps.length === 0
+          ? 'no apps yet: `bindery app create --name NAME` makes one'
+          : table(
+              ['ACCESS ID', 'NAME', 'RULES', 'MAX TOKENS/ACCOUNT', 'MAX ACCOUNTS/TOKEN', 'BINDINGS', 'TOKENS', 'ACCOUNTS', 'RATE LIMIT/S', 'WEBHOOK'],
+              apps.map((a) => [a.accessId, a.name, a.policy.bindingRules, a.policy.maxTokensPerAccount, a.policy.maxAccountsPerToken, a.counts.bindings, a.counts.tokens, a.counts.accounts, a.rateLimit?.perSecond ?? null, a.webhook?.url ?? null]),
+            );
       print(!!o.json, apps.map((a) => appView(a)), text);
     });
 
@@ -122,19 +140,20 @@ export function registerAppCommands(program: Command): void {
     .description('change the caps and the rate limit of an app')
     .option('--max-tokens-per-account <n>', 'tokens one account may have', wholeNumber('--max-tokens-per-account'))
     .option('--max-accounts-per-token <n>', 'accounts one token may have (1 = logging in moves the device)', wholeNumber('--max-accounts-per-token'))
+    .addOption(bindingRulesOption())
     .option('--rate-limit <perSecond>', 'requests per second this app may send, per instance', positiveNumber('--rate-limit'))
     .option('--rate-limit-burst <n>', 'requests it may send at once (default: 2 x the rate, at least 1)', wholeNumber('--rate-limit-burst'))
     .option('--no-rate-limit', 'turn the rate limit off')
     .option('--json', 'print one JSON object')
-    .action(async (accessId: string, o: { maxTokensPerAccount?: number; maxAccountsPerToken?: number; rateLimit?: number | false; rateLimitBurst?: number; json?: boolean }) => {
+    .action(async (accessId: string, o: { maxTokensPerAccount?: number; maxAccountsPerToken?: number; bindingRules?: BindingRules; rateLimit?: number | false; rateLimitBurst?: number; json?: boolean }) => {
       const changes: AppChanges = {};
-      if (o.maxTokensPerAccount !== undefined || o.maxAccountsPerToken !== undefined) {
-        changes.policy = { maxTokensPerAccount: o.maxTokensPerAccount, maxAccountsPerToken: o.maxAccountsPerToken };
+      if (o.maxTokensPerAccount !== undefined || o.maxAccountsPerToken !== undefined || o.bindingRules !== undefined) {
+        changes.policy = { maxTokensPerAccount: o.maxTokensPerAccount, maxAccountsPerToken: o.maxAccountsPerToken, bindingRules: o.bindingRules };
       }
       if (o.rateLimit === false) changes.rateLimit = null;
       else if (o.rateLimit !== undefined) changes.rateLimit = { perSecond: o.rateLimit, burst: o.rateLimitBurst ?? Math.max(1, Math.ceil(o.rateLimit * 2)) };
       if (Object.keys(changes).length === 0) {
-        throw new CliError('give --max-tokens-per-account, --max-accounts-per-token, --rate-limit or --no-rate-limit', EXIT.USAGE);
+        throw new CliError('give --max-tokens-per-account, --max-accounts-per-token, --binding-rules, --rate-limit or --no-rate-limit', EXIT.USAGE);
       }
       const updated = await withService((s) => s.update(accessId, changes));
       if (!updated) throw notFound(accessId);

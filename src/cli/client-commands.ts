@@ -3,15 +3,16 @@
  * output, progress bars) and for scripts (--json, exit codes).
  */
 import { SingleBar } from 'cli-progress';
-import type { Command } from 'commander';
-import { parse as parseCsv } from 'csv-parse';
+import { Option, type Command } from 'commander';
+import { CsvError, parse as parseCsv } from 'csv-parse';
 import { stringify as toCsv } from 'csv-stringify';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { finished } from 'node:stream/promises';
-import { BinderyClient, type AccountRef, type BatchoperateResponse, type BindingRecord, type Platform } from '../client/index.ts';
+import { BinderyClient, type AccountRef, type BatchoperateResponse, type Platform } from '../client/index.ts';
 import { CliError, EXIT } from './app-commands.ts';
+import { table } from './table.ts';
 
 interface Connection {
   url: string;
@@ -23,18 +24,31 @@ interface Connection {
 
 const CSV_COLUMNS = ['token', 'account', 'account_type', 'platform', 'bound_at'] as const;
 
+const DEFAULT_URL = 'http://127.0.0.1:8080';
+
 function client(o: Connection): BinderyClient {
+  const url = o.url?.trim() || DEFAULT_URL;
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || !['http:', 'https:'].includes(parsed.protocol)) {
+    throw new CliError(`--url (or BINDERY_URL) must be the server's http:// or https:// address, e.g. ${DEFAULT_URL}; got ${JSON.stringify(url)}`, EXIT.USAGE);
+  }
   if (!o.accessId || !o.secretKey) {
     throw new CliError('give the app credentials: --access-id and --secret-key, or BINDERY_ACCESS_ID and BINDERY_SECRET_KEY', EXIT.USAGE);
   }
-  return new BinderyClient({ baseUrl: o.url, accessId: o.accessId, secretKey: o.secretKey, auth: o.sign ? 'signature' : 'basic' });
+  return new BinderyClient({ baseUrl: url, accessId: o.accessId, secretKey: o.secretKey, auth: o.sign ? 'signature' : 'basic' });
 }
 
+/** Options read from the environment name the variable in --help, never its value (a SecretKey must not be printed). */
 function withConnection(command: Command): Command {
   return command
-    .option('--url <url>', 'bindery base URL (env BINDERY_URL)', process.env.BINDERY_URL ?? 'http://127.0.0.1:8080')
-    .option('--access-id <id>', 'app AccessID (env BINDERY_ACCESS_ID)', process.env.BINDERY_ACCESS_ID)
-    .option('--secret-key <key>', 'app SecretKey (env BINDERY_SECRET_KEY)', process.env.BINDERY_SECRET_KEY)
+    .addOption(new Option('--url <url>', `bindery base URL (default ${DEFAULT_URL})`).env('BINDERY_URL'))
+    .addOption(new Option('--access-id <id>', 'app AccessID').env('BINDERY_ACCESS_ID'))
+    .addOption(new Option('--secret-key <key>', 'app SecretKey').env('BINDERY_SECRET_KEY'))
     .option('--sign', 'authenticate with the TPNS signature instead of Basic')
     .option('--json', 'print the JSON answer');
 }
@@ -56,18 +70,48 @@ async function countLines(path: string): Promise<number> {
   return count;
 }
 
-/** The file as NDJSON lines: NDJSON as it is (the server numbers bad lines), CSV converted row by row. */
-async function* readLines(path: string, format: 'ndjson' | 'csv'): AsyncGenerator<string> {
+const CSV_OPTIONS = { columns: true, skip_empty_lines: true, trim: true, relax_column_count: true, info: true } as const;
+type CsvRow = { record: Record<string, string>; info: { lines: number } };
+
+/**
+ * Reads a CSV file once before anything is sent: a file that cannot be read as CSV at all (an
+ * unclosed quote, no token or account column) is refused whole, with its line, and nothing imported.
+ */
+async function checkCsv(path: string): Promise<void> {
+  const columns = (header: string[]) => {
+    if (!header.includes('token') || !header.includes('account')) {
+      throw new CliError(`${path} line 1: the header must name the columns token and account (and may name ${CSV_COLUMNS.slice(2).join(', ')}); got ${header.join(',')}`, EXIT.USAGE);
+    }
+    return header;
+  };
+  try {
+    for await (const _row of createReadStream(path).pipe(parseCsv({ ...CSV_OPTIONS, columns }))) {
+      // Parsing the whole file is the check.
+    }
+  } catch (error) {
+    if (!(error instanceof CsvError)) throw error;
+    const line = (error as CsvError & { lines?: number }).lines;
+    throw new CliError(`${path} line ${line ?? '?'}: ${error.message}; the file cannot be read as CSV (header: ${CSV_COLUMNS.join(',')}), so nothing was imported`, EXIT.USAGE);
+  }
+}
+
+/**
+ * The file as NDJSON lines: NDJSON as it is (the server numbers bad lines), CSV converted row by
+ * row; `csvLines` gets each row's line in the file, to report refusals by the file's own lines.
+ */
+async function* readLines(path: string, format: 'ndjson' | 'csv', csvLines: number[]): AsyncGenerator<string> {
   if (format === 'ndjson') {
     yield* createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
     return;
   }
-  const parser = createReadStream(path).pipe(parseCsv({ columns: true, skip_empty_lines: true, trim: true }));
-  for await (const row of parser as AsyncIterable<Record<string, string>>) {
-    const record: BindingRecord = { token: row.token ?? '', account: row.account ?? '' };
-    if (row.account_type) record.account_type = Number(row.account_type);
-    if (row.platform) record.platform = row.platform as Platform;
+  const parser = createReadStream(path).pipe(parseCsv(CSV_OPTIONS));
+  for await (const { record: row, info } of parser as AsyncIterable<CsvRow>) {
+    const record: Record<string, unknown> = { token: row.token ?? '', account: row.account ?? '' };
+    // A type that is not a number goes as given, so the server refuses it by line rather than reading 0.
+    if (row.account_type) record.account_type = /^\d+$/.test(row.account_type) ? Number(row.account_type) : row.account_type;
+    if (row.platform) record.platform = row.platform;
     if (row.bound_at) record.bound_at = row.bound_at;
+    csvLines.push(info.lines);
     yield JSON.stringify(record);
   }
 }
@@ -111,13 +155,20 @@ export function registerClientCommands(program: Command): void {
     .action(async (o: Connection & { account?: string; accountType: number; token?: string }) => {
       if ((o.account === undefined) === (o.token === undefined)) throw new CliError('give either --account or --token', EXIT.USAGE);
       const bindery = client(o);
-      const lines =
-        o.account !== undefined
-          ? (await bindery.accountTokens(o.account, o.accountType)).map((t) => ({ ...t, line: `${t.token}\t${t.platform ?? '-'}\t${t.bound_at}` }))
-          : (await bindery.tokenAccounts(o.token!)).map((a) => ({ ...a, line: `${a.account}\t${a.account_type}\t${a.platform ?? '-'}\t${a.bound_at}` }));
-      if (o.json) process.stdout.write(`${JSON.stringify(lines.map(({ line: _line, ...rest }) => rest))}\n`);
-      else process.stdout.write(lines.length === 0 ? 'no bindings\n' : `${lines.map((l) => l.line).join('\n')}\n`);
-      if (lines.length === 0) process.exitCode = EXIT.NOT_FOUND;
+      const found: object[] = [];
+      let text: string;
+      if (o.account !== undefined) {
+        const tokens = await bindery.accountTokens(o.account, o.accountType);
+        found.push(...tokens);
+        text = table(['TOKEN', 'PLATFORM', 'BOUND AT'], tokens.map((t) => [t.token, t.platform ?? null, t.bound_at]));
+      } else {
+        const accounts = await bindery.tokenAccounts(o.token!);
+        found.push(...accounts);
+        text = table(['ACCOUNT', 'ACCOUNT TYPE', 'PLATFORM', 'BOUND AT'], accounts.map((a) => [a.account, a.account_type, a.platform ?? null, a.bound_at]));
+      }
+      if (o.json) process.stdout.write(`${JSON.stringify(found)}\n`);
+      else process.stdout.write(found.length === 0 ? 'no bindings\n' : `${text}\n`);
+      if (found.length === 0) process.exitCode = EXIT.NOT_FOUND;
     });
 
   withConnection(program.command('export').description("write all of the app's bindings as NDJSON or CSV"))
@@ -152,16 +203,20 @@ export function registerClientCommands(program: Command): void {
     .action(async (file: string, o: Connection & { format?: string; chunkSize: number }) => {
       const chosen = format(o.format, file);
       const bindery = client(o);
+      if (chosen === 'csv') await checkCsv(file);
+      const csvLines: number[] = [];
+      const fileLine = (line: number) => (chosen === 'csv' ? (csvLines[line - 1] ?? line + 1) : line);
       const total = Math.max(0, (await countLines(file)) - (chosen === 'csv' ? 1 : 0)); // CSV: minus the header
       const bar = new SingleBar({ format: 'importing {bar} {percentage}% | {value}/{total} lines | {rate}/s | ETA {eta_formatted}', hideCursor: true, noTTYOutput: true, notTTYSchedule: 2000, stream: process.stderr });
       const started = Date.now();
       if (!o.json) bar.start(total, 0, { rate: 0 });
       try {
-        const summary = await bindery.importLines(readLines(file, chosen), {
+        const summary = await bindery.importLines(readLines(file, chosen, csvLines), {
           chunkSize: o.chunkSize,
           onProgress: (sent) => bar.update(sent, { rate: Math.round(sent / Math.max(0.001, (Date.now() - started) / 1000)) }),
         });
         bar.stop();
+        summary.errors = summary.errors.map((e) => ({ line: fileLine(e.line), err_msg: e.err_msg.replace(/^line \d+: /, `${file} line ${fileLine(e.line)}: `) }));
         const seconds = (Date.now() - started) / 1000;
         const rate = Math.round((summary.imported + summary.failed) / Math.max(seconds, 0.001));
         if (o.json) process.stdout.write(`${JSON.stringify({ ...summary, seconds, lines_per_second: rate })}\n`);

@@ -1,22 +1,24 @@
-/** The `bindery` command line. */
+/** The `bindery` command line. No path prints a stack trace unless --debug is given. */
 import { Command, CommanderError } from 'commander';
-import { ConfigError, loadConfig } from '../config.ts';
 import { BinderyError } from '../client/index.ts';
+import { ConfigError, loadConfig } from '../config.ts';
 import { StoreError } from '../errors.ts';
-import { serve } from '../server.ts';
 import { CliError, EXIT, registerAppCommands } from './app-commands.ts';
 import { registerClientCommands } from './client-commands.ts';
 import { registerStoreCommands } from './store-commands.ts';
 
 const program = new Command('bindery')
   .description('account <-> push token bindings, TPNS Account API v3 compatible')
+  .option('--debug', 'print the stack trace of an unexpected failure')
   .showHelpAfterError()
   .exitOverride();
 
 program
   .command('serve')
-  .description('run the HTTP server (same as `npm start`); configured by BINDERY_* variables')
+  .description('run the HTTP server (what `npm start` runs); configured by BINDERY_* variables')
   .action(async () => {
+    // Loaded only here: every other command starts without the server's modules.
+    const { serve } = await import('../server.ts');
     await serve(loadConfig());
   });
 
@@ -24,23 +26,36 @@ registerAppCommands(program);
 registerStoreCommands(program);
 registerClientCommands(program);
 
+/** What a person can do about an answer (or no answer) from the server. */
+function explain(error: BinderyError): { message: string; exitCode: number } {
+  if (error.retCode === -1 && error.httpStatus === 0) {
+    return { message: `no answer from the server (${error.errMsg}): is it running (\`npm start\` or \`bindery serve\`), and are --url / BINDERY_URL right?`, exitCode: EXIT.FAILURE };
+  }
+  const code = error.retCode === -1 ? `HTTP ${error.httpStatus}` : `TPNS ${error.retCode}, HTTP ${error.httpStatus}`;
+  if (error.retCode === 1008003) {
+    return { message: `the server refused the credentials (${code}): ${error.errMsg}; check --access-id and --secret-key (or BINDERY_ACCESS_ID and BINDERY_SECRET_KEY)`, exitCode: EXIT.USAGE };
+  }
+  if (error.retCode === 1008028) return { message: `the server asks to slow down (${code}): ${error.errMsg}`, exitCode: EXIT.FAILURE };
+  if (error.retCode === 1008004) return { message: `the server could not do it now (${code}): ${error.errMsg}; nothing was changed, try again shortly`, exitCode: EXIT.FAILURE };
+  return { message: `the server refused the request (${code}): ${error.errMsg}`, exitCode: error.httpStatus >= 400 && error.httpStatus < 500 ? EXIT.USAGE : EXIT.FAILURE };
+}
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
+  let message: string;
   if (error instanceof CommanderError) {
-    // --help and --version end here too, with exit code 0.
+    // --help and --version end here too, with exit code 0; commander has printed what is wrong.
     process.exitCode = error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
-  } else if (error instanceof BinderyError) {
-    process.stderr.write(`bindery: ${error.message}\n`);
-    process.exitCode = error.retCode === 1008003 ? EXIT.USAGE : EXIT.FAILURE;
-  } else if (error instanceof StoreError) {
-    process.stderr.write(`bindery: ${error.message}\n`);
-    process.exitCode = EXIT.FAILURE;
-  } else if (error instanceof CliError || error instanceof ConfigError) {
-    process.stderr.write(`bindery: ${error.message}\n`);
-    process.exitCode = error instanceof CliError ? error.exitCode : EXIT.USAGE;
   } else {
-    process.stderr.write(`bindery: ${(error as Error).stack ?? String(error)}\n`);
-    process.exitCode = EXIT.FAILURE;
+    let exitCode: number = EXIT.FAILURE;
+    if (error instanceof BinderyError) ({ message, exitCode } = explain(error));
+    else if (error instanceof CliError) ({ message, exitCode } = error);
+    else if (error instanceof ConfigError) [message, exitCode] = [error.message, EXIT.USAGE];
+    else if (error instanceof StoreError) message = `the store failed: ${error.message}`;
+    else message = `unexpected failure: ${(error as Error).message ?? String(error)}; run again with --debug for the details`;
+    process.stderr.write(`bindery: ${message}\n`);
+    if (program.opts<{ debug?: boolean }>().debug) process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = exitCode;
   }
 }

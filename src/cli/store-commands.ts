@@ -3,7 +3,7 @@ import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { loadConfig } from '../config.ts';
 import { copyStore } from '../store/copy-store.ts';
-import { openStore } from '../store/open-store.ts';
+import { describeStore, openStore, StoreMissingError } from '../store/open-store.ts';
 import { CliError, EXIT } from './app-commands.ts';
 
 export function registerStoreCommands(program: Command): void {
@@ -14,7 +14,7 @@ export function registerStoreCommands(program: Command): void {
       const config = loadConfig();
       const store = await openStore(config);
       await store.close();
-      process.stdout.write(`bindery: the ${store.kind} schema is up to date\n`);
+      process.stdout.write(`bindery: the ${store.kind} schema of ${describeStore(config.databaseUrl)} is up to date\n`);
     });
 
   program
@@ -26,7 +26,10 @@ export function registerStoreCommands(program: Command): void {
     .action(async (o: { from: string; to: string; json?: boolean }) => {
       const config = loadConfig();
       if (o.from === o.to) throw new CliError('--from and --to name the same store', EXIT.USAGE);
-      const source = await openStore({ ...config, databaseUrl: o.from });
+      // The source must be there; the target may be made.
+      const source = await openStore({ ...config, databaseUrl: o.from }, { mustExist: true }).catch((error: unknown) => {
+        throw error instanceof StoreMissingError ? new CliError(`--from: ${error.message}`, EXIT.USAGE) : error;
+      });
       const target = await openStore({ ...config, databaseUrl: o.to }).catch(async (error: unknown) => {
         await source.close();
         throw error;

@@ -1,6 +1,6 @@
 /** An app as people and scripts see it (CLI --json, admin API): flat, snake_case, secrets only when asked. */
 import type { AppCounts } from '../store/store.ts';
-import type { App } from './types.ts';
+import type { App, BindingRules } from './types.ts';
 
 export interface AppView {
   access_id: string;
@@ -9,6 +9,7 @@ export interface AppView {
   previous_secret_valid_until?: string;
   max_tokens_per_account: number;
   max_accounts_per_token: number;
+  binding_rules: BindingRules;
   rate_limit_per_second: number | null;
   rate_limit_burst: number | null;
   webhook_url: string | null;
@@ -28,6 +29,7 @@ export function appView(app: App & { counts?: AppCounts }, show: { secret?: bool
     ...(graceEnds && graceEnds > Date.now() ? { previous_secret_valid_until: new Date(graceEnds).toISOString() } : {}),
     max_tokens_per_account: app.policy.maxTokensPerAccount,
     max_accounts_per_token: app.policy.maxAccountsPerToken,
+    binding_rules: app.policy.bindingRules,
     rate_limit_per_second: app.rateLimit?.perSecond ?? null,
     rate_limit_burst: app.rateLimit?.burst ?? null,
     webhook_url: app.webhook?.url ?? null,

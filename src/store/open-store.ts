@@ -1,4 +1,6 @@
 /** Picks the backend named by BINDERY_DATABASE_URL: the one place that knows every backend. */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ConfigError, type Config } from '../config.ts';
 import type { StoreLog } from './postgres/postgres-connection.ts';
 import { PostgresStore } from './postgres/postgres-store.ts';
@@ -14,12 +16,47 @@ export interface OpenStoreOptions {
    */
   waitForDatabase?: boolean;
   log?: StoreLog;
+  /**
+   * Refuse (StoreMissingError) rather than create an empty store: for commands that only read or
+   * change what is there, so that one run in the wrong folder does not answer from a new empty file.
+   */
+  mustExist?: boolean;
+}
+
+/** The store named was not found, and the command is not one that creates it. */
+export class StoreMissingError extends Error {
+  override name = 'StoreMissingError';
+}
+
+/** Where a store lives, for people: an absolute SQLite path, or the PostgreSQL URL without its password. */
+export function describeStore(url: string): string {
+  if (url.startsWith('sqlite:')) return `sqlite:${resolve(url.slice('sqlite:'.length))}`;
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'postgres (unparsable URL)';
+  }
 }
 
 export async function openStore(settings: StoreSettings, options: OpenStoreOptions = {}): Promise<BindingStore> {
   const url = settings.databaseUrl;
-  if (url.startsWith('sqlite:')) return SqliteStore.open(url.slice('sqlite:'.length));
+  if (url.startsWith('sqlite:')) {
+    const path = resolve(url.slice('sqlite:'.length));
+    if (options.mustExist && !existsSync(path)) {
+      throw new StoreMissingError(
+        `no bindery database at ${path} (BINDERY_DATABASE_URL=${url}, relative to ${process.cwd()}): run the command where the server runs, or set BINDERY_DATABASE_URL to its database, e.g. sqlite:/srv/bindery/data/bindery.db; \`bindery app create\` or \`bindery migrate\` makes a new one`,
+      );
+    }
+    return SqliteStore.open(path);
+  }
   if (/^postgres(ql)?:\/\//.test(url)) {
+    if (options.mustExist && !(await PostgresStore.hasSchema(url, settings.storeTimeoutMs))) {
+      throw new StoreMissingError(
+        `the PostgreSQL database ${describeStore(url)} has no bindery schema: check BINDERY_DATABASE_URL, or run \`bindery migrate\` (or \`bindery app create\`) to set it up`,
+      );
+    }
     return PostgresStore.open(url, { timeoutMs: settings.storeTimeoutMs, poolSize: settings.pgPoolSize, ...options });
   }
   throw new ConfigError(`BINDERY_DATABASE_URL must start with sqlite: or postgres://, got ${JSON.stringify(url)}`);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { tempDir } from '../helpers.ts';
@@ -60,5 +61,51 @@ describe('bindery app …', () => {
     const badUrl = cli(['app', 'list'], { BINDERY_DATABASE_URL: 'mysql://x' });
     assert.equal(badUrl.status, 2);
     assert.match(badUrl.stderr, /use sqlite:PATH/);
+  });
+
+  it('binding rules: set at create and with set-policy, shown by list as an aligned table', async (t) => {
+    const env = { BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}` };
+    const moving = JSON.parse(cli(['app', 'create', '--name', 'migrating', '--binding-rules', 'tpns', '--json'], env).stdout) as Record<string, unknown>;
+    assert.equal(moving.binding_rules, 'tpns');
+    const plain = JSON.parse(cli(['app', 'create', '--name', 'plain', '--json'], env).stdout) as Record<string, unknown>;
+    assert.equal(plain.binding_rules, 'append', 'append is the default');
+    const changed = JSON.parse(cli(['app', 'set-policy', String(plain.access_id), '--binding-rules', 'tpns', '--json'], env).stdout) as Record<string, unknown>;
+    assert.equal(changed.binding_rules, 'tpns');
+    const wrong = cli(['app', 'set-policy', String(plain.access_id), '--binding-rules', 'latest'], env);
+    assert.equal(wrong.status, 2);
+    assert.match(wrong.stderr, /Allowed choices are append, tpns/);
+
+    const list = cli(['app', 'list'], env);
+    const lines = list.stdout.trimEnd().split('\n');
+    assert.match(lines[0]!, /^ACCESS ID +NAME +RULES +MAX TOKENS\/ACCOUNT +MAX ACCOUNTS\/TOKEN +BINDINGS +TOKENS +ACCOUNTS +RATE LIMIT\/S +WEBHOOK$/);
+    assert.equal(lines.length, 3);
+    const column = (line: string) => line.indexOf('tpns');
+    assert.ok(lines.slice(1).every((line) => column(line) === lines[0]!.indexOf('RULES')), 'the rules column is aligned under its header');
+    assert.match(list.stderr, /^store: sqlite:\/.*b\.db\n$/, 'says which store it used');
+  });
+
+  it('does not answer from a new empty store in the wrong folder: only create and migrate make one', async (t) => {
+    const dir = tempDir(t);
+    const env = { BINDERY_DATABASE_URL: `sqlite:${join(dir, 'nowhere', 'bindery.db')}` };
+    for (const args of [['app', 'list'], ['app', 'show', '1500000001'], ['app', 'delete', '1500000001', '--yes'], ['copy', '--from', env.BINDERY_DATABASE_URL, '--to', `sqlite:${join(dir, 'to.db')}`]]) {
+      const run = cli(args, env);
+      assert.equal(run.status, 2, args.join(' '));
+      assert.match(run.stderr, new RegExp(`no bindery database at ${join(dir, 'nowhere', 'bindery.db').replace(/[.]/g, '\\.')} .*set BINDERY_DATABASE_URL`), args.join(' '));
+    }
+    assert.equal(existsSync(join(dir, 'nowhere')), false, 'nothing was created');
+    assert.equal(cli(['app', 'create', '--name', 'first'], env).status, 0, 'create makes the store');
+    assert.equal(cli(['app', 'list'], env).status, 0);
+  });
+
+  it('answers at once: the compiled CLI, no TypeScript at run time', (t) => {
+    const started = performance.now();
+    const help = cli(['--help'], {});
+    const ms = performance.now() - started;
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /Usage: bindery/);
+    assert.match(readFileSync(new URL('../../bin/bindery.js', import.meta.url), 'utf8'), /dist\/server\/cli\/main\.js/, 'bin runs the build');
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { dependencies: Record<string, string> };
+    assert.equal(pkg.dependencies.tsx, undefined, 'tsx is only a devDependency');
+    t.diagnostic(`bindery --help answered in ${ms.toFixed(0)} ms`);
   });
 });

@@ -1,5 +1,6 @@
 /** The CLI against running servers: bind/unbind/query, and an export -> import round trip of 100,000 bindings. */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -24,7 +25,7 @@ describe('bindery bind / unbind / query', () => {
     const env = await server(t);
     assert.equal(cli(['bind', 'phone', 'alice', 'bob', '--platform', 'ios'], env).stdout, 'bound phone to alice, bob\n');
     const tokens = cli(['query', '--account', 'alice'], env);
-    assert.match(tokens.stdout, /^phone\tios\t\d{4}-\d\d-\d\dT/);
+    assert.match(tokens.stdout, /^TOKEN {2}PLATFORM {2}BOUND AT\nphone {2}ios {7}\d{4}-\d\d-\d\dT[\d:.]+Z\n$/, 'a header line, then aligned columns');
     const accounts = JSON.parse(cli(['query', '--token', 'phone', '--json', '--sign'], env).stdout) as { account: string }[];
     assert.deepEqual(accounts.map((a) => a.account), ['alice', 'bob']);
     assert.equal(cli(['unbind', 'phone', 'bob'], env).status, 0);
@@ -33,9 +34,37 @@ describe('bindery bind / unbind / query', () => {
     assert.equal(cli(['query', '--account', 'bob'], env).status, 3, 'no bindings');
     const wrong = cli(['query', '--account', 'alice'], { ...env, BINDERY_SECRET_KEY: 'f'.repeat(32) });
     assert.equal(wrong.status, 2);
-    assert.match(wrong.stderr, /1008003/);
+    assert.match(wrong.stderr, /^bindery: the server refused the credentials \(TPNS 1008003, HTTP 401\): authentication failed: .*; check --access-id and --secret-key/);
     const missing = cli(['query', '--account', 'alice'], { ...env, BINDERY_ACCESS_ID: '' });
     assert.deepEqual([missing.status, /--access-id and --secret-key/.test(missing.stderr)], [2, true]);
+  });
+
+  it('says what went wrong and how to fix it, never with a stack trace unless --debug', async (t) => {
+    const env = await server(t);
+    const closed = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+    const refused = cli(['query', '--account', 'alice'], { ...env, BINDERY_URL: `http://127.0.0.1:${closed}` });
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /^bindery: no answer from the server \(.*ECONNREFUSED.*\): is it running \(`npm start` or `bindery serve`\), and are --url \/ BINDERY_URL right\?\n$/);
+    const bad = cli(['query', '--account', 'alice'], { ...env, BINDERY_URL: 'not a url' });
+    assert.deepEqual([bad.status, bad.stderr], [2, 'bindery: --url (or BINDERY_URL) must be the server\'s http:// or https:// address, e.g. http://127.0.0.1:8080; got "not a url"\n']);
+    const empty = cli(['query', '--account', 'alice'], { ...env, BINDERY_URL: '' });
+    assert.match(empty.stderr, /no answer from the server \(.*127\.0\.0\.1:8080/, 'an empty BINDERY_URL is the default, not a crash');
+    for (const run of [refused, bad, empty]) assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
+  });
+
+  it('never prints a secret from the environment in --help', () => {
+    const secret = 'f00dfeedf00dfeedf00dfeedf00dfeed';
+    for (const command of ['bind', 'unbind', 'query', 'import', 'export']) {
+      const help = cli([command, '--help'], { BINDERY_SECRET_KEY: secret, BINDERY_ACCESS_ID: '1500000001', BINDERY_ADMIN_TOKEN: `admin-${secret}` });
+      assert.equal(help.status, 0);
+      assert.match(help.stdout, /--secret-key <key> +app SecretKey \(env: BINDERY_SECRET_KEY\)/);
+      assert.doesNotMatch(help.stdout + help.stderr, new RegExp(secret), `${command} --help printed the SecretKey`);
+    }
   });
 });
 
@@ -84,5 +113,23 @@ describe('bindery export / import', () => {
     assert.match(bad.stdout, /imported 1 bindings, 2 lines refused/);
     assert.match(bad.stdout, /line 2: not valid JSON/);
     assert.match(bad.stdout, /line 3: account: must be longer than 1 byte/);
+
+    // CSV refusals by the file's own line numbers (a quoted field spans two lines), exit 4.
+    writeFileSync(join(dir, 'bad.csv'), 'token,account,account_type\nt1,alice,0\nt2,"two\nlines",0\nt3,,0\nt4,bob,abc\n');
+    const badCsv = cli(['import', join(dir, 'bad.csv')], target);
+    assert.equal(badCsv.status, 4, badCsv.stderr);
+    assert.match(badCsv.stdout, /imported 2 bindings, 2 lines refused/);
+    assert.match(badCsv.stdout, /bad\.csv line 5: account: /);
+    assert.match(badCsv.stdout, /bad\.csv line 6: account_type: /);
+    // A file that is not CSV at all: exit 2 with the line, nothing imported.
+    writeFileSync(join(dir, 'broken.csv'), 'token,account\nt9,alice\nt10,"unclosed\n');
+    const broken = cli(['import', join(dir, 'broken.csv')], target);
+    assert.equal(broken.status, 2);
+    assert.match(broken.stderr, /^bindery: .*broken\.csv line \d+: .*quote.*; the file cannot be read as CSV .*nothing was imported\n$/i);
+    assert.doesNotMatch(broken.stderr, /\n\s+at /);
+    writeFileSync(join(dir, 'header.csv'), 'device,user\nt9,alice\n');
+    const header = cli(['import', join(dir, 'header.csv')], target);
+    assert.deepEqual([header.status, /line 1: the header must name the columns token and account/.test(header.stderr)], [2, true]);
+    assert.equal(JSON.parse(cli(['query', '--token', 't9', '--json'], target).stdout).length, 0, 'nothing of a refused file was imported');
   });
 });

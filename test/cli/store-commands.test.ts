@@ -74,7 +74,7 @@ describe('bindery copy and migrate', () => {
     const url = await postgres.createDatabase();
     const migrated = cli(['migrate'], { BINDERY_DATABASE_URL: url });
     assert.equal(migrated.status, 0, migrated.stderr);
-    assert.match(migrated.stdout, /the postgres schema is up to date/);
+    assert.match(migrated.stdout, /the postgres schema of postgres:\/\/postgres:\*\*\*@.* is up to date/);
     const unreachable = cli(['migrate'], { BINDERY_DATABASE_URL: 'postgres://postgres:x@127.0.0.1:1/none', BINDERY_STORE_TIMEOUT_MS: '500' });
     assert.equal(unreachable.status, 1);
     assert.match(unreachable.stderr, /cannot open the PostgreSQL database/);

@@ -104,7 +104,7 @@ describe('admin API', () => {
     }
     const notJson = await server.app.inject({ method: 'POST', url: '/admin/v1/apps', headers: { authorization: `Bearer ${TOKEN}` }, payload: '{oops' });
     assert.deepEqual([notJson.statusCode, notJson.json().ret_code], [400, 1008001]);
-    assert.deepEqual((await server.service.show(id))?.policy, { maxTokensPerAccount: 100, maxAccountsPerToken: 10 }, 'nothing changed');
+    assert.deepEqual((await server.service.show(id))?.policy, { maxTokensPerAccount: 100, maxAccountsPerToken: 10, bindingRules: 'append' }, 'nothing changed');
   });
 
   it('refuses a webhook URL on loopback, link-local or private hosts unless BINDERY_WEBHOOK_ALLOW_PRIVATE', async (t) => {

@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AppInputError, AppStateError, type AppChanges, type AppService } from '../../domain/app-service.ts';
 import { appView } from '../../domain/app-view.ts';
+import type { BindingRules } from '../../domain/types.ts';
 import { apiError, AppExistsError } from '../../errors.ts';
 import { bearerGuard, type FailedAuthThrottle } from '../bearer-guard.ts';
 import { registerLookups, type LookupOptions } from './lookup-routes.ts';
@@ -20,6 +21,7 @@ const AppBody = Type.Object({
   previous_secret_valid_until: Type.Optional(Type.String({ format: 'date-time' })),
   max_tokens_per_account: Type.Integer(),
   max_accounts_per_token: Type.Integer(),
+  binding_rules: Type.Union([Type.Literal('append'), Type.Literal('tpns')]),
   rate_limit_per_second: Type.Union([Type.Number(), Type.Null()]),
   rate_limit_burst: Type.Union([Type.Integer(), Type.Null()]),
   webhook_url: Type.Union([Type.String(), Type.Null()]),
@@ -36,12 +38,14 @@ const CreateBody = Type.Object({
   secret_key: Type.Optional(Type.String({ description: 'keep an existing TPNS SecretKey (with access_id)' })),
   max_tokens_per_account: Type.Optional(Type.Integer()),
   max_accounts_per_token: Type.Optional(Type.Integer()),
+  binding_rules: Type.Optional(Type.Union([Type.Literal('append'), Type.Literal('tpns')], { description: 'append (default): op 1 appends; tpns: as TPNS since 2020-10-26, op 1 acts as op 2 and a token keeps one account per account_type' })),
 }, { additionalProperties: false });
 
 const PatchBody = Type.Object({
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
   max_tokens_per_account: Type.Optional(Type.Integer()),
   max_accounts_per_token: Type.Optional(Type.Integer()),
+  binding_rules: Type.Optional(Type.Union([Type.Literal('append'), Type.Literal('tpns')], { description: 'append (default): op 1 appends; tpns: as TPNS since 2020-10-26, op 1 acts as op 2 and a token keeps one account per account_type' })),
   rate_limit: Type.Optional(Type.Union([Type.Object({ per_second: Type.Number(), burst: Type.Integer() }), Type.Null()], { description: 'null turns it off' })),
   webhook: Type.Optional(Type.Union([Type.Object({ url: Type.String({ maxLength: 2048 }) }), Type.Null()], { description: 'a new signing secret is answered once; null turns it off' })),
 }, { additionalProperties: false });
@@ -58,6 +62,7 @@ type PatchInput = {
   name?: string;
   max_tokens_per_account?: number;
   max_accounts_per_token?: number;
+  binding_rules?: BindingRules;
   rate_limit?: { per_second: number; burst: number } | null;
   webhook?: { url: string } | null;
 };
@@ -100,13 +105,13 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
     apps: (await service.list()).map((a) => appView(a)),
   }));
 
-  app.post<{ Body: { name: string; access_id?: string; secret_key?: string; max_tokens_per_account?: number; max_accounts_per_token?: number } }>(
+  app.post<{ Body: { name: string; access_id?: string; secret_key?: string; max_tokens_per_account?: number; max_accounts_per_token?: number; binding_rules?: BindingRules } }>(
     '/admin/v1/apps',
     { schema: { tags: ['admin'], security, summary: 'Create an app; its SecretKey is answered once', body: CreateBody, response: { 201: AppBody, ...errorResponses } } },
     async (request, reply) => {
       const b = request.body;
       const created = await answer(() =>
-        service.create({ name: b.name, accessId: b.access_id, secretKey: b.secret_key, policy: { maxTokensPerAccount: b.max_tokens_per_account, maxAccountsPerToken: b.max_accounts_per_token } }),
+        service.create({ name: b.name, accessId: b.access_id, secretKey: b.secret_key, policy: { maxTokensPerAccount: b.max_tokens_per_account, maxAccountsPerToken: b.max_accounts_per_token, bindingRules: b.binding_rules } }),
       );
       return reply.status(201).send(appView(created, { secret: true }));
     },
@@ -129,8 +134,8 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
       const b = request.body;
       const changes: AppChanges = {};
       if (b.name !== undefined) changes.name = b.name;
-      if (b.max_tokens_per_account !== undefined || b.max_accounts_per_token !== undefined) {
-        changes.policy = { maxTokensPerAccount: b.max_tokens_per_account, maxAccountsPerToken: b.max_accounts_per_token };
+      if (b.max_tokens_per_account !== undefined || b.max_accounts_per_token !== undefined || b.binding_rules !== undefined) {
+        changes.policy = { maxTokensPerAccount: b.max_tokens_per_account, maxAccountsPerToken: b.max_accounts_per_token, bindingRules: b.binding_rules };
       }
       if (b.rate_limit !== undefined) changes.rateLimit = b.rate_limit && { perSecond: b.rate_limit.per_second, burst: b.rate_limit.burst };
       if (b.webhook !== undefined) changes.webhookUrl = b.webhook && b.webhook.url;

@@ -1,6 +1,7 @@
 /** Every SQL statement of the PostgreSQL store, named. Lists travel as arrays and are unnested server-side. */
 
 export const SQL = {
+  schemaExists: "SELECT to_regclass('schema_migrations') IS NOT NULL AS found",
   appByAccessId: 'SELECT * FROM apps WHERE access_id = $1',
   appsAll: 'SELECT * FROM apps ORDER BY access_id',
   appCounts: `SELECT

@@ -42,7 +42,7 @@ import type {
   WebhookEvent,
 } from '../store.ts';
 import { applyGroup, upsertParams, type BatchItem } from './postgres-batch.ts';
-import { isUnavailable, PostgresConnection, toStoreError, type PostgresConnectionOptions } from './postgres-connection.ts';
+import { DedicatedClient, isUnavailable, PostgresConnection, toStoreError, type PostgresConnectionOptions } from './postgres-connection.ts';
 import { SQL } from './postgres-queries.ts';
 import { migratePostgres } from './postgres-schema.ts';
 
@@ -112,6 +112,17 @@ export class PostgresStore implements BindingStore {
       throw new StoreError(`cannot open the PostgreSQL database: ${failure.message}`, failure.unavailable, { cause: error });
     }
     return store;
+  }
+
+  /** Whether the database at `url` has bindery's schema (any version), without changing anything. */
+  static async hasSchema(url: string, timeoutMs: number): Promise<boolean> {
+    const client = await DedicatedClient.open(url, 'look for the schema', timeoutMs, () => undefined);
+    try {
+      const [row] = await client.query<{ found: boolean }>(SQL.schemaExists);
+      return row?.found === true;
+    } finally {
+      await client.close();
+    }
   }
 
   /** Resolves once the database has been reached and migrated. */
