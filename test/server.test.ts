@@ -1,5 +1,7 @@
 /** The real process over a real socket: CLI-made app, bootstrap, graceful shutdown, and kill -9. */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -49,6 +51,30 @@ describe('server process', () => {
     const spec = (await (await fetch(`${server.url}/openapi.json`)).json()) as { info: { version: string } };
     const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
     assert.equal(spec.info.version, version);
+  });
+
+  it('SIGTERM to `npm start` stops the server gracefully (npm start execs node, no shell in between)', async (t) => {
+    const child = spawn('npm', ['start', '--silent'], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      env: { ...process.env, BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`, BINDERY_PORT: '0', BINDERY_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    t.after(() => child.kill('SIGKILL'));
+    const deadline = Date.now() + 60_000;
+    let url: string | undefined;
+    while (!(url = /listening on (http:\/\/[\d.]+:\d+)/.exec(output)?.[1])) {
+      assert.ok(Date.now() < deadline, `npm start did not listen:\n${output}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal((await fetch(`${url}/healthz`)).status, 200);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, output);
+    assert.match(output, /shut down cleanly/);
+    await assert.rejects(fetch(`${url}/healthz`), 'the server is gone with npm');
   });
 
   it('prints bootstrap credentials once, on the first start of an empty store', async (t) => {
