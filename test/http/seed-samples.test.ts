@@ -87,3 +87,40 @@ describe('seed samples (TPNS batchoperate and query pages)', () => {
     assert.equal(response.body.ret_code, 0, 'both spellings are present');
   });
 });
+
+describe('seed samples under the tpns binding rules (TPNS since 2020-10-26)', () => {
+  it('the samples answer as TPNS does today: op 1 overrides, one account per account_type', async (t) => {
+    const server = await testServer(t);
+    await server.service.setPolicy(server.tenant.accessId, { bindingRules: 'tpns' });
+    // The TPNS page's bind sample lists two accounts per token, both of type 0 (no account_type):
+    // today only the later one of each stays bound (the page's sample answer predates the change).
+    assert.deepEqual((await send(server, BATCH, seed.TPNS_BIND)).body.result, ['0', '0']);
+    const accounts = await send(server, QUERY, seed.TPNS_QUERY_ACCOUNTS);
+    assert.deepEqual(accounts.body.token_accounts, [
+      { token: 'token1', account_list: [{ account: '1527000000', account_type: 0 }] },
+      { token: 'token2', account_list: [{ account: '1527000001', account_type: 0 }] },
+    ]);
+    // The XG page's sample gives each account its own type: both stay.
+    assert.deepEqual((await send(server, BATCH, seed.XG_BIND)).body.result, ['0', '0']);
+    const xg = await send(server, QUERY, seed.XG_QUERY_ACCOUNTS);
+    assert.deepEqual(documentedPart(xg.body, JSON.parse(seed.XG_QUERY_ACCOUNTS_RETURN)), JSON.parse(seed.XG_QUERY_ACCOUNTS_RETURN));
+
+    // The query-by-account sample's data binds token2 to account1 and account2, both of type 0:
+    // today's TPNS keeps the later one only, and a later op 1 on token1 replaces its account.
+    const binding = { operator_type: 1, token_accounts: [
+      { token: 'token1', account_list: [{ account: 'account1' }] },
+      { token: 'token2', account_list: [{ account: 'account1' }, { account: 'account2' }] },
+      { token: 'token3', account_list: [{ account: 'account2' }] },
+    ] };
+    assert.deepEqual((await post(server, BATCH, binding, basic(server.tenant))).body.result, ['0', '0', '0']);
+    const tokens = await send(server, QUERY, seed.TPNS_QUERY_TOKENS);
+    assert.deepEqual(tokens.body.account_tokens, [
+      { account: 'account1', account_type: 0, token_list: ['token1'] },
+      { account: 'account2', account_type: 0, token_list: ['token2', 'token3'] },
+    ]);
+    await post(server, BATCH, { operator_type: 1, token_accounts: [{ token: 'token1', account_list: [{ account: 'account2' }] }] }, basic(server.tenant));
+    const moved = await send(server, QUERY, seed.TPNS_QUERY_TOKENS);
+    assert.deepEqual((moved.body.account_tokens as { token_list: string[] }[]).map((a) => a.token_list), [[], ['token2', 'token3', 'token1']]);
+    assert.deepEqual(moved.body.result, ['10110008', '0']);
+  });
+});
