@@ -20,6 +20,8 @@ const result = Type.Array(Type.String(), { description: 'one per request element
 export const BatchoperateResponse = Type.Object({ ...statusFields, result: Type.Optional(result) });
 export type BatchoperateResponse = Static<typeof BatchoperateResponse>;
 
+/** Documentation only: tokens are checked by the validators, in bytes. */
+const TokenInput = Type.String({ description: '1..64 bytes of UTF-8 (BINDERY_MAX_TOKEN_BYTES), no NUL' });
 const AccountRef = Type.Object({ account: Type.String(), account_type: Type.Integer() });
 
 export const QueryResponse = Type.Object({
@@ -38,10 +40,10 @@ const AccountInput = Type.Object({
 });
 
 export const BatchoperateRequest = Type.Object({
-  operator_type: Type.Integer({ minimum: 1, maximum: 5, description: '1 append, 2 override, 3 unbind listed, 4 unbind token from all, 5 unbind account from all' }),
+  operator_type: Type.Integer({ minimum: 1, maximum: 5, description: "1 append (as 2 under the app's tpns binding rules), 2 override, 3 unbind listed, 4 unbind token from all, 5 unbind account from all" }),
   platform: Type.Optional(Type.String({ description: 'android or ios, any case' })),
-  token_accounts: Type.Optional(Type.Array(Type.Object({ token: Type.String(), account_list: Type.Array(AccountInput, { minItems: 1, maxItems: 100 }) }), { minItems: 1, maxItems: 20, description: 'operator_type 1, 2, 3' })),
-  token_list: Type.Optional(Type.Array(Type.String(), { minItems: 1, maxItems: 100, description: 'operator_type 4' })),
+  token_accounts: Type.Optional(Type.Array(Type.Object({ token: TokenInput, account_list: Type.Array(AccountInput, { minItems: 1, maxItems: 100 }) }), { minItems: 1, maxItems: 20, description: 'operator_type 1, 2, 3' })),
+  token_list: Type.Optional(Type.Array(TokenInput, { minItems: 1, maxItems: 100, description: 'operator_type 4' })),
   account_list: Type.Optional(Type.Array(AccountInput, { minItems: 1, maxItems: 100, description: 'operator_type 5' })),
   op_type: Type.Optional(Type.String({ description: 'who made the change: qq, rtx, email, other' })),
   op_id: Type.Optional(Type.String()),
@@ -50,7 +52,7 @@ export const BatchoperateRequest = Type.Object({
 export const QueryRequest = Type.Object({
   operator_type: Type.Integer({ minimum: 1, maximum: 2, description: '1 tokens of accounts, 2 accounts of tokens' }),
   account_list: Type.Optional(Type.Array(AccountInput, { minItems: 1, maxItems: 100 })),
-  token_list: Type.Optional(Type.Array(Type.String(), { minItems: 1, maxItems: 100 })),
+  token_list: Type.Optional(Type.Array(TokenInput, { minItems: 1, maxItems: 100 })),
   platform: Type.Optional(Type.String({ description: 'accepted and ignored' })),
 });
 
