@@ -157,4 +157,26 @@ describe('admin API', () => {
     t.mock.timers.enable({ apis: ['Date'], now: Date.now() + 61_000 });
     assert.equal((await from('203.0.113.7', TOKEN)).statusCode, 200, 'the window over, the address may try again');
   });
+
+  it('sets and shows binding_rules on create and patch, and refuses other values', async (t) => {
+    const server = await testServer(t, { adminToken: TOKEN });
+    const created = await admin(server, 'POST', '/admin/v1/apps', { name: 'moving', binding_rules: 'tpns' });
+    assert.deepEqual([created.status, created.body.binding_rules], [201, 'tpns']);
+    const id = String(created.body.access_id);
+    const credentials = { accessId: id, secretKey: String(created.body.secret_key) };
+    const bind = (account: string) =>
+      server.app.inject({ method: 'POST', url: BATCH, headers: basic(credentials), payload: JSON.stringify({ operator_type: 1, token_accounts: [{ token: 'phone', account_list: [{ account }] }] }) });
+    await bind('alice');
+    await bind('bob');
+    const owners = await server.app.inject({ method: 'POST', url: QUERY, headers: basic(credentials), payload: '{"operator_type":2,"token_list":["phone"]}' });
+    assert.deepEqual(owners.json().token_accounts, [{ token: 'phone', account_list: [{ account: 'bob', account_type: 0 }] }]);
+    const listed = (await admin(server, 'GET', '/admin/v1/apps')).body.apps as { access_id: string; binding_rules: string }[];
+    assert.equal(listed.find((a) => a.access_id === id)?.binding_rules, 'tpns');
+    const patched = await admin(server, 'PATCH', `/admin/v1/apps/${id}`, { binding_rules: 'append' });
+    assert.deepEqual([patched.status, patched.body.binding_rules], [200, 'append']);
+    const wrong = await admin(server, 'PATCH', `/admin/v1/apps/${id}`, { binding_rules: 'latest' });
+    assert.deepEqual([wrong.status, wrong.body.ret_code], [400, 1008007]);
+    assert.match(String(wrong.body.err_msg), /binding_rules/);
+    assert.equal((await admin(server, 'GET', `/admin/v1/apps/${id}`)).body.binding_rules, 'append', 'a refused patch changed nothing');
+  });
 });
