@@ -2,7 +2,7 @@
  * `npm run bench`: HTTP throughput against a bare Fastify ceiling, bulk import against plain
  * inserts, growth to 10,000,000 bindings, and one tenant's queries during another's exports.
  * Prints the tables that BENCHMARKS.md records.
- * Flags: --quick (small sizes, one run), --only http|bulk|growth|exports.
+ * Flags: --quick (small sizes, one run), --only http|bulk|growth|exports|cli.
  */
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { SQL as PG_SQL } from '../src/store/postgres/postgres-queries.ts';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { SQL as SQLITE_SQL } from '../src/store/sqlite/sqlite-queries.ts';
 import { TestPostgres } from '../test/postgres-server.ts';
+import { cliBench } from './cli.ts';
 import { exportsBench } from './exports.ts';
 import { APP, basic, load, median, rssMb, seedSqlite, SERVER, start, type LoadResult } from './harness.ts';
 
@@ -253,6 +254,7 @@ try {
   if (only('bulk')) await bulk();
   if (only('growth')) await growth();
   if (only('exports')) await exportsBench({ dir, quick: QUICK, seconds: SECONDS, runs: RUNS, log });
+  if (only('cli')) cliBench({ dir, runs: 20 });
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -68,7 +68,7 @@ describe('deleted apps', () => {
     t.after(() => store.close());
     const one = await store.findApp('1500000001');
     const five = await store.findApp('1500000005');
-    assert.deepEqual([one?.id, one?.secretKey, five?.id, five?.policy], [1, 'k1', 5, { maxTokensPerAccount: 3, maxAccountsPerToken: 1 }]);
+    assert.deepEqual([one?.id, one?.secretKey, five?.id, five?.policy], [1, 'k1', 5, { maxTokensPerAccount: 3, maxAccountsPerToken: 1, bindingRules: 'append' }]);
     const service = new AppService(store, 0);
     const six = await service.create({ name: 'six' });
     assert.equal(six.id, 6);
