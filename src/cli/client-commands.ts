@@ -7,7 +7,8 @@ import { Option, type Command } from 'commander';
 import { CsvError, parse as parseCsv } from 'csv-parse';
 import { stringify as toCsv } from 'csv-stringify';
 import { once } from 'node:events';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { constants, createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { finished } from 'node:stream/promises';
 import { BinderyClient, type AccountRef, type BatchoperateResponse, type Platform } from '../client/index.ts';
@@ -116,6 +117,20 @@ async function* readLines(path: string, format: 'ndjson' | 'csv', csvLines: numb
   }
 }
 
+/** The output file, opened (or a CliError saying why it cannot be); a later write failure ends the command with its reason. */
+async function openForWriting(path: string): Promise<WriteStream> {
+  const out = createWriteStream(path);
+  await new Promise<void>((opened, failed) => {
+    out.once('open', () => opened());
+    out.once('error', (error: NodeJS.ErrnoException) => failed(new CliError(`cannot write ${path}: ${error.code === 'ENOENT' ? 'no such folder' : (error.code ?? error.message)}`, EXIT.USAGE)));
+  });
+  out.on('error', (error: NodeJS.ErrnoException) => {
+    process.stderr.write(`bindery: writing ${path} failed (${error.code ?? error.message}); the file is incomplete\n`);
+    process.exit(EXIT.FAILURE);
+  });
+  return out;
+}
+
 function format(value: string | undefined, path: string | undefined): 'ndjson' | 'csv' {
   const chosen = value ?? (path?.toLowerCase().endsWith('.csv') ? 'csv' : 'ndjson');
   if (chosen !== 'ndjson' && chosen !== 'csv') throw new CliError(`--format must be ndjson or csv, got ${JSON.stringify(chosen)}`, EXIT.USAGE);
@@ -176,7 +191,7 @@ export function registerClientCommands(program: Command): void {
     .option('--format <format>', 'ndjson or csv (default: from the file name, else ndjson)')
     .action(async (o: Connection & { output?: string; format?: string }) => {
       const chosen = format(o.format, o.output);
-      const out = o.output ? createWriteStream(o.output) : process.stdout;
+      const out = o.output ? await openForWriting(o.output) : process.stdout;
       const csv = chosen === 'csv' ? toCsv({ header: true, columns: [...CSV_COLUMNS] }) : null;
       if (csv) csv.pipe(out);
       let count = 0;
@@ -203,6 +218,9 @@ export function registerClientCommands(program: Command): void {
     .action(async (file: string, o: Connection & { format?: string; chunkSize: number }) => {
       const chosen = format(o.format, file);
       const bindery = client(o);
+      await access(file, constants.R_OK).catch((error: NodeJS.ErrnoException) => {
+        throw new CliError(`cannot read ${file}: ${error.code === 'ENOENT' ? 'no such file' : (error.code ?? error.message)}`, EXIT.USAGE);
+      });
       if (chosen === 'csv') await checkCsv(file);
       const csvLines: number[] = [];
       const fileLine = (line: number) => (chosen === 'csv' ? (csvLines[line - 1] ?? line + 1) : line);

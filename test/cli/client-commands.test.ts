@@ -54,7 +54,11 @@ describe('bindery bind / unbind / query', () => {
     assert.deepEqual([bad.status, bad.stderr], [2, 'bindery: --url (or BINDERY_URL) must be the server\'s http:// or https:// address, e.g. http://127.0.0.1:8080; got "not a url"\n']);
     const empty = cli(['query', '--account', 'alice'], { ...env, BINDERY_URL: '' });
     assert.match(empty.stderr, /no answer from the server \(.*127\.0\.0\.1:8080/, 'an empty BINDERY_URL is the default, not a crash');
-    for (const run of [refused, bad, empty]) assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
+    const missingFile = cli(['import', '/no/such/bindings.csv'], env);
+    assert.deepEqual([missingFile.status, missingFile.stderr], [2, 'bindery: cannot read /no/such/bindings.csv: no such file\n']);
+    const noFolder = cli(['export', '--output', '/no/such/folder/out.ndjson'], env);
+    assert.deepEqual([noFolder.status, noFolder.stderr], [2, 'bindery: cannot write /no/such/folder/out.ndjson: no such folder\n']);
+    for (const run of [refused, bad, empty, missingFile, noFolder]) assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
   });
 
   it('never prints a secret from the environment in --help', () => {
