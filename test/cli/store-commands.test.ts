@@ -72,9 +72,13 @@ describe('bindery copy and migrate', () => {
 
   it('migrate brings a database up to date and says so; a bad URL is explained', async () => {
     const url = await postgres.createDatabase();
+    const empty = cli(['app', 'list'], { BINDERY_DATABASE_URL: url });
+    assert.equal(empty.status, 2, 'a database without the schema is not silently set up by a read');
+    assert.match(empty.stderr, /the PostgreSQL database postgres:\/\/postgres:\*\*\*@.* has no bindery schema: check BINDERY_DATABASE_URL, or run `bindery migrate`/);
     const migrated = cli(['migrate'], { BINDERY_DATABASE_URL: url });
     assert.equal(migrated.status, 0, migrated.stderr);
     assert.match(migrated.stdout, /the postgres schema of postgres:\/\/postgres:\*\*\*@.* is up to date/);
+    assert.equal(cli(['app', 'list', '--json'], { BINDERY_DATABASE_URL: url }).stdout, '[]\n', 'after migrate it is a store');
     const unreachable = cli(['migrate'], { BINDERY_DATABASE_URL: 'postgres://postgres:x@127.0.0.1:1/none', BINDERY_STORE_TIMEOUT_MS: '500' });
     assert.equal(unreachable.status, 1);
     assert.match(unreachable.stderr, /cannot open the PostgreSQL database/);
