@@ -201,12 +201,25 @@ export class TestPostgres {
     // Backends notice their postmaster died and exit; a restart before that finds their shared memory.
     const deadline = Date.now() + 15_000;
     while (backends.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    for (const pid of backends.filter(alive)) process.kill(pid, 'SIGKILL');
+    for (const pid of backends.filter(alive)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+      }
+    }
   }
 
   /** SIGSTOP (freeze: the database neither answers nor refuses) or SIGCONT of the postmaster and every backend. */
   signalAll(signal: 'SIGSTOP' | 'SIGCONT'): void {
-    for (const pid of this.processes()) process.kill(pid, signal);
+    for (const pid of this.processes()) {
+      try {
+        process.kill(pid, signal);
+      } catch (error) {
+        // A backend that exited between the /proc listing and the signal needs none.
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+      }
+    }
   }
 
   /** Ends every connection to `database` from outside, as `SELECT pg_terminate_backend(pid)` would for an operator. */
