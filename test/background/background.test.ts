@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { describe, it } from 'node:test';
+import type { AddressInfo } from 'node:net';
+import { describe, it, type TestContext } from 'node:test';
 import pino from 'pino';
 import { Sweeper } from '../../src/background/sweeper.ts';
 import { WebhookDeliverer, webhookSignature } from '../../src/background/webhook-deliverer.ts';
@@ -23,16 +24,29 @@ describe('sweeper', () => {
   });
 });
 
+/** A webhook receiver on loopback that answers every request with `status`; resolves to its port. */
+async function receiver(t: TestContext, status: number, onRequest: () => void = () => undefined): Promise<number> {
+  const server = createServer((_req, res) => {
+    onRequest();
+    res.statusCode = status;
+    res.end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  return (server.address() as AddressInfo).port;
+}
+
+async function storeWithApp(t: TestContext) {
+  const { store } = await sqliteStore(t);
+  const app = await store.createApp({ accessId: '1500000001', name: 'x', secretKey: 'a'.repeat(32), policy: DEFAULT_POLICY });
+  return { store, app };
+}
+
 describe('webhook deliverer', () => {
   it('signs with the timestamp, backs off, and gives up after the give-up age', async (t) => {
     assert.equal(webhookSignature('s', 1700000000, '{}'), 't=1700000000,v1=' + (await import('node:crypto')).createHmac('sha256', 's').update('1700000000.{}').digest('hex'));
-    const receiver = createServer((_req, res) => ((res.statusCode = 503), res.end()));
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-    t.after(() => receiver.close());
-    const address = receiver.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
-    const { store } = await sqliteStore(t);
-    const app = await store.createApp({ accessId: '1500000001', name: 'x', secretKey: 'a'.repeat(32), policy: DEFAULT_POLICY });
+    const port = await receiver(t, 503);
+    const { store, app } = await storeWithApp(t);
     await store.updateApp(app.accessId, { webhook: { url: `http://127.0.0.1:${port}/`, secret: 's' } });
     await store.applyBatch(app.id, bind('t1'));
     await store.applyBatch(app.id, bind('t2'));
@@ -52,13 +66,8 @@ describe('webhook deliverer', () => {
 
   it('delivers nothing to a loopback, link-local or private address unless allowed, checked on the address it connects to', async (t) => {
     let received = 0;
-    const receiver = createServer((_req, res) => ((received++, (res.statusCode = 204)), res.end()));
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-    t.after(() => receiver.close());
-    const address = receiver.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
-    const { store } = await sqliteStore(t);
-    const app = await store.createApp({ accessId: '1500000001', name: 'x', secretKey: 'a'.repeat(32), policy: DEFAULT_POLICY });
+    const port = await receiver(t, 204, () => received++);
+    const { store, app } = await storeWithApp(t);
     const options = { pollMs: 10, retryBaseMs: 1, giveUpMs: 60 * 60_000, timeoutMs: 2000 };
     // URLs set before this check existed, or a name whose DNS changed: the store holds them as they are.
     for (const url of [`http://127.0.0.1:${port}/`, `http://[::ffff:127.0.0.1]:${port}/`, `http://localhost:${port}/`]) {

@@ -161,7 +161,7 @@ describe('exports under load', () => {
     }
     assert.equal(cuts.length, 2, `both stalled exports were cut off:\n${server.output()}`);
     for (const { sent } of cuts) assert.ok(sent < BINDINGS / 2, `a stalled export read ${sent} of ${BINDINGS} bindings ahead of its client`);
-    t.diagnostic(`stalled exports cut off after ${sent(cuts)} bindings read (of ${BINDINGS})`);
+    t.diagnostic(`stalled exports cut off after ${cuts.map((c) => c.sent).join(' and ')} bindings read (of ${BINDINGS})`);
 
     // Their slots are free again: a reading client gets everything.
     const full = await exportLines(server, auth);
@@ -170,5 +170,3 @@ describe('exports under load', () => {
     assert.equal(server.child.exitCode, null);
   });
 });
-
-const sent = (cuts: { sent: number }[]) => cuts.map((c) => c.sent).join(' and ');
