@@ -11,10 +11,19 @@ app.post('/echo', async (request) => request.body);
 if (process.env.BENCH_SQLITE) {
   const db = new Database(process.env.BENCH_SQLITE);
   db.pragma('journal_mode = WAL');
-  const tokens = db.prepare('SELECT token FROM bindings INDEXED BY bindings_by_account WHERE app_id = 1 AND account = ? AND account_type = 0 ORDER BY bound_at').pluck();
+  const tokens = db
+    .prepare(
+      'SELECT token FROM bindings INDEXED BY bindings_by_account WHERE app_id = 1 AND account = ? AND account_type = 0 ORDER BY bound_at',
+    )
+    .pluck();
   app.post('/query', async (request) => {
     const account = (request.body as { account_list: { account: string }[] }).account_list[0]!.account;
-    return { ret_code: 0, err_msg: 'ok', result: ['0'], account_tokens: [{ account, account_type: 0, token_list: tokens.all(account) }] };
+    return {
+      ret_code: 0,
+      err_msg: 'ok',
+      result: ['0'],
+      account_tokens: [{ account, account_type: 0, token_list: tokens.all(account) }],
+    };
   });
 }
 const address = await app.listen({ host: '127.0.0.1', port: 0 });

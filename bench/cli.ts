@@ -9,7 +9,11 @@ import { median, ROOT } from './harness.ts';
 function timeCommand(args: string[], env: Record<string, string>, runs: number): number[] {
   return Array.from({ length: runs }, () => {
     const started = performance.now();
-    const result = spawnSync(process.execPath, ['bin/bindery.js', ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8' });
+    const result = spawnSync(process.execPath, ['bin/bindery.js', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    });
     if (result.status !== 0) throw new Error(`bindery ${args.join(' ')} failed: ${result.stderr}`);
     return performance.now() - started;
   });
@@ -24,5 +28,6 @@ export function cliBench({ dir, runs }: { dir: string; runs: number }): void {
   ];
   console.log(`\n### CLI cold start (${runs} runs each, a new process per run)\n`);
   console.log('| command | median ms | slowest ms |\n| --- | --- | --- |');
-  for (const [command, times] of rows) console.log(`| \`${command}\` | ${median(times, (x) => x).toFixed(0)} | ${Math.max(...times).toFixed(0)} |`);
+  for (const [command, times] of rows)
+    console.log(`| \`${command}\` | ${median(times, (x) => x).toFixed(0)} | ${Math.max(...times).toFixed(0)} |`);
 }

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { DEFAULT_POLICY } from '../src/domain/types.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
-import { APP, basic, load, median, seedSqlite, SERVER, start, type LoadResult } from './harness.ts';
+import { APP, basic, type LoadResult, load, median, SERVER, seedSqlite, start } from './harness.ts';
 
 const OTHER = { accessId: '1500000002', secretKey: 'c'.repeat(32) };
 const OTHER_ACCOUNTS = 10_000;
@@ -36,11 +36,31 @@ export async function exportsBench({ dir, quick, seconds, runs, log }: ExportsBe
   await seedSqlite(db, bindings);
   const store = await SqliteStore.open(db);
   const other = await store.createApp({ ...OTHER, name: 'other tenant', policy: DEFAULT_POLICY });
-  await store.importBindings(other.id, Array.from({ length: OTHER_ACCOUNTS }, (_, i) => ({ token: `b${i}`, account: `v${i}`, accountType: 0, platform: 'ios' as const, boundAt: 1_000_000 + i })));
+  await store.importBindings(
+    other.id,
+    Array.from({ length: OTHER_ACCOUNTS }, (_, i) => ({
+      token: `b${i}`,
+      account: `v${i}`,
+      accountType: 0,
+      platform: 'ios' as const,
+      boundAt: 1_000_000 + i,
+    })),
+  );
   await store.close();
 
   const server = await start(SERVER, { BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' });
-  const queryB = () => load(`${server.url}/v3/device/account/query`, basic(OTHER.accessId, OTHER.secretKey), () => JSON.stringify({ operator_type: 1, account_list: [{ account: `v${Math.floor(Math.random() * OTHER_ACCOUNTS)}` }] }), seconds, 10);
+  const queryB = () =>
+    load(
+      `${server.url}/v3/device/account/query`,
+      basic(OTHER.accessId, OTHER.secretKey),
+      () =>
+        JSON.stringify({
+          operator_type: 1,
+          account_list: [{ account: `v${Math.floor(Math.random() * OTHER_ACCOUNTS)}` }],
+        }),
+      seconds,
+      10,
+    );
   const quiet: LoadResult[] = [];
   const busy: LoadResult[] = [];
   const exportSeconds: number[] = [];
@@ -61,7 +81,9 @@ export async function exportsBench({ dir, quick, seconds, runs, log }: ExportsBe
       busy.push(await queryB());
       running = false;
       await Promise.all(streams);
-      log(`  B during ${exporters} exports round ${round}: ${Math.round(busy.at(-1)!.rps)} req/s, p99 ${busy.at(-1)!.p99} ms`);
+      log(
+        `  B during ${exporters} exports round ${round}: ${Math.round(busy.at(-1)!.rps)} req/s, p99 ${busy.at(-1)!.p99} ms`,
+      );
     }
   } finally {
     await server.stop();
@@ -69,9 +91,15 @@ export async function exportsBench({ dir, quick, seconds, runs, log }: ExportsBe
   const q = median(quiet, (r) => r.p99);
   const b = median(busy, (r) => r.p99);
   const s = median(exportSeconds, (x) => x);
-  console.log(`\n### Exports: app B's queries while ${exporters} clients export app A's ${bindings.toLocaleString('en')} bindings (SQLite, B: 10 connections, ${seconds} s; median of ${runs} rounds)\n`);
+  console.log(
+    `\n### Exports: app B's queries while ${exporters} clients export app A's ${bindings.toLocaleString('en')} bindings (SQLite, B: 10 connections, ${seconds} s; median of ${runs} rounds)\n`,
+  );
   console.log('| app B query op 1 | req/s | p50 ms | p99 ms | errors |\n| --- | --- | --- | --- | --- |');
   console.log(`| alone | ${Math.round(q.rps).toLocaleString('en')} | ${q.p50} | ${q.p99} | ${q.errors} |`);
-  console.log(`| during ${exporters} exports of A | ${Math.round(b.rps).toLocaleString('en')} | ${b.p50} | ${b.p99} | ${b.errors} |`);
-  console.log(`\nOne export of ${bindings.toLocaleString('en')} bindings, ${exporters} side by side with B's load: median ${s.toFixed(1)} s (${Math.round(bindings / s).toLocaleString('en')} bindings/s each), ${exportSeconds.length} exports in all.`);
+  console.log(
+    `| during ${exporters} exports of A | ${Math.round(b.rps).toLocaleString('en')} | ${b.p50} | ${b.p99} | ${b.errors} |`,
+  );
+  console.log(
+    `\nOne export of ${bindings.toLocaleString('en')} bindings, ${exporters} side by side with B's load: median ${s.toFixed(1)} s (${Math.round(bindings / s).toLocaleString('en')} bindings/s each), ${exportSeconds.length} exports in all.`,
+  );
 }

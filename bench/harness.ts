@@ -1,8 +1,9 @@
 /** Shared pieces of the benchmarks: processes, autocannon runs, medians, seeding. */
-import autocannon from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
+
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
 import { DEFAULT_POLICY } from '../src/domain/types.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 
@@ -15,12 +16,21 @@ export interface Proc {
 }
 
 /** The server as `npm start` runs it: its node flags and built script, read from package.json (built by `npm run bench` first). */
-const startArgs = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }).scripts.start.split(' ').filter((word) => word !== 'exec').slice(1);
+const startArgs = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
+).scripts.start
+  .split(' ')
+  .filter((word) => word !== 'exec')
+  .slice(1);
 export const SERVER = startArgs.at(-1)!;
 
 /** Starts a node script that prints "listening on <url>": the server with npm start's flags, TypeScript through tsx. */
 export async function start(script: string, env: Record<string, string> = {}): Promise<Proc> {
-  const child = spawn(process.execPath, script === SERVER ? startArgs : ['--import', 'tsx', script], { cwd: ROOT, env: { ...process.env, BINDERY_PORT: '0', BINDERY_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, script === SERVER ? startArgs : ['--import', 'tsx', script], {
+    cwd: ROOT,
+    env: { ...process.env, BINDERY_PORT: '0', BINDERY_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (c: Buffer) => {
@@ -33,11 +43,17 @@ export async function start(script: string, env: Record<string, string> = {}): P
   return {
     url,
     child,
-    stop: () => new Promise((resolve) => (child.exitCode !== null ? resolve() : (child.once('exit', () => resolve()), child.kill('SIGTERM')))),
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
   };
 }
 
-export const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+export const rssMb = (pid: number): number =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
 export interface LoadResult {
   rps: number;
@@ -46,27 +62,61 @@ export interface LoadResult {
   errors: number;
 }
 
-export async function load(url: string, headers: Record<string, string>, body: () => string, seconds: number, connections = 50): Promise<LoadResult> {
-  const result = await autocannon({ url, connections, duration: seconds, requests: [{ method: 'POST', headers: { 'content-type': 'application/json', ...headers }, setupRequest: (req) => ({ ...req, body: body() }) }] });
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.non2xx + result.errors + result.timeouts };
+export async function load(
+  url: string,
+  headers: Record<string, string>,
+  body: () => string,
+  seconds: number,
+  connections = 50,
+): Promise<LoadResult> {
+  const result = await autocannon({
+    url,
+    connections,
+    duration: seconds,
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        setupRequest: (req) => ({ ...req, body: body() }),
+      },
+    ],
+  });
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.non2xx + result.errors + result.timeouts,
+  };
 }
 
 export function median<T>(runs: T[], key: (r: T) => number): T {
   return [...runs].sort((a, b) => key(a) - key(b))[Math.floor(runs.length / 2)]!;
 }
 
-export const basic = (id: string, key: string) => ({ authorization: `Basic ${Buffer.from(`${id}:${key}`).toString('base64')}` });
+export const basic = (id: string, key: string) => ({
+  authorization: `Basic ${Buffer.from(`${id}:${key}`).toString('base64')}`,
+});
 
 export const APP = { accessId: '1500000001', secretKey: 'b'.repeat(32) };
 
 /** A SQLite file with one app and `count` bindings (those from `from` on are added): account u<i> has tokens t<2i>, t<2i+1>. */
 export async function seedSqlite(path: string, count: number, from = 0): Promise<void> {
   const store = await SqliteStore.open(path);
-  const app = (await store.findApp(APP.accessId)) ?? (await store.createApp({ ...APP, name: 'bench', policy: DEFAULT_POLICY }));
+  const app =
+    (await store.findApp(APP.accessId)) ?? (await store.createApp({ ...APP, name: 'bench', policy: DEFAULT_POLICY }));
   const base = Date.now() * 1000 - count;
   for (let i = from; i < count; i += 50_000) {
     const n = Math.min(50_000, count - i);
-    await store.importBindings(app.id, Array.from({ length: n }, (_, k) => ({ token: `t${i + k}`, account: `u${(i + k) >> 1}`, accountType: 0, platform: 'android' as const, boundAt: base + i + k })));
+    await store.importBindings(
+      app.id,
+      Array.from({ length: n }, (_, k) => ({
+        token: `t${i + k}`,
+        account: `u${(i + k) >> 1}`,
+        accountType: 0,
+        platform: 'android' as const,
+        boundAt: base + i + k,
+      })),
+    );
   }
   await store.close();
 }

@@ -6,16 +6,41 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { APP, basic, load, seedSqlite, SERVER } from './harness.ts';
+import { APP, basic, load, SERVER, seedSqlite } from './harness.ts';
+
 const dir = mkdtempSync(join(tmpdir(), 'prof-'));
 const db = join(dir, 'p.db');
 await seedSqlite(db, 100_000);
 const profDir = join(dir, 'prof');
-const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, SERVER], { env: { ...process.env, BINDERY_PORT: '8097', BINDERY_LOG_LEVEL: 'warn', BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' }, stdio: ['ignore', 'pipe', 'inherit'] });
+const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, SERVER], {
+  env: {
+    ...process.env,
+    BINDERY_PORT: '8097',
+    BINDERY_LOG_LEVEL: 'warn',
+    BINDERY_DATABASE_URL: `sqlite:${db}`,
+    BINDERY_BOOTSTRAP_APP: 'false',
+  },
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
 await new Promise((r) => child.stdout!.on('data', (c) => String(c).includes('listening') && r(null)));
 const kind = process.argv[2] ?? 'query';
-const body = kind === 'query' ? () => JSON.stringify({ operator_type: 1, account_list: [{ account: `u${Math.floor(Math.random() * 50000)}` }] }) : () => JSON.stringify({ operator_type: 2, token_accounts: Array.from({ length: 20 }, () => { const t = Math.floor(Math.random() * 100000); return { token: `t${t}`, account_list: [{ account: `u${t >> 1}` }] }; }) });
-const r = await load(`http://127.0.0.1:8097/v3/device/account/${kind === 'query' ? 'query' : 'batchoperate'}`, basic(APP.accessId, APP.secretKey), body, 8);
+const body =
+  kind === 'query'
+    ? () => JSON.stringify({ operator_type: 1, account_list: [{ account: `u${Math.floor(Math.random() * 50000)}` }] })
+    : () =>
+        JSON.stringify({
+          operator_type: 2,
+          token_accounts: Array.from({ length: 20 }, () => {
+            const t = Math.floor(Math.random() * 100000);
+            return { token: `t${t}`, account_list: [{ account: `u${t >> 1}` }] };
+          }),
+        });
+const r = await load(
+  `http://127.0.0.1:8097/v3/device/account/${kind === 'query' ? 'query' : 'batchoperate'}`,
+  basic(APP.accessId, APP.secretKey),
+  body,
+  8,
+);
 console.log(kind, Math.round(r.rps), r.p50, r.p99);
 child.kill('SIGINT');
 await new Promise((r) => child.once('exit', r));
@@ -23,13 +48,20 @@ const files = readdirSync(profDir).map((f) => join(profDir, f));
 const which = Number(process.argv[3] ?? 0);
 const sized = files.map((f) => [f, readFileSync(f, 'utf8')] as const).sort((a, b) => b[1].length - a[1].length);
 console.log(sized.map(([f, t]) => `${f.split('/').at(-1)} ${t.length}`).join('\n'));
-const prof = JSON.parse(sized[which]![1]) as { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples: number[]; timeDeltas: number[] };
+const prof = JSON.parse(sized[which]![1]) as {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  samples: number[];
+  timeDeltas: number[];
+};
 const self = new Map<number, number>();
-prof.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0)));
+prof.samples.forEach((id, i) => {
+  self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0));
+});
 const byFn = new Map<string, number>();
 for (const n of prof.nodes) {
   const key = `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.replace(/.*node_modules\//, '').replace(/.*\/work\/main\//, '')}:${n.callFrame.lineNumber}`;
   byFn.set(key, (byFn.get(key) ?? 0) + (self.get(n.id) ?? 0));
 }
 const total = [...byFn.values()].reduce((a, b) => a + b, 0);
-for (const [k, v] of [...byFn.entries()].sort((a, b) => b[1] - a[1]).slice(0, 28)) console.log((v / total * 100).toFixed(1).padStart(5), k);
+for (const [k, v] of [...byFn.entries()].sort((a, b) => b[1] - a[1]).slice(0, 28))
+  console.log(((v / total) * 100).toFixed(1).padStart(5), k);

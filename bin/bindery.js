@@ -12,7 +12,9 @@ if (major < 22 || (major === 22 && minor < 14)) {
 
 const main = new URL('../dist/server/cli/main.js', import.meta.url);
 if (!existsSync(main)) {
-  process.stderr.write('bindery: the compiled CLI is missing (dist/server); run `npm run build` in the bindery folder, then try again\n');
+  process.stderr.write(
+    'bindery: the compiled CLI is missing (dist/server); run `npm run build` in the bindery folder, then try again\n',
+  );
   process.exit(1);
 }
 await import(main.href);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildApp } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
-import { renderApiReference, type OpenApiDocument } from '../src/http/api-reference.ts';
+import { type OpenApiDocument, renderApiReference } from '../src/http/api-reference.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 
 export const API_DOC = new URL('../docs/api.md', import.meta.url);

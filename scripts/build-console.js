@@ -1,6 +1,7 @@
 // Builds the admin console into dist/console with esbuild: one bundled module, no outside host.
-import { build } from 'esbuild';
+
 import { copyFileSync, mkdirSync } from 'node:fs';
+import { build } from 'esbuild';
 
 mkdirSync('dist/console', { recursive: true });
 await build({

@@ -18,9 +18,16 @@ try {
 } catch {
   built = 0;
 }
-const sources = Math.max(newest('src'), newest('package.json'), newest('tsconfig.json'), newest('tsconfig.server.json'));
+const sources = Math.max(
+  newest('src'),
+  newest('package.json'),
+  newest('tsconfig.json'),
+  newest('tsconfig.server.json'),
+);
 if (sources > built) {
   process.stderr.write('bindery: compiling the server (sources changed since the last build)…\n');
-  const result = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.server.json'], { stdio: 'inherit' });
+  const result = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.server.json'], {
+    stdio: 'inherit',
+  });
   process.exit(result.status ?? 1);
 }

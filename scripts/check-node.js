@@ -2,7 +2,10 @@
 // engines (better-sqlite3 13 needs Node-API 10, from Node 22.14 on: older ones crash, not explain).
 import { readFileSync } from 'node:fs';
 
-const wanted = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).engines.node.replace(/^>=/, '');
+const wanted = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).engines.node.replace(
+  /^>=/,
+  '',
+);
 const [have, need] = [process.versions.node, wanted].map((v) => v.split('.').map(Number));
 const differs = need.findIndex((part, i) => have[i] !== part);
 if (differs >= 0 && have[differs] < need[differs]) {

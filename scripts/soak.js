@@ -3,6 +3,11 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 
-const files = readdirSync('test/reliability').filter((f) => f.endsWith('.test.ts')).map((f) => `test/reliability/${f}`);
-const result = spawnSync(process.execPath, ['scripts/run-tests.js', ...files], { stdio: 'inherit', env: { ...process.env, BINDERY_SOAK: '1' } });
+const files = readdirSync('test/reliability')
+  .filter((f) => f.endsWith('.test.ts'))
+  .map((f) => `test/reliability/${f}`);
+const result = spawnSync(process.execPath, ['scripts/run-tests.js', ...files], {
+  stdio: 'inherit',
+  env: { ...process.env, BINDERY_SOAK: '1' },
+});
 process.exit(result.status ?? 1);

@@ -2,27 +2,33 @@
  * buildApp(config, store): the whole HTTP service as a Fastify instance that never listens by itself
  * (tests drive it with app.inject; server.ts makes it listen).
  */
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+
 import { randomUUID } from 'node:crypto';
 import { maxHeaderSize } from 'node:http';
 import type { Socket } from 'node:net';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyServerOptions,
+} from 'fastify';
 import type { LoggerOptions } from 'pino';
 import type { Config } from './config.ts';
 import { AppService } from './domain/app-service.ts';
-import { ApiError, apiError, AppNotFoundError, RetCode, StoreError } from './errors.ts';
+import { ApiError, AppNotFoundError, apiError, RetCode, StoreError } from './errors.ts';
 import { adminRoutes } from './http/admin/routes.ts';
-import { consoleRoutes } from './http/console.ts';
 import { bulkRoutes } from './http/api/bulk-routes.ts';
 import { ensureSpoolDir } from './http/api/import-spool.ts';
 import { apiRoutes } from './http/api/routes.ts';
-import { healthRoutes } from './http/health.ts';
 import { FailedAuthThrottle } from './http/bearer-guard.ts';
+import { consoleRoutes } from './http/console.ts';
+import { healthRoutes } from './http/health.ts';
 import { Metrics } from './http/metrics.ts';
 import { registerOpenApi } from './http/openapi.ts';
 import { RateLimiter } from './http/rate-limiter.ts';
-import { status } from './http/tpns/schemas.ts';
 import { TPNS_PATHS, tpnsRoutes } from './http/tpns/routes.ts';
-import { IdempotencyMismatchError, type BindingStore } from './store/store.ts';
+import { status } from './http/tpns/schemas.ts';
+import { type BindingStore, IdempotencyMismatchError } from './store/store.ts';
 import { VERSION } from './version.ts';
 
 /** SPEC §2: body limit 1 MiB. */
@@ -40,7 +46,10 @@ export function loggerOptions(level: string): LoggerOptions {
   return {
     level,
     // Secrets never reach the log, whatever a later serializer adds.
-    redact: { paths: ['req.headers.authorization', 'req.headers.sign', '*.secretKey', '*.secret_key'], censor: '[redacted]' },
+    redact: {
+      paths: ['req.headers.authorization', 'req.headers.sign', '*.secretKey', '*.secret_key'],
+      censor: '[redacted]',
+    },
   };
 }
 
@@ -70,7 +79,8 @@ function clientErrorHandler(requestTimeoutMs: number) {
 function toApiError(error: unknown, log: FastifyInstance['log']): ApiError {
   if (error instanceof ApiError) return error;
   if (error instanceof AppNotFoundError) return apiError.auth('AccessID or SecretKey is wrong');
-  if (error instanceof IdempotencyMismatchError) return apiError.invalid(`Idempotency-Key header: ${error.message}; use a new key for a new request`);
+  if (error instanceof IdempotencyMismatchError)
+    return apiError.invalid(`Idempotency-Key header: ${error.message}; use a new key for a new request`);
   const fastifyError = error as Partial<FastifyError>;
   if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return apiError.bodyTooLarge(BODY_LIMIT_BYTES);
   if (fastifyError.statusCode !== undefined && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
@@ -86,7 +96,11 @@ function toApiError(error: unknown, log: FastifyInstance['log']): ApiError {
   return apiError.internal();
 }
 
-export async function buildApp(config: Config, store: BindingStore, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+export async function buildApp(
+  config: Config,
+  store: BindingStore,
+  options: BuildAppOptions = {},
+): Promise<FastifyInstance> {
   const app = Fastify({
     ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
     bodyLimit: BODY_LIMIT_BYTES,
@@ -94,7 +108,10 @@ export async function buildApp(config: Config, store: BindingStore, options: Bui
     genReqId: () => randomUUID(),
     // Slow or never-ending request bodies are cut off (checked every second, not Node's default 30 s).
     requestTimeout: config.requestTimeoutMs,
-    http: { connectionsCheckingInterval: Math.min(1000, config.requestTimeoutMs), headersTimeout: Math.min(60_000, config.requestTimeoutMs) },
+    http: {
+      connectionsCheckingInterval: Math.min(1000, config.requestTimeoutMs),
+      headersTimeout: Math.min(60_000, config.requestTimeoutMs),
+    },
     return503OnClosing: true,
     clientErrorHandler: clientErrorHandler(config.requestTimeoutMs),
     // A misspelt field is refused, not silently dropped.
@@ -128,7 +145,12 @@ export async function buildApp(config: Config, store: BindingStore, options: Bui
   const metrics = options.metrics ?? new Metrics(store, { perApp: config.metricsPerApp });
   const timed = metrics.instrument(store);
   app.decorateRequest('deadline', 0);
-  const tenants = { store: timed, limiter: new RateLimiter(), signMaxSkewSeconds: config.signMaxSkewSeconds, storeTimeoutMs: config.storeTimeoutMs };
+  const tenants = {
+    store: timed,
+    limiter: new RateLimiter(),
+    signMaxSkewSeconds: config.signMaxSkewSeconds,
+    storeTimeoutMs: config.storeTimeoutMs,
+  };
   // OpenAPI first: it documents the routes registered after it.
   await registerOpenApi(app, VERSION);
   const throttle = new FailedAuthThrottle();
@@ -137,10 +159,23 @@ export async function buildApp(config: Config, store: BindingStore, options: Bui
   await app.register(tpnsRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
   await app.register(apiRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
   const { importMaxBytes, spoolDir, exportConcurrency, exportIdleMs } = config;
-  await app.register(bulkRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes, importMaxBytes, spoolDir, exportConcurrency, exportIdleMs });
+  await app.register(bulkRoutes, {
+    ...tenants,
+    maxTokenBytes: config.maxTokenBytes,
+    importMaxBytes,
+    spoolDir,
+    exportConcurrency,
+    exportIdleMs,
+  });
   await app.register(consoleRoutes);
   if (config.adminToken) {
-    await app.register(adminRoutes, { service: new AppService(timed, config.secretGraceSeconds, config.webhookAllowPrivate), adminToken: config.adminToken, throttle, store: timed, maxTokenBytes: config.maxTokenBytes });
+    await app.register(adminRoutes, {
+      service: new AppService(timed, config.secretGraceSeconds, config.webhookAllowPrivate),
+      adminToken: config.adminToken,
+      throttle,
+      store: timed,
+      maxTokenBytes: config.maxTokenBytes,
+    });
   }
   return app;
 }

@@ -54,7 +54,9 @@ export interface Config {
 
 /** Beside the SQLite file, or under ./data for PostgreSQL: bindery's own directory, never the shared temp dir. */
 function defaultSpoolDir(databaseUrl: string): string {
-  return databaseUrl.startsWith('sqlite:') ? join(dirname(databaseUrl.slice('sqlite:'.length)), 'spool') : join('data', 'spool');
+  return databaseUrl.startsWith('sqlite:')
+    ? join(dirname(databaseUrl.slice('sqlite:'.length)), 'spool')
+    : join('data', 'spool');
 }
 
 export class ConfigError extends Error {
@@ -87,7 +89,9 @@ function token(env: Env, name: string, unsetMeans: string): string | null {
   const raw = env[name];
   if (raw === undefined || raw === '') return null;
   if (raw.length < 16 || /\s/.test(raw)) {
-    throw new ConfigError(`${name} is too weak: use at least 16 characters without spaces (e.g. \`openssl rand -hex 24\`), or unset it ${unsetMeans}.`);
+    throw new ConfigError(
+      `${name} is too weak: use at least 16 characters without spaces (e.g. \`openssl rand -hex 24\`), or unset it ${unsetMeans}.`,
+    );
   }
   return raw;
 }
@@ -103,7 +107,9 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const logLevel = env.BINDERY_LOG_LEVEL?.trim() || 'info';
   if (!LOG_LEVELS.includes(logLevel)) {
-    throw new ConfigError(`BINDERY_LOG_LEVEL=${JSON.stringify(logLevel)} is invalid: use one of ${LOG_LEVELS.join(', ')}.`);
+    throw new ConfigError(
+      `BINDERY_LOG_LEVEL=${JSON.stringify(logLevel)} is invalid: use one of ${LOG_LEVELS.join(', ')}.`,
+    );
   }
   return {
     host: env.BINDERY_HOST?.trim() || '127.0.0.1',

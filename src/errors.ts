@@ -44,24 +44,43 @@ export const apiError = {
   noSuch: (what: string) => new ApiError(RetCode.INVALID_PARAMETER, 404, what),
   conflict: (what: string) => new ApiError(RetCode.INVALID_PARAMETER, 409, what),
   rateLimited: (retryAfterSeconds: number, perSecond: number) =>
-    new ApiError(RetCode.RATE_LIMITED, 429, `rate limit exceeded: this app may send ${perSecond} requests per second; retry in ${retryAfterSeconds} s`, {
-      'retry-after': String(retryAfterSeconds),
-    }),
+    new ApiError(
+      RetCode.RATE_LIMITED,
+      429,
+      `rate limit exceeded: this app may send ${perSecond} requests per second; retry in ${retryAfterSeconds} s`,
+      {
+        'retry-after': String(retryAfterSeconds),
+      },
+    ),
   exportsBusy: (running: number, retryAfterSeconds: number) =>
-    new ApiError(RetCode.RATE_LIMITED, 429, `too many exports: ${running} are streaming from this instance, its limit; retry in ${retryAfterSeconds} s`, {
-      'retry-after': String(retryAfterSeconds),
-    }),
+    new ApiError(
+      RetCode.RATE_LIMITED,
+      429,
+      `too many exports: ${running} are streaming from this instance, its limit; retry in ${retryAfterSeconds} s`,
+      {
+        'retry-after': String(retryAfterSeconds),
+      },
+    ),
   authThrottled: (retryAfterSeconds: number) =>
-    new ApiError(RetCode.RATE_LIMITED, 429, `too many failed authentication attempts from this address; retry in ${retryAfterSeconds} s`, {
-      'retry-after': String(retryAfterSeconds),
+    new ApiError(
+      RetCode.RATE_LIMITED,
+      429,
+      `too many failed authentication attempts from this address; retry in ${retryAfterSeconds} s`,
+      {
+        'retry-after': String(retryAfterSeconds),
+      },
+    ),
+  metricsAuth: (detail: string) =>
+    new ApiError(RetCode.AUTH_FAILED, 401, `metrics authentication failed: ${detail}`, {
+      'www-authenticate': 'Bearer',
     }),
-  metricsAuth: (detail: string) => new ApiError(RetCode.AUTH_FAILED, 401, `metrics authentication failed: ${detail}`, { 'www-authenticate': 'Bearer' }),
-  adminAuth: (detail: string) => new ApiError(RetCode.AUTH_FAILED, 401, `admin authentication failed: ${detail}`, { 'www-authenticate': 'Bearer' }),
+  adminAuth: (detail: string) =>
+    new ApiError(RetCode.AUTH_FAILED, 401, `admin authentication failed: ${detail}`, { 'www-authenticate': 'Bearer' }),
   methodNotAllowed: (method: string, path: string, allowed: string) =>
     new ApiError(RetCode.INVALID_PARAMETER, 405, `method ${method} is not allowed on ${path}; use ${allowed}`),
-  internal: () => new ApiError(RetCode.INTERNAL, 500, 'internal error: nothing was changed; the detail is in the server log'),
-  unavailable: () =>
-    new ApiError(RetCode.INTERNAL, 503, 'store unavailable: nothing was changed; retry shortly'),
+  internal: () =>
+    new ApiError(RetCode.INTERNAL, 500, 'internal error: nothing was changed; the detail is in the server log'),
+  unavailable: () => new ApiError(RetCode.INTERNAL, 503, 'store unavailable: nothing was changed; retry shortly'),
 };
 
 /** Raised by a store. `unavailable` means the store could not be reached (HTTP 503) rather than failed (500). */

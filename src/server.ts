@@ -1,12 +1,12 @@
 /** Entry point: loadConfig -> openStore -> bootstrap app -> buildApp -> listen; graceful close on SIGTERM. */
 import { pino } from 'pino';
 import { buildApp, loggerOptions } from './app.ts';
-import { ConfigError, loadConfig, type Config } from './config.ts';
-import { StoreError } from './errors.ts';
-import { AppService } from './domain/app-service.ts';
-import type { App } from './domain/types.ts';
 import { Sweeper } from './background/sweeper.ts';
 import { WebhookDeliverer } from './background/webhook-deliverer.ts';
+import { type Config, ConfigError, loadConfig } from './config.ts';
+import { AppService } from './domain/app-service.ts';
+import type { App } from './domain/types.ts';
+import { StoreError } from './errors.ts';
 import { prepareSpoolDir } from './http/api/import-spool.ts';
 import { Metrics } from './http/metrics.ts';
 import { openStore } from './store/open-store.ts';
@@ -27,7 +27,10 @@ function bootstrapBanner(app: App, config: Config): string {
 export async function serve(config: Config): Promise<void> {
   const log = pino(loggerOptions(config.logLevel));
   // A database that is away at start is waited for in the background: the server listens and answers 503 meanwhile.
-  const store = await openStore(config, { waitForDatabase: false, log: { info: (m) => log.info(m), warn: (m) => log.warn(m) } });
+  const store = await openStore(config, {
+    waitForDatabase: false,
+    log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+  });
   if (config.bootstrapApp) {
     const bootstrap = async () => {
       const created = await new AppService(store, config.secretGraceSeconds).bootstrap();
@@ -36,11 +39,15 @@ export async function serve(config: Config): Promise<void> {
     // At once when the store is there (the banner comes before "listening"), else once it is.
     await bootstrap().catch((error: unknown) => {
       if (!(error instanceof StoreError && error.unavailable)) throw error;
-      store.whenStarted().then(bootstrap).catch((late: unknown) => log.error({ err: late }, 'could not create the first app'));
+      store
+        .whenStarted()
+        .then(bootstrap)
+        .catch((late: unknown) => log.error({ err: late }, 'could not create the first app'));
     });
   }
   const leftovers = await prepareSpoolDir(config.spoolDir);
-  if (leftovers > 0) log.info({ spoolDir: config.spoolDir, removed: leftovers }, 'removed import spool files left by an earlier run');
+  if (leftovers > 0)
+    log.info({ spoolDir: config.spoolDir, removed: leftovers }, 'removed import spool files left by an earlier run');
   const metrics = new Metrics(store, { processMetrics: true, perApp: config.metricsPerApp });
   const app = await buildApp(config, store, { loggerInstance: log, metrics });
   const deliverer = new WebhookDeliverer(
@@ -55,7 +62,11 @@ export async function serve(config: Config): Promise<void> {
     },
     app.log,
   );
-  const sweeper = new Sweeper(store, { intervalMs: config.sweepIntervalMs, retentionDays: config.historyRetentionDays }, app.log);
+  const sweeper = new Sweeper(
+    store,
+    { intervalMs: config.sweepIntervalMs, retentionDays: config.historyRetentionDays },
+    app.log,
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -99,7 +110,7 @@ if (isMain) {
   try {
     await serve(loadConfig());
   } catch (error) {
-    const message = error instanceof ConfigError ? error.message : (error as Error).stack ?? String(error);
+    const message = error instanceof ConfigError ? error.message : ((error as Error).stack ?? String(error));
     process.stderr.write(`bindery: cannot start: ${message}\n`);
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       process.stderr.write('bindery: another process uses that port; set BINDERY_PORT to a free one.\n');

@@ -34,17 +34,26 @@ export class BindingModel {
 
   /** Applies one batchoperate request; returns the `result` array the server must answer. */
   apply(request: ModelRequest): string[] {
-    const same = (r: ModelRow, token: string, a: ModelAccount) => r.token === token && r.account === a.account && r.type === (a.account_type ?? 0);
+    const same = (r: ModelRow, token: string, a: ModelAccount) =>
+      r.token === token && r.account === a.account && r.type === (a.account_type ?? 0);
     const drop = (victim: ModelRow) => (this.rows = this.rows.filter((r) => r !== victim));
     const bindOne = (token: string, a: ModelAccount) => {
       this.rows = this.rows.filter((r) => !same(r, token, a));
       const row = { token, account: a.account, type: a.account_type ?? 0, t: ++this.t };
       this.rows.push(row);
       // After a cap was lowered there can be several too many: evict down to the cap, oldest first.
-      for (let others = this.rows.filter((r) => r.token === token && r !== row); others.length + 1 > this.policy.maxAccountsPerToken; others = this.rows.filter((r) => r.token === token && r !== row)) {
+      for (
+        let others = this.rows.filter((r) => r.token === token && r !== row);
+        others.length + 1 > this.policy.maxAccountsPerToken;
+        others = this.rows.filter((r) => r.token === token && r !== row)
+      ) {
         drop(others.reduce((x, y) => (y.t < x.t ? y : x)));
       }
-      for (let others = this.rows.filter((r) => r.account === row.account && r.type === row.type && r !== row); others.length + 1 > this.policy.maxTokensPerAccount; others = this.rows.filter((r) => r.account === row.account && r.type === row.type && r !== row)) {
+      for (
+        let others = this.rows.filter((r) => r.account === row.account && r.type === row.type && r !== row);
+        others.length + 1 > this.policy.maxTokensPerAccount;
+        others = this.rows.filter((r) => r.account === row.account && r.type === row.type && r !== row)
+      ) {
         drop(others.reduce((x, y) => (y.t < x.t ? y : x)));
       }
     };
@@ -53,7 +62,9 @@ export class BindingModel {
       const out: ModelAccount[] = [];
       for (const a of list) {
         // tpns: an account_type is one slot, so any earlier entry of the same type gives way.
-        const i = out.findIndex((b) => (tpns || b.account === a.account) && (b.account_type ?? 0) === (a.account_type ?? 0));
+        const i = out.findIndex(
+          (b) => (tpns || b.account === a.account) && (b.account_type ?? 0) === (a.account_type ?? 0),
+        );
         if (i >= 0) out.splice(i, 1);
         out.push(a);
       }

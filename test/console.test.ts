@@ -23,11 +23,23 @@ async function shot(page: Page, name: string) {
 describe('admin console', () => {
   it('sign in, create an app, find a binding made through TPNS, unbind it, and TPNS agrees', async (t) => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    const server = await startServer({ BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`, BINDERY_BOOTSTRAP_APP: 'false', BINDERY_ADMIN_TOKEN: ADMIN, BINDERY_LOG_LEVEL: 'warn' });
+    const server = await startServer({
+      BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`,
+      BINDERY_BOOTSTRAP_APP: 'false',
+      BINDERY_ADMIN_TOKEN: ADMIN,
+      BINDERY_LOG_LEVEL: 'warn',
+    });
     t.after(() => stopServer(server));
     const browser = await chromium.launch({
       executablePath: EXECUTABLE,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
     t.after(() => browser.close());
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -56,8 +68,29 @@ describe('admin console', () => {
     assert.equal(await page.getByTestId('SecretKey').count(), 0, 'the secret is gone from the page');
 
     const auth = basicHeader(accessId, secretKey);
-    const tpns = async (path: string, body: unknown) => (await (await fetch(`${server.url}/v3/device/account/${path}`, { method: 'POST', headers: { authorization: auth }, body: JSON.stringify(body) })).json()) as Record<string, unknown>;
-    assert.equal((await tpns('batchoperate', { operator_type: 1, platform: 'ios', op_type: 'email', op_id: 'ops@shop.test', token_accounts: [{ token: 'phone-token', account_list: [{ account: 'alice' }] }, { token: 'tablet-token', account_list: [{ account: 'alice' }] }] })).ret_code, 0);
+    const tpns = async (path: string, body: unknown) =>
+      (await (
+        await fetch(`${server.url}/v3/device/account/${path}`, {
+          method: 'POST',
+          headers: { authorization: auth },
+          body: JSON.stringify(body),
+        })
+      ).json()) as Record<string, unknown>;
+    assert.equal(
+      (
+        await tpns('batchoperate', {
+          operator_type: 1,
+          platform: 'ios',
+          op_type: 'email',
+          op_id: 'ops@shop.test',
+          token_accounts: [
+            { token: 'phone-token', account_list: [{ account: 'alice' }] },
+            { token: 'tablet-token', account_list: [{ account: 'alice' }] },
+          ],
+        })
+      ).ret_code,
+      0,
+    );
 
     await page.reload();
     await page.getByRole('button', { name: 'Open shop' }).click();
@@ -80,7 +113,11 @@ describe('admin console', () => {
     await shot(page, '6-after-unbind');
 
     const query = await tpns('query', { operator_type: 1, account_list: [{ account: 'alice' }] });
-    assert.deepEqual(query.account_tokens, [{ account: 'alice', account_type: 0, token_list: ['tablet-token'] }], 'the TPNS query agrees with the console');
+    assert.deepEqual(
+      query.account_tokens,
+      [{ account: 'alice', account_type: 0, token_list: ['tablet-token'] }],
+      'the TPNS query agrees with the console',
+    );
 
     await page.getByLabel('By token').check();
     await page.getByLabel('Token', { exact: true }).fill('no-such-token');
@@ -91,9 +128,22 @@ describe('admin console', () => {
     await page.getByLabel('Binding rules').selectOption('tpns');
     await page.getByRole('button', { name: 'Save policies' }).click();
     await page.getByText('Policies saved.').waitFor();
-    assert.equal((await tpns('batchoperate', { operator_type: 1, token_accounts: [{ token: 'tablet-token', account_list: [{ account: 'bob' }] }] })).ret_code, 0);
-    const moved = JSON.stringify((await tpns('query', { operator_type: 2, token_list: ['tablet-token'] })).token_accounts);
-    assert.ok(moved.includes('"bob"') && !moved.includes('"alice"'), `under the tpns rules bob replaced alice: ${moved}`);
+    assert.equal(
+      (
+        await tpns('batchoperate', {
+          operator_type: 1,
+          token_accounts: [{ token: 'tablet-token', account_list: [{ account: 'bob' }] }],
+        })
+      ).ret_code,
+      0,
+    );
+    const moved = JSON.stringify(
+      (await tpns('query', { operator_type: 2, token_list: ['tablet-token'] })).token_accounts,
+    );
+    assert.ok(
+      moved.includes('"bob"') && !moved.includes('"alice"'),
+      `under the tpns rules bob replaced alice: ${moved}`,
+    );
     await page.reload();
     await page.getByRole('cell', { name: 'tpns', exact: true }).waitFor();
 

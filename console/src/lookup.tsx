@@ -23,16 +23,32 @@ export function Lookup({ accessId, onChanged }: { accessId: string; onChanged: (
       if (kind === 'account') {
         const type = Number(accountType || '0');
         const [bindings, history] = await Promise.all([
-          api<{ tokens: Omit<BindingRow, 'account' | 'account_type'>[] }>('GET', `${base}/accounts/${encodeURIComponent(account)}/tokens?account_type=${type}`),
-          api<{ entries: HistoryRow[] }>('GET', `${base}/history?account=${encodeURIComponent(account)}&account_type=${type}&limit=100`),
+          api<{ tokens: Omit<BindingRow, 'account' | 'account_type'>[] }>(
+            'GET',
+            `${base}/accounts/${encodeURIComponent(account)}/tokens?account_type=${type}`,
+          ),
+          api<{ entries: HistoryRow[] }>(
+            'GET',
+            `${base}/history?account=${encodeURIComponent(account)}&account_type=${type}&limit=100`,
+          ),
         ]);
-        setFound({ kind, label: `account ${account} (type ${type})`, bindings: bindings.tokens.map((t) => ({ ...t, account, account_type: type })), history: history.entries });
+        setFound({
+          kind,
+          label: `account ${account} (type ${type})`,
+          bindings: bindings.tokens.map((t) => ({ ...t, account, account_type: type })),
+          history: history.entries,
+        });
       } else {
         const [bindings, history] = await Promise.all([
           api<{ accounts: Omit<BindingRow, 'token'>[] }>('GET', `${base}/tokens/${encodeURIComponent(token)}/accounts`),
           api<{ entries: HistoryRow[] }>('GET', `${base}/history?token=${encodeURIComponent(token)}&limit=100`),
         ]);
-        setFound({ kind, label: `token ${token}`, bindings: bindings.accounts.map((a) => ({ ...a, token })), history: history.entries });
+        setFound({
+          kind,
+          label: `token ${token}`,
+          bindings: bindings.accounts.map((a) => ({ ...a, token })),
+          history: history.entries,
+        });
       }
     } catch (e) {
       setFound(null);
@@ -58,16 +74,46 @@ export function Lookup({ accessId, onChanged }: { accessId: string; onChanged: (
       <form onSubmit={search} class="inline">
         <fieldset>
           <legend>Look up</legend>
-          <label><input type="radio" name="kind" checked={kind === 'account'} onChange={() => setKind('account')} /> By account</label>
-          <label><input type="radio" name="kind" checked={kind === 'token'} onChange={() => setKind('token')} /> By token</label>
+          <label>
+            <input type="radio" name="kind" checked={kind === 'account'} onChange={() => setKind('account')} /> By
+            account
+          </label>
+          <label>
+            <input type="radio" name="kind" checked={kind === 'token'} onChange={() => setKind('token')} /> By token
+          </label>
         </fieldset>
         {kind === 'account' ? (
           <>
-            <label>Account<input name="account" value={account} required onInput={(e) => setAccount((e.target as HTMLInputElement).value)} /></label>
-            <label>Account type<input name="account_type" type="number" min="0" value={accountType} onInput={(e) => setAccountType((e.target as HTMLInputElement).value)} /></label>
+            <label>
+              Account
+              <input
+                name="account"
+                value={account}
+                required
+                onInput={(e) => setAccount((e.target as HTMLInputElement).value)}
+              />
+            </label>
+            <label>
+              Account type
+              <input
+                name="account_type"
+                type="number"
+                min="0"
+                value={accountType}
+                onInput={(e) => setAccountType((e.target as HTMLInputElement).value)}
+              />
+            </label>
           </>
         ) : (
-          <label>Token<input name="token" value={token} required onInput={(e) => setToken((e.target as HTMLInputElement).value)} /></label>
+          <label>
+            Token
+            <input
+              name="token"
+              value={token}
+              required
+              onInput={(e) => setToken((e.target as HTMLInputElement).value)}
+            />
+          </label>
         )}
         <button type="submit">Search</button>
       </form>
@@ -82,17 +128,39 @@ export function Lookup({ accessId, onChanged }: { accessId: string; onChanged: (
             <table>
               <caption>Oldest bind first</caption>
               <thead>
-                <tr><th scope="col">Token</th><th scope="col">Account</th><th scope="col">Type</th><th scope="col">Platform</th><th scope="col">Bound at</th><th scope="col"><span class="sr-only">Actions</span></th></tr>
+                <tr>
+                  <th scope="col">Token</th>
+                  <th scope="col">Account</th>
+                  <th scope="col">Type</th>
+                  <th scope="col">Platform</th>
+                  <th scope="col">Bound at</th>
+                  <th scope="col">
+                    <span class="sr-only">Actions</span>
+                  </th>
+                </tr>
               </thead>
               <tbody>
                 {found.bindings.map((b) => (
                   <tr key={`${b.token}|${b.account}|${b.account_type}`}>
-                    <td><code>{b.token}</code></td>
+                    <td>
+                      <code>{b.token}</code>
+                    </td>
                     <td>{b.account}</td>
                     <td>{b.account_type}</td>
                     <td>{b.platform ?? '—'}</td>
-                    <td><time dateTime={b.bound_at}>{when(b.bound_at)}</time></td>
-                    <td><button type="button" class="danger" onClick={() => setPending(b)} aria-label={`Unbind ${b.account} from ${b.token}`}>Unbind</button></td>
+                    <td>
+                      <time dateTime={b.bound_at}>{when(b.bound_at)}</time>
+                    </td>
+                    <td>
+                      <button
+                        type="button"
+                        class="danger"
+                        onClick={() => setPending(b)}
+                        aria-label={`Unbind ${b.account} from ${b.token}`}
+                      >
+                        Unbind
+                      </button>
+                    </td>
                   </tr>
                 ))}
               </tbody>
@@ -105,15 +173,29 @@ export function Lookup({ accessId, onChanged }: { accessId: string; onChanged: (
             <ul class="history">
               {found.history.map((h) => (
                 <li key={h.id}>
-                  <time dateTime={h.at}>{when(h.at)}</time> <strong>{h.cause.replace('_', ' ')}</strong> <code>{h.token}</code> ↔ {h.account} (type {h.account_type})
-                  {h.op_type && <span class="actor"> by {h.op_type}{h.op_id ? ` ${h.op_id}` : ''}</span>}
+                  <time dateTime={h.at}>{when(h.at)}</time> <strong>{h.cause.replace('_', ' ')}</strong>{' '}
+                  <code>{h.token}</code> ↔ {h.account} (type {h.account_type})
+                  {h.op_type && (
+                    <span class="actor">
+                      {' '}
+                      by {h.op_type}
+                      {h.op_id ? ` ${h.op_id}` : ''}
+                    </span>
+                  )}
                 </li>
               ))}
             </ul>
           )}
         </>
       )}
-      {pending && <Confirm text={`Unbind account ${pending.account} from token ${pending.token}? The device stops receiving this account's pushes.`} action="Unbind" onConfirm={() => void unbind(pending)} onCancel={() => setPending(null)} />}
+      {pending && (
+        <Confirm
+          text={`Unbind account ${pending.account} from token ${pending.token}? The device stops receiving this account's pushes.`}
+          action="Unbind"
+          onConfirm={() => void unbind(pending)}
+          onCancel={() => setPending(null)}
+        />
+      )}
     </section>
   );
 }

@@ -1,7 +1,7 @@
 /** The bindery admin console: sign in with the admin token, then apps, one app, and look-ups. */
 import { render } from 'preact';
 import { useState } from 'preact/hooks';
-import { api, ApiFailure, savedToken, saveToken } from './api.ts';
+import { ApiFailure, api, savedToken, saveToken } from './api.ts';
 import { AppDetail } from './app-view.tsx';
 import { AppsView } from './apps-view.tsx';
 import { Message } from './ui.tsx';
@@ -16,7 +16,11 @@ function SignIn({ onSignedIn }: { onSignedIn: () => void }) {
       saveToken(token);
       onSignedIn();
     } catch (e) {
-      setError(e instanceof ApiFailure && e.status === 401 ? 'That admin token is not right. It is the BINDERY_ADMIN_TOKEN the server was started with.' : (e as Error).message);
+      setError(
+        e instanceof ApiFailure && e.status === 401
+          ? 'That admin token is not right. It is the BINDERY_ADMIN_TOKEN the server was started with.'
+          : (e as Error).message,
+      );
     }
   };
   return (
@@ -25,7 +29,15 @@ function SignIn({ onSignedIn }: { onSignedIn: () => void }) {
         <h2>Sign in</h2>
         <label>
           Admin token
-          <input name="token" type="password" autoComplete="current-password" required autofocus value={token} onInput={(e) => setToken((e.target as HTMLInputElement).value)} />
+          <input
+            name="token"
+            type="password"
+            autoComplete="current-password"
+            required
+            autofocus
+            value={token}
+            onInput={(e) => setToken((e.target as HTMLInputElement).value)}
+          />
         </label>
         {error && <Message kind="error">{error}</Message>}
         <button type="submit">Sign in</button>
@@ -46,9 +58,19 @@ function Console() {
     <>
       <header>
         <h1>bindery console</h1>
-        {signedIn && <button type="button" onClick={signOut}>Sign out</button>}
+        {signedIn && (
+          <button type="button" onClick={signOut}>
+            Sign out
+          </button>
+        )}
       </header>
-      {!signedIn ? <SignIn onSignedIn={() => setSignedIn(true)} /> : open ? <AppDetail accessId={open} onBack={() => setOpen(null)} /> : <AppsView onOpen={setOpen} onSignedOut={signOut} />}
+      {!signedIn ? (
+        <SignIn onSignedIn={() => setSignedIn(true)} />
+      ) : open ? (
+        <AppDetail accessId={open} onBack={() => setOpen(null)} />
+      ) : (
+        <AppsView onOpen={setOpen} onSignedOut={signOut} />
+      )}
     </>
   );
 }

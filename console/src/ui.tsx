@@ -1,6 +1,7 @@
 /** Small shared pieces: messages, the one-time secret panel, a confirmation dialog, dates. */
-import { useEffect, useRef } from 'preact/hooks';
+
 import type { ComponentChildren } from 'preact';
+import { useEffect, useRef } from 'preact/hooks';
 
 export function Message({ kind, children }: { kind: 'error' | 'info'; children: ComponentChildren }) {
   return (
@@ -32,7 +33,17 @@ export function Secrets({ title, items, onDone }: { title: string; items: [strin
   );
 }
 
-export function Confirm({ text, action, onConfirm, onCancel }: { text: string; action: string; onConfirm: () => void; onCancel: () => void }) {
+export function Confirm({
+  text,
+  action,
+  onConfirm,
+  onCancel,
+}: {
+  text: string;
+  action: string;
+  onConfirm: () => void;
+  onCancel: () => void;
+}) {
   const dialog = useRef<HTMLDialogElement>(null);
   useEffect(() => {
     dialog.current?.showModal();
@@ -52,4 +63,5 @@ export function Confirm({ text, action, onConfirm, onCancel }: { text: string; a
   );
 }
 
-export const when = (iso: string) => new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+export const when = (iso: string) =>
+  new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });

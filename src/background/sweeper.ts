@@ -1,6 +1,6 @@
 /** Deletes history past its retention, idempotency keys past 24 h, and finished webhook events past the retention. */
 import type { FastifyBaseLogger } from 'fastify';
-import { IDEMPOTENCY_WINDOW_MS, type BindingStore, type SweepCounts } from '../store/store.ts';
+import { type BindingStore, IDEMPOTENCY_WINDOW_MS, type SweepCounts } from '../store/store.ts';
 import { logRoundFailure } from './round-failure.ts';
 
 const DAY_MS = 86_400_000;
@@ -29,8 +29,13 @@ export class Sweeper {
 
   async sweep(now = Date.now()): Promise<SweepCounts> {
     const retention = now - this.options.retentionDays * DAY_MS;
-    const counts = await this.store.sweep({ historyBefore: retention, idempotencyBefore: now - IDEMPOTENCY_WINDOW_MS, webhooksBefore: retention });
-    if (counts.history + counts.idempotency + counts.webhooks > 0) this.log.info({ swept: counts }, 'swept old records');
+    const counts = await this.store.sweep({
+      historyBefore: retention,
+      idempotencyBefore: now - IDEMPOTENCY_WINDOW_MS,
+      webhooksBefore: retention,
+    });
+    if (counts.history + counts.idempotency + counts.webhooks > 0)
+      this.log.info({ swept: counts }, 'swept old records');
     return counts;
   }
 }

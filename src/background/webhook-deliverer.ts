@@ -8,8 +8,8 @@ import { createHmac } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { FastifyBaseLogger } from 'fastify';
-import type { BindingStore, DeliveryOutcome, WebhookEvent } from '../store/store.ts';
 import { inwardHostProblem, outwardLookup } from '../domain/webhook-target.ts';
+import type { BindingStore, DeliveryOutcome, WebhookEvent } from '../store/store.ts';
 import { logRoundFailure } from './round-failure.ts';
 
 export interface WebhookDelivererOptions {
@@ -29,7 +29,13 @@ export interface WebhookDelivererOptions {
  * not followed). Unless `allowPrivate`, the connection may go only to public addresses: a literal
  * address is checked here, a name on the addresses DNS gives for this very connection.
  */
-function post(url: string, headers: Record<string, string>, body: string, timeoutMs: number, allowPrivate: boolean): Promise<number> {
+function post(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs: number,
+  allowPrivate: boolean,
+): Promise<number> {
   const target = new URL(url);
   const problem = allowPrivate ? null : inwardHostProblem(target);
   if (problem) return Promise.reject(new Error(problem));
@@ -130,7 +136,10 @@ export class WebhookDeliverer {
       if (status < 200 || status >= 300) error = `HTTP ${status}`;
     } catch (e) {
       const name = (e as Error).name;
-      error = name === 'TimeoutError' || name === 'AbortError' ? `no answer in ${this.options.timeoutMs} ms` : (e as Error).message;
+      error =
+        name === 'TimeoutError' || name === 'AbortError'
+          ? `no answer in ${this.options.timeoutMs} ms`
+          : (e as Error).message;
     }
     const at = Date.now();
     const attempts = event.attempts + 1;
@@ -142,7 +151,11 @@ export class WebhookDeliverer {
       next = at + Math.round(backoff * (0.75 + Math.random() * 0.5));
     }
     this.options.onAttempt?.(next === 'delivered' ? 'delivered' : next === 'failed' ? 'failed' : 'retry');
-    if (error !== null) this.log.warn({ eventId: event.id, app: event.accessId, attempt: attempts, error, giveUp: next === 'failed' }, 'webhook delivery failed');
+    if (error !== null)
+      this.log.warn(
+        { eventId: event.id, app: event.accessId, attempt: attempts, error, giveUp: next === 'failed' },
+        'webhook delivery failed',
+      );
     await this.store.completeWebhookEvent(event, { at, status, error, durationMs: at - started, next });
   }
 }

@@ -1,9 +1,9 @@
 /** `bindery app …`: manage apps straight on the store named by BINDERY_DATABASE_URL. */
-import { Option, type Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { loadConfig } from '../config.ts';
-import { AppInputError, AppService, AppStateError, type AppChanges } from '../domain/app-service.ts';
+import { type AppChanges, AppInputError, AppService, AppStateError } from '../domain/app-service.ts';
 import { appView } from '../domain/app-view.ts';
-import { BINDING_RULES, type App, type BindingRules } from '../domain/types.ts';
+import { type App, BINDING_RULES, type BindingRules } from '../domain/types.ts';
 import { AppExistsError } from '../errors.ts';
 import { describeStore, openStore, StoreMissingError } from '../store/open-store.ts';
 import type { AppCounts } from '../store/store.ts';
@@ -30,7 +30,10 @@ function appText(app: Counted, show: { secret?: boolean; webhookSecret?: boolean
 }
 
 /** Runs `run` on the store of BINDERY_DATABASE_URL, said on stderr; only `create` may make a new store. */
-async function withService<T>(run: (service: AppService) => Promise<T>, options: { create?: boolean } = {}): Promise<T> {
+async function withService<T>(
+  run: (service: AppService) => Promise<T>,
+  options: { create?: boolean } = {},
+): Promise<T> {
   const config = loadConfig();
   const store = await openStore(config, { mustExist: !options.create }).catch((error: unknown) => {
     if (error instanceof StoreMissingError) throw new CliError(error.message, EXIT.USAGE);
@@ -41,7 +44,11 @@ async function withService<T>(run: (service: AppService) => Promise<T>, options:
     return await run(new AppService(store, config.secretGraceSeconds, config.webhookAllowPrivate));
   } catch (error) {
     if (error instanceof AppInputError) throw new CliError(error.message, EXIT.USAGE);
-    if (error instanceof AppStateError) throw new CliError(error.message.replace('end_previous_grace: true (CLI: --end-grace)', '--end-grace'), EXIT.FAILURE);
+    if (error instanceof AppStateError)
+      throw new CliError(
+        error.message.replace('end_previous_grace: true (CLI: --end-grace)', '--end-grace'),
+        EXIT.FAILURE,
+      );
     if (error instanceof AppExistsError) throw new CliError(`${error.message}; choose another --access-id`, EXIT.USAGE);
     throw error;
   } finally {
@@ -54,18 +61,23 @@ function print(json: boolean, value: object, text: string): void {
 }
 
 const wholeNumber = (flag: string) => (value: string) => {
-  if (!/^\d+$/.test(value)) throw new CliError(`${flag} must be a whole number, got ${JSON.stringify(value)}`, EXIT.USAGE);
+  if (!/^\d+$/.test(value))
+    throw new CliError(`${flag} must be a whole number, got ${JSON.stringify(value)}`, EXIT.USAGE);
   return Number(value);
 };
 
 const positiveNumber = (flag: string) => (value: string) => {
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new CliError(`${flag} must be a positive number, got ${JSON.stringify(value)}`, EXIT.USAGE);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new CliError(`${flag} must be a positive number, got ${JSON.stringify(value)}`, EXIT.USAGE);
   return n;
 };
 
 const bindingRulesOption = () =>
-  new Option('--binding-rules <rules>', 'append: op 1 appends (default); tpns: as TPNS since 2020-10-26, op 1 acts as op 2 and a token keeps one account per account_type').choices(BINDING_RULES);
+  new Option(
+    '--binding-rules <rules>',
+    'append: op 1 appends (default); tpns: as TPNS since 2020-10-26, op 1 acts as op 2 and a token keeps one account per account_type',
+  ).choices(BINDING_RULES);
 
 const notFound = (accessId: string) =>
   new CliError(`no app with AccessID ${accessId}; \`bindery app list\` shows the apps`, EXIT.NOT_FOUND);
@@ -83,19 +95,37 @@ export function registerAppCommands(program: Command): void {
     .option('--max-accounts-per-token <n>', 'cap (default 10)', wholeNumber('--max-accounts-per-token'))
     .addOption(bindingRulesOption())
     .option('--json', 'print one JSON object')
-    .action(async (o: { name: string; accessId?: string; secretKey?: string; maxTokensPerAccount?: number; maxAccountsPerToken?: number; bindingRules?: BindingRules; json?: boolean }) => {
-      const created = await withService(
-        (s) =>
-          s.create({
-            name: o.name,
-            accessId: o.accessId,
-            secretKey: o.secretKey,
-            policy: { maxTokensPerAccount: o.maxTokensPerAccount, maxAccountsPerToken: o.maxAccountsPerToken, bindingRules: o.bindingRules },
-          }),
-        { create: true },
-      );
-      print(!!o.json, appView(created, { secret: true }), `${appText(created, { secret: true })}\n\nKeep the SecretKey safe: it is not shown again.`);
-    });
+    .action(
+      async (o: {
+        name: string;
+        accessId?: string;
+        secretKey?: string;
+        maxTokensPerAccount?: number;
+        maxAccountsPerToken?: number;
+        bindingRules?: BindingRules;
+        json?: boolean;
+      }) => {
+        const created = await withService(
+          (s) =>
+            s.create({
+              name: o.name,
+              accessId: o.accessId,
+              secretKey: o.secretKey,
+              policy: {
+                maxTokensPerAccount: o.maxTokensPerAccount,
+                maxAccountsPerToken: o.maxAccountsPerToken,
+                bindingRules: o.bindingRules,
+              },
+            }),
+          { create: true },
+        );
+        print(
+          !!o.json,
+          appView(created, { secret: true }),
+          `${appText(created, { secret: true })}\n\nKeep the SecretKey safe: it is not shown again.`,
+        );
+      },
+    );
 
   app
     .command('list')
@@ -107,10 +137,36 @@ export function registerAppCommands(program: Command): void {
         apps.length === 0
           ? 'no apps yet: `bindery app create --name NAME` makes one'
           : table(
-              ['ACCESS ID', 'NAME', 'RULES', 'MAX TOKENS/ACCOUNT', 'MAX ACCOUNTS/TOKEN', 'BINDINGS', 'TOKENS', 'ACCOUNTS', 'RATE LIMIT/S', 'WEBHOOK'],
-              apps.map((a) => [a.accessId, a.name, a.policy.bindingRules, a.policy.maxTokensPerAccount, a.policy.maxAccountsPerToken, a.counts.bindings, a.counts.tokens, a.counts.accounts, a.rateLimit?.perSecond ?? null, a.webhook?.url ?? null]),
+              [
+                'ACCESS ID',
+                'NAME',
+                'RULES',
+                'MAX TOKENS/ACCOUNT',
+                'MAX ACCOUNTS/TOKEN',
+                'BINDINGS',
+                'TOKENS',
+                'ACCOUNTS',
+                'RATE LIMIT/S',
+                'WEBHOOK',
+              ],
+              apps.map((a) => [
+                a.accessId,
+                a.name,
+                a.policy.bindingRules,
+                a.policy.maxTokensPerAccount,
+                a.policy.maxAccountsPerToken,
+                a.counts.bindings,
+                a.counts.tokens,
+                a.counts.accounts,
+                a.rateLimit?.perSecond ?? null,
+                a.webhook?.url ?? null,
+              ]),
             );
-      print(!!o.json, apps.map((a) => appView(a)), text);
+      print(
+        !!o.json,
+        apps.map((a) => appView(a)),
+        text,
+      );
     });
 
   app
@@ -126,39 +182,89 @@ export function registerAppCommands(program: Command): void {
   app
     .command('rotate-secret <accessId>')
     .description('issue a new SecretKey; the old one keeps working for the grace period')
-    .option('--grace-seconds <n>', 'how long the old SecretKey keeps working (default BINDERY_SECRET_GRACE_SECONDS, 86400)', wholeNumber('--grace-seconds'))
-    .option('--end-grace', 'a SecretKey rotated out earlier and still in its grace period stops working now (refused without it)')
+    .option(
+      '--grace-seconds <n>',
+      'how long the old SecretKey keeps working (default BINDERY_SECRET_GRACE_SECONDS, 86400)',
+      wholeNumber('--grace-seconds'),
+    )
+    .option(
+      '--end-grace',
+      'a SecretKey rotated out earlier and still in its grace period stops working now (refused without it)',
+    )
     .option('--json', 'print one JSON object')
     .action(async (accessId: string, o: { graceSeconds?: number; endGrace?: boolean; json?: boolean }) => {
       const rotated = await withService((s) => s.rotateSecret(accessId, o.graceSeconds, o.endGrace));
       if (!rotated) throw notFound(accessId);
-      print(!!o.json, appView(rotated, { secret: true }), `${appText(rotated, { secret: true })}\n\nKeep the new SecretKey safe: it is not shown again.`);
+      print(
+        !!o.json,
+        appView(rotated, { secret: true }),
+        `${appText(rotated, { secret: true })}\n\nKeep the new SecretKey safe: it is not shown again.`,
+      );
     });
 
   app
     .command('set-policy <accessId>')
     .description('change the caps and the rate limit of an app')
     .option('--max-tokens-per-account <n>', 'tokens one account may have', wholeNumber('--max-tokens-per-account'))
-    .option('--max-accounts-per-token <n>', 'accounts one token may have (1 = logging in moves the device)', wholeNumber('--max-accounts-per-token'))
+    .option(
+      '--max-accounts-per-token <n>',
+      'accounts one token may have (1 = logging in moves the device)',
+      wholeNumber('--max-accounts-per-token'),
+    )
     .addOption(bindingRulesOption())
-    .option('--rate-limit <perSecond>', 'requests per second this app may send, per instance', positiveNumber('--rate-limit'))
-    .option('--rate-limit-burst <n>', 'requests it may send at once (default: 2 x the rate, at least 1)', wholeNumber('--rate-limit-burst'))
+    .option(
+      '--rate-limit <perSecond>',
+      'requests per second this app may send, per instance',
+      positiveNumber('--rate-limit'),
+    )
+    .option(
+      '--rate-limit-burst <n>',
+      'requests it may send at once (default: 2 x the rate, at least 1)',
+      wholeNumber('--rate-limit-burst'),
+    )
     .option('--no-rate-limit', 'turn the rate limit off')
     .option('--json', 'print one JSON object')
-    .action(async (accessId: string, o: { maxTokensPerAccount?: number; maxAccountsPerToken?: number; bindingRules?: BindingRules; rateLimit?: number | false; rateLimitBurst?: number; json?: boolean }) => {
-      const changes: AppChanges = {};
-      if (o.maxTokensPerAccount !== undefined || o.maxAccountsPerToken !== undefined || o.bindingRules !== undefined) {
-        changes.policy = { maxTokensPerAccount: o.maxTokensPerAccount, maxAccountsPerToken: o.maxAccountsPerToken, bindingRules: o.bindingRules };
-      }
-      if (o.rateLimit === false) changes.rateLimit = null;
-      else if (o.rateLimit !== undefined) changes.rateLimit = { perSecond: o.rateLimit, burst: o.rateLimitBurst ?? Math.max(1, Math.ceil(o.rateLimit * 2)) };
-      if (Object.keys(changes).length === 0) {
-        throw new CliError('give --max-tokens-per-account, --max-accounts-per-token, --binding-rules, --rate-limit or --no-rate-limit', EXIT.USAGE);
-      }
-      const updated = await withService((s) => s.update(accessId, changes));
-      if (!updated) throw notFound(accessId);
-      print(!!o.json, appView(updated), appText(updated, {}));
-    });
+    .action(
+      async (
+        accessId: string,
+        o: {
+          maxTokensPerAccount?: number;
+          maxAccountsPerToken?: number;
+          bindingRules?: BindingRules;
+          rateLimit?: number | false;
+          rateLimitBurst?: number;
+          json?: boolean;
+        },
+      ) => {
+        const changes: AppChanges = {};
+        if (
+          o.maxTokensPerAccount !== undefined ||
+          o.maxAccountsPerToken !== undefined ||
+          o.bindingRules !== undefined
+        ) {
+          changes.policy = {
+            maxTokensPerAccount: o.maxTokensPerAccount,
+            maxAccountsPerToken: o.maxAccountsPerToken,
+            bindingRules: o.bindingRules,
+          };
+        }
+        if (o.rateLimit === false) changes.rateLimit = null;
+        else if (o.rateLimit !== undefined)
+          changes.rateLimit = {
+            perSecond: o.rateLimit,
+            burst: o.rateLimitBurst ?? Math.max(1, Math.ceil(o.rateLimit * 2)),
+          };
+        if (Object.keys(changes).length === 0) {
+          throw new CliError(
+            'give --max-tokens-per-account, --max-accounts-per-token, --binding-rules, --rate-limit or --no-rate-limit',
+            EXIT.USAGE,
+          );
+        }
+        const updated = await withService((s) => s.update(accessId, changes));
+        if (!updated) throw notFound(accessId);
+        print(!!o.json, appView(updated), appText(updated, {}));
+      },
+    );
 
   app
     .command('set-webhook <accessId>')
@@ -171,7 +277,13 @@ export function registerAppCommands(program: Command): void {
       const updated = await withService((s) => s.update(accessId, { webhookUrl: o.off ? null : (o.url ?? null) }));
       if (!updated) throw notFound(accessId);
       const show = { webhookSecret: !o.off };
-      print(!!o.json, appView(updated, show), o.off ? appText(updated, show) : `${appText(updated, show)}\n\nVerify deliveries with the webhook_secret: it is not shown again.`);
+      print(
+        !!o.json,
+        appView(updated, show),
+        o.off
+          ? appText(updated, show)
+          : `${appText(updated, show)}\n\nVerify deliveries with the webhook_secret: it is not shown again.`,
+      );
     });
 
   app
@@ -180,7 +292,8 @@ export function registerAppCommands(program: Command): void {
     .option('--yes', 'confirm: this cannot be undone')
     .option('--json', 'print one JSON object')
     .action(async (accessId: string, o: { yes?: boolean; json?: boolean }) => {
-      if (!o.yes) throw new CliError(`this deletes app ${accessId} and all its bindings; add --yes to confirm`, EXIT.USAGE);
+      if (!o.yes)
+        throw new CliError(`this deletes app ${accessId} and all its bindings; add --yes to confirm`, EXIT.USAGE);
       const deleted = await withService((s) => s.delete(accessId));
       if (!deleted) throw notFound(accessId);
       print(!!o.json, { access_id: accessId, deleted: true }, `deleted app ${accessId} and all its bindings`);

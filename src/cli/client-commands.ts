@@ -2,16 +2,17 @@
  * `bindery bind|unbind|query|import|export`: the SDK against a running server, for people (readable
  * output, progress bars) and for scripts (--json, exit codes).
  */
-import { SingleBar } from 'cli-progress';
-import { Option, type Command } from 'commander';
-import { CsvError, parse as parseCsv } from 'csv-parse';
-import { stringify as toCsv } from 'csv-stringify';
+
 import { once } from 'node:events';
 import { constants, createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { finished } from 'node:stream/promises';
-import { BinderyClient, type AccountRef, type BatchoperateResponse, type Platform } from '../client/index.ts';
+import { SingleBar } from 'cli-progress';
+import { type Command, Option } from 'commander';
+import { CsvError, parse as parseCsv } from 'csv-parse';
+import { stringify as toCsv } from 'csv-stringify';
+import { type AccountRef, type BatchoperateResponse, BinderyClient, type Platform } from '../client/index.ts';
 import { CliError, EXIT } from './app-commands.ts';
 import { table } from './table.ts';
 
@@ -36,12 +37,23 @@ function client(o: Connection): BinderyClient {
     parsed = undefined;
   }
   if (!parsed || !['http:', 'https:'].includes(parsed.protocol)) {
-    throw new CliError(`--url (or BINDERY_URL) must be the server's http:// or https:// address, e.g. ${DEFAULT_URL}; got ${JSON.stringify(url)}`, EXIT.USAGE);
+    throw new CliError(
+      `--url (or BINDERY_URL) must be the server's http:// or https:// address, e.g. ${DEFAULT_URL}; got ${JSON.stringify(url)}`,
+      EXIT.USAGE,
+    );
   }
   if (!o.accessId || !o.secretKey) {
-    throw new CliError('give the app credentials: --access-id and --secret-key, or BINDERY_ACCESS_ID and BINDERY_SECRET_KEY', EXIT.USAGE);
+    throw new CliError(
+      'give the app credentials: --access-id and --secret-key, or BINDERY_ACCESS_ID and BINDERY_SECRET_KEY',
+      EXIT.USAGE,
+    );
   }
-  return new BinderyClient({ baseUrl: url, accessId: o.accessId, secretKey: o.secretKey, auth: o.sign ? 'signature' : 'basic' });
+  return new BinderyClient({
+    baseUrl: url,
+    accessId: o.accessId,
+    secretKey: o.secretKey,
+    auth: o.sign ? 'signature' : 'basic',
+  });
 }
 
 /** Options read from the environment name the variable in --help, never its value (a SecretKey must not be printed). */
@@ -55,13 +67,16 @@ function withConnection(command: Command): Command {
 }
 
 const accountType = (value: string) => {
-  if (!/^\d+$/.test(value)) throw new CliError(`--account-type must be a whole number, got ${JSON.stringify(value)}`, EXIT.USAGE);
+  if (!/^\d+$/.test(value))
+    throw new CliError(`--account-type must be a whole number, got ${JSON.stringify(value)}`, EXIT.USAGE);
   return Number(value);
 };
 
 /** Prints a batch answer; element failures make the exit code 4. */
 function report(o: Connection, answer: BatchoperateResponse, what: string): void {
-  process.stdout.write(o.json ? `${JSON.stringify(answer)}\n` : answer.ret_code === 0 ? `${what}\n` : `bindery: ${answer.err_msg}\n`);
+  process.stdout.write(
+    o.json ? `${JSON.stringify(answer)}\n` : answer.ret_code === 0 ? `${what}\n` : `bindery: ${answer.err_msg}\n`,
+  );
   if (answer.ret_code !== 0) process.exitCode = EXIT.PARTIAL;
 }
 
@@ -71,7 +86,13 @@ async function countLines(path: string): Promise<number> {
   return count;
 }
 
-const CSV_OPTIONS = { columns: true, skip_empty_lines: true, trim: true, relax_column_count: true, info: true } as const;
+const CSV_OPTIONS = {
+  columns: true,
+  skip_empty_lines: true,
+  trim: true,
+  relax_column_count: true,
+  info: true,
+} as const;
 type CsvRow = { record: Record<string, string>; info: { lines: number } };
 
 /**
@@ -81,7 +102,10 @@ type CsvRow = { record: Record<string, string>; info: { lines: number } };
 async function checkCsv(path: string): Promise<void> {
   const columns = (header: string[]) => {
     if (!header.includes('token') || !header.includes('account')) {
-      throw new CliError(`${path} line 1: the header must name the columns token and account (and may name ${CSV_COLUMNS.slice(2).join(', ')}); got ${header.join(',')}`, EXIT.USAGE);
+      throw new CliError(
+        `${path} line 1: the header must name the columns token and account (and may name ${CSV_COLUMNS.slice(2).join(', ')}); got ${header.join(',')}`,
+        EXIT.USAGE,
+      );
     }
     return header;
   };
@@ -92,7 +116,10 @@ async function checkCsv(path: string): Promise<void> {
   } catch (error) {
     if (!(error instanceof CsvError)) throw error;
     const line = (error as CsvError & { lines?: number }).lines;
-    throw new CliError(`${path} line ${line ?? '?'}: ${error.message}; the file cannot be read as CSV (header: ${CSV_COLUMNS.join(',')}), so nothing was imported`, EXIT.USAGE);
+    throw new CliError(
+      `${path} line ${line ?? '?'}: ${error.message}; the file cannot be read as CSV (header: ${CSV_COLUMNS.join(',')}), so nothing was imported`,
+      EXIT.USAGE,
+    );
   }
 }
 
@@ -109,7 +136,8 @@ async function* readLines(path: string, format: 'ndjson' | 'csv', csvLines: numb
   for await (const { record: row, info } of parser as AsyncIterable<CsvRow>) {
     const record: Record<string, unknown> = { token: row.token ?? '', account: row.account ?? '' };
     // A type that is not a number goes as given, so the server refuses it by line rather than reading 0.
-    if (row.account_type) record.account_type = /^\d+$/.test(row.account_type) ? Number(row.account_type) : row.account_type;
+    if (row.account_type)
+      record.account_type = /^\d+$/.test(row.account_type) ? Number(row.account_type) : row.account_type;
     if (row.platform) record.platform = row.platform;
     if (row.bound_at) record.bound_at = row.bound_at;
     csvLines.push(info.lines);
@@ -122,7 +150,14 @@ async function openForWriting(path: string): Promise<WriteStream> {
   const out = createWriteStream(path);
   await new Promise<void>((opened, failed) => {
     out.once('open', () => opened());
-    out.once('error', (error: NodeJS.ErrnoException) => failed(new CliError(`cannot write ${path}: ${error.code === 'ENOENT' ? 'no such folder' : (error.code ?? error.message)}`, EXIT.USAGE)));
+    out.once('error', (error: NodeJS.ErrnoException) =>
+      failed(
+        new CliError(
+          `cannot write ${path}: ${error.code === 'ENOENT' ? 'no such folder' : (error.code ?? error.message)}`,
+          EXIT.USAGE,
+        ),
+      ),
+    );
   });
   out.on('error', (error: NodeJS.ErrnoException) => {
     process.stderr.write(`bindery: writing ${path} failed (${error.code ?? error.message}); the file is incomplete\n`);
@@ -133,53 +168,105 @@ async function openForWriting(path: string): Promise<WriteStream> {
 
 function format(value: string | undefined, path: string | undefined): 'ndjson' | 'csv' {
   const chosen = value ?? (path?.toLowerCase().endsWith('.csv') ? 'csv' : 'ndjson');
-  if (chosen !== 'ndjson' && chosen !== 'csv') throw new CliError(`--format must be ndjson or csv, got ${JSON.stringify(chosen)}`, EXIT.USAGE);
+  if (chosen !== 'ndjson' && chosen !== 'csv')
+    throw new CliError(`--format must be ndjson or csv, got ${JSON.stringify(chosen)}`, EXIT.USAGE);
   return chosen;
 }
 
 export function registerClientCommands(program: Command): void {
-  withConnection(program.command('bind <token> <accounts...>').description('bind a device token to accounts (operator_type 1; --exclusive: 2)'))
+  withConnection(
+    program
+      .command('bind <token> <accounts...>')
+      .description('bind a device token to accounts (operator_type 1; --exclusive: 2)'),
+  )
     .option('--account-type <n>', 'account_type of the accounts', accountType, 0)
     .option('--platform <platform>', 'android or ios')
     .option('--exclusive', 'the accounts become the only ones of the token')
-    .action(async (token: string, accounts: string[], o: Connection & { accountType: number; platform?: Platform; exclusive?: boolean }) => {
-      const account_list: AccountRef[] = accounts.map((account) => ({ account, account_type: o.accountType }));
-      const answer = await client(o).batchoperate({ operator_type: o.exclusive ? 2 : 1, ...(o.platform ? { platform: o.platform } : {}), token_accounts: [{ token, account_list }] });
-      report(o, answer, `bound ${token} to ${accounts.join(', ')}`);
-    });
+    .action(
+      async (
+        token: string,
+        accounts: string[],
+        o: Connection & { accountType: number; platform?: Platform; exclusive?: boolean },
+      ) => {
+        const account_list: AccountRef[] = accounts.map((account) => ({ account, account_type: o.accountType }));
+        const answer = await client(o).batchoperate({
+          operator_type: o.exclusive ? 2 : 1,
+          ...(o.platform ? { platform: o.platform } : {}),
+          token_accounts: [{ token, account_list }],
+        });
+        report(o, answer, `bound ${token} to ${accounts.join(', ')}`);
+      },
+    );
 
-  withConnection(program.command('unbind [token] [accounts...]').description('unbind accounts from a token (3), a token from all (4), or --account from all tokens (5)'))
+  withConnection(
+    program
+      .command('unbind [token] [accounts...]')
+      .description('unbind accounts from a token (3), a token from all (4), or --account from all tokens (5)'),
+  )
     .option('--account <account>', 'unbind this account from all its tokens')
     .option('--account-type <n>', 'account_type', accountType, 0)
-    .action(async (token: string | undefined, accounts: string[], o: Connection & { account?: string; accountType: number }) => {
-      const bindery = client(o);
-      if (o.account !== undefined) {
-        if (token !== undefined) throw new CliError('give either a token or --account, not both', EXIT.USAGE);
-        return report(o, await bindery.batchoperate({ operator_type: 5, account_list: [{ account: o.account, account_type: o.accountType }] }), `unbound ${o.account} from all its tokens`);
-      }
-      if (token === undefined) throw new CliError('give a token (and accounts), or --account', EXIT.USAGE);
-      if (accounts.length === 0) return report(o, await bindery.batchoperate({ operator_type: 4, token_list: [token] }), `unbound ${token} from all its accounts`);
-      const account_list = accounts.map((account) => ({ account, account_type: o.accountType }));
-      report(o, await bindery.batchoperate({ operator_type: 3, token_accounts: [{ token, account_list }] }), `unbound ${token} from ${accounts.join(', ')}`);
-    });
+    .action(
+      async (
+        token: string | undefined,
+        accounts: string[],
+        o: Connection & { account?: string; accountType: number },
+      ) => {
+        const bindery = client(o);
+        if (o.account !== undefined) {
+          if (token !== undefined) throw new CliError('give either a token or --account, not both', EXIT.USAGE);
+          return report(
+            o,
+            await bindery.batchoperate({
+              operator_type: 5,
+              account_list: [{ account: o.account, account_type: o.accountType }],
+            }),
+            `unbound ${o.account} from all its tokens`,
+          );
+        }
+        if (token === undefined) throw new CliError('give a token (and accounts), or --account', EXIT.USAGE);
+        if (accounts.length === 0)
+          return report(
+            o,
+            await bindery.batchoperate({ operator_type: 4, token_list: [token] }),
+            `unbound ${token} from all its accounts`,
+          );
+        const account_list = accounts.map((account) => ({ account, account_type: o.accountType }));
+        report(
+          o,
+          await bindery.batchoperate({ operator_type: 3, token_accounts: [{ token, account_list }] }),
+          `unbound ${token} from ${accounts.join(', ')}`,
+        );
+      },
+    );
 
-  withConnection(program.command('query').description("an account's tokens (--account) or a token's accounts (--token), oldest bind first"))
+  withConnection(
+    program
+      .command('query')
+      .description("an account's tokens (--account) or a token's accounts (--token), oldest bind first"),
+  )
     .option('--account <account>', 'list the tokens of this account')
     .option('--account-type <n>', 'account_type', accountType, 0)
     .option('--token <token>', 'list the accounts of this token')
     .action(async (o: Connection & { account?: string; accountType: number; token?: string }) => {
-      if ((o.account === undefined) === (o.token === undefined)) throw new CliError('give either --account or --token', EXIT.USAGE);
+      if ((o.account === undefined) === (o.token === undefined))
+        throw new CliError('give either --account or --token', EXIT.USAGE);
       const bindery = client(o);
       const found: object[] = [];
       let text: string;
       if (o.account !== undefined) {
         const tokens = await bindery.accountTokens(o.account, o.accountType);
         found.push(...tokens);
-        text = table(['TOKEN', 'PLATFORM', 'BOUND AT'], tokens.map((t) => [t.token, t.platform ?? null, t.bound_at]));
+        text = table(
+          ['TOKEN', 'PLATFORM', 'BOUND AT'],
+          tokens.map((t) => [t.token, t.platform ?? null, t.bound_at]),
+        );
       } else {
         const accounts = await bindery.tokenAccounts(o.token!);
         found.push(...accounts);
-        text = table(['ACCOUNT', 'ACCOUNT TYPE', 'PLATFORM', 'BOUND AT'], accounts.map((a) => [a.account, a.account_type, a.platform ?? null, a.bound_at]));
+        text = table(
+          ['ACCOUNT', 'ACCOUNT TYPE', 'PLATFORM', 'BOUND AT'],
+          accounts.map((a) => [a.account, a.account_type, a.platform ?? null, a.bound_at]),
+        );
       }
       if (o.json) process.stdout.write(`${JSON.stringify(found)}\n`);
       else process.stdout.write(found.length === 0 ? 'no bindings\n' : `${text}\n`);
@@ -207,39 +294,60 @@ export function registerClientCommands(program: Command): void {
         if (!csv) out.end();
         await finished(out);
         const summary = { exported: count, seconds: (Date.now() - started) / 1000, output: o.output };
-        process.stderr.write(o.json ? '' : `exported ${count} bindings to ${o.output} in ${summary.seconds.toFixed(1)} s\n`);
+        process.stderr.write(
+          o.json ? '' : `exported ${count} bindings to ${o.output} in ${summary.seconds.toFixed(1)} s\n`,
+        );
         if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
       }
     });
 
-  withConnection(program.command('import <file>').description('add bindings from an NDJSON or CSV file (header: token,account,account_type,platform,bound_at)'))
+  withConnection(
+    program
+      .command('import <file>')
+      .description('add bindings from an NDJSON or CSV file (header: token,account,account_type,platform,bound_at)'),
+  )
     .option('--format <format>', 'ndjson or csv (default: from the file name)')
     .option('--chunk-size <n>', 'lines per request', (v: string) => Number(v), 10_000)
     .action(async (file: string, o: Connection & { format?: string; chunkSize: number }) => {
       const chosen = format(o.format, file);
       const bindery = client(o);
       await access(file, constants.R_OK).catch((error: NodeJS.ErrnoException) => {
-        throw new CliError(`cannot read ${file}: ${error.code === 'ENOENT' ? 'no such file' : (error.code ?? error.message)}`, EXIT.USAGE);
+        throw new CliError(
+          `cannot read ${file}: ${error.code === 'ENOENT' ? 'no such file' : (error.code ?? error.message)}`,
+          EXIT.USAGE,
+        );
       });
       if (chosen === 'csv') await checkCsv(file);
       const csvLines: number[] = [];
       const fileLine = (line: number) => (chosen === 'csv' ? (csvLines[line - 1] ?? line + 1) : line);
       const total = Math.max(0, (await countLines(file)) - (chosen === 'csv' ? 1 : 0)); // CSV: minus the header
-      const bar = new SingleBar({ format: 'importing {bar} {percentage}% | {value}/{total} lines | {rate}/s | ETA {eta_formatted}', hideCursor: true, noTTYOutput: true, notTTYSchedule: 2000, stream: process.stderr });
+      const bar = new SingleBar({
+        format: 'importing {bar} {percentage}% | {value}/{total} lines | {rate}/s | ETA {eta_formatted}',
+        hideCursor: true,
+        noTTYOutput: true,
+        notTTYSchedule: 2000,
+        stream: process.stderr,
+      });
       const started = Date.now();
       if (!o.json) bar.start(total, 0, { rate: 0 });
       try {
         const summary = await bindery.importLines(readLines(file, chosen, csvLines), {
           chunkSize: o.chunkSize,
-          onProgress: (sent) => bar.update(sent, { rate: Math.round(sent / Math.max(0.001, (Date.now() - started) / 1000)) }),
+          onProgress: (sent) =>
+            bar.update(sent, { rate: Math.round(sent / Math.max(0.001, (Date.now() - started) / 1000)) }),
         });
         bar.stop();
-        summary.errors = summary.errors.map((e) => ({ line: fileLine(e.line), err_msg: e.err_msg.replace(/^line \d+: /, `${file} line ${fileLine(e.line)}: `) }));
+        summary.errors = summary.errors.map((e) => ({
+          line: fileLine(e.line),
+          err_msg: e.err_msg.replace(/^line \d+: /, `${file} line ${fileLine(e.line)}: `),
+        }));
         const seconds = (Date.now() - started) / 1000;
         const rate = Math.round((summary.imported + summary.failed) / Math.max(seconds, 0.001));
         if (o.json) process.stdout.write(`${JSON.stringify({ ...summary, seconds, lines_per_second: rate })}\n`);
         else {
-          process.stdout.write(`imported ${summary.imported} bindings, ${summary.failed} lines refused, in ${seconds.toFixed(1)} s (${rate} lines/s)\n`);
+          process.stdout.write(
+            `imported ${summary.imported} bindings, ${summary.failed} lines refused, in ${seconds.toFixed(1)} s (${rate} lines/s)\n`,
+          );
           for (const e of summary.errors.slice(0, 20)) process.stdout.write(`  ${e.err_msg}\n`);
           if (summary.errors.length > 20) process.stdout.write(`  … and ${summary.failed - 20} more\n`);
         }

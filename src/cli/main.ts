@@ -29,15 +29,29 @@ registerClientCommands(program);
 /** What a person can do about an answer (or no answer) from the server. */
 function explain(error: BinderyError): { message: string; exitCode: number } {
   if (error.retCode === -1 && error.httpStatus === 0) {
-    return { message: `no answer from the server (${error.errMsg}): is it running (\`npm start\` or \`bindery serve\`), and are --url / BINDERY_URL right?`, exitCode: EXIT.FAILURE };
+    return {
+      message: `no answer from the server (${error.errMsg}): is it running (\`npm start\` or \`bindery serve\`), and are --url / BINDERY_URL right?`,
+      exitCode: EXIT.FAILURE,
+    };
   }
   const code = error.retCode === -1 ? `HTTP ${error.httpStatus}` : `TPNS ${error.retCode}, HTTP ${error.httpStatus}`;
   if (error.retCode === 1008003) {
-    return { message: `the server refused the credentials (${code}): ${error.errMsg}; check --access-id and --secret-key (or BINDERY_ACCESS_ID and BINDERY_SECRET_KEY)`, exitCode: EXIT.USAGE };
+    return {
+      message: `the server refused the credentials (${code}): ${error.errMsg}; check --access-id and --secret-key (or BINDERY_ACCESS_ID and BINDERY_SECRET_KEY)`,
+      exitCode: EXIT.USAGE,
+    };
   }
-  if (error.retCode === 1008028) return { message: `the server asks to slow down (${code}): ${error.errMsg}`, exitCode: EXIT.FAILURE };
-  if (error.retCode === 1008004) return { message: `the server could not do it now (${code}): ${error.errMsg}; nothing was changed, try again shortly`, exitCode: EXIT.FAILURE };
-  return { message: `the server refused the request (${code}): ${error.errMsg}`, exitCode: error.httpStatus >= 400 && error.httpStatus < 500 ? EXIT.USAGE : EXIT.FAILURE };
+  if (error.retCode === 1008028)
+    return { message: `the server asks to slow down (${code}): ${error.errMsg}`, exitCode: EXIT.FAILURE };
+  if (error.retCode === 1008004)
+    return {
+      message: `the server could not do it now (${code}): ${error.errMsg}; nothing was changed, try again shortly`,
+      exitCode: EXIT.FAILURE,
+    };
+  return {
+    message: `the server refused the request (${code}): ${error.errMsg}`,
+    exitCode: error.httpStatus >= 400 && error.httpStatus < 500 ? EXIT.USAGE : EXIT.FAILURE,
+  };
 }
 
 try {
@@ -53,7 +67,8 @@ try {
     else if (error instanceof CliError) ({ message, exitCode } = error);
     else if (error instanceof ConfigError) [message, exitCode] = [error.message, EXIT.USAGE];
     else if (error instanceof StoreError) message = `the store failed: ${error.message}`;
-    else message = `unexpected failure: ${(error as Error).message ?? String(error)}; run again with --debug for the details`;
+    else
+      message = `unexpected failure: ${(error as Error).message ?? String(error)}; run again with --debug for the details`;
     process.stderr.write(`bindery: ${message}\n`);
     if (program.opts<{ debug?: boolean }>().debug) process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
     process.exitCode = exitCode;

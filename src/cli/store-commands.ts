@@ -27,9 +27,11 @@ export function registerStoreCommands(program: Command): void {
       const config = loadConfig();
       if (o.from === o.to) throw new CliError('--from and --to name the same store', EXIT.USAGE);
       // The source must be there; the target may be made.
-      const source = await openStore({ ...config, databaseUrl: o.from }, { mustExist: true }).catch((error: unknown) => {
-        throw error instanceof StoreMissingError ? new CliError(`--from: ${error.message}`, EXIT.USAGE) : error;
-      });
+      const source = await openStore({ ...config, databaseUrl: o.from }, { mustExist: true }).catch(
+        (error: unknown) => {
+          throw error instanceof StoreMissingError ? new CliError(`--from: ${error.message}`, EXIT.USAGE) : error;
+        },
+      );
       const target = await openStore({ ...config, databaseUrl: o.to }).catch(async (error: unknown) => {
         await source.close();
         throw error;
@@ -54,14 +56,29 @@ export function registerStoreCommands(program: Command): void {
         });
         if (barStarted) bar.stop();
         const seconds = (Date.now() - started) / 1000;
-        const summary = { apps: report.apps, bindings: report.bindings, seconds: Number(seconds.toFixed(2)), bindings_per_second: Math.round(report.bindings / Math.max(seconds, 0.001)), verified: report.mismatches.length === 0, mismatches: report.mismatches };
+        const summary = {
+          apps: report.apps,
+          bindings: report.bindings,
+          seconds: Number(seconds.toFixed(2)),
+          bindings_per_second: Math.round(report.bindings / Math.max(seconds, 0.001)),
+          verified: report.mismatches.length === 0,
+          mismatches: report.mismatches,
+        };
         if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-        else process.stdout.write(`copied ${report.apps} apps and ${report.bindings} bindings in ${summary.seconds} s (${summary.bindings_per_second}/s)\n`);
+        else
+          process.stdout.write(
+            `copied ${report.apps} apps and ${report.bindings} bindings in ${summary.seconds} s (${summary.bindings_per_second}/s)\n`,
+          );
         if (report.mismatches.length > 0) {
-          const list = report.mismatches.map((m) => `${m.accessId}: source ${m.source.bindings}, target ${m.target.bindings}`).join('; ');
+          const list = report.mismatches
+            .map((m) => `${m.accessId}: source ${m.source.bindings}, target ${m.target.bindings}`)
+            .join('; ');
           throw new CliError(`counts differ after the copy (the target has other bindings for these apps): ${list}`);
         }
-        if (!o.json) process.stdout.write('verified: every app has the same counts of bindings, tokens and accounts in both stores\n');
+        if (!o.json)
+          process.stdout.write(
+            'verified: every app has the same counts of bindings, tokens and accounts in both stores\n',
+          );
       } finally {
         if (barStarted) bar.stop();
         await Promise.all([source.close(), target.close()]);

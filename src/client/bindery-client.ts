@@ -58,7 +58,8 @@ export class BinderyClient {
   constructor(options: BinderyClientOptions) {
     const baseUrl = options.baseUrl ?? (options.region ? REGIONS[options.region] : undefined);
     if (!baseUrl) throw new Error('BinderyClient: give baseUrl or region');
-    if (options.region && !(options.region in REGIONS)) throw new Error(`BinderyClient: unknown region ${options.region}; use ${Object.keys(REGIONS).join(', ')}`);
+    if (options.region && !(options.region in REGIONS))
+      throw new Error(`BinderyClient: unknown region ${options.region}; use ${Object.keys(REGIONS).join(', ')}`);
     this.transport = new Transport({
       baseUrl: baseUrl.replace(/\/+$/, ''),
       accessId: options.accessId,
@@ -81,9 +82,17 @@ export class BinderyClient {
     for (const part of splitBatch(request)) {
       try {
         // The Idempotency-Key makes a retried part apply once.
-        parts.push(await this.transport.json<BatchoperateResponse>({ method: 'POST', path: '/v3/device/account/batchoperate', body: JSON.stringify(part), idempotent: true }));
+        parts.push(
+          await this.transport.json<BatchoperateResponse>({
+            method: 'POST',
+            path: '/v3/device/account/batchoperate',
+            body: JSON.stringify(part),
+            idempotent: true,
+          }),
+        );
       } catch (error) {
-        if (error instanceof BinderyError && parts.length > 0) throw new BinderyError(error.retCode, error.errMsg, error.httpStatus, parts.length);
+        if (error instanceof BinderyError && parts.length > 0)
+          throw new BinderyError(error.retCode, error.errMsg, error.httpStatus, parts.length);
         throw error;
       }
     }
@@ -94,14 +103,28 @@ export class BinderyClient {
   async query(request: QueryRequest): Promise<QueryResponse> {
     const parts: QueryResponse[] = [];
     for (const part of splitQuery(request)) {
-      parts.push(await this.transport.json<QueryResponse>({ method: 'POST', path: '/v3/device/account/query', body: JSON.stringify(part) }));
+      parts.push(
+        await this.transport.json<QueryResponse>({
+          method: 'POST',
+          path: '/v3/device/account/query',
+          body: JSON.stringify(part),
+        }),
+      );
     }
     return mergeQuery(parts);
   }
 
   /** A device logs in: bind it to the account; `exclusive` makes the account its only one. */
-  async login(token: string, account: string | AccountRef, options: { exclusive?: boolean; platform?: Platform } = {}): Promise<BatchoperateResponse> {
-    return this.batchoperate({ operator_type: options.exclusive ? 2 : 1, ...(options.platform ? { platform: options.platform } : {}), token_accounts: [{ token, account_list: [toRef(account)] }] });
+  async login(
+    token: string,
+    account: string | AccountRef,
+    options: { exclusive?: boolean; platform?: Platform } = {},
+  ): Promise<BatchoperateResponse> {
+    return this.batchoperate({
+      operator_type: options.exclusive ? 2 : 1,
+      ...(options.platform ? { platform: options.platform } : {}),
+      token_accounts: [{ token, account_list: [toRef(account)] }],
+    });
   }
 
   /** A device logs out: forget it (unbind it from every account). */
@@ -129,7 +152,12 @@ export class BinderyClient {
 
   /** GET /api/v1/tokens/{token}/accounts: accounts with platform and bound_at. */
   async tokenAccounts(token: string): Promise<AccountInfo[]> {
-    return (await this.transport.json<{ accounts: AccountInfo[] }>({ method: 'GET', path: `/api/v1/tokens/${encodeURIComponent(token)}/accounts` })).accounts;
+    return (
+      await this.transport.json<{ accounts: AccountInfo[] }>({
+        method: 'GET',
+        path: `/api/v1/tokens/${encodeURIComponent(token)}/accounts`,
+      })
+    ).accounts;
   }
 
   /** One page of GET /api/v1/history. */
@@ -154,12 +182,18 @@ export class BinderyClient {
   async *exportBindings(): AsyncGenerator<BindingRecord> {
     const response = await this.transport.send({ method: 'GET', path: '/api/v1/export' });
     if (!response.body) return;
-    const lines = createInterface({ input: Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>), crlfDelay: Infinity });
+    const lines = createInterface({
+      input: Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>),
+      crlfDelay: Infinity,
+    });
     for await (const line of lines) if (line.trim() !== '') yield JSON.parse(line) as BindingRecord;
   }
 
   /** Sends bindings to POST /api/v1/import in chunks; each chunk is applied in transactions and safe to retry. */
-  async importBindings(records: Iterable<BindingRecord> | AsyncIterable<BindingRecord>, options: ImportOptions = {}): Promise<ImportSummary> {
+  async importBindings(
+    records: Iterable<BindingRecord> | AsyncIterable<BindingRecord>,
+    options: ImportOptions = {},
+  ): Promise<ImportSummary> {
     return this.importLines(jsonLines(records), options);
   }
 
@@ -167,7 +201,10 @@ export class BinderyClient {
    * Sends NDJSON lines as they are (the server reports a line that is not JSON by its number).
    * Line numbers in the summary count every line given, empty ones included, from 1.
    */
-  async importLines(lines: Iterable<string> | AsyncIterable<string>, options: ImportOptions = {}): Promise<ImportSummary> {
+  async importLines(
+    lines: Iterable<string> | AsyncIterable<string>,
+    options: ImportOptions = {},
+  ): Promise<ImportSummary> {
     const chunkSize = options.chunkSize ?? 10_000;
     const summary: ImportSummary = { imported: 0, failed: 0, errors: [] };
     let sent = 0;
@@ -176,10 +213,20 @@ export class BinderyClient {
       if (chunk.length === 0) return;
       const body = `${chunk.join('\n')}\n`;
       if (body.trim() !== '') {
-        const answer = await this.transport.json<ImportSummary>({ method: 'POST', path: '/api/v1/import', body, contentType: 'application/x-ndjson', idempotent: true });
+        const answer = await this.transport.json<ImportSummary>({
+          method: 'POST',
+          path: '/api/v1/import',
+          body,
+          contentType: 'application/x-ndjson',
+          idempotent: true,
+        });
         summary.imported += answer.imported;
         summary.failed += answer.failed;
-        for (const e of answer.errors) summary.errors.push({ line: e.line + sent, err_msg: e.err_msg.replace(/^line \d+: /, `line ${e.line + sent}: `) });
+        for (const e of answer.errors)
+          summary.errors.push({
+            line: e.line + sent,
+            err_msg: e.err_msg.replace(/^line \d+: /, `line ${e.line + sent}: `),
+          });
       }
       sent += chunk.length;
       chunk = [];

@@ -14,17 +14,25 @@ function chunks<T>(list: T[], size: number): T[][] {
 }
 
 export function splitBatch(request: BatchoperateRequest): BatchoperateRequest[] {
-  if (request.operator_type === 4) return chunks(request.token_list, MAX_LIST).map((token_list) => ({ ...request, token_list }));
-  if (request.operator_type === 5) return chunks(request.account_list, MAX_LIST).map((account_list) => ({ ...request, account_list }));
+  if (request.operator_type === 4)
+    return chunks(request.token_list, MAX_LIST).map((token_list) => ({ ...request, token_list }));
+  if (request.operator_type === 5)
+    return chunks(request.account_list, MAX_LIST).map((account_list) => ({ ...request, account_list }));
   return chunks(request.token_accounts, MAX_TOKEN_ACCOUNTS).map((token_accounts) => ({ ...request, token_accounts }));
 }
 
 export function splitQuery(request: QueryRequest): QueryRequest[] {
-  if (request.operator_type === 1) return chunks(request.account_list, MAX_LIST).map((account_list) => ({ ...request, account_list }));
+  if (request.operator_type === 1)
+    return chunks(request.account_list, MAX_LIST).map((account_list) => ({ ...request, account_list }));
   return chunks(request.token_list, MAX_LIST).map((token_list) => ({ ...request, token_list }));
 }
 
-const status = (code: number, message: string) => ({ ret_code: code, err_msg: message, retCode: code, errMsg: message });
+const status = (code: number, message: string) => ({
+  ret_code: code,
+  err_msg: message,
+  retCode: code,
+  errMsg: message,
+});
 
 export function mergeBatch(parts: BatchoperateResponse[]): BatchoperateResponse {
   if (parts.length === 1) return parts[0]!;

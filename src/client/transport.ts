@@ -29,7 +29,9 @@ export interface Exchange {
 const RETRY_AFTER_CAP_MS = 60_000;
 
 export function signature(secretKey: string, timestamp: string, accessId: string, body: string): string {
-  const hex = createHmac('sha256', secretKey).update(timestamp + accessId + body).digest('hex');
+  const hex = createHmac('sha256', secretKey)
+    .update(timestamp + accessId + body)
+    .digest('hex');
   return Buffer.from(hex).toString('base64');
 }
 
@@ -38,7 +40,8 @@ export class Transport {
 
   private headers(body: string): Record<string, string> {
     const { accessId, secretKey } = this.options;
-    if (this.options.auth === 'basic') return { authorization: `Basic ${Buffer.from(`${accessId}:${secretKey}`).toString('base64')}` };
+    if (this.options.auth === 'basic')
+      return { authorization: `Basic ${Buffer.from(`${accessId}:${secretKey}`).toString('base64')}` };
     const timestamp = String(Math.floor(Date.now() / 1000));
     return { accessid: accessId, timestamp, sign: signature(secretKey, timestamp, accessId, body) };
   }
@@ -71,7 +74,10 @@ export class Transport {
           await sleep(this.delay(attempt, null));
           continue;
         }
-        const reason = (error as Error).name === 'TimeoutError' ? `no answer in ${this.options.timeoutMs} ms` : ((error as Error).cause as Error | undefined)?.message ?? (error as Error).message;
+        const reason =
+          (error as Error).name === 'TimeoutError'
+            ? `no answer in ${this.options.timeoutMs} ms`
+            : (((error as Error).cause as Error | undefined)?.message ?? (error as Error).message);
         throw new BinderyError(-1, `${exchange.method} ${exchange.path}: ${reason}`, 0);
       }
       if (response.ok) return response;

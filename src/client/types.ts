@@ -36,7 +36,9 @@ export interface BatchoperateResponse extends TpnsStatus {
   result: string[];
 }
 
-export type QueryRequest = { operator_type: 1; account_list: AccountRef[] } | { operator_type: 2; token_list: string[] };
+export type QueryRequest =
+  | { operator_type: 1; account_list: AccountRef[] }
+  | { operator_type: 2; token_list: string[] };
 
 export interface QueryResponse extends TpnsStatus {
   result: string[];

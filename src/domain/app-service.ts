@@ -5,7 +5,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { AppExistsError } from '../errors.ts';
 import type { AppCounts, AppPatch, BindingStore, WebhookDelivery } from '../store/store.ts';
-import { BINDING_RULES, DEFAULT_POLICY, type App, type AppPolicy, type RateLimit } from './types.ts';
+import { type App, type AppPolicy, BINDING_RULES, DEFAULT_POLICY, type RateLimit } from './types.ts';
 import { inwardHostProblem } from './webhook-target.ts';
 
 /** Input that cannot become an app; the message says how to fix it. */
@@ -52,10 +52,14 @@ function checkName(name: string): string {
 function checkRateLimit(limit: RateLimit): RateLimit {
   const { perSecond, burst } = RATE_LIMIT_LIMITS;
   if (typeof limit.perSecond !== 'number' || !(limit.perSecond >= perSecond.min && limit.perSecond <= perSecond.max)) {
-    throw new AppInputError(`rate_limit.per_second must be a number from ${perSecond.min} to ${perSecond.max}, got ${String(limit.perSecond)}`);
+    throw new AppInputError(
+      `rate_limit.per_second must be a number from ${perSecond.min} to ${perSecond.max}, got ${String(limit.perSecond)}`,
+    );
   }
   if (!Number.isInteger(limit.burst) || limit.burst < burst.min || limit.burst > burst.max) {
-    throw new AppInputError(`rate_limit.burst must be a whole number from ${burst.min} to ${burst.max}, got ${String(limit.burst)}`);
+    throw new AppInputError(
+      `rate_limit.burst must be a whole number from ${burst.min} to ${burst.max}, got ${String(limit.burst)}`,
+    );
   }
   return { perSecond: limit.perSecond, burst: limit.burst };
 }
@@ -65,7 +69,9 @@ function checkWebhookUrl(url: string, allowPrivate: boolean): string {
   try {
     parsed = new URL(url);
   } catch {
-    throw new AppInputError(`webhook url must be an absolute http:// or https:// URL, got ${JSON.stringify(url.slice(0, 100))}`);
+    throw new AppInputError(
+      `webhook url must be an absolute http:// or https:// URL, got ${JSON.stringify(url.slice(0, 100))}`,
+    );
   }
   if (!['http:', 'https:'].includes(parsed.protocol) || url.length > MAX_WEBHOOK_URL) {
     throw new AppInputError(`webhook url must be an http:// or https:// URL of at most ${MAX_WEBHOOK_URL} characters`);
@@ -89,17 +95,24 @@ const newAccessId = (): string => `15${String(randomInt(0, 100_000_000)).padStar
 /** The given policy, checked; absent (undefined) fields are dropped so they never override a default. */
 function checkPolicy(policy: Partial<AppPolicy>): Partial<AppPolicy> {
   const checked: Partial<AppPolicy> = {};
-  for (const [key, limit] of Object.entries(POLICY_LIMITS) as [keyof typeof POLICY_LIMITS, (typeof POLICY_LIMITS)[keyof typeof POLICY_LIMITS]][]) {
+  for (const [key, limit] of Object.entries(POLICY_LIMITS) as [
+    keyof typeof POLICY_LIMITS,
+    (typeof POLICY_LIMITS)[keyof typeof POLICY_LIMITS],
+  ][]) {
     const value = policy[key];
     if (value === undefined) continue;
     if (!Number.isInteger(value) || value < limit.min || value > limit.max) {
-      throw new AppInputError(`${limit.wire} must be a whole number from ${limit.min} to ${limit.max}, got ${String(value)}`);
+      throw new AppInputError(
+        `${limit.wire} must be a whole number from ${limit.min} to ${limit.max}, got ${String(value)}`,
+      );
     }
     checked[key] = value;
   }
   if (policy.bindingRules !== undefined) {
     if (!(BINDING_RULES as readonly string[]).includes(policy.bindingRules)) {
-      throw new AppInputError(`binding_rules must be ${BINDING_RULES.map((r) => `"${r}"`).join(' or ')} (tpns: op 1 acts as op 2 and a token keeps one account per account_type), got ${JSON.stringify(policy.bindingRules)}`);
+      throw new AppInputError(
+        `binding_rules must be ${BINDING_RULES.map((r) => `"${r}"`).join(' or ')} (tpns: op 1 acts as op 2 and a token keeps one account per account_type), got ${JSON.stringify(policy.bindingRules)}`,
+      );
     }
     checked.bindingRules = policy.bindingRules;
   }
@@ -117,7 +130,9 @@ export class AppService {
   async create(input: CreateAppInput): Promise<App> {
     const name = checkName(input.name);
     if ((input.accessId === undefined) !== (input.secretKey === undefined)) {
-      throw new AppInputError('give both --access-id and --secret-key (to import existing TPNS credentials), or neither');
+      throw new AppInputError(
+        'give both --access-id and --secret-key (to import existing TPNS credentials), or neither',
+      );
     }
     if (input.accessId !== undefined && !ACCESS_ID.test(input.accessId)) {
       throw new AppInputError(`the AccessID must be 1 to 20 digits, got ${JSON.stringify(input.accessId)}`);
@@ -127,7 +142,8 @@ export class AppService {
     }
     const policy = { ...DEFAULT_POLICY, ...checkPolicy(input.policy ?? {}) };
     const secretKey = input.secretKey ?? newSecretKey();
-    if (input.accessId !== undefined) return this.store.createApp({ accessId: input.accessId, name, secretKey, policy });
+    if (input.accessId !== undefined)
+      return this.store.createApp({ accessId: input.accessId, name, secretKey, policy });
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.store.createApp({ accessId: newAccessId(), name, secretKey, policy });
@@ -152,7 +168,11 @@ export class AppService {
    * An app keeps one rotated-out secret: while it is still in its grace period, rotating again
    * would cut it off early, so that is refused unless `endGrace` says to (a secret that leaked).
    */
-  async rotateSecret(accessId: string, graceSeconds = this.secretGraceSeconds, endGrace = false): Promise<App | undefined> {
+  async rotateSecret(
+    accessId: string,
+    graceSeconds = this.secretGraceSeconds,
+    endGrace = false,
+  ): Promise<App | undefined> {
     const app = await this.store.findApp(accessId);
     if (!app) return undefined;
     const graceEnds = app.previousSecretKey !== null ? (app.previousSecretExpiresAt ?? 0) : 0;
@@ -178,9 +198,13 @@ export class AppService {
     const patch: AppPatch = {};
     if (changes.name !== undefined) patch.name = checkName(changes.name);
     if (changes.policy !== undefined) patch.policy = checkPolicy(changes.policy);
-    if (changes.rateLimit !== undefined) patch.rateLimit = changes.rateLimit === null ? null : checkRateLimit(changes.rateLimit);
+    if (changes.rateLimit !== undefined)
+      patch.rateLimit = changes.rateLimit === null ? null : checkRateLimit(changes.rateLimit);
     if (changes.webhookUrl !== undefined) {
-      patch.webhook = changes.webhookUrl === null ? null : { url: checkWebhookUrl(changes.webhookUrl, this.webhookAllowPrivate), secret: newWebhookSecret() };
+      patch.webhook =
+        changes.webhookUrl === null
+          ? null
+          : { url: checkWebhookUrl(changes.webhookUrl, this.webhookAllowPrivate), secret: newWebhookSecret() };
     }
     return this.store.updateApp(accessId, patch);
   }

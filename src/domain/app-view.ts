@@ -20,7 +20,10 @@ export interface AppView {
   accounts?: number;
 }
 
-export function appView(app: App & { counts?: AppCounts }, show: { secret?: boolean; webhookSecret?: boolean } = {}): AppView {
+export function appView(
+  app: App & { counts?: AppCounts },
+  show: { secret?: boolean; webhookSecret?: boolean } = {},
+): AppView {
   const graceEnds = app.previousSecretExpiresAt;
   return {
     access_id: app.accessId,

@@ -2,12 +2,13 @@
  * The batchoperate rules (SPEC §2.4, §2.5): ops 1..5, bind-time order, caps and eviction.
  * Pure: it reads and updates a BindingSet and records every change; the store persists them.
  */
-import { BindingSet } from './binding-set.ts';
+import type { BindingSet } from './binding-set.ts';
 import {
-  accountKeyString,
   type AccountKey,
   type AppPolicy,
+  accountKeyString,
   type BatchCommand,
+  type BatchElement,
   type Binding,
   type Change,
   type ChangeCause,
@@ -66,7 +67,13 @@ export function applyBatch(set: BindingSet, command: BatchCommand, policy: AppPo
   };
 
   const bind = (token: string, account: AccountKey, platform: Platform | null) => {
-    const binding: Binding = { token, account: account.account, accountType: account.accountType, platform, boundAt: clock() };
+    const binding: Binding = {
+      token,
+      account: account.account,
+      accountType: account.accountType,
+      platform,
+      boundAt: clock(),
+    };
     const created = set.get(token, account) === undefined;
     set.add(binding);
     changes.push({ kind: 'put', binding, cause: 'bind', op, created });
@@ -95,7 +102,7 @@ export function applyBatch(set: BindingSet, command: BatchCommand, policy: AppPo
   };
 
   const tpns = policy.bindingRules === 'tpns';
-  const outcomes = command.elements.map((element): ElementOutcome => {
+  const applyElement = (element: BatchElement): ElementOutcome => {
     op = element.op;
     switch (element.op) {
       case 1:
@@ -143,6 +150,7 @@ export function applyBatch(set: BindingSet, command: BatchCommand, policy: AppPo
         return bound.length > 0 ? OK : NO_BINDING;
       }
     }
-  });
+  };
+  const outcomes = command.elements.map(applyElement);
   return { outcomes, changes };
 }

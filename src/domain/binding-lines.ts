@@ -50,7 +50,8 @@ export function parseBindingLine(text: string, maxTokenBytes: number, fallbackBo
   } catch {
     return 'not valid JSON';
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return `must be a JSON object, got ${describe(value)}`;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return `must be a JSON object, got ${describe(value)}`;
   const record = value as Record<string, unknown>;
   const token = checkToken(record.token, 'token', maxTokenBytes);
   if (isFailure(token)) return token.message;
@@ -61,7 +62,8 @@ export function parseBindingLine(text: string, maxTokenBytes: number, fallbackBo
   let boundAt = fallbackBoundAt;
   if (record.bound_at !== undefined && record.bound_at !== null) {
     const parsed = typeof record.bound_at === 'string' ? parseIsoMicros(record.bound_at) : undefined;
-    if (parsed === undefined) return `bound_at: must be an ISO 8601 time between 2000 and 3000 like "2026-11-23T10:00:00.000Z", got ${describe(record.bound_at)}`;
+    if (parsed === undefined)
+      return `bound_at: must be an ISO 8601 time between 2000 and 3000 like "2026-11-23T10:00:00.000Z", got ${describe(record.bound_at)}`;
     boundAt = parsed;
   }
   return { token, account: account.account, accountType: account.accountType, platform, boundAt };

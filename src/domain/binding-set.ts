@@ -2,7 +2,14 @@
  * The bindings a batch can touch, loaded by the store inside its transaction and indexed both
  * ways. The batch rules run against this set; the store then persists the changes they record.
  */
-import { accountKeyString, bindingKeyString, type AccountKey, type Binding, type BatchCommand, type Change } from './types.ts';
+import {
+  type AccountKey,
+  accountKeyString,
+  type BatchCommand,
+  type Binding,
+  bindingKeyString,
+  type Change,
+} from './types.ts';
 
 export class BindingSet {
   private readonly byToken = new Map<string, Map<string, Binding>>();

@@ -3,7 +3,14 @@
  * its cause and actor) and webhook events (bindings that appeared or disappeared). Built here so
  * that every store writes the same records, in the same transaction as the change.
  */
-import { boundAtIso, type BatchCommand, type Change, type ChangeCause, type OperatorType, type Platform } from './types.ts';
+import {
+  type BatchCommand,
+  boundAtIso,
+  type Change,
+  type ChangeCause,
+  type OperatorType,
+  type Platform,
+} from './types.ts';
 
 export interface HistoryRecord {
   at: number;

@@ -22,7 +22,13 @@ export type OperatorType = 1 | 2 | 3 | 4 | 5;
 
 /** One change a batch made, in order; `op` is the operator_type of the element that caused it. */
 export type Change =
-  | { kind: 'put'; binding: Binding; cause: 'bind'; op: OperatorType; /** false when an existing binding was refreshed */ created: boolean }
+  | {
+      kind: 'put';
+      binding: Binding;
+      cause: 'bind';
+      op: OperatorType /** false when an existing binding was refreshed */;
+      created: boolean;
+    }
   | { kind: 'delete'; binding: Binding; cause: Exclude<ChangeCause, 'bind'>; op: OperatorType }
   | { kind: 'platform'; token: string; platform: Platform };
 

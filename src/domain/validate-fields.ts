@@ -59,24 +59,43 @@ export function checkToken(value: unknown, path: string, maxBytes: number): stri
 
 export function checkAccountKey(value: unknown, path: string): AccountKey | Failure {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return fail(RetCode.INVALID_PARAMETER, path, `must be an object like {"account": "...", "account_type": 0}, got ${describe(value)}`);
+    return fail(
+      RetCode.INVALID_PARAMETER,
+      path,
+      `must be an object like {"account": "...", "account_type": 0}, got ${describe(value)}`,
+    );
   }
   const { account, account_type: accountType } = value as Record<string, unknown>;
   const accountPath = `${path}.account`;
   if (account === undefined || account === null) return fail(RetCode.INVALID_PARAMETER, accountPath, 'required');
-  if (typeof account !== 'string') return fail(RetCode.INVALID_PARAMETER, accountPath, `must be a string, got ${describe(account)}`);
+  if (typeof account !== 'string')
+    return fail(RetCode.INVALID_PARAMETER, accountPath, `must be a string, got ${describe(account)}`);
   const accountProblem = textProblem(account);
   if (accountProblem) return fail(RetCode.INVALID_PARAMETER, accountPath, accountProblem);
   // TPNS: "The character length of an account must be greater than 1 byte." (2+ UTF-16 units are 2+ bytes.)
-  if (account.length < 2 && utf8Length(account) <= 1) return fail(RetCode.INVALID_PARAMETER, accountPath, `must be longer than 1 byte, got ${describe(account)}`);
+  if (account.length < 2 && utf8Length(account) <= 1)
+    return fail(RetCode.INVALID_PARAMETER, accountPath, `must be longer than 1 byte, got ${describe(account)}`);
   // Characters are code points; there are never more of them than UTF-16 units.
   const chars = account.length <= MAX_ACCOUNT_CHARS ? account.length : [...account].length;
   if (chars > MAX_ACCOUNT_CHARS) {
-    return fail(RetCode.INVALID_PARAMETER, accountPath, `longer than ${MAX_ACCOUNT_CHARS} characters (${chars} characters)`);
+    return fail(
+      RetCode.INVALID_PARAMETER,
+      accountPath,
+      `longer than ${MAX_ACCOUNT_CHARS} characters (${chars} characters)`,
+    );
   }
   if (accountType === undefined || accountType === null) return { account, accountType: 0 };
-  if (typeof accountType !== 'number' || !Number.isInteger(accountType) || accountType < 0 || accountType > MAX_ACCOUNT_TYPE) {
-    return fail(RetCode.INVALID_PARAMETER, `${path}.account_type`, `must be an integer from 0 to ${MAX_ACCOUNT_TYPE}, got ${describe(accountType)}`);
+  if (
+    typeof accountType !== 'number' ||
+    !Number.isInteger(accountType) ||
+    accountType < 0 ||
+    accountType > MAX_ACCOUNT_TYPE
+  ) {
+    return fail(
+      RetCode.INVALID_PARAMETER,
+      `${path}.account_type`,
+      `must be an integer from 0 to ${MAX_ACCOUNT_TYPE}, got ${describe(accountType)}`,
+    );
   }
   return { account, accountType };
 }
@@ -90,9 +109,11 @@ export function checkPlatform(value: unknown): Platform | null | Failure {
 
 export function checkOperatorField(value: unknown, path: string): string | null | Failure {
   if (value === undefined || value === null) return null;
-  if (typeof value !== 'string') return fail(RetCode.INVALID_PARAMETER, path, `must be a string, got ${describe(value)}`);
+  if (typeof value !== 'string')
+    return fail(RetCode.INVALID_PARAMETER, path, `must be a string, got ${describe(value)}`);
   const problem = textProblem(value);
   if (problem) return fail(RetCode.INVALID_PARAMETER, path, problem);
-  if (value.length > MAX_OPERATOR_CHARS) return fail(RetCode.INVALID_PARAMETER, path, `longer than ${MAX_OPERATOR_CHARS} characters`);
+  if (value.length > MAX_OPERATOR_CHARS)
+    return fail(RetCode.INVALID_PARAMETER, path, `longer than ${MAX_OPERATOR_CHARS} characters`);
   return value;
 }

@@ -11,8 +11,8 @@ import {
   checkPlatform,
   checkToken,
   describe,
-  isFailure,
   type Failure,
+  isFailure,
 } from './validate-fields.ts';
 
 /** TPNS: "Up to 20 tokens are allowed" per batchoperate call. */
@@ -34,7 +34,8 @@ export type ValidQuery =
   | { op: 1; slots: Slot<AccountKey>[]; raw: unknown[] }
   | { op: 2; slots: Slot<string>[]; raw: unknown[] };
 
-const slot = <T>(value: T | Failure): Slot<T> => (isFailure(value) ? { ok: false, failure: value } : { ok: true, value });
+const slot = <T>(value: T | Failure): Slot<T> =>
+  isFailure(value) ? { ok: false, failure: value } : { ok: true, value };
 
 function operatorType(body: Record<string, unknown>, max: number): number {
   const value = body.operator_type;
@@ -59,9 +60,17 @@ function unwrap<T>(value: T | Failure): T {
   return value;
 }
 
-function tokenAccountsElement(value: unknown, path: string, op: 1 | 2 | 3, maxTokenBytes: number): BatchElement | Failure {
+function tokenAccountsElement(
+  value: unknown,
+  path: string,
+  op: 1 | 2 | 3,
+  maxTokenBytes: number,
+): BatchElement | Failure {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { code: 1008007, message: `${path}: must be an object like {"token": "...", "account_list": [...]}, got ${describe(value)}` };
+    return {
+      code: 1008007,
+      message: `${path}: must be an object like {"token": "...", "account_list": [...]}, got ${describe(value)}`,
+    };
   }
   const record = value as Record<string, unknown>;
   const token = checkToken(record.token, `${path}.token`, maxTokenBytes);

@@ -64,7 +64,9 @@ export function outwardLookup(hostname: string, options: LookupOptions, callback
     if (error) return callback(error, '');
     const inward = addresses.find((a) => isInwardAddress(a.address));
     if (inward) {
-      const refused: NodeJS.ErrnoException = new Error(`${hostname} resolves to ${inward.address}, a loopback, link-local or private address; ${HINT}`);
+      const refused: NodeJS.ErrnoException = new Error(
+        `${hostname} resolves to ${inward.address}, a loopback, link-local or private address; ${HINT}`,
+      );
       refused.code = 'EWEBHOOKINWARD';
       return callback(refused, '');
     }

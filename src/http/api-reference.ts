@@ -48,10 +48,18 @@ const CODES: [number, string, string][] = [
   [RetCode.AUTH_FAILED, 'authentication failed (app credentials, admin or metrics token)', '401'],
   [RetCode.INTERNAL, 'internal error, or the store is unavailable; nothing was changed, retry', '500 / 503'],
   [RetCode.INVALID_TOKEN, 'element: invalid token', 'in `result`'],
-  [RetCode.INVALID_PARAMETER, 'invalid parameter; also unknown endpoint (404), wrong method (405), conflict (409), body too large (413), and the refusals of the HTTP layer (400, 408, 431)', '400 …'],
+  [
+    RetCode.INVALID_PARAMETER,
+    'invalid parameter; also unknown endpoint (404), wrong method (405), conflict (409), body too large (413), and the refusals of the HTTP layer (400, 408, 431)',
+    '400 …',
+  ],
   [RetCode.SOME_FAILED, 'some elements failed; the valid ones were applied', '200'],
   [RetCode.ALL_FAILED, 'every element failed', '200'],
-  [RetCode.RATE_LIMITED, 'rate limited, too many exports at once, or too many failed authentications; see `Retry-After`', '429'],
+  [
+    RetCode.RATE_LIMITED,
+    'rate limited, too many exports at once, or too many failed authentications; see `Retry-After`',
+    '429',
+  ],
   [RetCode.NO_BINDING, 'element: nothing to unbind or to find', 'in `result`'],
 ];
 
@@ -90,7 +98,9 @@ function fields(schema: Schema | undefined, prefix = ''): string[] {
   for (const [name, field] of Object.entries(object.properties)) {
     const path = `${prefix}${name}`;
     const required = object.required?.includes(name) ? 'yes' : '';
-    rows.push(`| \`${path}\` | ${cell(typeOf(field))} | ${required} | ${cell(limitsOf(field))} | ${cell(field.description ?? '')} |`);
+    rows.push(
+      `| \`${path}\` | ${cell(typeOf(field))} | ${required} | ${cell(limitsOf(field))} | ${cell(field.description ?? '')} |`,
+    );
     const inner = field.type === 'array' ? field.items : field;
     if (inner) rows.push(...fields(inner, field.type === 'array' ? `${path}[].` : `${path}.`));
   }
@@ -108,13 +118,19 @@ function renderOperation(method: string, path: string, op: Operation): string[] 
   if (op.summary) out.push(op.summary, '');
   if (op.description) out.push(op.description, '');
   const security = (op.security ?? []).flatMap((s) => Object.keys(s));
-  if (security.length > 0) out.push(`Authentication: ${security.map((s) => (s === 'admin' ? '`Authorization: Bearer $BINDERY_ADMIN_TOKEN`' : 'the app\'s Basic credentials or TPNS signature')).join(' or ')}.`, '');
+  if (security.length > 0)
+    out.push(
+      `Authentication: ${security.map((s) => (s === 'admin' ? '`Authorization: Bearer $BINDERY_ADMIN_TOKEN`' : "the app's Basic credentials or TPNS signature")).join(' or ')}.`,
+      '',
+    );
   const parameters = op.parameters ?? [];
   if (parameters.length > 0) {
     out.push('| parameter | in | type | required | limits | meaning |', '| --- | --- | --- | --- | --- | --- |');
     for (const p of parameters) {
       const schema = p.schema ?? {};
-      out.push(`| \`${p.name}\` | ${p.in} | ${cell(typeOf(schema))} | ${p.required ? 'yes' : ''} | ${cell(limitsOf(schema))} | ${cell(p.description ?? schema.description ?? '')} |`);
+      out.push(
+        `| \`${p.name}\` | ${p.in} | ${cell(typeOf(schema))} | ${p.required ? 'yes' : ''} | ${cell(limitsOf(schema))} | ${cell(p.description ?? schema.description ?? '')} |`,
+      );
     }
     out.push('');
   }
@@ -126,7 +142,10 @@ function renderOperation(method: string, path: string, op: Operation): string[] 
   for (const [status, response] of Object.entries(op.responses ?? {})) {
     const content = Object.entries(response.content ?? {})[0];
     const schema = content?.[1].schema;
-    out.push(`Answer ${status}${response.description ? `: ${response.description}` : ''}${content ? ` (\`${content[0]}\`)` : ''}`, '');
+    out.push(
+      `Answer ${status}${response.description ? `: ${response.description}` : ''}${content ? ` (\`${content[0]}\`)` : ''}`,
+      '',
+    );
     if (status.startsWith('2')) out.push(...fieldTable(schema));
   }
   return out;
@@ -164,5 +183,8 @@ export function renderApiReference(spec: OpenApiDocument): string {
     if (tag.description) out.push(tag.description, '');
     for (const { path, method, op } of operations) out.push(...renderOperation(method, path, op));
   }
-  return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+  return `${out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trimEnd()}\n`;
 }

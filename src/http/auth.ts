@@ -45,7 +45,9 @@ export interface SignableBody {
   sign(secretKey: string, prefix: string): Promise<string>;
 }
 
-const signableBuffer = (raw: Buffer): SignableBody => ({ sign: async (secret, prefix) => tpnsSign(secret, prefix, raw) });
+const signableBuffer = (raw: Buffer): SignableBody => ({
+  sign: async (secret, prefix) => tpnsSign(secret, prefix, raw),
+});
 
 const header = (headers: IncomingHttpHeaders, name: string): string | undefined => {
   const value = headers[name];
@@ -73,7 +75,8 @@ function parseBasic(value: string | undefined): { accessId: string; secret: stri
   const match = value ? /^basic(?:\s+(.*))?$/is.exec(value.trim()) : null;
   if (!match) return undefined;
   const encoded = match[1]?.trim() ?? '';
-  if (encoded === '' || !BASE64.test(encoded)) return 'Authorization header: the Basic credentials are not valid base64 of "AccessID:SecretKey"';
+  if (encoded === '' || !BASE64.test(encoded))
+    return 'Authorization header: the Basic credentials are not valid base64 of "AccessID:SecretKey"';
   const decoded = Buffer.from(encoded, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon <= 0) return 'Authorization header: the Basic credentials must be base64 of "AccessID:SecretKey"';
@@ -81,7 +84,11 @@ function parseBasic(value: string | undefined): { accessId: string; secret: stri
 }
 
 /** The app the Basic credentials open, or what is wrong. */
-async function checkBasic(credentials: { accessId: string; secret: string }, options: AuthOptions, now: number): Promise<App | string> {
+async function checkBasic(
+  credentials: { accessId: string; secret: string },
+  options: AuthOptions,
+  now: number,
+): Promise<App | string> {
   const app = await options.findApp(credentials.accessId);
   let ok = false;
   for (const secret of liveSecrets(app, now)) ok = safeEqual(credentials.secret, secret) || ok;
@@ -89,7 +96,14 @@ async function checkBasic(credentials: { accessId: string; secret: string }, opt
 }
 
 /** The app the AccessId/TimeStamp/Sign headers open, or what is wrong. */
-async function checkSignature(accessId: string, timestamp: string, sign: string, body: SignableBody, options: AuthOptions, now: number): Promise<App | string> {
+async function checkSignature(
+  accessId: string,
+  timestamp: string,
+  sign: string,
+  body: SignableBody,
+  options: AuthOptions,
+  now: number,
+): Promise<App | string> {
   const seconds = /^\d{1,12}$/.test(timestamp.trim()) ? Number(timestamp.trim()) : NaN;
   if (Number.isNaN(seconds)) return 'TimeStamp header: must be Unix time in seconds';
   if (Math.abs(now / 1000 - seconds) > options.maxSkewSeconds) {
@@ -103,14 +117,20 @@ async function checkSignature(accessId: string, timestamp: string, sign: string,
     ok = safeEqual(sign, await body.sign(secret, timestamp + accessId)) || ok;
     ok = safeEqual(sign, await body.sign(secret, accessId + timestamp)) || ok;
   }
-  return ok && app ? app : 'Sign header: does not match (AccessId, TimeStamp, SecretKey and the exact body bytes must agree)';
+  return ok && app
+    ? app
+    : 'Sign header: does not match (AccessId, TimeStamp, SecretKey and the exact body bytes must agree)';
 }
 
 /**
  * Resolves to the authenticated app, or rejects with 1008003. Every credential sent must verify:
  * Basic and a signature together pass only if both are right and name the same app.
  */
-export async function authenticate(headers: IncomingHttpHeaders, rawBody: Buffer | SignableBody, options: AuthOptions): Promise<App> {
+export async function authenticate(
+  headers: IncomingHttpHeaders,
+  rawBody: Buffer | SignableBody,
+  options: AuthOptions,
+): Promise<App> {
   const body = Buffer.isBuffer(rawBody) ? signableBuffer(rawBody) : rawBody;
   const now = options.now?.() ?? Date.now();
   const basic = parseBasic(header(headers, 'authorization'));
@@ -132,7 +152,8 @@ export async function authenticate(headers: IncomingHttpHeaders, rawBody: Buffer
 
   const problems = results.filter((r): r is string => typeof r === 'string');
   const apps = results.filter((r): r is App => typeof r !== 'string');
-  if (problems.length === 0 && apps.length === 2 && apps[0]!.id !== apps[1]!.id) problems.push('Basic credentials and signature name different apps');
+  if (problems.length === 0 && apps.length === 2 && apps[0]!.id !== apps[1]!.id)
+    problems.push('Basic credentials and signature name different apps');
   if (problems.length === 0 && apps[0]) return apps[0];
   if (results.length === 0) {
     const authorization = header(headers, 'authorization');

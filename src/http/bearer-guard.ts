@@ -4,7 +4,7 @@
  * failure is logged with the address (never with what was presented).
  */
 import type { FastifyRequest } from 'fastify';
-import { apiError, type ApiError } from '../errors.ts';
+import { type ApiError, apiError } from '../errors.ts';
 import { safeEqual } from './auth.ts';
 
 export interface ThrottleOptions {
@@ -52,7 +52,12 @@ export class FailedAuthThrottle {
  * An onRequest hook that lets a request through only with `Authorization: Bearer <token>`.
  * `what` names the token in messages and the log ("admin", "metrics").
  */
-export function bearerGuard(token: string, what: string, throttle: FailedAuthThrottle, refuse: (detail: string) => ApiError) {
+export function bearerGuard(
+  token: string,
+  what: string,
+  throttle: FailedAuthThrottle,
+  refuse: (detail: string) => ApiError,
+) {
   return async (request: FastifyRequest): Promise<void> => {
     const wait = throttle.blockedFor(request.ip);
     if (wait > 0) throw apiError.authThrottled(wait);

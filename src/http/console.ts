@@ -1,8 +1,9 @@
 /** Serves the admin console (built into dist/console by `npm run build`) at /console/. */
-import fastifyStatic from '@fastify/static';
-import type { FastifyInstance } from 'fastify';
+
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance } from 'fastify';
 import { PACKAGE_ROOT } from '../paths.ts';
 
 const BUILT = `${join(PACKAGE_ROOT, 'dist', 'console')}/`;
@@ -11,7 +12,10 @@ export async function consoleRoutes(app: FastifyInstance): Promise<void> {
   app.get('/console', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/console/'));
   if (!existsSync(`${BUILT}index.html`)) {
     app.get('/console/*', { schema: { hide: true } }, async (_request, reply) =>
-      reply.status(503).type('text/plain').send('The console is not built: run `npm run build` (npm install does it), then restart bindery.\n'),
+      reply
+        .status(503)
+        .type('text/plain')
+        .send('The console is not built: run `npm run build` (npm install does it), then restart bindery.\n'),
     );
     return;
   }

@@ -5,23 +5,39 @@
  * /metrics asks for a bearer token when one is configured.
  */
 import type { FastifyInstance } from 'fastify';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { apiError } from '../errors.ts';
 import type { BindingStore } from '../store/store.ts';
 import { bearerGuard, type FailedAuthThrottle } from './bearer-guard.ts';
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({ name: 'bindery_http_requests_total', help: 'HTTP requests answered', labelNames: ['method', 'route', 'status', 'ret_code'], registers: [this.registry] });
+  readonly requests = new Counter({
+    name: 'bindery_http_requests_total',
+    help: 'HTTP requests answered',
+    labelNames: ['method', 'route', 'status', 'ret_code'],
+    registers: [this.registry],
+  });
   readonly latency = new Histogram({
-    name: 'bindery_http_request_duration_seconds', help: 'HTTP request latency', labelNames: ['route', 'ret_code'], registers: [this.registry],
+    name: 'bindery_http_request_duration_seconds',
+    help: 'HTTP request latency',
+    labelNames: ['route', 'ret_code'],
+    registers: [this.registry],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
   });
   readonly storeLatency = new Histogram({
-    name: 'bindery_store_operation_duration_seconds', help: 'Store call latency', labelNames: ['operation', 'outcome'], registers: [this.registry],
+    name: 'bindery_store_operation_duration_seconds',
+    help: 'Store call latency',
+    labelNames: ['operation', 'outcome'],
+    registers: [this.registry],
     buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5],
   });
-  readonly webhookDeliveries = new Counter({ name: 'bindery_webhook_deliveries_total', help: 'Webhook delivery attempts', labelNames: ['result'], registers: [this.registry] });
+  readonly webhookDeliveries = new Counter({
+    name: 'bindery_webhook_deliveries_total',
+    help: 'Webhook delivery attempts',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
 
   constructor(store: BindingStore, options: { processMetrics?: boolean; perApp?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'bindery_' });
@@ -31,11 +47,19 @@ export class Metrics {
   private bindingsPerApp(store: BindingStore): void {
     let cached: { at: number; counts: { accessId: string; bindings: number }[] } | undefined;
     new Gauge({
-      name: 'bindery_bindings', help: 'Bindings per app (refreshed at most once a minute)', labelNames: ['access_id'], registers: [this.registry],
+      name: 'bindery_bindings',
+      help: 'Bindings per app (refreshed at most once a minute)',
+      labelNames: ['access_id'],
+      registers: [this.registry],
       async collect() {
         if (!cached || Date.now() - cached.at > 60_000) {
           const apps = await store.listApps();
-          cached = { at: Date.now(), counts: await Promise.all(apps.map(async (a) => ({ accessId: a.accessId, bindings: (await store.countBindings(a.id)).bindings }))) };
+          cached = {
+            at: Date.now(),
+            counts: await Promise.all(
+              apps.map(async (a) => ({ accessId: a.accessId, bindings: (await store.countBindings(a.id)).bindings })),
+            ),
+          };
         }
         this.reset();
         for (const c of cached.counts) this.set({ access_id: c.accessId }, c.bindings);
@@ -49,17 +73,26 @@ export class Metrics {
    */
   instrument(store: BindingStore): BindingStore {
     const timed = Object.create(store) as Record<string, unknown>;
-    for (let proto = Object.getPrototypeOf(store) as object | null; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
+    for (
+      let proto = Object.getPrototypeOf(store) as object | null;
+      proto && proto !== Object.prototype;
+      proto = Object.getPrototypeOf(proto) as object | null
+    ) {
       for (const name of Object.getOwnPropertyNames(proto)) {
         const method = (store as unknown as Record<string, unknown>)[name];
-        if (name === 'constructor' || name === 'close' || typeof method !== 'function' || Object.hasOwn(timed, name)) continue;
+        if (name === 'constructor' || name === 'close' || typeof method !== 'function' || Object.hasOwn(timed, name))
+          continue;
         timed[name] = this.timedMethod(store, name, method as (...args: unknown[]) => unknown);
       }
     }
     return timed as unknown as BindingStore;
   }
 
-  private timedMethod(store: BindingStore, operation: string, method: (...args: unknown[]) => unknown): (...args: unknown[]) => unknown {
+  private timedMethod(
+    store: BindingStore,
+    operation: string,
+    method: (...args: unknown[]) => unknown,
+  ): (...args: unknown[]) => unknown {
     const ok = this.storeLatency.labels({ operation, outcome: 'ok' });
     const failed = this.storeLatency.labels({ operation, outcome: 'error' });
     return (...args: unknown[]) => {
@@ -109,10 +142,21 @@ export class Metrics {
       child.latency.observe(reply.elapsedTime / 1000);
       done();
     });
-    const onRequest = access.token === null ? [] : [bearerGuard(access.token, 'metrics', access.throttle, apiError.metricsAuth)];
-    app.get('/metrics', { onRequest, schema: { tags: ['operations'], summary: 'Prometheus metrics (Authorization: Bearer $BINDERY_METRICS_TOKEN when set)' } }, async (_request, reply) => {
-      reply.type(this.registry.contentType);
-      return this.registry.metrics();
-    });
+    const onRequest =
+      access.token === null ? [] : [bearerGuard(access.token, 'metrics', access.throttle, apiError.metricsAuth)];
+    app.get(
+      '/metrics',
+      {
+        onRequest,
+        schema: {
+          tags: ['operations'],
+          summary: 'Prometheus metrics (Authorization: Bearer $BINDERY_METRICS_TOKEN when set)',
+        },
+      },
+      async (_request, reply) => {
+        reply.type(this.registry.contentType);
+        return this.registry.metrics();
+      },
+    );
   }
 }

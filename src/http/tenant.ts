@@ -20,9 +20,14 @@ declare module 'fastify' {
   }
 }
 
-export const rawBody = (request: FastifyRequest): Buffer => (Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0));
+export const rawBody = (request: FastifyRequest): Buffer =>
+  Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
 
-export async function tenantOf(request: FastifyRequest, options: TenantOptions, body: Buffer | SignableBody = rawBody(request)): Promise<App> {
+export async function tenantOf(
+  request: FastifyRequest,
+  options: TenantOptions,
+  body: Buffer | SignableBody = rawBody(request),
+): Promise<App> {
   const deadline = (request.deadline = Date.now() + options.storeTimeoutMs);
   const app = await authenticate(request.headers, body, {
     findApp: (accessId) => options.store.findApp(accessId, deadline),

@@ -5,7 +5,7 @@
  */
 import type { App } from '../domain/types.ts';
 import { AppExistsError } from '../errors.ts';
-import { type AppCounts, type BindingStore } from './store.ts';
+import type { AppCounts, BindingStore } from './store.ts';
 
 export interface CopyProgress {
   app: string;
@@ -60,7 +60,8 @@ export async function copyStore(
     }
     const sourceCounts = counts.get(app.accessId)!;
     const targetCounts = await target.countBindings(copy.id);
-    if (JSON.stringify(sourceCounts) !== JSON.stringify(targetCounts)) mismatches.push({ accessId: app.accessId, source: sourceCounts, target: targetCounts });
+    if (JSON.stringify(sourceCounts) !== JSON.stringify(targetCounts))
+      mismatches.push({ accessId: app.accessId, source: sourceCounts, target: targetCounts });
   }
   return { apps: apps.length, bindings: copied, mismatches };
 }

@@ -1,7 +1,7 @@
 /** Picks the backend named by BINDERY_DATABASE_URL: the one place that knows every backend. */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigError, type Config } from '../config.ts';
+import { type Config, ConfigError } from '../config.ts';
 import type { StoreLog } from './postgres/postgres-connection.ts';
 import { PostgresStore } from './postgres/postgres-store.ts';
 import { SqliteStore } from './sqlite/sqlite-store.ts';

@@ -29,7 +29,9 @@ export interface BindingRow {
 }
 
 /** The policy columns of an app row (read by the apps queries and by the write transactions' app lock). */
-export const policyOf = (row: Pick<AppRow, 'max_tokens_per_account' | 'max_accounts_per_token' | 'binding_rules'>): AppPolicy => ({
+export const policyOf = (
+  row: Pick<AppRow, 'max_tokens_per_account' | 'max_accounts_per_token' | 'binding_rules'>,
+): AppPolicy => ({
   maxTokensPerAccount: row.max_tokens_per_account,
   maxAccountsPerToken: row.max_accounts_per_token,
   bindingRules: row.binding_rules === 'tpns' ? 'tpns' : 'append',
@@ -43,8 +45,14 @@ export const rowToApp = (row: AppRow): App => ({
   previousSecretKey: row.previous_secret_key,
   previousSecretExpiresAt: row.previous_secret_expires_at,
   policy: policyOf(row),
-  rateLimit: row.rate_limit_per_second !== null && row.rate_limit_burst !== null ? { perSecond: row.rate_limit_per_second, burst: row.rate_limit_burst } : null,
-  webhook: row.webhook_url !== null && row.webhook_secret !== null ? { url: row.webhook_url, secret: row.webhook_secret } : null,
+  rateLimit:
+    row.rate_limit_per_second !== null && row.rate_limit_burst !== null
+      ? { perSecond: row.rate_limit_per_second, burst: row.rate_limit_burst }
+      : null,
+  webhook:
+    row.webhook_url !== null && row.webhook_secret !== null
+      ? { url: row.webhook_url, secret: row.webhook_secret }
+      : null,
   createdAt: row.created_at,
 });
 
@@ -86,7 +94,17 @@ export const rowToHistory = (row: HistoryRow): HistoryEntry => ({
 
 /** The parameters of one history insert, in column order. */
 export const historyParams = (appId: number, r: HistoryRecord): unknown[] => [
-  appId, r.at, r.operatorType, r.cause, r.token, r.account, r.accountType, r.platform, r.opType, r.opId, r.requestId,
+  appId,
+  r.at,
+  r.operatorType,
+  r.cause,
+  r.token,
+  r.account,
+  r.accountType,
+  r.platform,
+  r.opType,
+  r.opId,
+  r.requestId,
 ];
 
 export interface OutboxRow {

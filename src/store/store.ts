@@ -5,7 +5,16 @@
  */
 import type { ElementOutcome } from '../domain/apply-batch.ts';
 import type { HistoryRecord, WebhookEventType } from '../domain/change-records.ts';
-import type { AccountKey, App, AppPolicy, BatchCommand, Binding, Platform, RateLimit, Webhook } from '../domain/types.ts';
+import type {
+  AccountKey,
+  App,
+  AppPolicy,
+  BatchCommand,
+  Binding,
+  Platform,
+  RateLimit,
+  Webhook,
+} from '../domain/types.ts';
 
 export interface NewApp {
   accessId: string;
@@ -171,7 +180,12 @@ export interface BindingStore {
    * With an Idempotency-Key seen in the last 24 h: the same body hash answers the stored result
    * (replayed, nothing applied), another rejects with IdempotencyMismatchError.
    */
-  applyBatch(appId: number, command: BatchCommand, idempotency?: IdempotencyKey, deadline?: number): Promise<BatchResult>;
+  applyBatch(
+    appId: number,
+    command: BatchCommand,
+    idempotency?: IdempotencyKey,
+    deadline?: number,
+  ): Promise<BatchResult>;
 
   /** For each account, in request order, its tokens ordered by bind time, oldest first. */
   tokensOfAccounts(appId: number, accounts: AccountKey[], deadline?: number): Promise<TokenOfAccount[][]>;
@@ -194,13 +208,23 @@ export interface BindingStore {
   importBindings(appId: number, bindings: Binding[]): Promise<void>;
 
   /** The answer stored under an Idempotency-Key in the last 24 h, if any (for requests other than batches). */
-  recallIdempotent(appId: number, key: string, deadline?: number): Promise<{ bodyHash: string; result: string } | undefined>;
+  recallIdempotent(
+    appId: number,
+    key: string,
+    deadline?: number,
+  ): Promise<{ bodyHash: string; result: string } | undefined>;
 
   /** Stores an answer under an Idempotency-Key (replacing an expired one). */
   rememberIdempotent(appId: number, key: IdempotencyKey, result: string, deadline?: number): Promise<void>;
 
   /** Changes of the app, newest first, optionally of one token or one account, with ids below `beforeId`. */
-  history(appId: number, filter: HistoryFilter, limit: number, beforeId?: number, deadline?: number): Promise<HistoryEntry[]>;
+  history(
+    appId: number,
+    filter: HistoryFilter,
+    limit: number,
+    beforeId?: number,
+    deadline?: number,
+  ): Promise<HistoryEntry[]>;
 
   /**
    * For each app with pending webhook events, its oldest pending event if it is due, leased for

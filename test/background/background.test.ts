@@ -11,12 +11,22 @@ import { sqliteStore } from '../helpers.ts';
 
 const log = pino({ level: 'silent' });
 const DAY = 86_400_000;
-const bind = (token: string) => ({ elements: [{ op: 1 as const, token, accounts: [{ account: 'alice', accountType: 0 }] }], platform: null, opType: null, opId: null });
+const bind = (token: string) => ({
+  elements: [{ op: 1 as const, token, accounts: [{ account: 'alice', accountType: 0 }] }],
+  platform: null,
+  opType: null,
+  opId: null,
+});
 
 describe('sweeper', () => {
   it('keeps history for the retention period and removes it after', async (t) => {
     const { store } = await sqliteStore(t);
-    const app = await store.createApp({ accessId: '1500000001', name: 'x', secretKey: 'a'.repeat(32), policy: DEFAULT_POLICY });
+    const app = await store.createApp({
+      accessId: '1500000001',
+      name: 'x',
+      secretKey: 'a'.repeat(32),
+      policy: DEFAULT_POLICY,
+    });
     await store.applyBatch(app.id, bind('t1'));
     const sweeper = new Sweeper(store, { intervalMs: 60_000, retentionDays: 30 }, log);
     assert.deepEqual(await sweeper.sweep(Date.now() + 29 * DAY), { history: 0, idempotency: 0, webhooks: 0 });
@@ -38,20 +48,40 @@ async function receiver(t: TestContext, status: number, onRequest: () => void = 
 
 async function storeWithApp(t: TestContext) {
   const { store } = await sqliteStore(t);
-  const app = await store.createApp({ accessId: '1500000001', name: 'x', secretKey: 'a'.repeat(32), policy: DEFAULT_POLICY });
+  const app = await store.createApp({
+    accessId: '1500000001',
+    name: 'x',
+    secretKey: 'a'.repeat(32),
+    policy: DEFAULT_POLICY,
+  });
   return { store, app };
 }
 
 describe('webhook deliverer', () => {
   it('signs with the timestamp, backs off, and gives up after the give-up age', async (t) => {
-    assert.equal(webhookSignature('s', 1700000000, '{}'), 't=1700000000,v1=' + (await import('node:crypto')).createHmac('sha256', 's').update('1700000000.{}').digest('hex'));
+    assert.equal(
+      webhookSignature('s', 1700000000, '{}'),
+      't=1700000000,v1=' +
+        (await import('node:crypto')).createHmac('sha256', 's').update('1700000000.{}').digest('hex'),
+    );
     const port = await receiver(t, 503);
     const { store, app } = await storeWithApp(t);
     await store.updateApp(app.accessId, { webhook: { url: `http://127.0.0.1:${port}/`, secret: 's' } });
     await store.applyBatch(app.id, bind('t1'));
     await store.applyBatch(app.id, bind('t2'));
     const results: string[] = [];
-    const deliverer = new WebhookDeliverer(store, { pollMs: 10, retryBaseMs: 1000, giveUpMs: 60 * 60_000, timeoutMs: 2000, allowPrivate: true, onAttempt: (r) => results.push(r) }, log);
+    const deliverer = new WebhookDeliverer(
+      store,
+      {
+        pollMs: 10,
+        retryBaseMs: 1000,
+        giveUpMs: 60 * 60_000,
+        timeoutMs: 2000,
+        allowPrivate: true,
+        onAttempt: (r) => results.push(r),
+      },
+      log,
+    );
     assert.equal(await deliverer.deliverDue(), 1);
     assert.deepEqual(results, ['retry']);
     assert.equal(await deliverer.deliverDue(), 0, 'backing off: nothing due right away');
@@ -60,7 +90,13 @@ describe('webhook deliverer', () => {
     assert.equal(await deliverer.deliverDue(), 1);
     assert.deepEqual(results, ['retry', 'failed'], 'older than the give-up age: failed for good');
     const deliveries = await store.webhookDeliveries(app.id, 10);
-    assert.deepEqual(deliveries.map((d) => [d.attempt, d.status, d.error]), [[2, 503, 'HTTP 503'], [1, 503, 'HTTP 503']]);
+    assert.deepEqual(
+      deliveries.map((d) => [d.attempt, d.status, d.error]),
+      [
+        [2, 503, 'HTTP 503'],
+        [1, 503, 'HTTP 503'],
+      ],
+    );
     assert.equal(await deliverer.deliverDue(), 1, 'the next event of the app goes next');
   });
 
@@ -70,14 +106,21 @@ describe('webhook deliverer', () => {
     const { store, app } = await storeWithApp(t);
     const options = { pollMs: 10, retryBaseMs: 1, giveUpMs: 60 * 60_000, timeoutMs: 2000 };
     // URLs set before this check existed, or a name whose DNS changed: the store holds them as they are.
-    for (const url of [`http://127.0.0.1:${port}/`, `http://[::ffff:127.0.0.1]:${port}/`, `http://localhost:${port}/`]) {
+    for (const url of [
+      `http://127.0.0.1:${port}/`,
+      `http://[::ffff:127.0.0.1]:${port}/`,
+      `http://localhost:${port}/`,
+    ]) {
       await store.updateApp(app.accessId, { webhook: { url, secret: 's' } });
       await store.applyBatch(app.id, bind(`t-${url}`));
       while ((await new WebhookDeliverer(store, options, log).deliverDue(Date.now() + 60_000)) > 0);
     }
     assert.equal(received, 0, 'nothing reached the loopback receiver');
     const errors = (await store.webhookDeliveries(app.id, 10)).map((d) => d.error ?? '');
-    assert.ok(errors.length >= 3 && errors.every((e) => /loopback, link-local or private address|is this machine/.test(e)), errors.join('\n'));
+    assert.ok(
+      errors.length >= 3 && errors.every((e) => /loopback, link-local or private address|is this machine/.test(e)),
+      errors.join('\n'),
+    );
     assert.ok(errors.every((e) => /BINDERY_WEBHOOK_ALLOW_PRIVATE=true/.test(e)));
 
     await new WebhookDeliverer(store, { ...options, allowPrivate: true }, log).deliverDue(Date.now() + 3_600_000);
@@ -86,8 +129,13 @@ describe('webhook deliverer', () => {
 
   it('resolves a name and refuses it when DNS gives an inward address', async () => {
     const lookup = (host: string) =>
-      new Promise<string>((resolve, reject) => outwardLookup(host, {}, (error, address) => (error ? reject(error) : resolve(String(address)))));
-    await assert.rejects(lookup('localhost'), /localhost resolves to (127\.0\.0\.1|::1), a loopback, link-local or private address/);
+      new Promise<string>((resolve, reject) =>
+        outwardLookup(host, {}, (error, address) => (error ? reject(error) : resolve(String(address)))),
+      );
+    await assert.rejects(
+      lookup('localhost'),
+      /localhost resolves to (127\.0\.0\.1|::1), a loopback, link-local or private address/,
+    );
     assert.equal(isInwardAddress('169.254.169.254'), true);
     assert.equal(isInwardAddress('10.0.0.1'), true);
     assert.equal(isInwardAddress('fd00::1'), true);

@@ -1,7 +1,7 @@
 /** The CLI against running servers: bind/unbind/query, and an export -> import round trip of 100,000 bindings. */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { DEFAULT_POLICY } from '../../src/domain/types.ts';
@@ -12,10 +12,19 @@ import { cli, startServer, stopServer } from '../server-process.ts';
 async function server(t: TestContext, seed?: (store: SqliteStore, appId: number) => Promise<void>) {
   const file = join(tempDir(t), 'b.db');
   const store = await SqliteStore.open(file);
-  const app = await store.createApp({ accessId: '1500000001', name: 'cli', secretKey: 'c'.repeat(32), policy: DEFAULT_POLICY });
+  const app = await store.createApp({
+    accessId: '1500000001',
+    name: 'cli',
+    secretKey: 'c'.repeat(32),
+    policy: DEFAULT_POLICY,
+  });
   await seed?.(store, app.id);
   await store.close();
-  const running = await startServer({ BINDERY_DATABASE_URL: `sqlite:${file}`, BINDERY_BOOTSTRAP_APP: 'false', BINDERY_LOG_LEVEL: 'warn' });
+  const running = await startServer({
+    BINDERY_DATABASE_URL: `sqlite:${file}`,
+    BINDERY_BOOTSTRAP_APP: 'false',
+    BINDERY_LOG_LEVEL: 'warn',
+  });
   t.after(() => stopServer(running));
   return { BINDERY_URL: running.url, BINDERY_ACCESS_ID: app.accessId, BINDERY_SECRET_KEY: app.secretKey };
 }
@@ -23,18 +32,36 @@ async function server(t: TestContext, seed?: (store: SqliteStore, appId: number)
 describe('bindery bind / unbind / query', () => {
   it('work against a running server, with human and --json output and exit codes', async (t) => {
     const env = await server(t);
-    assert.equal(cli(['bind', 'phone', 'alice', 'bob', '--platform', 'ios'], env).stdout, 'bound phone to alice, bob\n');
+    assert.equal(
+      cli(['bind', 'phone', 'alice', 'bob', '--platform', 'ios'], env).stdout,
+      'bound phone to alice, bob\n',
+    );
     const tokens = cli(['query', '--account', 'alice'], env);
-    assert.match(tokens.stdout, /^TOKEN {2}PLATFORM {2}BOUND AT\nphone {2}ios {7}\d{4}-\d\d-\d\dT[\d:.]+Z\n$/, 'a header line, then aligned columns');
-    const accounts = JSON.parse(cli(['query', '--token', 'phone', '--json', '--sign'], env).stdout) as { account: string }[];
-    assert.deepEqual(accounts.map((a) => a.account), ['alice', 'bob']);
+    assert.match(
+      tokens.stdout,
+      /^TOKEN {2}PLATFORM {2}BOUND AT\nphone {2}ios {7}\d{4}-\d\d-\d\dT[\d:.]+Z\n$/,
+      'a header line, then aligned columns',
+    );
+    const accounts = JSON.parse(cli(['query', '--token', 'phone', '--json', '--sign'], env).stdout) as {
+      account: string;
+    }[];
+    assert.deepEqual(
+      accounts.map((a) => a.account),
+      ['alice', 'bob'],
+    );
     assert.equal(cli(['unbind', 'phone', 'bob'], env).status, 0);
     const nothing = cli(['unbind', '--account', 'nobody'], env);
-    assert.deepEqual([nothing.status, nothing.stdout], [4, 'bindery: all 1 elements failed: account_list[0]: has no bindings\n']);
+    assert.deepEqual(
+      [nothing.status, nothing.stdout],
+      [4, 'bindery: all 1 elements failed: account_list[0]: has no bindings\n'],
+    );
     assert.equal(cli(['query', '--account', 'bob'], env).status, 3, 'no bindings');
     const wrong = cli(['query', '--account', 'alice'], { ...env, BINDERY_SECRET_KEY: 'f'.repeat(32) });
     assert.equal(wrong.status, 2);
-    assert.match(wrong.stderr, /^bindery: the server refused the credentials \(TPNS 1008003, HTTP 401\): authentication failed: .*; check --access-id and --secret-key/);
+    assert.match(
+      wrong.stderr,
+      /^bindery: the server refused the credentials \(TPNS 1008003, HTTP 401\): authentication failed: .*; check --access-id and --secret-key/,
+    );
     const missing = cli(['query', '--account', 'alice'], { ...env, BINDERY_ACCESS_ID: '' });
     assert.deepEqual([missing.status, /--access-id and --secret-key/.test(missing.stderr)], [2, true]);
   });
@@ -49,22 +76,46 @@ describe('bindery bind / unbind / query', () => {
     });
     const refused = cli(['query', '--account', 'alice'], { ...env, BINDERY_URL: `http://127.0.0.1:${closed}` });
     assert.equal(refused.status, 1);
-    assert.match(refused.stderr, /^bindery: no answer from the server \(.*ECONNREFUSED.*\): is it running \(`npm start` or `bindery serve`\), and are --url \/ BINDERY_URL right\?\n$/);
+    assert.match(
+      refused.stderr,
+      /^bindery: no answer from the server \(.*ECONNREFUSED.*\): is it running \(`npm start` or `bindery serve`\), and are --url \/ BINDERY_URL right\?\n$/,
+    );
     const bad = cli(['query', '--account', 'alice'], { ...env, BINDERY_URL: 'not a url' });
-    assert.deepEqual([bad.status, bad.stderr], [2, 'bindery: --url (or BINDERY_URL) must be the server\'s http:// or https:// address, e.g. http://127.0.0.1:8080; got "not a url"\n']);
+    assert.deepEqual(
+      [bad.status, bad.stderr],
+      [
+        2,
+        'bindery: --url (or BINDERY_URL) must be the server\'s http:// or https:// address, e.g. http://127.0.0.1:8080; got "not a url"\n',
+      ],
+    );
     const empty = cli(['query', '--account', 'alice'], { ...env, BINDERY_URL: '' });
-    assert.match(empty.stderr, /no answer from the server \(.*127\.0\.0\.1:8080/, 'an empty BINDERY_URL is the default, not a crash');
+    assert.match(
+      empty.stderr,
+      /no answer from the server \(.*127\.0\.0\.1:8080/,
+      'an empty BINDERY_URL is the default, not a crash',
+    );
     const missingFile = cli(['import', '/no/such/bindings.csv'], env);
-    assert.deepEqual([missingFile.status, missingFile.stderr], [2, 'bindery: cannot read /no/such/bindings.csv: no such file\n']);
+    assert.deepEqual(
+      [missingFile.status, missingFile.stderr],
+      [2, 'bindery: cannot read /no/such/bindings.csv: no such file\n'],
+    );
     const noFolder = cli(['export', '--output', '/no/such/folder/out.ndjson'], env);
-    assert.deepEqual([noFolder.status, noFolder.stderr], [2, 'bindery: cannot write /no/such/folder/out.ndjson: no such folder\n']);
-    for (const run of [refused, bad, empty, missingFile, noFolder]) assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
+    assert.deepEqual(
+      [noFolder.status, noFolder.stderr],
+      [2, 'bindery: cannot write /no/such/folder/out.ndjson: no such folder\n'],
+    );
+    for (const run of [refused, bad, empty, missingFile, noFolder])
+      assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
   });
 
   it('never prints a secret from the environment in --help', () => {
     const secret = 'f00dfeedf00dfeedf00dfeedf00dfeed';
     for (const command of ['bind', 'unbind', 'query', 'import', 'export']) {
-      const help = cli([command, '--help'], { BINDERY_SECRET_KEY: secret, BINDERY_ACCESS_ID: '1500000001', BINDERY_ADMIN_TOKEN: `admin-${secret}` });
+      const help = cli([command, '--help'], {
+        BINDERY_SECRET_KEY: secret,
+        BINDERY_ACCESS_ID: '1500000001',
+        BINDERY_ADMIN_TOKEN: `admin-${secret}`,
+      });
       assert.equal(help.status, 0);
       assert.match(help.stdout, /--secret-key <key> +app SecretKey \(env: BINDERY_SECRET_KEY\)/);
       assert.doesNotMatch(help.stdout + help.stderr, new RegExp(secret), `${command} --help printed the SecretKey`);
@@ -77,9 +128,16 @@ describe('bindery export / import', () => {
     const count = 100_000;
     const source = await server(t, async (store, appId) => {
       for (let i = 0; i < count; i += 10_000) {
-        await store.importBindings(appId, Array.from({ length: 10_000 }, (_, k) => ({
-          token: `token-${i + k}`, account: `user-${(i + k) % 30_000}`, accountType: (i + k) % 3, platform: (i + k) % 2 ? ('ios' as const) : null, boundAt: 1_780_000_000_000_000 + (i + k) * 7,
-        })));
+        await store.importBindings(
+          appId,
+          Array.from({ length: 10_000 }, (_, k) => ({
+            token: `token-${i + k}`,
+            account: `user-${(i + k) % 30_000}`,
+            accountType: (i + k) % 3,
+            platform: (i + k) % 2 ? ('ios' as const) : null,
+            boundAt: 1_780_000_000_000_000 + (i + k) * 7,
+          })),
+        );
       }
     });
     const target = await server(t);
@@ -98,14 +156,19 @@ describe('bindery export / import', () => {
   });
 
   it('round-trips CSV, and reports refused lines with their numbers and exit code 4', async (t) => {
-    const source = await server(t, (store, appId) => store.importBindings(appId, [
-      { token: 'a,b', account: 'quote"d', accountType: 1, platform: 'android', boundAt: 1_780_000_000_000_001 },
-      { token: 'plain', account: 'alice', accountType: 0, platform: null, boundAt: 1_780_000_000_000_002 },
-    ]));
+    const source = await server(t, (store, appId) =>
+      store.importBindings(appId, [
+        { token: 'a,b', account: 'quote"d', accountType: 1, platform: 'android', boundAt: 1_780_000_000_000_001 },
+        { token: 'plain', account: 'alice', accountType: 0, platform: null, boundAt: 1_780_000_000_000_002 },
+      ]),
+    );
     const target = await server(t);
     const dir = tempDir(t);
     assert.equal(cli(['export', '--output', join(dir, 'a.csv')], source).status, 0);
-    assert.equal(readFileSync(join(dir, 'a.csv'), 'utf8').split('\n')[0], 'token,account,account_type,platform,bound_at');
+    assert.equal(
+      readFileSync(join(dir, 'a.csv'), 'utf8').split('\n')[0],
+      'token,account,account_type,platform,bound_at',
+    );
     const result = cli(['import', join(dir, 'a.csv'), '--json'], target);
     assert.deepEqual(JSON.parse(result.stdout).imported, 2);
     assert.equal(cli(['export', '--output', join(dir, 'b.csv')], target).status, 0);
@@ -119,7 +182,10 @@ describe('bindery export / import', () => {
     assert.match(bad.stdout, /line 3: account: must be longer than 1 byte/);
 
     // CSV refusals by the file's own line numbers (a quoted field spans two lines), exit 4.
-    writeFileSync(join(dir, 'bad.csv'), 'token,account,account_type\nt1,alice,0\nt2,"two\nlines",0\nt3,,0\nt4,bob,abc\n');
+    writeFileSync(
+      join(dir, 'bad.csv'),
+      'token,account,account_type\nt1,alice,0\nt2,"two\nlines",0\nt3,,0\nt4,bob,abc\n',
+    );
     const badCsv = cli(['import', join(dir, 'bad.csv')], target);
     assert.equal(badCsv.status, 4, badCsv.stderr);
     assert.match(badCsv.stdout, /imported 2 bindings, 2 lines refused/);
@@ -129,11 +195,21 @@ describe('bindery export / import', () => {
     writeFileSync(join(dir, 'broken.csv'), 'token,account\nt9,alice\nt10,"unclosed\n');
     const broken = cli(['import', join(dir, 'broken.csv')], target);
     assert.equal(broken.status, 2);
-    assert.match(broken.stderr, /^bindery: .*broken\.csv line \d+: .*quote.*; the file cannot be read as CSV .*nothing was imported\n$/i);
+    assert.match(
+      broken.stderr,
+      /^bindery: .*broken\.csv line \d+: .*quote.*; the file cannot be read as CSV .*nothing was imported\n$/i,
+    );
     assert.doesNotMatch(broken.stderr, /\n\s+at /);
     writeFileSync(join(dir, 'header.csv'), 'device,user\nt9,alice\n');
     const header = cli(['import', join(dir, 'header.csv')], target);
-    assert.deepEqual([header.status, /line 1: the header must name the columns token and account/.test(header.stderr)], [2, true]);
-    assert.equal(JSON.parse(cli(['query', '--token', 't9', '--json'], target).stdout).length, 0, 'nothing of a refused file was imported');
+    assert.deepEqual(
+      [header.status, /line 1: the header must name the columns token and account/.test(header.stderr)],
+      [2, true],
+    );
+    assert.equal(
+      JSON.parse(cli(['query', '--token', 't9', '--json'], target).stdout).length,
+      0,
+      'nothing of a refused file was imported',
+    );
   });
 });

@@ -20,7 +20,13 @@ async function everything(store: BindingStore) {
   const out = [];
   for (const app of apps) {
     const bindings = await allBindings(store, app.id);
-    out.push({ accessId: app.accessId, secretKey: app.secretKey, policy: app.policy, previous: app.previousSecretKey, bindings });
+    out.push({
+      accessId: app.accessId,
+      secretKey: app.secretKey,
+      policy: app.policy,
+      previous: app.previousSecretKey,
+      bindings,
+    });
   }
   return out;
 }
@@ -29,11 +35,38 @@ describe('bindery copy and migrate', () => {
   it('copies every app and binding from SQLite to PostgreSQL, verifies, and can be re-run', async (t) => {
     const file = join(tempDir(t), 'source.db');
     const source = await SqliteStore.open(file);
-    const a = await source.createApp({ accessId: '1500000001', name: 'a', secretKey: 'a'.repeat(32), policy: DEFAULT_POLICY });
-    const b = await source.createApp({ accessId: '1500000002', name: 'b', secretKey: 'b'.repeat(32), policy: { ...DEFAULT_POLICY, maxTokensPerAccount: 5, maxAccountsPerToken: 1, bindingRules: 'tpns' } });
-    await source.updateApp(b.accessId, { previousSecretKey: 'c'.repeat(32), previousSecretExpiresAt: Date.now() + 60_000 });
-    await source.importBindings(a.id, Array.from({ length: 12_345 }, (_, i) => ({ token: `tok-${i}`, account: `user-${i % 1000}`, accountType: i % 3, platform: i % 2 ? 'ios' as const : null, boundAt: 1_700_000_000_000_000 + i })));
-    await source.applyBatch(b.id, { elements: [{ op: 1, token: 'shared', accounts: [{ account: 'zoe', accountType: 0 }] }], platform: 'android', opType: null, opId: null });
+    const a = await source.createApp({
+      accessId: '1500000001',
+      name: 'a',
+      secretKey: 'a'.repeat(32),
+      policy: DEFAULT_POLICY,
+    });
+    const b = await source.createApp({
+      accessId: '1500000002',
+      name: 'b',
+      secretKey: 'b'.repeat(32),
+      policy: { ...DEFAULT_POLICY, maxTokensPerAccount: 5, maxAccountsPerToken: 1, bindingRules: 'tpns' },
+    });
+    await source.updateApp(b.accessId, {
+      previousSecretKey: 'c'.repeat(32),
+      previousSecretExpiresAt: Date.now() + 60_000,
+    });
+    await source.importBindings(
+      a.id,
+      Array.from({ length: 12_345 }, (_, i) => ({
+        token: `tok-${i}`,
+        account: `user-${i % 1000}`,
+        accountType: i % 3,
+        platform: i % 2 ? ('ios' as const) : null,
+        boundAt: 1_700_000_000_000_000 + i,
+      })),
+    );
+    await source.applyBatch(b.id, {
+      elements: [{ op: 1, token: 'shared', accounts: [{ account: 'zoe', accountType: 0 }] }],
+      platform: 'android',
+      opType: null,
+      opId: null,
+    });
     const expected = await everything(source);
     await source.close();
 
@@ -57,13 +90,27 @@ describe('bindery copy and migrate', () => {
   it('says when the counts differ because the target had other bindings', async (t) => {
     const file = join(tempDir(t), 'source.db');
     const source = await SqliteStore.open(file);
-    const app = await source.createApp({ accessId: '1500000001', name: 'a', secretKey: 'a'.repeat(32), policy: DEFAULT_POLICY });
-    await source.importBindings(app.id, [{ token: 't1', account: 'alice', accountType: 0, platform: null, boundAt: 1 }]);
+    const app = await source.createApp({
+      accessId: '1500000001',
+      name: 'a',
+      secretKey: 'a'.repeat(32),
+      policy: DEFAULT_POLICY,
+    });
+    await source.importBindings(app.id, [
+      { token: 't1', account: 'alice', accountType: 0, platform: null, boundAt: 1 },
+    ]);
     await source.close();
     const url = await postgres.createDatabase();
     const target = await PostgresStore.open(url, { timeoutMs: 2000, poolSize: 2 });
-    const other = await target.createApp({ accessId: '1500000001', name: 'a', secretKey: 'a'.repeat(32), policy: DEFAULT_POLICY });
-    await target.importBindings(other.id, [{ token: 'extra', account: 'bob', accountType: 0, platform: null, boundAt: 1 }]);
+    const other = await target.createApp({
+      accessId: '1500000001',
+      name: 'a',
+      secretKey: 'a'.repeat(32),
+      policy: DEFAULT_POLICY,
+    });
+    await target.importBindings(other.id, [
+      { token: 'extra', account: 'bob', accountType: 0, platform: null, boundAt: 1 },
+    ]);
     await target.close();
     const result = cli(['copy', '--from', `sqlite:${file}`, '--to', url], {});
     assert.equal(result.status, 1);
@@ -74,12 +121,22 @@ describe('bindery copy and migrate', () => {
     const url = await postgres.createDatabase();
     const empty = cli(['app', 'list'], { BINDERY_DATABASE_URL: url });
     assert.equal(empty.status, 2, 'a database without the schema is not silently set up by a read');
-    assert.match(empty.stderr, /the PostgreSQL database postgres:\/\/postgres:\*\*\*@.* has no bindery schema: check BINDERY_DATABASE_URL, or run `bindery migrate`/);
+    assert.match(
+      empty.stderr,
+      /the PostgreSQL database postgres:\/\/postgres:\*\*\*@.* has no bindery schema: check BINDERY_DATABASE_URL, or run `bindery migrate`/,
+    );
     const migrated = cli(['migrate'], { BINDERY_DATABASE_URL: url });
     assert.equal(migrated.status, 0, migrated.stderr);
     assert.match(migrated.stdout, /the postgres schema of postgres:\/\/postgres:\*\*\*@.* is up to date/);
-    assert.equal(cli(['app', 'list', '--json'], { BINDERY_DATABASE_URL: url }).stdout, '[]\n', 'after migrate it is a store');
-    const unreachable = cli(['migrate'], { BINDERY_DATABASE_URL: 'postgres://postgres:x@127.0.0.1:1/none', BINDERY_STORE_TIMEOUT_MS: '500' });
+    assert.equal(
+      cli(['app', 'list', '--json'], { BINDERY_DATABASE_URL: url }).stdout,
+      '[]\n',
+      'after migrate it is a store',
+    );
+    const unreachable = cli(['migrate'], {
+      BINDERY_DATABASE_URL: 'postgres://postgres:x@127.0.0.1:1/none',
+      BINDERY_STORE_TIMEOUT_MS: '500',
+    });
     assert.equal(unreachable.status, 1);
     assert.match(unreachable.stderr, /cannot open the PostgreSQL database/);
   });

@@ -3,16 +3,23 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { BinderyClient, BinderyError } from '../../src/client/index.ts';
 import { tempDir } from '../helpers.ts';
 import { cli, startServer, stopServer } from '../server-process.ts';
 
 async function realServer(t: TestContext) {
-  const env = { BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`, BINDERY_BOOTSTRAP_APP: 'false', BINDERY_LOG_LEVEL: 'warn' };
-  const app = JSON.parse(cli(['app', 'create', '--name', 'sdk', '--json'], env).stdout) as { access_id: string; secret_key: string };
+  const env = {
+    BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`,
+    BINDERY_BOOTSTRAP_APP: 'false',
+    BINDERY_LOG_LEVEL: 'warn',
+  };
+  const app = JSON.parse(cli(['app', 'create', '--name', 'sdk', '--json'], env).stdout) as {
+    access_id: string;
+    secret_key: string;
+  };
   const server = await startServer(env);
   t.after(() => stopServer(server));
   const requests: string[] = [];
@@ -20,7 +27,19 @@ async function realServer(t: TestContext) {
     requests.push(`${init?.method ?? 'GET'} ${new URL(String(input)).pathname} ${String(init?.body ?? '').length}`);
     return fetch(input, init);
   };
-  return { url: server.url, app, requests, client: (extra = {}) => new BinderyClient({ baseUrl: server.url, accessId: app.access_id, secretKey: app.secret_key, fetch: counting, ...extra }) };
+  return {
+    url: server.url,
+    app,
+    requests,
+    client: (extra = {}) =>
+      new BinderyClient({
+        baseUrl: server.url,
+        accessId: app.access_id,
+        secretKey: app.secret_key,
+        fetch: counting,
+        ...extra,
+      }),
+  };
 }
 
 async function stub(t: TestContext, handler: (req: IncomingMessage, res: ServerResponse, n: number) => void) {
@@ -44,18 +63,28 @@ describe('SDK against a real server', () => {
   it('splits large requests and merges the answers in request order', async (t) => {
     const { client, requests } = await realServer(t);
     const bindery = client();
-    const token_accounts = Array.from({ length: 45 }, (_, i) => ({ token: `t${i}`, account_list: [{ account: i === 30 ? 'x' : `user${i}` }] }));
+    const token_accounts = Array.from({ length: 45 }, (_, i) => ({
+      token: `t${i}`,
+      account_list: [{ account: i === 30 ? 'x' : `user${i}` }],
+    }));
     const answer = await bindery.batchoperate({ operator_type: 1, token_accounts });
     assert.equal(requests.filter((r) => r.includes('batchoperate')).length, 3, '45 token_accounts go as 20 + 20 + 5');
     assert.equal(answer.result.length, 45);
-    assert.deepEqual(answer.result.map((r, i) => [i, r]).filter(([, r]) => r !== '0'), [[30, '1008007']]);
+    assert.deepEqual(
+      answer.result.map((r, i) => [i, r]).filter(([, r]) => r !== '0'),
+      [[30, '1008007']],
+    );
     assert.equal(answer.ret_code, 1008026);
     assert.match(answer.err_msg, /^\[elements 20\.\.39\] 1 of 20 elements failed.*token_accounts\[10\]/);
 
     const tokens = Array.from({ length: 150 }, (_, i) => `t${149 - i}`);
     const query = await bindery.query({ operator_type: 2, token_list: tokens });
     assert.equal(query.token_accounts?.length, 150);
-    assert.deepEqual(query.token_accounts?.map((e) => e.token), tokens, 'request order');
+    assert.deepEqual(
+      query.token_accounts?.map((e) => e.token),
+      tokens,
+      'request order',
+    );
     assert.deepEqual(query.token_accounts?.[149]?.account_list, [{ account: 'user0', account_type: 0 }]);
     assert.equal(query.result.filter((r) => r === '10110008').length, 150 - 44);
   });
@@ -67,12 +96,21 @@ describe('SDK against a real server', () => {
       const token = `phone-${auth}`;
       await bindery.login(token, 'alice', { platform: 'ios' });
       await bindery.login(token, { account: 'bob', account_type: 2 });
-      assert.deepEqual(await bindery.accountsOf(token), [{ account: 'alice', account_type: 0 }, { account: 'bob', account_type: 2 }]);
+      assert.deepEqual(await bindery.accountsOf(token), [
+        { account: 'alice', account_type: 0 },
+        { account: 'bob', account_type: 2 },
+      ]);
       await bindery.login(token, 'carol', { exclusive: true });
       assert.deepEqual(await bindery.accountsOf(token), [{ account: 'carol', account_type: 0 }]);
       assert.deepEqual(await bindery.devicesOf('carol'), [token], 'the previous pass logged its phone out');
-      assert.deepEqual((await bindery.tokenAccounts(token)).map((a) => [a.account, a.platform]), [['carol', 'ios']]);
-      assert.deepEqual((await bindery.accountTokens('bob', 2)).map((x) => x.token), []);
+      assert.deepEqual(
+        (await bindery.tokenAccounts(token)).map((a) => [a.account, a.platform]),
+        [['carol', 'ios']],
+      );
+      assert.deepEqual(
+        (await bindery.accountTokens('bob', 2)).map((x) => x.token),
+        [],
+      );
       await bindery.logout(token);
       assert.deepEqual(await bindery.accountsOf(token), []);
     }
@@ -92,13 +130,20 @@ describe('SDK against a real server', () => {
       return true;
     });
     assert.equal(requests.length, 1, 'a 401 is not retried');
-    await assert.rejects(client().query({ operator_type: 1, account_list: [] }), (error: unknown) => error instanceof BinderyError && error.retCode === 1008002 && error.httpStatus === 400);
+    await assert.rejects(
+      client().query({ operator_type: 1, account_list: [] }),
+      (error: unknown) => error instanceof BinderyError && error.retCode === 1008002 && error.httpStatus === 400,
+    );
   });
 
   it('streams an export and imports in chunks with line numbers over the whole input', async (t) => {
     const { client, requests } = await realServer(t);
     const bindery = client();
-    const records = Array.from({ length: 2500 }, (_, i) => (i === 1234 ? { token: '', account: 'x1' } : { token: `t${String(i).padStart(4, '0')}`, account: `u${i % 7}`, platform: 'android' as const }));
+    const records = Array.from({ length: 2500 }, (_, i) =>
+      i === 1234
+        ? { token: '', account: 'x1' }
+        : { token: `t${String(i).padStart(4, '0')}`, account: `u${i % 7}`, platform: 'android' as const },
+    );
     const progress: number[] = [];
     const summary = await bindery.importBindings(records, { chunkSize: 1000, onProgress: (n) => progress.push(n) });
     assert.deepEqual(progress, [1000, 2000, 2500]);
@@ -107,7 +152,11 @@ describe('SDK against a real server', () => {
     assert.equal(requests.filter((r) => r.includes('import')).length, 3);
     let count = 0;
     for await (const record of bindery.exportBindings()) {
-      if (count === 0) assert.deepEqual([record.token, record.account, record.account_type, record.platform], ['t0000', 'u0', 0, 'android']);
+      if (count === 0)
+        assert.deepEqual(
+          [record.token, record.account, record.account_type, record.platform],
+          ['t0000', 'u0', 0, 'android'],
+        );
       count++;
     }
     assert.equal(count, 2499);
@@ -120,7 +169,10 @@ describe('SDK as a package', () => {
     mkdirSync(join(project, 'node_modules'));
     symlinkSync(fileURLToPath(new URL('../..', import.meta.url)), join(project, 'node_modules', 'bindery'));
     writeFileSync(join(project, 'package.json'), '{"type":"module"}');
-    writeFileSync(join(project, 'use.mjs'), "import { BinderyClient, BinderyError, REGIONS } from 'bindery/client';\nconst c = new BinderyClient({ region: 'singapore', accessId: '1', secretKey: 'k' });\nconsole.log(typeof c.batchoperate, typeof BinderyError, REGIONS.singapore);\n");
+    writeFileSync(
+      join(project, 'use.mjs'),
+      "import { BinderyClient, BinderyError, REGIONS } from 'bindery/client';\nconst c = new BinderyClient({ region: 'singapore', accessId: '1', secretKey: 'k' });\nconsole.log(typeof c.batchoperate, typeof BinderyError, REGIONS.singapore);\n",
+    );
     const run = spawnSync(process.execPath, ['use.mjs'], { cwd: project, encoding: 'utf8' });
     assert.equal(run.status, 0, run.stderr);
     assert.equal(run.stdout, 'function function https://api.tpns.sgp.tencent.com\n');
@@ -146,15 +198,35 @@ describe('SDK retries', () => {
       if (n < 2) res.setHeader('retry-after', '0');
       res.end(n < 2 ? '{"ret_code":1008028,"err_msg":"rate limit exceeded"}' : OK_BODY);
     });
-    await new BinderyClient({ baseUrl: limited.url, accessId: '1', secretKey: 'k', retryBaseMs: 10 }).batchoperate(bindOne);
+    await new BinderyClient({ baseUrl: limited.url, accessId: '1', secretKey: 'k', retryBaseMs: 10 }).batchoperate(
+      bindOne,
+    );
     assert.equal(limited.seen.length, 3);
 
-    const down = await stub(t, (_req, res) => ((res.statusCode = 503), res.end('{"ret_code":1008004,"err_msg":"store unavailable"}')));
-    await assert.rejects(new BinderyClient({ baseUrl: down.url, accessId: '1', secretKey: 'k', retries: 2, retryBaseMs: 5 }).query({ operator_type: 2, token_list: ['t'] }), (e: unknown) => e instanceof BinderyError && e.retCode === 1008004 && e.httpStatus === 503);
+    const down = await stub(t, (_req, res) => {
+      res.statusCode = 503;
+      res.end('{"ret_code":1008004,"err_msg":"store unavailable"}');
+    });
+    await assert.rejects(
+      new BinderyClient({ baseUrl: down.url, accessId: '1', secretKey: 'k', retries: 2, retryBaseMs: 5 }).query({
+        operator_type: 2,
+        token_list: ['t'],
+      }),
+      (e: unknown) => e instanceof BinderyError && e.retCode === 1008004 && e.httpStatus === 503,
+    );
     assert.equal(down.seen.length, 3, 'first attempt + 2 retries');
 
-    const bad = await stub(t, (_req, res) => ((res.statusCode = 400), res.end('{"ret_code":1008007,"err_msg":"operator_type: bad"}')));
-    await assert.rejects(new BinderyClient({ baseUrl: bad.url, accessId: '1', secretKey: 'k', retryBaseMs: 5 }).query({ operator_type: 2, token_list: ['t'] }), BinderyError);
+    const bad = await stub(t, (_req, res) => {
+      res.statusCode = 400;
+      res.end('{"ret_code":1008007,"err_msg":"operator_type: bad"}');
+    });
+    await assert.rejects(
+      new BinderyClient({ baseUrl: bad.url, accessId: '1', secretKey: 'k', retryBaseMs: 5 }).query({
+        operator_type: 2,
+        token_list: ['t'],
+      }),
+      BinderyError,
+    );
     assert.equal(bad.seen.length, 1);
   });
 
@@ -164,8 +236,18 @@ describe('SDK retries', () => {
     const address = closed.address();
     await new Promise((resolve) => closed.close(resolve));
     const port = typeof address === 'object' && address ? address.port : 0;
-    const bindery = new BinderyClient({ baseUrl: `http://127.0.0.1:${port}`, accessId: '1', secretKey: 'k', retries: 2, retryBaseMs: 5 });
-    await assert.rejects(bindery.devicesOf('alice'), (e: unknown) => e instanceof BinderyError && e.retCode === -1 && e.httpStatus === 0 && /ECONNREFUSED/.test(e.errMsg));
+    const bindery = new BinderyClient({
+      baseUrl: `http://127.0.0.1:${port}`,
+      accessId: '1',
+      secretKey: 'k',
+      retries: 2,
+      retryBaseMs: 5,
+    });
+    await assert.rejects(
+      bindery.devicesOf('alice'),
+      (e: unknown) =>
+        e instanceof BinderyError && e.retCode === -1 && e.httpStatus === 0 && /ECONNREFUSED/.test(e.errMsg),
+    );
   });
 
   it('knows the TPNS access points by name', () => {

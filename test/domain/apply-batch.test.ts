@@ -5,53 +5,125 @@ import { applyBatch } from '../../src/domain/apply-batch.ts';
 import { BindingSet, keysToLoad } from '../../src/domain/binding-set.ts';
 import type { BatchCommand, BatchElement, Binding } from '../../src/domain/types.ts';
 
-const b = (token: string, account: string, boundAt: number, platform: Binding['platform'] = null): Binding => ({ token, account, accountType: 0, platform, boundAt });
-const cmd = (elements: BatchElement[], platform: BatchCommand['platform'] = null): BatchCommand => ({ elements, platform, opType: null, opId: null });
+const b = (token: string, account: string, boundAt: number, platform: Binding['platform'] = null): Binding => ({
+  token,
+  account,
+  accountType: 0,
+  platform,
+  boundAt,
+});
+const cmd = (elements: BatchElement[], platform: BatchCommand['platform'] = null): BatchCommand => ({
+  elements,
+  platform,
+  opType: null,
+  opId: null,
+});
 const counter = (start = 100) => {
   let t = start;
   return () => ++t;
 };
 const summary = (changes: ReturnType<typeof applyBatch>['changes']) =>
-  changes.map((c) => (c.kind === 'platform' ? `platform ${c.token} ${c.platform}` : `${c.kind} ${c.binding.token}/${c.binding.account} ${c.cause}`));
+  changes.map((c) =>
+    c.kind === 'platform'
+      ? `platform ${c.token} ${c.platform}`
+      : `${c.kind} ${c.binding.token}/${c.binding.account} ${c.cause}`,
+  );
 
 describe('applyBatch', () => {
   it('records evictions with their cause, oldest first', () => {
     const set = new BindingSet([b('t1', 'a1', 1), b('t1', 'a2', 2), b('t9', 'a3', 3)]);
-    const { outcomes, changes } = applyBatch(set, cmd([{ op: 1, token: 't1', accounts: [{ account: 'a3', accountType: 0 }] }]), { maxAccountsPerToken: 2, maxTokensPerAccount: 1, bindingRules: 'append' }, counter());
+    const { outcomes, changes } = applyBatch(
+      set,
+      cmd([{ op: 1, token: 't1', accounts: [{ account: 'a3', accountType: 0 }] }]),
+      { maxAccountsPerToken: 2, maxTokensPerAccount: 1, bindingRules: 'append' },
+      counter(),
+    );
     assert.deepEqual(outcomes, [{ code: 0 }]);
     assert.deepEqual(summary(changes), ['put t1/a3 bind', 'delete t1/a1 evicted', 'delete t9/a3 evicted']);
   });
 
   it('op 2 records override removals before the binds', () => {
     const set = new BindingSet([b('t1', 'a1', 1), b('t1', 'a2', 2)]);
-    const { changes } = applyBatch(set, cmd([{ op: 2, token: 't1', accounts: [{ account: 'a2', accountType: 0 }, { account: 'a3', accountType: 0 }] }]), { maxAccountsPerToken: 10, maxTokensPerAccount: 10, bindingRules: 'append' }, counter());
+    const { changes } = applyBatch(
+      set,
+      cmd([
+        {
+          op: 2,
+          token: 't1',
+          accounts: [
+            { account: 'a2', accountType: 0 },
+            { account: 'a3', accountType: 0 },
+          ],
+        },
+      ]),
+      { maxAccountsPerToken: 10, maxTokensPerAccount: 10, bindingRules: 'append' },
+      counter(),
+    );
     assert.deepEqual(summary(changes), ['delete t1/a1 override', 'put t1/a2 bind', 'put t1/a3 bind']);
   });
 
   it('op 4 and op 5 record resets', () => {
     const set = new BindingSet([b('t1', 'a1', 1), b('t2', 'a1', 2), b('t2', 'a2', 3)]);
-    const { changes } = applyBatch(set, cmd([{ op: 4, token: 't2' }, { op: 5, account: { account: 'a1', accountType: 0 } }]), { maxAccountsPerToken: 10, maxTokensPerAccount: 10, bindingRules: 'append' }, counter());
-    assert.deepEqual(summary(changes), ['delete t2/a1 token_reset', 'delete t2/a2 token_reset', 'delete t1/a1 account_reset']);
+    const { changes } = applyBatch(
+      set,
+      cmd([
+        { op: 4, token: 't2' },
+        { op: 5, account: { account: 'a1', accountType: 0 } },
+      ]),
+      { maxAccountsPerToken: 10, maxTokensPerAccount: 10, bindingRules: 'append' },
+      counter(),
+    );
+    assert.deepEqual(summary(changes), [
+      'delete t2/a1 token_reset',
+      'delete t2/a2 token_reset',
+      'delete t1/a1 account_reset',
+    ]);
   });
 
   it('a given platform is recorded once on the token, not again when it already matches', () => {
     const set = new BindingSet([b('t1', 'a1', 1, 'android')]);
-    const first = applyBatch(set, cmd([{ op: 1, token: 't1', accounts: [{ account: 'a2', accountType: 0 }] }], 'ios'), { maxAccountsPerToken: 10, maxTokensPerAccount: 10, bindingRules: 'append' }, counter());
+    const first = applyBatch(
+      set,
+      cmd([{ op: 1, token: 't1', accounts: [{ account: 'a2', accountType: 0 }] }], 'ios'),
+      { maxAccountsPerToken: 10, maxTokensPerAccount: 10, bindingRules: 'append' },
+      counter(),
+    );
     assert.deepEqual(summary(first.changes), ['platform t1 ios', 'put t1/a2 bind']);
-    assert.deepEqual(set.ofToken('t1').map((x) => x.platform), ['ios', 'ios']);
-    const second = applyBatch(set, cmd([{ op: 1, token: 't1', accounts: [{ account: 'a3', accountType: 0 }] }], 'ios'), { maxAccountsPerToken: 10, maxTokensPerAccount: 10, bindingRules: 'append' }, counter(200));
+    assert.deepEqual(
+      set.ofToken('t1').map((x) => x.platform),
+      ['ios', 'ios'],
+    );
+    const second = applyBatch(
+      set,
+      cmd([{ op: 1, token: 't1', accounts: [{ account: 'a3', accountType: 0 }] }], 'ios'),
+      { maxAccountsPerToken: 10, maxTokensPerAccount: 10, bindingRules: 'append' },
+      counter(200),
+    );
     assert.deepEqual(summary(second.changes), ['put t1/a3 bind']);
   });
 
   it('keysToLoad names every token and account the command touches, once', () => {
-    const keys = keysToLoad(cmd([
-      { op: 1, token: 't1', accounts: [{ account: 'a1', accountType: 0 }, { account: 'a1', accountType: 2 }] },
-      { op: 4, token: 't1' },
-      { op: 5, account: { account: 'a1', accountType: 0 } },
-      { op: 3, token: 't2', accounts: [{ account: 'a3', accountType: 0 }] },
-    ]));
+    const keys = keysToLoad(
+      cmd([
+        {
+          op: 1,
+          token: 't1',
+          accounts: [
+            { account: 'a1', accountType: 0 },
+            { account: 'a1', accountType: 2 },
+          ],
+        },
+        { op: 4, token: 't1' },
+        { op: 5, account: { account: 'a1', accountType: 0 } },
+        { op: 3, token: 't2', accounts: [{ account: 'a3', accountType: 0 }] },
+      ]),
+    );
     assert.deepEqual(keys.tokens, ['t1', 't2']);
-    assert.deepEqual(keys.accounts, [{ account: 'a1', accountType: 0 }, { account: 'a1', accountType: 2 }, { account: 'a3', accountType: 0 }]);
+    assert.deepEqual(keys.accounts, [
+      { account: 'a1', accountType: 0 },
+      { account: 'a1', accountType: 2 },
+      { account: 'a3', accountType: 0 },
+    ]);
   });
 
   describe('the tpns binding rules', () => {
@@ -60,10 +132,18 @@ describe('applyBatch', () => {
 
     it('op 1 acts as op 2: the token keeps only the listed accounts; one of the same type is replaced', () => {
       const set = new BindingSet([b('t1', 'alice', 1), { ...b('t1', 'carol', 2), accountType: 1 }]);
-      const { outcomes, changes } = applyBatch(set, cmd([{ op: 1, token: 't1', accounts: [acc('bob')] }]), tpns, counter());
+      const { outcomes, changes } = applyBatch(
+        set,
+        cmd([{ op: 1, token: 't1', accounts: [acc('bob')] }]),
+        tpns,
+        counter(),
+      );
       assert.deepEqual(outcomes, [{ code: 0 }]);
       assert.deepEqual(summary(changes), ['delete t1/alice replaced', 'delete t1/carol override', 'put t1/bob bind']);
-      assert.deepEqual(set.ofToken('t1').map((x) => x.account), ['bob']);
+      assert.deepEqual(
+        set.ofToken('t1').map((x) => x.account),
+        ['bob'],
+      );
     });
 
     it('keeps one account per account_type: the later listed wins, within an element and across elements', () => {
@@ -79,14 +159,34 @@ describe('applyBatch', () => {
         counter(),
       );
       assert.deepEqual(outcomes, [{ code: 0 }, { code: 0 }, { code: 0 }]);
-      assert.deepEqual(set.ofToken('t1').map((x) => `${x.account}/${x.accountType}`).sort(), ['y/0', 'z/5']);
-      assert.deepEqual(set.ofToken('t2').map((x) => x.account), ['q']);
+      assert.deepEqual(
+        set
+          .ofToken('t1')
+          .map((x) => `${x.account}/${x.accountType}`)
+          .sort(),
+        ['y/0', 'z/5'],
+      );
+      assert.deepEqual(
+        set.ofToken('t2').map((x) => x.account),
+        ['q'],
+      );
     });
 
     it('under append rules the same request appends', () => {
       const set = new BindingSet([b('t1', 'alice', 1)]);
-      applyBatch(set, cmd([{ op: 1, token: 't1', accounts: [acc('x'), acc('y')] }]), { ...tpns, bindingRules: 'append' }, counter());
-      assert.deepEqual(set.ofToken('t1').map((x) => x.account).sort(), ['alice', 'x', 'y']);
+      applyBatch(
+        set,
+        cmd([{ op: 1, token: 't1', accounts: [acc('x'), acc('y')] }]),
+        { ...tpns, bindingRules: 'append' },
+        counter(),
+      );
+      assert.deepEqual(
+        set
+          .ofToken('t1')
+          .map((x) => x.account)
+          .sort(),
+        ['alice', 'x', 'y'],
+      );
     });
   });
 });

@@ -14,7 +14,13 @@ const VECTOR = {
   sign: 'Y2QyMDc3NDY4MmJmNzhiZmRiNDNlMTdkMWQ1ZDU2YjNlNWI3ODlhMTY3MGZjMTUyN2VmNTRjNjVkMmQ3Yjc2ZA==',
 };
 
-const signed = (accessId: string, secret: string, body: string, seconds = Math.floor(Date.now() / 1000), order: 'tpns' | 'swapped' = 'tpns') => {
+const signed = (
+  accessId: string,
+  secret: string,
+  body: string,
+  seconds = Math.floor(Date.now() / 1000),
+  order: 'tpns' | 'swapped' = 'tpns',
+) => {
   const timestamp = String(seconds);
   const prefix = order === 'tpns' ? timestamp + accessId : accessId + timestamp;
   return { accessid: accessId, timestamp, sign: tpnsSign(secret, prefix, Buffer.from(body)) };
@@ -25,7 +31,9 @@ const AUTH_FAILED = 1008003;
 
 describe('signature', () => {
   it('matches the vendor test vector', () => {
-    const hex = createHmac('sha256', VECTOR.secretKey).update(VECTOR.timestamp + VECTOR.accessId + VECTOR.body).digest('hex');
+    const hex = createHmac('sha256', VECTOR.secretKey)
+      .update(VECTOR.timestamp + VECTOR.accessId + VECTOR.body)
+      .digest('hex');
     assert.equal(hex, VECTOR.hex);
     assert.equal(tpnsSign(VECTOR.secretKey, VECTOR.timestamp + VECTOR.accessId, Buffer.from(VECTOR.body)), VECTOR.sign);
   });
@@ -44,14 +52,22 @@ describe('authentication over HTTP', () => {
     await server.service.create({ name: 'vendor', accessId: VECTOR.accessId, secretKey: VECTOR.secretKey });
     // The vector's body is not a binding request, so it passes auth and fails on operator_type.
     t.mock.timers.enable({ apis: ['Date'], now: Number(VECTOR.timestamp) * 1000 });
-    const response = await post(server, QUERY, VECTOR.body, { accessid: VECTOR.accessId, timestamp: VECTOR.timestamp, sign: VECTOR.sign });
+    const response = await post(server, QUERY, VECTOR.body, {
+      accessid: VECTOR.accessId,
+      timestamp: VECTOR.timestamp,
+      sign: VECTOR.sign,
+    });
     assert.deepEqual(response, { status: 400, body: statusOf(1008002, 'operator_type: required') });
   });
 
   it('accepts Basic, the TPNS signature, and the swapped signing order', async (t) => {
     const server = await testServer(t);
     const { accessId, secretKey } = server.tenant;
-    for (const headers of [basic(server.tenant), signed(accessId, secretKey, QUERY_BODY), signed(accessId, secretKey, QUERY_BODY, undefined, 'swapped')]) {
+    for (const headers of [
+      basic(server.tenant),
+      signed(accessId, secretKey, QUERY_BODY),
+      signed(accessId, secretKey, QUERY_BODY, undefined, 'swapped'),
+    ]) {
       const response = await post(server, QUERY, QUERY_BODY, headers);
       assert.equal(response.status, 200);
       assert.equal(response.body.ret_code, 0);
@@ -67,13 +83,28 @@ describe('authentication over HTTP', () => {
 
   it('refuses with 1008003 and the same words for an unknown AccessID and a wrong secret', async (t) => {
     const server = await testServer(t);
-    const wrongSecret = await post(server, QUERY, QUERY_BODY, basic({ accessId: server.tenant.accessId, secretKey: 'f'.repeat(32) }));
-    const unknownApp = await post(server, QUERY, QUERY_BODY, basic({ accessId: '1599999999', secretKey: server.tenant.secretKey }));
+    const wrongSecret = await post(
+      server,
+      QUERY,
+      QUERY_BODY,
+      basic({ accessId: server.tenant.accessId, secretKey: 'f'.repeat(32) }),
+    );
+    const unknownApp = await post(
+      server,
+      QUERY,
+      QUERY_BODY,
+      basic({ accessId: '1599999999', secretKey: server.tenant.secretKey }),
+    );
     const expected = statusOf(AUTH_FAILED, 'authentication failed: Basic credentials: AccessID or SecretKey is wrong');
     assert.deepEqual(wrongSecret, { status: 401, body: expected });
     assert.deepEqual(unknownApp, { status: 401, body: expected });
     const signWrong = await post(server, QUERY, QUERY_BODY, signed(server.tenant.accessId, 'f'.repeat(32), QUERY_BODY));
-    const signUnknown = await post(server, QUERY, QUERY_BODY, signed('1599999999', server.tenant.secretKey, QUERY_BODY));
+    const signUnknown = await post(
+      server,
+      QUERY,
+      QUERY_BODY,
+      signed('1599999999', server.tenant.secretKey, QUERY_BODY),
+    );
     assert.deepEqual(signWrong, signUnknown);
     assert.equal(signWrong.status, 401);
     assert.match(String(signWrong.body.err_msg), /Sign header: does not match/);
@@ -93,10 +124,16 @@ describe('authentication over HTTP', () => {
     for (const offset of [-400, 400]) {
       const response = await post(server, QUERY, QUERY_BODY, signed(accessId, secretKey, QUERY_BODY, now + offset));
       assert.equal(response.status, 401);
-      assert.match(String(response.body.err_msg), /TimeStamp header: (399|400|401) s away from the server clock \(at most 300 s allowed\)/);
+      assert.match(
+        String(response.body.err_msg),
+        /TimeStamp header: (399|400|401) s away from the server clock \(at most 300 s allowed\)/,
+      );
     }
     for (const offset of [-250, 250]) {
-      assert.equal((await post(server, QUERY, QUERY_BODY, signed(accessId, secretKey, QUERY_BODY, now + offset))).status, 200);
+      assert.equal(
+        (await post(server, QUERY, QUERY_BODY, signed(accessId, secretKey, QUERY_BODY, now + offset))).status,
+        200,
+      );
     }
     const garbage = await post(server, QUERY, QUERY_BODY, { accessid: accessId, timestamp: 'yesterday', sign: 'x' });
     assert.match(String(garbage.body.err_msg), /TimeStamp header: must be Unix time in seconds/);
@@ -130,17 +167,38 @@ describe('authentication over HTTP', () => {
     assert.match(String(mixed.body.err_msg), /Basic credentials and signature name different apps/);
     assert.equal(mixed.status, 401);
     const signWithoutRest = await post(server, QUERY, QUERY_BODY, { ...goodBasic, sign: good.sign });
-    assert.equal(signWithoutRest.status, 401, 'a Sign header without AccessId and TimeStamp is a credential that does not verify');
-    assert.equal((await post(server, QUERY, QUERY_BODY, { authorization: 'Bearer from-a-proxy', ...good })).status, 200, 'another scheme is not a credential of ours');
+    assert.equal(
+      signWithoutRest.status,
+      401,
+      'a Sign header without AccessId and TimeStamp is a credential that does not verify',
+    );
+    assert.equal(
+      (await post(server, QUERY, QUERY_BODY, { authorization: 'Bearer from-a-proxy', ...good })).status,
+      200,
+      'another scheme is not a credential of ours',
+    );
   });
 
   it('decodes Basic credentials strictly: junk around the base64 is refused', async (t) => {
     const server = await testServer(t);
     const encoded = Buffer.from(`${server.tenant.accessId}:${server.tenant.secretKey}`).toString('base64');
     assert.equal((await post(server, QUERY, QUERY_BODY, { authorization: `Basic ${encoded}` })).status, 200);
-    assert.equal((await post(server, QUERY, QUERY_BODY, { authorization: `basic  ${encoded} ` })).status, 200, 'scheme in any case, spaces around');
+    assert.equal(
+      (await post(server, QUERY, QUERY_BODY, { authorization: `basic  ${encoded} ` })).status,
+      200,
+      'scheme in any case, spaces around',
+    );
     const unpadded = encoded.replace(/=+$/, '');
-    const cases = [`Basic ${encoded}junk`, `Basic ${encoded}!!`, `Basic ${encoded} extra`, `Basic ${encoded}AAAA`.replace(/=/g, ''), `Basic ${unpadded === encoded ? `${encoded}A` : unpadded}`, `Basic ${encoded.slice(0, -4)}*${encoded.slice(-3)}`, 'Basic', 'Basic !!!!'];
+    const cases = [
+      `Basic ${encoded}junk`,
+      `Basic ${encoded}!!`,
+      `Basic ${encoded} extra`,
+      `Basic ${encoded}AAAA`.replace(/=/g, ''),
+      `Basic ${unpadded === encoded ? `${encoded}A` : unpadded}`,
+      `Basic ${encoded.slice(0, -4)}*${encoded.slice(-3)}`,
+      'Basic',
+      'Basic !!!!',
+    ];
     for (const authorization of cases) {
       const response = await post(server, QUERY, QUERY_BODY, { authorization });
       assert.deepEqual([response.status, response.body.ret_code], [401, AUTH_FAILED], authorization);

@@ -12,7 +12,15 @@ function controlledWrites() {
   const write = (batch: Binding[]) => {
     const name = batch.map((b) => b.token).join(',');
     events.push(`start ${name}`);
-    return new Promise<void>((resolve, reject) => pending.set(name, { resolve: () => (events.push(`done ${name}`), resolve()), reject }));
+    return new Promise<void>((resolve, reject) =>
+      pending.set(name, {
+        resolve: () => {
+          events.push(`done ${name}`);
+          resolve();
+        },
+        reject,
+      }),
+    );
   };
   return { events, pending, write };
 }
@@ -52,7 +60,11 @@ describe('ImportPipeline', () => {
 
   it('reports a store failure at the next step, as the error the import answers with', async () => {
     const { pending, write } = controlledWrites();
-    const writes = new ImportPipeline(write, (error, imported) => new Error(`failed after ${imported}: ${(error as Error).message}`), 1);
+    const writes = new ImportPipeline(
+      write,
+      (error, imported) => new Error(`failed after ${imported}: ${(error as Error).message}`),
+      1,
+    );
     await writes.add([binding('a')]);
     pending.get('a')!.resolve();
     await writes.add([binding('b')]);

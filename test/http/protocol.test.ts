@@ -6,12 +6,23 @@ import { buildApp } from '../../src/app.ts';
 import { AppService } from '../../src/domain/app-service.ts';
 import { BATCH, basic, post, QUERY, sqliteStore, statusOf, testConfig, testServer } from '../helpers.ts';
 
-const BIND = JSON.stringify({ operator_type: 1, token_accounts: [{ token: 't1', account_list: [{ account: 'alice' }] }] });
+const BIND = JSON.stringify({
+  operator_type: 1,
+  token_accounts: [{ token: 't1', account_list: [{ account: 'alice' }] }],
+});
 
 describe('protocol', () => {
   it('parses the body as JSON whatever the Content-Type says', async (t) => {
     const server = await testServer(t);
-    for (const type of [undefined, 'application/json', 'text/plain', 'application/x-www-form-urlencoded', "application/json;charset='utf-8'", 'application/json; charset=UTF-8', 'garbage/!!']) {
+    for (const type of [
+      undefined,
+      'application/json',
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      "application/json;charset='utf-8'",
+      'application/json; charset=UTF-8',
+      'garbage/!!',
+    ]) {
       const headers: Record<string, string> = { ...basic(server.tenant), ...(type ? { 'content-type': type } : {}) };
       const response = await server.app.inject({ method: 'POST', url: BATCH, payload: BIND, headers });
       assert.equal(response.statusCode, 200, `Content-Type ${String(type)}`);
@@ -33,7 +44,10 @@ describe('protocol', () => {
       const response = await post(server, BATCH, payload, basic(server.tenant));
       assert.equal(response.status, 400, message);
       assert.equal(response.body.ret_code, 1008001);
-      assert.ok(String(response.body.err_msg).startsWith(message), `${String(response.body.err_msg)} starts with ${message}`);
+      assert.ok(
+        String(response.body.err_msg).startsWith(message),
+        `${String(response.body.err_msg)} starts with ${message}`,
+      );
     }
   });
 
@@ -46,19 +60,39 @@ describe('protocol', () => {
 
   it('answers 413 with 1008007 for a body over 1 MiB and changes nothing', async (t) => {
     const server = await testServer(t);
-    const big = JSON.stringify({ operator_type: 1, token_accounts: [{ token: 't1', account_list: [{ account: 'alice' }] }], pad: 'x'.repeat(1024 * 1024) });
+    const big = JSON.stringify({
+      operator_type: 1,
+      token_accounts: [{ token: 't1', account_list: [{ account: 'alice' }] }],
+      pad: 'x'.repeat(1024 * 1024),
+    });
     const response = await post(server, BATCH, big, basic(server.tenant));
-    assert.deepEqual(response, { status: 413, body: statusOf(1008007, 'body: larger than the limit of 1048576 bytes') });
+    assert.deepEqual(response, {
+      status: 413,
+      body: statusOf(1008007, 'body: larger than the limit of 1048576 bytes'),
+    });
     const query = await post(server, QUERY, { operator_type: 2, token_list: ['t1'] }, basic(server.tenant));
     assert.deepEqual(query.body.result, ['10110008']);
   });
 
   it('a whole-request error changes nothing (21 token_accounts)', async (t) => {
     const server = await testServer(t);
-    const tokenAccounts = Array.from({ length: 21 }, (_, i) => ({ token: `t${i}`, account_list: [{ account: 'alice' }] }));
-    const response = await post(server, BATCH, { operator_type: 1, token_accounts: tokenAccounts }, basic(server.tenant));
+    const tokenAccounts = Array.from({ length: 21 }, (_, i) => ({
+      token: `t${i}`,
+      account_list: [{ account: 'alice' }],
+    }));
+    const response = await post(
+      server,
+      BATCH,
+      { operator_type: 1, token_accounts: tokenAccounts },
+      basic(server.tenant),
+    );
     assert.deepEqual(response, { status: 400, body: statusOf(1008007, 'token_accounts: at most 20 entries, got 21') });
-    const query = await post(server, QUERY, { operator_type: 1, account_list: [{ account: 'alice' }] }, basic(server.tenant));
+    const query = await post(
+      server,
+      QUERY,
+      { operator_type: 1, account_list: [{ account: 'alice' }] },
+      basic(server.tenant),
+    );
     assert.deepEqual(query.body.result, ['10110008']);
   });
 
@@ -75,10 +109,18 @@ describe('protocol', () => {
       [{ operator_type: 3, token_accounts: {} }, 1008007, 'token_accounts: must be an array, got an object'],
       [{ operator_type: 4, token_accounts: [{ token: 't' }] }, 1008002, 'token_list: required when operator_type is 4'],
       [{ operator_type: 5, account_list: [] }, 1008002, 'account_list: must not be empty when operator_type is 5'],
-      [{ operator_type: 5, account_list: Array.from({ length: 101 }, (_, i) => ({ account: `u${i}` })) }, 1008007, 'account_list: at most 100 entries, got 101'],
+      [
+        { operator_type: 5, account_list: Array.from({ length: 101 }, (_, i) => ({ account: `u${i}` })) },
+        1008007,
+        'account_list: at most 100 entries, got 101',
+      ],
     ];
     for (const [body, code, message] of cases) {
-      assert.deepEqual(await post(server, BATCH, body, basic(server.tenant)), { status: 400, body: statusOf(code, message) }, message);
+      assert.deepEqual(
+        await post(server, BATCH, body, basic(server.tenant)),
+        { status: 400, body: statusOf(code, message) },
+        message,
+      );
     }
   });
 
@@ -95,7 +137,12 @@ describe('protocol', () => {
 
   it('echoes a request id, or makes one', async (t) => {
     const server = await testServer(t);
-    const given = await server.app.inject({ method: 'POST', url: QUERY, payload: '{}', headers: { 'x-request-id': 'abc-123' } });
+    const given = await server.app.inject({
+      method: 'POST',
+      url: QUERY,
+      payload: '{}',
+      headers: { 'x-request-id': 'abc-123' },
+    });
     assert.equal(given.headers['x-request-id'], 'abc-123');
     const made = await server.app.inject({ method: 'POST', url: QUERY, payload: '{}' });
     assert.match(String(made.headers['x-request-id']), /^[0-9a-f-]{36}$/);
@@ -110,18 +157,28 @@ describe('protocol', () => {
     db.exec('DROP TABLE bindings');
     db.close();
     const broken = await post({ app }, QUERY, { operator_type: 2, token_list: ['t1'] }, basic(tenant));
-    assert.deepEqual(broken, { status: 500, body: statusOf(1008004, 'internal error: nothing was changed; the detail is in the server log') });
+    assert.deepEqual(broken, {
+      status: 500,
+      body: statusOf(1008004, 'internal error: nothing was changed; the detail is in the server log'),
+    });
     const readyWhileBroken = await app.inject({ method: 'GET', url: '/readyz' });
     assert.equal(readyWhileBroken.statusCode, 200, 'the store itself still answers');
     await store.close();
     const closed = await post({ app }, BATCH, BIND, basic(tenant));
-    assert.deepEqual(closed, { status: 503, body: statusOf(1008004, 'store unavailable: nothing was changed; retry shortly') });
+    assert.deepEqual(closed, {
+      status: 503,
+      body: statusOf(1008004, 'store unavailable: nothing was changed; retry shortly'),
+    });
   });
 
   it('/healthz and /readyz answer', async (t) => {
     const server = await testServer(t, { region: 'guangzhou' });
     assert.deepEqual((await server.app.inject({ method: 'GET', url: '/healthz' })).json(), { status: 'ok' });
-    assert.deepEqual((await server.app.inject({ method: 'GET', url: '/readyz' })).json(), { status: 'ready', store: 'sqlite', region: 'guangzhou' });
+    assert.deepEqual((await server.app.inject({ method: 'GET', url: '/readyz' })).json(), {
+      status: 'ready',
+      store: 'sqlite',
+      region: 'guangzhou',
+    });
     await server.store.close();
     const notReady = await server.app.inject({ method: 'GET', url: '/readyz' });
     assert.equal(notReady.statusCode, 503);

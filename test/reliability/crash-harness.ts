@@ -17,12 +17,21 @@ export interface CrashReport {
 
 const ELEMENTS = 3;
 
-export async function crashRun(env: Record<string, string>, app: { access_id: string; secret_key: string }, kills: number, writers = 8): Promise<CrashReport> {
+export async function crashRun(
+  env: Record<string, string>,
+  app: { access_id: string; secret_key: string },
+  kills: number,
+  writers = 8,
+): Promise<CrashReport> {
   const auth = basicHeader(app.access_id, app.secret_key);
   const answered: string[] = [];
   const unanswered: string[] = [];
   const call = async (url: string, path: string, body: unknown) => {
-    const response = await fetch(url + path, { method: 'POST', headers: { authorization: auth }, body: JSON.stringify(body) });
+    const response = await fetch(url + path, {
+      method: 'POST',
+      headers: { authorization: auth },
+      body: JSON.stringify(body),
+    });
     return (await response.json()) as Record<string, unknown>;
   };
   for (let round = 0; round < kills; round++) {
@@ -31,7 +40,10 @@ export async function crashRun(env: Record<string, string>, app: { access_id: st
     const writer = async (w: number) => {
       for (let i = 0; !stop; i++) {
         const id = `r${round}w${w}n${i}`;
-        const token_accounts = Array.from({ length: ELEMENTS }, (_, e) => ({ token: `${id}e${e}`, account_list: [{ account: `acct-${id}` }] }));
+        const token_accounts = Array.from({ length: ELEMENTS }, (_, e) => ({
+          token: `${id}e${e}`,
+          account_list: [{ account: `acct-${id}` }],
+        }));
         try {
           const body = await call(server.url, '/v3/device/account/batchoperate', { operator_type: 1, token_accounts });
           (body.ret_code === 0 ? answered : unanswered).push(id);
@@ -58,7 +70,9 @@ export async function crashRun(env: Record<string, string>, app: { access_id: st
         const batch = ids.slice(i, i + 30);
         const tokens = batch.flatMap((id) => Array.from({ length: ELEMENTS }, (_, e) => `${id}e${e}`));
         const body = await call(server.url, '/v3/device/account/query', { operator_type: 2, token_list: tokens });
-        const present = (body.token_accounts as { account_list: unknown[] }[]).map((entry) => entry.account_list.length > 0);
+        const present = (body.token_accounts as { account_list: unknown[] }[]).map(
+          (entry) => entry.account_list.length > 0,
+        );
         batch.forEach((_, j) => {
           const count = present.slice(j * ELEMENTS, (j + 1) * ELEMENTS).filter(Boolean).length;
           if (count > 0 && count < ELEMENTS) partial++;

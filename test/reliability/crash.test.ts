@@ -20,7 +20,10 @@ describe(`kill -9 under concurrent writes (${KILLS} kills)`, () => {
     it(`${backend}: every answered change survives, and no request is there in part`, async (t) => {
       const url = backend === 'SQLite' ? `sqlite:${join(tempDir(t), 'b.db')}` : await postgres.createDatabase();
       const env = { BINDERY_DATABASE_URL: url, BINDERY_BOOTSTRAP_APP: 'false', BINDERY_LOG_LEVEL: 'warn' };
-      const app = JSON.parse(cli(['app', 'create', '--name', 'crash', '--json'], env).stdout) as { access_id: string; secret_key: string };
+      const app = JSON.parse(cli(['app', 'create', '--name', 'crash', '--json'], env).stdout) as {
+        access_id: string;
+        secret_key: string;
+      };
       const report = await crashRun(env, app, KILLS);
       t.diagnostic(`${backend}: ${JSON.stringify(report)}`);
       assert.ok(report.answered > KILLS * 5, `enough writes were answered: ${report.answered}`);

@@ -21,7 +21,11 @@ describe('deleted apps', () => {
     t.after(() => store.close());
     const service = new AppService(store, 0);
     const doomed = await service.create({ name: 'doomed' });
-    const server = await startServer({ BINDERY_DATABASE_URL: `sqlite:${file}`, BINDERY_BOOTSTRAP_APP: 'false', BINDERY_LOG_LEVEL: 'warn' });
+    const server = await startServer({
+      BINDERY_DATABASE_URL: `sqlite:${file}`,
+      BINDERY_BOOTSTRAP_APP: 'false',
+      BINDERY_LOG_LEVEL: 'warn',
+    });
     t.after(() => stopServer(server));
 
     const load = new WriteLoad(server.url, basicHeader(doomed.accessId, doomed.secretKey), 4);
@@ -38,24 +42,35 @@ describe('deleted apps', () => {
     } finally {
       await load.stop();
     }
-    assert.deepEqual(await store.countBindings(successor.id), { bindings: 0, tokens: 0, accounts: 0 }, 'nothing was written into the new app');
+    assert.deepEqual(
+      await store.countBindings(successor.id),
+      { bindings: 0, tokens: 0, accounts: 0 },
+      'nothing was written into the new app',
+    );
     assert.notEqual(successor.id, doomed.id, 'the new app got an id of its own');
     const after = load.answers.filter((a) => a.started > deletedAt);
     assert.ok(after.length > 0, 'writes were sent after the delete');
     assert.deepEqual(
-      after.filter((a) => a.status !== 401).map((a) => [a.status, a.retCode]).slice(0, 5),
+      after
+        .filter((a) => a.status !== 401)
+        .map((a) => [a.status, a.retCode])
+        .slice(0, 5),
       [],
       'every write after the delete is refused as unauthenticated',
     );
     assert.ok(after.every((a) => a.retCode === 1008003));
-    t.diagnostic(`${after.length} writes with the deleted app's credentials after its delete: all refused, 0 bindings in the new app`);
+    t.diagnostic(
+      `${after.length} writes with the deleted app's credentials after its delete: all refused, 0 bindings in the new app`,
+    );
   });
 
   it('an existing database migrates to ids that are never reused, keeping every app and its id', async (t) => {
     const file = join(tempDir(t), 'bindery.db');
     // A database as bindery 4 left it.
     const old = new Database(file);
-    old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    old.exec(
+      'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+    );
     for (const m of SQLITE_MIGRATIONS.filter((m) => m.version <= 4)) {
       old.exec(m.sql);
       old.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
@@ -68,7 +83,10 @@ describe('deleted apps', () => {
     t.after(() => store.close());
     const one = await store.findApp('1500000001');
     const five = await store.findApp('1500000005');
-    assert.deepEqual([one?.id, one?.secretKey, five?.id, five?.policy], [1, 'k1', 5, { maxTokensPerAccount: 3, maxAccountsPerToken: 1, bindingRules: 'append' }]);
+    assert.deepEqual(
+      [one?.id, one?.secretKey, five?.id, five?.policy],
+      [1, 'k1', 5, { maxTokensPerAccount: 3, maxAccountsPerToken: 1, bindingRules: 'append' }],
+    );
     const service = new AppService(store, 0);
     const six = await service.create({ name: 'six' });
     assert.equal(six.id, 6);

@@ -13,8 +13,8 @@ import { describe, it, type TestContext } from 'node:test';
 import { AppService } from '../../src/domain/app-service.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { tempDir } from '../helpers.ts';
-import { basicHeader, startServer, stopServer, type ServerProcess } from '../server-process.ts';
-import { boundTokens, WriteLoad, type Answer } from './write-load.ts';
+import { basicHeader, type ServerProcess, startServer, stopServer } from '../server-process.ts';
+import { type Answer, boundTokens, WriteLoad } from './write-load.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -23,7 +23,9 @@ function mountTmpfs(t: TestContext, sizeMb: number): string {
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMb}m`, 'tmpfs', dir], { stdio: 'pipe' });
   } catch (error) {
-    throw new Error(`this test fills a real file system: it mounts a tmpfs, which needs root (CAP_SYS_ADMIN): ${(error as Error).message}`);
+    throw new Error(
+      `this test fills a real file system: it mounts a tmpfs, which needs root (CAP_SYS_ADMIN): ${(error as Error).message}`,
+    );
   }
   t.after(() => {
     execFileSync('umount', ['-l', dir]);
@@ -59,12 +61,26 @@ async function readyz(server: ServerProcess): Promise<{ status: number; detail?:
 }
 
 function assertHonest(answers: Answer[]): void {
-  const other = answers.filter((a) => !(a.status === 200 && a.retCode === 0) && !(a.status === 503 && a.retCode === 1008004));
-  assert.deepEqual(other.slice(0, 5).map((a) => [a.status, a.retCode]), [], `${other.length} answers were neither 200/0 nor 503/1008004`);
+  const other = answers.filter(
+    (a) => !(a.status === 200 && a.retCode === 0) && !(a.status === 503 && a.retCode === 1008004),
+  );
+  assert.deepEqual(
+    other.slice(0, 5).map((a) => [a.status, a.retCode]),
+    [],
+    `${other.length} answers were neither 200/0 nor 503/1008004`,
+  );
 }
 
-async function importBody(server: ServerProcess, auth: string, body: string): Promise<{ status: number; retCode: number; message: string }> {
-  const response = await fetch(`${server.url}/api/v1/import`, { method: 'POST', headers: { authorization: auth }, body });
+async function importBody(
+  server: ServerProcess,
+  auth: string,
+  body: string,
+): Promise<{ status: number; retCode: number; message: string }> {
+  const response = await fetch(`${server.url}/api/v1/import`, {
+    method: 'POST',
+    headers: { authorization: auth },
+    body,
+  });
   const json = (await response.json()) as { ret_code: number; err_msg: string };
   return { status: response.status, retCode: json.ret_code, message: json.err_msg };
 }
@@ -97,7 +113,11 @@ describe('disk faults (SQLite)', () => {
     }
     assert.equal(full.status, 503, 'not ready while the disk is full');
     assert.match(full.detail ?? '', /disk .* is full/);
-    assert.deepEqual([spooled.status, spooled.retCode], [503, 1008004], `a full spool is the server's fault: ${spooled.message}`);
+    assert.deepEqual(
+      [spooled.status, spooled.retCode],
+      [503, 1008004],
+      `a full spool is the server's fault: ${spooled.message}`,
+    );
     assert.match(spooled.message, /ENOSPC/);
     assert.equal((await readyz(server)).status, 200, 'ready again once there is room');
     assertHonest(load.answers);
@@ -109,14 +129,20 @@ describe('disk faults (SQLite)', () => {
     const acknowledged = load.ok().flatMap((a) => a.tokens);
     const found = await boundTokens(server.url, auth, acknowledged);
     assert.equal(acknowledged.filter((token) => !found.has(token)).length, 0, 'acknowledged bindings lost');
-    t.diagnostic(`${load.answers.length} answers (${load.answers.filter((a) => a.status === 503).length} refused while full), ${acknowledged.length} acknowledged bindings all present after a restart`);
+    t.diagnostic(
+      `${load.answers.length} answers (${load.answers.filter((a) => a.status === 503).length} refused while full), ${acknowledged.length} acknowledged bindings all present after a restart`,
+    );
   });
 
   it('a database file deleted under the running server: writes are refused with 1008004 and /readyz says why', async (t) => {
     const dir = tempDir(t);
     const file = join(dir, 'bindery.db');
     const { auth } = await appOn(file);
-    const server = await startServer({ BINDERY_DATABASE_URL: `sqlite:${file}`, BINDERY_BOOTSTRAP_APP: 'false', BINDERY_LOG_LEVEL: 'warn' });
+    const server = await startServer({
+      BINDERY_DATABASE_URL: `sqlite:${file}`,
+      BINDERY_BOOTSTRAP_APP: 'false',
+      BINDERY_LOG_LEVEL: 'warn',
+    });
     t.after(() => stopServer(server));
     const load = new WriteLoad(server.url, auth, 4);
     load.start();
@@ -132,7 +158,11 @@ describe('disk faults (SQLite)', () => {
     assertHonest(load.answers);
     const after = load.answers.filter((a) => a.started > deletedAt + 50);
     assert.ok(after.length > 10, 'writes were sent after the delete');
-    assert.deepEqual(after.filter((a) => a.status !== 503).length, 0, 'a write was acknowledged into a deleted file (it would be lost at the next start)');
+    assert.deepEqual(
+      after.filter((a) => a.status !== 503).length,
+      0,
+      'a write was acknowledged into a deleted file (it would be lost at the next start)',
+    );
     const ready = await readyz(server);
     assert.equal(ready.status, 503);
     assert.match(ready.detail ?? '', /was deleted or replaced/);
@@ -144,7 +174,12 @@ describe('disk faults (SQLite)', () => {
     const file = join(dir, 'bindery.db');
     const { auth } = await appOn(file);
     const spoolDir = join(dir, 'spool');
-    const env = { BINDERY_DATABASE_URL: `sqlite:${file}`, BINDERY_BOOTSTRAP_APP: 'false', BINDERY_LOG_LEVEL: 'warn', BINDERY_SPOOL_DIR: spoolDir };
+    const env = {
+      BINDERY_DATABASE_URL: `sqlite:${file}`,
+      BINDERY_BOOTSTRAP_APP: 'false',
+      BINDERY_LOG_LEVEL: 'warn',
+      BINDERY_SPOOL_DIR: spoolDir,
+    };
     let server = await startServer(env);
     // A body that arrives slowly: its spool file exists while we look.
     let push: (chunk: string | null) => void = () => undefined;
@@ -153,7 +188,12 @@ describe('disk faults (SQLite)', () => {
         push = (chunk) => (chunk === null ? controller.close() : controller.enqueue(new TextEncoder().encode(chunk)));
       },
     });
-    const answer = fetch(`${server.url}/api/v1/import`, { method: 'POST', headers: { authorization: auth }, body, duplex: 'half' } as RequestInit);
+    const answer = fetch(`${server.url}/api/v1/import`, {
+      method: 'POST',
+      headers: { authorization: auth },
+      body,
+      duplex: 'half',
+    } as RequestInit);
     push(`${JSON.stringify({ token: 't1', account: 'a1' })}\n`);
     let files: string[] = [];
     for (let i = 0; i < 50 && files.length === 0; i++) {
@@ -164,7 +204,7 @@ describe('disk faults (SQLite)', () => {
     assert.equal(statSync(join(spoolDir, files[0]!)).mode & 0o777, 0o600);
     assert.equal(statSync(spoolDir).mode & 0o777, 0o700);
     push(null);
-    assert.equal((await (await answer).json() as { imported: number }).imported, 1);
+    assert.equal(((await (await answer).json()) as { imported: number }).imported, 1);
     assert.deepEqual(readdirSync(spoolDir), []);
 
     // A crash mid-import leaves its spool behind: the next start removes it.

@@ -15,7 +15,7 @@ import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { BindingStore } from '../../src/store/store.ts';
 import { tempDir } from '../helpers.ts';
 import { TestPostgres } from '../postgres-server.ts';
-import { basicHeader, startServer, stopServer, type ServerProcess } from '../server-process.ts';
+import { basicHeader, type ServerProcess, startServer, stopServer } from '../server-process.ts';
 
 const BATCH = '/v3/device/account/batchoperate';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -31,16 +31,26 @@ async function seed(store: BindingStore, accounts: number): Promise<{ auth: stri
   const app = await new AppService(store, 0).create({ name: 'exports', policy: { maxTokensPerAccount: 1 } });
   for (let from = 0; from < accounts; from += 50_000) {
     const page: Binding[] = [];
-    for (let i = from; i < Math.min(accounts, from + 50_000); i++) page.push({ token: `t${i}`, account: `u${i}`, accountType: 0, platform: null, boundAt: 1_000_000 + i });
+    for (let i = from; i < Math.min(accounts, from + 50_000); i++)
+      page.push({ token: `t${i}`, account: `u${i}`, accountType: 0, platform: null, boundAt: 1_000_000 + i });
     await store.importBindings(app.id, page);
   }
   return { auth: basicHeader(app.accessId, app.secretKey) };
 }
 
-async function exportLines(server: ServerProcess, auth: string): Promise<{ status: number; lines: { token: string; account: string }[]; retryAfter: string | null; body: string }> {
+async function exportLines(
+  server: ServerProcess,
+  auth: string,
+): Promise<{ status: number; lines: { token: string; account: string }[]; retryAfter: string | null; body: string }> {
   const response = await fetch(`${server.url}/api/v1/export`, { headers: { authorization: auth } });
   const body = await response.text();
-  const lines = response.status === 200 ? body.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { token: string; account: string }) : [];
+  const lines =
+    response.status === 200
+      ? body
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => JSON.parse(l) as { token: string; account: string })
+      : [];
   return { status: response.status, lines, retryAfter: response.headers.get('retry-after'), body };
 }
 
@@ -50,8 +60,15 @@ function moveAccounts(server: ServerProcess, auth: string, accounts: number): { 
   const acknowledgedAt: number[] = [];
   const loops = Array.from({ length: 4 }, async () => {
     while (running) {
-      const token_accounts = Array.from({ length: 5 }, () => ({ token: randomBytes(8).toString('hex'), account_list: [{ account: `u${Math.floor(Math.random() * accounts)}` }] }));
-      const response = await fetch(server.url + BATCH, { method: 'POST', headers: { authorization: auth }, body: JSON.stringify({ operator_type: 1, token_accounts }) });
+      const token_accounts = Array.from({ length: 5 }, () => ({
+        token: randomBytes(8).toString('hex'),
+        account_list: [{ account: `u${Math.floor(Math.random() * accounts)}` }],
+      }));
+      const response = await fetch(server.url + BATCH, {
+        method: 'POST',
+        headers: { authorization: auth },
+        body: JSON.stringify({ operator_type: 1, token_accounts }),
+      });
       const { ret_code } = (await response.json()) as { ret_code: number };
       assert.equal(ret_code, 0);
       acknowledgedAt.push(Date.now());
@@ -90,7 +107,11 @@ describe('exports under load', () => {
       const { store, url } = await open(t);
       const { auth } = await seed(store, ACCOUNTS);
       await store.close();
-      const server = await startServer({ BINDERY_DATABASE_URL: url, BINDERY_BOOTSTRAP_APP: 'false', BINDERY_LOG_LEVEL: 'warn' });
+      const server = await startServer({
+        BINDERY_DATABASE_URL: url,
+        BINDERY_BOOTSTRAP_APP: 'false',
+        BINDERY_LOG_LEVEL: 'warn',
+      });
       t.after(() => stopServer(server));
 
       const writers = moveAccounts(server, auth, ACCOUNTS);
@@ -107,13 +128,22 @@ describe('exports under load', () => {
         const acknowledgedAt = await writers.stop();
         const during = exports.map((e) => acknowledgedAt.filter((at) => at > e.started && at < e.ended).length);
         t.diagnostic(`3 exports of ${ACCOUNTS} bindings, ${during.join(', ')} batches acknowledged during each`);
-        assert.ok(during.every((n) => n > 0), 'writes went on during every export');
+        assert.ok(
+          during.every((n) => n > 0),
+          'writes went on during every export',
+        );
       }
       for (const { lines } of exports) {
         const counts = new Map<string, number>();
         for (const { account } of lines) counts.set(account, (counts.get(account) ?? 0) + 1);
-        const wrong = Array.from({ length: ACCOUNTS }, (_, i) => `u${i}`).filter((account) => counts.get(account) !== 1);
-        assert.deepEqual(wrong.slice(0, 5).map((account) => [account, counts.get(account) ?? 0]), [], `${wrong.length} accounts did not appear exactly once`);
+        const wrong = Array.from({ length: ACCOUNTS }, (_, i) => `u${i}`).filter(
+          (account) => counts.get(account) !== 1,
+        );
+        assert.deepEqual(
+          wrong.slice(0, 5).map((account) => [account, counts.get(account) ?? 0]),
+          [],
+          `${wrong.length} accounts did not appear exactly once`,
+        );
         assert.equal(lines.length, ACCOUNTS);
       }
     });
@@ -145,7 +175,9 @@ describe('exports under load', () => {
       socket.on('error', () => undefined);
       stalled.push(socket);
     }
-    t.after(() => stalled.forEach((s) => s.destroy()));
+    t.after(() => {
+      for (const s of stalled) s.destroy();
+    });
     await sleep(150);
 
     const third = await exportLines(server, auth);
@@ -157,11 +189,18 @@ describe('exports under load', () => {
     let cuts: { sent: number }[] = [];
     for (let waited = 0; cuts.length < 2 && waited < 15_000; waited += 100) {
       await sleep(100);
-      cuts = server.output().split('\n').filter((line) => line.includes('export cut off')).map((line) => JSON.parse(line) as { sent: number });
+      cuts = server
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('export cut off'))
+        .map((line) => JSON.parse(line) as { sent: number });
     }
     assert.equal(cuts.length, 2, `both stalled exports were cut off:\n${server.output()}`);
-    for (const { sent } of cuts) assert.ok(sent < BINDINGS / 2, `a stalled export read ${sent} of ${BINDINGS} bindings ahead of its client`);
-    t.diagnostic(`stalled exports cut off after ${cuts.map((c) => c.sent).join(' and ')} bindings read (of ${BINDINGS})`);
+    for (const { sent } of cuts)
+      assert.ok(sent < BINDINGS / 2, `a stalled export read ${sent} of ${BINDINGS} bindings ahead of its client`);
+    t.diagnostic(
+      `stalled exports cut off after ${cuts.map((c) => c.sent).join(' and ')} bindings read (of ${BINDINGS})`,
+    );
 
     // Their slots are free again: a reading client gets everything.
     const full = await exportLines(server, auth);

@@ -17,13 +17,39 @@ const ACCOUNTS = [{ account: 'ann' }, { account: 'bob' }, { account: 'cat' }, { 
 const token = fc.constantFrom(...TOKENS);
 const account = fc.constantFrom(...ACCOUNTS);
 const request: fc.Arbitrary<ModelRequest> = fc.oneof(
-  fc.record({ operator_type: fc.constantFrom(1 as const, 2 as const, 3 as const), token_accounts: fc.array(fc.record({ token, account_list: fc.array(account, { minLength: 1, maxLength: 3 }) }), { minLength: 1, maxLength: 3 }) }),
+  fc.record({
+    operator_type: fc.constantFrom(1 as const, 2 as const, 3 as const),
+    token_accounts: fc.array(fc.record({ token, account_list: fc.array(account, { minLength: 1, maxLength: 3 }) }), {
+      minLength: 1,
+      maxLength: 3,
+    }),
+  }),
   fc.record({ operator_type: fc.constant(4 as const), token_list: fc.array(token, { minLength: 1, maxLength: 2 }) }),
-  fc.record({ operator_type: fc.constant(5 as const), account_list: fc.array(account, { minLength: 1, maxLength: 2 }) }),
+  fc.record({
+    operator_type: fc.constant(5 as const),
+    account_list: fc.array(account, { minLength: 1, maxLength: 2 }),
+  }),
 );
 const step = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('round' as const), requests: fc.array(fc.oneof({ weight: 4, arbitrary: request }, { weight: 1, arbitrary: fc.constant('query' as const) }), { minLength: 1, maxLength: 5 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('caps' as const), maxTokensPerAccount: fc.integer({ min: 1, max: 4 }), maxAccountsPerToken: fc.integer({ min: 1, max: 3 }), bindingRules: fc.constantFrom('append' as const, 'tpns' as const) }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('round' as const),
+      requests: fc.array(
+        fc.oneof({ weight: 4, arbitrary: request }, { weight: 1, arbitrary: fc.constant('query' as const) }),
+        { minLength: 1, maxLength: 5 },
+      ),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('caps' as const),
+      maxTokensPerAccount: fc.integer({ min: 1, max: 4 }),
+      maxAccountsPerToken: fc.integer({ min: 1, max: 3 }),
+      bindingRules: fc.constantFrom('append' as const, 'tpns' as const),
+    }),
+  },
 );
 
 describe('model-based concurrency (fast-check)', () => {
@@ -40,32 +66,74 @@ describe('model-based concurrency (fast-check)', () => {
           for (const s of steps) {
             if (s.kind === 'caps') {
               const { maxTokensPerAccount, maxAccountsPerToken, bindingRules } = s;
-              await server.service.setPolicy(server.tenant.accessId, { maxTokensPerAccount, maxAccountsPerToken, bindingRules });
+              await server.service.setPolicy(server.tenant.accessId, {
+                maxTokensPerAccount,
+                maxAccountsPerToken,
+                bindingRules,
+              });
               model.policy = { maxTokensPerAccount, maxAccountsPerToken, bindingRules };
               continue;
             }
-            const answers = await Promise.all(s.requests.map(async (r) => {
-              const response = await server.app.inject({ method: 'POST', url: r === 'query' ? QUERY : BATCH, headers: auth, payload: JSON.stringify(r === 'query' ? { operator_type: 2, token_list: TOKENS } : r) });
-              assert.equal(response.statusCode, 200, response.body);
-              return { request: r, revision: Number(response.headers['x-bindery-revision']), body: response.json() as { result: string[]; token_accounts?: { account_list: unknown[] }[] } };
-            }));
+            const answers = await Promise.all(
+              s.requests.map(async (r) => {
+                const response = await server.app.inject({
+                  method: 'POST',
+                  url: r === 'query' ? QUERY : BATCH,
+                  headers: auth,
+                  payload: JSON.stringify(r === 'query' ? { operator_type: 2, token_list: TOKENS } : r),
+                });
+                assert.equal(response.statusCode, 200, response.body);
+                return {
+                  request: r,
+                  revision: Number(response.headers['x-bindery-revision']),
+                  body: response.json() as { result: string[]; token_accounts?: { account_list: unknown[] }[] },
+                };
+              }),
+            );
             const snapshot = () => JSON.stringify(TOKENS.map((t) => ({ token: t, account_list: model.accountsOf(t) })));
             // Every state the app went through in this round, in revision order: a concurrent query must see one of them.
             const states = [snapshot()];
             const writes = answers.filter((a) => a.request !== 'query').sort((x, y) => x.revision - y.revision);
             for (const w of writes) {
-              assert.deepEqual(w.body.result, model.apply(w.request as ModelRequest), `revision ${w.revision}: ${JSON.stringify(w.request)}`);
+              assert.deepEqual(
+                w.body.result,
+                model.apply(w.request as ModelRequest),
+                `revision ${w.revision}: ${JSON.stringify(w.request)}`,
+              );
               states.push(snapshot());
             }
             for (const a of answers) {
-              if (a.request === 'query') assert.ok(states.includes(JSON.stringify(a.body.token_accounts)), 'a concurrent query saw a state the app really was in');
+              if (a.request === 'query')
+                assert.ok(
+                  states.includes(JSON.stringify(a.body.token_accounts)),
+                  'a concurrent query saw a state the app really was in',
+                );
             }
-            const state = await server.app.inject({ method: 'POST', url: QUERY, headers: auth, payload: JSON.stringify({ operator_type: 2, token_list: TOKENS }) });
-            assert.deepEqual(state.json().token_accounts, TOKENS.map((t) => ({ token: t, account_list: model.accountsOf(t) })), 'state after the round');
-            const byAccount = await server.app.inject({ method: 'POST', url: QUERY, headers: auth, payload: JSON.stringify({ operator_type: 1, account_list: ACCOUNTS }) });
+            const state = await server.app.inject({
+              method: 'POST',
+              url: QUERY,
+              headers: auth,
+              payload: JSON.stringify({ operator_type: 2, token_list: TOKENS }),
+            });
+            assert.deepEqual(
+              state.json().token_accounts,
+              TOKENS.map((t) => ({ token: t, account_list: model.accountsOf(t) })),
+              'state after the round',
+            );
+            const byAccount = await server.app.inject({
+              method: 'POST',
+              url: QUERY,
+              headers: auth,
+              payload: JSON.stringify({ operator_type: 1, account_list: ACCOUNTS }),
+            });
             assert.deepEqual(
               (byAccount.json().account_tokens as { token_list: string[] }[]).map((e) => e.token_list),
-              ACCOUNTS.map((a) => model.rows.filter((r) => r.account === a.account && r.type === (a.account_type ?? 0)).sort((x, y) => x.t - y.t).map((r) => r.token)),
+              ACCOUNTS.map((a) =>
+                model.rows
+                  .filter((r) => r.account === a.account && r.type === (a.account_type ?? 0))
+                  .sort((x, y) => x.t - y.t)
+                  .map((r) => r.token),
+              ),
               'tokens of every account, oldest first',
             );
           }
@@ -73,7 +141,11 @@ describe('model-based concurrency (fast-check)', () => {
           for (const cleanup of cleanups.reverse()) await cleanup();
         }
       }),
-      { numRuns: size(30, 400), ...(seed !== undefined ? { seed, path: process.env.BINDERY_FC_PATH } : {}), verbose: 1 },
+      {
+        numRuns: size(30, 400),
+        ...(seed !== undefined ? { seed, path: process.env.BINDERY_FC_PATH } : {}),
+        verbose: 1,
+      },
     );
   });
 });

@@ -11,8 +11,8 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { AppService } from '../../src/domain/app-service.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { TestPostgres } from '../postgres-server.ts';
-import { basicHeader, startServer, stopServer, type ServerProcess } from '../server-process.ts';
-import { boundTokens, WriteLoad, type Answer } from './write-load.ts';
+import { basicHeader, type ServerProcess, startServer, stopServer } from '../server-process.ts';
+import { type Answer, boundTokens, WriteLoad } from './write-load.ts';
 
 const SOAK = process.env.BINDERY_SOAK === '1';
 const REPEATS = SOAK ? 10 : 1;
@@ -45,7 +45,9 @@ async function serverOnNewDatabase(t: TestContext): Promise<{ server: ServerProc
 
 /** Every answer was honest: applied (200, 0) or refused as unavailable (503, 1008004); none was lost in silence. */
 function assertHonest(answers: Answer[]): void {
-  const other = answers.filter((a) => !(a.status === 200 && a.retCode === 0) && !(a.status === 503 && a.retCode === 1008004));
+  const other = answers.filter(
+    (a) => !(a.status === 200 && a.retCode === 0) && !(a.status === 503 && a.retCode === 1008004),
+  );
   assert.deepEqual(other.slice(0, 5), [], `${other.length} answers were neither 200/0 nor 503/1008004`);
 }
 
@@ -81,7 +83,7 @@ const faults: { name: string; inject: (database: string) => Promise<void>; outag
     outage: false,
     inject: async (database) => {
       for (let i = 0; i < 3; i++) {
-        assert.ok((await postgres.terminateConnections(database)) > 0, "bindery had connections to end");
+        assert.ok((await postgres.terminateConnections(database)) > 0, 'bindery had connections to end');
         await sleep(150);
       }
     },
@@ -101,9 +103,14 @@ describe('PostgreSQL faults under write load', () => {
           await fault.inject(database);
           const recovered = Date.now();
           await load.acknowledgedAfter(recovered, 20);
-          assert.equal(server.child.exitCode, null, `round ${round}: the bindery process exited:\n${server.output().slice(-3000)}`);
+          assert.equal(
+            server.child.exitCode,
+            null,
+            `round ${round}: the bindery process exited:\n${server.output().slice(-3000)}`,
+          );
           const refused = load.answers.slice(before).filter((a) => a.status === 503).length;
-          if (fault.outage) assert.ok(refused > 0, `round ${round}: the outage refused no request (did the fault happen?)`);
+          if (fault.outage)
+            assert.ok(refused > 0, `round ${round}: the outage refused no request (did the fault happen?)`);
           t.diagnostic(`round ${round}: ${refused} requests refused with 503 during the fault`);
         }
       } finally {
@@ -144,10 +151,19 @@ describe('PostgreSQL faults under write load', () => {
     for (const [i, { frozenAt, thawedAt }] of freezes.entries()) {
       // Sent while the database was frozen (after the last SIGSTOP landed) and answered before it woke.
       const during = load.answers.filter((a) => a.started >= frozenAt + 100 && a.ended <= thawedAt);
-      assert.ok(during.length >= 4, `freeze ${i + 1}: only ${during.length} requests were sent and answered during the freeze`);
+      assert.ok(
+        during.length >= 4,
+        `freeze ${i + 1}: only ${during.length} requests were sent and answered during the freeze`,
+      );
       slowest.push(Math.max(...during.map((a) => a.ended - a.started)));
-      assert.ok(slowest.at(-1)! <= TIMEOUT_MS + SLACK_MS, `freeze ${i + 1}: a request took ${slowest.at(-1)} ms with BINDERY_STORE_TIMEOUT_MS=${TIMEOUT_MS}`);
-      assert.ok(during.every((a) => a.status === 503), `freeze ${i + 1}: nothing could be applied while the database was frozen`);
+      assert.ok(
+        slowest.at(-1)! <= TIMEOUT_MS + SLACK_MS,
+        `freeze ${i + 1}: a request took ${slowest.at(-1)} ms with BINDERY_STORE_TIMEOUT_MS=${TIMEOUT_MS}`,
+      );
+      assert.ok(
+        during.every((a) => a.status === 503),
+        `freeze ${i + 1}: nothing could be applied while the database was frozen`,
+      );
       refused.push(...during.flatMap((a) => a.tokens));
     }
     await assertAcknowledgedPresent(server, auth, load);
@@ -155,7 +171,9 @@ describe('PostgreSQL faults under write load', () => {
     const applied = await boundTokens(server.url, auth, refused);
     assert.deepEqual([...applied], [], 'a request answered 503 was applied');
     assert.equal(server.child.exitCode, null);
-    t.diagnostic(`${freezes.length} freezes of ~${3 * TIMEOUT_MS + 500} ms, ${refused.length / 2} requests during them, slowest answer ${Math.max(...slowest)} ms (timeout ${TIMEOUT_MS} ms)`);
+    t.diagnostic(
+      `${freezes.length} freezes of ~${3 * TIMEOUT_MS + 500} ms, ${refused.length / 2} requests during them, slowest answer ${Math.max(...slowest)} ms (timeout ${TIMEOUT_MS} ms)`,
+    );
   });
 
   it('starts while PostgreSQL is away: listens, answers 503, and serves once the database is back', async (t) => {
@@ -167,7 +185,12 @@ describe('PostgreSQL faults under write load', () => {
     await postgres.pgCtlStopFast();
     let server: ServerProcess;
     try {
-      server = await startServer({ BINDERY_DATABASE_URL: url, BINDERY_BOOTSTRAP_APP: 'false', BINDERY_LOG_LEVEL: 'info', BINDERY_STORE_TIMEOUT_MS: String(TIMEOUT_MS) });
+      server = await startServer({
+        BINDERY_DATABASE_URL: url,
+        BINDERY_BOOTSTRAP_APP: 'false',
+        BINDERY_LOG_LEVEL: 'info',
+        BINDERY_STORE_TIMEOUT_MS: String(TIMEOUT_MS),
+      });
     } catch (error) {
       await postgres.restart();
       throw error;
@@ -192,7 +215,10 @@ describe('PostgreSQL faults under write load', () => {
     }
     const deadline = Date.now() + 30_000;
     while ((await fetch(`${server.url}/readyz`)).status !== 200) {
-      assert.ok(Date.now() < deadline, `/readyz not ready 30 s after PostgreSQL came back:\n${server.output().slice(-2000)}`);
+      assert.ok(
+        Date.now() < deadline,
+        `/readyz not ready 30 s after PostgreSQL came back:\n${server.output().slice(-2000)}`,
+      );
       await sleep(200);
     }
     const accepted = await batch('after');

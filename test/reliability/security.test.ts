@@ -8,7 +8,11 @@ import { cli, startServer, stopServer } from '../server-process.ts';
 
 /** An HTTP answer's body is a TPNS status: 1008007 and the message. */
 function assertTpnsBody(answer: string, message: RegExp): void {
-  const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { ret_code: number; err_msg: string; retCode: number };
+  const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as {
+    ret_code: number;
+    err_msg: string;
+    retCode: number;
+  };
   assert.deepEqual([body.ret_code, body.retCode], [1008007, 1008007]);
   assert.match(body.err_msg, message);
 }
@@ -18,13 +22,30 @@ describe('security', () => {
     const server = await testServer(t);
     const a = basic(server.tenant);
     const b = basic(await server.service.create({ name: 'intruder' }));
-    const send = (method: 'GET' | 'POST', url: string, headers: Record<string, string>, payload?: string) => server.app.inject({ method, url, headers, ...(payload !== undefined ? { payload } : {}) });
-    await send('POST', BATCH, a, JSON.stringify({ operator_type: 1, platform: 'ios', token_accounts: [{ token: 'secret-device', account_list: [{ account: 'victim' }] }] }));
+    const send = (method: 'GET' | 'POST', url: string, headers: Record<string, string>, payload?: string) =>
+      server.app.inject({ method, url, headers, ...(payload !== undefined ? { payload } : {}) });
+    await send(
+      'POST',
+      BATCH,
+      a,
+      JSON.stringify({
+        operator_type: 1,
+        platform: 'ios',
+        token_accounts: [{ token: 'secret-device', account_list: [{ account: 'victim' }] }],
+      }),
+    );
     const before = (await send('GET', '/api/v1/export', a)).body;
 
-    const json = async (method: 'GET' | 'POST', url: string, payload?: string) => (await send(method, url, b, payload)).json() as Record<string, unknown>;
-    assert.deepEqual((await json('POST', QUERY, JSON.stringify({ operator_type: 1, account_list: [{ account: 'victim' }] }))).result, ['10110008']);
-    assert.deepEqual((await json('POST', QUERY, JSON.stringify({ operator_type: 2, token_list: ['secret-device'] }))).result, ['10110008']);
+    const json = async (method: 'GET' | 'POST', url: string, payload?: string) =>
+      (await send(method, url, b, payload)).json() as Record<string, unknown>;
+    assert.deepEqual(
+      (await json('POST', QUERY, JSON.stringify({ operator_type: 1, account_list: [{ account: 'victim' }] }))).result,
+      ['10110008'],
+    );
+    assert.deepEqual(
+      (await json('POST', QUERY, JSON.stringify({ operator_type: 2, token_list: ['secret-device'] }))).result,
+      ['10110008'],
+    );
     assert.deepEqual((await json('GET', '/api/v1/accounts/victim/tokens')).tokens, []);
     assert.deepEqual((await json('GET', '/api/v1/tokens/secret-device/accounts')).accounts, []);
     assert.deepEqual((await json('GET', '/api/v1/history')).entries, []);
@@ -38,13 +59,23 @@ describe('security', () => {
     ]) {
       await send('POST', BATCH, b, JSON.stringify(body));
     }
-    await send('POST', '/api/v1/import', { ...b, 'content-type': 'application/x-ndjson' }, '{"token":"secret-device","account":"intruder"}\n');
+    await send(
+      'POST',
+      '/api/v1/import',
+      { ...b, 'content-type': 'application/x-ndjson' },
+      '{"token":"secret-device","account":"intruder"}\n',
+    );
     assert.equal((await send('GET', '/api/v1/export', a)).body, before, "A's bindings are exactly as they were");
     assert.equal((await send('GET', '/admin/v1/apps', a)).statusCode, 404, 'no admin API without a token');
   });
 
   it('cuts off a request whose body never finishes', async (t) => {
-    const env = { BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`, BINDERY_BOOTSTRAP_APP: 'false', BINDERY_REQUEST_TIMEOUT_MS: '1000', BINDERY_LOG_LEVEL: 'warn' };
+    const env = {
+      BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`,
+      BINDERY_BOOTSTRAP_APP: 'false',
+      BINDERY_REQUEST_TIMEOUT_MS: '1000',
+      BINDERY_LOG_LEVEL: 'warn',
+    };
     cli(['app', 'create', '--name', 'x'], env);
     const server = await startServer(env);
     t.after(() => stopServer(server));
@@ -66,7 +97,11 @@ describe('security', () => {
   });
 
   it("answers Node's own refusals (malformed HTTP, headers too large) TPNS-shaped, the status kept", async (t) => {
-    const env = { BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`, BINDERY_BOOTSTRAP_APP: 'false', BINDERY_LOG_LEVEL: 'warn' };
+    const env = {
+      BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`,
+      BINDERY_BOOTSTRAP_APP: 'false',
+      BINDERY_LOG_LEVEL: 'warn',
+    };
     const server = await startServer(env);
     t.after(() => stopServer(server));
     const { port } = new URL(server.url);
@@ -89,17 +124,27 @@ describe('security', () => {
 
   it('logs failed admin authentication with the address, never the token presented', async (t) => {
     const admin = 'the-real-admin-token-0123456789';
-    const env = { BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`, BINDERY_BOOTSTRAP_APP: 'false', BINDERY_LOG_LEVEL: 'warn', BINDERY_ADMIN_TOKEN: admin };
+    const env = {
+      BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`,
+      BINDERY_BOOTSTRAP_APP: 'false',
+      BINDERY_LOG_LEVEL: 'warn',
+      BINDERY_ADMIN_TOKEN: admin,
+    };
     const server = await startServer(env);
     t.after(() => stopServer(server));
     const statuses: number[] = [];
     for (let i = 0; i < 11; i++) {
-      const response = await fetch(`${server.url}/admin/v1/apps`, { headers: { authorization: `Bearer guess-number-${i}-secretish` } });
+      const response = await fetch(`${server.url}/admin/v1/apps`, {
+        headers: { authorization: `Bearer guess-number-${i}-secretish` },
+      });
       statuses.push(response.status);
       if (response.status === 429) assert.ok(Number(response.headers.get('retry-after')) > 0);
     }
     assert.deepEqual(statuses, [...Array<number>(10).fill(401), 429]);
-    const lines = server.output().split('\n').filter((line) => line.includes('admin authentication failed'));
+    const lines = server
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('admin authentication failed'));
     assert.equal(lines.length, 10);
     assert.equal((JSON.parse(lines[9]!) as { ip: string; failures: number }).failures, 10);
     assert.match(lines[0]!, /"ip":"127\.0\.0\.1"/);
@@ -113,9 +158,19 @@ describe('security', () => {
     const nested = await server.app.inject({ method: 'POST', url: BATCH, headers: auth, payload: deep });
     // The validators never recurse: nesting costs no more than the bytes it takes, and the element is refused.
     assert.deepEqual([nested.statusCode, nested.json().ret_code, nested.json().result], [200, 1008027, ['1008007']]);
-    const longAccount = await server.app.inject({ method: 'POST', url: BATCH, headers: auth, payload: JSON.stringify({ operator_type: 5, account_list: [{ account: 'a'.repeat(10_000) }] }) });
+    const longAccount = await server.app.inject({
+      method: 'POST',
+      url: BATCH,
+      headers: auth,
+      payload: JSON.stringify({ operator_type: 5, account_list: [{ account: 'a'.repeat(10_000) }] }),
+    });
     assert.equal(longAccount.json().result[0], '1008007');
-    const longOp = await server.app.inject({ method: 'POST', url: BATCH, headers: auth, payload: JSON.stringify({ operator_type: 4, token_list: ['t'], op_id: 'x'.repeat(100_000) }) });
+    const longOp = await server.app.inject({
+      method: 'POST',
+      url: BATCH,
+      headers: auth,
+      payload: JSON.stringify({ operator_type: 4, token_list: ['t'], op_id: 'x'.repeat(100_000) }),
+    });
     assert.deepEqual([longOp.statusCode, longOp.json().err_msg], [400, 'op_id: longer than 128 characters']);
   });
 });

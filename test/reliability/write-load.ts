@@ -49,7 +49,8 @@ export class WriteLoad {
   async acknowledgedAfter(since: number, count: number, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.ok().filter((a) => a.started >= since).length < count) {
-      if (Date.now() > deadline) throw new Error(`fewer than ${count} batches acknowledged within ${timeoutMs} ms after the fault`);
+      if (Date.now() > deadline)
+        throw new Error(`fewer than ${count} batches acknowledged within ${timeoutMs} ms after the fault`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -57,7 +58,10 @@ export class WriteLoad {
   private async loop(client: number, tag: string): Promise<void> {
     for (let i = 0; this.running; i++) {
       const tokens = Array.from({ length: this.perBatch }, (_, k) => `${tag}${client}-${i}-${k}`);
-      const body = { operator_type: 1, token_accounts: tokens.map((token) => ({ token, account_list: [{ account: accountOf(token) }] })) };
+      const body = {
+        operator_type: 1,
+        token_accounts: tokens.map((token) => ({ token, account_list: [{ account: accountOf(token) }] })),
+      };
       const started = Date.now();
       let status = 0;
       let retCode: number | null = null;
@@ -89,7 +93,9 @@ export async function boundTokens(url: string, auth: string, tokens: string[]): 
       body: JSON.stringify({ operator_type: 2, token_list: tokens.slice(i, i + 100) }),
     });
     if (response.status !== 200) throw new Error(`query answered ${response.status}: ${await response.text()}`);
-    const body = (await response.json()) as { token_accounts: { token: string; account_list: { account: string }[] }[] };
+    const body = (await response.json()) as {
+      token_accounts: { token: string; account_list: { account: string }[] }[];
+    };
     for (const entry of body.token_accounts) {
       if (entry.account_list.some((a) => a.account === accountOf(entry.token))) found.add(entry.token);
     }

@@ -3,8 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { StoreError } from '../../src/errors.ts';
-import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { POSTGRES_SCHEMA_VERSION } from '../../src/store/postgres/postgres-schema.ts';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import type { BindingStore } from '../../src/store/store.ts';
 import { TestPostgres } from '../postgres-server.ts';
 import { storeContract } from '../store-contract.ts';
@@ -41,7 +41,10 @@ describe('PostgresStore specifics', () => {
     await client.connect();
     const { rows } = await client.query('SELECT version FROM schema_migrations ORDER BY version');
     await client.end();
-    assert.deepEqual(rows.map((r) => r.version), Array.from({ length: POSTGRES_SCHEMA_VERSION }, (_, i) => i + 1));
+    assert.deepEqual(
+      rows.map((r) => r.version),
+      Array.from({ length: POSTGRES_SCHEMA_VERSION }, (_, i) => i + 1),
+    );
     await Promise.all(stores.map((s) => s.close()));
   });
 
@@ -50,9 +53,16 @@ describe('PostgresStore specifics', () => {
     await (await PostgresStore.open(url, OPTIONS)).close();
     const client = new pg.Client({ connectionString: url });
     await client.connect();
-    await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [POSTGRES_SCHEMA_VERSION + 1, 'future', Date.now()]);
+    await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+      POSTGRES_SCHEMA_VERSION + 1,
+      'future',
+      Date.now(),
+    ]);
     await client.end();
-    await assert.rejects(PostgresStore.open(url, OPTIONS), (error: unknown) => error instanceof StoreError && /newer than this bindery knows/.test(error.message));
+    await assert.rejects(
+      PostgresStore.open(url, OPTIONS),
+      (error: unknown) => error instanceof StoreError && /newer than this bindery knows/.test(error.message),
+    );
   });
 
   it('answers unavailable within the timeout when nothing listens', async () => {
@@ -67,8 +77,18 @@ describe('PostgresStore specifics', () => {
   it('one failing command does not fail the others committed with it', async () => {
     const url = await server.createDatabase();
     const store = await PostgresStore.open(url, OPTIONS);
-    const app = await store.createApp({ accessId: '1500000001', name: 'x', secretKey: 'a'.repeat(32), policy: DEFAULT_POLICY });
-    const bind = (token: string) => ({ elements: [{ op: 1 as const, token, accounts: [{ account: 'alice', accountType: 0 }] }], platform: null, opType: null, opId: null });
+    const app = await store.createApp({
+      accessId: '1500000001',
+      name: 'x',
+      secretKey: 'a'.repeat(32),
+      policy: DEFAULT_POLICY,
+    });
+    const bind = (token: string) => ({
+      elements: [{ op: 1 as const, token, accounts: [{ account: 'alice', accountType: 0 }] }],
+      platform: null,
+      opType: null,
+      opId: null,
+    });
     const results = await Promise.allSettled([
       store.applyBatch(app.id, bind('t1')),
       store.applyBatch(app.id, bind('t2')),
@@ -76,9 +96,15 @@ describe('PostgresStore specifics', () => {
       store.applyBatch(999_999, bind('t4')),
       store.applyBatch(app.id, bind('t5')),
     ]);
-    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled'],
+    );
     const [tokens] = await store.tokensOfAccounts(app.id, [{ account: 'alice', accountType: 0 }]);
-    assert.deepEqual(tokens?.map((x) => x.token), ['t1', 't2', 't3', 't5']);
+    assert.deepEqual(
+      tokens?.map((x) => x.token),
+      ['t1', 't2', 't3', 't5'],
+    );
     await store.close();
   });
 });

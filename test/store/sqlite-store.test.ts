@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite/sqlite-schema.ts';
-import { SQL } from '../../src/store/sqlite/sqlite-queries.ts';
-import { StoreError } from '../../src/errors.ts';
 import { DEFAULT_POLICY } from '../../src/domain/types.ts';
+import { StoreError } from '../../src/errors.ts';
+import { SQL } from '../../src/store/sqlite/sqlite-queries.ts';
+import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite/sqlite-schema.ts';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { BindingStore } from '../../src/store/store.ts';
 import { tempDir } from '../helpers.ts';
 import { storeContract } from '../store-contract.ts';
@@ -43,8 +43,15 @@ describe('SqliteStore specifics', () => {
     const path = join(tempDir(t), 'bindery.db');
     await (await SqliteStore.open(path)).close();
     const db = new Database(path);
-    assert.equal((db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number }).v, SQLITE_SCHEMA_VERSION);
-    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(SQLITE_SCHEMA_VERSION + 1, 'future', Date.now());
+    assert.equal(
+      (db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number }).v,
+      SQLITE_SCHEMA_VERSION,
+    );
+    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+      SQLITE_SCHEMA_VERSION + 1,
+      'future',
+      Date.now(),
+    );
     db.close();
     await assert.rejects(SqliteStore.open(path), (error: unknown) => {
       assert.ok(error instanceof StoreError);
@@ -56,10 +63,20 @@ describe('SqliteStore specifics', () => {
   it('commits concurrent writes together (group commit)', async (t) => {
     const store = await SqliteStore.open(join(tempDir(t), 'bindery.db'));
     t.after(() => store.close());
-    const app = await store.createApp({ accessId: '1500000001', name: 'x', secretKey: 'a'.repeat(32), policy: DEFAULT_POLICY });
+    const app = await store.createApp({
+      accessId: '1500000001',
+      name: 'x',
+      secretKey: 'a'.repeat(32),
+      policy: DEFAULT_POLICY,
+    });
     const before = { ...store.writeStats };
     const writes = Array.from({ length: 200 }, (_, i) =>
-      store.applyBatch(app.id, { elements: [{ op: 1, token: `t${i}`, accounts: [{ account: `u${i}`, accountType: 0 }] }], platform: null, opType: null, opId: null }),
+      store.applyBatch(app.id, {
+        elements: [{ op: 1, token: `t${i}`, accounts: [{ account: `u${i}`, accountType: 0 }] }],
+        platform: null,
+        opType: null,
+        opId: null,
+      }),
     );
     await Promise.all(writes);
     const commands = store.writeStats.commands - before.commands;
@@ -75,21 +92,41 @@ describe('SqliteStore specifics', () => {
     const db = new Database(path, { readonly: true });
     t.after(() => db.close());
     for (const sql of [SQL.tokensOfAccount, SQL.bindingsOfAccount]) {
-      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(1, 'alice', 0) as { detail: string }[]).map((row) => row.detail).join('; ');
-      assert.match(plan, /USING (COVERING )?INDEX bindings_by_account \(app_id=\? AND account=\? AND account_type=\?\)/, plan);
+      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(1, 'alice', 0) as { detail: string }[])
+        .map((row) => row.detail)
+        .join('; ');
+      assert.match(
+        plan,
+        /USING (COVERING )?INDEX bindings_by_account \(app_id=\? AND account=\? AND account_type=\?\)/,
+        plan,
+      );
     }
   });
 
   it('when the writer thread dies, writes fail fast as unavailable and ping fails', async (t) => {
     const store = await SqliteStore.open(join(tempDir(t), 'bindery.db'));
     t.after(() => store.close());
-    const app = await store.createApp({ accessId: '1500000001', name: 'x', secretKey: 'a'.repeat(32), policy: DEFAULT_POLICY });
+    const app = await store.createApp({
+      accessId: '1500000001',
+      name: 'x',
+      secretKey: 'a'.repeat(32),
+      policy: DEFAULT_POLICY,
+    });
     const worker = Reflect.get(store, 'worker') as Worker;
     await worker.terminate();
-    const write = store.applyBatch(app.id, { elements: [{ op: 4, token: 't' }], platform: null, opType: null, opId: null });
+    const write = store.applyBatch(app.id, {
+      elements: [{ op: 4, token: 't' }],
+      platform: null,
+      opType: null,
+      opId: null,
+    });
     await assert.rejects(write, (error: unknown) => error instanceof StoreError && error.unavailable);
     await assert.rejects(store.ping(), /writer thread exited/);
-    assert.deepEqual(await store.tokensOfAccounts(app.id, [{ account: 'alice', accountType: 0 }]), [[]], 'reads still work');
+    assert.deepEqual(
+      await store.tokensOfAccounts(app.id, [{ account: 'alice', accountType: 0 }]),
+      [[]],
+      'reads still work',
+    );
   });
 
   it('says which file it could not open', async (t) => {

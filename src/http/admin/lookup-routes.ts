@@ -4,8 +4,14 @@ import { Type } from 'typebox';
 import { checkAccountKey, checkToken } from '../../domain/validate-fields.ts';
 import { apiError, RetCode } from '../../errors.ts';
 import type { BindingStore } from '../../store/store.ts';
-import { accountTokensView, historyView, tokenAccountsView, valid, type HistoryQuery } from '../api/bindings-view.ts';
-import { AccountQuery, AccountTokens, HistoryPage, HistoryQuery as HistoryQuerySchema, TokenAccounts } from '../api/schemas.ts';
+import { accountTokensView, type HistoryQuery, historyView, tokenAccountsView, valid } from '../api/bindings-view.ts';
+import {
+  AccountQuery,
+  AccountTokens,
+  HistoryPage,
+  HistoryQuery as HistoryQuerySchema,
+  TokenAccounts,
+} from '../api/schemas.ts';
 import { errorResponses, status } from '../tpns/schemas.ts';
 
 export interface LookupOptions {
@@ -26,19 +32,52 @@ export function registerLookups(app: FastifyInstance, options: LookupOptions): v
 
   app.get<{ Params: { accessId: string; account: string }; Querystring: { account_type?: number } }>(
     '/admin/v1/apps/:accessId/accounts/:account/tokens',
-    { schema: { tags, security, summary: "An app's account: its tokens", params: Type.Object({ accessId: Type.String(), account: Type.String() }), querystring: AccountQuery, response: { 200: AccountTokens, ...errorResponses } } },
-    async (request) => accountTokensView(store, await appIdOf(request.params.accessId), request.params.account, request.query.account_type),
+    {
+      schema: {
+        tags,
+        security,
+        summary: "An app's account: its tokens",
+        params: Type.Object({ accessId: Type.String(), account: Type.String() }),
+        querystring: AccountQuery,
+        response: { 200: AccountTokens, ...errorResponses },
+      },
+    },
+    async (request) =>
+      accountTokensView(
+        store,
+        await appIdOf(request.params.accessId),
+        request.params.account,
+        request.query.account_type,
+      ),
   );
 
   app.get<{ Params: { accessId: string; token: string } }>(
     '/admin/v1/apps/:accessId/tokens/:token/accounts',
-    { schema: { tags, security, summary: "An app's token: its accounts", params: Type.Object({ accessId: Type.String(), token: Type.String() }), response: { 200: TokenAccounts, ...errorResponses } } },
-    async (request) => tokenAccountsView(store, await appIdOf(request.params.accessId), request.params.token, maxTokenBytes),
+    {
+      schema: {
+        tags,
+        security,
+        summary: "An app's token: its accounts",
+        params: Type.Object({ accessId: Type.String(), token: Type.String() }),
+        response: { 200: TokenAccounts, ...errorResponses },
+      },
+    },
+    async (request) =>
+      tokenAccountsView(store, await appIdOf(request.params.accessId), request.params.token, maxTokenBytes),
   );
 
   app.get<{ Params: { accessId: string }; Querystring: HistoryQuery }>(
     '/admin/v1/apps/:accessId/history',
-    { schema: { tags, security, summary: "An app's history, newest first", params: Type.Object({ accessId: Type.String() }), querystring: HistoryQuerySchema, response: { 200: HistoryPage, ...errorResponses } } },
+    {
+      schema: {
+        tags,
+        security,
+        summary: "An app's history, newest first",
+        params: Type.Object({ accessId: Type.String() }),
+        querystring: HistoryQuerySchema,
+        response: { 200: HistoryPage, ...errorResponses },
+      },
+    },
     async (request) => historyView(store, await appIdOf(request.params.accessId), request.query, maxTokenBytes),
   );
 
@@ -46,17 +85,39 @@ export function registerLookups(app: FastifyInstance, options: LookupOptions): v
     '/admin/v1/apps/:accessId/unbind',
     {
       schema: {
-        tags, security, summary: 'Unbind one account from one token (recorded in the history as op_type "console")',
+        tags,
+        security,
+        summary: 'Unbind one account from one token (recorded in the history as op_type "console")',
         params: Type.Object({ accessId: Type.String() }),
-        body: Type.Object({ token: Type.String(), account: Type.String(), account_type: Type.Optional(Type.Integer({ minimum: 0 })) }, { additionalProperties: false }),
-        response: { 200: Type.Object({ ret_code: Type.Integer(), err_msg: Type.String(), retCode: Type.Integer(), errMsg: Type.String(), result: Type.String() }), ...errorResponses },
+        body: Type.Object(
+          { token: Type.String(), account: Type.String(), account_type: Type.Optional(Type.Integer({ minimum: 0 })) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            ret_code: Type.Integer(),
+            err_msg: Type.String(),
+            retCode: Type.Integer(),
+            errMsg: Type.String(),
+            result: Type.String(),
+          }),
+          ...errorResponses,
+        },
       },
     },
     async (request) => {
       const appId = await appIdOf(request.params.accessId);
       const token = valid(checkToken(request.body.token, 'token', maxTokenBytes));
-      const account = valid(checkAccountKey({ account: request.body.account, account_type: request.body.account_type }, 'account'));
-      const { outcomes } = await store.applyBatch(appId, { elements: [{ op: 3, token, accounts: [account] }], platform: null, opType: 'console', opId: 'admin', requestId: request.id });
+      const account = valid(
+        checkAccountKey({ account: request.body.account, account_type: request.body.account_type }, 'account'),
+      );
+      const { outcomes } = await store.applyBatch(appId, {
+        elements: [{ op: 3, token, accounts: [account] }],
+        platform: null,
+        opType: 'console',
+        opId: 'admin',
+        requestId: request.id,
+      });
       const code = outcomes[0]?.code ?? RetCode.INTERNAL;
       return { ...status(code, code === 0 ? 'ok' : 'this account is not bound to this token'), result: String(code) };
     },

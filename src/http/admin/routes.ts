@@ -5,14 +5,14 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { AppInputError, AppStateError, type AppChanges, type AppService } from '../../domain/app-service.ts';
+import { type AppChanges, AppInputError, type AppService, AppStateError } from '../../domain/app-service.ts';
 import { appView } from '../../domain/app-view.ts';
 import type { BindingRules } from '../../domain/types.ts';
-import { apiError, AppExistsError } from '../../errors.ts';
+import { AppExistsError, apiError } from '../../errors.ts';
 import { bearerGuard, type FailedAuthThrottle } from '../bearer-guard.ts';
-import { registerLookups, type LookupOptions } from './lookup-routes.ts';
 import { parseJsonObject } from '../tpns/parse-body.ts';
 import { errorResponses } from '../tpns/schemas.ts';
+import { type LookupOptions, registerLookups } from './lookup-routes.ts';
 
 const AppBody = Type.Object({
   access_id: Type.String(),
@@ -32,30 +32,61 @@ const AppBody = Type.Object({
   accounts: Type.Optional(Type.Integer()),
 });
 
-const CreateBody = Type.Object({
-  name: Type.String({ minLength: 1, maxLength: 100 }),
-  access_id: Type.Optional(Type.String({ description: 'keep an existing TPNS AccessID (with secret_key)' })),
-  secret_key: Type.Optional(Type.String({ description: 'keep an existing TPNS SecretKey (with access_id)' })),
-  max_tokens_per_account: Type.Optional(Type.Integer()),
-  max_accounts_per_token: Type.Optional(Type.Integer()),
-  binding_rules: Type.Optional(Type.Union([Type.Literal('append'), Type.Literal('tpns')], { description: 'append (default): op 1 appends; tpns: as TPNS since 2020-10-26, op 1 acts as op 2 and a token keeps one account per account_type' })),
-}, { additionalProperties: false });
+const CreateBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 100 }),
+    access_id: Type.Optional(Type.String({ description: 'keep an existing TPNS AccessID (with secret_key)' })),
+    secret_key: Type.Optional(Type.String({ description: 'keep an existing TPNS SecretKey (with access_id)' })),
+    max_tokens_per_account: Type.Optional(Type.Integer()),
+    max_accounts_per_token: Type.Optional(Type.Integer()),
+    binding_rules: Type.Optional(
+      Type.Union([Type.Literal('append'), Type.Literal('tpns')], {
+        description:
+          'append (default): op 1 appends; tpns: as TPNS since 2020-10-26, op 1 acts as op 2 and a token keeps one account per account_type',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
-const PatchBody = Type.Object({
-  name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
-  max_tokens_per_account: Type.Optional(Type.Integer()),
-  max_accounts_per_token: Type.Optional(Type.Integer()),
-  binding_rules: Type.Optional(Type.Union([Type.Literal('append'), Type.Literal('tpns')], { description: 'append (default): op 1 appends; tpns: as TPNS since 2020-10-26, op 1 acts as op 2 and a token keeps one account per account_type' })),
-  rate_limit: Type.Optional(Type.Union([Type.Object({ per_second: Type.Number(), burst: Type.Integer() }), Type.Null()], { description: 'null turns it off' })),
-  webhook: Type.Optional(Type.Union([Type.Object({ url: Type.String({ maxLength: 2048 }) }), Type.Null()], { description: 'a new signing secret is answered once; null turns it off' })),
-}, { additionalProperties: false });
+const PatchBody = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    max_tokens_per_account: Type.Optional(Type.Integer()),
+    max_accounts_per_token: Type.Optional(Type.Integer()),
+    binding_rules: Type.Optional(
+      Type.Union([Type.Literal('append'), Type.Literal('tpns')], {
+        description:
+          'append (default): op 1 appends; tpns: as TPNS since 2020-10-26, op 1 acts as op 2 and a token keeps one account per account_type',
+      }),
+    ),
+    rate_limit: Type.Optional(
+      Type.Union([Type.Object({ per_second: Type.Number(), burst: Type.Integer() }), Type.Null()], {
+        description: 'null turns it off',
+      }),
+    ),
+    webhook: Type.Optional(
+      Type.Union([Type.Object({ url: Type.String({ maxLength: 2048 }) }), Type.Null()], {
+        description: 'a new signing secret is answered once; null turns it off',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 const AccessIdParams = Type.Object({ accessId: Type.String({ maxLength: 20 }) });
 const Deliveries = Type.Object({
-  deliveries: Type.Array(Type.Object({
-    id: Type.Integer(), event_id: Type.Integer(), at: Type.String({ format: 'date-time' }), attempt: Type.Integer(),
-    status: Type.Union([Type.Integer(), Type.Null()]), error: Type.Union([Type.String(), Type.Null()]), duration_ms: Type.Integer(),
-  })),
+  deliveries: Type.Array(
+    Type.Object({
+      id: Type.Integer(),
+      event_id: Type.Integer(),
+      at: Type.String({ format: 'date-time' }),
+      attempt: Type.Integer(),
+      status: Type.Union([Type.Integer(), Type.Null()]),
+      error: Type.Union([Type.String(), Type.Null()]),
+      duration_ms: Type.Integer(),
+    }),
+  ),
 });
 
 type PatchInput = {
@@ -101,17 +132,54 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
 
   registerLookups(app, options);
 
-  app.get('/admin/v1/apps', { schema: { tags: ['admin'], security, summary: 'All apps with their counts', response: { 200: Type.Object({ apps: Type.Array(AppBody) }), ...errorResponses } } }, async () => ({
-    apps: (await service.list()).map((a) => appView(a)),
-  }));
-
-  app.post<{ Body: { name: string; access_id?: string; secret_key?: string; max_tokens_per_account?: number; max_accounts_per_token?: number; binding_rules?: BindingRules } }>(
+  app.get(
     '/admin/v1/apps',
-    { schema: { tags: ['admin'], security, summary: 'Create an app; its SecretKey is answered once', body: CreateBody, response: { 201: AppBody, ...errorResponses } } },
+    {
+      schema: {
+        tags: ['admin'],
+        security,
+        summary: 'All apps with their counts',
+        response: { 200: Type.Object({ apps: Type.Array(AppBody) }), ...errorResponses },
+      },
+    },
+    async () => ({
+      apps: (await service.list()).map((a) => appView(a)),
+    }),
+  );
+
+  app.post<{
+    Body: {
+      name: string;
+      access_id?: string;
+      secret_key?: string;
+      max_tokens_per_account?: number;
+      max_accounts_per_token?: number;
+      binding_rules?: BindingRules;
+    };
+  }>(
+    '/admin/v1/apps',
+    {
+      schema: {
+        tags: ['admin'],
+        security,
+        summary: 'Create an app; its SecretKey is answered once',
+        body: CreateBody,
+        response: { 201: AppBody, ...errorResponses },
+      },
+    },
     async (request, reply) => {
       const b = request.body;
       const created = await answer(() =>
-        service.create({ name: b.name, accessId: b.access_id, secretKey: b.secret_key, policy: { maxTokensPerAccount: b.max_tokens_per_account, maxAccountsPerToken: b.max_accounts_per_token, bindingRules: b.binding_rules } }),
+        service.create({
+          name: b.name,
+          accessId: b.access_id,
+          secretKey: b.secret_key,
+          policy: {
+            maxTokensPerAccount: b.max_tokens_per_account,
+            maxAccountsPerToken: b.max_accounts_per_token,
+            bindingRules: b.binding_rules,
+          },
+        }),
       );
       return reply.status(201).send(appView(created, { secret: true }));
     },
@@ -119,7 +187,15 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
 
   app.get<{ Params: { accessId: string } }>(
     '/admin/v1/apps/:accessId',
-    { schema: { tags: ['admin'], security, summary: 'One app with its counts', params: AccessIdParams, response: { 200: AppBody, ...errorResponses } } },
+    {
+      schema: {
+        tags: ['admin'],
+        security,
+        summary: 'One app with its counts',
+        params: AccessIdParams,
+        response: { 200: AppBody, ...errorResponses },
+      },
+    },
     async (request) => {
       const found = await service.show(request.params.accessId);
       if (!found) throw notFound(request.params.accessId);
@@ -129,16 +205,34 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
 
   app.patch<{ Params: { accessId: string }; Body: PatchInput }>(
     '/admin/v1/apps/:accessId',
-    { schema: { tags: ['admin'], security, summary: 'Change the name, caps, rate limit or webhook', params: AccessIdParams, body: PatchBody, response: { 200: AppBody, ...errorResponses } } },
+    {
+      schema: {
+        tags: ['admin'],
+        security,
+        summary: 'Change the name, caps, rate limit or webhook',
+        params: AccessIdParams,
+        body: PatchBody,
+        response: { 200: AppBody, ...errorResponses },
+      },
+    },
     async (request) => {
       const b = request.body;
       const changes: AppChanges = {};
       if (b.name !== undefined) changes.name = b.name;
-      if (b.max_tokens_per_account !== undefined || b.max_accounts_per_token !== undefined || b.binding_rules !== undefined) {
-        changes.policy = { maxTokensPerAccount: b.max_tokens_per_account, maxAccountsPerToken: b.max_accounts_per_token, bindingRules: b.binding_rules };
+      if (
+        b.max_tokens_per_account !== undefined ||
+        b.max_accounts_per_token !== undefined ||
+        b.binding_rules !== undefined
+      ) {
+        changes.policy = {
+          maxTokensPerAccount: b.max_tokens_per_account,
+          maxAccountsPerToken: b.max_accounts_per_token,
+          bindingRules: b.binding_rules,
+        };
       }
-      if (b.rate_limit !== undefined) changes.rateLimit = b.rate_limit && { perSecond: b.rate_limit.per_second, burst: b.rate_limit.burst };
-      if (b.webhook !== undefined) changes.webhookUrl = b.webhook && b.webhook.url;
+      if (b.rate_limit !== undefined)
+        changes.rateLimit = b.rate_limit && { perSecond: b.rate_limit.per_second, burst: b.rate_limit.burst };
+      if (b.webhook !== undefined) changes.webhookUrl = b.webhook?.url;
       const updated = await answer(() => service.update(request.params.accessId, changes));
       if (!updated) throw notFound(request.params.accessId);
       return appView(updated, { webhookSecret: Boolean(b.webhook) });
@@ -147,27 +241,53 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
 
   app.delete<{ Params: { accessId: string } }>(
     '/admin/v1/apps/:accessId',
-    { schema: { tags: ['admin'], security, summary: 'Delete an app with all its data', params: AccessIdParams, response: { 200: Type.Object({ access_id: Type.String(), deleted: Type.Boolean() }), ...errorResponses } } },
+    {
+      schema: {
+        tags: ['admin'],
+        security,
+        summary: 'Delete an app with all its data',
+        params: AccessIdParams,
+        response: { 200: Type.Object({ access_id: Type.String(), deleted: Type.Boolean() }), ...errorResponses },
+      },
+    },
     async (request) => {
       if (!(await service.delete(request.params.accessId))) throw notFound(request.params.accessId);
       return { access_id: request.params.accessId, deleted: true };
     },
   );
 
-  app.post<{ Params: { accessId: string }; Body: { grace_seconds?: number; end_previous_grace?: boolean } | undefined }>(
+  app.post<{
+    Params: { accessId: string };
+    Body: { grace_seconds?: number; end_previous_grace?: boolean } | undefined;
+  }>(
     '/admin/v1/apps/:accessId/rotate-secret',
     {
       schema: {
-        tags: ['admin'], security, summary: 'A new SecretKey; the old one keeps working for the grace period', params: AccessIdParams,
-        body: Type.Optional(Type.Object({
-          grace_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_592_000 })),
-          end_previous_grace: Type.Optional(Type.Boolean({ description: 'a secret rotated out earlier and still in its grace period stops working now (without this, such a rotation is refused with 409)' })),
-        }, { additionalProperties: false })),
+        tags: ['admin'],
+        security,
+        summary: 'A new SecretKey; the old one keeps working for the grace period',
+        params: AccessIdParams,
+        body: Type.Optional(
+          Type.Object(
+            {
+              grace_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_592_000 })),
+              end_previous_grace: Type.Optional(
+                Type.Boolean({
+                  description:
+                    'a secret rotated out earlier and still in its grace period stops working now (without this, such a rotation is refused with 409)',
+                }),
+              ),
+            },
+            { additionalProperties: false },
+          ),
+        ),
         response: { 200: AppBody, ...errorResponses },
       },
     },
     async (request) => {
-      const rotated = await answer(() => service.rotateSecret(request.params.accessId, request.body?.grace_seconds, request.body?.end_previous_grace));
+      const rotated = await answer(() =>
+        service.rotateSecret(request.params.accessId, request.body?.grace_seconds, request.body?.end_previous_grace),
+      );
       if (!rotated) throw notFound(request.params.accessId);
       return appView(rotated, { secret: true });
     },
@@ -177,7 +297,10 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
     '/admin/v1/apps/:accessId/webhook-deliveries',
     {
       schema: {
-        tags: ['admin'], security, summary: 'The latest webhook delivery attempts, newest first', params: AccessIdParams,
+        tags: ['admin'],
+        security,
+        summary: 'The latest webhook delivery attempts, newest first',
+        params: AccessIdParams,
         querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })) }),
         response: { 200: Deliveries, ...errorResponses },
       },
@@ -186,7 +309,15 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
       const deliveries = await service.deliveries(request.params.accessId, request.query.limit ?? 50);
       if (!deliveries) throw notFound(request.params.accessId);
       return {
-        deliveries: deliveries.map((d) => ({ id: d.id, event_id: d.eventId, at: new Date(d.at).toISOString(), attempt: d.attempt, status: d.status, error: d.error, duration_ms: d.durationMs })),
+        deliveries: deliveries.map((d) => ({
+          id: d.id,
+          event_id: d.eventId,
+          at: new Date(d.at).toISOString(),
+          attempt: d.attempt,
+          status: d.status,
+          error: d.error,
+          duration_ms: d.durationMs,
+        })),
       };
     },
   );

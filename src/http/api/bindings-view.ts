@@ -2,8 +2,8 @@
  * Reading bindings and history for people: the shared body of /api/v1 (an app's own credentials)
  * and of the admin console's look-ups (the admin token, any app).
  */
-import { boundAtIso, type AccountKey } from '../../domain/types.ts';
-import { checkAccountKey, checkToken, isFailure, type Failure } from '../../domain/validate-fields.ts';
+import { type AccountKey, boundAtIso } from '../../domain/types.ts';
+import { checkAccountKey, checkToken, type Failure, isFailure } from '../../domain/validate-fields.ts';
 import { ApiError, apiError, RetCode } from '../../errors.ts';
 import type { BindingStore, HistoryFilter } from '../../store/store.ts';
 import { status } from '../tpns/schemas.ts';
@@ -15,19 +15,41 @@ export function valid<T>(value: T | Failure): T {
 
 const ok = () => status(RetCode.OK, 'ok');
 
-export async function accountTokensView(store: BindingStore, appId: number, account: string, accountType: number | undefined, deadline?: number) {
+export async function accountTokensView(
+  store: BindingStore,
+  appId: number,
+  account: string,
+  accountType: number | undefined,
+  deadline?: number,
+) {
   const key = valid(checkAccountKey({ account, account_type: accountType }, 'account'));
   const [tokens = []] = await store.tokensOfAccounts(appId, [key], deadline);
-  return { ...ok(), account: key.account, account_type: key.accountType, tokens: tokens.map((t) => ({ token: t.token, platform: t.platform, bound_at: boundAtIso(t.boundAt) })) };
+  return {
+    ...ok(),
+    account: key.account,
+    account_type: key.accountType,
+    tokens: tokens.map((t) => ({ token: t.token, platform: t.platform, bound_at: boundAtIso(t.boundAt) })),
+  };
 }
 
-export async function tokenAccountsView(store: BindingStore, appId: number, token: string, maxTokenBytes: number, deadline?: number) {
+export async function tokenAccountsView(
+  store: BindingStore,
+  appId: number,
+  token: string,
+  maxTokenBytes: number,
+  deadline?: number,
+) {
   const checked = valid(checkToken(token, 'token', maxTokenBytes));
   const [accounts = []] = await store.accountsOfTokens(appId, [checked], deadline);
   return {
     ...ok(),
     token: checked,
-    accounts: accounts.map((a) => ({ account: a.account, account_type: a.accountType, platform: a.platform, bound_at: boundAtIso(a.boundAt) })),
+    accounts: accounts.map((a) => ({
+      account: a.account,
+      account_type: a.accountType,
+      platform: a.platform,
+      bound_at: boundAtIso(a.boundAt),
+    })),
   };
 }
 
@@ -46,13 +68,26 @@ function decodeCursor(cursor: string): number {
   return id;
 }
 
-export async function historyView(store: BindingStore, appId: number, query: HistoryQuery, maxTokenBytes: number, deadline?: number) {
+export async function historyView(
+  store: BindingStore,
+  appId: number,
+  query: HistoryQuery,
+  maxTokenBytes: number,
+  deadline?: number,
+) {
   const { account, account_type: accountType, token, limit = 50, cursor } = query;
   const filter: HistoryFilter = {};
   if (token !== undefined) filter.token = valid(checkToken(token, 'token', maxTokenBytes));
-  if (account !== undefined) filter.account = valid<AccountKey>(checkAccountKey({ account, account_type: accountType }, 'account'));
+  if (account !== undefined)
+    filter.account = valid<AccountKey>(checkAccountKey({ account, account_type: accountType }, 'account'));
   else if (accountType !== undefined) throw apiError.invalid('account_type: only with account');
-  const entries = await store.history(appId, filter, limit + 1, cursor === undefined ? undefined : decodeCursor(cursor), deadline);
+  const entries = await store.history(
+    appId,
+    filter,
+    limit + 1,
+    cursor === undefined ? undefined : decodeCursor(cursor),
+    deadline,
+  );
   const page = entries.slice(0, limit);
   return {
     ...ok(),

@@ -15,11 +15,11 @@ import { bindingLine, parseBindingLine } from '../../domain/binding-lines.ts';
 import type { Binding } from '../../domain/types.ts';
 import { ApiError, apiError, RetCode } from '../../errors.ts';
 import { idempotencyKeyOf } from '../idempotency-key.ts';
+import { type TenantOptions, tenantOf } from '../tenant.ts';
+import { errorResponses, status } from '../tpns/schemas.ts';
 import { fileLines } from './file-lines.ts';
 import { ImportPipeline } from './import-pipeline.ts';
 import { spool } from './import-spool.ts';
-import { tenantOf, type TenantOptions } from '../tenant.ts';
-import { errorResponses, status } from '../tpns/schemas.ts';
 
 export const IMPORT_BATCH = 5000;
 /**
@@ -48,7 +48,9 @@ const ImportSummary = Type.Object({
   errMsg: Type.String(),
   imported: Type.Integer({ description: 'lines applied' }),
   failed: Type.Integer({ description: 'lines refused' }),
-  errors: Type.Array(Type.Object({ line: Type.Integer(), err_msg: Type.String() }), { description: `the first ${ERRORS_SHOWN} refused lines` }),
+  errors: Type.Array(Type.Object({ line: Type.Integer(), err_msg: Type.String() }), {
+    description: `the first ${ERRORS_SHOWN} refused lines`,
+  }),
 });
 
 export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions): Promise<void> {
@@ -60,7 +62,14 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
 
   app.get(
     '/api/v1/export',
-    { schema: { tags: ['bulk'], summary: "All of the app's bindings as NDJSON, one per line", produces: ['application/x-ndjson'], response: errorResponses } },
+    {
+      schema: {
+        tags: ['bulk'],
+        summary: "All of the app's bindings as NDJSON, one per line",
+        produces: ['application/x-ndjson'],
+        response: errorResponses,
+      },
+    },
     async (request, reply) => {
       const tenant = await tenantOf(request, options, Buffer.alloc(0));
       if (exporting >= options.exportConcurrency) throw apiError.exportsBusy(exporting, EXPORT_RETRY_AFTER_S);
@@ -77,7 +86,10 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
       const body = Readable.from(lines(), { objectMode: false, highWaterMark: EXPORT_BUFFER_BYTES });
       body.once('close', () => exporting--);
       reply.raw.setTimeout(options.exportIdleMs, () => {
-        request.log.warn({ accessId: tenant.accessId, sent }, `export cut off: the client read nothing for ${options.exportIdleMs} ms`);
+        request.log.warn(
+          { accessId: tenant.accessId, sent },
+          `export cut off: the client read nothing for ${options.exportIdleMs} ms`,
+        );
         reply.raw.destroy();
       });
       reply.type('application/x-ndjson; charset=utf-8');
@@ -103,7 +115,10 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
         const key = idempotencyKeyOf(request, () => body.sha256, 'import:');
         if (key) {
           const seen = await store.recallIdempotent(tenant.id, key.key);
-          if (seen && seen.bodyHash !== key.bodyHash) throw apiError.invalid('Idempotency-Key header: used with another body in the last 24 hours; use a new key for a new request');
+          if (seen && seen.bodyHash !== key.bodyHash)
+            throw apiError.invalid(
+              'Idempotency-Key header: used with another body in the last 24 hours; use a new key for a new request',
+            );
           if (seen) return JSON.parse(seen.result) as unknown;
         }
         let failed = 0;
@@ -113,7 +128,11 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
           (lines) => store.importBindings(tenant.id, lines),
           (error, imported) => {
             request.log.error({ err: error, imported }, 'import stopped by a store failure');
-            return new ApiError(RetCode.INTERNAL, 503, `store failure: ${imported} lines were imported before it; importing the same lines again is safe`);
+            return new ApiError(
+              RetCode.INTERNAL,
+              503,
+              `store failure: ${imported} lines were imported before it; importing the same lines again is safe`,
+            );
           },
           store.importConcurrency,
         );
@@ -126,7 +145,8 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
             const parsed = parseBindingLine(text, options.maxTokenBytes, fallback + lineNumber);
             if (typeof parsed === 'string') {
               failed++;
-              if (errors.length < ERRORS_SHOWN) errors.push({ line: lineNumber, err_msg: `line ${lineNumber}: ${parsed}` });
+              if (errors.length < ERRORS_SHOWN)
+                errors.push({ line: lineNumber, err_msg: `line ${lineNumber}: ${parsed}` });
               continue;
             }
             batch.push(parsed);
@@ -140,7 +160,10 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
         const imported = await writes.finish();
         if (imported + failed === 0) throw apiError.missing('body: no lines; send NDJSON, one binding per line');
         const code = failed === 0 ? RetCode.OK : imported === 0 ? RetCode.ALL_FAILED : RetCode.SOME_FAILED;
-        const message = failed === 0 ? 'ok' : `${failed} of ${imported + failed} lines failed${imported > 0 ? ', the others were imported' : ''}: ${errors[0]?.err_msg ?? ''}`;
+        const message =
+          failed === 0
+            ? 'ok'
+            : `${failed} of ${imported + failed} lines failed${imported > 0 ? ', the others were imported' : ''}: ${errors[0]?.err_msg ?? ''}`;
         const summary = { ...status(code, message), imported, failed, errors };
         if (key) await store.rememberIdempotent(tenant.id, key, JSON.stringify(summary));
         return summary;

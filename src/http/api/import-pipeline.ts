@@ -5,7 +5,7 @@
  * waits for it, so a key given twice keeps its later line. A store failure is kept and thrown
  * by the next call, never left as an unhandled rejection.
  */
-import { bindingKeyString, type Binding } from '../../domain/types.ts';
+import { type Binding, bindingKeyString } from '../../domain/types.ts';
 
 interface InFlight {
   keys: Set<string>;
@@ -36,10 +36,12 @@ export class ImportPipeline {
     }
     this.throwIfFailed();
     const entry: InFlight = { keys, done: Promise.resolve() };
-    entry.done = this.write(batch).then(
-      () => void (this.imported += batch.length),
-      (error: unknown) => void (this.failure ??= this.failed(error, this.imported)),
-    ).finally(() => this.inFlight.splice(this.inFlight.indexOf(entry), 1));
+    entry.done = this.write(batch)
+      .then(
+        () => void (this.imported += batch.length),
+        (error: unknown) => void (this.failure ??= this.failed(error, this.imported)),
+      )
+      .finally(() => this.inFlight.splice(this.inFlight.indexOf(entry), 1));
     this.inFlight.push(entry);
   }
 

@@ -75,11 +75,17 @@ export async function spool(request: FastifyRequest, dir: string, limit: number)
     await rm(path, { force: true });
     // Answered before the body was read to its end: the rest of it must not be taken for the next request.
     const close = { connection: 'close' };
-    if (error instanceof ApiError) throw new ApiError(error.retCode, error.httpStatus, error.message, { ...error.headers, ...close });
+    if (error instanceof ApiError)
+      throw new ApiError(error.retCode, error.httpStatus, error.message, { ...error.headers, ...close });
     if (isServerSide(error)) {
       request.log.error({ err: error }, 'could not spool an import body');
       const reason = (error as NodeJS.ErrnoException).code ?? 'I/O error';
-      throw new ApiError(RetCode.INTERNAL, 503, `server could not store the body (${reason}): nothing was imported; retry later`, { 'retry-after': '30', ...close });
+      throw new ApiError(
+        RetCode.INTERNAL,
+        503,
+        `server could not store the body (${reason}): nothing was imported; retry later`,
+        { 'retry-after': '30', ...close },
+      );
     }
     throw new ApiError(RetCode.INVALID_PARAMETER, 400, `body: could not be read (${(error as Error).message})`, close);
   }

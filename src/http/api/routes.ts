@@ -1,9 +1,17 @@
 /** The /api/v1 reads (SPEC §3): bindings with their metadata, and the history of changes. */
 import type { FastifyInstance } from 'fastify';
-import { tenantOf, type TenantOptions } from '../tenant.ts';
+import { type TenantOptions, tenantOf } from '../tenant.ts';
 import { errorResponses } from '../tpns/schemas.ts';
 import { accountTokensView, historyView, tokenAccountsView } from './bindings-view.ts';
-import { AccountParams, AccountQuery, AccountTokens, HistoryPage, HistoryQuery, TokenAccounts, TokenParams } from './schemas.ts';
+import {
+  AccountParams,
+  AccountQuery,
+  AccountTokens,
+  HistoryPage,
+  HistoryQuery,
+  TokenAccounts,
+  TokenParams,
+} from './schemas.ts';
 
 export interface ApiRouteOptions extends TenantOptions {
   maxTokenBytes: number;
@@ -14,19 +22,56 @@ export async function apiRoutes(app: FastifyInstance, options: ApiRouteOptions):
 
   app.get<{ Params: { account: string }; Querystring: { account_type?: number } }>(
     '/api/v1/accounts/:account/tokens',
-    { schema: { tags: ['bindings'], summary: "An account's tokens, with bind time and platform", params: AccountParams, querystring: AccountQuery, response: { 200: AccountTokens, ...errorResponses } } },
-    async (request) => accountTokensView(store, (await tenantOf(request, options)).id, request.params.account, request.query.account_type, request.deadline),
+    {
+      schema: {
+        tags: ['bindings'],
+        summary: "An account's tokens, with bind time and platform",
+        params: AccountParams,
+        querystring: AccountQuery,
+        response: { 200: AccountTokens, ...errorResponses },
+      },
+    },
+    async (request) =>
+      accountTokensView(
+        store,
+        (await tenantOf(request, options)).id,
+        request.params.account,
+        request.query.account_type,
+        request.deadline,
+      ),
   );
 
   app.get<{ Params: { token: string } }>(
     '/api/v1/tokens/:token/accounts',
-    { schema: { tags: ['bindings'], summary: "A token's accounts, with bind time and platform", params: TokenParams, response: { 200: TokenAccounts, ...errorResponses } } },
-    async (request) => tokenAccountsView(store, (await tenantOf(request, options)).id, request.params.token, maxTokenBytes, request.deadline),
+    {
+      schema: {
+        tags: ['bindings'],
+        summary: "A token's accounts, with bind time and platform",
+        params: TokenParams,
+        response: { 200: TokenAccounts, ...errorResponses },
+      },
+    },
+    async (request) =>
+      tokenAccountsView(
+        store,
+        (await tenantOf(request, options)).id,
+        request.params.token,
+        maxTokenBytes,
+        request.deadline,
+      ),
   );
 
   app.get<{ Querystring: HistoryQuery }>(
     '/api/v1/history',
-    { schema: { tags: ['history'], summary: 'Changes, newest first, optionally of one account and/or token', querystring: HistoryQuery, response: { 200: HistoryPage, ...errorResponses } } },
-    async (request) => historyView(store, (await tenantOf(request, options)).id, request.query, maxTokenBytes, request.deadline),
+    {
+      schema: {
+        tags: ['history'],
+        summary: 'Changes, newest first, optionally of one account and/or token',
+        querystring: HistoryQuery,
+        response: { 200: HistoryPage, ...errorResponses },
+      },
+    },
+    async (request) =>
+      historyView(store, (await tenantOf(request, options)).id, request.query, maxTokenBytes, request.deadline),
   );
 }

@@ -1,5 +1,5 @@
 /** Schemas of the /api/v1 surface: what it takes and, as an allow-list, what it answers. */
-import { Type, type Static } from 'typebox';
+import { type Static, Type } from 'typebox';
 
 const status = {
   ret_code: Type.Integer(),
@@ -10,23 +10,33 @@ const status = {
 const Platform = Type.Union([Type.Literal('android'), Type.Literal('ios'), Type.Null()]);
 
 export const AccountParams = Type.Object({ account: Type.String() });
-export const AccountQuery = Type.Object({ account_type: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 0 })) });
+export const AccountQuery = Type.Object({
+  account_type: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 0 })),
+});
 export const TokenParams = Type.Object({ token: Type.String() });
 
 export const AccountTokens = Type.Object({
   ...status,
   account: Type.String(),
   account_type: Type.Integer(),
-  tokens: Type.Array(Type.Object({ token: Type.String(), platform: Platform, bound_at: Type.String({ format: 'date-time' }) }), {
-    description: 'oldest bind first',
-  }),
+  tokens: Type.Array(
+    Type.Object({ token: Type.String(), platform: Platform, bound_at: Type.String({ format: 'date-time' }) }),
+    {
+      description: 'oldest bind first',
+    },
+  ),
 });
 
 export const TokenAccounts = Type.Object({
   ...status,
   token: Type.String(),
   accounts: Type.Array(
-    Type.Object({ account: Type.String(), account_type: Type.Integer(), platform: Platform, bound_at: Type.String({ format: 'date-time' }) }),
+    Type.Object({
+      account: Type.String(),
+      account_type: Type.Integer(),
+      platform: Platform,
+      bound_at: Type.String({ format: 'date-time' }),
+    }),
     { description: 'oldest bind first' },
   ),
 });
@@ -44,7 +54,9 @@ export const HistoryEntry = Type.Object({
   id: Type.Integer(),
   at: Type.String({ format: 'date-time' }),
   operator_type: Type.Integer(),
-  cause: Type.Union(['bind', 'unbind', 'override', 'evicted', 'token_reset', 'account_reset'].map((c) => Type.Literal(c))),
+  cause: Type.Union(
+    ['bind', 'unbind', 'override', 'evicted', 'token_reset', 'account_reset'].map((c) => Type.Literal(c)),
+  ),
   token: Type.String(),
   account: Type.String(),
   account_type: Type.Integer(),
@@ -57,5 +69,7 @@ export const HistoryEntry = Type.Object({
 export const HistoryPage = Type.Object({
   ...status,
   entries: Type.Array(HistoryEntry, { description: 'newest first' }),
-  next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'pass as cursor for the next page; null on the last' }),
+  next_cursor: Type.Union([Type.String(), Type.Null()], {
+    description: 'pass as cursor for the next page; null on the last',
+  }),
 });

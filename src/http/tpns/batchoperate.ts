@@ -4,7 +4,7 @@ import type { App } from '../../domain/types.ts';
 import { validateBatch } from '../../domain/validate-request.ts';
 import { RetCode, StoreError } from '../../errors.ts';
 import type { BindingStore, IdempotencyKey } from '../../store/store.ts';
-import { status, type BatchoperateResponse } from './schemas.ts';
+import { type BatchoperateResponse, status } from './schemas.ts';
 
 /** How many element failures err_msg spells out before summarising. */
 const MESSAGES_SHOWN = 3;
@@ -18,7 +18,10 @@ export async function batchoperate(
 ): Promise<{ body: BatchoperateResponse; revision?: number; replayed?: boolean }> {
   const { command, slots, listName } = validateBatch(body, maxTokenBytes);
   if (context.requestId !== undefined) command.requestId = context.requestId;
-  const batch = command.elements.length > 0 ? await store.applyBatch(app.id, command, context.idempotency, context.deadline) : undefined;
+  const batch =
+    command.elements.length > 0
+      ? await store.applyBatch(app.id, command, context.idempotency, context.deadline)
+      : undefined;
   const replayed = batch?.replayed;
   const applied: ElementOutcome[] = batch?.outcomes ?? [];
   const revision = batch?.revision;
@@ -42,6 +45,12 @@ export async function batchoperate(
   const all = failures.length === slots.length;
   const shown = failures.slice(0, MESSAGES_SHOWN).join('; ');
   const more = failures.length > MESSAGES_SHOWN ? `; and ${failures.length - MESSAGES_SHOWN} more` : '';
-  const summary = all ? `all ${slots.length} elements failed` : `${failures.length} of ${slots.length} elements failed, the others were applied`;
-  return { body: { ...status(all ? RetCode.ALL_FAILED : RetCode.SOME_FAILED, `${summary}: ${shown}${more}`), result }, revision, replayed };
+  const summary = all
+    ? `all ${slots.length} elements failed`
+    : `${failures.length} of ${slots.length} elements failed, the others were applied`;
+  return {
+    body: { ...status(all ? RetCode.ALL_FAILED : RetCode.SOME_FAILED, `${summary}: ${shown}${more}`), result },
+    revision,
+    replayed,
+  };
 }

@@ -19,7 +19,9 @@ export function parseJsonObject(raw: Buffer): Record<string, unknown> {
     throw apiError.invalidJson(`body: not valid JSON (${(error as Error).message})`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw apiError.invalidJson(`body: must be a JSON object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`);
+    throw apiError.invalidJson(
+      `body: must be a JSON object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`,
+    );
   }
   return value as Record<string, unknown>;
 }

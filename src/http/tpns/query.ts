@@ -3,14 +3,17 @@ import type { AccountKey, App } from '../../domain/types.ts';
 import { validateQuery } from '../../domain/validate-request.ts';
 import { RetCode } from '../../errors.ts';
 import type { BindingStore } from '../../store/store.ts';
-import { status, type QueryResponse } from './schemas.ts';
+import { type QueryResponse, status } from './schemas.ts';
 
 /** Echo what an invalid element said, as far as it fits the response shape. */
 const echoString = (value: unknown): string => (typeof value === 'string' ? value : '');
 const echoAccount = (value: unknown): { account: string; account_type: number } => {
   const record = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
   const type = record.account_type;
-  return { account: echoString(record.account), account_type: Number.isInteger(type) && (type as number) >= 0 ? (type as number) : 0 };
+  return {
+    account: echoString(record.account),
+    account_type: Number.isInteger(type) && (type as number) >= 0 ? (type as number) : 0,
+  };
 };
 
 export async function query(
@@ -34,7 +37,11 @@ export async function query(
       }
       const tokens = found[next++] ?? [];
       result.push(String(tokens.length > 0 ? RetCode.OK : RetCode.NO_BINDING));
-      return { account: slot.value.account, account_type: slot.value.accountType, token_list: tokens.map((t) => t.token) };
+      return {
+        account: slot.value.account,
+        account_type: slot.value.accountType,
+        token_list: tokens.map((t) => t.token),
+      };
     });
     return { ...status(RetCode.OK, 'ok'), result, account_tokens: accountTokens };
   }
@@ -49,7 +56,10 @@ export async function query(
     }
     const accounts = found[next++] ?? [];
     result.push(String(accounts.length > 0 ? RetCode.OK : RetCode.NO_BINDING));
-    return { token: slot.value, account_list: accounts.map((a) => ({ account: a.account, account_type: a.accountType })) };
+    return {
+      token: slot.value,
+      account_list: accounts.map((a) => ({ account: a.account, account_type: a.accountType })),
+    };
   });
   return { ...status(RetCode.OK, 'ok'), result, token_accounts: tokenAccounts };
 }

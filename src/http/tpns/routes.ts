@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { App } from '../../domain/types.ts';
 import { idempotencyKeyOf } from '../idempotency-key.ts';
-import { rawBody, tenantOf, type TenantOptions } from '../tenant.ts';
+import { rawBody, type TenantOptions, tenantOf } from '../tenant.ts';
 import { batchoperate } from './batchoperate.ts';
 import { parseJsonObject } from './parse-body.ts';
 import { query } from './query.ts';
@@ -16,7 +16,8 @@ export interface TpnsRouteOptions extends TenantOptions {
   maxTokenBytes: number;
 }
 
-const idempotencyOf = (request: FastifyRequest) => idempotencyKeyOf(request, () => createHash('sha256').update(rawBody(request)).digest('hex'));
+const idempotencyOf = (request: FastifyRequest) =>
+  idempotencyKeyOf(request, () => createHash('sha256').update(rawBody(request)).digest('hex'));
 
 /** The body is documented here but checked by the domain, which answers per element with TPNS codes. */
 const documentOnly = () => (data: unknown) => ({ value: data });
@@ -37,14 +38,19 @@ export async function tpnsRoutes(app: FastifyInstance, options: TpnsRouteOptions
       schema: {
         tags: ['TPNS'],
         summary: 'Bind and unbind tokens and accounts (operator_type 1..5)',
-        description: 'Every valid element is applied in one durable transaction. Send `Idempotency-Key` to make a retry safe.',
+        description:
+          'Every valid element is applied in one durable transaction. Send `Idempotency-Key` to make a retry safe.',
         body: BatchoperateRequest,
         response: { 200: BatchoperateResponse, ...errorResponses },
       },
     },
     async (request, reply) => {
       const { tenant, body } = await admit(request);
-      const answer = await batchoperate(store, tenant, body, maxTokenBytes, { requestId: request.id, idempotency: idempotencyOf(request), deadline: request.deadline });
+      const answer = await batchoperate(store, tenant, body, maxTokenBytes, {
+        requestId: request.id,
+        idempotency: idempotencyOf(request),
+        deadline: request.deadline,
+      });
       // The app's write revision: batches of one app were applied in the order of their revisions.
       if (answer.revision !== undefined) reply.header(REVISION_HEADER, String(answer.revision));
       if (answer.replayed) reply.header('idempotent-replayed', 'true');

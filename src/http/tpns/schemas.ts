@@ -3,7 +3,7 @@
  * serialization). Request bodies are checked by domain/validate-request.ts instead of by schema,
  * because TPNS answers per element with its own codes, which a schema validator cannot express.
  */
-import { Type, type Static } from 'typebox';
+import { type Static, Type } from 'typebox';
 
 const statusFields = {
   ret_code: Type.Integer({ description: 'TPNS return code (XG / bind docs spelling)' }),
@@ -28,9 +28,13 @@ export const QueryResponse = Type.Object({
   ...statusFields,
   result: Type.Optional(result),
   account_tokens: Type.Optional(
-    Type.Array(Type.Object({ account: Type.String(), account_type: Type.Integer(), token_list: Type.Array(Type.String()) })),
+    Type.Array(
+      Type.Object({ account: Type.String(), account_type: Type.Integer(), token_list: Type.Array(Type.String()) }),
+    ),
   ),
-  token_accounts: Type.Optional(Type.Array(Type.Object({ token: Type.String(), account_list: Type.Array(AccountRef) }))),
+  token_accounts: Type.Optional(
+    Type.Array(Type.Object({ token: Type.String(), account_list: Type.Array(AccountRef) })),
+  ),
 });
 export type QueryResponse = Static<typeof QueryResponse>;
 
@@ -40,9 +44,19 @@ const AccountInput = Type.Object({
 });
 
 export const BatchoperateRequest = Type.Object({
-  operator_type: Type.Integer({ minimum: 1, maximum: 5, description: "1 append (as 2 under the app's tpns binding rules), 2 override, 3 unbind listed, 4 unbind token from all, 5 unbind account from all" }),
+  operator_type: Type.Integer({
+    minimum: 1,
+    maximum: 5,
+    description:
+      "1 append (as 2 under the app's tpns binding rules), 2 override, 3 unbind listed, 4 unbind token from all, 5 unbind account from all",
+  }),
   platform: Type.Optional(Type.String({ description: 'android or ios, any case' })),
-  token_accounts: Type.Optional(Type.Array(Type.Object({ token: TokenInput, account_list: Type.Array(AccountInput, { minItems: 1, maxItems: 100 }) }), { minItems: 1, maxItems: 20, description: 'operator_type 1, 2, 3' })),
+  token_accounts: Type.Optional(
+    Type.Array(
+      Type.Object({ token: TokenInput, account_list: Type.Array(AccountInput, { minItems: 1, maxItems: 100 }) }),
+      { minItems: 1, maxItems: 20, description: 'operator_type 1, 2, 3' },
+    ),
+  ),
   token_list: Type.Optional(Type.Array(TokenInput, { minItems: 1, maxItems: 100, description: 'operator_type 4' })),
   account_list: Type.Optional(Type.Array(AccountInput, { minItems: 1, maxItems: 100, description: 'operator_type 5' })),
   op_type: Type.Optional(Type.String({ description: 'who made the change: qq, rtx, email, other' })),
@@ -56,7 +70,14 @@ export const QueryRequest = Type.Object({
   platform: Type.Optional(Type.String({ description: 'accepted and ignored' })),
 });
 
-export const errorResponses = { 400: StatusResponse, 401: StatusResponse, 413: StatusResponse, 429: StatusResponse, 500: StatusResponse, 503: StatusResponse };
+export const errorResponses = {
+  400: StatusResponse,
+  401: StatusResponse,
+  413: StatusResponse,
+  429: StatusResponse,
+  500: StatusResponse,
+  503: StatusResponse,
+};
 
 export function status(retCode: number, message: string): StatusResponse {
   return { ret_code: retCode, err_msg: message, retCode, errMsg: message };

@@ -10,8 +10,8 @@ import { historyRecords, webhookEvents } from '../../domain/change-records.ts';
 import type { BatchCommand, Binding } from '../../domain/types.ts';
 import { AppNotFoundError } from '../../errors.ts';
 import type { GroupResult } from '../group-commit.ts';
-import { policyOf, rowToBinding, type BindingRow } from '../rows.ts';
-import { IDEMPOTENCY_WINDOW_MS, IdempotencyMismatchError, type BatchResult, type IdempotencyKey } from '../store.ts';
+import { type BindingRow, policyOf, rowToBinding } from '../rows.ts';
+import { type BatchResult, IDEMPOTENCY_WINDOW_MS, type IdempotencyKey, IdempotencyMismatchError } from '../store.ts';
 import { SQL } from './postgres-queries.ts';
 
 export interface BatchItem {
@@ -46,7 +46,10 @@ export function upsertParams(appId: number, bindings: Binding[]): unknown[] {
 async function applyOne(client: pg.PoolClient, item: BatchItem, app: LockedApp, now: number): Promise<BatchResult> {
   const { appId, command, idempotency } = item;
   if (idempotency) {
-    const { rows } = await client.query<{ body_hash: string; result: string; created_at: number }>(SQL.idempotencyGet, [appId, idempotency.key]);
+    const { rows } = await client.query<{ body_hash: string; result: string; created_at: number }>(SQL.idempotencyGet, [
+      appId,
+      idempotency.key,
+    ]);
     const seen = rows[0];
     if (seen && seen.created_at > now - IDEMPOTENCY_WINDOW_MS) {
       if (seen.body_hash !== idempotency.bodyHash) throw new IdempotencyMismatchError(idempotency.key);
@@ -54,30 +57,51 @@ async function applyOne(client: pg.PoolClient, item: BatchItem, app: LockedApp, 
     }
   }
   const { tokens, accounts } = keysToLoad(command);
-  const loaded = await client.query<BindingRow>(SQL.bindingsForBatch, [appId, tokens, accounts.map((a) => a.account), accounts.map((a) => a.accountType)]);
+  const loaded = await client.query<BindingRow>(SQL.bindingsForBatch, [
+    appId,
+    tokens,
+    accounts.map((a) => a.account),
+    accounts.map((a) => a.accountType),
+  ]);
   const set = new BindingSet(loaded.rows.map(rowToBinding));
   const clock = () => (app.last_bound_at = Math.max(Date.now() * 1000, app.last_bound_at + 1));
   const { outcomes, changes } = applyBatch(set, command, policyOf(app), clock);
   const { upserts, deletes } = netChanges(set, changes);
   if (deletes.length > 0) {
-    await client.query(SQL.bindingsDelete, [appId, deletes.map((b) => b.token), deletes.map((b) => b.account), deletes.map((b) => b.accountType)]);
+    await client.query(SQL.bindingsDelete, [
+      appId,
+      deletes.map((b) => b.token),
+      deletes.map((b) => b.account),
+      deletes.map((b) => b.accountType),
+    ]);
   }
   if (upserts.length > 0) await client.query(SQL.bindingsUpsert, upsertParams(appId, upserts));
   const history = historyRecords(changes, command, now);
   if (history.length > 0) {
     const column = <K extends keyof (typeof history)[number]>(key: K) => history.map((h) => h[key]);
     await client.query(SQL.historyInsert, [
-      appId, now, column('operatorType'), column('cause'), column('token'), column('account'), column('accountType'),
-      column('platform'), column('opType'), column('opId'), column('requestId'),
+      appId,
+      now,
+      column('operatorType'),
+      column('cause'),
+      column('token'),
+      column('account'),
+      column('accountType'),
+      column('platform'),
+      column('opType'),
+      column('opId'),
+      column('requestId'),
     ]);
   }
   if (app.webhook_url !== null) {
     const events = webhookEvents(changes, command);
-    if (events.length > 0) await client.query(SQL.outboxInsert, [appId, events.map((e) => e.type), events.map((e) => e.payload), now]);
+    if (events.length > 0)
+      await client.query(SQL.outboxInsert, [appId, events.map((e) => e.type), events.map((e) => e.payload), now]);
   }
   app.revision += 1;
   const result: BatchResult = { outcomes, revision: app.revision };
-  if (idempotency) await client.query(SQL.idempotencyPut, [appId, idempotency.key, idempotency.bodyHash, JSON.stringify(result), now]);
+  if (idempotency)
+    await client.query(SQL.idempotencyPut, [appId, idempotency.key, idempotency.bodyHash, JSON.stringify(result), now]);
   return result;
 }
 
@@ -103,6 +127,10 @@ export async function applyGroup(client: pg.PoolClient, items: BatchItem[]): Pro
     }
   }
   const touched = [...apps.values()];
-  await client.query(SQL.appsSaveClock, [touched.map((a) => a.id), touched.map((a) => a.revision), touched.map((a) => a.last_bound_at)]);
+  await client.query(SQL.appsSaveClock, [
+    touched.map((a) => a.id),
+    touched.map((a) => a.revision),
+    touched.map((a) => a.last_bound_at),
+  ]);
   return results;
 }

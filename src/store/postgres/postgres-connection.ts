@@ -30,11 +30,25 @@ export interface PostgresConnectionOptions {
 /** BIGINT (count(*), times, revisions) as JS numbers: every value we store is below 2^53. */
 const types = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === pg.types.builtins.INT8 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    oid === pg.types.builtins.INT8
+      ? (value: string) => Number(value)
+      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
 const RETRYABLE = new Set(['40001', '40P01']);
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN', '57P01', '57P02', '57P03', '53300']);
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'EAI_AGAIN',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+]);
 
 /** Could not reach the database, or it went away: nothing to fix in the request, try again later. */
 export function isUnavailable(error: unknown): boolean {
@@ -72,7 +86,12 @@ export class DedicatedClient {
     private readonly timeoutMs: number,
   ) {}
 
-  static async open(url: string, doing: string, timeoutMs: number, onError: (error: Error) => void): Promise<DedicatedClient> {
+  static async open(
+    url: string,
+    doing: string,
+    timeoutMs: number,
+    onError: (error: Error) => void,
+  ): Promise<DedicatedClient> {
     const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs, types });
     client.on('error', onError);
     try {
@@ -93,7 +112,10 @@ export class DedicatedClient {
     try {
       return (await this.client.query<R>(sql, params)).rows;
     } catch (error) {
-      if (expired) throw new StoreError(`PostgreSQL ${this.doing} failed: no answer within ${this.timeoutMs} ms`, true, { cause: error });
+      if (expired)
+        throw new StoreError(`PostgreSQL ${this.doing} failed: no answer within ${this.timeoutMs} ms`, true, {
+          cause: error,
+        });
       throw toStoreError(error, this.doing);
     } finally {
       clearTimeout(timer);
@@ -115,7 +137,13 @@ export class PostgresConnection {
     private readonly url: string,
     private readonly options: PostgresConnectionOptions,
   ) {
-    this.pool = new pg.Pool({ connectionString: url, max: options.poolSize, connectionTimeoutMillis: options.timeoutMs, idleTimeoutMillis: 30_000, types });
+    this.pool = new pg.Pool({
+      connectionString: url,
+      max: options.poolSize,
+      connectionTimeoutMillis: options.timeoutMs,
+      idleTimeoutMillis: 30_000,
+      types,
+    });
     // Idle clients: the pool discards a broken one itself; this only keeps the event handled.
     this.pool.on('error', (error) => this.markUnreachable(error));
     // Every client, for its whole life (checked out included): the query in flight fails with the
@@ -129,12 +157,21 @@ export class PostgresConnection {
   }
 
   /** One statement outside a transaction. */
-  query<R extends pg.QueryResultRow>(doing: string, sql: string, params: unknown[], deadline = this.deadline()): Promise<pg.QueryResult<R>> {
+  query<R extends pg.QueryResultRow>(
+    doing: string,
+    sql: string,
+    params: unknown[],
+    deadline = this.deadline(),
+  ): Promise<pg.QueryResult<R>> {
     return this.withClient(doing, deadline, (client) => client.query<R>(sql, params));
   }
 
   /** Runs `work` in a transaction, retrying serialization failures and deadlocks (jittered) within the deadline. */
-  async transaction<T>(doing: string, work: (client: pg.PoolClient) => Promise<T>, deadline = this.deadline()): Promise<T> {
+  async transaction<T>(
+    doing: string,
+    work: (client: pg.PoolClient) => Promise<T>,
+    deadline = this.deadline(),
+  ): Promise<T> {
     const maxAttempts = this.options.maxAttempts ?? 6;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -150,7 +187,10 @@ export class PostgresConnection {
           }
         });
       } catch (error) {
-        const code = (error as StoreError).cause instanceof Error ? ((error as StoreError).cause as { code?: string }).code : undefined;
+        const code =
+          (error as StoreError).cause instanceof Error
+            ? ((error as StoreError).cause as { code?: string }).code
+            : undefined;
         const backoff = Math.random() * 10 * 2 ** attempt;
         if (code && RETRYABLE.has(code) && attempt < maxAttempts && Date.now() + backoff < deadline) {
           await sleep(backoff);
@@ -172,10 +212,13 @@ export class PostgresConnection {
     const remaining = deadline - Date.now();
     const timer =
       remaining < MAX_TIMER_MS
-        ? setTimeout(() => {
-            expired = true;
-            destroySocket(client);
-          }, Math.max(0, remaining))
+        ? setTimeout(
+            () => {
+              expired = true;
+              destroySocket(client);
+            },
+            Math.max(0, remaining),
+          )
         : undefined;
     let broken = false;
     try {
@@ -185,7 +228,11 @@ export class PostgresConnection {
     } catch (error) {
       broken = expired || isUnavailable(error);
       if (expired) {
-        const failure = new StoreError(`PostgreSQL ${doing} failed: no answer within ${this.options.timeoutMs} ms`, true, { cause: error });
+        const failure = new StoreError(
+          `PostgreSQL ${doing} failed: no answer within ${this.options.timeoutMs} ms`,
+          true,
+          { cause: error },
+        );
         this.markUnreachable(failure);
         throw failure;
       }
@@ -202,18 +249,27 @@ export class PostgresConnection {
 
   private async acquire(doing: string, deadline: number): Promise<pg.PoolClient> {
     const remaining = deadline - Date.now();
-    if (remaining <= 0) throw new StoreError(`PostgreSQL ${doing}: no time left within ${this.options.timeoutMs} ms`, true);
+    if (remaining <= 0)
+      throw new StoreError(`PostgreSQL ${doing}: no time left within ${this.options.timeoutMs} ms`, true);
     const connecting = this.pool.connect();
-    if (remaining >= MAX_TIMER_MS) return connecting.catch((error: unknown) => Promise.reject(toStoreError(error, doing)));
+    if (remaining >= MAX_TIMER_MS)
+      return connecting.catch((error: unknown) => Promise.reject(toStoreError(error, doing)));
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new StoreError(`PostgreSQL ${doing} failed: no connection within ${this.options.timeoutMs} ms`, true)), remaining);
+      timer = setTimeout(
+        () =>
+          reject(new StoreError(`PostgreSQL ${doing} failed: no connection within ${this.options.timeoutMs} ms`, true)),
+        remaining,
+      );
     });
     try {
       return await Promise.race([connecting, late]);
     } catch (error) {
       // A connection that arrives after we gave up goes straight back.
-      connecting.then((client) => client.release(), () => undefined);
+      connecting.then(
+        (client) => client.release(),
+        () => undefined,
+      );
       const failure = toStoreError(error, doing);
       if (failure.unavailable) this.markUnreachable(failure);
       throw failure;
@@ -238,7 +294,9 @@ export class PostgresConnection {
   markUnreachable(error: unknown): void {
     if (!this.reachable || this.closed) return;
     this.reachable = false;
-    this.options.log?.warn(`PostgreSQL is unreachable (${(error as Error).message ?? String(error)}); answering 503 until it is back`);
+    this.options.log?.warn(
+      `PostgreSQL is unreachable (${(error as Error).message ?? String(error)}); answering 503 until it is back`,
+    );
   }
 
   async close(): Promise<void> {

@@ -64,7 +64,8 @@ export const SQL = {
       SELECT $1, $2, * FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], $9::text[], $10::text[], $11::text[])`,
   historyAll: 'SELECT * FROM history WHERE app_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3',
   historyOfToken: 'SELECT * FROM history WHERE app_id = $1 AND token = $2 AND id < $3 ORDER BY id DESC LIMIT $4',
-  historyOfAccount: 'SELECT * FROM history WHERE app_id = $1 AND account = $2 AND account_type = $3 AND id < $4 ORDER BY id DESC LIMIT $5',
+  historyOfAccount:
+    'SELECT * FROM history WHERE app_id = $1 AND account = $2 AND account_type = $3 AND id < $4 ORDER BY id DESC LIMIT $5',
   historyOfBinding: `SELECT * FROM history WHERE app_id = $1 AND token = $2 AND account = $3 AND account_type = $4 AND id < $5
       ORDER BY id DESC LIMIT $6`,
 
@@ -74,7 +75,8 @@ export const SQL = {
 
   outboxInsert: `INSERT INTO webhook_outbox (app_id, type, payload, created_at, next_attempt_at)
       SELECT $1, e.type, e.payload, $4, $4 FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS e(type, payload, ord) ORDER BY e.ord`,
-  outboxDropPending: "DELETE FROM webhook_outbox WHERE app_id = (SELECT id FROM apps WHERE access_id = $1) AND state = 'pending'",
+  outboxDropPending:
+    "DELETE FROM webhook_outbox WHERE app_id = (SELECT id FROM apps WHERE access_id = $1) AND state = 'pending'",
   /**
    * Claims the oldest pending event of every app, if due, by moving its next attempt past a lease.
    * SKIP LOCKED and the re-checked due time let several instances claim without taking the same one.
@@ -89,14 +91,17 @@ export const SQL = {
       WHERE o.id = due.id AND a.id = o.app_id AND a.webhook_url IS NOT NULL
       RETURNING o.id, o.app_id, a.access_id, a.webhook_url, a.webhook_secret, o.type, o.payload, o.created_at, o.attempts`,
   outboxComplete: 'UPDATE webhook_outbox SET attempts = attempts + 1, state = $1, next_attempt_at = $2 WHERE id = $3',
-  deliveryInsert: 'INSERT INTO webhook_deliveries (event_id, app_id, at, attempt, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+  deliveryInsert:
+    'INSERT INTO webhook_deliveries (event_id, app_id, at, attempt, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)',
   deliveriesOfApp: 'SELECT * FROM webhook_deliveries WHERE app_id = $1 ORDER BY id DESC LIMIT $2',
 
   sweepHistory: 'DELETE FROM history WHERE id IN (SELECT id FROM history WHERE at < $1 LIMIT $2)',
   sweepIdempotency: `DELETE FROM idempotency_keys WHERE (app_id, key) IN
       (SELECT app_id, key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)`,
-  sweepOutbox: "DELETE FROM webhook_outbox WHERE id IN (SELECT id FROM webhook_outbox WHERE created_at < $1 AND state <> 'pending' LIMIT $2)",
-  sweepDeliveries: 'DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE at < $1 LIMIT $2)',
+  sweepOutbox:
+    "DELETE FROM webhook_outbox WHERE id IN (SELECT id FROM webhook_outbox WHERE created_at < $1 AND state <> 'pending' LIMIT $2)",
+  sweepDeliveries:
+    'DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE at < $1 LIMIT $2)',
 
   ping: 'SELECT 1',
 } as const;

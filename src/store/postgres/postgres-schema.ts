@@ -141,7 +141,11 @@ export async function migratePostgres(client: PoolClient): Promise<number[]> {
     for (const migration of POSTGRES_MIGRATIONS) {
       if (migration.version <= from) continue;
       await client.query(migration.sql);
-      await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [migration.version, migration.name, Date.now()]);
+      await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+        migration.version,
+        migration.name,
+        Date.now(),
+      ]);
       applied.push(migration.version);
     }
     await client.query('COMMIT');

@@ -6,24 +6,23 @@
  * fast (within the store timeout) as unavailable.
  */
 import type pg from 'pg';
-import { bindingKeyString, type AccountKey, type App, type BatchCommand, type Binding } from '../../domain/types.ts';
+import { type AccountKey, type App, type BatchCommand, type Binding, bindingKeyString } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError, StoreError } from '../../errors.ts';
 import { AppCache } from '../app-cache.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
 import {
+  type AppRow,
+  type BindingRow,
+  type DeliveryRow,
+  type HistoryRow,
+  type OutboxRow,
   patchedAppColumns,
   rowToApp,
   rowToBinding,
   rowToDelivery,
   rowToHistory,
   rowToWebhookEvent,
-  type AppRow,
-  type BindingRow,
-  type DeliveryRow,
-  type HistoryRow,
-  type OutboxRow,
 } from '../rows.ts';
-import { IDEMPOTENCY_WINDOW_MS } from '../store.ts';
 import type {
   AccountOfToken,
   AppCounts,
@@ -41,8 +40,14 @@ import type {
   WebhookDelivery,
   WebhookEvent,
 } from '../store.ts';
-import { applyGroup, upsertParams, type BatchItem } from './postgres-batch.ts';
-import { DedicatedClient, isUnavailable, PostgresConnection, toStoreError, type PostgresConnectionOptions } from './postgres-connection.ts';
+import { IDEMPOTENCY_WINDOW_MS } from '../store.ts';
+import { applyGroup, type BatchItem, upsertParams } from './postgres-batch.ts';
+import {
+  DedicatedClient,
+  PostgresConnection,
+  type PostgresConnectionOptions,
+  toStoreError,
+} from './postgres-connection.ts';
 import { SQL } from './postgres-queries.ts';
 import { migratePostgres } from './postgres-schema.ts';
 
@@ -109,7 +114,9 @@ export class PostgresStore implements BindingStore {
         return store;
       }
       await store.db.close().catch(() => undefined);
-      throw new StoreError(`cannot open the PostgreSQL database: ${failure.message}`, failure.unavailable, { cause: error });
+      throw new StoreError(`cannot open the PostgreSQL database: ${failure.message}`, failure.unavailable, {
+        cause: error,
+      });
     }
     return store;
   }
@@ -165,7 +172,13 @@ export class PostgresStore implements BindingStore {
   async createApp(app: NewApp): Promise<App> {
     this.apps.forget(app.accessId);
     const { rows } = await this.query<AppRow>('create app', SQL.appInsert, [
-      app.accessId, app.name, app.secretKey, app.policy.maxTokensPerAccount, app.policy.maxAccountsPerToken, app.policy.bindingRules, Date.now(),
+      app.accessId,
+      app.name,
+      app.secretKey,
+      app.policy.maxTokensPerAccount,
+      app.policy.maxAccountsPerToken,
+      app.policy.bindingRules,
+      Date.now(),
     ]);
     if (!rows[0]) throw new AppExistsError(app.accessId);
     return rowToApp(rows[0]);
@@ -196,8 +209,18 @@ export class PostgresStore implements BindingStore {
       if (patch.webhook === null) await client.query(SQL.outboxDropPending, [accessId]);
       const c = patchedAppColumns(rowToApp(rows[0]), patch);
       const updated = await client.query<AppRow>(SQL.appUpdate, [
-        accessId, c.name, c.secretKey, c.previousSecretKey, c.previousSecretExpiresAt, c.maxTokensPerAccount,
-        c.maxAccountsPerToken, c.webhookUrl, c.webhookSecret, c.rateLimitPerSecond, c.rateLimitBurst, c.bindingRules,
+        accessId,
+        c.name,
+        c.secretKey,
+        c.previousSecretKey,
+        c.previousSecretExpiresAt,
+        c.maxTokensPerAccount,
+        c.maxAccountsPerToken,
+        c.webhookUrl,
+        c.webhookSecret,
+        c.rateLimitPerSecond,
+        c.rateLimitBurst,
+        c.bindingRules,
       ]);
       return updated.rows[0] && rowToApp(updated.rows[0]);
     });
@@ -213,23 +236,50 @@ export class PostgresStore implements BindingStore {
     });
   }
 
-  async applyBatch(appId: number, command: BatchCommand, idempotency?: IdempotencyKey, deadline = this.db.deadline()): Promise<BatchResult> {
+  async applyBatch(
+    appId: number,
+    command: BatchCommand,
+    idempotency?: IdempotencyKey,
+    deadline = this.db.deadline(),
+  ): Promise<BatchResult> {
     if (this.closing) throw new StoreError('the store is closing', true);
     if (this.notStarted) throw this.notStarted;
     return this.queue.submit({ appId, command, deadline, ...(idempotency ? { idempotency } : {}) });
   }
 
-  async recallIdempotent(appId: number, key: string, deadline?: number): Promise<{ bodyHash: string; result: string } | undefined> {
-    const { rows } = await this.query<{ body_hash: string; result: string; created_at: number }>('read idempotency key', SQL.idempotencyGet, [appId, key], deadline);
+  async recallIdempotent(
+    appId: number,
+    key: string,
+    deadline?: number,
+  ): Promise<{ bodyHash: string; result: string } | undefined> {
+    const { rows } = await this.query<{ body_hash: string; result: string; created_at: number }>(
+      'read idempotency key',
+      SQL.idempotencyGet,
+      [appId, key],
+      deadline,
+    );
     const row = rows[0];
-    return row && row.created_at > Date.now() - IDEMPOTENCY_WINDOW_MS ? { bodyHash: row.body_hash, result: row.result } : undefined;
+    return row && row.created_at > Date.now() - IDEMPOTENCY_WINDOW_MS
+      ? { bodyHash: row.body_hash, result: row.result }
+      : undefined;
   }
 
   async rememberIdempotent(appId: number, key: IdempotencyKey, result: string, deadline?: number): Promise<void> {
-    await this.query('store idempotency key', SQL.idempotencyPut, [appId, key.key, key.bodyHash, result, Date.now()], deadline);
+    await this.query(
+      'store idempotency key',
+      SQL.idempotencyPut,
+      [appId, key.key, key.bodyHash, result, Date.now()],
+      deadline,
+    );
   }
 
-  async history(appId: number, filter: HistoryFilter, limit: number, beforeId = Number.MAX_SAFE_INTEGER, deadline?: number): Promise<HistoryEntry[]> {
+  async history(
+    appId: number,
+    filter: HistoryFilter,
+    limit: number,
+    beforeId = Number.MAX_SAFE_INTEGER,
+    deadline?: number,
+  ): Promise<HistoryEntry[]> {
     const { token, account } = filter;
     const [sql, params] =
       token !== undefined && account !== undefined
@@ -249,14 +299,28 @@ export class PostgresStore implements BindingStore {
 
   async completeWebhookEvent(event: WebhookEvent, outcome: DeliveryOutcome): Promise<void> {
     await this.transaction('record webhook delivery', async (client) => {
-      await client.query(SQL.deliveryInsert, [event.id, event.appId, outcome.at, event.attempts + 1, outcome.status, outcome.error, outcome.durationMs]);
+      await client.query(SQL.deliveryInsert, [
+        event.id,
+        event.appId,
+        outcome.at,
+        event.attempts + 1,
+        outcome.status,
+        outcome.error,
+        outcome.durationMs,
+      ]);
       const state = typeof outcome.next === 'number' ? 'pending' : outcome.next;
-      await client.query(SQL.outboxComplete, [state, typeof outcome.next === 'number' ? outcome.next : outcome.at, event.id]);
+      await client.query(SQL.outboxComplete, [
+        state,
+        typeof outcome.next === 'number' ? outcome.next : outcome.at,
+        event.id,
+      ]);
     });
   }
 
   async webhookDeliveries(appId: number, limit: number): Promise<WebhookDelivery[]> {
-    return (await this.query<DeliveryRow>('read webhook deliveries', SQL.deliveriesOfApp, [appId, limit])).rows.map(rowToDelivery);
+    return (await this.query<DeliveryRow>('read webhook deliveries', SQL.deliveriesOfApp, [appId, limit])).rows.map(
+      rowToDelivery,
+    );
   }
 
   async sweep(cutoffs: SweepCutoffs): Promise<SweepCounts> {
@@ -266,7 +330,8 @@ export class PostgresStore implements BindingStore {
     for (let more = true; more; ) {
       const history = await run(SQL.sweepHistory, cutoffs.historyBefore);
       const idempotency = await run(SQL.sweepIdempotency, cutoffs.idempotencyBefore);
-      const webhooks = (await run(SQL.sweepOutbox, cutoffs.webhooksBefore)) + (await run(SQL.sweepDeliveries, cutoffs.webhooksBefore));
+      const webhooks =
+        (await run(SQL.sweepOutbox, cutoffs.webhooksBefore)) + (await run(SQL.sweepDeliveries, cutoffs.webhooksBefore));
       total.history += history;
       total.idempotency += idempotency;
       total.webhooks += webhooks;
@@ -276,21 +341,39 @@ export class PostgresStore implements BindingStore {
   }
 
   async tokensOfAccounts(appId: number, accounts: AccountKey[], deadline?: number): Promise<TokenOfAccount[][]> {
-    const { rows } = await this.query<{ ord: number; token: string; platform: TokenOfAccount['platform']; bound_at: number }>(
-      'query tokens', SQL.tokensOfAccounts, [appId, accounts.map((a) => a.account), accounts.map((a) => a.accountType)], deadline,
+    const { rows } = await this.query<{
+      ord: number;
+      token: string;
+      platform: TokenOfAccount['platform'];
+      bound_at: number;
+    }>(
+      'query tokens',
+      SQL.tokensOfAccounts,
+      [appId, accounts.map((a) => a.account), accounts.map((a) => a.accountType)],
+      deadline,
     );
     const lists: TokenOfAccount[][] = accounts.map(() => []);
-    for (const row of rows) lists[row.ord - 1]?.push({ token: row.token, platform: row.platform, boundAt: row.bound_at });
+    for (const row of rows)
+      lists[row.ord - 1]?.push({ token: row.token, platform: row.platform, boundAt: row.bound_at });
     return lists;
   }
 
   async accountsOfTokens(appId: number, tokens: string[], deadline?: number): Promise<AccountOfToken[][]> {
-    const { rows } = await this.query<{ ord: number; account: string; account_type: number; platform: AccountOfToken['platform']; bound_at: number }>(
-      'query accounts', SQL.accountsOfTokens, [appId, tokens], deadline,
-    );
+    const { rows } = await this.query<{
+      ord: number;
+      account: string;
+      account_type: number;
+      platform: AccountOfToken['platform'];
+      bound_at: number;
+    }>('query accounts', SQL.accountsOfTokens, [appId, tokens], deadline);
     const lists: AccountOfToken[][] = tokens.map(() => []);
     for (const row of rows) {
-      lists[row.ord - 1]?.push({ account: row.account, accountType: row.account_type, platform: row.platform, boundAt: row.bound_at });
+      lists[row.ord - 1]?.push({
+        account: row.account,
+        accountType: row.account_type,
+        platform: row.platform,
+        boundAt: row.bound_at,
+      });
     }
     return lists;
   }
@@ -307,7 +390,13 @@ export class PostgresStore implements BindingStore {
     try {
       await client.query(SQL.exportBegin);
       for (let after: BindingKey = FIRST_BINDING_KEY; ; ) {
-        const rows = await client.query<BindingRow>(SQL.bindingsPage, [appId, after.token, after.account, after.accountType, pageSize]);
+        const rows = await client.query<BindingRow>(SQL.bindingsPage, [
+          appId,
+          after.token,
+          after.account,
+          after.accountType,
+          pageSize,
+        ]);
         if (rows.length === 0) return;
         const page = rows.map(rowToBinding);
         yield page;
@@ -322,13 +411,17 @@ export class PostgresStore implements BindingStore {
     let latest = 0;
     for (const b of bindings) if (b.boundAt > latest) latest = b.boundAt;
     // A bulk batch does much more than a request's statement: it gets a longer deadline.
-    await this.transaction('import bindings', async (client) => {
-      await client.query(SQL.bindingsUpsert, upsertParams(appId, lastOfEachKey(bindings)));
-      // The app's clock is raised last (later binds sort after everything imported): two import
-      // transactions of one app write their rows side by side and queue only for their commits.
-      const { rows } = await client.query(SQL.appRaiseClock, [appId, latest]);
-      if (!rows[0]) throw new AppNotFoundError(String(appId));
-    }, Date.now() + Math.max(30_000, this.options.timeoutMs));
+    await this.transaction(
+      'import bindings',
+      async (client) => {
+        await client.query(SQL.bindingsUpsert, upsertParams(appId, lastOfEachKey(bindings)));
+        // The app's clock is raised last (later binds sort after everything imported): two import
+        // transactions of one app write their rows side by side and queue only for their commits.
+        const { rows } = await client.query(SQL.appRaiseClock, [appId, latest]);
+        if (!rows[0]) throw new AppNotFoundError(String(appId));
+      },
+      Date.now() + Math.max(30_000, this.options.timeoutMs),
+    );
   }
 
   async ping(): Promise<void> {
@@ -343,14 +436,24 @@ export class PostgresStore implements BindingStore {
     return this.closing;
   }
 
-  private async query<R extends pg.QueryResultRow>(doing: string, sql: string, params: unknown[], deadline?: number): Promise<pg.QueryResult<R>> {
+  private async query<R extends pg.QueryResultRow>(
+    doing: string,
+    sql: string,
+    params: unknown[],
+    deadline?: number,
+  ): Promise<pg.QueryResult<R>> {
     if (this.closing) throw new StoreError('the store is closed', true);
     if (this.notStarted) throw this.notStarted;
     return this.db.query<R>(doing, sql, params, deadline);
   }
 
   /** `draining`: a group accepted before close() began, which close() waits for, may still run. */
-  private async transaction<T>(doing: string, work: (client: pg.PoolClient) => Promise<T>, deadline?: number, draining = false): Promise<T> {
+  private async transaction<T>(
+    doing: string,
+    work: (client: pg.PoolClient) => Promise<T>,
+    deadline?: number,
+    draining = false,
+  ): Promise<T> {
     if (this.closing && !draining) throw new StoreError('the store is closed', true);
     if (this.notStarted) throw this.notStarted;
     return this.db.transaction(doing, work, deadline);
@@ -364,8 +467,14 @@ export class PostgresStore implements BindingStore {
     const now = Date.now();
     const live = items.filter((item) => item.deadline > now);
     if (live.length < items.length) {
-      const expired = new StoreError(`PostgreSQL apply batches failed: no answer within ${this.options.timeoutMs} ms`, true);
-      const results = live.length > 0 ? await this.commitGroup(live).catch((e: Error) => live.map(() => ({ ok: false as const, error: e }))) : [];
+      const expired = new StoreError(
+        `PostgreSQL apply batches failed: no answer within ${this.options.timeoutMs} ms`,
+        true,
+      );
+      const results =
+        live.length > 0
+          ? await this.commitGroup(live).catch((e: Error) => live.map(() => ({ ok: false as const, error: e })))
+          : [];
       let next = 0;
       return items.map((item) => (item.deadline > now ? results[next++]! : { ok: false as const, error: expired }));
     }
@@ -380,7 +489,8 @@ export class PostgresStore implements BindingStore {
       // One command must not fail its neighbours: unless the database is away, retry each alone.
       if (items.length > 1 && !(failure instanceof StoreError && failure.unavailable)) {
         const alone: GroupResult<BatchResult>[] = [];
-        for (const item of items) alone.push(...(await this.commitGroup([item]).catch((e: Error) => [{ ok: false as const, error: e }])));
+        for (const item of items)
+          alone.push(...(await this.commitGroup([item]).catch((e: Error) => [{ ok: false as const, error: e }])));
         return alone;
       }
       throw failure;

@@ -32,7 +32,8 @@ export const SQL = {
   accountsOfToken: `SELECT account, account_type, platform, bound_at FROM bindings
       WHERE app_id = ? AND token = ? ORDER BY bound_at`,
 
-  bindingsOfToken: 'SELECT token, account, account_type, platform, bound_at FROM bindings WHERE app_id = ? AND token = ?',
+  bindingsOfToken:
+    'SELECT token, account, account_type, platform, bound_at FROM bindings WHERE app_id = ? AND token = ?',
   bindingsOfAccount: `SELECT token, account, account_type, platform, bound_at FROM bindings INDEXED BY bindings_by_account
       WHERE app_id = ? AND account = ? AND account_type = ?`,
   bindingPut: `INSERT INTO bindings (app_id, token, account, account_type, platform, bound_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -56,9 +57,11 @@ export const SQL = {
       WHERE app_id = ? AND token = ? AND account = ? AND account_type = ? AND id < ? ORDER BY id DESC LIMIT ?`,
 
   idempotencyGet: 'SELECT body_hash, result, created_at FROM idempotency_keys WHERE app_id = ? AND key = ?',
-  idempotencyPut: 'INSERT OR REPLACE INTO idempotency_keys (app_id, key, body_hash, result, created_at) VALUES (?, ?, ?, ?, ?)',
+  idempotencyPut:
+    'INSERT OR REPLACE INTO idempotency_keys (app_id, key, body_hash, result, created_at) VALUES (?, ?, ?, ?, ?)',
 
-  outboxInsert: 'INSERT INTO webhook_outbox (app_id, type, payload, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)',
+  outboxInsert:
+    'INSERT INTO webhook_outbox (app_id, type, payload, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)',
   outboxDropPending: "DELETE FROM webhook_outbox WHERE app_id = ? AND state = 'pending'",
   /** The oldest pending event of every app, if due: one at a time per app keeps them in order. */
   outboxDue: `SELECT o.id, o.app_id, a.access_id, a.webhook_url, a.webhook_secret, o.type, o.payload, o.created_at, o.attempts
@@ -68,14 +71,18 @@ export const SQL = {
       WHERE o.next_attempt_at <= ? AND a.webhook_url IS NOT NULL LIMIT ?`,
   outboxLease: 'UPDATE webhook_outbox SET next_attempt_at = ? WHERE id = ?',
   outboxComplete: 'UPDATE webhook_outbox SET attempts = attempts + 1, state = ?, next_attempt_at = ? WHERE id = ?',
-  deliveryInsert: 'INSERT INTO webhook_deliveries (event_id, app_id, at, attempt, status, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  deliveryInsert:
+    'INSERT INTO webhook_deliveries (event_id, app_id, at, attempt, status, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?)',
   deliveriesOfApp: 'SELECT * FROM webhook_deliveries WHERE app_id = ? ORDER BY id DESC LIMIT ?',
 
   /** Sweeps go in slices so the writer is never held for long. */
   sweepHistory: 'DELETE FROM history WHERE id IN (SELECT id FROM history WHERE at < ? LIMIT ?)',
-  sweepIdempotency: 'DELETE FROM idempotency_keys WHERE (app_id, key) IN (SELECT app_id, key FROM idempotency_keys WHERE created_at < ? LIMIT ?)',
-  sweepOutbox: "DELETE FROM webhook_outbox WHERE id IN (SELECT id FROM webhook_outbox WHERE created_at < ? AND state <> 'pending' LIMIT ?)",
-  sweepDeliveries: 'DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE at < ? LIMIT ?)',
+  sweepIdempotency:
+    'DELETE FROM idempotency_keys WHERE (app_id, key) IN (SELECT app_id, key FROM idempotency_keys WHERE created_at < ? LIMIT ?)',
+  sweepOutbox:
+    "DELETE FROM webhook_outbox WHERE id IN (SELECT id FROM webhook_outbox WHERE created_at < ? AND state <> 'pending' LIMIT ?)",
+  sweepDeliveries:
+    'DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE at < ? LIMIT ?)',
   appHistoryDelete: 'DELETE FROM history WHERE app_id = ?',
   appOutboxDelete: 'DELETE FROM webhook_outbox WHERE app_id = ?',
   appDeliveriesDelete: 'DELETE FROM webhook_deliveries WHERE app_id = ?',

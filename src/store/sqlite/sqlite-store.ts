@@ -13,8 +13,16 @@ import { AppExistsError, AppNotFoundError, StoreError } from '../../errors.ts';
 import { AppCache } from '../app-cache.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
 import {
-  IDEMPOTENCY_WINDOW_MS,
-  IdempotencyMismatchError,
+  type AppRow,
+  type BindingRow,
+  type DeliveryRow,
+  type HistoryRow,
+  rowToApp,
+  rowToBinding,
+  rowToDelivery,
+  rowToHistory,
+} from '../rows.ts';
+import {
   type AccountOfToken,
   type AppCounts,
   type AppPatch,
@@ -23,7 +31,9 @@ import {
   type DeliveryOutcome,
   type HistoryEntry,
   type HistoryFilter,
+  IDEMPOTENCY_WINDOW_MS,
   type IdempotencyKey,
+  IdempotencyMismatchError,
   type NewApp,
   type SweepCounts,
   type SweepCutoffs,
@@ -31,12 +41,24 @@ import {
   type WebhookDelivery,
   type WebhookEvent,
 } from '../store.ts';
-import { rowToApp, rowToBinding, rowToDelivery, rowToHistory, type AppRow, type BindingRow, type DeliveryRow, type HistoryRow } from '../rows.ts';
 import { SQL } from './sqlite-queries.ts';
 import { migrateSqlite } from './sqlite-schema.ts';
-import { fileIdentity, openSqliteConnection, openSqliteReader, toColumns, type SerializedError, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
+import {
+  fileIdentity,
+  openSqliteConnection,
+  openSqliteReader,
+  type SerializedError,
+  toColumns,
+  type WriteCommand,
+  type WriteResult,
+} from './sqlite-writer.ts';
 
-type Reply = { id: number; results?: WriteResult[]; failure?: { name: string; code: string | null; message: string }; closed?: true };
+type Reply = {
+  id: number;
+  results?: WriteResult[];
+  failure?: { name: string; code: string | null; message: string };
+  closed?: true;
+};
 
 /**
  * Below this much free space on the database's file system the store reports not ready: a tiny
@@ -52,7 +74,7 @@ const UNAVAILABLE_SQLITE = /^SQLITE_(FULL|IOERR|CANTOPEN|READONLY|BUSY|PROTOCOL|
 
 /** Under tsx (tests, `npm start`) the thread must load TypeScript too; compiled builds load .js directly. */
 function startWriterThread(path: string): Worker {
-  const entry = new URL('./sqlite-writer-thread' + (import.meta.url.endsWith('.ts') ? '.ts' : '.js'), import.meta.url);
+  const entry = new URL(`./sqlite-writer-thread${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
   if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData: { path } });
   const tsx = import.meta.resolve('tsx/esm/api');
   const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`;
@@ -110,7 +132,9 @@ export class SqliteStore implements BindingStore {
       this.waiting.delete(reply.id);
       waiter?.resolve(reply);
     });
-    worker.on('error', (error) => this.failAll(new StoreError(`the SQLite writer thread failed: ${error.message}`, true)));
+    worker.on('error', (error) =>
+      this.failAll(new StoreError(`the SQLite writer thread failed: ${error.message}`, true)),
+    );
     worker.on('exit', () => this.failAll(new StoreError('the SQLite writer thread exited', true)));
   }
 
@@ -120,7 +144,9 @@ export class SqliteStore implements BindingStore {
     try {
       mkdirSync(dirname(file), { recursive: true });
     } catch (error) {
-      throw new StoreError(`cannot create the directory for ${file}: ${(error as Error).message}`, false, { cause: error });
+      throw new StoreError(`cannot create the directory for ${file}: ${(error as Error).message}`, false, {
+        cause: error,
+      });
     }
     let db: Database.Database;
     try {
@@ -129,7 +155,9 @@ export class SqliteStore implements BindingStore {
       db.pragma(`busy_timeout = ${READ_BUSY_TIMEOUT_MS}`);
     } catch (error) {
       if (error instanceof StoreError) throw error;
-      throw new StoreError(`cannot open the SQLite database ${file}: ${(error as Error).message}`, false, { cause: error });
+      throw new StoreError(`cannot open the SQLite database ${file}: ${(error as Error).message}`, false, {
+        cause: error,
+      });
     }
     const worker = startWriterThread(file);
     await new Promise<void>((ready, fail) => {
@@ -185,19 +213,36 @@ export class SqliteStore implements BindingStore {
   }
 
   async applyBatch(appId: number, command: BatchCommand, idempotency?: IdempotencyKey): Promise<BatchResult> {
-    return (await this.write({ type: 'applyBatch', appId, command, ...(idempotency ? { idempotency } : {}) })) as BatchResult;
+    return (await this.write({
+      type: 'applyBatch',
+      appId,
+      command,
+      ...(idempotency ? { idempotency } : {}),
+    })) as BatchResult;
   }
 
   async recallIdempotent(appId: number, key: string): Promise<{ bodyHash: string; result: string } | undefined> {
-    const row = this.read(() => this.stmt.idempotencyGet.get(appId, key) as { body_hash: string; result: string; created_at: number } | undefined);
-    return row && row.created_at > Date.now() - IDEMPOTENCY_WINDOW_MS ? { bodyHash: row.body_hash, result: row.result } : undefined;
+    const row = this.read(
+      () =>
+        this.stmt.idempotencyGet.get(appId, key) as
+          | { body_hash: string; result: string; created_at: number }
+          | undefined,
+    );
+    return row && row.created_at > Date.now() - IDEMPOTENCY_WINDOW_MS
+      ? { bodyHash: row.body_hash, result: row.result }
+      : undefined;
   }
 
   async rememberIdempotent(appId: number, key: IdempotencyKey, result: string): Promise<void> {
     await this.write({ type: 'rememberIdempotent', appId, key, result });
   }
 
-  async history(appId: number, filter: HistoryFilter, limit: number, beforeId = Number.MAX_SAFE_INTEGER): Promise<HistoryEntry[]> {
+  async history(
+    appId: number,
+    filter: HistoryFilter,
+    limit: number,
+    beforeId = Number.MAX_SAFE_INTEGER,
+  ): Promise<HistoryEntry[]> {
     return this.read(() => {
       const { token, account } = filter;
       const rows =
@@ -239,9 +284,13 @@ export class SqliteStore implements BindingStore {
   async tokensOfAccounts(appId: number, accounts: AccountKey[]): Promise<TokenOfAccount[][]> {
     return this.readSnapshot(accounts.length, () =>
       accounts.map((key) =>
-        (this.stmt.tokensOfAccount.all(appId, key.account, key.accountType) as { token: string; platform: TokenOfAccount['platform']; bound_at: number }[]).map(
-          (row) => ({ token: row.token, platform: row.platform, boundAt: row.bound_at }),
-        ),
+        (
+          this.stmt.tokensOfAccount.all(appId, key.account, key.accountType) as {
+            token: string;
+            platform: TokenOfAccount['platform'];
+            bound_at: number;
+          }[]
+        ).map((row) => ({ token: row.token, platform: row.platform, boundAt: row.bound_at })),
       ),
     );
   }
@@ -249,9 +298,19 @@ export class SqliteStore implements BindingStore {
   async accountsOfTokens(appId: number, tokens: string[]): Promise<AccountOfToken[][]> {
     return this.readSnapshot(tokens.length, () =>
       tokens.map((token) =>
-        (this.stmt.accountsOfToken.all(appId, token) as { account: string; account_type: number; platform: AccountOfToken['platform']; bound_at: number }[]).map(
-          (row) => ({ account: row.account, accountType: row.account_type, platform: row.platform, boundAt: row.bound_at }),
-        ),
+        (
+          this.stmt.accountsOfToken.all(appId, token) as {
+            account: string;
+            account_type: number;
+            platform: AccountOfToken['platform'];
+            bound_at: number;
+          }[]
+        ).map((row) => ({
+          account: row.account,
+          accountType: row.account_type,
+          platform: row.platform,
+          boundAt: row.bound_at,
+        })),
       ),
     );
   }
@@ -302,12 +361,18 @@ export class SqliteStore implements BindingStore {
     if (this.writerFailure) throw this.writerFailure;
     this.read(() => this.stmt.ping.get());
     if (fileIdentity(this.file) !== this.identity) {
-      throw new StoreError(`the database file ${this.file} was deleted or replaced while bindery had it open; writes are refused: restore it or restart bindery`, true);
+      throw new StoreError(
+        `the database file ${this.file} was deleted or replaced while bindery had it open; writes are refused: restore it or restart bindery`,
+        true,
+      );
     }
     const disk = await statfs(dirname(this.file));
     const free = disk.bavail * disk.bsize;
     if (free < MIN_FREE_BYTES) {
-      throw new StoreError(`the disk of ${this.file} is full (${free} bytes free, at least ${MIN_FREE_BYTES} needed): free some space`, true);
+      throw new StoreError(
+        `the disk of ${this.file} is full (${free} bytes free, at least ${MIN_FREE_BYTES} needed): free some space`,
+        true,
+      );
     }
     await this.write({ type: 'probe' });
   }
@@ -334,7 +399,9 @@ export class SqliteStore implements BindingStore {
       return run();
     } catch (error) {
       const code = (error as { code?: string }).code ?? '';
-      throw new StoreError(`SQLite read failed: ${code} ${(error as Error).message}`, UNAVAILABLE_SQLITE.test(code), { cause: error });
+      throw new StoreError(`SQLite read failed: ${code} ${(error as Error).message}`, UNAVAILABLE_SQLITE.test(code), {
+        cause: error,
+      });
     }
   }
 
@@ -371,8 +438,13 @@ export class SqliteStore implements BindingStore {
     });
     if (reply.failure !== undefined || !reply.results) {
       const failure = reply.failure;
-      const unavailable = failure !== undefined && (failure.name === 'DatabaseFileGoneError' || UNAVAILABLE_SQLITE.test(failure.code ?? ''));
-      throw new StoreError(`SQLite commit failed: ${failure ? `${failure.code ?? failure.name}: ${failure.message}` : 'no results'}`, unavailable);
+      const unavailable =
+        failure !== undefined &&
+        (failure.name === 'DatabaseFileGoneError' || UNAVAILABLE_SQLITE.test(failure.code ?? ''));
+      throw new StoreError(
+        `SQLite commit failed: ${failure ? `${failure.code ?? failure.name}: ${failure.message}` : 'no results'}`,
+        unavailable,
+      );
     }
     this.writeStats.groups++;
     this.writeStats.commands += commands.length;

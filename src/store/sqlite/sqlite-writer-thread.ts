@@ -18,7 +18,10 @@ port.on('message', (message: { id: number; commands?: WriteCommand[]; close?: tr
     port.postMessage({ id: message.id, results: writer.runGroup(message.commands ?? []) });
   } catch (error) {
     const e = error as { name?: string; code?: string; message?: string };
-    port.postMessage({ id: message.id, failure: { name: e.name ?? 'Error', code: e.code ?? null, message: e.message ?? String(error) } });
+    port.postMessage({
+      id: message.id,
+      failure: { name: e.name ?? 'Error', code: e.code ?? null, message: e.message ?? String(error) },
+    });
   }
 });
 port.postMessage({ ready: true });

@@ -11,14 +11,24 @@ import { BindingSet, keysToLoad, netChanges } from '../../domain/binding-set.ts'
 import { historyRecords, webhookEvents } from '../../domain/change-records.ts';
 import type { App, BatchCommand, Binding, Platform } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError } from '../../errors.ts';
-import { historyParams, patchedAppColumns, policyOf, rowToApp, rowToBinding, rowToWebhookEvent, type AppRow, type BindingRow, type OutboxRow } from '../rows.ts';
 import {
-  IDEMPOTENCY_WINDOW_MS,
-  IdempotencyMismatchError,
+  type AppRow,
+  type BindingRow,
+  historyParams,
+  type OutboxRow,
+  patchedAppColumns,
+  policyOf,
+  rowToApp,
+  rowToBinding,
+  rowToWebhookEvent,
+} from '../rows.ts';
+import {
   type AppPatch,
   type BatchResult,
   type DeliveryOutcome,
+  IDEMPOTENCY_WINDOW_MS,
   type IdempotencyKey,
+  IdempotencyMismatchError,
   type NewApp,
   type SweepCounts,
   type SweepCutoffs,
@@ -191,7 +201,13 @@ export class SqliteWriter {
       case 'probe':
         return void this.stmt.clockTouch.run();
       case 'rememberIdempotent':
-        return void this.stmt.idempotencyPut.run(command.appId, command.key.key, command.key.bodyHash, command.result, Date.now());
+        return void this.stmt.idempotencyPut.run(
+          command.appId,
+          command.key.key,
+          command.key.bodyHash,
+          command.result,
+          Date.now(),
+        );
     }
   }
 
@@ -203,14 +219,22 @@ export class SqliteWriter {
   private applyBatch(appId: number, command: BatchCommand, idempotency?: IdempotencyKey): BatchResult {
     const now = Date.now();
     if (idempotency) {
-      const seen = this.stmt.idempotencyGet.get(appId, idempotency.key) as { body_hash: string; result: string; created_at: number } | undefined;
+      const seen = this.stmt.idempotencyGet.get(appId, idempotency.key) as
+        | { body_hash: string; result: string; created_at: number }
+        | undefined;
       if (seen && seen.created_at > now - IDEMPOTENCY_WINDOW_MS) {
         if (seen.body_hash !== idempotency.bodyHash) throw new IdempotencyMismatchError(idempotency.key);
         return { ...(JSON.parse(seen.result) as BatchResult), replayed: true };
       }
     }
     const app = this.stmt.appNextRevision.get(appId) as
-      | { revision: number; max_tokens_per_account: number; max_accounts_per_token: number; binding_rules: string; webhook_url: string | null }
+      | {
+          revision: number;
+          max_tokens_per_account: number;
+          max_accounts_per_token: number;
+          binding_rules: string;
+          webhook_url: string | null;
+        }
       | undefined;
     if (!app) throw new AppNotFoundError(String(appId));
     const policy = policyOf(app);
@@ -228,12 +252,15 @@ export class SqliteWriter {
     const { upserts, deletes } = netChanges(set, changes);
     for (const b of deletes) this.stmt.bindingDelete.run(appId, b.token, b.account, b.accountType);
     for (const b of upserts) this.stmt.bindingPut.run(appId, b.token, b.account, b.accountType, b.platform, b.boundAt);
-    for (const record of historyRecords(changes, command, now)) this.stmt.historyInsert.run(...historyParams(appId, record));
+    for (const record of historyRecords(changes, command, now))
+      this.stmt.historyInsert.run(...historyParams(appId, record));
     if (app.webhook_url !== null) {
-      for (const event of webhookEvents(changes, command)) this.stmt.outboxInsert.run(appId, event.type, event.payload, now, now);
+      for (const event of webhookEvents(changes, command))
+        this.stmt.outboxInsert.run(appId, event.type, event.payload, now, now);
     }
     const result: BatchResult = { outcomes, revision: app.revision };
-    if (idempotency) this.stmt.idempotencyPut.run(appId, idempotency.key, idempotency.bodyHash, JSON.stringify(result), now);
+    if (idempotency)
+      this.stmt.idempotencyPut.run(appId, idempotency.key, idempotency.bodyHash, JSON.stringify(result), now);
     return result;
   }
 
@@ -254,7 +281,8 @@ export class SqliteWriter {
       }
       this.stmt.bindingPutRows.run(params);
     }
-    for (let i = whole; i < count; i++) this.stmt.bindingPut.run(appId, tokens[i], accounts[i], accountTypes[i], platforms[i], boundAt[i]);
+    for (let i = whole; i < count; i++)
+      this.stmt.bindingPut.run(appId, tokens[i], accounts[i], accountTypes[i], platforms[i], boundAt[i]);
     // Later binds must sort after everything imported.
     for (let i = 0; i < count; i++) if (boundAt[i]! > this.lastBoundAt) this.lastBoundAt = boundAt[i]!;
   }
@@ -285,7 +313,13 @@ export class SqliteWriter {
   private deleteApp(accessId: string): boolean {
     const row = this.stmt.appByAccessId.get(accessId) as AppRow | undefined;
     if (!row) return false;
-    for (const stmt of [this.stmt.appBindingsDelete, this.stmt.appHistoryDelete, this.stmt.appOutboxDelete, this.stmt.appDeliveriesDelete, this.stmt.appIdempotencyDelete]) {
+    for (const stmt of [
+      this.stmt.appBindingsDelete,
+      this.stmt.appHistoryDelete,
+      this.stmt.appOutboxDelete,
+      this.stmt.appDeliveriesDelete,
+      this.stmt.appIdempotencyDelete,
+    ]) {
       stmt.run(row.id);
     }
     this.stmt.appDelete.run(row.id);
@@ -299,7 +333,15 @@ export class SqliteWriter {
   }
 
   private completeWebhookEvent(event: WebhookEvent, outcome: DeliveryOutcome): void {
-    this.stmt.deliveryInsert.run(event.id, event.appId, outcome.at, event.attempts + 1, outcome.status, outcome.error, outcome.durationMs);
+    this.stmt.deliveryInsert.run(
+      event.id,
+      event.appId,
+      outcome.at,
+      event.attempts + 1,
+      outcome.status,
+      outcome.error,
+      outcome.durationMs,
+    );
     const state = typeof outcome.next === 'number' ? 'pending' : outcome.next;
     this.stmt.outboxComplete.run(state, typeof outcome.next === 'number' ? outcome.next : outcome.at, event.id);
   }
@@ -309,7 +351,8 @@ export class SqliteWriter {
       history: this.stmt.sweepHistory.run(cutoffs.historyBefore, limit).changes,
       idempotency: this.stmt.sweepIdempotency.run(cutoffs.idempotencyBefore, limit).changes,
       webhooks:
-        this.stmt.sweepOutbox.run(cutoffs.webhooksBefore, limit).changes + this.stmt.sweepDeliveries.run(cutoffs.webhooksBefore, limit).changes,
+        this.stmt.sweepOutbox.run(cutoffs.webhooksBefore, limit).changes +
+        this.stmt.sweepDeliveries.run(cutoffs.webhooksBefore, limit).changes,
     };
   }
 }
