@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { WRITE_RULES } from '../src/domain/run-batch.ts';
 import { DEFAULT_POLICY } from '../src/domain/types.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 
@@ -101,7 +102,7 @@ export const APP = { accessId: '1500000001', secretKey: 'b'.repeat(32) };
 
 /** A SQLite file with one app and `count` bindings (those from `from` on are added): account u<i> has tokens t<2i>, t<2i+1>. */
 export async function seedSqlite(path: string, count: number, from = 0): Promise<void> {
-  const store = await SqliteStore.open(path);
+  const store = await SqliteStore.open(path, { rules: WRITE_RULES });
   const app =
     (await store.findApp(APP.accessId)) ?? (await store.createApp({ ...APP, name: 'bench', policy: DEFAULT_POLICY }));
   const base = Date.now() * 1000 - count;

@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { BinderyClient } from '../src/client/index.ts';
+import { WRITE_RULES } from '../src/domain/run-batch.ts';
 import { type Binding, DEFAULT_POLICY } from '../src/domain/types.ts';
 import { SQL as PG_SQL } from '../src/store/postgres/postgres-queries.ts';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
@@ -210,7 +211,7 @@ async function emptySqlite(name: string): Promise<string> {
 /** A PostgreSQL database with bindery's schema and the bench app; returns its URL and the app id. */
 async function emptyPostgres(postgres: TestPostgres): Promise<{ url: string; appId: number }> {
   const url = await postgres.createDatabase();
-  const store = await PostgresStore.open(url, { timeoutMs: 10_000, poolSize: 2 });
+  const store = await PostgresStore.open(url, { timeoutMs: 10_000, poolSize: 2, rules: WRITE_RULES });
   const app = await store.createApp({ ...APP, name: 'bench', policy: DEFAULT_POLICY });
   await store.close();
   return { url, appId: app.id };
@@ -230,7 +231,7 @@ function plainSqliteInsert(path: string, rows: Binding[]): number {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
-  const put = db.prepare(SQLITE_SQL.bindingPut);
+  const put = db.prepare(SQLITE_SQL.bindingUpsert);
   const putMany = db.transaction((slice: Binding[]) => {
     for (const b of slice) put.run(1, b.token, b.account, b.accountType, b.platform, b.boundAt);
   });

@@ -15,7 +15,7 @@ import Fastify, {
 import type { LoggerOptions } from 'pino';
 import type { Config } from './config.ts';
 import { AppService } from './domain/app-service.ts';
-import { ApiError, AppNotFoundError, apiError, RetCode, StoreError } from './errors.ts';
+import { ApiError, AppNotFoundError, apiError, IdempotencyMismatchError, RetCode, StoreError } from './errors.ts';
 import { adminRoutes } from './http/admin/routes.ts';
 import { bulkRoutes } from './http/api/bulk-routes.ts';
 import { ensureSpoolDir } from './http/api/import-spool.ts';
@@ -28,7 +28,7 @@ import { registerOpenApi } from './http/openapi.ts';
 import { RateLimiter } from './http/rate-limiter.ts';
 import { TPNS_PATHS, tpnsRoutes } from './http/tpns/routes.ts';
 import { status } from './http/tpns/schemas.ts';
-import { type BindingStore, IdempotencyMismatchError } from './store/store.ts';
+import type { BindingStore } from './store/store.ts';
 import { VERSION } from './version.ts';
 
 /** SPEC §2: body limit 1 MiB. */

@@ -110,3 +110,11 @@ export class AppExistsError extends Error {
     super(`an app with AccessID ${accessId} already exists`);
   }
 }
+
+/** The same Idempotency-Key came with another body. Nothing was applied. */
+export class IdempotencyMismatchError extends Error {
+  override name = 'IdempotencyMismatchError';
+  constructor(readonly key: string) {
+    super(`Idempotency-Key ${JSON.stringify(key)} was used with another body in the last 24 hours`);
+  }
+}

@@ -26,7 +26,8 @@ export type Change =
       kind: 'put';
       binding: Binding;
       cause: 'bind';
-      op: OperatorType /** false when an existing binding was refreshed */;
+      op: OperatorType;
+      /** false when an existing binding was refreshed */
       created: boolean;
     }
   | { kind: 'delete'; binding: Binding; cause: Exclude<ChangeCause, 'bind'>; op: OperatorType }

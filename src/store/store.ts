@@ -71,14 +71,6 @@ export interface IdempotencyKey {
 /** How long an Idempotency-Key is remembered. */
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
 
-/** The same Idempotency-Key came with another body. Nothing was applied. */
-export class IdempotencyMismatchError extends Error {
-  override name = 'IdempotencyMismatchError';
-  constructor(readonly key: string) {
-    super(`Idempotency-Key ${JSON.stringify(key)} was used with another body in the last 24 hours`);
-  }
-}
-
 export interface HistoryEntry extends HistoryRecord {
   id: number;
 }

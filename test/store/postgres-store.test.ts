@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import { WRITE_RULES } from '../../src/domain/run-batch.ts';
 import { DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { StoreError } from '../../src/errors.ts';
 import { POSTGRES_SCHEMA_VERSION } from '../../src/store/postgres/postgres-schema.ts';
@@ -15,7 +16,7 @@ before(async () => {
 });
 after(() => server?.destroy());
 
-const OPTIONS = { timeoutMs: 2000, poolSize: 5 };
+const OPTIONS = { timeoutMs: 2000, poolSize: 5, rules: WRITE_RULES };
 
 storeContract('PostgreSQL', {
   async open(t) {
@@ -68,7 +69,11 @@ describe('PostgresStore specifics', () => {
   it('answers unavailable within the timeout when nothing listens', async () => {
     const started = Date.now();
     await assert.rejects(
-      PostgresStore.open('postgres://postgres:bindery@127.0.0.1:1/none', { timeoutMs: 500, poolSize: 1 }),
+      PostgresStore.open('postgres://postgres:bindery@127.0.0.1:1/none', {
+        timeoutMs: 500,
+        poolSize: 1,
+        rules: WRITE_RULES,
+      }),
       (error: unknown) => error instanceof StoreError && error.unavailable,
     );
     assert.ok(Date.now() - started < 5000);

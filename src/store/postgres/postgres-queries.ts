@@ -61,7 +61,7 @@ export const SQL = {
       WHERE app_id = $1 AND (token, account, account_type) > ($2, $3, $4)
       ORDER BY token, account, account_type LIMIT $5`,
   historyInsert: `INSERT INTO history (app_id, at, operator_type, cause, token, account, account_type, platform, op_type, op_id, request_id)
-      SELECT $1, $2, * FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], $9::text[], $10::text[], $11::text[])`,
+      SELECT $1, * FROM unnest($2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], $9::text[], $10::text[], $11::text[])`,
   historyAll: 'SELECT * FROM history WHERE app_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3',
   historyOfToken: 'SELECT * FROM history WHERE app_id = $1 AND token = $2 AND id < $3 ORDER BY id DESC LIMIT $4',
   historyOfAccount:

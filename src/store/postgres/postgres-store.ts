@@ -6,9 +6,10 @@
  * fast (within the store timeout) as unavailable.
  */
 import type pg from 'pg';
-import { type AccountKey, type App, type BatchCommand, type Binding, bindingKeyString } from '../../domain/types.ts';
+import type { AccountKey, App, BatchCommand, Binding } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError, StoreError } from '../../errors.ts';
 import { AppCache } from '../app-cache.ts';
+import { loadWriteRules, type WriteRules, type WriteRulesModule } from '../batch-transaction.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
 import {
   type AppRow,
@@ -41,7 +42,7 @@ import type {
   WebhookEvent,
 } from '../store.ts';
 import { IDEMPOTENCY_WINDOW_MS } from '../store.ts';
-import { applyGroup, type BatchItem, upsertParams } from './postgres-batch.ts';
+import { upsertParams } from './postgres-batch-transaction.ts';
 import {
   DedicatedClient,
   PostgresConnection,
@@ -50,6 +51,7 @@ import {
 } from './postgres-connection.ts';
 import { SQL } from './postgres-queries.ts';
 import { migratePostgres } from './postgres-schema.ts';
+import { type BatchItem, runGroup } from './postgres-writer.ts';
 
 export interface PostgresStoreOptions extends PostgresConnectionOptions {
   /**
@@ -58,6 +60,8 @@ export interface PostgresStoreOptions extends PostgresConnectionOptions {
    * background with backoff until the database answers.
    */
   waitForDatabase?: boolean;
+  /** The write rules the store runs inside its batch transactions (src/domain/run-batch.ts's WRITE_RULES). */
+  rules: WriteRulesModule;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -74,7 +78,7 @@ const CONNECT_BACKOFF_MS = { first: 250, max: 10_000 };
  */
 function lastOfEachKey(bindings: Binding[]): Binding[] {
   const byKey = new Map<string, Binding>();
-  for (const b of bindings) byKey.set(bindingKeyString(b), b);
+  for (const b of bindings) byKey.set(`${b.token}\u0000${b.accountType}\u0000${b.account}`, b);
   return byKey.size === bindings.length ? bindings : [...byKey.values()];
 }
 
@@ -92,6 +96,7 @@ export class PostgresStore implements BindingStore {
   private started: Promise<void> = Promise.resolve();
 
   private constructor(
+    private readonly rules: WriteRules,
     private readonly db: PostgresConnection,
     private readonly options: PostgresStoreOptions,
   ) {
@@ -104,7 +109,8 @@ export class PostgresStore implements BindingStore {
    * the background. Anything else (a wrong password, a newer schema) fails at once.
    */
   static async open(url: string, options: PostgresStoreOptions): Promise<PostgresStore> {
-    const store = new PostgresStore(new PostgresConnection(url, options), options);
+    const rules = await loadWriteRules(options.rules);
+    const store = new PostgresStore(rules, new PostgresConnection(url, options), options);
     try {
       await store.migrate();
     } catch (error) {
@@ -480,7 +486,12 @@ export class PostgresStore implements BindingStore {
     }
     const deadline = Math.min(...items.map((item) => item.deadline));
     try {
-      const results = await this.transaction('apply batches', (client) => applyGroup(client, items), deadline, true);
+      const results = await this.transaction(
+        'apply batches',
+        (client) => runGroup(client, items, this.rules),
+        deadline,
+        true,
+      );
       this.writeStats.groups++;
       this.writeStats.commands += items.length;
       return results;

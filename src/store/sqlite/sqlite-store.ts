@@ -9,8 +9,9 @@ import { dirname, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import type { AccountKey, App, BatchCommand, Binding } from '../../domain/types.ts';
-import { AppExistsError, AppNotFoundError, StoreError } from '../../errors.ts';
+import { AppExistsError, AppNotFoundError, IdempotencyMismatchError, StoreError } from '../../errors.ts';
 import { AppCache } from '../app-cache.ts';
+import type { WriteRulesModule } from '../batch-transaction.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
 import {
   type AppRow,
@@ -33,7 +34,6 @@ import {
   type HistoryFilter,
   IDEMPOTENCY_WINDOW_MS,
   type IdempotencyKey,
-  IdempotencyMismatchError,
   type NewApp,
   type SweepCounts,
   type SweepCutoffs,
@@ -41,17 +41,10 @@ import {
   type WebhookDelivery,
   type WebhookEvent,
 } from '../store.ts';
+import { fileIdentity, openSqliteConnection, openSqliteReader } from './sqlite-connection.ts';
 import { SQL } from './sqlite-queries.ts';
 import { migrateSqlite } from './sqlite-schema.ts';
-import {
-  fileIdentity,
-  openSqliteConnection,
-  openSqliteReader,
-  type SerializedError,
-  toColumns,
-  type WriteCommand,
-  type WriteResult,
-} from './sqlite-writer.ts';
+import { type SerializedError, toColumns, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
 
 type Reply = {
   id: number;
@@ -73,12 +66,18 @@ const READ_BUSY_TIMEOUT_MS = 100;
 const UNAVAILABLE_SQLITE = /^SQLITE_(FULL|IOERR|CANTOPEN|READONLY|BUSY|PROTOCOL|NOTADB|CORRUPT)/;
 
 /** Under tsx (tests, `npm start`) the thread must load TypeScript too; compiled builds load .js directly. */
-function startWriterThread(path: string): Worker {
+function startWriterThread(path: string, rules: WriteRulesModule): Worker {
   const entry = new URL(`./sqlite-writer-thread${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
-  if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData: { path } });
+  const workerData = { path, rules };
+  if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData });
   const tsx = import.meta.resolve('tsx/esm/api');
   const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`;
-  return new Worker(code, { eval: true, workerData: { path } });
+  return new Worker(code, { eval: true, workerData });
+}
+
+export interface SqliteStoreOptions {
+  /** The write rules, which the writer thread loads (src/domain/run-batch.ts's WRITE_RULES). */
+  rules: WriteRulesModule;
 }
 
 function reviveError(error: SerializedError): Error {
@@ -139,7 +138,7 @@ export class SqliteStore implements BindingStore {
   }
 
   /** Opens (creating if needed) the database file, migrates it, and starts the writer thread. */
-  static async open(path: string): Promise<SqliteStore> {
+  static async open(path: string, options: SqliteStoreOptions): Promise<SqliteStore> {
     const file = resolve(path);
     try {
       mkdirSync(dirname(file), { recursive: true });
@@ -159,7 +158,7 @@ export class SqliteStore implements BindingStore {
         cause: error,
       });
     }
-    const worker = startWriterThread(file);
+    const worker = startWriterThread(file, options.rules);
     await new Promise<void>((ready, fail) => {
       const onMessage = (message: { ready?: true }) => {
         if (!message.ready) return;

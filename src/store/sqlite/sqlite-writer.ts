@@ -4,37 +4,23 @@
  * commit): each command inside its own savepoint, so a failing command changes nothing while the
  * others still commit together.
  */
-import { statSync } from 'node:fs';
-import Database from 'better-sqlite3';
-import { applyBatch } from '../../domain/apply-batch.ts';
-import { BindingSet, keysToLoad, netChanges } from '../../domain/binding-set.ts';
-import { historyRecords, webhookEvents } from '../../domain/change-records.ts';
+import type Database from 'better-sqlite3';
 import type { App, BatchCommand, Binding, Platform } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError } from '../../errors.ts';
-import {
-  type AppRow,
-  type BindingRow,
-  historyParams,
-  type OutboxRow,
-  patchedAppColumns,
-  policyOf,
-  rowToApp,
-  rowToBinding,
-  rowToWebhookEvent,
-} from '../rows.ts';
-import {
-  type AppPatch,
-  type BatchResult,
-  type DeliveryOutcome,
-  IDEMPOTENCY_WINDOW_MS,
-  type IdempotencyKey,
-  IdempotencyMismatchError,
-  type NewApp,
-  type SweepCounts,
-  type SweepCutoffs,
-  type WebhookEvent,
+import type { WriteRules } from '../batch-transaction.ts';
+import { type AppRow, type OutboxRow, patchedAppColumns, rowToApp, rowToWebhookEvent } from '../rows.ts';
+import type {
+  AppPatch,
+  DeliveryOutcome,
+  IdempotencyKey,
+  NewApp,
+  SweepCounts,
+  SweepCutoffs,
+  WebhookEvent,
 } from '../store.ts';
-import { PUT_ROWS, SQL } from './sqlite-queries.ts';
+import { SqliteBatchTransaction } from './sqlite-batch-transaction.ts';
+import { fileIdentity, lazyStatements, openSqliteConnection, type Statements } from './sqlite-connection.ts';
+import { UPSERT_ROWS } from './sqlite-queries.ts';
 
 export type WriteCommand =
   | { type: 'applyBatch'; appId: number; command: BatchCommand; idempotency?: IdempotencyKey }
@@ -78,40 +64,9 @@ export interface SerializedError {
 
 export type WriteResult = { ok: true; value: unknown } | { ok: false; error: SerializedError };
 
-/**
- * `busyTimeoutMs`: how long a statement may wait for a lock. The writer thread may wait (it blocks
- * nobody else); the main thread's reads must not, since every tenant's requests wait with them (a
- * WAL reader is blocked only in rare moments, such as recovery after a failed write on a full disk).
- */
-export function openSqliteConnection(path: string, busyTimeoutMs = 5000): Database.Database {
-  const db = new Database(path);
-  for (const pragma of SQL.pragmas) db.pragma(pragma);
-  db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-  return db;
-}
-
-/** A read-only connection of its own (an export's snapshot). */
-export function openSqliteReader(path: string, busyTimeoutMs: number): Database.Database {
-  const db = new Database(path, { readonly: true, fileMustExist: true });
-  db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-  return db;
-}
-
-type Statements = { [K in keyof typeof SQL]: (typeof SQL)[K] extends string ? Database.Statement : never };
-
 /** A write refused because the file at the path is no longer the one this writer has open. */
 export class DatabaseFileGoneError extends Error {
   override name = 'DatabaseFileGoneError';
-}
-
-/** Device and inode of the file at `path`, or null when there is none. */
-export function fileIdentity(path: string): string | null {
-  try {
-    const stat = statSync(path);
-    return `${stat.dev}:${stat.ino}`;
-  } catch {
-    return null;
-  }
 }
 
 export class SqliteWriter {
@@ -121,19 +76,21 @@ export class SqliteWriter {
   /** The file this writer opened: if the path later names another file (or none), writes would be lost. */
   private readonly identity: string | null;
 
-  constructor(private readonly path: string) {
+  constructor(
+    private readonly path: string,
+    private readonly rules: WriteRules,
+  ) {
     this.db = openSqliteConnection(path);
     this.identity = fileIdentity(path);
-    const prepared: Partial<Record<string, Database.Statement>> = {};
-    const db = this.db;
-    // Each statement is prepared once, on first use: the list of statements is SQL itself.
-    this.stmt = new Proxy(prepared, {
-      get: (cache, name: string) => (cache[name] ??= db.prepare((SQL as Record<string, unknown>)[name] as string)),
-    }) as Statements;
+    this.stmt = lazyStatements(this.db);
   }
 
-  /** Runs the commands in one transaction and returns one result per command. Throws if the commit fails. */
-  runGroup(commands: WriteCommand[]): WriteResult[] {
+  /**
+   * Runs the commands in one transaction and returns one result per command. Throws if the commit
+   * fails. Every statement is synchronous, so the awaits below only pass answers along: nothing
+   * else runs on this thread until the group is committed (the thread entry also waits for it).
+   */
+  async runGroup(commands: WriteCommand[]): Promise<WriteResult[]> {
     // A deleted or replaced file still takes writes (its inode lives on while open) and loses them
     // all at the next start: refuse instead. One stat per group (~3 µs).
     if (fileIdentity(this.path) !== this.identity) {
@@ -145,7 +102,8 @@ export class SqliteWriter {
     try {
       this.lastBoundAt = (this.stmt.clockGet.get() as { last_bound_at: number }).last_bound_at;
       const startClock = this.lastBoundAt;
-      const results = commands.map((command) => this.runInSavepoint(command));
+      const results: WriteResult[] = [];
+      for (const command of commands) results.push(await this.runInSavepoint(command));
       if (this.lastBoundAt !== startClock) this.stmt.clockSet.run(this.lastBoundAt);
       this.db.exec('COMMIT');
       return results;
@@ -159,11 +117,11 @@ export class SqliteWriter {
     this.db.close();
   }
 
-  private runInSavepoint(command: WriteCommand): WriteResult {
+  private async runInSavepoint(command: WriteCommand): Promise<WriteResult> {
     const clockBefore = this.lastBoundAt;
     this.db.exec('SAVEPOINT command');
     try {
-      const value = this.run(command);
+      const value = await this.run(command);
       this.db.exec('RELEASE command');
       return { ok: true, value };
     } catch (error) {
@@ -182,8 +140,10 @@ export class SqliteWriter {
 
   private run(command: WriteCommand): unknown {
     switch (command.type) {
-      case 'applyBatch':
-        return this.applyBatch(command.appId, command.command, command.idempotency);
+      case 'applyBatch': {
+        const tx = new SqliteBatchTransaction(this.stmt, command.appId, this.clock);
+        return this.rules.runBatch(tx, command.command, command.idempotency);
+      }
       case 'createApp':
         return this.createApp(command.app);
       case 'updateApp':
@@ -216,62 +176,14 @@ export class SqliteWriter {
     return this.lastBoundAt;
   };
 
-  private applyBatch(appId: number, command: BatchCommand, idempotency?: IdempotencyKey): BatchResult {
-    const now = Date.now();
-    if (idempotency) {
-      const seen = this.stmt.idempotencyGet.get(appId, idempotency.key) as
-        | { body_hash: string; result: string; created_at: number }
-        | undefined;
-      if (seen && seen.created_at > now - IDEMPOTENCY_WINDOW_MS) {
-        if (seen.body_hash !== idempotency.bodyHash) throw new IdempotencyMismatchError(idempotency.key);
-        return { ...(JSON.parse(seen.result) as BatchResult), replayed: true };
-      }
-    }
-    const app = this.stmt.appNextRevision.get(appId) as
-      | {
-          revision: number;
-          max_tokens_per_account: number;
-          max_accounts_per_token: number;
-          binding_rules: string;
-          webhook_url: string | null;
-        }
-      | undefined;
-    if (!app) throw new AppNotFoundError(String(appId));
-    const policy = policyOf(app);
-    const { tokens, accounts } = keysToLoad(command);
-    const set = new BindingSet();
-    for (const token of tokens) {
-      for (const row of this.stmt.bindingsOfToken.all(appId, token) as BindingRow[]) set.add(rowToBinding(row));
-    }
-    for (const key of accounts) {
-      for (const row of this.stmt.bindingsOfAccount.all(appId, key.account, key.accountType) as BindingRow[]) {
-        set.add(rowToBinding(row));
-      }
-    }
-    const { outcomes, changes } = applyBatch(set, command, policy, this.clock);
-    const { upserts, deletes } = netChanges(set, changes);
-    for (const b of deletes) this.stmt.bindingDelete.run(appId, b.token, b.account, b.accountType);
-    for (const b of upserts) this.stmt.bindingPut.run(appId, b.token, b.account, b.accountType, b.platform, b.boundAt);
-    for (const record of historyRecords(changes, command, now))
-      this.stmt.historyInsert.run(...historyParams(appId, record));
-    if (app.webhook_url !== null) {
-      for (const event of webhookEvents(changes, command))
-        this.stmt.outboxInsert.run(appId, event.type, event.payload, now, now);
-    }
-    const result: BatchResult = { outcomes, revision: app.revision };
-    if (idempotency)
-      this.stmt.idempotencyPut.run(appId, idempotency.key, idempotency.bodyHash, JSON.stringify(result), now);
-    return result;
-  }
-
   private importBindings(appId: number, rows: BindingColumns): void {
     if (!this.stmt.appById.get(appId)) throw new AppNotFoundError(String(appId));
     const { tokens, accounts, accountTypes, platforms, boundAt } = rows;
     const count = tokens.length;
-    const whole = count - (count % PUT_ROWS);
-    const params: unknown[] = new Array(PUT_ROWS * 6);
-    for (let i = 0; i < whole; i += PUT_ROWS) {
-      for (let k = 0, at = 0; k < PUT_ROWS; k++, at += 6) {
+    const whole = count - (count % UPSERT_ROWS);
+    const params: unknown[] = new Array(UPSERT_ROWS * 6);
+    for (let i = 0; i < whole; i += UPSERT_ROWS) {
+      for (let k = 0, at = 0; k < UPSERT_ROWS; k++, at += 6) {
         params[at] = appId;
         params[at + 1] = tokens[i + k];
         params[at + 2] = accounts[i + k];
@@ -279,10 +191,10 @@ export class SqliteWriter {
         params[at + 4] = platforms[i + k];
         params[at + 5] = boundAt[i + k];
       }
-      this.stmt.bindingPutRows.run(params);
+      this.stmt.bindingsUpsert.run(params);
     }
     for (let i = whole; i < count; i++)
-      this.stmt.bindingPut.run(appId, tokens[i], accounts[i], accountTypes[i], platforms[i], boundAt[i]);
+      this.stmt.bindingUpsert.run(appId, tokens[i], accounts[i], accountTypes[i], platforms[i], boundAt[i]);
     // Later binds must sort after everything imported.
     for (let i = 0; i < count; i++) if (boundAt[i]! > this.lastBoundAt) this.lastBoundAt = boundAt[i]!;
   }

@@ -1,11 +1,15 @@
-/** Picks the backend named by BINDERY_DATABASE_URL: the one place that knows every backend. */
+/**
+ * Picks the backend named by BINDERY_DATABASE_URL and hands it the write rules: the one place that
+ * knows every backend, and the place where store and rules meet (a store never imports a rule).
+ */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type Config, ConfigError } from '../config.ts';
-import type { StoreLog } from './postgres/postgres-connection.ts';
-import { PostgresStore } from './postgres/postgres-store.ts';
-import { SqliteStore } from './sqlite/sqlite-store.ts';
-import type { BindingStore } from './store.ts';
+import { type Config, ConfigError } from './config.ts';
+import { WRITE_RULES } from './domain/run-batch.ts';
+import type { StoreLog } from './store/postgres/postgres-connection.ts';
+import { PostgresStore } from './store/postgres/postgres-store.ts';
+import { SqliteStore } from './store/sqlite/sqlite-store.ts';
+import type { BindingStore } from './store/store.ts';
 
 export type StoreSettings = Pick<Config, 'databaseUrl' | 'storeTimeoutMs' | 'pgPoolSize'>;
 
@@ -49,7 +53,7 @@ export async function openStore(settings: StoreSettings, options: OpenStoreOptio
         `no bindery database at ${path} (BINDERY_DATABASE_URL=${url}, relative to ${process.cwd()}): run the command where the server runs, or set BINDERY_DATABASE_URL to its database, e.g. sqlite:/srv/bindery/data/bindery.db; \`bindery app create\` or \`bindery migrate\` makes a new one`,
       );
     }
-    return SqliteStore.open(path);
+    return SqliteStore.open(path, { rules: WRITE_RULES });
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     if (options.mustExist && !(await PostgresStore.hasSchema(url, settings.storeTimeoutMs))) {
@@ -57,7 +61,12 @@ export async function openStore(settings: StoreSettings, options: OpenStoreOptio
         `the PostgreSQL database ${describeStore(url)} has no bindery schema: check BINDERY_DATABASE_URL, or run \`bindery migrate\` (or \`bindery app create\`) to set it up`,
       );
     }
-    return PostgresStore.open(url, { timeoutMs: settings.storeTimeoutMs, poolSize: settings.pgPoolSize, ...options });
+    return PostgresStore.open(url, {
+      timeoutMs: settings.storeTimeoutMs,
+      poolSize: settings.pgPoolSize,
+      rules: WRITE_RULES,
+      ...options,
+    });
   }
   throw new ConfigError(`BINDERY_DATABASE_URL must start with sqlite: or postgres://, got ${JSON.stringify(url)}`);
 }

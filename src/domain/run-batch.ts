@@ -1,0 +1,55 @@
+/**
+ * A batchoperate, from the locked app to the remembered answer: the nine steps of every write of
+ * bindings, once for every backend. The store lends the transaction (a BatchTransaction) and runs
+ * this inside it; a throw before anything is written leaves the transaction usable for the
+ * store's other batches, a throw after it makes the store roll this batch back.
+ */
+import { AppNotFoundError, IdempotencyMismatchError } from '../errors.ts';
+import type { BatchTransaction, WriteRulesModule } from '../store/batch-transaction.ts';
+import { type BatchResult, IDEMPOTENCY_WINDOW_MS, type IdempotencyKey } from '../store/store.ts';
+import { applyBatch } from './apply-batch.ts';
+import { BindingSet, keysToLoad, netChanges } from './binding-set.ts';
+import { historyRecords, webhookEvents } from './change-records.ts';
+import type { BatchCommand } from './types.ts';
+
+/** This module, for a store to load (SQLite loads it on its writer thread). */
+export const WRITE_RULES: WriteRulesModule = import.meta.url;
+
+export async function runBatch(
+  tx: BatchTransaction,
+  command: BatchCommand,
+  idempotency?: IdempotencyKey,
+): Promise<BatchResult> {
+  const now = Date.now();
+  // 1. The app and its policy, as committed now; no other write of it commits until this one has.
+  const app = await tx.lockApp();
+  if (!app) throw new AppNotFoundError(String(tx.appId));
+  // 2. A key seen in the window answers what it answered then, and applies nothing.
+  if (idempotency) {
+    const seen = await tx.recallAnswer(idempotency.key);
+    if (seen && seen.createdAt > now - IDEMPOTENCY_WINDOW_MS) {
+      if (seen.bodyHash !== idempotency.bodyHash) throw new IdempotencyMismatchError(idempotency.key);
+      return { ...(JSON.parse(seen.result) as BatchResult), replayed: true };
+    }
+  }
+  // 3. Everything the command can touch, eviction included (SPEC §2.5).
+  const { tokens, accounts } = keysToLoad(command);
+  const set = new BindingSet(await tx.loadBindings(tokens, accounts));
+  // 4. The rules, on that set.
+  const { outcomes, changes } = applyBatch(set, command, app.policy, () => tx.nextBoundAt());
+  // 5-6. The net change of the bindings.
+  const { upserts, deletes } = netChanges(set, changes);
+  if (upserts.length > 0 || deletes.length > 0) await tx.writeBindings(upserts, deletes);
+  // 7. A history entry per change.
+  const history = historyRecords(changes, command, now);
+  if (history.length > 0) await tx.appendHistory(history);
+  // 8. Webhook events, in the same transaction as the change they report.
+  if (app.hasWebhook) {
+    const events = webhookEvents(changes, command);
+    if (events.length > 0) await tx.appendEvents(events, now);
+  }
+  // 9. The revision that orders this batch, and the answer under its key.
+  const result: BatchResult = { outcomes, revision: await tx.nextRevision() };
+  if (idempotency) await tx.rememberAnswer(idempotency, JSON.stringify(result), now);
+  return result;
+}

@@ -1,0 +1,69 @@
+/**
+ * The narrow interface each backend implements for a batch: one app's part of a transaction the
+ * store has opened (and will commit or roll back). The rules (src/domain/run-batch.ts) call these
+ * in order and decide everything; a backend only reads and writes what it is told. Locking, group
+ * commit and retries stay inside the store, around these calls.
+ *
+ * A method may answer at once (SQLite's writer thread, where every statement is synchronous) or
+ * with a promise (PostgreSQL).
+ */
+import type { HistoryRecord, WebhookEventRecord } from '../domain/change-records.ts';
+import type { AccountKey, AppPolicy, BatchCommand, Binding } from '../domain/types.ts';
+import type { BatchResult, IdempotencyKey } from './store.ts';
+
+export type Awaitable<T> = T | Promise<T>;
+
+/** The app as this transaction holds it: no other write of the app can commit until this one has. */
+export interface LockedApp {
+  policy: AppPolicy;
+  /** Whether the app has a webhook, so that its changes become events. */
+  hasWebhook: boolean;
+}
+
+/** An answer remembered under an Idempotency-Key. */
+export interface StoredAnswer {
+  bodyHash: string;
+  /** The BatchResult, as JSON text. */
+  result: string;
+  /** Unix ms. */
+  createdAt: number;
+}
+
+export interface BatchTransaction {
+  /** The app this part of the transaction writes. */
+  readonly appId: number;
+  /** Locks the app until the commit and reads its policy; undefined when the app does not exist. */
+  lockApp(): Awaitable<LockedApp | undefined>;
+  /** The answer remembered under this key, of any age. */
+  recallAnswer(key: string): Awaitable<StoredAnswer | undefined>;
+  /** Every binding of these tokens and of these accounts. */
+  loadBindings(tokens: string[], accounts: AccountKey[]): Awaitable<Binding[]>;
+  /** The next bind time: microseconds, strictly increasing across every bind of the store. */
+  nextBoundAt(): number;
+  /** Upserts these bindings as given and deletes those. */
+  writeBindings(upserts: Binding[], deletes: Binding[]): Awaitable<void>;
+  appendHistory(records: HistoryRecord[]): Awaitable<void>;
+  /** `at`: Unix ms; the events are due at once. */
+  appendEvents(events: WebhookEventRecord[], at: number): Awaitable<void>;
+  /** Takes the app's next write revision. */
+  nextRevision(): Awaitable<number>;
+  /** Remembers the answer under the key, replacing an expired one. `at`: Unix ms. */
+  rememberAnswer(key: IdempotencyKey, result: string, at: number): Awaitable<void>;
+}
+
+/** What the rules export for a store to run inside its transactions. */
+export interface WriteRules {
+  runBatch(tx: BatchTransaction, command: BatchCommand, idempotency?: IdempotencyKey): Promise<BatchResult>;
+}
+
+/**
+ * Where the rules are: a module URL rather than functions, because the SQLite store runs them on
+ * its writer thread, which loads them itself. The store is handed this; it never imports a rule.
+ */
+export type WriteRulesModule = string;
+
+export async function loadWriteRules(module: WriteRulesModule): Promise<WriteRules> {
+  const { runBatch } = (await import(module)) as Partial<WriteRules>;
+  if (typeof runBatch !== 'function') throw new Error(`${module} exports no runBatch: it is not bindery's write rules`);
+  return { runBatch };
+}

@@ -1,0 +1,115 @@
+/**
+ * The PostgreSQL BatchTransaction: one app's part of a group transaction (postgres-writer.ts) that
+ * has locked the app's row. Lists travel as arrays, one statement per step whatever their length.
+ */
+import type pg from 'pg';
+import type { HistoryRecord, WebhookEventRecord } from '../../domain/change-records.ts';
+import type { AccountKey, Binding } from '../../domain/types.ts';
+import type { BatchTransaction, LockedApp, StoredAnswer } from '../batch-transaction.ts';
+import { type BindingRow, policyOf, rowToBinding } from '../rows.ts';
+import type { IdempotencyKey } from '../store.ts';
+import { SQL } from './postgres-queries.ts';
+
+/** An app row as the group transaction locked it; its clock and revision are saved at the commit. */
+export interface AppLock {
+  id: number;
+  revision: number;
+  last_bound_at: number;
+  max_tokens_per_account: number;
+  max_accounts_per_token: number;
+  binding_rules: string;
+  webhook_url: string | null;
+}
+
+export function upsertParams(appId: number, bindings: Binding[]): unknown[] {
+  return [
+    appId,
+    bindings.map((b) => b.token),
+    bindings.map((b) => b.account),
+    bindings.map((b) => b.accountType),
+    bindings.map((b) => b.platform),
+    bindings.map((b) => b.boundAt),
+  ];
+}
+
+export class PostgresBatchTransaction implements BatchTransaction {
+  constructor(
+    private readonly client: pg.PoolClient,
+    readonly appId: number,
+    /** Undefined when the app was not found when the group locked its apps. */
+    private readonly lock: AppLock | undefined,
+  ) {}
+
+  lockApp(): LockedApp | undefined {
+    const app = this.lock;
+    return app && { policy: policyOf(app), hasWebhook: app.webhook_url !== null };
+  }
+
+  async recallAnswer(key: string): Promise<StoredAnswer | undefined> {
+    const { rows } = await this.client.query<{ body_hash: string; result: string; created_at: number }>(
+      SQL.idempotencyGet,
+      [this.appId, key],
+    );
+    const row = rows[0];
+    return row && { bodyHash: row.body_hash, result: row.result, createdAt: row.created_at };
+  }
+
+  async loadBindings(tokens: string[], accounts: AccountKey[]): Promise<Binding[]> {
+    const { rows } = await this.client.query<BindingRow>(SQL.bindingsForBatch, [
+      this.appId,
+      tokens,
+      accounts.map((a) => a.account),
+      accounts.map((a) => a.accountType),
+    ]);
+    return rows.map(rowToBinding);
+  }
+
+  /** The app's own clock: rows of one app are locked together, so per-app order is all that is needed. */
+  nextBoundAt(): number {
+    const app = this.lock!;
+    app.last_bound_at = Math.max(Date.now() * 1000, app.last_bound_at + 1);
+    return app.last_bound_at;
+  }
+
+  async writeBindings(upserts: Binding[], deletes: Binding[]): Promise<void> {
+    if (deletes.length > 0) {
+      await this.client.query(SQL.bindingsDelete, [
+        this.appId,
+        deletes.map((b) => b.token),
+        deletes.map((b) => b.account),
+        deletes.map((b) => b.accountType),
+      ]);
+    }
+    if (upserts.length > 0) await this.client.query(SQL.bindingsUpsert, upsertParams(this.appId, upserts));
+  }
+
+  async appendHistory(records: HistoryRecord[]): Promise<void> {
+    const column = <K extends keyof HistoryRecord>(key: K) => records.map((h) => h[key]);
+    await this.client.query(SQL.historyInsert, [
+      this.appId,
+      column('at'),
+      column('operatorType'),
+      column('cause'),
+      column('token'),
+      column('account'),
+      column('accountType'),
+      column('platform'),
+      column('opType'),
+      column('opId'),
+      column('requestId'),
+    ]);
+  }
+
+  async appendEvents(events: WebhookEventRecord[], at: number): Promise<void> {
+    const params = [this.appId, events.map((e) => e.type), events.map((e) => e.payload), at];
+    await this.client.query(SQL.outboxInsert, params);
+  }
+
+  nextRevision(): number {
+    return ++this.lock!.revision;
+  }
+
+  async rememberAnswer(key: IdempotencyKey, result: string, at: number): Promise<void> {
+    await this.client.query(SQL.idempotencyPut, [this.appId, key.key, key.bodyHash, result, at]);
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * The SQLite BatchTransaction: one app's part of the writer thread's transaction (BEGIN IMMEDIATE
+ * holds the whole database, so the app is locked by then). Every call answers at once.
+ */
+import type { HistoryRecord, WebhookEventRecord } from '../../domain/change-records.ts';
+import type { AccountKey, Binding } from '../../domain/types.ts';
+import type { BatchTransaction, LockedApp, StoredAnswer } from '../batch-transaction.ts';
+import { type AppRow, type BindingRow, historyParams, policyOf, rowToBinding } from '../rows.ts';
+import type { IdempotencyKey } from '../store.ts';
+import type { Statements } from './sqlite-connection.ts';
+
+export class SqliteBatchTransaction implements BatchTransaction {
+  constructor(
+    private readonly stmt: Statements,
+    readonly appId: number,
+    /** The writer's bind clock: one for the whole store, saved when the transaction commits. */
+    readonly nextBoundAt: () => number,
+  ) {}
+
+  lockApp(): LockedApp | undefined {
+    const row = this.stmt.appById.get(this.appId) as AppRow | undefined;
+    return row && { policy: policyOf(row), hasWebhook: row.webhook_url !== null };
+  }
+
+  recallAnswer(key: string): StoredAnswer | undefined {
+    const row = this.stmt.idempotencyGet.get(this.appId, key) as
+      | { body_hash: string; result: string; created_at: number }
+      | undefined;
+    return row && { bodyHash: row.body_hash, result: row.result, createdAt: row.created_at };
+  }
+
+  loadBindings(tokens: string[], accounts: AccountKey[]): Binding[] {
+    const found: Binding[] = [];
+    for (const token of tokens) {
+      for (const row of this.stmt.bindingsOfToken.all(this.appId, token) as BindingRow[]) found.push(rowToBinding(row));
+    }
+    for (const key of accounts) {
+      const rows = this.stmt.bindingsOfAccount.all(this.appId, key.account, key.accountType) as BindingRow[];
+      for (const row of rows) found.push(rowToBinding(row));
+    }
+    return found;
+  }
+
+  writeBindings(upserts: Binding[], deletes: Binding[]): void {
+    for (const b of deletes) this.stmt.bindingDelete.run(this.appId, b.token, b.account, b.accountType);
+    for (const b of upserts) {
+      this.stmt.bindingUpsert.run(this.appId, b.token, b.account, b.accountType, b.platform, b.boundAt);
+    }
+  }
+
+  appendHistory(records: HistoryRecord[]): void {
+    for (const record of records) this.stmt.historyInsert.run(...historyParams(this.appId, record));
+  }
+
+  appendEvents(events: WebhookEventRecord[], at: number): void {
+    for (const event of events) this.stmt.outboxInsert.run(this.appId, event.type, event.payload, at, at);
+  }
+
+  nextRevision(): number {
+    return (this.stmt.appNextRevision.get(this.appId) as { revision: number }).revision;
+  }
+
+  rememberAnswer(key: IdempotencyKey, result: string, at: number): void {
+    this.stmt.idempotencyPut.run(this.appId, key.key, key.bodyHash, result, at);
+  }
+}
