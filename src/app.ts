@@ -55,7 +55,7 @@ export function loggerOptions(level: string): LoggerOptions {
 
 /**
  * What Node refuses before a request reaches Fastify (malformed HTTP, headers too large, a request
- * too slow to arrive) is answered TPNS-shaped, 1008007 with the HTTP status kept, where the socket
+ * too slow to arrive) is answered TPNS-shaped, INVALID_PARAMETER with the HTTP status kept, where the socket
  * can still take an answer; then the connection is closed.
  */
 function clientErrorHandler(requestTimeoutMs: number) {
@@ -85,7 +85,11 @@ function toApiError(error: unknown, log: FastifyInstance['log']): ApiError {
   if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return apiError.bodyTooLarge(BODY_LIMIT_BYTES);
   if (fastifyError.statusCode !== undefined && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     // Any other client-side protocol problem Fastify found before our handler ran.
-    return new ApiError(1008007, fastifyError.statusCode, `request: ${fastifyError.message ?? 'malformed'}`);
+    return new ApiError(
+      RetCode.INVALID_PARAMETER,
+      fastifyError.statusCode,
+      `request: ${fastifyError.message ?? 'malformed'}`,
+    );
   }
   if (error instanceof StoreError && error.unavailable) {
     // The store says once when its database goes away and comes back; a line per refused request would drown that.

@@ -40,7 +40,7 @@ export interface Config {
   importMaxBytes: number;
   /** Where import bodies are spooled (mode 0700, files 0600; emptied at start). */
   spoolDir: string;
-  /** Exports streaming at once per instance; one more is answered 1008028/429. */
+  /** Exports streaming at once per instance; one more is answered RATE_LIMITED (HTTP 429). */
   exportConcurrency: number;
   /** An export whose client reads nothing for this long is cut off. */
   exportIdleMs: number;

@@ -12,7 +12,7 @@ import { SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { CsvError, parse as parseCsv } from 'csv-parse';
 import { stringify as toCsv } from 'csv-stringify';
-import { type AccountRef, type BatchoperateResponse, BinderyClient, type Platform } from '../client/index.ts';
+import { type AccountRef, type BatchoperateResponse, BinderyClient, type Platform, RetCode } from '../client/index.ts';
 import { CliError, EXIT } from './app-commands.ts';
 import { table } from './table.ts';
 
@@ -77,7 +77,7 @@ function report(o: Connection, answer: BatchoperateResponse, what: string): void
   process.stdout.write(
     o.json ? `${JSON.stringify(answer)}\n` : answer.ret_code === 0 ? `${what}\n` : `bindery: ${answer.err_msg}\n`,
   );
-  if (answer.ret_code !== 0) process.exitCode = EXIT.PARTIAL;
+  if (answer.ret_code !== RetCode.OK) process.exitCode = EXIT.PARTIAL;
 }
 
 async function countLines(path: string): Promise<number> {

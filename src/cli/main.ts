@@ -1,6 +1,6 @@
 /** The `bindery` command line. No path prints a stack trace unless --debug is given. */
 import { Command, CommanderError } from 'commander';
-import { BinderyError } from '../client/index.ts';
+import { BinderyError, RetCode } from '../client/index.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { StoreError } from '../errors.ts';
 import { CliError, EXIT, registerAppCommands } from './app-commands.ts';
@@ -35,15 +35,15 @@ function explain(error: BinderyError): { message: string; exitCode: number } {
     };
   }
   const code = error.retCode === -1 ? `HTTP ${error.httpStatus}` : `TPNS ${error.retCode}, HTTP ${error.httpStatus}`;
-  if (error.retCode === 1008003) {
+  if (error.retCode === RetCode.AUTH_FAILED) {
     return {
       message: `the server refused the credentials (${code}): ${error.errMsg}; check --access-id and --secret-key (or BINDERY_ACCESS_ID and BINDERY_SECRET_KEY)`,
       exitCode: EXIT.USAGE,
     };
   }
-  if (error.retCode === 1008028)
+  if (error.retCode === RetCode.RATE_LIMITED)
     return { message: `the server asks to slow down (${code}): ${error.errMsg}`, exitCode: EXIT.FAILURE };
-  if (error.retCode === 1008004)
+  if (error.retCode === RetCode.INTERNAL)
     return {
       message: `the server could not do it now (${code}): ${error.errMsg}; nothing was changed, try again shortly`,
       exitCode: EXIT.FAILURE,

@@ -75,7 +75,7 @@ export class BinderyClient {
   /**
    * POST /v3/device/account/batchoperate. Larger requests are split (20 token_accounts, 100 tokens or
    * accounts per call) and sent in order; `result` comes back in request order. Element failures are
-   * in the answer (ret_code 1008026/1008027); a whole-request failure throws a BinderyError.
+   * in the answer (ret_code SOME_FAILED or ALL_FAILED); a whole-request failure throws a BinderyError.
    */
   async batchoperate(request: BatchoperateRequest): Promise<BatchoperateResponse> {
     const parts: BatchoperateResponse[] = [];

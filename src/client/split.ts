@@ -2,6 +2,7 @@
  * Requests bigger than one call allows (TPNS: 20 token_accounts, 100 tokens or accounts) are
  * split into parts sent in order; their answers are merged back in request order.
  */
+import { RetCode } from './errors.ts';
 import type { BatchoperateRequest, BatchoperateResponse, QueryRequest, QueryResponse } from './types.ts';
 
 export const MAX_TOKEN_ACCOUNTS = 20;
@@ -38,19 +39,23 @@ export function mergeBatch(parts: BatchoperateResponse[]): BatchoperateResponse 
   if (parts.length === 1) return parts[0]!;
   const result = parts.flatMap((p) => p.result);
   const failed = result.filter((r) => r !== '0').length;
-  if (failed === 0) return { ...status(0, 'ok'), result };
+  if (failed === 0) return { ...status(RetCode.OK, 'ok'), result };
   let offset = 0;
   const messages: string[] = [];
   for (const part of parts) {
-    if (part.ret_code !== 0) messages.push(`[elements ${offset}..${offset + part.result.length - 1}] ${part.err_msg}`);
+    if (part.ret_code !== RetCode.OK)
+      messages.push(`[elements ${offset}..${offset + part.result.length - 1}] ${part.err_msg}`);
     offset += part.result.length;
   }
-  return { ...status(failed === result.length ? 1008027 : 1008026, messages.join(' | ')), result };
+  return {
+    ...status(failed === result.length ? RetCode.ALL_FAILED : RetCode.SOME_FAILED, messages.join(' | ')),
+    result,
+  };
 }
 
 export function mergeQuery(parts: QueryResponse[]): QueryResponse {
   if (parts.length === 1) return parts[0]!;
-  const merged: QueryResponse = { ...status(0, 'ok'), result: parts.flatMap((p) => p.result) };
+  const merged: QueryResponse = { ...status(RetCode.OK, 'ok'), result: parts.flatMap((p) => p.result) };
   if (parts[0]?.account_tokens) merged.account_tokens = parts.flatMap((p) => p.account_tokens ?? []);
   if (parts[0]?.token_accounts) merged.token_accounts = parts.flatMap((p) => p.token_accounts ?? []);
   return merged;

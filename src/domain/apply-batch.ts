@@ -2,6 +2,7 @@
  * The batchoperate rules (SPEC §2.4, §2.5): ops 1..5, bind-time order, caps and eviction.
  * Pure: it reads and updates a BindingSet and records every change; the store persists them.
  */
+import { RetCode } from '../errors.ts';
 import type { BindingSet } from './binding-set.ts';
 import {
   type AccountKey,
@@ -34,8 +35,8 @@ export interface BatchOutcome {
 /** Returns strictly increasing bind times. */
 export type BindClock = () => number;
 
-const NO_BINDING: ElementOutcome = { code: 10110008, message: 'has no bindings' };
-const OK: ElementOutcome = { code: 0 };
+const NO_BINDING: ElementOutcome = { code: RetCode.NO_BINDING, message: 'has no bindings' };
+const OK: ElementOutcome = { code: RetCode.OK };
 
 const oldest = (bindings: Binding[], except: (b: Binding) => boolean): Binding | undefined => {
   let found: Binding | undefined;
@@ -110,7 +111,7 @@ export function applyBatch(set: BindingSet, command: BatchCommand, policy: AppPo
         const accounts = distinctInOrder(element.accounts, tpns);
         if (accounts.length > policy.maxAccountsPerToken) {
           return {
-            code: 1008007,
+            code: RetCode.INVALID_PARAMETER,
             field: 'account_list',
             message: `${accounts.length} distinct accounts, more than this app's max_accounts_per_token (${policy.maxAccountsPerToken})`,
           };
@@ -137,7 +138,9 @@ export function applyBatch(set: BindingSet, command: BatchCommand, policy: AppPo
             removed++;
           }
         }
-        return removed > 0 ? OK : { code: 10110008, message: 'none of the listed accounts is bound to this token' };
+        return removed > 0
+          ? OK
+          : { code: RetCode.NO_BINDING, message: 'none of the listed accounts is bound to this token' };
       }
       case 4: {
         const bound = set.ofToken(element.token);

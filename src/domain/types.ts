@@ -1,5 +1,7 @@
 /** The words of SPEC §1 as types. Times are microseconds since the Unix epoch, strictly increasing per store. */
 
+import type { RetCode } from '../errors.ts';
+
 export type Platform = 'android' | 'ios';
 
 /** An account is identified by the pair (account, account_type). */
@@ -66,7 +68,7 @@ export interface AppPolicy {
 export const DEFAULT_POLICY: AppPolicy = { maxTokensPerAccount: 100, maxAccountsPerToken: 10, bindingRules: 'append' };
 
 /** The outcome of one applied element: 0, or the TPNS code it failed with. */
-export type ElementCode = 0 | 1008007 | 10110008;
+export type ElementCode = (typeof RetCode)['OK' | 'INVALID_PARAMETER' | 'NO_BINDING'];
 
 /** Per-app token bucket: `perSecond` refill, up to `burst` tokens. Off when absent. */
 export interface RateLimit {

@@ -3,7 +3,7 @@
  * A whole-request problem throws an ApiError and nothing is applied; an element's own problem
  * becomes that element's result and the others go ahead.
  */
-import { apiError } from '../errors.ts';
+import { apiError, RetCode } from '../errors.ts';
 import type { AccountKey, BatchCommand, BatchElement } from './types.ts';
 import {
   checkAccountKey,
@@ -68,7 +68,7 @@ function tokenAccountsElement(
 ): BatchElement | Failure {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return {
-      code: 1008007,
+      code: RetCode.INVALID_PARAMETER,
       message: `${path}: must be an object like {"token": "...", "account_list": [...]}, got ${describe(value)}`,
     };
   }
@@ -77,11 +77,15 @@ function tokenAccountsElement(
   if (isFailure(token)) return token;
   const list = record.account_list;
   const listPath = `${path}.account_list`;
-  if (list === undefined || list === null) return { code: 1008007, message: `${listPath}: required` };
-  if (!Array.isArray(list)) return { code: 1008007, message: `${listPath}: must be an array, got ${describe(list)}` };
-  if (list.length === 0) return { code: 1008007, message: `${listPath}: must not be empty` };
+  if (list === undefined || list === null) return { code: RetCode.INVALID_PARAMETER, message: `${listPath}: required` };
+  if (!Array.isArray(list))
+    return { code: RetCode.INVALID_PARAMETER, message: `${listPath}: must be an array, got ${describe(list)}` };
+  if (list.length === 0) return { code: RetCode.INVALID_PARAMETER, message: `${listPath}: must not be empty` };
   if (list.length > MAX_LIST_ENTRIES) {
-    return { code: 1008007, message: `${listPath}: at most ${MAX_LIST_ENTRIES} entries, got ${list.length}` };
+    return {
+      code: RetCode.INVALID_PARAMETER,
+      message: `${listPath}: at most ${MAX_LIST_ENTRIES} entries, got ${list.length}`,
+    };
   }
   const accounts: AccountKey[] = [];
   for (const [i, entry] of list.entries()) {

@@ -123,7 +123,7 @@ async function checkSignature(
 }
 
 /**
- * Resolves to the authenticated app, or rejects with 1008003. Every credential sent must verify:
+ * Resolves to the authenticated app, or rejects with AUTH_FAILED. Every credential sent must verify:
  * Basic and a signature together pass only if both are right and name the same app.
  */
 export async function authenticate(

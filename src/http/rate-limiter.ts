@@ -15,7 +15,7 @@ interface Bucket {
 export class RateLimiter {
   private readonly buckets = new Map<number, Bucket>();
 
-  /** Takes one request's token from the app's bucket, or throws 1008028 with Retry-After. */
+  /** Takes one request's token from the app's bucket, or throws RATE_LIMITED with Retry-After. */
   take(app: App, now = Date.now()): void {
     const limit = app.rateLimit;
     if (!limit) {

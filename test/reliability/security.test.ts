@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BATCH, basic, QUERY, tempDir, testServer } from '../helpers.ts';
 import { cli, startServer, stopServer } from '../server-process.ts';
 
@@ -141,10 +142,14 @@ describe('security', () => {
       if (response.status === 429) assert.ok(Number(response.headers.get('retry-after')) > 0);
     }
     assert.deepEqual(statuses, [...Array<number>(10).fill(401), 429]);
-    const lines = server
-      .output()
-      .split('\n')
-      .filter((line) => line.includes('admin authentication failed'));
+    // The server's log reaches its stdout a moment after the answer does.
+    const failures = () =>
+      server
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('admin authentication failed'));
+    for (let waited = 0; failures().length < 10 && waited < 5000; waited += 50) await sleep(50);
+    const lines = failures();
     assert.equal(lines.length, 10);
     assert.equal((JSON.parse(lines[9]!) as { ip: string; failures: number }).failures, 10);
     assert.match(lines[0]!, /"ip":"127\.0\.0\.1"/);

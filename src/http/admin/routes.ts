@@ -232,7 +232,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
       }
       if (b.rate_limit !== undefined)
         changes.rateLimit = b.rate_limit && { perSecond: b.rate_limit.per_second, burst: b.rate_limit.burst };
-      if (b.webhook !== undefined) changes.webhookUrl = b.webhook?.url;
+      if (b.webhook !== undefined) changes.webhookUrl = b.webhook === null ? null : b.webhook.url;
       const updated = await answer(() => service.update(request.params.accessId, changes));
       if (!updated) throw notFound(request.params.accessId);
       return appView(updated, { webhookSecret: Boolean(b.webhook) });
