@@ -103,5 +103,11 @@ export const SQL = {
   sweepDeliveries:
     'DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE at < $1 LIMIT $2)',
 
+  migrationsLock: 'SELECT pg_advisory_xact_lock($1)',
+  migrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
+      version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`,
+  migrationsVersion: 'SELECT max(version) AS v FROM schema_migrations',
+  migrationRecord: 'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)',
+
   ping: 'SELECT 1',
 } as const;

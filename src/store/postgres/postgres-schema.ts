@@ -1,15 +1,7 @@
-/**
- * PostgreSQL schema as numbered migrations, applied under an advisory lock so that instances
- * starting together migrate once. A database migrated by a newer bindery is refused.
- */
+/** The PostgreSQL schema as numbered migrations, for the one runner (../migrations.ts). */
 import type { PoolClient } from 'pg';
-import { StoreError } from '../../errors.ts';
-
-interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
+import { type Migration, migrate, schemaVersion } from '../migrations.ts';
+import { SQL } from './postgres-queries.ts';
 
 /** Any constant shared by every bindery: the key of the advisory lock that guards migrations. */
 const MIGRATION_LOCK_KEY = 0x62696e64; // "bind"
@@ -120,38 +112,28 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.at(-1)?.version ?? 0;
+export const POSTGRES_SCHEMA_VERSION = schemaVersion(POSTGRES_MIGRATIONS);
 
-/** Applies the missing migrations; returns the versions applied. */
-export async function migratePostgres(client: PoolClient): Promise<number[]> {
-  await client.query('BEGIN');
-  try {
-    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
-    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
-      version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`);
-    const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
-    const from = rows[0]?.v ?? 0;
-    if (from > POSTGRES_SCHEMA_VERSION) {
-      throw new StoreError(
-        `the database is at schema version ${from}, newer than this bindery knows (${POSTGRES_SCHEMA_VERSION}): ` +
-          'upgrade bindery, or point BINDERY_DATABASE_URL at another database',
-      );
-    }
-    const applied: number[] = [];
-    for (const migration of POSTGRES_MIGRATIONS) {
-      if (migration.version <= from) continue;
-      await client.query(migration.sql);
-      await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
-        migration.version,
-        migration.name,
-        Date.now(),
-      ]);
-      applied.push(migration.version);
-    }
-    await client.query('COMMIT');
-    return applied;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  }
+/** Under an advisory transaction lock, so that instances starting together migrate once. */
+export function migratePostgres(client: PoolClient): Promise<number[]> {
+  return migrate(
+    {
+      async exclusive(work) {
+        await client.query('BEGIN');
+        try {
+          await client.query(SQL.migrationsLock, [MIGRATION_LOCK_KEY]);
+          const result = await work();
+          await client.query('COMMIT');
+          return result;
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw error;
+        }
+      },
+      script: async (sql) => void (await client.query(sql)),
+      query: async <R>(sql: string, params: unknown[]) => (await client.query(sql, params)).rows as R[],
+    },
+    SQL,
+    POSTGRES_MIGRATIONS,
+  );
 }

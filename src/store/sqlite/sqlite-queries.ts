@@ -87,6 +87,11 @@ export const SQL = {
   appDeliveriesDelete: 'DELETE FROM webhook_deliveries WHERE app_id = ?',
   appIdempotencyDelete: 'DELETE FROM idempotency_keys WHERE app_id = ?',
 
+  migrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
+      version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`,
+  migrationsVersion: 'SELECT max(version) AS v FROM schema_migrations',
+  migrationRecord: 'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)',
+
   clockGet: 'SELECT last_bound_at FROM bind_clock WHERE id = 1',
   clockSet: 'UPDATE bind_clock SET last_bound_at = ? WHERE id = 1',
   ping: 'SELECT 1',

@@ -1,15 +1,7 @@
-/**
- * SQLite schema as numbered migrations, applied in order under an exclusive write lock and recorded
- * in schema_migrations. A database migrated by a newer bindery is refused rather than misread.
- */
+/** The SQLite schema as numbered migrations, for the one runner (../migrations.ts). */
 import type Database from 'better-sqlite3';
-import { StoreError } from '../../errors.ts';
-
-interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
+import { type Migration, migrate, schemaVersion } from '../migrations.ts';
+import { SQL } from './sqlite-queries.ts';
 
 export const SQLITE_MIGRATIONS: readonly Migration[] = [
   {
@@ -163,28 +155,32 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS.at(-1)?.version ?? 0;
+export const SQLITE_SCHEMA_VERSION = schemaVersion(SQLITE_MIGRATIONS);
 
-export function migrateSqlite(db: Database.Database): void {
-  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
-  const current = () =>
-    (db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0;
-  const run = db.transaction(() => {
-    const from = current();
-    if (from > SQLITE_SCHEMA_VERSION) {
-      throw new StoreError(
-        `the database is at schema version ${from}, newer than this bindery knows (${SQLITE_SCHEMA_VERSION}): ` +
-          'upgrade bindery, or point BINDERY_DATABASE_URL at another database',
-      );
-    }
-    const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
-    for (const migration of SQLITE_MIGRATIONS) {
-      if (migration.version <= from) continue;
-      db.exec(migration.sql);
-      record.run(migration.version, migration.name, Date.now());
-    }
-  });
-  // IMMEDIATE: two processes starting at once must not both migrate.
-  run.immediate();
+/** BEGIN IMMEDIATE: two processes starting at once must not both migrate. */
+export function migrateSqlite(db: Database.Database): Promise<number[]> {
+  return migrate(
+    {
+      async exclusive(work) {
+        db.exec('BEGIN IMMEDIATE');
+        try {
+          const result = await work();
+          db.exec('COMMIT');
+          return result;
+        } catch (error) {
+          if (db.inTransaction) db.exec('ROLLBACK');
+          throw error;
+        }
+      },
+      script: (sql) => void db.exec(sql),
+      query: <R>(sql: string, params: unknown[]) => {
+        const statement = db.prepare(sql);
+        if (statement.reader) return statement.all(...params) as R[];
+        statement.run(...params);
+        return [];
+      },
+    },
+    SQL,
+    SQLITE_MIGRATIONS,
+  );
 }

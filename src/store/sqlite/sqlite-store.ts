@@ -150,7 +150,7 @@ export class SqliteStore implements BindingStore {
     let db: Database.Database;
     try {
       db = openSqliteConnection(file);
-      migrateSqlite(db);
+      await migrateSqlite(db);
       db.pragma(`busy_timeout = ${READ_BUSY_TIMEOUT_MS}`);
     } catch (error) {
       if (error instanceof StoreError) throw error;
