@@ -18,7 +18,16 @@ export interface Binding extends AccountKey {
 
 /** Why a binding appeared or disappeared; recorded in the history. */
 /** `replaced`: under the `tpns` binding rules, another account of the same account_type took the token. */
-export type ChangeCause = 'bind' | 'unbind' | 'override' | 'replaced' | 'evicted' | 'token_reset' | 'account_reset';
+export const CHANGE_CAUSES = [
+  'bind',
+  'unbind',
+  'override',
+  'replaced',
+  'evicted',
+  'token_reset',
+  'account_reset',
+] as const;
+export type ChangeCause = (typeof CHANGE_CAUSES)[number];
 
 export type OperatorType = 1 | 2 | 3 | 4 | 5;
 

@@ -76,6 +76,22 @@ describe('/api/v1 bindings', () => {
 });
 
 describe('/api/v1/history', () => {
+  it('answers every cause there is, replaced (the tpns rules) included', async (t) => {
+    const server = await testServer(t);
+    await server.service.setPolicy(server.tenant.accessId, { bindingRules: 'tpns' });
+    await batch(server, {
+      operator_type: 1,
+      token_accounts: [{ token: 'phone', account_list: [{ account: 'alice' }] }],
+    });
+    await batch(server, { operator_type: 1, token_accounts: [{ token: 'phone', account_list: [{ account: 'bob' }] }] });
+    const all = await get(server, '/api/v1/history');
+    assert.equal(all.status, 200);
+    assert.deepEqual(
+      (all.body.entries as Record<string, unknown>[]).map((e) => `${e.cause} ${e.account}`),
+      ['bind bob', 'replaced alice', 'bind alice'],
+    );
+  });
+
   it('shows every change with cause, actor and request id, newest first, page by page', async (t) => {
     const server = await testServer(t);
     await server.service.setPolicy(server.tenant.accessId, { maxAccountsPerToken: 1 });

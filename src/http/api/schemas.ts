@@ -1,5 +1,6 @@
 /** Schemas of the /api/v1 surface: what it takes and, as an allow-list, what it answers. */
 import { type Static, Type } from 'typebox';
+import { CHANGE_CAUSES } from '../../domain/types.ts';
 
 const status = {
   ret_code: Type.Integer(),
@@ -54,9 +55,7 @@ export const HistoryEntry = Type.Object({
   id: Type.Integer(),
   at: Type.String({ format: 'date-time' }),
   operator_type: Type.Integer(),
-  cause: Type.Union(
-    ['bind', 'unbind', 'override', 'evicted', 'token_reset', 'account_reset'].map((c) => Type.Literal(c)),
-  ),
+  cause: Type.Union(CHANGE_CAUSES.map((c) => Type.Literal(c))),
   token: Type.String(),
   account: Type.String(),
   account_type: Type.Integer(),
