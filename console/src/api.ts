@@ -44,23 +44,8 @@ export async function api<T>(
   return data as T;
 }
 
-export interface AppView {
-  access_id: string;
-  name: string;
-  secret_key?: string;
-  previous_secret_valid_until?: string;
-  max_tokens_per_account: number;
-  max_accounts_per_token: number;
-  binding_rules: 'append' | 'tpns';
-  rate_limit_per_second: number | null;
-  rate_limit_burst: number | null;
-  webhook_url: string | null;
-  webhook_secret?: string;
-  created_at: string;
-  bindings?: number;
-  tokens?: number;
-  accounts?: number;
-}
+/** The server's one AppView schema, as a type only: nothing of the server is bundled. */
+export type { AppView } from '../../src/domain/app-view.ts';
 
 export interface BindingRow {
   token: string;

@@ -1,24 +1,35 @@
-/** An app as people and scripts see it (CLI --json, admin API): flat, snake_case, secrets only when asked. */
+/**
+ * An app as people and scripts see it: flat, snake_case, secrets only when asked. One schema for
+ * the admin API (its response allow-list), the CLI's --json and the console (which imports the type).
+ */
+import { type Static, Type } from 'typebox';
 import type { AppCounts } from '../store/store.ts';
-import type { App, BindingRules } from './types.ts';
+import { type App, BINDING_RULES } from './types.ts';
 
-export interface AppView {
-  access_id: string;
-  name: string;
-  secret_key?: string;
-  previous_secret_valid_until?: string;
-  max_tokens_per_account: number;
-  max_accounts_per_token: number;
-  binding_rules: BindingRules;
-  rate_limit_per_second: number | null;
-  rate_limit_burst: number | null;
-  webhook_url: string | null;
-  webhook_secret?: string;
-  created_at: string;
-  bindings?: number;
-  tokens?: number;
-  accounts?: number;
-}
+export const BindingRulesSchema = Type.Enum(BINDING_RULES, {
+  description:
+    'append (default): op 1 appends; tpns: as TPNS since 2020-10-26, op 1 acts as op 2 and a token keeps one account per account_type',
+});
+
+export const AppViewSchema = Type.Object({
+  access_id: Type.String(),
+  name: Type.String(),
+  secret_key: Type.Optional(Type.String({ description: 'only when created or rotated' })),
+  previous_secret_valid_until: Type.Optional(Type.String({ format: 'date-time' })),
+  max_tokens_per_account: Type.Integer(),
+  max_accounts_per_token: Type.Integer(),
+  binding_rules: BindingRulesSchema,
+  rate_limit_per_second: Type.Union([Type.Number(), Type.Null()]),
+  rate_limit_burst: Type.Union([Type.Integer(), Type.Null()]),
+  webhook_url: Type.Union([Type.String(), Type.Null()]),
+  webhook_secret: Type.Optional(Type.String({ description: 'only when the webhook is set' })),
+  created_at: Type.String({ format: 'date-time' }),
+  bindings: Type.Optional(Type.Integer()),
+  tokens: Type.Optional(Type.Integer()),
+  accounts: Type.Optional(Type.Integer()),
+});
+
+export type AppView = Static<typeof AppViewSchema>;
 
 export function appView(
   app: App & { counts?: AppCounts },

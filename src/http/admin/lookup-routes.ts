@@ -1,17 +1,12 @@
 /** Admin look-ups for the console: any app's bindings and history, and unbinding one binding. */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { checkAccountKey, checkToken } from '../../domain/validate-fields.ts';
 import { apiError, RetCode } from '../../errors.ts';
 import type { BindingStore } from '../../store/store.ts';
-import { accountTokensView, type HistoryQuery, historyView, tokenAccountsView, valid } from '../api/bindings-view.ts';
-import {
-  AccountQuery,
-  AccountTokens,
-  HistoryPage,
-  HistoryQuery as HistoryQuerySchema,
-  TokenAccounts,
-} from '../api/schemas.ts';
+import { accountTokensView, historyView, tokenAccountsView, valid } from '../api/bindings-view.ts';
+import { AccountQuery, AccountTokens, HistoryPage, HistoryQuery, TokenAccounts } from '../api/schemas.ts';
 import { errorResponses, status } from '../tpns/schemas.ts';
 
 export interface LookupOptions {
@@ -22,7 +17,8 @@ export interface LookupOptions {
 const security = [{ admin: [] }];
 const tags = ['admin'];
 
-export function registerLookups(app: FastifyInstance, options: LookupOptions): void {
+export function registerLookups(fastify: FastifyInstance, options: LookupOptions): void {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { store, maxTokenBytes } = options;
   const appIdOf = async (accessId: string) => {
     const found = await store.findApp(accessId);
@@ -30,7 +26,7 @@ export function registerLookups(app: FastifyInstance, options: LookupOptions): v
     return found.id;
   };
 
-  app.get<{ Params: { accessId: string; account: string }; Querystring: { account_type?: number } }>(
+  app.get(
     '/admin/v1/apps/:accessId/accounts/:account/tokens',
     {
       schema: {
@@ -51,7 +47,7 @@ export function registerLookups(app: FastifyInstance, options: LookupOptions): v
       ),
   );
 
-  app.get<{ Params: { accessId: string; token: string } }>(
+  app.get(
     '/admin/v1/apps/:accessId/tokens/:token/accounts',
     {
       schema: {
@@ -66,7 +62,7 @@ export function registerLookups(app: FastifyInstance, options: LookupOptions): v
       tokenAccountsView(store, await appIdOf(request.params.accessId), request.params.token, maxTokenBytes),
   );
 
-  app.get<{ Params: { accessId: string }; Querystring: HistoryQuery }>(
+  app.get(
     '/admin/v1/apps/:accessId/history',
     {
       schema: {
@@ -74,14 +70,14 @@ export function registerLookups(app: FastifyInstance, options: LookupOptions): v
         security,
         summary: "An app's history, newest first",
         params: Type.Object({ accessId: Type.String() }),
-        querystring: HistoryQuerySchema,
+        querystring: HistoryQuery,
         response: { 200: HistoryPage, ...errorResponses },
       },
     },
     async (request) => historyView(store, await appIdOf(request.params.accessId), request.query, maxTokenBytes),
   );
 
-  app.post<{ Params: { accessId: string }; Body: { token: string; account: string; account_type?: number } }>(
+  app.post(
     '/admin/v1/apps/:accessId/unbind',
     {
       schema: {

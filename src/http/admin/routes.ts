@@ -3,34 +3,16 @@
  * webhooks, counts. It is not registered at all when no admin token is configured. The CLI's app
  * commands go through the same AppService.
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { type AppChanges, AppInputError, type AppService, AppStateError } from '../../domain/app-service.ts';
-import { appView } from '../../domain/app-view.ts';
-import type { BindingRules } from '../../domain/types.ts';
+import { AppViewSchema, appView, BindingRulesSchema } from '../../domain/app-view.ts';
 import { AppExistsError, apiError } from '../../errors.ts';
 import { bearerGuard, type FailedAuthThrottle } from '../bearer-guard.ts';
 import { parseJsonObject } from '../tpns/parse-body.ts';
 import { errorResponses } from '../tpns/schemas.ts';
 import { type LookupOptions, registerLookups } from './lookup-routes.ts';
-
-const AppBody = Type.Object({
-  access_id: Type.String(),
-  name: Type.String(),
-  secret_key: Type.Optional(Type.String({ description: 'only when created or rotated' })),
-  previous_secret_valid_until: Type.Optional(Type.String({ format: 'date-time' })),
-  max_tokens_per_account: Type.Integer(),
-  max_accounts_per_token: Type.Integer(),
-  binding_rules: Type.Union([Type.Literal('append'), Type.Literal('tpns')]),
-  rate_limit_per_second: Type.Union([Type.Number(), Type.Null()]),
-  rate_limit_burst: Type.Union([Type.Integer(), Type.Null()]),
-  webhook_url: Type.Union([Type.String(), Type.Null()]),
-  webhook_secret: Type.Optional(Type.String({ description: 'only when the webhook is set' })),
-  created_at: Type.String({ format: 'date-time' }),
-  bindings: Type.Optional(Type.Integer()),
-  tokens: Type.Optional(Type.Integer()),
-  accounts: Type.Optional(Type.Integer()),
-});
 
 const CreateBody = Type.Object(
   {
@@ -39,12 +21,7 @@ const CreateBody = Type.Object(
     secret_key: Type.Optional(Type.String({ description: 'keep an existing TPNS SecretKey (with access_id)' })),
     max_tokens_per_account: Type.Optional(Type.Integer()),
     max_accounts_per_token: Type.Optional(Type.Integer()),
-    binding_rules: Type.Optional(
-      Type.Union([Type.Literal('append'), Type.Literal('tpns')], {
-        description:
-          'append (default): op 1 appends; tpns: as TPNS since 2020-10-26, op 1 acts as op 2 and a token keeps one account per account_type',
-      }),
-    ),
+    binding_rules: Type.Optional(BindingRulesSchema),
   },
   { additionalProperties: false },
 );
@@ -54,12 +31,7 @@ const PatchBody = Type.Object(
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
     max_tokens_per_account: Type.Optional(Type.Integer()),
     max_accounts_per_token: Type.Optional(Type.Integer()),
-    binding_rules: Type.Optional(
-      Type.Union([Type.Literal('append'), Type.Literal('tpns')], {
-        description:
-          'append (default): op 1 appends; tpns: as TPNS since 2020-10-26, op 1 acts as op 2 and a token keeps one account per account_type',
-      }),
-    ),
+    binding_rules: Type.Optional(BindingRulesSchema),
     rate_limit: Type.Optional(
       Type.Union([Type.Object({ per_second: Type.Number(), burst: Type.Integer() }), Type.Null()], {
         description: 'null turns it off',
@@ -89,15 +61,6 @@ const Deliveries = Type.Object({
   ),
 });
 
-type PatchInput = {
-  name?: string;
-  max_tokens_per_account?: number;
-  max_accounts_per_token?: number;
-  binding_rules?: BindingRules;
-  rate_limit?: { per_second: number; burst: number } | null;
-  webhook?: { url: string } | null;
-};
-
 export interface AdminRouteOptions extends LookupOptions {
   service: AppService;
   adminToken: string;
@@ -118,7 +81,8 @@ async function answer<T>(run: () => Promise<T>): Promise<T> {
   }
 }
 
-export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptions): Promise<void> {
+export async function adminRoutes(fastify: FastifyInstance, options: AdminRouteOptions): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { service } = options;
   const security = [{ admin: [] }];
 
@@ -139,7 +103,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
         tags: ['admin'],
         security,
         summary: 'All apps with their counts',
-        response: { 200: Type.Object({ apps: Type.Array(AppBody) }), ...errorResponses },
+        response: { 200: Type.Object({ apps: Type.Array(AppViewSchema) }), ...errorResponses },
       },
     },
     async () => ({
@@ -147,16 +111,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
     }),
   );
 
-  app.post<{
-    Body: {
-      name: string;
-      access_id?: string;
-      secret_key?: string;
-      max_tokens_per_account?: number;
-      max_accounts_per_token?: number;
-      binding_rules?: BindingRules;
-    };
-  }>(
+  app.post(
     '/admin/v1/apps',
     {
       schema: {
@@ -164,7 +119,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
         security,
         summary: 'Create an app; its SecretKey is answered once',
         body: CreateBody,
-        response: { 201: AppBody, ...errorResponses },
+        response: { 201: AppViewSchema, ...errorResponses },
       },
     },
     async (request, reply) => {
@@ -185,7 +140,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
     },
   );
 
-  app.get<{ Params: { accessId: string } }>(
+  app.get(
     '/admin/v1/apps/:accessId',
     {
       schema: {
@@ -193,7 +148,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
         security,
         summary: 'One app with its counts',
         params: AccessIdParams,
-        response: { 200: AppBody, ...errorResponses },
+        response: { 200: AppViewSchema, ...errorResponses },
       },
     },
     async (request) => {
@@ -203,7 +158,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
     },
   );
 
-  app.patch<{ Params: { accessId: string }; Body: PatchInput }>(
+  app.patch(
     '/admin/v1/apps/:accessId',
     {
       schema: {
@@ -212,7 +167,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
         summary: 'Change the name, caps, rate limit or webhook',
         params: AccessIdParams,
         body: PatchBody,
-        response: { 200: AppBody, ...errorResponses },
+        response: { 200: AppViewSchema, ...errorResponses },
       },
     },
     async (request) => {
@@ -239,7 +194,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
     },
   );
 
-  app.delete<{ Params: { accessId: string } }>(
+  app.delete(
     '/admin/v1/apps/:accessId',
     {
       schema: {
@@ -256,10 +211,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
     },
   );
 
-  app.post<{
-    Params: { accessId: string };
-    Body: { grace_seconds?: number; end_previous_grace?: boolean } | undefined;
-  }>(
+  app.post(
     '/admin/v1/apps/:accessId/rotate-secret',
     {
       schema: {
@@ -281,7 +233,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
             { additionalProperties: false },
           ),
         ),
-        response: { 200: AppBody, ...errorResponses },
+        response: { 200: AppViewSchema, ...errorResponses },
       },
     },
     async (request) => {
@@ -293,7 +245,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRouteOptio
     },
   );
 
-  app.get<{ Params: { accessId: string }; Querystring: { limit?: number } }>(
+  app.get(
     '/admin/v1/apps/:accessId/webhook-deliveries',
     {
       schema: {

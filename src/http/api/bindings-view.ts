@@ -7,6 +7,7 @@ import { checkAccountKey, checkToken, type Failure, isFailure } from '../../doma
 import { ApiError, apiError, RetCode } from '../../errors.ts';
 import type { BindingStore, HistoryFilter } from '../../store/store.ts';
 import { status } from '../tpns/schemas.ts';
+import type { HistoryQuery } from './schemas.ts';
 
 export function valid<T>(value: T | Failure): T {
   if (isFailure(value)) throw new ApiError(value.code, 400, value.message);
@@ -51,14 +52,6 @@ export async function tokenAccountsView(
       bound_at: boundAtIso(a.boundAt),
     })),
   };
-}
-
-export interface HistoryQuery {
-  account?: string;
-  account_type?: number;
-  token?: string;
-  limit?: number;
-  cursor?: string;
 }
 
 const encodeCursor = (id: number) => Buffer.from(String(id)).toString('base64url');

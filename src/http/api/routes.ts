@@ -1,4 +1,5 @@
 /** The /api/v1 reads (SPEC §3): bindings with their metadata, and the history of changes. */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { type TenantOptions, tenantOf } from '../tenant.ts';
 import { errorResponses } from '../tpns/schemas.ts';
@@ -17,10 +18,11 @@ export interface ApiRouteOptions extends TenantOptions {
   maxTokenBytes: number;
 }
 
-export async function apiRoutes(app: FastifyInstance, options: ApiRouteOptions): Promise<void> {
+export async function apiRoutes(fastify: FastifyInstance, options: ApiRouteOptions): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { store, maxTokenBytes } = options;
 
-  app.get<{ Params: { account: string }; Querystring: { account_type?: number } }>(
+  app.get(
     '/api/v1/accounts/:account/tokens',
     {
       schema: {
@@ -41,7 +43,7 @@ export async function apiRoutes(app: FastifyInstance, options: ApiRouteOptions):
       ),
   );
 
-  app.get<{ Params: { token: string } }>(
+  app.get(
     '/api/v1/tokens/:token/accounts',
     {
       schema: {
@@ -61,7 +63,7 @@ export async function apiRoutes(app: FastifyInstance, options: ApiRouteOptions):
       ),
   );
 
-  app.get<{ Querystring: HistoryQuery }>(
+  app.get(
     '/api/v1/history',
     {
       schema: {

@@ -55,7 +55,7 @@ export const HistoryEntry = Type.Object({
   id: Type.Integer(),
   at: Type.String({ format: 'date-time' }),
   operator_type: Type.Integer(),
-  cause: Type.Union(CHANGE_CAUSES.map((c) => Type.Literal(c))),
+  cause: Type.Enum(CHANGE_CAUSES),
   token: Type.String(),
   account: Type.String(),
   account_type: Type.Integer(),
