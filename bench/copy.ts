@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { WRITE_RULES } from '../src/domain/run-batch.ts';
 import { DEFAULT_POLICY } from '../src/domain/types.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
-import { TestPostgres } from '../test/postgres-server.ts';
+import { TestPostgres } from '../test/support/postgres-server.ts';
 
 const { values } = parseArgs({ options: { bindings: { type: 'string', default: '1000000' } } });
 const total = Number(values.bindings);

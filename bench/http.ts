@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { basicHeader, cli, startServer, stopServer } from '../test/server-process.ts';
+import { basicHeader, cli, startServer, stopServer } from '../test/support/server-process.ts';
 
 const { values } = parseArgs({
   options: {

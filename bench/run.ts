@@ -17,7 +17,7 @@ import { type Binding, DEFAULT_POLICY } from '../src/domain/types.ts';
 import { SQL as PG_SQL } from '../src/store/postgres/postgres-queries.ts';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { SQL as SQLITE_SQL } from '../src/store/sqlite/sqlite-queries.ts';
-import { TestPostgres } from '../test/postgres-server.ts';
+import { TestPostgres } from '../test/support/postgres-server.ts';
 import { cliBench } from './cli.ts';
 import { exportsBench } from './exports.ts';
 import { APP, basic, type LoadResult, load, median, rssMb, SERVER, seedSqlite, start } from './harness.ts';

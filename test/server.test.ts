@@ -6,8 +6,8 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { tempDir } from './helpers.ts';
-import { basicHeader, cli, startServer, stopServer } from './server-process.ts';
+import { tempDir } from './support/helpers.ts';
+import { basicHeader, cli, startServer, stopServer } from './support/server-process.ts';
 
 const BATCH = '/v3/device/account/batchoperate';
 const QUERY = '/v3/device/account/query';

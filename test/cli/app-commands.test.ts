@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { tempDir } from '../helpers.ts';
-import { cli } from '../server-process.ts';
+import { tempDir } from '../support/helpers.ts';
+import { cli } from '../support/server-process.ts';
 
 describe('bindery app …', () => {
   it('create --json prints exactly one flat JSON object; list, show, set-policy, rotate-secret and delete work', async (t) => {

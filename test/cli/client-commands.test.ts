@@ -7,8 +7,8 @@ import { describe, it, type TestContext } from 'node:test';
 import { WRITE_RULES } from '../../src/domain/run-batch.ts';
 import { DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { tempDir } from '../helpers.ts';
-import { cli, startServer, stopServer } from '../server-process.ts';
+import { tempDir } from '../support/helpers.ts';
+import { cli, startServer, stopServer } from '../support/server-process.ts';
 
 async function server(t: TestContext, seed?: (store: SqliteStore, appId: number) => Promise<void>) {
   const file = join(tempDir(t), 'b.db');

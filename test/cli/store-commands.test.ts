@@ -6,9 +6,9 @@ import { DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { BindingStore } from '../../src/store/store.ts';
-import { allBindings, tempDir } from '../helpers.ts';
-import { TestPostgres } from '../postgres-server.ts';
-import { cli } from '../server-process.ts';
+import { allBindings, tempDir } from '../support/helpers.ts';
+import { TestPostgres } from '../support/postgres-server.ts';
+import { cli } from '../support/server-process.ts';
 
 let postgres: TestPostgres;
 before(async () => {

@@ -9,8 +9,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { tempDir } from '../helpers.ts';
-import { startServer, stopServer } from '../server-process.ts';
+import { tempDir } from '../support/helpers.ts';
+import { startServer, stopServer } from '../support/server-process.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');

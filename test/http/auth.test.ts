@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { safeEqual, tpnsSign } from '../../src/http/auth.ts';
-import { basic, post, QUERY, statusOf, testServer } from '../helpers.ts';
+import { basic, post, QUERY, statusOf, testServer } from '../support/helpers.ts';
 
 // SPEC §2.1: the vendor's test vector, byte for byte.
 const VECTOR = {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { tempDir } from '../helpers.ts';
-import { TestPostgres } from '../postgres-server.ts';
-import { cli } from '../server-process.ts';
-import { crashRun } from './crash-harness.ts';
-import { size } from './soak.ts';
+import { crashRun } from '../support/crash-harness.ts';
+import { tempDir } from '../support/helpers.ts';
+import { TestPostgres } from '../support/postgres-server.ts';
+import { cli } from '../support/server-process.ts';
+import { size } from '../support/soak.ts';
 
 const KILLS = size(3, 25);
 

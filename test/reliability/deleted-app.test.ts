@@ -11,9 +11,9 @@ import { AppService } from '../../src/domain/app-service.ts';
 import { WRITE_RULES } from '../../src/domain/run-batch.ts';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/sqlite-schema.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { tempDir } from '../helpers.ts';
-import { basicHeader, startServer, stopServer } from '../server-process.ts';
-import { WriteLoad } from './write-load.ts';
+import { tempDir } from '../support/helpers.ts';
+import { basicHeader, startServer, stopServer } from '../support/server-process.ts';
+import { WriteLoad } from '../support/write-load.ts';
 
 describe('deleted apps', () => {
   it("a deleted app's cached credentials never write into the app created after it (two processes, one file)", async (t) => {

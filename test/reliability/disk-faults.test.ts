@@ -13,9 +13,9 @@ import { describe, it, type TestContext } from 'node:test';
 import { AppService } from '../../src/domain/app-service.ts';
 import { WRITE_RULES } from '../../src/domain/run-batch.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { tempDir } from '../helpers.ts';
-import { basicHeader, type ServerProcess, startServer, stopServer } from '../server-process.ts';
-import { type Answer, boundTokens, WriteLoad } from './write-load.ts';
+import { tempDir } from '../support/helpers.ts';
+import { basicHeader, type ServerProcess, startServer, stopServer } from '../support/server-process.ts';
+import { type Answer, boundTokens, WriteLoad } from '../support/write-load.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -14,9 +14,9 @@ import type { Binding } from '../../src/domain/types.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { BindingStore } from '../../src/store/store.ts';
-import { tempDir } from '../helpers.ts';
-import { TestPostgres } from '../postgres-server.ts';
-import { basicHeader, type ServerProcess, startServer, stopServer } from '../server-process.ts';
+import { tempDir } from '../support/helpers.ts';
+import { TestPostgres } from '../support/postgres-server.ts';
+import { basicHeader, type ServerProcess, startServer, stopServer } from '../support/server-process.ts';
 
 const BATCH = '/v3/device/account/batchoperate';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { allBindings, basic, testServer } from '../helpers.ts';
-import { size } from './soak.ts';
+import { allBindings, basic, testServer } from '../support/helpers.ts';
+import { size } from '../support/soak.ts';
 
 const CODES = new Set([0, 1008001, 1008002, 1008003, 1008006, 1008007, 1008026, 1008027, 1008028]);
 const PATHS = ['/v3/device/account/batchoperate', '/v3/device/account/query', '/api/v1/import'];

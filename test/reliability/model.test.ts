@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { BindingModel, type ModelRequest } from '../binding-model.ts';
-import { BATCH, basic, QUERY, testServer } from '../helpers.ts';
-import { size } from './soak.ts';
+import { BindingModel, type ModelRequest } from '../support/binding-model.ts';
+import { BATCH, basic, QUERY, testServer } from '../support/helpers.ts';
+import { size } from '../support/soak.ts';
 
 const TOKENS = ['tA', 'tB', 'tC', 'tD', 'tE'];
 const ACCOUNTS = [{ account: 'ann' }, { account: 'bob' }, { account: 'cat' }, { account: 'ann', account_type: 3 }];

@@ -11,9 +11,9 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { AppService } from '../../src/domain/app-service.ts';
 import { WRITE_RULES } from '../../src/domain/run-batch.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
-import { TestPostgres } from '../postgres-server.ts';
-import { basicHeader, type ServerProcess, startServer, stopServer } from '../server-process.ts';
-import { type Answer, boundTokens, WriteLoad } from './write-load.ts';
+import { TestPostgres } from '../support/postgres-server.ts';
+import { basicHeader, type ServerProcess, startServer, stopServer } from '../support/server-process.ts';
+import { type Answer, boundTokens, WriteLoad } from '../support/write-load.ts';
 
 const SOAK = process.env.BINDERY_SOAK === '1';
 const REPEATS = SOAK ? 10 : 1;

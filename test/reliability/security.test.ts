@@ -4,8 +4,8 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BATCH, basic, QUERY, tempDir, testServer } from '../helpers.ts';
-import { cli, startServer, stopServer } from '../server-process.ts';
+import { BATCH, basic, QUERY, tempDir, testServer } from '../support/helpers.ts';
+import { cli, startServer, stopServer } from '../support/server-process.ts';
 
 /** An HTTP answer's body is a TPNS status: 1008007 and the message. */
 function assertTpnsBody(answer: string, message: RegExp): void {

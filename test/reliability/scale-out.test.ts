@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { BindingModel, type ModelRequest } from './binding-model.ts';
-import { TestPostgres } from './postgres-server.ts';
-import { basicHeader, cli, type ServerProcess, startServer, stopServer } from './server-process.ts';
+import { BindingModel, type ModelRequest } from '../support/binding-model.ts';
+import { TestPostgres } from '../support/postgres-server.ts';
+import { basicHeader, cli, type ServerProcess, startServer, stopServer } from '../support/server-process.ts';
 
 let postgres: TestPostgres;
 before(async () => {

@@ -1,37 +1,21 @@
+/** The webhook deliverer: retries, backoff, signatures, and where it refuses to send. */
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import pino from 'pino';
-import { Sweeper } from '../../src/background/sweeper.ts';
 import { WebhookDeliverer, webhookSignature } from '../../src/background/webhook-deliverer.ts';
 import { DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { isInwardAddress, outwardLookup } from '../../src/domain/webhook-target.ts';
-import { sqliteStore } from '../helpers.ts';
+import { sqliteStore } from '../support/helpers.ts';
 
 const log = pino({ level: 'silent' });
-const DAY = 86_400_000;
+const _DAY = 86_400_000;
 const bind = (token: string) => ({
   elements: [{ op: 1 as const, token, accounts: [{ account: 'alice', accountType: 0 }] }],
   platform: null,
   opType: null,
   opId: null,
-});
-
-describe('sweeper', () => {
-  it('keeps history for the retention period and removes it after', async (t) => {
-    const { store } = await sqliteStore(t);
-    const app = await store.createApp({
-      accessId: '1500000001',
-      name: 'x',
-      secretKey: 'a'.repeat(32),
-      policy: DEFAULT_POLICY,
-    });
-    await store.applyBatch(app.id, bind('t1'));
-    const sweeper = new Sweeper(store, { intervalMs: 60_000, retentionDays: 30 }, log);
-    assert.deepEqual(await sweeper.sweep(Date.now() + 29 * DAY), { history: 0, idempotency: 0, webhooks: 0 });
-    assert.deepEqual(await sweeper.sweep(Date.now() + 31 * DAY), { history: 1, idempotency: 0, webhooks: 0 });
-  });
 });
 
 /** A webhook receiver on loopback that answers every request with `status`; resolves to its port. */

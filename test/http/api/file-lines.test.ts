@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileLines } from '../../src/http/api/file-lines.ts';
+import { fileLines } from '../../../src/http/api/file-lines.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'file-lines-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,10 +1,10 @@
 /** The BindingStore contract, continued: history, idempotency, the webhook outbox, sweeping. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AccountKey, AppPolicy, BatchCommand, BatchElement } from '../src/domain/types.ts';
-import { DEFAULT_POLICY } from '../src/domain/types.ts';
-import { IdempotencyMismatchError } from '../src/errors.ts';
-import type { BindingStore } from '../src/store/store.ts';
+import type { AccountKey, AppPolicy, BatchCommand, BatchElement } from '../../src/domain/types.ts';
+import { DEFAULT_POLICY } from '../../src/domain/types.ts';
+import { IdempotencyMismatchError } from '../../src/errors.ts';
+import type { BindingStore } from '../../src/store/store.ts';
 import type { StoreFactory } from './store-contract.ts';
 
 const acc = (account: string, accountType = 0): AccountKey => ({ account, accountType });

@@ -1,7 +1,7 @@
 /** /api/v1: bindings with metadata, and the history of changes. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BATCH, basic, type TestServer, testServer } from '../helpers.ts';
+import { BATCH, basic, type TestServer, testServer } from '../../support/helpers.ts';
 
 async function get(server: TestServer, url: string, headers = basic(server.tenant)) {
   const response = await server.app.inject({ method: 'GET', url, headers });

@@ -1,15 +1,22 @@
-/** The HTTP edge: body parsing whatever the Content-Type, limits, unknown paths and methods, store failures. */
+/** The HTTP edge: body parsing whatever the Content-Type, limits, unknown paths and methods, store failures, logs. */
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { buildApp } from '../../src/app.ts';
-import { AppService } from '../../src/domain/app-service.ts';
-import { BATCH, basic, post, QUERY, sqliteStore, statusOf, testConfig, testServer } from '../helpers.ts';
-
-const BIND = JSON.stringify({
-  operator_type: 1,
-  token_accounts: [{ token: 't1', account_list: [{ account: 'alice' }] }],
-});
+import { buildApp, loggerOptions } from '../src/app.ts';
+import { AppService } from '../src/domain/app-service.ts';
+import { tpnsSign } from '../src/http/auth.ts';
+import {
+  BATCH,
+  BIND_ONE,
+  basic,
+  post,
+  QUERY,
+  sqliteStore,
+  statusOf,
+  testConfig,
+  testServer,
+} from './support/helpers.ts';
 
 describe('protocol', () => {
   it('parses the body as JSON whatever the Content-Type says', async (t) => {
@@ -24,7 +31,7 @@ describe('protocol', () => {
       'garbage/!!',
     ]) {
       const headers: Record<string, string> = { ...basic(server.tenant), ...(type ? { 'content-type': type } : {}) };
-      const response = await server.app.inject({ method: 'POST', url: BATCH, payload: BIND, headers });
+      const response = await server.app.inject({ method: 'POST', url: BATCH, payload: BIND_ONE, headers });
       assert.equal(response.statusCode, 200, `Content-Type ${String(type)}`);
       assert.deepEqual(response.json().result, ['0']);
     }
@@ -164,7 +171,7 @@ describe('protocol', () => {
     const readyWhileBroken = await app.inject({ method: 'GET', url: '/readyz' });
     assert.equal(readyWhileBroken.statusCode, 200, 'the store itself still answers');
     await store.close();
-    const closed = await post({ app }, BATCH, BIND, basic(tenant));
+    const closed = await post({ app }, BATCH, BIND_ONE, basic(tenant));
     assert.deepEqual(closed, {
       status: 503,
       body: statusOf(1008004, 'store unavailable: nothing was changed; retry shortly'),
@@ -183,5 +190,56 @@ describe('protocol', () => {
     const notReady = await server.app.inject({ method: 'GET', url: '/readyz' });
     assert.equal(notReady.statusCode, 503);
     assert.equal(notReady.json().status, 'not ready');
+  });
+});
+
+describe('logs', () => {
+  it('carry request ids and never a secret, a signature or the admin token', async (t) => {
+    const { store } = await sqliteStore(t);
+    let log = '';
+    const stream = new Writable({
+      write: (chunk: Buffer, _encoding, done) => {
+        log += chunk.toString();
+        done();
+      },
+    });
+    const adminToken = 'admin-token-that-must-not-leak';
+    const app = await buildApp(testConfig({ adminToken }), store, {
+      logger: { ...(loggerOptions('trace') as object), stream },
+    });
+    t.after(() => app.close());
+    const tenant = await new AppService(store, 0).create({ name: 'x' });
+    await app.inject({ method: 'POST', url: BATCH, payload: BIND_ONE, headers: basic(tenant) });
+    const ts = String(Math.floor(Date.now() / 1000));
+    const sign = tpnsSign(tenant.secretKey, ts + tenant.accessId, Buffer.from(BIND_ONE));
+    await app.inject({
+      method: 'POST',
+      url: BATCH,
+      payload: BIND_ONE,
+      headers: { accessid: tenant.accessId, timestamp: ts, sign },
+    });
+    await app.inject({
+      method: 'POST',
+      url: BATCH,
+      payload: BIND_ONE,
+      headers: basic({ accessId: tenant.accessId, secretKey: 'f'.repeat(32) }),
+    });
+    const created = await app.inject({
+      method: 'POST',
+      url: '/admin/v1/apps',
+      payload: '{"name":"y"}',
+      headers: { authorization: `Bearer ${adminToken}` },
+    });
+    const createdSecret = created.json().secret_key as string;
+    assert.ok(log.includes('"reqId"'), 'requests are logged with their id');
+    for (const secret of [
+      tenant.secretKey,
+      sign,
+      adminToken,
+      createdSecret,
+      Buffer.from(`${tenant.accessId}:${tenant.secretKey}`).toString('base64'),
+    ]) {
+      assert.ok(!log.includes(secret), `the log does not contain ${secret.slice(0, 6)}…`);
+    }
   });
 });

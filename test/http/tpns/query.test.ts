@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BATCH, basic, post, QUERY, statusOf, testServer } from '../helpers.ts';
+import { BATCH, basic, post, QUERY, statusOf, testServer } from '../../support/helpers.ts';
 
 describe('query', () => {
   it('op 1 lists each account tokens oldest first, one entry per element in request order', async (t) => {

@@ -9,8 +9,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { chromium, type Page } from 'playwright-core';
-import { tempDir } from './helpers.ts';
-import { basicHeader, startServer, stopServer } from './server-process.ts';
+import { tempDir } from '../support/helpers.ts';
+import { basicHeader, startServer, stopServer } from '../support/server-process.ts';
 
 const ADMIN = 'console-test-admin-token-42';
 const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts', 'console');

@@ -4,11 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import type { AccountKey, App, AppPolicy, BatchCommand, BatchElement, Platform } from '../src/domain/types.ts';
-import { DEFAULT_POLICY } from '../src/domain/types.ts';
-import { AppExistsError, AppNotFoundError } from '../src/errors.ts';
-import type { BindingStore } from '../src/store/store.ts';
-import { allBindings } from './helpers.ts';
+import type { AccountKey, App, AppPolicy, BatchCommand, BatchElement, Platform } from '../../src/domain/types.ts';
+import { DEFAULT_POLICY } from '../../src/domain/types.ts';
+import { AppExistsError, AppNotFoundError } from '../../src/errors.ts';
+import type { BindingStore } from '../../src/store/store.ts';
+import { allBindings } from '../support/helpers.ts';
 import { operationsContract } from './store-contract-operations.ts';
 
 export interface StoreFactory {

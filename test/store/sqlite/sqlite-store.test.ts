@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { WRITE_RULES } from '../../src/domain/run-batch.ts';
-import { DEFAULT_POLICY } from '../../src/domain/types.ts';
-import { StoreError } from '../../src/errors.ts';
-import { SQL } from '../../src/store/sqlite/sqlite-queries.ts';
-import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite/sqlite-schema.ts';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import type { BindingStore } from '../../src/store/store.ts';
-import { tempDir } from '../helpers.ts';
+import { WRITE_RULES } from '../../../src/domain/run-batch.ts';
+import { DEFAULT_POLICY } from '../../../src/domain/types.ts';
+import { StoreError } from '../../../src/errors.ts';
+import { SQL } from '../../../src/store/sqlite/sqlite-queries.ts';
+import { SQLITE_SCHEMA_VERSION } from '../../../src/store/sqlite/sqlite-schema.ts';
+import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.ts';
+import type { BindingStore } from '../../../src/store/store.ts';
+import { tempDir } from '../../support/helpers.ts';
 import { storeContract } from '../store-contract.ts';
 
 storeContract('SQLite', {

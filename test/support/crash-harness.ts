@@ -3,7 +3,7 @@
  * killed with SIGKILL at random moments and started again. Afterwards every answered request must
  * be there in full, and no request (answered or not) may be there in part.
  */
-import { basicHeader, startServer } from '../server-process.ts';
+import { basicHeader, startServer } from './server-process.ts';
 
 export interface CrashReport {
   kills: number;

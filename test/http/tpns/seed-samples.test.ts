@@ -1,8 +1,8 @@
 /** The vendor documents' samples, sent exactly as written, get answers of the documented shapes. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import * as seed from '../fixtures/seed-samples.ts';
-import { BATCH, basic, post, QUERY, type TestServer, testServer } from '../helpers.ts';
+import { BATCH, basic, post, QUERY, type TestServer, testServer } from '../../support/helpers.ts';
+import * as seed from '../../support/seed-samples.ts';
 
 /** Keeps only the keys the documented sample shows, so extra fields we add (both spellings, account_type) do not hide a difference. */
 function documentedPart(actual: unknown, documented: unknown): unknown {

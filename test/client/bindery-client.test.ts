@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { BinderyClient, BinderyError } from '../../src/client/index.ts';
-import { tempDir } from '../helpers.ts';
-import { cli, startServer, stopServer } from '../server-process.ts';
+import { tempDir } from '../support/helpers.ts';
+import { cli, startServer, stopServer } from '../support/server-process.ts';
 
 async function realServer(t: TestContext) {
   const env = {

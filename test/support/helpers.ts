@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../src/app.ts';
-import { type Config, loadConfig } from '../src/config.ts';
-import { AppService } from '../src/domain/app-service.ts';
-import { WRITE_RULES } from '../src/domain/run-batch.ts';
-import type { App, Binding } from '../src/domain/types.ts';
-import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
-import type { BindingStore } from '../src/store/store.ts';
+import { buildApp } from '../../src/app.ts';
+import { type Config, loadConfig } from '../../src/config.ts';
+import { AppService } from '../../src/domain/app-service.ts';
+import { WRITE_RULES } from '../../src/domain/run-batch.ts';
+import type { App, Binding } from '../../src/domain/types.ts';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import type { BindingStore } from '../../src/store/store.ts';
 
 export function tempDir(t: TestContext, prefix = 'bindery-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -78,3 +78,13 @@ export async function post(
 export function statusOf(retCode: number, message: string): Record<string, unknown> {
   return { ret_code: retCode, err_msg: message, retCode, errMsg: message };
 }
+
+/** One op-1 batch binding alice to t1, as raw JSON. */
+export const BIND_ONE = JSON.stringify({
+  operator_type: 1,
+  token_accounts: [{ token: 't1', account_list: [{ account: 'alice' }] }],
+});
+
+/** A raw POST through app.inject, for tests that look at the whole response (headers included). */
+export const send = (server: Pick<TestServer, 'app'>, url: string, payload: string, headers: Record<string, string>) =>
+  server.app.inject({ method: 'POST', url, payload, headers });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BATCH, basic, post, QUERY, statusOf, type TestServer, testServer } from '../helpers.ts';
+import { BATCH, basic, post, QUERY, statusOf, type TestServer, testServer } from '../../support/helpers.ts';
 
 const ta = (token: unknown, ...accounts: unknown[]) => ({ token, account_list: accounts });
 const a = (account: unknown, account_type?: unknown) =>

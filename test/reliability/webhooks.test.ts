@@ -7,8 +7,8 @@ import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { tempDir } from './helpers.ts';
-import { basicHeader, cli, startServer, stopServer } from './server-process.ts';
+import { tempDir } from '../support/helpers.ts';
+import { basicHeader, cli, startServer, stopServer } from '../support/server-process.ts';
 
 interface Received {
   id: number;
