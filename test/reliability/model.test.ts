@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import type { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { BindingModel, type ModelRequest } from '../support/binding-model.ts';
 import { BATCH, basic, QUERY, testServer } from '../support/helpers.ts';
 import { size } from '../support/soak.ts';
@@ -54,6 +55,8 @@ const step = fc.oneof(
 
 describe('model-based concurrency (fast-check)', () => {
   it('concurrent clients, caps and binding rules changing, always agree with the reference model', async () => {
+    let roundsWithWrites = 0;
+    let roundsSharingATransaction = 0;
     const seed = process.env.BINDERY_FC_SEED ? Number(process.env.BINDERY_FC_SEED) : undefined;
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: size(12, 40) }), async (steps) => {
@@ -61,6 +64,7 @@ describe('model-based concurrency (fast-check)', () => {
         const cleanups: (() => unknown)[] = [];
         try {
           const server = await testServer(ctx);
+          const store = server.store as SqliteStore;
           const auth = basic(server.tenant);
           const model = new BindingModel({ maxTokensPerAccount: 100, maxAccountsPerToken: 10 });
           for (const s of steps) {
@@ -74,6 +78,7 @@ describe('model-based concurrency (fast-check)', () => {
               model.policy = { maxTokensPerAccount, maxAccountsPerToken, bindingRules };
               continue;
             }
+            const stats = { ...store.writeStats };
             const answers = await Promise.all(
               s.requests.map(async (r) => {
                 const response = await server.app.inject({
@@ -90,6 +95,12 @@ describe('model-based concurrency (fast-check)', () => {
                 };
               }),
             );
+            if (s.requests.filter((r) => r !== 'query').length >= 2) {
+              roundsWithWrites++;
+              // More batches than transactions: some of this round's batches committed together.
+              const groups = store.writeStats.groups - stats.groups;
+              if (store.writeStats.commands - stats.commands > groups) roundsSharingATransaction++;
+            }
             const snapshot = () => JSON.stringify(TOKENS.map((t) => ({ token: t, account_list: model.accountsOf(t) })));
             // Every state the app went through in this round, in revision order: a concurrent query must see one of them.
             const states = [snapshot()];
@@ -146,6 +157,11 @@ describe('model-based concurrency (fast-check)', () => {
         ...(seed !== undefined ? { seed, path: process.env.BINDERY_FC_PATH } : {}),
         verbose: 1,
       },
+    );
+    // The rounds really ran side by side: in some, several batches were in one group commit.
+    assert.ok(
+      roundsWithWrites > 0 && roundsSharingATransaction > 0,
+      `${roundsSharingATransaction} of ${roundsWithWrites}`,
     );
   });
 });

@@ -536,6 +536,8 @@ export function storeContract(name: string, factory: StoreFactory): void {
         const app = await newApp(store);
         const tokens = Array.from({ length: 20 }, (_, i) => `t${i}`);
         let torn = 0;
+        // Reads made while the write was still unanswered: without them the test would prove nothing.
+        let readsDuringWrite = 0;
         for (let round = 0; round < 60; round++) {
           const write = store.applyBatch(app.id, cmd(tokens.map((token) => bind(token, acc(`round-${round}`)))));
           for (let done = false; !done; ) {
@@ -543,6 +545,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
               write.then(() => true),
               new Promise<boolean>((resolve) => setImmediate(() => resolve(false))),
             ]);
+            if (!done) readsDuringWrite++;
             const has = (await store.accountsOfTokens(app.id, tokens)).map((list) =>
               list.some((a) => a.account === `round-${round}`),
             );
@@ -550,6 +553,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
           }
         }
         assert.equal(torn, 0, 'reads that saw part of a batch');
+        assert.ok(readsDuringWrite >= 60, `reads made while a write was in flight: ${readsDuringWrite}`);
       });
 
       it('an answered change survives closing and reopening the store', async (t) => {

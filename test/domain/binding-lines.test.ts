@@ -1,0 +1,41 @@
+/** Import and export lines: a binding with its microsecond bind time, or why a line is not one. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { bindingLine, isoMicros, parseBindingLine, parseIsoMicros } from '../../src/domain/binding-lines.ts';
+
+describe('binding lines', () => {
+  it('round-trips a binding, microseconds included', () => {
+    const binding = {
+      token: 't1',
+      account: 'alice',
+      accountType: 2,
+      platform: 'ios' as const,
+      boundAt: 1_790_000_000_123_456,
+    };
+    const line = JSON.stringify(bindingLine(binding));
+    assert.equal(JSON.parse(line).bound_at, '2026-09-21T14:13:20.123456Z');
+    assert.deepEqual(parseBindingLine(line, 64, 0), binding);
+    assert.equal(parseIsoMicros(isoMicros(binding.boundAt)), binding.boundAt);
+  });
+
+  it('fills a missing bound_at and account_type, and says what is wrong with a bad line', () => {
+    assert.deepEqual(parseBindingLine('{"token":"t1","account":"alice"}', 64, 42), {
+      token: 't1',
+      account: 'alice',
+      accountType: 0,
+      platform: null,
+      boundAt: 42,
+    });
+    assert.equal(parseBindingLine('{"token":', 64, 0), 'not valid JSON');
+    assert.equal(parseBindingLine('[1]', 64, 0), 'must be a JSON object, got an array');
+    assert.equal(parseBindingLine('{"account":"alice"}', 64, 0), 'token: required');
+    assert.equal(
+      parseBindingLine('{"token":"t1","account":"a"}', 64, 0),
+      'account: must be longer than 1 byte, got the string "a"',
+    );
+    assert.match(
+      String(parseBindingLine('{"token":"t1","account":"alice","bound_at":"yesterday"}', 64, 0)),
+      /^bound_at: must be an ISO 8601 time between 2000 and 3000/,
+    );
+  });
+});
