@@ -52,7 +52,8 @@ try {
     verified: boolean;
   };
   console.log(
-    `bindery copy sqlite -> postgres: ${summary.bindings} bindings in ${summary.seconds} s = ${summary.bindings_per_second} bindings/s (verified: ${summary.verified})`,
+    `bindery copy sqlite -> postgres: ${summary.bindings} bindings in ${summary.seconds} s = ` +
+      `${summary.bindings_per_second} bindings/s (verified: ${summary.verified})`,
   );
 } finally {
   await postgres.destroy();

@@ -93,14 +93,18 @@ export async function exportsBench({ dir, quick, seconds, runs, log }: ExportsBe
   const b = median(busy, (r) => r.p99);
   const s = median(exportSeconds, (x) => x);
   console.log(
-    `\n### Exports: app B's queries while ${exporters} clients export app A's ${bindings.toLocaleString('en')} bindings (SQLite, B: 10 connections, ${seconds} s; median of ${runs} rounds)\n`,
+    `\n### Exports: app B's queries while ${exporters} clients export app A's ${bindings.toLocaleString('en')} ` +
+      `bindings (SQLite, B: 10 connections, ${seconds} s; median of ${runs} rounds)\n`,
   );
   console.log('| app B query op 1 | req/s | p50 ms | p99 ms | errors |\n| --- | --- | --- | --- | --- |');
   console.log(`| alone | ${Math.round(q.rps).toLocaleString('en')} | ${q.p50} | ${q.p99} | ${q.errors} |`);
   console.log(
-    `| during ${exporters} exports of A | ${Math.round(b.rps).toLocaleString('en')} | ${b.p50} | ${b.p99} | ${b.errors} |`,
+    `| during ${exporters} exports of A | ${Math.round(b.rps).toLocaleString('en')} | ${b.p50} | ${b.p99} | ` +
+      `${b.errors} |`,
   );
   console.log(
-    `\nOne export of ${bindings.toLocaleString('en')} bindings, ${exporters} side by side with B's load: median ${s.toFixed(1)} s (${Math.round(bindings / s).toLocaleString('en')} bindings/s each), ${exportSeconds.length} exports in all.`,
+    `\nOne export of ${bindings.toLocaleString('en')} bindings, ${exporters} side by side with B's load: median ` +
+      `${s.toFixed(1)} s (${Math.round(bindings / s).toLocaleString('en')} bindings/s each), ${exportSeconds.length} ` +
+      `exports in all.`,
   );
 }

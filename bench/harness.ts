@@ -16,7 +16,10 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
-/** The server as `npm start` runs it: its node flags and built script, read from package.json (built by `npm run bench` first). */
+/**
+ * The server as `npm start` runs it: its node flags and built script, read from package.json (built by `npm run bench`
+ * first).
+ */
 const startArgs = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
 ).scripts.start
@@ -100,7 +103,10 @@ export const basic = (id: string, key: string) => ({
 
 export const APP = { accessId: '1500000001', secretKey: 'b'.repeat(32) };
 
-/** A SQLite file with one app and `count` bindings (those from `from` on are added): account u<i> has tokens t<2i>, t<2i+1>. */
+/**
+ * A SQLite file with one app and `count` bindings (those from `from` on are added): account u<i> has tokens t<2i>,
+ * t<2i+1>.
+ */
 export async function seedSqlite(path: string, count: number, from = 0): Promise<void> {
   const store = await SqliteStore.open(path, { rules: WRITE_RULES });
   const app =

@@ -66,7 +66,8 @@ async function run(title: string, path: string, body: () => string) {
   });
   const non2xx = result.non2xx + result.errors;
   console.log(
-    `${title.padEnd(44)} ${Math.round(result.requests.average).toString().padStart(7)} req/s  p50 ${result.latency.p50} ms  p99 ${result.latency.p99} ms  errors ${non2xx}`,
+    `${title.padEnd(44)} ${Math.round(result.requests.average).toString().padStart(7)} req/s  p50 ` +
+      `${result.latency.p50} ms  p99 ${result.latency.p99} ms  errors ${non2xx}`,
   );
 }
 

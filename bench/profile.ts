@@ -1,5 +1,6 @@
 /**
- * CPU profile of the built bindery server (`npm run build:server` first) under load: `node --import tsx bench/profile.ts query|batch [N]`
+ * CPU profile of the built bindery server (`npm run build:server` first) under load: `node --import tsx
+ * bench/profile.ts query|batch [N]`
  * prints the top self-time functions of the Nth largest profile (0: the main thread).
  */
 import { spawn } from 'node:child_process';
@@ -59,7 +60,9 @@ prof.samples.forEach((id, i) => {
 });
 const byFn = new Map<string, number>();
 for (const n of prof.nodes) {
-  const key = `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.replace(/.*node_modules\//, '').replace(/.*\/work\/main\//, '')}:${n.callFrame.lineNumber}`;
+  const key =
+    `${n.callFrame.functionName || '(anon)'} ` +
+    `${n.callFrame.url.replace(/.*node_modules\//, '').replace(/.*\/work\/main\//, '')}:${n.callFrame.lineNumber}`;
   byFn.set(key, (byFn.get(key) ?? 0) + (self.get(n.id) ?? 0));
 }
 const total = [...byFn.values()].reduce((a, b) => a + b, 0);

@@ -111,7 +111,8 @@ async function http(): Promise<void> {
     );
     const r = (key: string) => ratio[key]!.toFixed(2);
     console.log(
-      `\n### HTTP (${bindings.toLocaleString('en')} bindings, SQLite, 50 connections, ${SECONDS} s; median of ${RUNS} rounds, ratios are medians of per-round ratios)\n`,
+      `\n### HTTP (${bindings.toLocaleString('en')} bindings, SQLite, 50 connections, ${SECONDS} s; median of ${RUNS} ` +
+        `rounds, ratios are medians of per-round ratios)\n`,
     );
     console.log('| what | req/s | p50 ms | p99 ms | ratio |\n| --- | --- | --- | --- | --- |');
     console.log(`| (a) bare Fastify echo, query-sized body | ${fmt(m.a!)} | 1 |`);
@@ -119,10 +120,13 @@ async function http(): Promise<void> {
     console.log(`| (b) query op 1, random existing account | ${fmt(m.b!)} | **${r('b')}** to a, ${r('b/a2')} to a2 |`);
     console.log(`| (a') bare Fastify echo, batch-sized body | ${fmt(m["a'"]!)} | 1 |`);
     console.log(
-      `| (c) batchoperate op 2, 20 tokens x 1 account, durable | ${fmt(m.c!)} | **${r('c')}** to a, ${r("c/a'")} to a' |`,
+      `| (c) batchoperate op 2, 20 tokens x 1 account, durable | ${fmt(m.c!)} | **${r('c')}** to a, ${r("c/a'")} to ` +
+        `a' |`,
     );
     console.log(
-      `| (c') the same upserts straight into the same SQLite file, 1,000 per durable commit (no HTTP, rules or history) | ${Math.round(m["c'"]!.rps).toLocaleString('en')} (x 20 bindings) | - | - | ${r("c'")} to a': the disk's ceiling for (c) |`,
+      `| (c') the same upserts straight into the same SQLite file, 1,000 per durable commit (no HTTP, rules or ` +
+        `history) | ${Math.round(m["c'"]!.rps).toLocaleString('en')} (x 20 bindings) | - | - | ${r("c'")} to a': the ` +
+        `disk's ceiling for (c) |`,
     );
     console.log(
       '\n#### Where the time of (b) goes: the real app, one more real step per row (bench/steps-server.ts, run through tsx)\n',
@@ -162,7 +166,8 @@ function plainDurableUpserts(path: string, bindings: number, seconds: number): n
   db.pragma('synchronous = FULL');
   db.pragma('wal_autocheckpoint = 10000');
   const upsert = db.prepare(
-    'INSERT INTO bindings (app_id, token, account, account_type, platform, bound_at) VALUES (1, ?, ?, 0, ?, ?) ON CONFLICT DO UPDATE SET bound_at = excluded.bound_at',
+    'INSERT INTO bindings (app_id, token, account, account_type, platform, bound_at) VALUES (1, ?, ?, 0, ?, ?) ON ' +
+      'CONFLICT DO UPDATE SET bound_at = excluded.bound_at',
   );
   const group = db.transaction((at: number) => {
     for (let k = 0; k < 1000; k++) {
@@ -226,7 +231,9 @@ async function binderyImport(databaseUrl: string, input: string[]): Promise<numb
   }
 }
 
-/** The baseline: the statement bindery's SQLite writer runs per row, on the same schema, 5,000 per durable transaction. */
+/**
+ * The baseline: the statement bindery's SQLite writer runs per row, on the same schema, 5,000 per durable transaction.
+ */
 function plainSqliteInsert(path: string, rows: Binding[]): number {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
@@ -301,16 +308,19 @@ async function bulk(): Promise<void> {
   const mid = (values: number[]) => median(values, (v) => v);
   const [bs, ps, bp, pp] = [mid(runs.binderySqlite), mid(runs.plainSqlite), mid(runs.binderyPg), mid(runs.plainPg)];
   console.log(
-    `\n### Bulk import (${count.toLocaleString('en')} bindings over HTTP with the SDK, 20,000 lines per request; median of ${RUNS} rounds)\n`,
+    `\n### Bulk import (${count.toLocaleString('en')} bindings over HTTP with the SDK, 20,000 lines per request; ` +
+      `median of ${RUNS} rounds)\n`,
   );
   console.log(
     '| store | bindery import, bindings/s | the same statement without bindery, rows/s | ratio |\n| --- | --- | --- | --- |',
   );
   console.log(
-    `| SQLite (WAL, synchronous=FULL) | ${n(bs)} | ${n(ps)} (better-sqlite3, one upsert per row, 5,000 per transaction) | ${(bs / ps).toFixed(2)} |`,
+    `| SQLite (WAL, synchronous=FULL) | ${n(bs)} | ${n(ps)} (better-sqlite3, one upsert per row, 5,000 per ` +
+      `transaction) | ${(bs / ps).toFixed(2)} |`,
   );
   console.log(
-    `| PostgreSQL 18 (fsync on) | ${n(bp)} | ${n(pp)} (pg, one unnest upsert per 5,000 rows) | ${(bp / pp).toFixed(2)} |`,
+    `| PostgreSQL 18 (fsync on) | ${n(bp)} | ${n(pp)} (pg, one unnest upsert per 5,000 rows) | ` +
+      `${(bp / pp).toFixed(2)} |`,
   );
 }
 
@@ -349,7 +359,8 @@ async function growth(): Promise<void> {
         }
       }, 0);
       console.log(
-        `| ${size.toLocaleString('en')} | ${fmt(result)} | ${(bytes / 1024 / 1024).toFixed(0)} MB | ${rssMb(server.child.pid!).toFixed(0)} MB |`,
+        `| ${size.toLocaleString('en')} | ${fmt(result)} | ${(bytes / 1024 / 1024).toFixed(0)} MB | ` +
+          `${rssMb(server.child.pid!).toFixed(0)} MB |`,
       );
     } finally {
       await server.stop();
@@ -359,7 +370,8 @@ async function growth(): Promise<void> {
 
 try {
   console.log(
-    `## bindery benchmarks${QUICK ? ' (quick)' : ''}: ${new Date().toISOString()}, Node ${process.version}, ${(await import('node:os')).cpus().length} cores`,
+    `## bindery benchmarks${QUICK ? ' (quick)' : ''}: ${new Date().toISOString()}, Node ${process.version}, ` +
+      `${(await import('node:os')).cpus().length} cores`,
   );
   if (only('http')) await http();
   if (only('bulk')) await bulk();

@@ -7,7 +7,8 @@ const CHROMIUM = process.env.BINDERY_CHROMIUM ?? '/usr/bin/chromium';
 if (existsSync(CHROMIUM)) process.exit(0);
 if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) {
   console.error(
-    `The browser tests need Chromium at ${CHROMIUM}. Install it (Debian: sudo apt-get install chromium) or set BINDERY_CHROMIUM to its path.`,
+    `The browser tests need Chromium at ${CHROMIUM}. Install it (Debian: sudo apt-get install chromium) or set ` +
+      `BINDERY_CHROMIUM to its path.`,
   );
   process.exit(1);
 }

@@ -70,7 +70,8 @@ function clientErrorHandler(requestTimeoutMs: number) {
     if (!socket.writable) return void socket.destroy();
     const body = JSON.stringify(status(RetCode.INVALID_PARAMETER, message));
     socket.end(
-      `HTTP/1.1 ${httpStatus} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${httpStatus} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ` +
+        `${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       () => socket.destroy(),
     );
   };

@@ -71,7 +71,8 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   const value = Number(raw.trim());
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new ConfigError(
-      `${name}=${JSON.stringify(raw)} is invalid: set it to a whole number from ${min} to ${max}${unit ? ` (${unit})` : ''}, or unset it for the default ${fallback}.`,
+      `${name}=${JSON.stringify(raw)} is invalid: set it to a whole number from ${min} to ${max}` +
+        `${unit ? ` (${unit})` : ''}, or unset it for the default ${fallback}.`,
     );
   }
   return value;
@@ -90,7 +91,8 @@ function token(env: Env, name: string, unsetMeans: string): string | null {
   if (raw === undefined || raw === '') return null;
   if (raw.length < 16 || /\s/.test(raw)) {
     throw new ConfigError(
-      `${name} is too weak: use at least 16 characters without spaces (e.g. \`openssl rand -hex 24\`), or unset it ${unsetMeans}.`,
+      `${name} is too weak: use at least 16 characters without spaces (e.g. \`openssl rand -hex 24\`), ` +
+        `or unset it ${unsetMeans}.`,
     );
   }
   return raw;
@@ -102,7 +104,8 @@ export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = env.BINDERY_DATABASE_URL?.trim() || 'sqlite:./data/bindery.db';
   if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(databaseUrl)) {
     throw new ConfigError(
-      `BINDERY_DATABASE_URL=${JSON.stringify(databaseUrl)} is invalid: use sqlite:PATH (e.g. sqlite:./data/bindery.db) or postgres://user:password@host:5432/dbname.`,
+      `BINDERY_DATABASE_URL=${JSON.stringify(databaseUrl)} is invalid: use sqlite:PATH (e.g. ` +
+        `sqlite:./data/bindery.db) or postgres://user:password@host:5432/dbname.`,
     );
   }
   const logLevel = env.BINDERY_LOG_LEVEL?.trim() || 'info';

@@ -50,7 +50,9 @@ export async function openStore(settings: StoreSettings, options: OpenStoreOptio
     const path = resolve(url.slice('sqlite:'.length));
     if (options.mustExist && !existsSync(path)) {
       throw new StoreMissingError(
-        `no bindery database at ${path} (BINDERY_DATABASE_URL=${url}, relative to ${process.cwd()}): run the command where the server runs, or set BINDERY_DATABASE_URL to its database, e.g. sqlite:/srv/bindery/data/bindery.db; \`bindery app create\` or \`bindery migrate\` makes a new one`,
+        `no bindery database at ${path} (BINDERY_DATABASE_URL=${url}, relative to ${process.cwd()}): run the command ` +
+          `where the server runs, or set BINDERY_DATABASE_URL to its database, e.g. ` +
+          `sqlite:/srv/bindery/data/bindery.db; \`bindery app create\` or \`bindery migrate\` makes a new one`,
       );
     }
     return SqliteStore.open(path, { rules: WRITE_RULES });
@@ -58,7 +60,8 @@ export async function openStore(settings: StoreSettings, options: OpenStoreOptio
   if (/^postgres(ql)?:\/\//.test(url)) {
     if (options.mustExist && !(await PostgresStore.hasSchema(url, settings.storeTimeoutMs))) {
       throw new StoreMissingError(
-        `the PostgreSQL database ${describeStore(url)} has no bindery schema: check BINDERY_DATABASE_URL, or run \`bindery migrate\` (or \`bindery app create\`) to set it up`,
+        `the PostgreSQL database ${describeStore(url)} has no bindery schema: check BINDERY_DATABASE_URL, ` +
+          'or run `bindery migrate` (or `bindery app create`) to set it up',
       );
     }
     return PostgresStore.open(url, {

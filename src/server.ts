@@ -19,7 +19,8 @@ function bootstrapBanner(app: App, config: Config): string {
     `    AccessID:  ${app.accessId}`,
     `    SecretKey: ${app.secretKey}`,
     '  Try it:',
-    `    curl -s -u ${app.accessId}:${app.secretKey} ${base}/v3/device/account/query -d '{"operator_type":1,"account_list":[{"account":"alice"}]}'`,
+    `    curl -s -u ${app.accessId}:${app.secretKey} ${base}/v3/device/account/query -d ` +
+      `'{"operator_type":1,"account_list":[{"account":"alice"}]}'`,
     '',
   ].join('\n');
 }

@@ -190,7 +190,10 @@ export function Lookup({ accessId, onChanged }: { accessId: string; onChanged: (
       )}
       {pending && (
         <Confirm
-          text={`Unbind account ${pending.account} from token ${pending.token}? The device stops receiving this account's pushes.`}
+          text={
+            `Unbind account ${pending.account} from token ${pending.token}? The device stops receiving this ` +
+            `account's pushes.`
+          }
           action="Unbind"
           onConfirm={() => void unbind(pending)}
           onCancel={() => setPending(null)}

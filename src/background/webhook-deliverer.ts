@@ -63,7 +63,10 @@ function post(
 const MAX_BACKOFF_MS = 3600_000;
 export const SIGNATURE_HEADER = 'x-bindery-signature';
 
-/** `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`: the timestamp is signed too, so a receiver can refuse replays. */
+/**
+ * `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`: the timestamp is signed too, so a receiver can refuse
+ * replays.
+ */
 export function webhookSignature(secret: string, timestamp: number, body: string): string {
   return `t=${timestamp},v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }

@@ -76,7 +76,8 @@ const positiveNumber = (flag: string) => (value: string) => {
 const bindingRulesOption = () =>
   new Option(
     '--binding-rules <rules>',
-    'append: op 1 appends (default); tpns: as TPNS since 2020-10-26, op 1 acts as op 2 and a token keeps one account per account_type',
+    'append: op 1 appends (default); tpns: as TPNS since 2020-10-26, ' +
+      'op 1 acts as op 2 and a token keeps one account per account_type',
   ).choices(BINDING_RULES);
 
 const notFound = (accessId: string) =>

@@ -38,7 +38,8 @@ function client(o: Connection): BinderyClient {
   }
   if (!parsed || !['http:', 'https:'].includes(parsed.protocol)) {
     throw new CliError(
-      `--url (or BINDERY_URL) must be the server's http:// or https:// address, e.g. ${DEFAULT_URL}; got ${JSON.stringify(url)}`,
+      `--url (or BINDERY_URL) must be the server's http:// or https:// address, e.g. ${DEFAULT_URL}; got ` +
+        `${JSON.stringify(url)}`,
       EXIT.USAGE,
     );
   }
@@ -103,7 +104,8 @@ async function checkCsv(path: string): Promise<void> {
   const columns = (header: string[]) => {
     if (!header.includes('token') || !header.includes('account')) {
       throw new CliError(
-        `${path} line 1: the header must name the columns token and account (and may name ${CSV_COLUMNS.slice(2).join(', ')}); got ${header.join(',')}`,
+        `${path} line 1: the header must name the columns token and account (and may name ` +
+          `${CSV_COLUMNS.slice(2).join(', ')}); got ${header.join(',')}`,
         EXIT.USAGE,
       );
     }
@@ -117,7 +119,8 @@ async function checkCsv(path: string): Promise<void> {
     if (!(error instanceof CsvError)) throw error;
     const line = (error as CsvError & { lines?: number }).lines;
     throw new CliError(
-      `${path} line ${line ?? '?'}: ${error.message}; the file cannot be read as CSV (header: ${CSV_COLUMNS.join(',')}), so nothing was imported`,
+      `${path} line ${line ?? '?'}: ${error.message}; the file cannot be read as CSV (header: ` +
+        `${CSV_COLUMNS.join(',')}), so nothing was imported`,
       EXIT.USAGE,
     );
   }
@@ -145,7 +148,10 @@ async function* readLines(path: string, format: 'ndjson' | 'csv', csvLines: numb
   }
 }
 
-/** The output file, opened (or a CliError saying why it cannot be); a later write failure ends the command with its reason. */
+/**
+ * The output file, opened (or a CliError saying why it cannot be); a later write failure ends the command with its
+ * reason.
+ */
 async function openForWriting(path: string): Promise<WriteStream> {
   const out = createWriteStream(path);
   await new Promise<void>((opened, failed) => {
@@ -346,7 +352,8 @@ export function registerClientCommands(program: Command): void {
         if (o.json) process.stdout.write(`${JSON.stringify({ ...summary, seconds, lines_per_second: rate })}\n`);
         else {
           process.stdout.write(
-            `imported ${summary.imported} bindings, ${summary.failed} lines refused, in ${seconds.toFixed(1)} s (${rate} lines/s)\n`,
+            `imported ${summary.imported} bindings, ${summary.failed} lines refused, ` +
+              `in ${seconds.toFixed(1)} s (${rate} lines/s)\n`,
           );
           for (const e of summary.errors.slice(0, 20)) process.stdout.write(`  ${e.err_msg}\n`);
           if (summary.errors.length > 20) process.stdout.write(`  … and ${summary.failed - 20} more\n`);

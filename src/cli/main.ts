@@ -30,14 +30,18 @@ registerClientCommands(program);
 function explain(error: BinderyError): { message: string; exitCode: number } {
   if (error.retCode === -1 && error.httpStatus === 0) {
     return {
-      message: `no answer from the server (${error.errMsg}): is it running (\`npm start\` or \`bindery serve\`), and are --url / BINDERY_URL right?`,
+      message:
+        `no answer from the server (${error.errMsg}): is it running (\`npm start\` or \`bindery serve\`), and ` +
+        `are --url / BINDERY_URL right?`,
       exitCode: EXIT.FAILURE,
     };
   }
   const code = error.retCode === -1 ? `HTTP ${error.httpStatus}` : `TPNS ${error.retCode}, HTTP ${error.httpStatus}`;
   if (error.retCode === RetCode.AUTH_FAILED) {
     return {
-      message: `the server refused the credentials (${code}): ${error.errMsg}; check --access-id and --secret-key (or BINDERY_ACCESS_ID and BINDERY_SECRET_KEY)`,
+      message:
+        `the server refused the credentials (${code}): ${error.errMsg}; check --access-id and --secret-key (or ` +
+        `BINDERY_ACCESS_ID and BINDERY_SECRET_KEY)`,
       exitCode: EXIT.USAGE,
     };
   }
@@ -68,7 +72,7 @@ try {
     else if (error instanceof ConfigError) [message, exitCode] = [error.message, EXIT.USAGE];
     else if (error instanceof StoreError) message = `the store failed: ${error.message}`;
     else
-      message = `unexpected failure: ${(error as Error).message ?? String(error)}; run again with --debug for the details`;
+      message = `unexpected failure: ${(error as Error).message ?? String(error)}; run again with --debug for details`;
     process.stderr.write(`bindery: ${message}\n`);
     if (program.opts<{ debug?: boolean }>().debug) process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
     process.exitCode = exitCode;

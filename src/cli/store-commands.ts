@@ -67,7 +67,8 @@ export function registerStoreCommands(program: Command): void {
         if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
         else
           process.stdout.write(
-            `copied ${report.apps} apps and ${report.bindings} bindings in ${summary.seconds} s (${summary.bindings_per_second}/s)\n`,
+            `copied ${report.apps} apps and ${report.bindings} bindings in ${summary.seconds} s ` +
+              `(${summary.bindings_per_second}/s)\n`,
           );
         if (report.mismatches.length > 0) {
           const list = report.mismatches

@@ -53,7 +53,8 @@ function checkRateLimit(limit: RateLimit): RateLimit {
   const { perSecond, burst } = RATE_LIMIT_LIMITS;
   if (typeof limit.perSecond !== 'number' || !(limit.perSecond >= perSecond.min && limit.perSecond <= perSecond.max)) {
     throw new AppInputError(
-      `rate_limit.per_second must be a number from ${perSecond.min} to ${perSecond.max}, got ${String(limit.perSecond)}`,
+      `rate_limit.per_second must be a number from ${perSecond.min} to ${perSecond.max}, got ` +
+        `${String(limit.perSecond)}`,
     );
   }
   if (!Number.isInteger(limit.burst) || limit.burst < burst.min || limit.burst > burst.max) {
@@ -111,7 +112,8 @@ function checkPolicy(policy: Partial<AppPolicy>): Partial<AppPolicy> {
   if (policy.bindingRules !== undefined) {
     if (!(BINDING_RULES as readonly string[]).includes(policy.bindingRules)) {
       throw new AppInputError(
-        `binding_rules must be ${BINDING_RULES.map((r) => `"${r}"`).join(' or ')} (tpns: op 1 acts as op 2 and a token keeps one account per account_type), got ${JSON.stringify(policy.bindingRules)}`,
+        `binding_rules must be ${BINDING_RULES.map((r) => `"${r}"`).join(' or ')} (tpns: op 1 acts as op 2 and a ` +
+          `token keeps one account per account_type), got ${JSON.stringify(policy.bindingRules)}`,
       );
     }
     checked.bindingRules = policy.bindingRules;
@@ -179,7 +181,9 @@ export class AppService {
     if (graceEnds > Date.now() && !endGrace) {
       const until = new Date(graceEnds).toISOString();
       throw new AppStateError(
-        `app ${accessId}: the SecretKey rotated out last time still works until ${until} (its grace period), and rotating again would end that early; rotate after ${until}, or end its grace now with end_previous_grace: true (CLI: --end-grace), e.g. if it leaked`,
+        `app ${accessId}: the SecretKey rotated out last time still works until ${until} (its grace period), and ` +
+          `rotating again would end that early; rotate after ${until}, or end its grace now with end_previous_grace: ` +
+          `true (CLI: --end-grace), e.g. if it leaked`,
       );
     }
     return this.store.updateApp(accessId, {

@@ -8,7 +8,8 @@ import { type App, BINDING_RULES } from './types.ts';
 
 export const BindingRulesSchema = Type.Enum(BINDING_RULES, {
   description:
-    'append (default): op 1 appends; tpns: as TPNS since 2020-10-26, op 1 acts as op 2 and a token keeps one account per account_type',
+    'append (default): op 1 appends; tpns: as TPNS since 2020-10-26, ' +
+    'op 1 acts as op 2 and a token keeps one account per account_type',
 });
 
 export const AppViewSchema = Type.Object({

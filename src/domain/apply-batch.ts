@@ -113,7 +113,9 @@ export function applyBatch(set: BindingSet, command: BatchCommand, policy: AppPo
           return {
             code: RetCode.INVALID_PARAMETER,
             field: 'account_list',
-            message: `${accounts.length} distinct accounts, more than this app's max_accounts_per_token (${policy.maxAccountsPerToken})`,
+            message:
+              `${accounts.length} distinct accounts, more than this app's max_accounts_per_token ` +
+              `(${policy.maxAccountsPerToken})`,
           };
         }
         // Read (or record) the token's platform before an override removes the bindings that carry it.

@@ -63,7 +63,10 @@ export function parseBindingLine(text: string, maxTokenBytes: number, fallbackBo
   if (record.bound_at !== undefined && record.bound_at !== null) {
     const parsed = typeof record.bound_at === 'string' ? parseIsoMicros(record.bound_at) : undefined;
     if (parsed === undefined)
-      return `bound_at: must be an ISO 8601 time between 2000 and 3000 like "2026-11-23T10:00:00.000Z", got ${describe(record.bound_at)}`;
+      return (
+        `bound_at: must be an ISO 8601 time between 2000 and 3000 like "2026-11-23T10:00:00.000Z", got ` +
+        `${describe(record.bound_at)}`
+      );
     boundAt = parsed;
   }
   return { token, account: account.account, accountType: account.accountType, platform, boundAt };

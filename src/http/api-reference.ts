@@ -50,7 +50,8 @@ const CODES: [number, string, string][] = [
   [RetCode.INVALID_TOKEN, 'element: invalid token', 'in `result`'],
   [
     RetCode.INVALID_PARAMETER,
-    'invalid parameter; also unknown endpoint (404), wrong method (405), conflict (409), body too large (413), and the refusals of the HTTP layer (400, 408, 431)',
+    'invalid parameter; also unknown endpoint (404), wrong method (405), conflict (409), body too large (413), and ' +
+      'the refusals of the HTTP layer (400, 408, 431)',
     '400 …',
   ],
   [RetCode.SOME_FAILED, 'some elements failed; the valid ones were applied', '200'],
@@ -99,7 +100,8 @@ function fields(schema: Schema | undefined, prefix = ''): string[] {
     const path = `${prefix}${name}`;
     const required = object.required?.includes(name) ? 'yes' : '';
     rows.push(
-      `| \`${path}\` | ${cell(typeOf(field))} | ${required} | ${cell(limitsOf(field))} | ${cell(field.description ?? '')} |`,
+      `| \`${path}\` | ${cell(typeOf(field))} | ${required} | ${cell(limitsOf(field))} | ` +
+        `${cell(field.description ?? '')} |`,
     );
     const inner = field.type === 'array' ? field.items : field;
     if (inner) rows.push(...fields(inner, field.type === 'array' ? `${path}[].` : `${path}.`));
@@ -118,18 +120,19 @@ function renderOperation(method: string, path: string, op: Operation): string[] 
   if (op.summary) out.push(op.summary, '');
   if (op.description) out.push(op.description, '');
   const security = (op.security ?? []).flatMap((s) => Object.keys(s));
-  if (security.length > 0)
-    out.push(
-      `Authentication: ${security.map((s) => (s === 'admin' ? '`Authorization: Bearer $BINDERY_ADMIN_TOKEN`' : "the app's Basic credentials or TPNS signature")).join(' or ')}.`,
-      '',
-    );
+  const credentials = (scheme: string) =>
+    scheme === 'admin'
+      ? '`Authorization: Bearer $BINDERY_ADMIN_TOKEN`'
+      : "the app's Basic credentials or TPNS signature";
+  if (security.length > 0) out.push(`Authentication: ${security.map(credentials).join(' or ')}.`, '');
   const parameters = op.parameters ?? [];
   if (parameters.length > 0) {
     out.push('| parameter | in | type | required | limits | meaning |', '| --- | --- | --- | --- | --- | --- |');
     for (const p of parameters) {
       const schema = p.schema ?? {};
       out.push(
-        `| \`${p.name}\` | ${p.in} | ${cell(typeOf(schema))} | ${p.required ? 'yes' : ''} | ${cell(limitsOf(schema))} | ${cell(p.description ?? schema.description ?? '')} |`,
+        `| \`${p.name}\` | ${p.in} | ${cell(typeOf(schema))} | ${p.required ? 'yes' : ''} ` +
+          `| ${cell(limitsOf(schema))} | ${cell(p.description ?? schema.description ?? '')} |`,
       );
     }
     out.push('');
@@ -143,7 +146,8 @@ function renderOperation(method: string, path: string, op: Operation): string[] 
     const content = Object.entries(response.content ?? {})[0];
     const schema = content?.[1].schema;
     out.push(
-      `Answer ${status}${response.description ? `: ${response.description}` : ''}${content ? ` (\`${content[0]}\`)` : ''}`,
+      `Answer ` +
+        `${status}${response.description ? `: ${response.description}` : ''}${content ? ` (\`${content[0]}\`)` : ''}`,
       '',
     );
     if (status.startsWith('2')) out.push(...fieldTable(schema));
@@ -155,13 +159,15 @@ export function renderApiReference(spec: OpenApiDocument): string {
   const out = [
     `# ${spec.info.title} API reference (${spec.info.version})`,
     '',
-    'Generated from the route schemas by `npm run docs`; the tests render it again and fail when this file differs. The same document is served live as `/openapi.json`, with a browsable page at `/docs`.',
+    'Generated from the route schemas by `npm run docs`; the tests render it again and fail when this file differs. ' +
+      'The same document is served live as `/openapi.json`, with a browsable page at `/docs`.',
     '',
     spec.info.description ?? '',
     '',
     '## Codes',
     '',
-    'Every answer carries `ret_code`/`err_msg` and the same values as `retCode`/`errMsg`. `err_msg` says what was wrong and where. Per-element codes come back in `result`, one string per element, in request order.',
+    'Every answer carries `ret_code`/`err_msg` and the same values as `retCode`/`errMsg`. `err_msg` says what was ' +
+      'wrong and where. Per-element codes come back in `result`, one string per element, in request order.',
     '',
     '| code | meaning | HTTP |',
     '| --- | --- | --- |',
@@ -169,7 +175,11 @@ export function renderApiReference(spec: OpenApiDocument): string {
     '',
     '## Authentication',
     '',
-    'TPNS endpoints and `/api/v1`: `Authorization: Basic base64(AccessID:SecretKey)`, or the TPNS signature headers `AccessId`, `TimeStamp` (Unix seconds, within `BINDERY_SIGN_MAX_SKEW_SECONDS` of the server clock) and `Sign` = base64(lowercase hex(HMAC-SHA256(SecretKey, TimeStamp + AccessId + body))). When both are sent, both must verify. The admin API: `Authorization: Bearer $BINDERY_ADMIN_TOKEN`; `/metrics`: `Authorization: Bearer $BINDERY_METRICS_TOKEN` when that is set.',
+    'TPNS endpoints and `/api/v1`: `Authorization: Basic base64(AccessID:SecretKey)`, or the TPNS signature headers ' +
+      '`AccessId`, `TimeStamp` (Unix seconds, within `BINDERY_SIGN_MAX_SKEW_SECONDS` of the server clock) and `Sign` ' +
+      '= base64(lowercase hex(HMAC-SHA256(SecretKey, TimeStamp + AccessId + body))). When both are sent, both must ' +
+      'verify. The admin API: `Authorization: Bearer $BINDERY_ADMIN_TOKEN`; `/metrics`: `Authorization: Bearer ' +
+      '$BINDERY_METRICS_TOKEN` when that is set.',
     '',
   ];
   for (const tag of spec.tags ?? []) {

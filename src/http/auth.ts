@@ -108,7 +108,8 @@ async function checkSignature(
   if (Number.isNaN(seconds)) return 'TimeStamp header: must be Unix time in seconds';
   if (Math.abs(now / 1000 - seconds) > options.maxSkewSeconds) {
     const off = Math.round(Math.abs(now / 1000 - seconds));
-    return `TimeStamp header: ${off} s away from the server clock (at most ${options.maxSkewSeconds} s allowed); check the client clock`;
+    const allowed = `at most ${options.maxSkewSeconds} s allowed`;
+    return `TimeStamp header: ${off} s away from the server clock (${allowed}); check the client clock`;
   }
   const app = await options.findApp(accessId);
   let ok = false;
@@ -159,7 +160,8 @@ export async function authenticate(
     const authorization = header(headers, 'authorization');
     problems.push(
       authorization === undefined
-        ? 'no credentials: send "Authorization: Basic base64(AccessID:SecretKey)" or the AccessId, TimeStamp and Sign headers'
+        ? 'no credentials: send "Authorization: Basic base64(AccessID:SecretKey)" ' +
+            'or the AccessId, TimeStamp and Sign headers'
         : 'Authorization header: expected "Basic base64(AccessID:SecretKey)"',
     );
   }

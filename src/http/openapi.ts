@@ -11,7 +11,8 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         title: 'bindery',
         version,
         description:
-          'Account <-> push token bindings, wire-compatible with the TPNS Account API v3. Every error answers `ret_code`/`err_msg` and `retCode`/`errMsg`.',
+          'Account <-> push token bindings, wire-compatible with the TPNS Account API v3. Every error answers ' +
+          '`ret_code`/`err_msg` and `retCode`/`errMsg`.',
       },
       components: {
         securitySchemes: {

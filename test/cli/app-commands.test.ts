@@ -129,7 +129,8 @@ describe('bindery app …', () => {
       assert.match(
         run.stderr,
         new RegExp(
-          `no bindery database at ${join(dir, 'nowhere', 'bindery.db').replace(/[.]/g, '\\.')} .*set BINDERY_DATABASE_URL`,
+          `no bindery database at ${join(dir, 'nowhere', 'bindery.db').replace(/[.]/g, '\\.')} .*set ` +
+            `BINDERY_DATABASE_URL`,
         ),
         args.join(' '),
       );

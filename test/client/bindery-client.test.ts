@@ -171,7 +171,9 @@ describe('SDK as a package', () => {
     writeFileSync(join(project, 'package.json'), '{"type":"module"}');
     writeFileSync(
       join(project, 'use.mjs'),
-      "import { BinderyClient, BinderyError, REGIONS } from 'bindery/client';\nconst c = new BinderyClient({ region: 'singapore', accessId: '1', secretKey: 'k' });\nconsole.log(typeof c.batchoperate, typeof BinderyError, REGIONS.singapore);\n",
+      "import { BinderyClient, BinderyError, REGIONS } from 'bindery/client';\nconst c = new BinderyClient({ region: " +
+        "'singapore', accessId: '1', secretKey: 'k' });\nconsole.log(typeof c.batchoperate, typeof BinderyError, " +
+        'REGIONS.singapore);\n',
     );
     const run = spawnSync(process.execPath, ['use.mjs'], { cwd: project, encoding: 'utf8' });
     assert.equal(run.status, 0, run.stderr);

@@ -9,7 +9,11 @@ const VECTOR = {
   accessId: '1500001048',
   timestamp: '1565314789',
   secretKey: '1452fcebae9f3115ba794fb0fff2fd73',
-  body: '{"audience_type": "account","platform": "android","message": {"title": "test title","content": "test content","android": { "action": {"action_type": 3,"intent": "xgscheme://com.xg.push/notify_detail?param1=xg"}}},"message_type": "notify","account_list": ["5822f0eee44c3625ef0000bb"] }',
+  body:
+    '{"audience_type": "account","platform": "android","message": {"title": "test title","content": "test ' +
+    'content","android": { "action": {"action_type": 3,"intent": ' +
+    '"xgscheme://com.xg.push/notify_detail?param1=xg"}}},"message_type": "notify","account_list": ' +
+    '["5822f0eee44c3625ef0000bb"] }',
   hex: 'cd20774682bf78bfdb43e17d1d5d56b3e5b789a1670fc1527ef54c65d2d7b76d',
   sign: 'Y2QyMDc3NDY4MmJmNzhiZmRiNDNlMTdkMWQ1ZDU2YjNlNWI3ODlhMTY3MGZjMTUyN2VmNTRjNjVkMmQ3Yjc2ZA==',
 };

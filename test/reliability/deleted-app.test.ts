@@ -16,54 +16,58 @@ import { basicHeader, startServer, stopServer } from '../support/server-process.
 import { WriteLoad } from '../support/write-load.ts';
 
 describe('deleted apps', () => {
-  it("a deleted app's cached credentials never write into the app created after it (two processes, one file)", async (t) => {
-    const file = join(tempDir(t), 'bindery.db');
-    const store = await SqliteStore.open(file, { rules: WRITE_RULES });
-    t.after(() => store.close());
-    const service = new AppService(store, 0);
-    const doomed = await service.create({ name: 'doomed' });
-    const server = await startServer({
-      BINDERY_DATABASE_URL: `sqlite:${file}`,
-      BINDERY_BOOTSTRAP_APP: 'false',
-      BINDERY_LOG_LEVEL: 'warn',
-    });
-    t.after(() => stopServer(server));
+  it(
+    "a deleted app's cached credentials never write into the app created after it (two processes, one " + 'file)',
+    async (t) => {
+      const file = join(tempDir(t), 'bindery.db');
+      const store = await SqliteStore.open(file, { rules: WRITE_RULES });
+      t.after(() => store.close());
+      const service = new AppService(store, 0);
+      const doomed = await service.create({ name: 'doomed' });
+      const server = await startServer({
+        BINDERY_DATABASE_URL: `sqlite:${file}`,
+        BINDERY_BOOTSTRAP_APP: 'false',
+        BINDERY_LOG_LEVEL: 'warn',
+      });
+      t.after(() => stopServer(server));
 
-    const load = new WriteLoad(server.url, basicHeader(doomed.accessId, doomed.secretKey), 4);
-    load.start();
-    let deletedAt = 0;
-    let successor: Awaited<ReturnType<AppService['create']>>;
-    try {
-      await load.acknowledgedAfter(0, 20);
-      // Delete and create back to back: the server still holds the doomed app in its 1 s cache.
-      assert.equal(await store.deleteApp(doomed.accessId), true);
-      deletedAt = Date.now();
-      successor = await service.create({ name: 'successor' });
-      await new Promise((r) => setTimeout(r, 1500));
-    } finally {
-      await load.stop();
-    }
-    assert.deepEqual(
-      await store.countBindings(successor.id),
-      { bindings: 0, tokens: 0, accounts: 0 },
-      'nothing was written into the new app',
-    );
-    assert.notEqual(successor.id, doomed.id, 'the new app got an id of its own');
-    const after = load.answers.filter((a) => a.started > deletedAt);
-    assert.ok(after.length > 0, 'writes were sent after the delete');
-    assert.deepEqual(
-      after
-        .filter((a) => a.status !== 401)
-        .map((a) => [a.status, a.retCode])
-        .slice(0, 5),
-      [],
-      'every write after the delete is refused as unauthenticated',
-    );
-    assert.ok(after.every((a) => a.retCode === 1008003));
-    t.diagnostic(
-      `${after.length} writes with the deleted app's credentials after its delete: all refused, 0 bindings in the new app`,
-    );
-  });
+      const load = new WriteLoad(server.url, basicHeader(doomed.accessId, doomed.secretKey), 4);
+      load.start();
+      let deletedAt = 0;
+      let successor: Awaited<ReturnType<AppService['create']>>;
+      try {
+        await load.acknowledgedAfter(0, 20);
+        // Delete and create back to back: the server still holds the doomed app in its 1 s cache.
+        assert.equal(await store.deleteApp(doomed.accessId), true);
+        deletedAt = Date.now();
+        successor = await service.create({ name: 'successor' });
+        await new Promise((r) => setTimeout(r, 1500));
+      } finally {
+        await load.stop();
+      }
+      assert.deepEqual(
+        await store.countBindings(successor.id),
+        { bindings: 0, tokens: 0, accounts: 0 },
+        'nothing was written into the new app',
+      );
+      assert.notEqual(successor.id, doomed.id, 'the new app got an id of its own');
+      const after = load.answers.filter((a) => a.started > deletedAt);
+      assert.ok(after.length > 0, 'writes were sent after the delete');
+      assert.deepEqual(
+        after
+          .filter((a) => a.status !== 401)
+          .map((a) => [a.status, a.retCode])
+          .slice(0, 5),
+        [],
+        'every write after the delete is refused as unauthenticated',
+      );
+      assert.ok(after.every((a) => a.retCode === 1008003));
+      t.diagnostic(
+        `${after.length} writes with the deleted app's credentials after its delete: all refused, 0 bindings in the new ` +
+          `app`,
+      );
+    },
+  );
 
   it('an existing database migrates to ids that are never reused, keeping every app and its id', async (t) => {
     const file = join(tempDir(t), 'bindery.db');

@@ -25,7 +25,8 @@ function mountTmpfs(t: TestContext, sizeMb: number): string {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMb}m`, 'tmpfs', dir], { stdio: 'pipe' });
   } catch (error) {
     throw new Error(
-      `this test fills a real file system: it mounts a tmpfs, which needs root (CAP_SYS_ADMIN): ${(error as Error).message}`,
+      `this test fills a real file system: it mounts a tmpfs, which needs root (CAP_SYS_ADMIN): ` +
+        `${(error as Error).message}`,
     );
   }
   t.after(() => {
@@ -131,7 +132,8 @@ describe('disk faults (SQLite)', () => {
     const found = await boundTokens(server.url, auth, acknowledged);
     assert.equal(acknowledged.filter((token) => !found.has(token)).length, 0, 'acknowledged bindings lost');
     t.diagnostic(
-      `${load.answers.length} answers (${load.answers.filter((a) => a.status === 503).length} refused while full), ${acknowledged.length} acknowledged bindings all present after a restart`,
+      `${load.answers.length} answers (${load.answers.filter((a) => a.status === 503).length} refused while full), ` +
+        `${acknowledged.length} acknowledged bindings all present after a restart`,
     );
   });
 

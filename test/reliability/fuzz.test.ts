@@ -75,40 +75,44 @@ const contentType = fc.option(
 );
 
 describe('fuzzing the HTTP edge (fast-check)', () => {
-  it(`answers every arbitrary request with a TPNS code, no 5xx, and changes nothing when it refuses (${size(1500, 100_000)} cases)`, async (t) => {
-    const server = await testServer(t);
-    const auth = basic(server.tenant);
-    const snapshot = async () => JSON.stringify(await allBindings(server.store, server.tenant.id));
-    let cases = 0;
-    await fc.assert(
-      fc.asyncProperty(
-        fc.constantFrom(...PATHS),
-        body,
-        contentType,
-        fc.boolean(),
-        async (path, payload, type, authenticated) => {
-          cases++;
-          const before = await snapshot();
-          const headers: Record<string, string> = {
-            ...(authenticated ? auth : { authorization: 'Basic Zm9vOmJhcg==' }),
-            ...(type ? { 'content-type': type } : {}),
-          };
-          const response = await server.app.inject({ method: 'POST', url: path, payload, headers });
-          assert.ok(response.statusCode < 500, `HTTP ${response.statusCode}: ${response.body.slice(0, 300)}`);
-          const answer = response.json() as { ret_code: number; retCode: number; err_msg: string };
-          assert.ok(CODES.has(answer.ret_code), `ret_code ${answer.ret_code}`);
-          assert.equal(answer.retCode, answer.ret_code);
-          assert.ok(answer.err_msg.length > 0);
-          if (response.statusCode !== 200) {
-            assert.notEqual(answer.ret_code, 0);
-            assert.equal(await snapshot(), before, 'a refused request changed stored data');
-          }
-          if (!authenticated) assert.equal(answer.ret_code, 1008003);
-        },
-      ),
-      { numRuns: size(1500, 100_000) },
-    );
-    t.diagnostic(`${cases} cases`);
-    assert.equal((await server.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200, 'still alive');
-  });
+  it(
+    `answers every arbitrary request with a TPNS code, no 5xx, and changes nothing when it refuses ` +
+      `(${size(1500, 100_000)} cases)`,
+    async (t) => {
+      const server = await testServer(t);
+      const auth = basic(server.tenant);
+      const snapshot = async () => JSON.stringify(await allBindings(server.store, server.tenant.id));
+      let cases = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.constantFrom(...PATHS),
+          body,
+          contentType,
+          fc.boolean(),
+          async (path, payload, type, authenticated) => {
+            cases++;
+            const before = await snapshot();
+            const headers: Record<string, string> = {
+              ...(authenticated ? auth : { authorization: 'Basic Zm9vOmJhcg==' }),
+              ...(type ? { 'content-type': type } : {}),
+            };
+            const response = await server.app.inject({ method: 'POST', url: path, payload, headers });
+            assert.ok(response.statusCode < 500, `HTTP ${response.statusCode}: ${response.body.slice(0, 300)}`);
+            const answer = response.json() as { ret_code: number; retCode: number; err_msg: string };
+            assert.ok(CODES.has(answer.ret_code), `ret_code ${answer.ret_code}`);
+            assert.equal(answer.retCode, answer.ret_code);
+            assert.ok(answer.err_msg.length > 0);
+            if (response.statusCode !== 200) {
+              assert.notEqual(answer.ret_code, 0);
+              assert.equal(await snapshot(), before, 'a refused request changed stored data');
+            }
+            if (!authenticated) assert.equal(answer.ret_code, 1008003);
+          },
+        ),
+        { numRuns: size(1500, 100_000) },
+      );
+      t.diagnostic(`${cases} cases`);
+      assert.equal((await server.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200, 'still alive');
+    },
+  );
 });

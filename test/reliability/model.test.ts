@@ -102,7 +102,8 @@ describe('model-based concurrency (fast-check)', () => {
               if (store.writeStats.commands - stats.commands > groups) roundsSharingATransaction++;
             }
             const snapshot = () => JSON.stringify(TOKENS.map((t) => ({ token: t, account_list: model.accountsOf(t) })));
-            // Every state the app went through in this round, in revision order: a concurrent query must see one of them.
+            // Every state the app went through in this round, in revision order: a concurrent query must see one of
+            // them.
             const states = [snapshot()];
             const writes = answers.filter((a) => a.request !== 'query').sort((x, y) => x.revision - y.revision);
             for (const w of writes) {

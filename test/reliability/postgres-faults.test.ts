@@ -173,7 +173,8 @@ describe('PostgreSQL faults under write load', () => {
     assert.deepEqual([...applied], [], 'a request answered 503 was applied');
     assert.equal(server.child.exitCode, null);
     t.diagnostic(
-      `${freezes.length} freezes of ~${3 * TIMEOUT_MS + 500} ms, ${refused.length / 2} requests during them, slowest answer ${Math.max(...slowest)} ms (timeout ${TIMEOUT_MS} ms)`,
+      `${freezes.length} freezes of ~${3 * TIMEOUT_MS + 500} ms, ${refused.length / 2} requests during them, slowest ` +
+        `answer ${Math.max(...slowest)} ms (timeout ${TIMEOUT_MS} ms)`,
     );
   });
 

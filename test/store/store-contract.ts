@@ -12,7 +12,10 @@ import { allBindings } from '../support/helpers.ts';
 import { operationsContract } from './store-contract-operations.ts';
 
 export interface StoreFactory {
-  /** A fresh empty store for this test, closed by the factory after the test. `reopen` closes it and opens the same data again. */
+  /**
+   * A fresh empty store for this test, closed by the factory after the test. `reopen` closes it and opens the same data
+   * again.
+   */
   open(t: TestContext): Promise<{ store: BindingStore; reopen: () => Promise<BindingStore> }>;
 }
 

@@ -226,7 +226,8 @@ export async function adminRoutes(fastify: FastifyInstance, options: AdminRouteO
               end_previous_grace: Type.Optional(
                 Type.Boolean({
                   description:
-                    'a secret rotated out earlier and still in its grace period stops working now (without this, such a rotation is refused with 409)',
+                    'a secret rotated out earlier and still in its grace period stops working now ' +
+                    '(without this, such a rotation is refused with 409)',
                 }),
               ),
             },

@@ -2,7 +2,8 @@
  * GET /api/v1/export and POST /api/v1/import: all of an app's bindings as NDJSON, in constant memory.
  * An export is one snapshot of the store, read a page at a time as the client takes it (the
  * socket's backpressure), with the event loop free for other requests between two pages; exports
- * at once are bounded per instance, and a client that stops reading is cut off. An import is spooled to a temp file first (so it can be authenticated by signature and checked
+ * at once are bounded per instance, and a client that stops reading is cut off. An import is spooled to a temp file
+ * first (so it can be authenticated by signature and checked
  * against an Idempotency-Key), then applied in transactions of IMPORT_BATCH lines: a failed batch
  * leaves nothing of itself applied.
  */
@@ -163,7 +164,8 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
         const message =
           failed === 0
             ? 'ok'
-            : `${failed} of ${imported + failed} lines failed${imported > 0 ? ', the others were imported' : ''}: ${errors[0]?.err_msg ?? ''}`;
+            : `${failed} of ${imported + failed} lines failed${imported > 0 ? ', the others were imported' : ''}: ` +
+              `${errors[0]?.err_msg ?? ''}`;
         const summary = { ...status(code, message), imported, failed, errors };
         if (key) await store.rememberIdempotent(tenant.id, key, JSON.stringify(summary));
         return summary;

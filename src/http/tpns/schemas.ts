@@ -48,7 +48,8 @@ export const BatchoperateRequest = Type.Object({
     minimum: 1,
     maximum: 5,
     description:
-      "1 append (as 2 under the app's tpns binding rules), 2 override, 3 unbind listed, 4 unbind token from all, 5 unbind account from all",
+      "1 append (as 2 under the app's tpns binding rules), 2 override, 3 unbind listed, 4 unbind token from all, 5 " +
+      'unbind account from all',
   }),
   platform: Type.Optional(Type.String({ description: 'android or ios, any case' })),
   token_accounts: Type.Optional(

@@ -8,7 +8,8 @@ export const SQL = {
       (SELECT count(*) FROM bindings WHERE app_id = $1) AS bindings,
       (SELECT count(DISTINCT token) FROM bindings WHERE app_id = $1) AS tokens,
       (SELECT count(*) FROM (SELECT DISTINCT account, account_type FROM bindings WHERE app_id = $1) AS a) AS accounts`,
-  appInsert: `INSERT INTO apps (access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token, binding_rules, created_at)
+  appInsert: `INSERT INTO apps (access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token,
+      binding_rules, created_at)
       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (access_id) DO NOTHING RETURNING *`,
   appForUpdate: 'SELECT * FROM apps WHERE access_id = $1 FOR UPDATE',
   appUpdate: `UPDATE apps SET name = $2, secret_key = $3, previous_secret_key = $4, previous_secret_expires_at = $5,
@@ -28,7 +29,8 @@ export const SQL = {
    * Locks the apps of a group in id order: every write of an app is serialized across instances
    * (caps can never be exceeded, no update is lost) and two groups can never deadlock.
    */
-  appsLock: `SELECT id, revision, last_bound_at, max_tokens_per_account, max_accounts_per_token, binding_rules, webhook_url
+  appsLock: `SELECT id, revision, last_bound_at, max_tokens_per_account, max_accounts_per_token, binding_rules,
+        webhook_url
       FROM apps WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE`,
   appsSaveClock: `UPDATE apps SET revision = v.revision, last_bound_at = v.last_bound_at
       FROM unnest($1::int[], $2::bigint[], $3::bigint[]) AS v(id, revision, last_bound_at) WHERE apps.id = v.id`,
@@ -40,7 +42,8 @@ export const SQL = {
     SELECT b.token, b.account, b.account_type, b.platform, b.bound_at
       FROM unnest($3::text[], $4::int[]) AS k(account, account_type)
       JOIN bindings b ON b.app_id = $1 AND b.account = k.account AND b.account_type = k.account_type`,
-  bindingsDelete: `DELETE FROM bindings b USING unnest($2::text[], $3::text[], $4::int[]) AS d(token, account, account_type)
+  bindingsDelete: `DELETE FROM bindings b
+      USING unnest($2::text[], $3::text[], $4::int[]) AS d(token, account, account_type)
       WHERE b.app_id = $1 AND b.token = d.token AND b.account = d.account AND b.account_type = d.account_type`,
   bindingsUpsert: `INSERT INTO bindings (app_id, token, account, account_type, platform, bound_at)
       SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[])
@@ -60,21 +63,26 @@ export const SQL = {
   bindingsPage: `SELECT token, account, account_type, platform, bound_at FROM bindings
       WHERE app_id = $1 AND (token, account, account_type) > ($2, $3, $4)
       ORDER BY token, account, account_type LIMIT $5`,
-  historyInsert: `INSERT INTO history (app_id, at, operator_type, cause, token, account, account_type, platform, op_type, op_id, request_id)
-      SELECT $1, * FROM unnest($2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], $9::text[], $10::text[], $11::text[])`,
+  historyInsert: `INSERT INTO history (app_id, at, operator_type, cause, token, account, account_type, platform,
+      op_type, op_id, request_id)
+      SELECT $1, * FROM unnest($2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[], $7::int[],
+        $8::text[], $9::text[], $10::text[], $11::text[])`,
   historyAll: 'SELECT * FROM history WHERE app_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3',
   historyOfToken: 'SELECT * FROM history WHERE app_id = $1 AND token = $2 AND id < $3 ORDER BY id DESC LIMIT $4',
-  historyOfAccount:
-    'SELECT * FROM history WHERE app_id = $1 AND account = $2 AND account_type = $3 AND id < $4 ORDER BY id DESC LIMIT $5',
-  historyOfBinding: `SELECT * FROM history WHERE app_id = $1 AND token = $2 AND account = $3 AND account_type = $4 AND id < $5
+  historyOfAccount: `SELECT * FROM history WHERE app_id = $1 AND account = $2 AND account_type = $3 AND id < $4
+      ORDER BY id DESC LIMIT $5`,
+  historyOfBinding: `SELECT * FROM history
+      WHERE app_id = $1 AND token = $2 AND account = $3 AND account_type = $4 AND id < $5
       ORDER BY id DESC LIMIT $6`,
 
   idempotencyGet: 'SELECT body_hash, result, created_at FROM idempotency_keys WHERE app_id = $1 AND key = $2',
   idempotencyPut: `INSERT INTO idempotency_keys (app_id, key, body_hash, result, created_at) VALUES ($1, $2, $3, $4, $5)
-      ON CONFLICT (app_id, key) DO UPDATE SET body_hash = excluded.body_hash, result = excluded.result, created_at = excluded.created_at`,
+      ON CONFLICT (app_id, key)
+      DO UPDATE SET body_hash = excluded.body_hash, result = excluded.result, created_at = excluded.created_at`,
 
   outboxInsert: `INSERT INTO webhook_outbox (app_id, type, payload, created_at, next_attempt_at)
-      SELECT $1, e.type, e.payload, $4, $4 FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS e(type, payload, ord) ORDER BY e.ord`,
+      SELECT $1, e.type, e.payload, $4, $4
+      FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS e(type, payload, ord) ORDER BY e.ord`,
   outboxDropPending:
     "DELETE FROM webhook_outbox WHERE app_id = (SELECT id FROM apps WHERE access_id = $1) AND state = 'pending'",
   /**
@@ -89,17 +97,18 @@ export const SQL = {
       )
       UPDATE webhook_outbox o SET next_attempt_at = $2 FROM due, apps a
       WHERE o.id = due.id AND a.id = o.app_id AND a.webhook_url IS NOT NULL
-      RETURNING o.id, o.app_id, a.access_id, a.webhook_url, a.webhook_secret, o.type, o.payload, o.created_at, o.attempts`,
+      RETURNING o.id, o.app_id, a.access_id, a.webhook_url, a.webhook_secret, o.type, o.payload, o.created_at,
+        o.attempts`,
   outboxComplete: 'UPDATE webhook_outbox SET attempts = attempts + 1, state = $1, next_attempt_at = $2 WHERE id = $3',
-  deliveryInsert:
-    'INSERT INTO webhook_deliveries (event_id, app_id, at, attempt, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+  deliveryInsert: `INSERT INTO webhook_deliveries (event_id, app_id, at, attempt, status, error, duration_ms)
+      VALUES ($1, $2, $3, $4, $5, $6, $7)`,
   deliveriesOfApp: 'SELECT * FROM webhook_deliveries WHERE app_id = $1 ORDER BY id DESC LIMIT $2',
 
   sweepHistory: 'DELETE FROM history WHERE id IN (SELECT id FROM history WHERE at < $1 LIMIT $2)',
   sweepIdempotency: `DELETE FROM idempotency_keys WHERE (app_id, key) IN
       (SELECT app_id, key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)`,
-  sweepOutbox:
-    "DELETE FROM webhook_outbox WHERE id IN (SELECT id FROM webhook_outbox WHERE created_at < $1 AND state <> 'pending' LIMIT $2)",
+  sweepOutbox: `DELETE FROM webhook_outbox WHERE id IN
+      (SELECT id FROM webhook_outbox WHERE created_at < $1 AND state <> 'pending' LIMIT $2)`,
   sweepDeliveries:
     'DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE at < $1 LIMIT $2)',
 

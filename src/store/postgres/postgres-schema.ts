@@ -108,7 +108,8 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   {
     version: 4,
     name: 'binding rules per app',
-    sql: `ALTER TABLE apps ADD COLUMN binding_rules TEXT NOT NULL DEFAULT 'append' CHECK (binding_rules IN ('append', 'tpns'));`,
+    sql: `ALTER TABLE apps ADD COLUMN binding_rules TEXT NOT NULL DEFAULT 'append'
+        CHECK (binding_rules IN ('append', 'tpns'));`,
   },
 ];
 

@@ -151,7 +151,8 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
   {
     version: 6,
     name: 'binding rules per app',
-    sql: `ALTER TABLE apps ADD COLUMN binding_rules TEXT NOT NULL DEFAULT 'append' CHECK (binding_rules IN ('append', 'tpns'));`,
+    sql: `ALTER TABLE apps ADD COLUMN binding_rules TEXT NOT NULL DEFAULT 'append'
+        CHECK (binding_rules IN ('append', 'tpns'));`,
   },
 ];
 

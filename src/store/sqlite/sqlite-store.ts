@@ -71,7 +71,8 @@ function startWriterThread(path: string, rules: WriteRulesModule): Worker {
   const workerData = { path, rules };
   if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData });
   const tsx = import.meta.resolve('tsx/esm/api');
-  const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`;
+  const register = `import(${JSON.stringify(tsx)}).then((m) => m.register())`;
+  const code = `${register}.then(() => import(${JSON.stringify(entry.href)}))`;
   return new Worker(code, { eval: true, workerData });
 }
 
@@ -355,13 +356,17 @@ export class SqliteStore implements BindingStore {
     return Promise.resolve();
   }
 
-  /** Ready means a write can commit now: the writer runs, the file is still ours, the disk has room, and a probe commits. */
+  /**
+   * Ready means a write can commit now: the writer runs, the file is still ours, the disk has room, and a probe
+   * commits.
+   */
   async ping(): Promise<void> {
     if (this.writerFailure) throw this.writerFailure;
     this.read(() => this.stmt.ping.get());
     if (fileIdentity(this.file) !== this.identity) {
       throw new StoreError(
-        `the database file ${this.file} was deleted or replaced while bindery had it open; writes are refused: restore it or restart bindery`,
+        `the database file ${this.file} was deleted or replaced while bindery had it open; writes are refused: ` +
+          `restore it or restart bindery`,
         true,
       );
     }

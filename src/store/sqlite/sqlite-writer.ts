@@ -95,7 +95,8 @@ export class SqliteWriter {
     // all at the next start: refuse instead. One stat per group (~3 µs).
     if (fileIdentity(this.path) !== this.identity) {
       throw new DatabaseFileGoneError(
-        `the database file ${this.path} was deleted or replaced while bindery had it open; writes are refused so that none is lost: restore the file or restart bindery`,
+        `the database file ${this.path} was deleted or replaced while bindery had it open; ` +
+          'writes are refused so that none is lost: restore the file or restart bindery',
       );
     }
     this.db.exec('BEGIN IMMEDIATE');

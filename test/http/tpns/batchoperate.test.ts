@@ -200,7 +200,8 @@ describe('batchoperate: operations', () => {
     assert.deepEqual(response.body, {
       ...statusOf(
         1008026,
-        "1 of 2 elements failed, the others were applied: token_accounts[0].account_list: 3 distinct accounts, more than this app's max_accounts_per_token (2)",
+        '1 of 2 elements failed, the others were applied: token_accounts[0].account_list: 3 distinct accounts, more ' +
+          "than this app's max_accounts_per_token (2)",
       ),
       result: ['1008007', '0'],
     });

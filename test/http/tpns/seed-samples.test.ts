@@ -4,7 +4,10 @@ import { describe, it } from 'node:test';
 import { BATCH, basic, post, QUERY, type TestServer, testServer } from '../../support/helpers.ts';
 import * as seed from '../../support/seed-samples.ts';
 
-/** Keeps only the keys the documented sample shows, so extra fields we add (both spellings, account_type) do not hide a difference. */
+/**
+ * Keeps only the keys the documented sample shows, so extra fields we add (both spellings, account_type) do not hide a
+ * difference.
+ */
 function documentedPart(actual: unknown, documented: unknown): unknown {
   if (Array.isArray(documented) && Array.isArray(actual))
     return actual.map((x, i) => documentedPart(x, documented[i] ?? documented[0]));
