@@ -2,27 +2,24 @@
  * GET /api/v1/export and POST /api/v1/import: all of an app's bindings as NDJSON, in constant memory.
  * An export is one snapshot of the store, read a page at a time as the client takes it (the
  * socket's backpressure), with the event loop free for other requests between two pages; exports
- * at once are bounded per instance, and a client that stops reading is cut off. An import is spooled to a temp file
- * first (so it can be authenticated by signature and checked
- * against an Idempotency-Key), then applied in transactions of IMPORT_BATCH lines: a failed batch
- * leaves nothing of itself applied.
+ * at once are bounded per instance, and a client that stops reading is cut off. An import is
+ * spooled to a temp file first (so it can be authenticated by signature and checked against an
+ * Idempotency-Key), then run by the domain (run-import.ts).
  */
 import { rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { setImmediate } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { bindingLine, parseBindingLine } from '../../domain/binding-lines.ts';
-import type { Binding } from '../../domain/types.ts';
+import { bindingLine } from '../../domain/binding-lines.ts';
+import { IMPORT_BATCH, IMPORT_ERRORS_SHOWN, runImport } from '../../domain/run-import.ts';
 import { ApiError, apiError, RetCode } from '../../errors.ts';
 import { idempotencyKeyOf } from '../idempotency-key.ts';
 import { type TenantOptions, tenantOf } from '../tenant.ts';
 import { errorResponses, status } from '../tpns/schemas.ts';
 import { fileLines } from './file-lines.ts';
-import { ImportPipeline } from './import-pipeline.ts';
 import { spool } from './import-spool.ts';
 
-export const IMPORT_BATCH = 5000;
 /**
  * Rows read and formatted between two turns of the event loop: what another request may wait
  * behind one export. 250 against 1,000: the other tenant's queries 2,261 against 848 req/s during
@@ -32,7 +29,6 @@ const EXPORT_PAGE = 250;
 /** What an export formats ahead of the socket: two pages or so. */
 const EXPORT_BUFFER_BYTES = 128 * 1024;
 const EXPORT_RETRY_AFTER_S = 5;
-const ERRORS_SHOWN = 100;
 
 export interface BulkRouteOptions extends TenantOptions {
   maxTokenBytes: number;
@@ -50,7 +46,7 @@ const ImportSummary = Type.Object({
   imported: Type.Integer({ description: 'lines applied' }),
   failed: Type.Integer({ description: 'lines refused' }),
   errors: Type.Array(Type.Object({ line: Type.Integer(), err_msg: Type.String() }), {
-    description: `the first ${ERRORS_SHOWN} refused lines`,
+    description: `the first ${IMPORT_ERRORS_SHOWN} refused lines`,
   }),
 });
 
@@ -122,43 +118,17 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
             );
           if (seen) return JSON.parse(seen.result) as unknown;
         }
-        let failed = 0;
-        let lineNumber = 0;
-        const errors: { line: number; err_msg: string }[] = [];
-        const writes = new ImportPipeline(
-          (lines) => store.importBindings(tenant.id, lines),
-          (error, imported) => {
-            request.log.error({ err: error, imported }, 'import stopped by a store failure');
+        const { imported, failed, errors } = await runImport(store, tenant.id, fileLines(body.path), {
+          maxTokenBytes: options.maxTokenBytes,
+          storeFailed: (error, done) => {
+            request.log.error({ err: error, imported: done }, 'import stopped by a store failure');
             return new ApiError(
               RetCode.INTERNAL,
               503,
-              `store failure: ${imported} lines were imported before it; importing the same lines again is safe`,
+              `store failure: ${done} lines were imported before it; importing the same lines again is safe`,
             );
           },
-          store.importConcurrency,
-        );
-        let batch: Binding[] = [];
-        const fallback = Date.now() * 1000;
-        for await (const texts of fileLines(body.path)) {
-          for (const text of texts) {
-            lineNumber++;
-            if (text.trim() === '') continue;
-            const parsed = parseBindingLine(text, options.maxTokenBytes, fallback + lineNumber);
-            if (typeof parsed === 'string') {
-              failed++;
-              if (errors.length < ERRORS_SHOWN)
-                errors.push({ line: lineNumber, err_msg: `line ${lineNumber}: ${parsed}` });
-              continue;
-            }
-            batch.push(parsed);
-            if (batch.length >= IMPORT_BATCH) {
-              await writes.add(batch);
-              batch = [];
-            }
-          }
-        }
-        if (batch.length > 0) await writes.add(batch);
-        const imported = await writes.finish();
+        });
         if (imported + failed === 0) throw apiError.missing('body: no lines; send NDJSON, one binding per line');
         const code = failed === 0 ? RetCode.OK : imported === 0 ? RetCode.ALL_FAILED : RetCode.SOME_FAILED;
         const message =
