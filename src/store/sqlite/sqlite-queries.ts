@@ -23,7 +23,14 @@ export const SQL = {
       webhook_url = @webhookUrl, webhook_secret = @webhookSecret,
       rate_limit_per_second = @rateLimitPerSecond, rate_limit_burst = @rateLimitBurst WHERE access_id = @accessId`,
   appDelete: 'DELETE FROM apps WHERE id = ?',
-  appBindingsDelete: 'DELETE FROM bindings WHERE app_id = ?',
+  /** Everything of an app but its row, deleted with it. */
+  appDataDelete: [
+    'DELETE FROM bindings WHERE app_id = ?',
+    'DELETE FROM history WHERE app_id = ?',
+    'DELETE FROM webhook_outbox WHERE app_id = ?',
+    'DELETE FROM webhook_deliveries WHERE app_id = ?',
+    'DELETE FROM idempotency_keys WHERE app_id = ?',
+  ],
   /** Takes the app's next write revision, inside the batch's transaction. */
   appNextRevision: 'UPDATE apps SET revision = revision + 1 WHERE id = ? RETURNING revision',
 
@@ -91,10 +98,6 @@ export const SQL = {
       (SELECT id FROM webhook_outbox WHERE created_at < ? AND state <> 'pending' LIMIT ?)`,
   sweepDeliveries:
     'DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE at < ? LIMIT ?)',
-  appHistoryDelete: 'DELETE FROM history WHERE app_id = ?',
-  appOutboxDelete: 'DELETE FROM webhook_outbox WHERE app_id = ?',
-  appDeliveriesDelete: 'DELETE FROM webhook_deliveries WHERE app_id = ?',
-  appIdempotencyDelete: 'DELETE FROM idempotency_keys WHERE app_id = ?',
 
   migrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
       version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`,

@@ -20,7 +20,7 @@ import type {
 } from '../store.ts';
 import { SqliteBatchTransaction } from './sqlite-batch-transaction.ts';
 import { fileIdentity, lazyStatements, openSqliteConnection, type Statements } from './sqlite-connection.ts';
-import { UPSERT_ROWS } from './sqlite-queries.ts';
+import { SQL, UPSERT_ROWS } from './sqlite-queries.ts';
 
 export type WriteCommand =
   | { type: 'applyBatch'; appId: number; command: BatchCommand; idempotency?: IdempotencyKey }
@@ -226,15 +226,7 @@ export class SqliteWriter {
   private deleteApp(accessId: string): boolean {
     const row = this.stmt.appByAccessId.get(accessId) as AppRow | undefined;
     if (!row) return false;
-    for (const stmt of [
-      this.stmt.appBindingsDelete,
-      this.stmt.appHistoryDelete,
-      this.stmt.appOutboxDelete,
-      this.stmt.appDeliveriesDelete,
-      this.stmt.appIdempotencyDelete,
-    ]) {
-      stmt.run(row.id);
-    }
+    for (const sql of SQL.appDataDelete) this.db.prepare(sql).run(row.id);
     this.stmt.appDelete.run(row.id);
     return true;
   }
