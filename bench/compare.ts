@@ -10,7 +10,6 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { WRITE_RULES } from '../src/domain/run-batch.ts';
 import { DEFAULT_POLICY } from '../src/domain/types.ts';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { TestPostgres } from '../test/support/postgres-server.ts';
@@ -105,7 +104,7 @@ try {
   for (const build of ['before', 'after'] as const) copyFileSync(seed, sqlite[build]);
   const pg: Record<Build, string> = { before: await postgres.createDatabase(), after: await postgres.createDatabase() };
   for (const url of Object.values(pg)) {
-    const store = await PostgresStore.open(url, { timeoutMs: 10_000, poolSize: 2, rules: WRITE_RULES });
+    const store = await PostgresStore.open(url, { timeoutMs: 10_000, poolSize: 2 });
     await store.createApp({ ...APP, name: 'bench', policy: DEFAULT_POLICY });
     await store.close();
   }

@@ -7,7 +7,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { WRITE_RULES } from '../src/domain/run-batch.ts';
 import { DEFAULT_POLICY } from '../src/domain/types.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import { TestPostgres } from '../test/support/postgres-server.ts';
@@ -16,7 +15,7 @@ const { values } = parseArgs({ options: { bindings: { type: 'string', default: '
 const total = Number(values.bindings);
 const dir = mkdtempSync(join(tmpdir(), 'bindery-copy-'));
 const file = join(dir, 'source.db');
-const source = await SqliteStore.open(file, { rules: WRITE_RULES });
+const source = await SqliteStore.open(file);
 const app = await source.createApp({
   accessId: '1500000001',
   name: 'bench',

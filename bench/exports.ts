@@ -4,7 +4,6 @@
  * them, on the same server (SQLite, what `npm start` runs).
  */
 import { join } from 'node:path';
-import { WRITE_RULES } from '../src/domain/run-batch.ts';
 import { DEFAULT_POLICY } from '../src/domain/types.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import { APP, basic, type LoadResult, load, median, SERVER, seedSqlite, start } from './harness.ts';
@@ -35,7 +34,7 @@ export async function exportsBench({ dir, quick, seconds, runs, log }: ExportsBe
   const db = join(dir, 'exports.db');
   log(`exports: seeding ${bindings} bindings in app A, ${OTHER_ACCOUNTS} in app B`);
   await seedSqlite(db, bindings);
-  const store = await SqliteStore.open(db, { rules: WRITE_RULES });
+  const store = await SqliteStore.open(db);
   const other = await store.createApp({ ...OTHER, name: 'other tenant', policy: DEFAULT_POLICY });
   await store.importBindings(
     other.id,

@@ -4,7 +4,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { WRITE_RULES } from '../src/domain/run-batch.ts';
 import { DEFAULT_POLICY } from '../src/domain/types.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 
@@ -108,7 +107,7 @@ export const APP = { accessId: '1500000001', secretKey: 'b'.repeat(32) };
  * t<2i+1>.
  */
 export async function seedSqlite(path: string, count: number, from = 0): Promise<void> {
-  const store = await SqliteStore.open(path, { rules: WRITE_RULES });
+  const store = await SqliteStore.open(path);
   const app =
     (await store.findApp(APP.accessId)) ?? (await store.createApp({ ...APP, name: 'bench', policy: DEFAULT_POLICY }));
   const base = Date.now() * 1000 - count;

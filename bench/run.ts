@@ -12,7 +12,6 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { BinderyClient } from '../src/client/index.ts';
-import { WRITE_RULES } from '../src/domain/run-batch.ts';
 import { type Binding, DEFAULT_POLICY } from '../src/domain/types.ts';
 import { SQL as PG_SQL } from '../src/store/postgres/postgres-queries.ts';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
@@ -216,7 +215,7 @@ async function emptySqlite(name: string): Promise<string> {
 /** A PostgreSQL database with bindery's schema and the bench app; returns its URL and the app id. */
 async function emptyPostgres(postgres: TestPostgres): Promise<{ url: string; appId: number }> {
   const url = await postgres.createDatabase();
-  const store = await PostgresStore.open(url, { timeoutMs: 10_000, poolSize: 2, rules: WRITE_RULES });
+  const store = await PostgresStore.open(url, { timeoutMs: 10_000, poolSize: 2 });
   const app = await store.createApp({ ...APP, name: 'bench', policy: DEFAULT_POLICY });
   await store.close();
   return { url, appId: app.id };

@@ -10,7 +10,7 @@ import { Metrics } from '../src/http/metrics.ts';
 import { RateLimiter } from '../src/http/rate-limiter.ts';
 import { rawBody, tenantOf } from '../src/http/tenant.ts';
 import { parseJsonObject } from '../src/http/tpns/parse-body.ts';
-import { openStore } from '../src/open-store.ts';
+import { openStore } from '../src/store/open-store.ts';
 
 const config = loadConfig();
 const store = await openStore(config);

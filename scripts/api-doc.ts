@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildApp } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
-import { WRITE_RULES } from '../src/domain/run-batch.ts';
 import { type OpenApiDocument, renderApiReference } from '../src/http/api-reference.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 
@@ -15,7 +14,7 @@ export const API_DOC = new URL('../docs/api.md', import.meta.url);
 /** docs/api.md as the routes of this tree describe it (every surface on: admin API included). */
 export async function currentApiReference(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'bindery-docs-'));
-  const store = await SqliteStore.open(join(dir, 'docs.db'), { rules: WRITE_RULES });
+  const store = await SqliteStore.open(join(dir, 'docs.db'));
   try {
     const config = { ...loadConfig({}), adminToken: 'docs-only-admin-token-000', spoolDir: join(dir, 'spool') };
     const app = await buildApp(config, store);

@@ -9,7 +9,7 @@ import type { App } from './domain/types.ts';
 import { StoreError } from './errors.ts';
 import { prepareSpoolDir } from './http/api/import-spool.ts';
 import { Metrics } from './http/metrics.ts';
-import { openStore } from './open-store.ts';
+import { openStore } from './store/open-store.ts';
 
 function bootstrapBanner(app: App, config: Config): string {
   const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;

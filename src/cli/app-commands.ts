@@ -5,7 +5,7 @@ import { type AppChanges, AppInputError, AppService, AppStateError } from '../do
 import { appView } from '../domain/app-view.ts';
 import { type App, BINDING_RULES, type BindingRules } from '../domain/types.ts';
 import { AppExistsError } from '../errors.ts';
-import { describeStore, openStore, StoreMissingError } from '../open-store.ts';
+import { describeStore, openStore, StoreMissingError } from '../store/open-store.ts';
 import type { AppCounts } from '../store/store.ts';
 import { table } from './table.ts';
 

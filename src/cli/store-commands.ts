@@ -2,8 +2,8 @@
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { loadConfig } from '../config.ts';
-import { describeStore, openStore, StoreMissingError } from '../open-store.ts';
 import { copyStore } from '../store/copy-store.ts';
+import { describeStore, openStore, StoreMissingError } from '../store/open-store.ts';
 import { CliError, EXIT } from './app-commands.ts';
 
 export function registerStoreCommands(program: Command): void {

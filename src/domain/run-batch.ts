@@ -6,14 +6,33 @@
  */
 import { AppNotFoundError, IdempotencyMismatchError } from '../errors.ts';
 import type { BatchTransaction, WriteRulesModule } from '../store/batch-transaction.ts';
-import { type BatchResult, IDEMPOTENCY_WINDOW_MS, type IdempotencyKey } from '../store/store.ts';
+import { type BatchResult, type BindingStore, IDEMPOTENCY_WINDOW_MS, type IdempotencyKey } from '../store/store.ts';
 import { applyBatch } from './apply-batch.ts';
 import { BindingSet, keysToLoad, netChanges } from './binding-set.ts';
 import { historyRecords, webhookEvents } from './change-records.ts';
 import type { BatchCommand } from './types.ts';
 
-/** This module, for a store to load (SQLite loads it on its writer thread). */
+/** This module, for a store to load where its transaction lives (SQLite: on its writer thread). */
 export const WRITE_RULES: WriteRulesModule = import.meta.url;
+
+/**
+ * Applies a batchoperate: every element in ONE durable transaction, in order, with the app's
+ * policy as committed then (caps and eviction, SPEC §2.5). Outcomes are one per element; the
+ * revision orders the batch among all of the app's batches. The same transaction writes a history
+ * entry per change and, if the app has a webhook, its events. An Idempotency-Key seen in the last
+ * 24 h with the same body answers the stored result (replayed, nothing applied); with another
+ * body it rejects with IdempotencyMismatchError. Rejects with AppNotFoundError when the app no
+ * longer exists. The store lends the transaction; runBatch below runs it.
+ */
+export function writeBatch(
+  store: BindingStore,
+  appId: number,
+  command: BatchCommand,
+  idempotency?: IdempotencyKey,
+  deadline?: number,
+): Promise<BatchResult> {
+  return store.runBatch(WRITE_RULES, { appId, command, ...(idempotency ? { idempotency } : {}) }, deadline);
+}
 
 export async function runBatch(
   tx: BatchTransaction,

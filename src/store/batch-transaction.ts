@@ -57,13 +57,30 @@ export interface WriteRules {
 }
 
 /**
- * Where the rules are: a module URL rather than functions, because the SQLite store runs them on
- * its writer thread, which loads them itself. The store is handed this; it never imports a rule.
+ * Where the rules are: the URL of their module rather than a function, because the SQLite store
+ * runs them on its writer thread, which loads the module itself. The rules hand it to the store
+ * with each batch (src/domain/run-batch.ts); the store never imports a rule.
  */
 export type WriteRulesModule = string;
 
-export async function loadWriteRules(module: WriteRulesModule): Promise<WriteRules> {
-  const { runBatch } = (await import(module)) as Partial<WriteRules>;
-  if (typeof runBatch !== 'function') throw new Error(`${module} exports no runBatch: it is not bindery's write rules`);
-  return { runBatch };
+/** A batch, as the rules ask a store to lend it a transaction. */
+export interface BatchRequest {
+  appId: number;
+  command: BatchCommand;
+  idempotency?: IdempotencyKey;
+}
+
+const loaded = new Map<WriteRulesModule, Promise<WriteRules>>();
+
+/** The rules exported by the module, loaded once per thread. */
+export function loadWriteRules(module: WriteRulesModule): Promise<WriteRules> {
+  let rules = loaded.get(module);
+  if (!rules) {
+    rules = import(module).then(({ runBatch }: Partial<WriteRules>) => {
+      if (typeof runBatch !== 'function') throw new Error(`${module} exports no runBatch: it is not write rules`);
+      return { runBatch };
+    });
+    loaded.set(module, rules);
+  }
+  return rules;
 }

@@ -5,16 +5,8 @@
  */
 import type { ElementOutcome } from '../domain/apply-batch.ts';
 import type { HistoryRecord, WebhookEventType } from '../domain/change-records.ts';
-import type {
-  AccountKey,
-  App,
-  AppPolicy,
-  BatchCommand,
-  Binding,
-  Platform,
-  RateLimit,
-  Webhook,
-} from '../domain/types.ts';
+import type { AccountKey, App, AppPolicy, Binding, Platform, RateLimit, Webhook } from '../domain/types.ts';
+import type { BatchRequest, WriteRulesModule } from './batch-transaction.ts';
 
 export interface NewApp {
   accessId: string;
@@ -53,7 +45,7 @@ export interface AccountOfToken extends AccountKey {
   boundAt: number;
 }
 
-/** What applyBatch answers: one outcome per element, and the app's write revision after this batch. */
+/** What a batch answers: one outcome per element, and the app's write revision after this batch. */
 export interface BatchResult {
   outcomes: ElementOutcome[];
   /** Strictly increasing per app: batches of one app were applied in the order of their revisions. */
@@ -163,21 +155,15 @@ export interface BindingStore {
   deleteApp(accessId: string): Promise<boolean>;
 
   /**
-   * Applies every element of the command in ONE transaction, in order, with the app's policy as
-   * committed at that moment (caps and eviction, SPEC §2.5), and resolves only after the
-   * transaction is durable. Rejects with AppNotFoundError if the app no longer exists, and then
-   * nothing was applied. Outcomes are one per element, in order; the revision orders this batch
-   * among all batches of the app (also across instances sharing one database). The same
-   * transaction writes a history entry per change and, if the app has a webhook, its events.
-   * With an Idempotency-Key seen in the last 24 h: the same body hash answers the stored result
-   * (replayed, nothing applied), another rejects with IdempotencyMismatchError.
+   * Lends the batch's app its part of ONE write transaction (a BatchTransaction) and runs the
+   * rules' runBatch in it (the module `rules`, loaded once); resolves with what runBatch answered
+   * only after the transaction is durable. While it runs, no other write of the app can commit,
+   * in this instance or another sharing the database, so the policy it reads holds and revisions
+   * order the app's batches. If runBatch throws, nothing of this batch is applied (other batches
+   * sharing the transaction still commit) and the call rejects with what it threw.
+   * The rules and what they promise (SPEC §2.4, §2.5, idempotency): src/domain/run-batch.ts.
    */
-  applyBatch(
-    appId: number,
-    command: BatchCommand,
-    idempotency?: IdempotencyKey,
-    deadline?: number,
-  ): Promise<BatchResult>;
+  runBatch(rules: WriteRulesModule, batch: BatchRequest, deadline?: number): Promise<BatchResult>;
 
   /** For each account, in request order, its tokens ordered by bind time, oldest first. */
   tokensOfAccounts(appId: number, accounts: AccountKey[], deadline?: number): Promise<TokenOfAccount[][]>;

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { Sweeper } from '../../src/background/sweeper.ts';
+import { writeBatch } from '../../src/domain/run-batch.ts';
 import { DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { sqliteStore } from '../support/helpers.ts';
 
@@ -24,7 +25,7 @@ describe('sweeper', () => {
       secretKey: 'a'.repeat(32),
       policy: DEFAULT_POLICY,
     });
-    await store.applyBatch(app.id, bind('t1'));
+    await writeBatch(store, app.id, bind('t1'));
     const sweeper = new Sweeper(store, { intervalMs: 60_000, retentionDays: 30 }, log);
     assert.deepEqual(await sweeper.sweep(Date.now() + 29 * DAY), { history: 0, idempotency: 0, webhooks: 0 });
     assert.deepEqual(await sweeper.sweep(Date.now() + 31 * DAY), { history: 1, idempotency: 0, webhooks: 0 });

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import pino from 'pino';
 import { WebhookDeliverer, webhookSignature } from '../../src/background/webhook-deliverer.ts';
+import { writeBatch } from '../../src/domain/run-batch.ts';
 import { DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { isInwardAddress, outwardLookup } from '../../src/domain/webhook-target.ts';
 import { sqliteStore } from '../support/helpers.ts';
@@ -51,8 +52,8 @@ describe('webhook deliverer', () => {
     const port = await receiver(t, 503);
     const { store, app } = await storeWithApp(t);
     await store.updateApp(app.accessId, { webhook: { url: `http://127.0.0.1:${port}/`, secret: 's' } });
-    await store.applyBatch(app.id, bind('t1'));
-    await store.applyBatch(app.id, bind('t2'));
+    await writeBatch(store, app.id, bind('t1'));
+    await writeBatch(store, app.id, bind('t2'));
     const results: string[] = [];
     const deliverer = new WebhookDeliverer(
       store,
@@ -96,7 +97,7 @@ describe('webhook deliverer', () => {
       `http://localhost:${port}/`,
     ]) {
       await store.updateApp(app.accessId, { webhook: { url, secret: 's' } });
-      await store.applyBatch(app.id, bind(`t-${url}`));
+      await writeBatch(store, app.id, bind(`t-${url}`));
       while ((await new WebhookDeliverer(store, options, log).deliverDue(Date.now() + 60_000)) > 0);
     }
     assert.equal(received, 0, 'nothing reached the loopback receiver');

@@ -4,7 +4,6 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { WRITE_RULES } from '../../src/domain/run-batch.ts';
 import { DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { tempDir } from '../support/helpers.ts';
@@ -12,7 +11,7 @@ import { cli, startServer, stopServer } from '../support/server-process.ts';
 
 async function server(t: TestContext, seed?: (store: SqliteStore, appId: number) => Promise<void>) {
   const file = join(tempDir(t), 'b.db');
-  const store = await SqliteStore.open(file, { rules: WRITE_RULES });
+  const store = await SqliteStore.open(file);
   const app = await store.createApp({
     accessId: '1500000001',
     name: 'cli',

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { WRITE_RULES } from '../../src/domain/run-batch.ts';
+import { writeBatch } from '../../src/domain/run-batch.ts';
 import { DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
@@ -35,7 +35,7 @@ async function everything(store: BindingStore) {
 describe('bindery copy and migrate', () => {
   it('copies every app and binding from SQLite to PostgreSQL, verifies, and can be re-run', async (t) => {
     const file = join(tempDir(t), 'source.db');
-    const source = await SqliteStore.open(file, { rules: WRITE_RULES });
+    const source = await SqliteStore.open(file);
     const a = await source.createApp({
       accessId: '1500000001',
       name: 'a',
@@ -62,7 +62,7 @@ describe('bindery copy and migrate', () => {
         boundAt: 1_700_000_000_000_000 + i,
       })),
     );
-    await source.applyBatch(b.id, {
+    await writeBatch(source, b.id, {
       elements: [{ op: 1, token: 'shared', accounts: [{ account: 'zoe', accountType: 0 }] }],
       platform: 'android',
       opType: null,
@@ -83,14 +83,14 @@ describe('bindery copy and migrate', () => {
     const summary = JSON.parse(again.stdout) as Record<string, unknown>;
     assert.deepEqual([summary.apps, summary.bindings, summary.verified], [2, 12346, true]);
 
-    const target = await PostgresStore.open(url, { timeoutMs: 2000, poolSize: 2, rules: WRITE_RULES });
+    const target = await PostgresStore.open(url, { timeoutMs: 2000, poolSize: 2 });
     t.after(() => target.close());
     assert.deepEqual(await everything(target), expected);
   });
 
   it('says when the counts differ because the target had other bindings', async (t) => {
     const file = join(tempDir(t), 'source.db');
-    const source = await SqliteStore.open(file, { rules: WRITE_RULES });
+    const source = await SqliteStore.open(file);
     const app = await source.createApp({
       accessId: '1500000001',
       name: 'a',
@@ -102,7 +102,7 @@ describe('bindery copy and migrate', () => {
     ]);
     await source.close();
     const url = await postgres.createDatabase();
-    const target = await PostgresStore.open(url, { timeoutMs: 2000, poolSize: 2, rules: WRITE_RULES });
+    const target = await PostgresStore.open(url, { timeoutMs: 2000, poolSize: 2 });
     const other = await target.createApp({
       accessId: '1500000001',
       name: 'a',

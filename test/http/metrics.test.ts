@@ -26,7 +26,7 @@ describe('metrics and OpenAPI', () => {
       metrics,
       /bindery_http_request_duration_seconds_count\{route="\/v3\/device\/account\/batchoperate",ret_code="0"\} 1/,
     );
-    assert.match(metrics, /bindery_store_operation_duration_seconds_count\{operation="applyBatch",outcome="ok"\} 2/);
+    assert.match(metrics, /bindery_store_operation_duration_seconds_count\{operation="runBatch",outcome="ok"\} 2/);
     assert.match(metrics, new RegExp(`bindery_bindings\\{access_id="${server.tenant.accessId}"\\} 1`));
   });
 

@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { AppService } from '../../src/domain/app-service.ts';
-import { WRITE_RULES } from '../../src/domain/run-batch.ts';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/sqlite-schema.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { tempDir } from '../support/helpers.ts';
@@ -20,7 +19,7 @@ describe('deleted apps', () => {
     "a deleted app's cached credentials never write into the app created after it (two processes, one " + 'file)',
     async (t) => {
       const file = join(tempDir(t), 'bindery.db');
-      const store = await SqliteStore.open(file, { rules: WRITE_RULES });
+      const store = await SqliteStore.open(file);
       t.after(() => store.close());
       const service = new AppService(store, 0);
       const doomed = await service.create({ name: 'doomed' });
@@ -84,7 +83,7 @@ describe('deleted apps', () => {
       VALUES (1, '1500000001', 'one', 'k1', 100, 10, 0, 7), (5, '1500000005', 'five', 'k5', 3, 1, 0, 2)`);
     old.close();
 
-    const store = await SqliteStore.open(file, { rules: WRITE_RULES });
+    const store = await SqliteStore.open(file);
     t.after(() => store.close());
     const one = await store.findApp('1500000001');
     const five = await store.findApp('1500000005');

@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { AppService } from '../../src/domain/app-service.ts';
-import { WRITE_RULES } from '../../src/domain/run-batch.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { tempDir } from '../support/helpers.ts';
 import { basicHeader, type ServerProcess, startServer, stopServer } from '../support/server-process.ts';
@@ -50,7 +49,7 @@ function fillDisk(path: string): void {
 }
 
 async function appOn(file: string): Promise<{ auth: string }> {
-  const store = await SqliteStore.open(file, { rules: WRITE_RULES });
+  const store = await SqliteStore.open(file);
   const app = await new AppService(store, 0).create({ name: 'disk' });
   await store.close();
   return { auth: basicHeader(app.accessId, app.secretKey) };

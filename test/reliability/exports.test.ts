@@ -9,7 +9,6 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { AppService } from '../../src/domain/app-service.ts';
-import { WRITE_RULES } from '../../src/domain/run-batch.ts';
 import type { Binding } from '../../src/domain/types.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
@@ -89,14 +88,14 @@ const stores: { name: string; open: (t: TestContext) => Promise<{ store: Binding
     name: 'SQLite',
     open: async (t) => {
       const file = join(tempDir(t), 'bindery.db');
-      return { store: await SqliteStore.open(file, { rules: WRITE_RULES }), url: `sqlite:${file}` };
+      return { store: await SqliteStore.open(file), url: `sqlite:${file}` };
     },
   },
   {
     name: 'PostgreSQL',
     open: async () => {
       const url = await postgres.createDatabase();
-      return { store: await PostgresStore.open(url, { timeoutMs: 5000, poolSize: 2, rules: WRITE_RULES }), url };
+      return { store: await PostgresStore.open(url, { timeoutMs: 5000, poolSize: 2 }), url };
     },
   },
 ];
@@ -153,7 +152,7 @@ describe('exports under load', () => {
   it('exports at once are bounded (1008028/429 with Retry-After), a client that stops reading is cut off, and it is not read ahead of', async (t) => {
     const BINDINGS = 400_000;
     const file = join(tempDir(t), 'bindery.db');
-    const store = await SqliteStore.open(file, { rules: WRITE_RULES });
+    const store = await SqliteStore.open(file);
     const { auth } = await seed(store, BINDINGS);
     await store.close();
     const idleMs = 500;

@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { AppService } from '../../src/domain/app-service.ts';
-import { WRITE_RULES } from '../../src/domain/run-batch.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { TestPostgres } from '../support/postgres-server.ts';
 import { basicHeader, type ServerProcess, startServer, stopServer } from '../support/server-process.ts';
@@ -31,7 +30,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function serverOnNewDatabase(t: TestContext): Promise<{ server: ServerProcess; auth: string; database: string }> {
   const url = await postgres.createDatabase();
-  const store = await PostgresStore.open(url, { timeoutMs: 5000, poolSize: 2, rules: WRITE_RULES });
+  const store = await PostgresStore.open(url, { timeoutMs: 5000, poolSize: 2 });
   const app = await new AppService(store, 0).create({ name: 'faults' });
   await store.close();
   const server = await startServer({
@@ -180,7 +179,7 @@ describe('PostgreSQL faults under write load', () => {
 
   it('starts while PostgreSQL is away: listens, answers 503, and serves once the database is back', async (t) => {
     const url = await postgres.createDatabase();
-    const store = await PostgresStore.open(url, { timeoutMs: 5000, poolSize: 2, rules: WRITE_RULES });
+    const store = await PostgresStore.open(url, { timeoutMs: 5000, poolSize: 2 });
     const app = await new AppService(store, 0).create({ name: 'late' });
     await store.close();
     const auth = basicHeader(app.accessId, app.secretKey);

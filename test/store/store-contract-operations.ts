@@ -1,6 +1,7 @@
 /** The BindingStore contract, continued: history, idempotency, the webhook outbox, sweeping. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { writeBatch } from '../../src/domain/run-batch.ts';
 import type { AccountKey, AppPolicy, BatchCommand, BatchElement } from '../../src/domain/types.ts';
 import { DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { IdempotencyMismatchError } from '../../src/errors.ts';
@@ -32,14 +33,16 @@ export function operationsContract(factory: StoreFactory): void {
     it('records every change with its cause and actor, newest first, in the same transaction', async (t) => {
       const { store } = await factory.open(t);
       const app = await newApp(store, '1500000001', { maxTokensPerAccount: 100, maxAccountsPerToken: 2 });
-      await store.applyBatch(
+      await writeBatch(
+        store,
         app.id,
         cmd([bind('t1', acc('a1'), acc('a2'))], { opType: 'qq', opId: '10001', requestId: 'req-1' }),
       );
-      await store.applyBatch(app.id, cmd([bind('t1', acc('a3'))], { platform: 'ios' })); // evicts a1
-      await store.applyBatch(app.id, cmd([{ op: 2, token: 't1', accounts: [acc('a4')] }])); // overrides a2, a3
-      await store.applyBatch(app.id, cmd([bind('t2', acc('a4')), bind('t3', acc('a4'))]));
-      await store.applyBatch(
+      await writeBatch(store, app.id, cmd([bind('t1', acc('a3'))], { platform: 'ios' })); // evicts a1
+      await writeBatch(store, app.id, cmd([{ op: 2, token: 't1', accounts: [acc('a4')] }])); // overrides a2, a3
+      await writeBatch(store, app.id, cmd([bind('t2', acc('a4')), bind('t3', acc('a4'))]));
+      await writeBatch(
+        store,
         app.id,
         cmd([
           { op: 3, token: 't2', accounts: [acc('a4')] },
@@ -83,8 +86,8 @@ export function operationsContract(factory: StoreFactory): void {
       const { store } = await factory.open(t);
       const app = await newApp(store);
       const other = await newApp(store, '1500000002');
-      for (let i = 0; i < 5; i++) await store.applyBatch(app.id, cmd([bind(`t${i}`, acc('alice'), acc('bob', 2))]));
-      await store.applyBatch(other.id, cmd([bind('t0', acc('alice'))]));
+      for (let i = 0; i < 5; i++) await writeBatch(store, app.id, cmd([bind(`t${i}`, acc('alice'), acc('bob', 2))]));
+      await writeBatch(store, other.id, cmd([bind('t0', acc('alice'))]));
       assert.equal((await store.history(app.id, {}, 100)).length, 10);
       assert.deepEqual(
         (await store.history(app.id, { token: 't3' }, 100)).map((e) => e.account),
@@ -118,9 +121,9 @@ export function operationsContract(factory: StoreFactory): void {
     it('a refused batch writes no history; deleting an app deletes its history', async (t) => {
       const { store } = await factory.open(t);
       const app = await newApp(store);
-      await store.applyBatch(app.id, cmd([{ op: 4, token: 'nothing' }]));
+      await writeBatch(store, app.id, cmd([{ op: 4, token: 'nothing' }]));
       assert.deepEqual(await store.history(app.id, {}, 10), []);
-      await store.applyBatch(app.id, cmd([bind('t1', acc('alice'))]));
+      await writeBatch(store, app.id, cmd([bind('t1', acc('alice'))]));
       await store.deleteApp(app.accessId);
       assert.deepEqual(await store.history(app.id, {}, 10), []);
     });
@@ -131,18 +134,19 @@ export function operationsContract(factory: StoreFactory): void {
       const { store } = await factory.open(t);
       const app = await newApp(store);
       const key = { key: 'k-1', bodyHash: 'h1' };
-      const first = await store.applyBatch(app.id, cmd([bind('t1', acc('alice'))]), key);
-      await store.applyBatch(app.id, cmd([{ op: 4, token: 't1' }]));
-      const replay = await store.applyBatch(app.id, cmd([bind('t1', acc('alice'))]), key);
+      const first = await writeBatch(store, app.id, cmd([bind('t1', acc('alice'))]), key);
+      await writeBatch(store, app.id, cmd([{ op: 4, token: 't1' }]));
+      const replay = await writeBatch(store, app.id, cmd([bind('t1', acc('alice'))]), key);
       assert.deepEqual(replay, { ...first, replayed: true });
       assert.deepEqual(await store.tokensOfAccounts(app.id, [acc('alice')]), [[]], 'not applied again');
       await assert.rejects(
-        store.applyBatch(app.id, cmd([bind('t2', acc('alice'))]), { key: 'k-1', bodyHash: 'h2' }),
+        writeBatch(store, app.id, cmd([bind('t2', acc('alice'))]), { key: 'k-1', bodyHash: 'h2' }),
         IdempotencyMismatchError,
       );
       const otherApp = await newApp(store, '1500000002');
       assert.equal(
-        (await store.applyBatch(otherApp.id, cmd([bind('t1', acc('alice'))]), { key: 'k-1', bodyHash: 'h2' })).replayed,
+        (await writeBatch(store, otherApp.id, cmd([bind('t1', acc('alice'))]), { key: 'k-1', bodyHash: 'h2' }))
+          .replayed,
         undefined,
         'keys are per app',
       );
@@ -153,7 +157,7 @@ export function operationsContract(factory: StoreFactory): void {
       const app = await newApp(store);
       const results = await Promise.all(
         Array.from({ length: 10 }, () =>
-          store.applyBatch(app.id, cmd([bind('t1', acc('alice'))]), { key: 'same', bodyHash: 'h' }),
+          writeBatch(store, app.id, cmd([bind('t1', acc('alice'))]), { key: 'same', bodyHash: 'h' }),
         ),
       );
       assert.equal(results.filter((r) => !r.replayed).length, 1);
@@ -167,12 +171,12 @@ export function operationsContract(factory: StoreFactory): void {
       const { store } = await factory.open(t);
       const a = await newApp(store, '1500000001');
       const b = await newApp(store, '1500000002');
-      await store.applyBatch(a.id, cmd([bind('before', acc('alice'))]));
+      await writeBatch(store, a.id, cmd([bind('before', acc('alice'))]));
       await store.updateApp(a.accessId, { webhook: { url: 'http://127.0.0.1:9/a', secret: 's-a' } });
       await store.updateApp(b.accessId, { webhook: { url: 'http://127.0.0.1:9/b', secret: 's-b' } });
-      await store.applyBatch(a.id, cmd([bind('t1', acc('alice')), { op: 4, token: 'before' }]));
-      await store.applyBatch(a.id, cmd([bind('t1', acc('alice'))])); // a refresh: no event
-      await store.applyBatch(b.id, cmd([bind('t9', acc('zed'))]));
+      await writeBatch(store, a.id, cmd([bind('t1', acc('alice')), { op: 4, token: 'before' }]));
+      await writeBatch(store, a.id, cmd([bind('t1', acc('alice'))])); // a refresh: no event
+      await writeBatch(store, b.id, cmd([bind('t9', acc('zed'))]));
       const now = Date.now();
       const claimed = await store.claimWebhookEvents(now, 30_000, 10);
       assert.deepEqual(
@@ -248,7 +252,7 @@ export function operationsContract(factory: StoreFactory): void {
       const { store } = await factory.open(t);
       const app = await newApp(store);
       await store.updateApp(app.accessId, { webhook: { url: 'http://127.0.0.1:9/', secret: 's' } });
-      await store.applyBatch(app.id, cmd([bind('t1', acc('alice'))]));
+      await writeBatch(store, app.id, cmd([bind('t1', acc('alice'))]));
       await store.updateApp(app.accessId, { webhook: null });
       assert.equal((await store.findApp(app.accessId))?.webhook, null);
       await store.updateApp(app.accessId, { webhook: { url: 'http://127.0.0.1:9/', secret: 's' } });
@@ -282,7 +286,7 @@ export function operationsContract(factory: StoreFactory): void {
       const { store } = await factory.open(t);
       const app = await newApp(store);
       await store.updateApp(app.accessId, { webhook: { url: 'http://127.0.0.1:9/', secret: 's' } });
-      await store.applyBatch(app.id, cmd([bind('t1', acc('alice'))]), { key: 'k', bodyHash: 'h' });
+      await writeBatch(store, app.id, cmd([bind('t1', acc('alice'))]), { key: 'k', bodyHash: 'h' });
       const [event] = await store.claimWebhookEvents(Date.now(), 1000, 10);
       await store.completeWebhookEvent(event!, {
         at: Date.now(),
@@ -309,7 +313,7 @@ export function operationsContract(factory: StoreFactory): void {
         'bindings are never swept',
       );
       assert.equal(
-        (await store.applyBatch(app.id, cmd([bind('t1', acc('alice'))]), { key: 'k', bodyHash: 'other' })).replayed,
+        (await writeBatch(store, app.id, cmd([bind('t1', acc('alice'))]), { key: 'k', bodyHash: 'other' })).replayed,
         undefined,
         'a swept key is free again',
       );

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
+import { writeBatch } from '../../src/domain/run-batch.ts';
 import type { AccountKey, App, AppPolicy, BatchCommand, BatchElement, Platform } from '../../src/domain/types.ts';
 import { DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { AppExistsError, AppNotFoundError } from '../../src/errors.ts';
@@ -29,9 +30,9 @@ const cmd = (elements: BatchElement[], platform: Platform | null = null): BatchC
 });
 const bind = (token: string, ...accounts: AccountKey[]): BatchElement => ({ op: 1, token, accounts });
 
-/** applyBatch, keeping only the per-element outcomes. */
+/** writeBatch, keeping only the per-element outcomes. */
 async function outcomesOf(store: BindingStore, appId: number, command: BatchCommand) {
-  return (await store.applyBatch(appId, command)).outcomes;
+  return (await writeBatch(store, appId, command)).outcomes;
 }
 
 async function newApp(store: BindingStore, accessId = '1500000001', policy: Partial<AppPolicy> = {}): Promise<App> {
@@ -142,13 +143,13 @@ export function storeContract(name: string, factory: StoreFactory): void {
         const { store } = await factory.open(t);
         const a = await newApp(store, '1500000001');
         const b = await newApp(store, '1500000002');
-        const r1 = (await store.applyBatch(a.id, cmd([bind('t1', acc('alice'))]))).revision;
-        const r2 = (await store.applyBatch(a.id, cmd([{ op: 4, token: 'nothing-here' }]))).revision;
-        const rb = (await store.applyBatch(b.id, cmd([bind('t1', acc('alice'))]))).revision;
+        const r1 = (await writeBatch(store, a.id, cmd([bind('t1', acc('alice'))]))).revision;
+        const r2 = (await writeBatch(store, a.id, cmd([{ op: 4, token: 'nothing-here' }]))).revision;
+        const rb = (await writeBatch(store, b.id, cmd([bind('t1', acc('alice'))]))).revision;
         assert.equal(r2, r1 + 1, 'a batch whose elements all failed still takes a revision');
         assert.equal(rb, 1, 'revisions count per app');
         const concurrent = await Promise.all(
-          Array.from({ length: 30 }, (_, i) => store.applyBatch(a.id, cmd([bind(`c${i}`, acc('bob'))]))),
+          Array.from({ length: 30 }, (_, i) => writeBatch(store, a.id, cmd([bind(`c${i}`, acc('bob'))]))),
         );
         assert.deepEqual(
           concurrent.map((r) => r.revision).sort((x, y) => x - y),
@@ -423,7 +424,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
           rows[0],
         );
         assert.deepEqual(await store.countBindings(app.id), { bindings: 6, tokens: 4, accounts: 3 });
-        await store.applyBatch(app.id, cmd([bind('new', acc('bob', 2))]));
+        await writeBatch(store, app.id, cmd([bind('new', acc('bob', 2))]));
         assert.deepEqual(
           await tokensOf(store, app, acc('bob', 2)),
           ['a', 'new'],
@@ -542,7 +543,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
         // Reads made while the write was still unanswered: without them the test would prove nothing.
         let readsDuringWrite = 0;
         for (let round = 0; round < 60; round++) {
-          const write = store.applyBatch(app.id, cmd(tokens.map((token) => bind(token, acc(`round-${round}`)))));
+          const write = writeBatch(store, app.id, cmd(tokens.map((token) => bind(token, acc(`round-${round}`)))));
           for (let done = false; !done; ) {
             done = await Promise.race([
               write.then(() => true),

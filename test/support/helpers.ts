@@ -7,7 +7,6 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { AppService } from '../../src/domain/app-service.ts';
-import { WRITE_RULES } from '../../src/domain/run-batch.ts';
 import type { App, Binding } from '../../src/domain/types.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { BindingStore } from '../../src/store/store.ts';
@@ -20,7 +19,7 @@ export function tempDir(t: TestContext, prefix = 'bindery-test-'): string {
 
 export async function sqliteStore(t: TestContext): Promise<{ store: SqliteStore; path: string }> {
   const path = join(tempDir(t), 'bindery.db');
-  const store = await SqliteStore.open(path, { rules: WRITE_RULES });
+  const store = await SqliteStore.open(path);
   t.after(() => store.close());
   return { store, path };
 }

@@ -1,7 +1,9 @@
 /** Admin look-ups for the console: any app's bindings and history, and unbinding one binding. */
+
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
+import { writeBatch } from '../../domain/run-batch.ts';
 import { checkAccountKey, checkToken } from '../../domain/validate-fields.ts';
 import { apiError, RetCode } from '../../errors.ts';
 import type { BindingStore } from '../../store/store.ts';
@@ -107,7 +109,7 @@ export function registerLookups(fastify: FastifyInstance, options: LookupOptions
       const account = valid(
         checkAccountKey({ account: request.body.account, account_type: request.body.account_type }, 'account'),
       );
-      const { outcomes } = await store.applyBatch(appId, {
+      const { outcomes } = await writeBatch(store, appId, {
         elements: [{ op: 3, token, accounts: [account] }],
         platform: null,
         opType: 'console',

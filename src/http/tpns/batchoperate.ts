@@ -1,5 +1,7 @@
 /** POST /v3/device/account/batchoperate (SPEC §2.4). */
+
 import type { ElementOutcome } from '../../domain/apply-batch.ts';
+import { writeBatch } from '../../domain/run-batch.ts';
 import type { App } from '../../domain/types.ts';
 import { validateBatch } from '../../domain/validate-request.ts';
 import { RetCode, StoreError } from '../../errors.ts';
@@ -20,7 +22,7 @@ export async function batchoperate(
   if (context.requestId !== undefined) command.requestId = context.requestId;
   const batch =
     command.elements.length > 0
-      ? await store.applyBatch(app.id, command, context.idempotency, context.deadline)
+      ? await writeBatch(store, app.id, command, context.idempotency, context.deadline)
       : undefined;
   const replayed = batch?.replayed;
   const applied: ElementOutcome[] = batch?.outcomes ?? [];

@@ -6,10 +6,10 @@
  * fast (within the store timeout) as unavailable.
  */
 import type pg from 'pg';
-import type { AccountKey, App, BatchCommand, Binding } from '../../domain/types.ts';
+import type { AccountKey, App, Binding } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError, StoreError } from '../../errors.ts';
 import { AppCache } from '../app-cache.ts';
-import { loadWriteRules, type WriteRules, type WriteRulesModule } from '../batch-transaction.ts';
+import { type BatchRequest, loadWriteRules, type WriteRulesModule } from '../batch-transaction.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
 import {
   type AppRow,
@@ -60,8 +60,6 @@ export interface PostgresStoreOptions extends PostgresConnectionOptions {
    * background with backoff until the database answers.
    */
   waitForDatabase?: boolean;
-  /** The write rules the store runs inside its batch transactions (src/domain/run-batch.ts's WRITE_RULES). */
-  rules: WriteRulesModule;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -96,7 +94,6 @@ export class PostgresStore implements BindingStore {
   private started: Promise<void> = Promise.resolve();
 
   private constructor(
-    private readonly rules: WriteRules,
     private readonly db: PostgresConnection,
     private readonly options: PostgresStoreOptions,
   ) {
@@ -109,8 +106,7 @@ export class PostgresStore implements BindingStore {
    * the background. Anything else (a wrong password, a newer schema) fails at once.
    */
   static async open(url: string, options: PostgresStoreOptions): Promise<PostgresStore> {
-    const rules = await loadWriteRules(options.rules);
-    const store = new PostgresStore(rules, new PostgresConnection(url, options), options);
+    const store = new PostgresStore(new PostgresConnection(url, options), options);
     try {
       await store.migrate();
     } catch (error) {
@@ -242,15 +238,10 @@ export class PostgresStore implements BindingStore {
     });
   }
 
-  async applyBatch(
-    appId: number,
-    command: BatchCommand,
-    idempotency?: IdempotencyKey,
-    deadline = this.db.deadline(),
-  ): Promise<BatchResult> {
+  async runBatch(rules: WriteRulesModule, batch: BatchRequest, deadline = this.db.deadline()): Promise<BatchResult> {
     if (this.closing) throw new StoreError('the store is closing', true);
     if (this.notStarted) throw this.notStarted;
-    return this.queue.submit({ appId, command, deadline, ...(idempotency ? { idempotency } : {}) });
+    return this.queue.submit({ ...batch, rules: await loadWriteRules(rules), deadline });
   }
 
   async recallIdempotent(
@@ -486,12 +477,7 @@ export class PostgresStore implements BindingStore {
     }
     const deadline = Math.min(...items.map((item) => item.deadline));
     try {
-      const results = await this.transaction(
-        'apply batches',
-        (client) => runGroup(client, items, this.rules),
-        deadline,
-        true,
-      );
+      const results = await this.transaction('apply batches', (client) => runGroup(client, items), deadline, true);
       this.writeStats.groups++;
       this.writeStats.commands += items.length;
       return results;

@@ -8,10 +8,10 @@ import { statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import type { AccountKey, App, BatchCommand, Binding } from '../../domain/types.ts';
+import type { AccountKey, App, Binding } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError, IdempotencyMismatchError, StoreError } from '../../errors.ts';
 import { AppCache } from '../app-cache.ts';
-import type { WriteRulesModule } from '../batch-transaction.ts';
+import type { BatchRequest, WriteRulesModule } from '../batch-transaction.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
 import {
   type AppRow,
@@ -66,19 +66,14 @@ const READ_BUSY_TIMEOUT_MS = 100;
 const UNAVAILABLE_SQLITE = /^SQLITE_(FULL|IOERR|CANTOPEN|READONLY|BUSY|PROTOCOL|NOTADB|CORRUPT)/;
 
 /** Under tsx (tests, `npm start`) the thread must load TypeScript too; compiled builds load .js directly. */
-function startWriterThread(path: string, rules: WriteRulesModule): Worker {
+function startWriterThread(path: string): Worker {
   const entry = new URL(`./sqlite-writer-thread${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
-  const workerData = { path, rules };
+  const workerData = { path };
   if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData });
   const tsx = import.meta.resolve('tsx/esm/api');
   const register = `import(${JSON.stringify(tsx)}).then((m) => m.register())`;
   const code = `${register}.then(() => import(${JSON.stringify(entry.href)}))`;
   return new Worker(code, { eval: true, workerData });
-}
-
-export interface SqliteStoreOptions {
-  /** The write rules, which the writer thread loads (src/domain/run-batch.ts's WRITE_RULES). */
-  rules: WriteRulesModule;
 }
 
 function reviveError(error: SerializedError): Error {
@@ -139,7 +134,7 @@ export class SqliteStore implements BindingStore {
   }
 
   /** Opens (creating if needed) the database file, migrates it, and starts the writer thread. */
-  static async open(path: string, options: SqliteStoreOptions): Promise<SqliteStore> {
+  static async open(path: string): Promise<SqliteStore> {
     const file = resolve(path);
     try {
       mkdirSync(dirname(file), { recursive: true });
@@ -159,7 +154,7 @@ export class SqliteStore implements BindingStore {
         cause: error,
       });
     }
-    const worker = startWriterThread(file, options.rules);
+    const worker = startWriterThread(file);
     await new Promise<void>((ready, fail) => {
       const onMessage = (message: { ready?: true }) => {
         if (!message.ready) return;
@@ -212,13 +207,8 @@ export class SqliteStore implements BindingStore {
     }
   }
 
-  async applyBatch(appId: number, command: BatchCommand, idempotency?: IdempotencyKey): Promise<BatchResult> {
-    return (await this.write({
-      type: 'applyBatch',
-      appId,
-      command,
-      ...(idempotency ? { idempotency } : {}),
-    })) as BatchResult;
+  async runBatch(rules: WriteRulesModule, batch: BatchRequest): Promise<BatchResult> {
+    return (await this.write({ type: 'runBatch', rules, batch })) as BatchResult;
   }
 
   async recallIdempotent(appId: number, key: string): Promise<{ bodyHash: string; result: string } | undefined> {

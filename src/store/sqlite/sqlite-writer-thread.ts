@@ -1,16 +1,11 @@
-/**
- * Worker-thread entry: loads the write rules it was handed, owns a SqliteWriter, and answers
- * {id, commands} with {id, results} or {id, failure}, one group at a time.
- */
+/** Worker-thread entry: owns a SqliteWriter and answers {id, commands} with {id, results} or {id, failure}, in order. */
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadWriteRules } from '../batch-transaction.ts';
 import { SqliteWriter, type WriteCommand } from './sqlite-writer.ts';
 
 const port = parentPort;
 if (!port) throw new Error('sqlite-writer-thread must run in a worker thread');
 
-const { path, rules } = workerData as { path: string; rules: string };
-const writer = new SqliteWriter(path, await loadWriteRules(rules));
+const writer = new SqliteWriter((workerData as { path: string }).path);
 
 /** Groups run one after another, each committed before the next begins. */
 let previous: Promise<void> = Promise.resolve();

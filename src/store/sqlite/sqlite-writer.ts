@@ -5,9 +5,9 @@
  * others still commit together.
  */
 import type Database from 'better-sqlite3';
-import type { App, BatchCommand, Binding, Platform } from '../../domain/types.ts';
+import type { App, Binding, Platform } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError } from '../../errors.ts';
-import type { WriteRules } from '../batch-transaction.ts';
+import { type BatchRequest, loadWriteRules, type WriteRules, type WriteRulesModule } from '../batch-transaction.ts';
 import { type AppRow, type OutboxRow, patchedAppColumns, rowToApp, rowToWebhookEvent } from '../rows.ts';
 import type {
   AppPatch,
@@ -23,7 +23,8 @@ import { fileIdentity, lazyStatements, openSqliteConnection, type Statements } f
 import { SQL, UPSERT_ROWS } from './sqlite-queries.ts';
 
 export type WriteCommand =
-  | { type: 'applyBatch'; appId: number; command: BatchCommand; idempotency?: IdempotencyKey }
+  /** The rules of the module `rules` run the batch, inside this command's savepoint. */
+  | { type: 'runBatch'; rules: WriteRulesModule; batch: BatchRequest }
   | { type: 'createApp'; app: NewApp }
   | { type: 'updateApp'; accessId: string; patch: AppPatch }
   | { type: 'deleteApp'; accessId: string }
@@ -76,10 +77,10 @@ export class SqliteWriter {
   /** The file this writer opened: if the path later names another file (or none), writes would be lost. */
   private readonly identity: string | null;
 
-  constructor(
-    private readonly path: string,
-    private readonly rules: WriteRules,
-  ) {
+  /** Write rules by module, loaded on this thread the first time a batch names them. */
+  private readonly rules = new Map<WriteRulesModule, WriteRules>();
+
+  constructor(private readonly path: string) {
     this.db = openSqliteConnection(path);
     this.identity = fileIdentity(path);
     this.stmt = lazyStatements(this.db);
@@ -98,6 +99,12 @@ export class SqliteWriter {
         `the database file ${this.path} was deleted or replaced while bindery had it open; ` +
           'writes are refused so that none is lost: restore the file or restart bindery',
       );
+    }
+    // Loaded before the transaction begins, so that it holds the database only for its statements.
+    for (const command of commands) {
+      if (command.type === 'runBatch' && !this.rules.has(command.rules)) {
+        this.rules.set(command.rules, await loadWriteRules(command.rules));
+      }
     }
     this.db.exec('BEGIN IMMEDIATE');
     try {
@@ -141,9 +148,10 @@ export class SqliteWriter {
 
   private run(command: WriteCommand): unknown {
     switch (command.type) {
-      case 'applyBatch': {
-        const tx = new SqliteBatchTransaction(this.stmt, command.appId, this.clock);
-        return this.rules.runBatch(tx, command.command, command.idempotency);
+      case 'runBatch': {
+        const { appId, command: batch, idempotency } = command.batch;
+        const tx = new SqliteBatchTransaction(this.stmt, appId, this.clock);
+        return this.rules.get(command.rules)!.runBatch(tx, batch, idempotency);
       }
       case 'createApp':
         return this.createApp(command.app);

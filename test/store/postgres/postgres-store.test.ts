@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { WRITE_RULES } from '../../../src/domain/run-batch.ts';
+import { writeBatch } from '../../../src/domain/run-batch.ts';
 import { DEFAULT_POLICY } from '../../../src/domain/types.ts';
 import { StoreError } from '../../../src/errors.ts';
 import { POSTGRES_SCHEMA_VERSION } from '../../../src/store/postgres/postgres-schema.ts';
@@ -16,7 +16,7 @@ before(async () => {
 });
 after(() => server?.destroy());
 
-const OPTIONS = { timeoutMs: 2000, poolSize: 5, rules: WRITE_RULES };
+const OPTIONS = { timeoutMs: 2000, poolSize: 5 };
 
 storeContract('PostgreSQL', {
   async open(t) {
@@ -72,7 +72,6 @@ describe('PostgresStore specifics', () => {
       PostgresStore.open('postgres://postgres:bindery@127.0.0.1:1/none', {
         timeoutMs: 500,
         poolSize: 1,
-        rules: WRITE_RULES,
       }),
       (error: unknown) => error instanceof StoreError && error.unavailable,
     );
@@ -95,11 +94,11 @@ describe('PostgresStore specifics', () => {
       opId: null,
     });
     const results = await Promise.allSettled([
-      store.applyBatch(app.id, bind('t1')),
-      store.applyBatch(app.id, bind('t2')),
-      store.applyBatch(app.id, bind('t3')),
-      store.applyBatch(999_999, bind('t4')),
-      store.applyBatch(app.id, bind('t5')),
+      writeBatch(store, app.id, bind('t1')),
+      writeBatch(store, app.id, bind('t2')),
+      writeBatch(store, app.id, bind('t3')),
+      writeBatch(store, 999_999, bind('t4')),
+      writeBatch(store, app.id, bind('t5')),
     ]);
     assert.deepEqual(
       results.map((r) => r.status),

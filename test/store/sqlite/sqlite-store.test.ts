@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { WRITE_RULES } from '../../../src/domain/run-batch.ts';
+import { writeBatch } from '../../../src/domain/run-batch.ts';
 import { DEFAULT_POLICY } from '../../../src/domain/types.ts';
 import { StoreError } from '../../../src/errors.ts';
 import { SQL } from '../../../src/store/sqlite/sqlite-queries.ts';
@@ -17,13 +17,13 @@ import { storeContract } from '../store-contract.ts';
 storeContract('SQLite', {
   async open(t) {
     const path = join(tempDir(t), 'bindery.db');
-    let current: BindingStore = await SqliteStore.open(path, { rules: WRITE_RULES });
+    let current: BindingStore = await SqliteStore.open(path);
     t.after(() => current.close());
     return {
       store: current,
       reopen: async () => {
         await current.close();
-        current = await SqliteStore.open(path, { rules: WRITE_RULES });
+        current = await SqliteStore.open(path);
         return current;
       },
     };
@@ -33,7 +33,7 @@ storeContract('SQLite', {
 describe('SqliteStore specifics', () => {
   it('leaves the database in WAL mode (readers never wait for the writer)', async (t) => {
     const path = join(tempDir(t), 'bindery.db');
-    const store = await SqliteStore.open(path, { rules: WRITE_RULES });
+    const store = await SqliteStore.open(path);
     t.after(() => store.close());
     const db = new Database(path, { readonly: true });
     t.after(() => db.close());
@@ -42,7 +42,7 @@ describe('SqliteStore specifics', () => {
 
   it('records its schema version and refuses a database newer than the code', async (t) => {
     const path = join(tempDir(t), 'bindery.db');
-    await (await SqliteStore.open(path, { rules: WRITE_RULES })).close();
+    await (await SqliteStore.open(path)).close();
     const db = new Database(path);
     assert.equal(
       (db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number }).v,
@@ -54,7 +54,7 @@ describe('SqliteStore specifics', () => {
       Date.now(),
     );
     db.close();
-    await assert.rejects(SqliteStore.open(path, { rules: WRITE_RULES }), (error: unknown) => {
+    await assert.rejects(SqliteStore.open(path), (error: unknown) => {
       assert.ok(error instanceof StoreError);
       assert.match(error.message, /newer than this bindery knows/);
       return true;
@@ -62,7 +62,7 @@ describe('SqliteStore specifics', () => {
   });
 
   it('commits concurrent writes together (group commit)', async (t) => {
-    const store = await SqliteStore.open(join(tempDir(t), 'bindery.db'), { rules: WRITE_RULES });
+    const store = await SqliteStore.open(join(tempDir(t), 'bindery.db'));
     t.after(() => store.close());
     const app = await store.createApp({
       accessId: '1500000001',
@@ -72,7 +72,7 @@ describe('SqliteStore specifics', () => {
     });
     const before = { ...store.writeStats };
     const writes = Array.from({ length: 200 }, (_, i) =>
-      store.applyBatch(app.id, {
+      writeBatch(store, app.id, {
         elements: [{ op: 1, token: `t${i}`, accounts: [{ account: `u${i}`, accountType: 0 }] }],
         platform: null,
         opType: null,
@@ -89,7 +89,7 @@ describe('SqliteStore specifics', () => {
 
   it('looks accounts up through the account index, never by scanning the app', async (t) => {
     const path = join(tempDir(t), 'bindery.db');
-    await (await SqliteStore.open(path, { rules: WRITE_RULES })).close();
+    await (await SqliteStore.open(path)).close();
     const db = new Database(path, { readonly: true });
     t.after(() => db.close());
     for (const sql of [SQL.tokensOfAccount, SQL.bindingsOfAccount]) {
@@ -105,7 +105,7 @@ describe('SqliteStore specifics', () => {
   });
 
   it('when the writer thread dies, writes fail fast as unavailable and ping fails', async (t) => {
-    const store = await SqliteStore.open(join(tempDir(t), 'bindery.db'), { rules: WRITE_RULES });
+    const store = await SqliteStore.open(join(tempDir(t), 'bindery.db'));
     t.after(() => store.close());
     const app = await store.createApp({
       accessId: '1500000001',
@@ -115,7 +115,7 @@ describe('SqliteStore specifics', () => {
     });
     const worker = Reflect.get(store, 'worker') as Worker;
     await worker.terminate();
-    const write = store.applyBatch(app.id, {
+    const write = writeBatch(store, app.id, {
       elements: [{ op: 4, token: 't' }],
       platform: null,
       opType: null,
@@ -134,6 +134,6 @@ describe('SqliteStore specifics', () => {
     const dir = tempDir(t);
     const notADb = join(dir, 'garbage.db');
     writeFileSync(notADb, 'this is not a database, just text long enough to have a header page '.repeat(20));
-    await assert.rejects(SqliteStore.open(notADb, { rules: WRITE_RULES }), /garbage\.db/);
+    await assert.rejects(SqliteStore.open(notADb), /garbage\.db/);
   });
 });

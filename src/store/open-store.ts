@@ -1,15 +1,11 @@
-/**
- * Picks the backend named by BINDERY_DATABASE_URL and hands it the write rules: the one place that
- * knows every backend, and the place where store and rules meet (a store never imports a rule).
- */
+/** Picks the backend named by BINDERY_DATABASE_URL: the one place that knows every backend. */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type Config, ConfigError } from './config.ts';
-import { WRITE_RULES } from './domain/run-batch.ts';
-import type { StoreLog } from './store/postgres/postgres-connection.ts';
-import { PostgresStore } from './store/postgres/postgres-store.ts';
-import { SqliteStore } from './store/sqlite/sqlite-store.ts';
-import type { BindingStore } from './store/store.ts';
+import { type Config, ConfigError } from '../config.ts';
+import type { StoreLog } from './postgres/postgres-connection.ts';
+import { PostgresStore } from './postgres/postgres-store.ts';
+import { SqliteStore } from './sqlite/sqlite-store.ts';
+import type { BindingStore } from './store.ts';
 
 export type StoreSettings = Pick<Config, 'databaseUrl' | 'storeTimeoutMs' | 'pgPoolSize'>;
 
@@ -55,7 +51,7 @@ export async function openStore(settings: StoreSettings, options: OpenStoreOptio
           `sqlite:/srv/bindery/data/bindery.db; \`bindery app create\` or \`bindery migrate\` makes a new one`,
       );
     }
-    return SqliteStore.open(path, { rules: WRITE_RULES });
+    return SqliteStore.open(path);
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     if (options.mustExist && !(await PostgresStore.hasSchema(url, settings.storeTimeoutMs))) {
@@ -67,7 +63,6 @@ export async function openStore(settings: StoreSettings, options: OpenStoreOptio
     return PostgresStore.open(url, {
       timeoutMs: settings.storeTimeoutMs,
       poolSize: settings.pgPoolSize,
-      rules: WRITE_RULES,
       ...options,
     });
   }
