@@ -3,7 +3,7 @@
  * `npm run build:server` done) measured in interleaved rounds on the same machine, so that drift
  * of a shared box hits both alike: query op 1 and durable batchoperate op 2 on SQLite (autocannon,
  * 50 connections), the NDJSON import over HTTP, and batchoperate on PostgreSQL. Prints medians
- * and the median of the per-round after/before ratios.
+ * and the median of the per-round after/before ratios. `--only sqlite|postgres` runs one half.
  */
 import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -21,6 +21,7 @@ const { values } = parseArgs({
     after: { type: 'string', default: ROOT },
     rounds: { type: 'string', default: '5' },
     seconds: { type: 'string', default: '8' },
+    only: { type: 'string' },
   },
 });
 if (!values.before) throw new Error('--before DIR is required: a checkout of the build to compare against');
@@ -125,13 +126,16 @@ try {
     // ABBA: each build goes first in every other round.
     const order: Build[] = round % 2 === 1 ? ['before', 'after'] : ['after', 'before'];
     for (const build of order) {
-      const server = await serve(build, `sqlite:${sqlite[build]}`);
-      try {
-        for (const [name, measure] of Object.entries(measures)) record(name, build, await measure(server.url));
-        record('import over HTTP, lines (SQLite)', build, await importRate(server.url, `r${round}${build}`));
-      } finally {
-        await server.stop();
+      if (values.only !== 'postgres') {
+        const server = await serve(build, `sqlite:${sqlite[build]}`);
+        try {
+          for (const [name, measure] of Object.entries(measures)) record(name, build, await measure(server.url));
+          record('import over HTTP, lines (SQLite)', build, await importRate(server.url, `r${round}${build}`));
+        } finally {
+          await server.stop();
+        }
       }
+      if (values.only === 'sqlite') continue;
       const onPg = await serve(build, pg[build]);
       try {
         const result = await load(`${onPg.url}/v3/device/account/batchoperate`, auth, batchBody, SECONDS);

@@ -63,7 +63,7 @@ export interface HistoryEntry {
   id: number;
   at: string;
   operator_type: number;
-  cause: 'bind' | 'unbind' | 'override' | 'evicted' | 'token_reset' | 'account_reset';
+  cause: 'bind' | 'unbind' | 'override' | 'replaced' | 'evicted' | 'token_reset' | 'account_reset';
   token: string;
   account: string;
   account_type: number;
