@@ -24,6 +24,12 @@ export interface Config {
   storeTimeoutMs: number;
   /** PostgreSQL: connections per instance. */
   pgPoolSize: number;
+  /** PostgreSQL read replicas (BINDERY_DATABASE_READ_URLS, comma-separated); empty: the primary reads too. */
+  databaseReadUrls: string[];
+  /** How long a read waits for a replica to replay what it must see before the primary serves it. */
+  replicaWaitMs: number;
+  /** A replica further behind than this serves no read. */
+  replicaMaxLagMs: number;
   /** Turns the admin API on; unset = off. */
   adminToken: string | null;
   historyRetentionDays: number;
@@ -98,6 +104,26 @@ function token(env: Env, name: string, unsetMeans: string): string | null {
   return raw;
 }
 
+function readUrls(env: Env, databaseUrl: string): string[] {
+  const raw = env.BINDERY_DATABASE_READ_URLS?.trim();
+  if (!raw) return [];
+  const urls = raw
+    .split(',')
+    .map((url) => url.trim())
+    .filter(Boolean);
+  const bad = urls.find((url) => !/^postgres(ql)?:\/\/.+/.test(url));
+  if (bad !== undefined || !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError(
+      bad === undefined
+        ? 'BINDERY_DATABASE_READ_URLS is set but BINDERY_DATABASE_URL is not PostgreSQL: read replicas are ' +
+            'PostgreSQL replicas of the database bindery writes to; unset it for SQLite.'
+        : `BINDERY_DATABASE_READ_URLS has ${JSON.stringify(bad.replace(/:[^:@/]*@/, ':***@'))}: give ` +
+            'comma-separated postgres://user:password@host:5432/dbname URLs of replicas.',
+    );
+  }
+  return urls;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function loadConfig(env: Env = process.env): Config {
@@ -128,6 +154,9 @@ export function loadConfig(env: Env = process.env): Config {
     requestTimeoutMs: integer(env, 'BINDERY_REQUEST_TIMEOUT_MS', 10_000, 100, 600_000, 'milliseconds'),
     storeTimeoutMs: integer(env, 'BINDERY_STORE_TIMEOUT_MS', 2_000, 100, 600_000, 'milliseconds'),
     pgPoolSize: integer(env, 'BINDERY_PG_POOL_SIZE', 10, 1, 1_000, 'connections'),
+    databaseReadUrls: readUrls(env, databaseUrl),
+    replicaWaitMs: integer(env, 'BINDERY_REPLICA_WAIT_MS', 100, 0, 60_000, 'milliseconds'),
+    replicaMaxLagMs: integer(env, 'BINDERY_REPLICA_MAX_LAG_MS', 5_000, 10, 3_600_000, 'milliseconds'),
     adminToken: token(env, 'BINDERY_ADMIN_TOKEN', 'to turn the admin API off'),
     historyRetentionDays: integer(env, 'BINDERY_HISTORY_RETENTION_DAYS', 30, 1, 3650, 'days'),
     webhookPollMs: integer(env, 'BINDERY_WEBHOOK_POLL_MS', 500, 10, 60_000, 'milliseconds'),

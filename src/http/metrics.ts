@@ -42,6 +42,56 @@ export class Metrics {
   constructor(store: BindingStore, options: { processMetrics?: boolean; perApp?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'bindery_' });
     if (options.perApp) this.bindingsPerApp(store);
+    if (store.replicaStats()) this.replicaMetrics(store);
+  }
+
+  /** Read replicas: how far behind each is, and where reads went and why the primary took some. */
+  private replicaMetrics(store: BindingStore): void {
+    const stats = () => store.replicaStats()!;
+    new Gauge({
+      name: 'bindery_replica_lag_seconds',
+      help: 'How old the newest primary write a replica has not replayed is (NaN when unusable)',
+      labelNames: ['replica'],
+      registers: [this.registry],
+      collect() {
+        for (const r of stats().replicas) this.set({ replica: r.name }, r.lagMs === null ? Number.NaN : r.lagMs / 1000);
+      },
+    });
+    new Gauge({
+      name: 'bindery_replica_usable',
+      help: '1 when the replica is reachable and still a replica, else 0',
+      labelNames: ['replica'],
+      registers: [this.registry],
+      collect() {
+        for (const r of stats().replicas) this.set({ replica: r.name }, r.usable ? 1 : 0);
+      },
+    });
+    // Counters the store keeps: each scrape adds what was counted since the last one.
+    const seen = { reads: { primary: 0, replica: 0 }, fallbacks: { lagging: 0, waited: 0, unavailable: 0 } };
+    new Counter({
+      name: 'bindery_reads_total',
+      help: 'Reads of bindings and history by the database that served them',
+      labelNames: ['target'],
+      registers: [this.registry],
+      collect() {
+        for (const target of ['primary', 'replica'] as const) {
+          this.inc({ target }, stats().reads[target] - seen.reads[target]);
+          seen.reads[target] = stats().reads[target];
+        }
+      },
+    });
+    new Counter({
+      name: 'bindery_read_fallbacks_total',
+      help: 'Reads the primary served although replicas are configured, by why',
+      labelNames: ['reason'],
+      registers: [this.registry],
+      collect() {
+        for (const reason of ['lagging', 'waited', 'unavailable'] as const) {
+          this.inc({ reason }, stats().fallbacks[reason] - seen.fallbacks[reason]);
+          seen.fallbacks[reason] = stats().fallbacks[reason];
+        }
+      },
+    });
   }
 
   private bindingsPerApp(store: BindingStore): void {

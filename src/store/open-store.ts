@@ -7,7 +7,8 @@ import { PostgresStore } from './postgres/postgres-store.ts';
 import { SqliteStore } from './sqlite/sqlite-store.ts';
 import type { BindingStore } from './store.ts';
 
-export type StoreSettings = Pick<Config, 'databaseUrl' | 'storeTimeoutMs' | 'pgPoolSize'>;
+export type StoreSettings = Pick<Config, 'databaseUrl' | 'storeTimeoutMs' | 'pgPoolSize'> &
+  Partial<Pick<Config, 'databaseReadUrls' | 'replicaWaitMs' | 'replicaMaxLagMs'>>;
 
 export interface OpenStoreOptions {
   /**
@@ -63,6 +64,9 @@ export async function openStore(settings: StoreSettings, options: OpenStoreOptio
     return PostgresStore.open(url, {
       timeoutMs: settings.storeTimeoutMs,
       poolSize: settings.pgPoolSize,
+      readUrls: settings.databaseReadUrls ?? [],
+      ...(settings.replicaWaitMs !== undefined ? { replicaWaitMs: settings.replicaWaitMs } : {}),
+      ...(settings.replicaMaxLagMs !== undefined ? { replicaMaxLagMs: settings.replicaMaxLagMs } : {}),
       ...options,
     });
   }

@@ -120,11 +120,27 @@ export interface SweepCounts {
   webhooks: number;
 }
 
+/** A write position as PostgreSQL writes a WAL LSN: two hexadecimal numbers of up to 32 bits. */
+export const WRITE_POSITION = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
+
+/** Where reads went, with read replicas: for the metrics. */
+export interface ReplicaStats {
+  reads: { primary: number; replica: number };
+  /** Reads the primary served although replicas are configured, by why. */
+  fallbacks: { lagging: number; waited: number; unavailable: number };
+  replicas: { name: string; lagMs: number | null; usable: boolean; problem: string | null }[];
+}
+
 /**
  * `deadline` (Unix ms), taken by the calls on a request's path: the call resolves or rejects by
  * then, whatever the database does (a backend that can wait on a network, PostgreSQL, rejects with
  * an unavailable StoreError and leaves nothing applied that it had not committed). Without one,
  * the store's own timeout applies from the call's start.
+ *
+ * `after`, taken by the reads of an app's bindings: a write position (as `writePosition` gave,
+ * here or in another instance on the same database) the read must see. Whatever it is, a read
+ * sees every write of the app this instance has answered (read-your-writes); a store that reads
+ * from replicas serves a read from one only once it has replayed both.
  */
 export interface BindingStore {
   /** Which backend this is, for logs and /readyz. */
@@ -166,10 +182,25 @@ export interface BindingStore {
   runBatch(rules: WriteRulesModule, batch: BatchRequest, deadline?: number): Promise<BatchResult>;
 
   /** For each account, in request order, its tokens ordered by bind time, oldest first. */
-  tokensOfAccounts(appId: number, accounts: AccountKey[], deadline?: number): Promise<TokenOfAccount[][]>;
+  tokensOfAccounts(
+    appId: number,
+    accounts: AccountKey[],
+    deadline?: number,
+    after?: string,
+  ): Promise<TokenOfAccount[][]>;
 
   /** For each token, in request order, its accounts ordered by bind time, oldest first. */
-  accountsOfTokens(appId: number, tokens: string[], deadline?: number): Promise<AccountOfToken[][]>;
+  accountsOfTokens(appId: number, tokens: string[], deadline?: number, after?: string): Promise<AccountOfToken[][]>;
+
+  /**
+   * The position of this instance's last answered write of the app (batch or import), for the
+   * answer to carry (x-bindery-lsn) and a later read to send back; undefined where there is one
+   * database to read from (SQLite, PostgreSQL without replicas).
+   */
+  writePosition(appId: number): string | undefined;
+
+  /** Where reads went and how the replicas are, or undefined without replicas. */
+  replicaStats(): ReplicaStats | undefined;
 
   /**
    * All of the app's bindings in key order (token, then account, then account_type, compared
@@ -177,7 +208,7 @@ export interface BindingStore {
    * page was read, whatever is written meanwhile. The snapshot is held until the generator ends or
    * is returned (a for-await loop does either), so always finish or return it.
    */
-  exportBindings(appId: number, pageSize: number): AsyncGenerator<Binding[], void, undefined>;
+  exportBindings(appId: number, pageSize: number, after?: string): AsyncGenerator<Binding[], void, undefined>;
 
   /**
    * Upserts the bindings exactly as given (platform and bound_at kept) in ONE durable transaction,
@@ -202,6 +233,7 @@ export interface BindingStore {
     limit: number,
     beforeId?: number,
     deadline?: number,
+    after?: string,
   ): Promise<HistoryEntry[]>;
 
   /**

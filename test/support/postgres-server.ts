@@ -9,7 +9,18 @@
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -167,6 +178,9 @@ export class TestPostgres {
       '',
       '-c',
       'max_connections=200',
+      // A replica started from a copy streams the WAL written since from here.
+      '-c',
+      'wal_keep_size=128MB',
       ...(this.durable ? [] : ['-c', 'fsync=off']),
     ];
     const child = spawn(join(this.bin, 'postgres'), args, { stdio: ['ignore', 'pipe', 'pipe'], ...(this.user ?? {}) });
@@ -249,6 +263,49 @@ export class TestPostgres {
         // A backend that exited between the /proc listing and the signal needs none.
         if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
       }
+    }
+  }
+
+  /**
+   * A streaming replica of this server, started: a copy of the data directory taken inside
+   * pg_backup_start/pg_backup_stop (the package has no pg_basebackup), with its backup_label, a
+   * standby.signal and primary_conninfo pointing here. Hot standby: it answers reads.
+   */
+  async startReplica(): Promise<TestPostgres> {
+    const base = join(tmpdir(), `bindery-pg-replica-${process.pid}-${randomBytes(4).toString('hex')}`);
+    mkdirSync(base, { mode: 0o755 });
+    const dataDir = join(base, 'data');
+    const client = new pg.Client({ connectionString: this.url('postgres') });
+    await client.connect();
+    try {
+      await client.query("SELECT pg_backup_start('bindery test replica', true)");
+      cpSync(this.dataDir, dataDir, { recursive: true });
+      const { rows } = await client.query<{ labelfile: string }>('SELECT labelfile FROM pg_backup_stop(true)');
+      writeFileSync(join(dataDir, 'backup_label'), rows[0]!.labelfile);
+    } finally {
+      await client.end();
+    }
+    for (const leftover of ['postmaster.pid', 'postmaster.opts']) rmSync(join(dataDir, leftover), { force: true });
+    writeFileSync(join(dataDir, 'standby.signal'), '');
+    appendFileSync(
+      join(dataDir, 'postgresql.auto.conf'),
+      `primary_conninfo = 'host=127.0.0.1 port=${this.port} user=postgres'\n`,
+    );
+    chmodSync(dataDir, 0o700);
+    if (this.user) execFileSync('chown', ['-R', `${this.user.uid}:${this.user.gid}`, base]);
+    const replica = new TestPostgres(this.bin, dataDir, this.user, await freePort(), this.durable);
+    await replica.restart();
+    return replica;
+  }
+
+  /** One statement on the `postgres` database (replay control, promotion, positions). */
+  async sql<R extends pg.QueryResultRow>(text: string): Promise<R[]> {
+    const client = new pg.Client({ connectionString: this.url('postgres') });
+    await client.connect();
+    try {
+      return (await client.query<R>(text)).rows;
+    } finally {
+      await client.end();
     }
   }
 

@@ -6,6 +6,7 @@ import { type AccountKey, boundAtIso } from '../../domain/types.ts';
 import { checkAccountKey, checkToken, type Failure, isFailure } from '../../domain/validate-fields.ts';
 import { ApiError, apiError, RetCode } from '../../errors.ts';
 import type { BindingStore, HistoryFilter } from '../../store/store.ts';
+import type { ReadContext } from '../position.ts';
 import { status } from '../tpns/schemas.ts';
 import type { HistoryQuery } from './schemas.ts';
 
@@ -21,10 +22,10 @@ export async function accountTokensView(
   appId: number,
   account: string,
   accountType: number | undefined,
-  deadline?: number,
+  read: ReadContext = {},
 ) {
   const key = valid(checkAccountKey({ account, account_type: accountType }, 'account'));
-  const [tokens = []] = await store.tokensOfAccounts(appId, [key], deadline);
+  const [tokens = []] = await store.tokensOfAccounts(appId, [key], read.deadline, read.after);
   return {
     ...ok(),
     account: key.account,
@@ -38,10 +39,10 @@ export async function tokenAccountsView(
   appId: number,
   token: string,
   maxTokenBytes: number,
-  deadline?: number,
+  read: ReadContext = {},
 ) {
   const checked = valid(checkToken(token, 'token', maxTokenBytes));
-  const [accounts = []] = await store.accountsOfTokens(appId, [checked], deadline);
+  const [accounts = []] = await store.accountsOfTokens(appId, [checked], read.deadline, read.after);
   return {
     ...ok(),
     token: checked,
@@ -66,7 +67,7 @@ export async function historyView(
   appId: number,
   query: HistoryQuery,
   maxTokenBytes: number,
-  deadline?: number,
+  read: ReadContext = {},
 ) {
   const { account, account_type: accountType, token, limit = 50, cursor } = query;
   const filter: HistoryFilter = {};
@@ -79,7 +80,8 @@ export async function historyView(
     filter,
     limit + 1,
     cursor === undefined ? undefined : decodeCursor(cursor),
-    deadline,
+    read.deadline,
+    read.after,
   );
   const page = entries.slice(0, limit);
   return {

@@ -15,6 +15,7 @@ import { bindingLine } from '../../domain/binding-lines.ts';
 import { IMPORT_BATCH, IMPORT_ERRORS_SHOWN, runImport } from '../../domain/run-import.ts';
 import { ApiError, apiError, RetCode } from '../../errors.ts';
 import { idempotencyKeyOf } from '../idempotency-key.ts';
+import { answerPosition, readContext } from '../position.ts';
 import { type TenantOptions, tenantOf } from '../tenant.ts';
 import { errorResponses, status } from '../tpns/schemas.ts';
 import { fileLines } from './file-lines.ts';
@@ -69,11 +70,12 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
     },
     async (request, reply) => {
       const tenant = await tenantOf(request, options, Buffer.alloc(0));
+      const { after } = readContext(request);
       if (exporting >= options.exportConcurrency) throw apiError.exportsBusy(exporting, EXPORT_RETRY_AFTER_S);
       exporting++;
       let sent = 0;
       async function* lines() {
-        for await (const page of store.exportBindings(tenant.id, EXPORT_PAGE)) {
+        for await (const page of store.exportBindings(tenant.id, EXPORT_PAGE, after)) {
           sent += page.length;
           yield page.map((b) => `${JSON.stringify(bindingLine(b))}\n`).join('');
           await setImmediate(); // every other request gets its turn between two pages
@@ -105,7 +107,7 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
         response: { 200: ImportSummary, ...errorResponses },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const body = await spool(request, options.spoolDir, options.importMaxBytes);
       try {
         const tenant = await tenantOf(request, options, body);
@@ -138,6 +140,7 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
               `${errors[0]?.err_msg ?? ''}`;
         const summary = { ...status(code, message), imported, failed, errors };
         if (key) await store.rememberIdempotent(tenant.id, key, JSON.stringify(summary));
+        answerPosition(reply, store, tenant.id);
         return summary;
       } finally {
         await rm(body.path, { force: true });

@@ -1,6 +1,7 @@
 /** The /api/v1 reads (SPEC §3): bindings with their metadata, and the history of changes. */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
+import { readContext } from '../position.ts';
 import { type TenantOptions, tenantOf } from '../tenant.ts';
 import { errorResponses } from '../tpns/schemas.ts';
 import { accountTokensView, historyView, tokenAccountsView } from './bindings-view.ts';
@@ -39,7 +40,7 @@ export async function apiRoutes(fastify: FastifyInstance, options: ApiRouteOptio
         (await tenantOf(request, options)).id,
         request.params.account,
         request.query.account_type,
-        request.deadline,
+        readContext(request),
       ),
   );
 
@@ -59,7 +60,7 @@ export async function apiRoutes(fastify: FastifyInstance, options: ApiRouteOptio
         (await tenantOf(request, options)).id,
         request.params.token,
         maxTokenBytes,
-        request.deadline,
+        readContext(request),
       ),
   );
 
@@ -74,6 +75,6 @@ export async function apiRoutes(fastify: FastifyInstance, options: ApiRouteOptio
       },
     },
     async (request) =>
-      historyView(store, (await tenantOf(request, options)).id, request.query, maxTokenBytes, request.deadline),
+      historyView(store, (await tenantOf(request, options)).id, request.query, maxTokenBytes, readContext(request)),
   );
 }

@@ -1,8 +1,10 @@
 /** POST /v3/device/account/query (SPEC §2.6). */
+
 import type { AccountKey, App } from '../../domain/types.ts';
 import { validateQuery } from '../../domain/validate-request.ts';
 import { RetCode } from '../../errors.ts';
 import type { BindingStore } from '../../store/store.ts';
+import type { ReadContext } from '../position.ts';
 import { type QueryResponse, status } from './schemas.ts';
 
 /** Echo what an invalid element said, as far as it fits the response shape. */
@@ -21,14 +23,14 @@ export async function query(
   app: App,
   body: Record<string, unknown>,
   maxTokenBytes: number,
-  deadline?: number,
+  read: ReadContext = {},
 ): Promise<QueryResponse> {
   const request = validateQuery(body, maxTokenBytes);
   const result: string[] = [];
   if (request.op === 1) {
     const valid: AccountKey[] = [];
     for (const s of request.slots) if (s.ok) valid.push(s.value);
-    const found = valid.length > 0 ? await store.tokensOfAccounts(app.id, valid, deadline) : [];
+    const found = valid.length > 0 ? await store.tokensOfAccounts(app.id, valid, read.deadline, read.after) : [];
     let next = 0;
     const accountTokens = request.slots.map((slot, i) => {
       if (!slot.ok) {
@@ -47,7 +49,7 @@ export async function query(
   }
   const valid: string[] = [];
   for (const s of request.slots) if (s.ok) valid.push(s.value);
-  const found = valid.length > 0 ? await store.accountsOfTokens(app.id, valid, deadline) : [];
+  const found = valid.length > 0 ? await store.accountsOfTokens(app.id, valid, read.deadline, read.after) : [];
   let next = 0;
   const tokenAccounts = request.slots.map((slot, i) => {
     if (!slot.ok) {

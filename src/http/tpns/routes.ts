@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { App } from '../../domain/types.ts';
 import { idempotencyKeyOf } from '../idempotency-key.ts';
+import { answerPosition, readContext } from '../position.ts';
 import { rawBody, type TenantOptions, tenantOf } from '../tenant.ts';
 import { batchoperate } from './batchoperate.ts';
 import { parseJsonObject } from './parse-body.ts';
@@ -53,6 +54,7 @@ export async function tpnsRoutes(app: FastifyInstance, options: TpnsRouteOptions
       });
       // The app's write revision: batches of one app were applied in the order of their revisions.
       if (answer.revision !== undefined) reply.header(REVISION_HEADER, String(answer.revision));
+      answerPosition(reply, store, tenant.id);
       if (answer.replayed) reply.header('idempotent-replayed', 'true');
       return answer.body;
     },
@@ -71,7 +73,7 @@ export async function tpnsRoutes(app: FastifyInstance, options: TpnsRouteOptions
     },
     async (request) => {
       const { tenant, body } = await admit(request);
-      return query(store, tenant, body, maxTokenBytes, request.deadline);
+      return query(store, tenant, body, maxTokenBytes, readContext(request));
     },
   );
 }

@@ -118,5 +118,9 @@ export const SQL = {
   migrationsVersion: 'SELECT max(version) AS v FROM schema_migrations',
   migrationRecord: 'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)',
 
+  /** After a commit: a position at or past its commit record, which a replica must replay to show it. */
+  walPosition: 'SELECT pg_current_wal_lsn()::text AS position',
+  replayPosition: 'SELECT pg_is_in_recovery() AS recovering, pg_last_wal_replay_lsn()::text AS replayed',
+
   ping: 'SELECT 1',
 } as const;

@@ -35,6 +35,7 @@ import type {
   HistoryFilter,
   IdempotencyKey,
   NewApp,
+  ReplicaStats,
   SweepCounts,
   SweepCutoffs,
   TokenOfAccount,
@@ -50,6 +51,7 @@ import {
   toStoreError,
 } from './postgres-connection.ts';
 import { SQL } from './postgres-queries.ts';
+import { parsePosition, ReplicaSet } from './postgres-replicas.ts';
 import { migratePostgres } from './postgres-schema.ts';
 import { type BatchItem, runGroup } from './postgres-writer.ts';
 
@@ -60,7 +62,16 @@ export interface PostgresStoreOptions extends PostgresConnectionOptions {
    * background with backoff until the database answers.
    */
   waitForDatabase?: boolean;
+  /** Read replicas of the database: reads go to them, writes never (see postgres-replicas.ts). */
+  readUrls?: string[];
+  /** How long a read may wait for a replica to replay what it must see, before the primary serves it. */
+  replicaWaitMs?: number;
+  /** A replica further behind than this serves nothing. */
+  replicaMaxLagMs?: number;
 }
+
+/** Past every position: an app whose last write's position is unknown reads from the primary. */
+const UNKNOWN_POSITION = { value: 2n ** 64n, text: undefined };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Where a keyset page of an export starts: strictly after this key (the first page: after every key). */
@@ -88,6 +99,9 @@ export class PostgresStore implements BindingStore {
   private closing: Promise<void> | null = null;
   private readonly apps = new AppCache();
   readonly writeStats = { groups: 0, commands: 0, retries: 0 };
+  private readonly replicas: ReplicaSet | null;
+  /** Per app, the position of this instance's last answered write (kept only with replicas). */
+  private readonly written = new Map<number, { value: bigint; text: string | undefined }>();
 
   /** Set while the database has not been reached and migrated yet (start with the database away). */
   private notStarted: StoreError | null = null;
@@ -98,6 +112,15 @@ export class PostgresStore implements BindingStore {
     private readonly options: PostgresStoreOptions,
   ) {
     this.queue = new GroupCommitQueue((items) => this.commitGroup(items));
+    const readUrls = options.readUrls ?? [];
+    this.replicas =
+      readUrls.length === 0
+        ? null
+        : new ReplicaSet(readUrls, db, {
+            ...options,
+            waitMs: options.replicaWaitMs ?? 100,
+            maxLagMs: options.replicaMaxLagMs ?? 5000,
+          });
   }
 
   /**
@@ -113,13 +136,16 @@ export class PostgresStore implements BindingStore {
       const failure = toStoreError(error, 'open');
       if (options.waitForDatabase === false && failure.unavailable) {
         store.startInBackground(failure);
+        void store.replicas?.start();
         return store;
       }
       await store.db.close().catch(() => undefined);
+      await store.replicas?.close();
       throw new StoreError(`cannot open the PostgreSQL database: ${failure.message}`, failure.unavailable, {
         cause: error,
       });
     }
+    await store.replicas?.start();
     return store;
   }
 
@@ -276,6 +302,7 @@ export class PostgresStore implements BindingStore {
     limit: number,
     beforeId = Number.MAX_SAFE_INTEGER,
     deadline?: number,
+    after?: string,
   ): Promise<HistoryEntry[]> {
     const { token, account } = filter;
     const [sql, params] =
@@ -286,7 +313,7 @@ export class PostgresStore implements BindingStore {
           : account !== undefined
             ? [SQL.historyOfAccount, [appId, account.account, account.accountType, beforeId, limit]]
             : [SQL.historyAll, [appId, beforeId, limit]];
-    return (await this.query<HistoryRow>('read history', sql, params, deadline)).rows.map(rowToHistory);
+    return (await this.read<HistoryRow>(appId, after, 'read history', sql, params, deadline)).rows.map(rowToHistory);
   }
 
   async claimWebhookEvents(now: number, leaseMs: number, limit: number): Promise<WebhookEvent[]> {
@@ -337,13 +364,20 @@ export class PostgresStore implements BindingStore {
     return total;
   }
 
-  async tokensOfAccounts(appId: number, accounts: AccountKey[], deadline?: number): Promise<TokenOfAccount[][]> {
-    const { rows } = await this.query<{
+  async tokensOfAccounts(
+    appId: number,
+    accounts: AccountKey[],
+    deadline?: number,
+    after?: string,
+  ): Promise<TokenOfAccount[][]> {
+    const { rows } = await this.read<{
       ord: number;
       token: string;
       platform: TokenOfAccount['platform'];
       bound_at: number;
     }>(
+      appId,
+      after,
       'query tokens',
       SQL.tokensOfAccounts,
       [appId, accounts.map((a) => a.account), accounts.map((a) => a.accountType)],
@@ -355,14 +389,19 @@ export class PostgresStore implements BindingStore {
     return lists;
   }
 
-  async accountsOfTokens(appId: number, tokens: string[], deadline?: number): Promise<AccountOfToken[][]> {
-    const { rows } = await this.query<{
+  async accountsOfTokens(
+    appId: number,
+    tokens: string[],
+    deadline?: number,
+    after?: string,
+  ): Promise<AccountOfToken[][]> {
+    const { rows } = await this.read<{
       ord: number;
       account: string;
       account_type: number;
       platform: AccountOfToken['platform'];
       bound_at: number;
-    }>('query accounts', SQL.accountsOfTokens, [appId, tokens], deadline);
+    }>(appId, after, 'query accounts', SQL.accountsOfTokens, [appId, tokens], deadline);
     const lists: AccountOfToken[][] = tokens.map(() => []);
     for (const row of rows) {
       lists[row.ord - 1]?.push({
@@ -380,10 +419,17 @@ export class PostgresStore implements BindingStore {
    * (the pool stays for requests): every page reads the snapshot taken at the first. The cost: one
    * connection per export, and while it runs, VACUUM keeps the row versions the snapshot can see.
    */
-  async *exportBindings(appId: number, pageSize: number): AsyncGenerator<Binding[], void, undefined> {
+  async *exportBindings(appId: number, pageSize: number, after?: string): AsyncGenerator<Binding[], void, undefined> {
     if (this.closing) throw new StoreError('the store is closed', true);
     if (this.notStarted) throw this.notStarted;
-    const client = await this.db.dedicated('export bindings');
+    const position = this.mustSee(appId, after);
+    const source =
+      this.replicas && position !== UNKNOWN_POSITION.value ? await this.replicas.choose(position) : this.db;
+    const client = await source.dedicated('export bindings').catch((error: unknown) => {
+      // A replica away: the primary serves the export.
+      if (source === this.db || !(error instanceof StoreError && error.unavailable)) throw error;
+      return this.db.dedicated('export bindings');
+    });
     try {
       await client.query(SQL.exportBegin);
       for (let after: BindingKey = FIRST_BINDING_KEY; ; ) {
@@ -419,6 +465,15 @@ export class PostgresStore implements BindingStore {
       },
       Date.now() + Math.max(30_000, this.options.timeoutMs),
     );
+    await this.recordPositions([appId]);
+  }
+
+  writePosition(appId: number): string | undefined {
+    return this.written.get(appId)?.text;
+  }
+
+  replicaStats(): ReplicaStats | undefined {
+    return this.replicas?.snapshot();
   }
 
   async ping(): Promise<void> {
@@ -428,6 +483,7 @@ export class PostgresStore implements BindingStore {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.queue.drain();
+      await this.replicas?.close();
       await this.db.close();
     })();
     return this.closing;
@@ -442,6 +498,63 @@ export class PostgresStore implements BindingStore {
     if (this.closing) throw new StoreError('the store is closed', true);
     if (this.notStarted) throw this.notStarted;
     return this.db.query<R>(doing, sql, params, deadline);
+  }
+
+  /** What a read of the app must see: this instance's last write of it, and `after` if given. */
+  private mustSee(appId: number, after: string | undefined): bigint | undefined {
+    const own = this.written.get(appId)?.value;
+    const sent = after === undefined ? undefined : parsePosition(after);
+    if (own === undefined) return sent;
+    return sent === undefined || own > sent ? own : sent;
+  }
+
+  /**
+   * One read statement, on a replica that has replayed what the read must see, else the primary.
+   * A replica that fails to answer leaves the read to the primary, with half the time left.
+   */
+  private async read<R extends pg.QueryResultRow>(
+    appId: number,
+    after: string | undefined,
+    doing: string,
+    sql: string,
+    params: unknown[],
+    deadline = this.db.deadline(),
+  ): Promise<pg.QueryResult<R>> {
+    if (!this.replicas) return this.query<R>(doing, sql, params, deadline);
+    if (this.closing) throw new StoreError('the store is closed', true);
+    if (this.notStarted) throw this.notStarted;
+    const position = this.mustSee(appId, after);
+    const source = position === UNKNOWN_POSITION.value ? this.db : await this.replicas.choose(position);
+    if (source === this.db) return this.db.query<R>(doing, sql, params, deadline);
+    try {
+      return await source.query<R>(doing, sql, params, Date.now() + (deadline - Date.now()) / 2);
+    } catch (error) {
+      if (!(error instanceof StoreError && error.unavailable)) throw error;
+      this.replicas.failed(source, error);
+      return this.db.query<R>(doing, sql, params, deadline);
+    }
+  }
+
+  /**
+   * After a commit, with replicas: the primary's position now is at or past the commit, so a
+   * replica that has replayed it shows the write. Unknown (the primary went away right after the
+   * commit): the apps read from the primary until their next write.
+   */
+  private async recordPositions(appIds: number[]): Promise<void> {
+    if (!this.replicas) return;
+    let position: { value: bigint; text: string | undefined } = UNKNOWN_POSITION;
+    try {
+      const { rows } = await this.db.query<{ position: string }>('read the WAL position', SQL.walPosition, []);
+      position = { value: parsePosition(rows[0]!.position), text: rows[0]!.position };
+    } catch {
+      // Kept unknown: see above.
+    }
+    for (const appId of appIds) {
+      const known = this.written.get(appId);
+      if (!known || known === UNKNOWN_POSITION || position === UNKNOWN_POSITION || position.value > known.value) {
+        this.written.set(appId, position);
+      }
+    }
   }
 
   /** `draining`: a group accepted before close() began, which close() waits for, may still run. */
@@ -478,6 +591,7 @@ export class PostgresStore implements BindingStore {
     const deadline = Math.min(...items.map((item) => item.deadline));
     try {
       const results = await this.transaction('apply batches', (client) => runGroup(client, items), deadline, true);
+      await this.recordPositions(items.map((item) => item.appId));
       this.writeStats.groups++;
       this.writeStats.commands += items.length;
       return results;

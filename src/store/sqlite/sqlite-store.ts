@@ -342,6 +342,15 @@ export class SqliteStore implements BindingStore {
     await this.write({ type: 'importBindings', appId, bindings: toColumns(bindings) });
   }
 
+  /** One database: every read already sees every committed write. */
+  writePosition(): undefined {
+    return undefined;
+  }
+
+  replicaStats(): undefined {
+    return undefined;
+  }
+
   whenStarted(): Promise<void> {
     return Promise.resolve();
   }
