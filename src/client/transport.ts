@@ -35,8 +35,31 @@ export function signature(secretKey: string, timestamp: string, accessId: string
   return Buffer.from(hex).toString('base64');
 }
 
+/** The header a write answer carries its commit position in, and a read sends it back in. */
+const POSITION_HEADER = 'x-bindery-lsn';
+
+/** "16/B374D848" as a number, to keep the furthest; null when it is not a position. */
+function positionValue(text: string): bigint | null {
+  const match = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text);
+  return match ? (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`) : null;
+}
+
 export class Transport {
+  /**
+   * The furthest write position this client was answered: sent with every request, so that a
+   * server reading from replicas shows this client its own writes, whichever instance answers.
+   */
+  private position: { text: string; value: bigint } | null = null;
+
   constructor(readonly options: TransportOptions) {}
+
+  private remember(response: Response): void {
+    const text = response.headers.get(POSITION_HEADER);
+    const value = text === null ? null : positionValue(text);
+    if (text !== null && value !== null && (this.position === null || value > this.position.value)) {
+      this.position = { text, value };
+    }
+  }
 
   private headers(body: string): Record<string, string> {
     const { accessId, secretKey } = this.options;
@@ -65,6 +88,7 @@ export class Transport {
             ...this.headers(body),
             ...(exchange.contentType ? { 'content-type': exchange.contentType } : {}),
             ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}),
+            ...(this.position ? { [POSITION_HEADER]: this.position.text } : {}),
           },
           ...(exchange.method === 'POST' ? { body } : {}),
           signal: AbortSignal.timeout(this.options.timeoutMs),
@@ -80,7 +104,10 @@ export class Transport {
             : (((error as Error).cause as Error | undefined)?.message ?? (error as Error).message);
         throw new BinderyError(-1, `${exchange.method} ${exchange.path}: ${reason}`, 0);
       }
-      if (response.ok) return response;
+      if (response.ok) {
+        this.remember(response);
+        return response;
+      }
       const retryable = response.status >= 500 || response.status === 429;
       if (retryable && attempt < this.options.retries) {
         await response.body?.cancel();
