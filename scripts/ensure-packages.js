@@ -1,0 +1,35 @@
+// `npm test` drives real programs that Debian packages: Chromium (the console's browser tests) and
+// PgBouncer (bindery through a transaction pool). Whatever is missing is installed here, as root
+// with apt-get, in one go, so that the test command works on a fresh machine by itself.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+const NEEDED = [
+  { what: 'Chromium', path: process.env.BINDERY_CHROMIUM ?? '/usr/bin/chromium', pkg: 'chromium' },
+  { what: 'PgBouncer', path: '/usr/sbin/pgbouncer', pkg: 'pgbouncer' },
+];
+
+const missing = NEEDED.filter((n) => !existsSync(n.path));
+if (missing.length === 0) process.exit(0);
+const packages = missing.map((n) => n.pkg);
+if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) {
+  console.error(
+    `The tests need ${missing.map((n) => `${n.what} at ${n.path}`).join(' and ')}. Install ` +
+      `${packages.length > 1 ? 'them' : 'it'} (Debian: sudo apt-get install ${packages.join(' ')}) and run npm test again.`,
+  );
+  process.exit(1);
+}
+console.error(`Installing Debian's ${packages.join(', ')} for the tests (once)…`);
+const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+for (const args of [
+  ['update', '-qq'],
+  ['install', '-y', '-qq', ...packages],
+]) {
+  const result = spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env });
+  if (result.status !== 0) {
+    console.error(
+      `apt-get ${args.join(' ')} failed (exit ${result.status}); install ${packages.join(' ')} by hand and run npm test again.`,
+    );
+    process.exit(1);
+  }
+}
