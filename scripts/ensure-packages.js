@@ -1,12 +1,18 @@
-// `npm test` drives real programs that Debian packages: Chromium (the console's browser tests) and
-// PgBouncer (bindery through a transaction pool). Whatever is missing is installed here, as root
-// with apt-get, in one go, so that the test command works on a fresh machine by itself.
+// `npm test` drives real programs that Debian packages: Chromium (the console's browser tests),
+// PgBouncer (bindery through a transaction pool), and Patroni, etcd, HAProxy and PostgreSQL 15
+// (failover). Whatever is missing is installed here, as root with apt-get, in one go, so that the
+// test command works on a fresh machine by itself.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 const NEEDED = [
   { what: 'Chromium', path: process.env.BINDERY_CHROMIUM ?? '/usr/bin/chromium', pkg: 'chromium' },
   { what: 'PgBouncer', path: '/usr/sbin/pgbouncer', pkg: 'pgbouncer' },
+  // The failover test: a Patroni cluster of Debian's PostgreSQL on etcd, behind HAProxy.
+  { what: 'Patroni', path: '/usr/bin/patroni', pkg: 'patroni' },
+  { what: 'etcd', path: '/usr/bin/etcd', pkg: 'etcd-server' },
+  { what: 'HAProxy', path: '/usr/sbin/haproxy', pkg: 'haproxy' },
+  { what: 'PostgreSQL 15', path: '/usr/lib/postgresql/15/bin/postgres', pkg: 'postgresql-15' },
 ];
 
 const missing = NEEDED.filter((n) => !existsSync(n.path));

@@ -48,6 +48,8 @@ const UNAVAILABLE_CODES = new Set([
   '57P02',
   '57P03',
   '53300',
+  // A primary that became a replica under a connection (switchover, failover): writes refused.
+  '25006',
 ]);
 
 /** Could not reach the database, or it went away: nothing to fix in the request, try again later. */
