@@ -98,6 +98,13 @@ describe('x-bindery-lsn', () => {
       (api.json() as { tokens: { token: string }[] }).tokens.map((x) => x.token),
       ['t2'],
     );
+    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    assert.match(metrics, /bindery_replica_lag_seconds\{replica="replica1"\} \d/);
+    assert.match(metrics, /bindery_replica_usable\{replica="replica1"\} 1/);
+    const served = (target: string) =>
+      Number(new RegExp(`bindery_reads_total\\{target="${target}"\\} (\\d+)`).exec(metrics)?.[1] ?? -1);
+    assert.equal(served('primary') + served('replica'), 2, 'the two reads of bindings, by where they went');
+    assert.match(metrics, /bindery_read_fallbacks_total\{reason="waited"\} \d/);
   });
 
   it('the SDK sends back the furthest position it was answered, so its reads show its writes', async (t) => {
