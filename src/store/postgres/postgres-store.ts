@@ -10,7 +10,6 @@ import type { AccountKey, App, Binding } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError, StoreError } from '../../errors.ts';
 import { AppCache } from '../app-cache.ts';
 import { type BatchRequest, loadWriteRules, type WriteRulesModule } from '../batch-transaction.ts';
-import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
 import {
   type AppRow,
   type BindingRow,
@@ -51,9 +50,9 @@ import {
   toStoreError,
 } from './postgres-connection.ts';
 import { SQL } from './postgres-queries.ts';
-import { parsePosition, ReplicaSet } from './postgres-replicas.ts';
+import { PostgresReads } from './postgres-reads.ts';
 import { migratePostgres } from './postgres-schema.ts';
-import { type BatchItem, runGroup } from './postgres-writer.ts';
+import { PostgresWriter } from './postgres-writer.ts';
 
 export interface PostgresStoreOptions extends PostgresConnectionOptions {
   /**
@@ -69,9 +68,6 @@ export interface PostgresStoreOptions extends PostgresConnectionOptions {
   /** A replica further behind than this serves nothing. */
   replicaMaxLagMs?: number;
 }
-
-/** Past every position: an app whose last write's position is unknown reads from the primary. */
-const UNKNOWN_POSITION = { value: 2n ** 64n, text: undefined };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Where a keyset page of an export starts: strictly after this key (the first page: after every key). */
@@ -95,13 +91,16 @@ export class PostgresStore implements BindingStore {
   /** Two import transactions side by side: measured ~75k -> ~100k lines/s on 2 cores. */
   readonly importConcurrency = 2;
   readonly kind = 'postgres' as const;
-  private readonly queue: GroupCommitQueue<BatchItem, BatchResult>;
+  /** Batches, grouped into transactions (group commit). */
+  private readonly writer: PostgresWriter;
   private closing: Promise<void> | null = null;
   private readonly apps = new AppCache();
-  readonly writeStats = { groups: 0, commands: 0, retries: 0 };
-  private readonly replicas: ReplicaSet | null;
-  /** Per app, the position of this instance's last answered write (kept only with replicas). */
-  private readonly written = new Map<number, { value: bigint; text: string | undefined }>();
+  /** Transactions committed and batches they carried: batches/groups is the group-commit factor. */
+  get writeStats(): PostgresWriter['stats'] {
+    return this.writer.stats;
+  }
+  /** Where reads go: the primary, or a replica that has what they must see. */
+  private readonly reads: PostgresReads;
 
   /** Set while the database has not been reached and migrated yet (start with the database away). */
   private notStarted: StoreError | null = null;
@@ -111,16 +110,16 @@ export class PostgresStore implements BindingStore {
     private readonly db: PostgresConnection,
     private readonly options: PostgresStoreOptions,
   ) {
-    this.queue = new GroupCommitQueue((items) => this.commitGroup(items));
-    const readUrls = options.readUrls ?? [];
-    this.replicas =
-      readUrls.length === 0
-        ? null
-        : new ReplicaSet(readUrls, db, {
-            ...options,
-            waitMs: options.replicaWaitMs ?? 100,
-            maxLagMs: options.replicaMaxLagMs ?? 5000,
-          });
+    this.writer = new PostgresWriter(
+      (doing, work, deadline) => this.transaction(doing, work, deadline, true),
+      (appIds) => this.reads.recordPositions(appIds),
+      options.timeoutMs,
+    );
+    this.reads = new PostgresReads(db, options.readUrls ?? [], {
+      ...options,
+      waitMs: options.replicaWaitMs ?? 100,
+      maxLagMs: options.replicaMaxLagMs ?? 5000,
+    });
   }
 
   /**
@@ -136,16 +135,16 @@ export class PostgresStore implements BindingStore {
       const failure = toStoreError(error, 'open');
       if (options.waitForDatabase === false && failure.unavailable) {
         store.startInBackground(failure);
-        void store.replicas?.start();
+        void store.reads.start();
         return store;
       }
       await store.db.close().catch(() => undefined);
-      await store.replicas?.close();
+      await store.reads.close();
       throw new StoreError(`cannot open the PostgreSQL database: ${failure.message}`, failure.unavailable, {
         cause: error,
       });
     }
-    await store.replicas?.start();
+    await store.reads.start();
     return store;
   }
 
@@ -267,7 +266,7 @@ export class PostgresStore implements BindingStore {
   async runBatch(rules: WriteRulesModule, batch: BatchRequest, deadline = this.db.deadline()): Promise<BatchResult> {
     if (this.closing) throw new StoreError('the store is closing', true);
     if (this.notStarted) throw this.notStarted;
-    return this.queue.submit({ ...batch, rules: await loadWriteRules(rules), deadline });
+    return this.writer.submit({ ...batch, rules: await loadWriteRules(rules), deadline });
   }
 
   async recallIdempotent(
@@ -422,12 +421,11 @@ export class PostgresStore implements BindingStore {
   async *exportBindings(appId: number, pageSize: number, after?: string): AsyncGenerator<Binding[], void, undefined> {
     if (this.closing) throw new StoreError('the store is closed', true);
     if (this.notStarted) throw this.notStarted;
-    const position = this.mustSee(appId, after);
-    const source =
-      this.replicas && position !== UNKNOWN_POSITION.value ? await this.replicas.choose(position) : this.db;
+    const source = await this.reads.source(appId, after);
     const client = await source.dedicated('export bindings').catch((error: unknown) => {
       // A replica away: the primary serves the export.
       if (source === this.db || !(error instanceof StoreError && error.unavailable)) throw error;
+      this.reads.failed(source, error);
       return this.db.dedicated('export bindings');
     });
     try {
@@ -465,15 +463,15 @@ export class PostgresStore implements BindingStore {
       },
       Date.now() + Math.max(30_000, this.options.timeoutMs),
     );
-    await this.recordPositions([appId]);
+    await this.reads.recordPositions([appId]);
   }
 
   writePosition(appId: number): string | undefined {
-    return this.written.get(appId)?.text;
+    return this.reads.writePosition(appId);
   }
 
   replicaStats(): ReplicaStats | undefined {
-    return this.replicas?.snapshot();
+    return this.reads.stats();
   }
 
   async ping(): Promise<void> {
@@ -482,8 +480,8 @@ export class PostgresStore implements BindingStore {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await this.queue.drain();
-      await this.replicas?.close();
+      await this.writer.drain();
+      await this.reads.close();
       await this.db.close();
     })();
     return this.closing;
@@ -500,18 +498,7 @@ export class PostgresStore implements BindingStore {
     return this.db.query<R>(doing, sql, params, deadline);
   }
 
-  /** What a read of the app must see: this instance's last write of it, and `after` if given. */
-  private mustSee(appId: number, after: string | undefined): bigint | undefined {
-    const own = this.written.get(appId)?.value;
-    const sent = after === undefined ? undefined : parsePosition(after);
-    if (own === undefined) return sent;
-    return sent === undefined || own > sent ? own : sent;
-  }
-
-  /**
-   * One read statement, on a replica that has replayed what the read must see, else the primary.
-   * A replica that fails to answer leaves the read to the primary, with half the time left.
-   */
+  /** A read of the app's data, where the read routing sends it. */
   private async read<R extends pg.QueryResultRow>(
     appId: number,
     after: string | undefined,
@@ -520,41 +507,9 @@ export class PostgresStore implements BindingStore {
     params: unknown[],
     deadline = this.db.deadline(),
   ): Promise<pg.QueryResult<R>> {
-    if (!this.replicas) return this.query<R>(doing, sql, params, deadline);
     if (this.closing) throw new StoreError('the store is closed', true);
     if (this.notStarted) throw this.notStarted;
-    const position = this.mustSee(appId, after);
-    const source = position === UNKNOWN_POSITION.value ? this.db : await this.replicas.choose(position);
-    if (source === this.db) return this.db.query<R>(doing, sql, params, deadline);
-    try {
-      return await source.query<R>(doing, sql, params, Date.now() + (deadline - Date.now()) / 2);
-    } catch (error) {
-      if (!(error instanceof StoreError && error.unavailable)) throw error;
-      this.replicas.failed(source, error);
-      return this.db.query<R>(doing, sql, params, deadline);
-    }
-  }
-
-  /**
-   * After a commit, with replicas: the primary's position now is at or past the commit, so a
-   * replica that has replayed it shows the write. Unknown (the primary went away right after the
-   * commit): the apps read from the primary until their next write.
-   */
-  private async recordPositions(appIds: number[]): Promise<void> {
-    if (!this.replicas) return;
-    let position: { value: bigint; text: string | undefined } = UNKNOWN_POSITION;
-    try {
-      const { rows } = await this.db.query<{ position: string }>('read the WAL position', SQL.walPosition, []);
-      position = { value: parsePosition(rows[0]!.position), text: rows[0]!.position };
-    } catch {
-      // Kept unknown: see above.
-    }
-    for (const appId of appIds) {
-      const known = this.written.get(appId);
-      if (!known || known === UNKNOWN_POSITION || position === UNKNOWN_POSITION || position.value > known.value) {
-        this.written.set(appId, position);
-      }
-    }
+    return this.reads.query<R>(appId, after, doing, sql, params, deadline);
   }
 
   /** `draining`: a group accepted before close() began, which close() waits for, may still run. */
@@ -567,44 +522,5 @@ export class PostgresStore implements BindingStore {
     if (this.closing && !draining) throw new StoreError('the store is closed', true);
     if (this.notStarted) throw this.notStarted;
     return this.db.transaction(doing, work, deadline);
-  }
-
-  /**
-   * One transaction for the group, due by the earliest deadline in it; a batch whose deadline has
-   * already passed (it waited behind a group that ran out of time) is answered unavailable unrun.
-   */
-  private async commitGroup(items: BatchItem[]): Promise<GroupResult<BatchResult>[]> {
-    const now = Date.now();
-    const live = items.filter((item) => item.deadline > now);
-    if (live.length < items.length) {
-      const expired = new StoreError(
-        `PostgreSQL apply batches failed: no answer within ${this.options.timeoutMs} ms`,
-        true,
-      );
-      const results =
-        live.length > 0
-          ? await this.commitGroup(live).catch((e: Error) => live.map(() => ({ ok: false as const, error: e })))
-          : [];
-      let next = 0;
-      return items.map((item) => (item.deadline > now ? results[next++]! : { ok: false as const, error: expired }));
-    }
-    const deadline = Math.min(...items.map((item) => item.deadline));
-    try {
-      const results = await this.transaction('apply batches', (client) => runGroup(client, items), deadline, true);
-      await this.recordPositions(items.map((item) => item.appId));
-      this.writeStats.groups++;
-      this.writeStats.commands += items.length;
-      return results;
-    } catch (error) {
-      const failure = error instanceof Error ? error : new Error(String(error));
-      // One command must not fail its neighbours: unless the database is away, retry each alone.
-      if (items.length > 1 && !(failure instanceof StoreError && failure.unavailable)) {
-        const alone: GroupResult<BatchResult>[] = [];
-        for (const item of items)
-          alone.push(...(await this.commitGroup([item]).catch((e: Error) => [{ ok: false as const, error: e }])));
-        return alone;
-      }
-      throw failure;
-    }
   }
 }
