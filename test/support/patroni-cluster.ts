@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -35,8 +35,27 @@ export class PatroniCluster {
     private readonly user: { uid: number; gid: number } | undefined,
   ) {}
 
-  /** Starts etcd, two Patroni nodes and HAProxy; resolves once the proxy reaches a writable primary. */
+  /**
+   * Starts etcd, two Patroni nodes and HAProxy; resolves once the proxy reaches a writable primary.
+   * A cluster that does not get there in time (a port taken meanwhile by another test's server, a
+   * loaded box) is torn down and started afresh once; nothing is left running on failure.
+   */
   static async start(): Promise<PatroniCluster> {
+    let failure: unknown;
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const cluster = await PatroniCluster.launch();
+      try {
+        await cluster.waitWritable(60_000);
+        return cluster;
+      } catch (error) {
+        failure = error;
+        await cluster.destroy();
+      }
+    }
+    throw failure;
+  }
+
+  private static async launch(): Promise<PatroniCluster> {
     const dir = join(tmpdir(), `bindery-patroni-${process.pid}-${randomBytes(4).toString('hex')}`);
     mkdirSync(dir, { mode: 0o755 });
     const user = serverUser();
@@ -61,7 +80,6 @@ export class PatroniCluster {
     if (user) execFileSync('chown', ['-R', `${user.uid}:${user.gid}`, dir]);
     for (const node of nodes) cluster.startNode(node);
     cluster.spawn('haproxy', '/usr/sbin/haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')]);
-    await cluster.waitWritable(90_000);
     return cluster;
   }
 
@@ -148,7 +166,14 @@ export class PatroniCluster {
         await client.end().catch(() => undefined);
       }
       if (Date.now() - started > timeoutMs) {
-        throw new Error(`no writable primary through HAProxy in ${timeoutMs} ms:\n${this.log.slice(-3000)}`);
+        throw new Error(
+          `no writable primary through HAProxy in ${timeoutMs} ms:\n${this.postgresLogs()}\n` +
+            this.log
+              .split('\n')
+              .filter((line) => /INFO|WARNING|ERROR|FATAL|CRITICAL/.test(line) && !/Exception happened/.test(line))
+              .slice(-40)
+              .join('\n'),
+        );
       }
       await sleep(250);
     }
@@ -163,9 +188,27 @@ export class PatroniCluster {
         // Not running.
       }
     }
-    for (const child of this.children) if (child.exitCode === null) child.kill('SIGKILL');
-    await sleep(200);
+    const exits = this.children
+      .filter((child) => child.exitCode === null && child.signalCode === null)
+      .map((child) => new Promise((resolve) => child.once('exit', resolve)));
+    for (const child of this.children) child.kill('SIGKILL');
+    await Promise.race([Promise.all(exits), sleep(5000)]);
     rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** The end of each node's PostgreSQL log, for a failure's message. */
+  private postgresLogs(): string {
+    return this.nodes
+      .map((node) => {
+        const dir = join(this.dir, `${node.name}-log`);
+        try {
+          const files = readdirSync(dir).sort();
+          return `${node.name} postgres log:\n${readFileSync(join(dir, files.at(-1)!), 'utf8').slice(-1500)}`;
+        } catch {
+          return `${node.name}: no postgres log`;
+        }
+      })
+      .join('\n');
   }
 
   private startNode(node: Node): void {
@@ -239,6 +282,8 @@ postgresql:
   parameters:
     unix_socket_directories: '${dir}'
     max_connections: 200
+    logging_collector: 'on'
+    log_directory: '${join(dir, `${node.name}-log`)}'
 tags:
   nofailover: false
   noloadbalance: false
