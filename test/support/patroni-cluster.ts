@@ -218,6 +218,9 @@ export class PatroniCluster {
   private spawn(name: string, command: string, args: string[], user?: { uid: number; gid: number }): ChildProcess {
     const child = spawn(command, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
+      // PostgreSQL's programs (initdb) fail in a directory their user cannot enter, such as a
+      // checkout in a 0700 temp dir of root's: run everything from the cluster's own directory.
+      cwd: this.dir,
       env: { ...process.env, HOME: this.dir },
       ...(user ?? {}),
     });
