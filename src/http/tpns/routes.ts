@@ -40,7 +40,8 @@ export async function tpnsRoutes(app: FastifyInstance, options: TpnsRouteOptions
         tags: ['TPNS'],
         summary: 'Bind and unbind tokens and accounts (operator_type 1..5)',
         description:
-          'Every valid element is applied in one durable transaction. Send `Idempotency-Key` to make a retry safe.',
+          'Every valid element is applied in one durable transaction. Send `Idempotency-Key` to make a retry safe. ' +
+          'With read replicas the answer carries `x-bindery-lsn`, the commit position: send it back on reads.',
         body: BatchoperateRequest,
         response: { 200: BatchoperateResponse, ...errorResponses },
       },
@@ -67,6 +68,9 @@ export async function tpnsRoutes(app: FastifyInstance, options: TpnsRouteOptions
       schema: {
         tags: ['TPNS'],
         summary: 'Tokens of accounts (operator_type 1) or accounts of tokens (operator_type 2)',
+        description:
+          'With read replicas, send `x-bindery-lsn` as a write answered it: a replica serves the query only once ' +
+          'it has that write.',
         body: QueryRequest,
         response: { 200: QueryResponse, ...errorResponses },
       },
