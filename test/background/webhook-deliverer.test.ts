@@ -6,18 +6,10 @@ import { describe, it, type TestContext } from 'node:test';
 import pino from 'pino';
 import { WebhookDeliverer, webhookSignature } from '../../src/background/webhook-deliverer.ts';
 import { writeBatch } from '../../src/domain/run-batch.ts';
-import { DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { isInwardAddress, outwardLookup } from '../../src/domain/webhook-target.ts';
-import { sqliteStore } from '../support/helpers.ts';
+import { bindAlice, sqliteStoreWithApp } from '../support/helpers.ts';
 
 const log = pino({ level: 'silent' });
-const _DAY = 86_400_000;
-const bind = (token: string) => ({
-  elements: [{ op: 1 as const, token, accounts: [{ account: 'alice', accountType: 0 }] }],
-  platform: null,
-  opType: null,
-  opId: null,
-});
 
 /** A webhook receiver on loopback that answers every request with `status`; resolves to its port. */
 async function receiver(t: TestContext, status: number, onRequest: () => void = () => undefined): Promise<number> {
@@ -31,17 +23,6 @@ async function receiver(t: TestContext, status: number, onRequest: () => void = 
   return (server.address() as AddressInfo).port;
 }
 
-async function storeWithApp(t: TestContext) {
-  const { store } = await sqliteStore(t);
-  const app = await store.createApp({
-    accessId: '1500000001',
-    name: 'x',
-    secretKey: 'a'.repeat(32),
-    policy: DEFAULT_POLICY,
-  });
-  return { store, app };
-}
-
 describe('webhook deliverer', () => {
   it('signs with the timestamp, backs off, and gives up after the give-up age', async (t) => {
     assert.equal(
@@ -50,10 +31,10 @@ describe('webhook deliverer', () => {
         (await import('node:crypto')).createHmac('sha256', 's').update('1700000000.{}').digest('hex'),
     );
     const port = await receiver(t, 503);
-    const { store, app } = await storeWithApp(t);
+    const { store, app } = await sqliteStoreWithApp(t);
     await store.updateApp(app.accessId, { webhook: { url: `http://127.0.0.1:${port}/`, secret: 's' } });
-    await writeBatch(store, app.id, bind('t1'));
-    await writeBatch(store, app.id, bind('t2'));
+    await writeBatch(store, app.id, bindAlice('t1'));
+    await writeBatch(store, app.id, bindAlice('t2'));
     const results: string[] = [];
     const deliverer = new WebhookDeliverer(
       store,
@@ -88,7 +69,7 @@ describe('webhook deliverer', () => {
   it('delivers nothing to a loopback, link-local or private address unless allowed, checked on the address it connects to', async (t) => {
     let received = 0;
     const port = await receiver(t, 204, () => received++);
-    const { store, app } = await storeWithApp(t);
+    const { store, app } = await sqliteStoreWithApp(t);
     const options = { pollMs: 10, retryBaseMs: 1, giveUpMs: 60 * 60_000, timeoutMs: 2000 };
     // URLs set before this check existed, or a name whose DNS changed: the store holds them as they are.
     for (const url of [
@@ -97,7 +78,7 @@ describe('webhook deliverer', () => {
       `http://localhost:${port}/`,
     ]) {
       await store.updateApp(app.accessId, { webhook: { url, secret: 's' } });
-      await writeBatch(store, app.id, bind(`t-${url}`));
+      await writeBatch(store, app.id, bindAlice(`t-${url}`));
       while ((await new WebhookDeliverer(store, options, log).deliverDue(Date.now() + 60_000)) > 0);
     }
     assert.equal(received, 0, 'nothing reached the loopback receiver');

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { AppService } from '../../src/domain/app-service.ts';
-import type { App, Binding } from '../../src/domain/types.ts';
+import { type App, type BatchCommand, type Binding, DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { BindingStore } from '../../src/store/store.ts';
 
@@ -23,6 +23,26 @@ export async function sqliteStore(t: TestContext): Promise<{ store: SqliteStore;
   t.after(() => store.close());
   return { store, path };
 }
+
+/** A fresh SQLite store with one app on the default policy. */
+export async function sqliteStoreWithApp(t: TestContext): Promise<{ store: SqliteStore; path: string; app: App }> {
+  const { store, path } = await sqliteStore(t);
+  const app = await store.createApp({
+    accessId: '1500000001',
+    name: 'x',
+    secretKey: 'a'.repeat(32),
+    policy: DEFAULT_POLICY,
+  });
+  return { store, path, app };
+}
+
+/** A command binding `token` to alice (account_type 0), as the store takes it. */
+export const bindAlice = (token: string): BatchCommand => ({
+  elements: [{ op: 1, token, accounts: [{ account: 'alice', accountType: 0 }] }],
+  platform: null,
+  opType: null,
+  opId: null,
+});
 
 export function testConfig(overrides: Partial<Config> = {}): Config {
   return { ...loadConfig({}), ...overrides };

@@ -5,13 +5,12 @@ import { describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { writeBatch } from '../../../src/domain/run-batch.ts';
-import { DEFAULT_POLICY } from '../../../src/domain/types.ts';
 import { StoreError } from '../../../src/errors.ts';
 import { SQL } from '../../../src/store/sqlite/sqlite-queries.ts';
 import { SQLITE_SCHEMA_VERSION } from '../../../src/store/sqlite/sqlite-schema.ts';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.ts';
 import type { BindingStore } from '../../../src/store/store.ts';
-import { tempDir } from '../../support/helpers.ts';
+import { sqliteStoreWithApp, tempDir } from '../../support/helpers.ts';
 import { storeContract } from '../store-contract.ts';
 
 storeContract('SQLite', {
@@ -62,14 +61,7 @@ describe('SqliteStore specifics', () => {
   });
 
   it('commits concurrent writes together (group commit)', async (t) => {
-    const store = await SqliteStore.open(join(tempDir(t), 'bindery.db'));
-    t.after(() => store.close());
-    const app = await store.createApp({
-      accessId: '1500000001',
-      name: 'x',
-      secretKey: 'a'.repeat(32),
-      policy: DEFAULT_POLICY,
-    });
+    const { store, app } = await sqliteStoreWithApp(t);
     const before = { ...store.writeStats };
     const writes = Array.from({ length: 200 }, (_, i) =>
       writeBatch(store, app.id, {
@@ -105,14 +97,7 @@ describe('SqliteStore specifics', () => {
   });
 
   it('when the writer thread dies, writes fail fast as unavailable and ping fails', async (t) => {
-    const store = await SqliteStore.open(join(tempDir(t), 'bindery.db'));
-    t.after(() => store.close());
-    const app = await store.createApp({
-      accessId: '1500000001',
-      name: 'x',
-      secretKey: 'a'.repeat(32),
-      policy: DEFAULT_POLICY,
-    });
+    const { store, app } = await sqliteStoreWithApp(t);
     const worker = Reflect.get(store, 'worker') as Worker;
     await worker.terminate();
     const write = writeBatch(store, app.id, {
