@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_POLICY } from '../src/domain/types.ts';
+import { asBound, DEFAULT_POLICY } from '../src/domain/types.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import { TestPostgres } from '../test/support/postgres-server.ts';
 
@@ -25,7 +25,7 @@ const app = await source.createApp({
 for (let i = 0; i < total; i += 10_000) {
   await source.importBindings(
     app.id,
-    Array.from({ length: Math.min(10_000, total - i) }, (_, k) => ({
+    Array.from({ length: Math.min(10_000, total - i) }, (_, k) => asBound({
       token: `token-${String(i + k).padStart(9, '0')}-${'x'.repeat(40)}`,
       account: `user-${(i + k) % (total / 2)}`,
       accountType: 0,

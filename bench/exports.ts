@@ -4,7 +4,7 @@
  * them, on the same server (SQLite, what `npm start` runs).
  */
 import { join } from 'node:path';
-import { DEFAULT_POLICY } from '../src/domain/types.ts';
+import { asBound, DEFAULT_POLICY } from '../src/domain/types.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import { APP, basic, type LoadResult, load, median, SERVER, seedSqlite, start } from './harness.ts';
 
@@ -38,7 +38,7 @@ export async function exportsBench({ dir, quick, seconds, runs, log }: ExportsBe
   const other = await store.createApp({ ...OTHER, name: 'other tenant', policy: DEFAULT_POLICY });
   await store.importBindings(
     other.id,
-    Array.from({ length: OTHER_ACCOUNTS }, (_, i) => ({
+    Array.from({ length: OTHER_ACCOUNTS }, (_, i) => asBound({
       token: `b${i}`,
       account: `v${i}`,
       accountType: 0,

@@ -4,7 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { DEFAULT_POLICY } from '../src/domain/types.ts';
+import { asBound, DEFAULT_POLICY } from '../src/domain/types.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -115,7 +115,7 @@ export async function seedSqlite(path: string, count: number, from = 0): Promise
     const n = Math.min(50_000, count - i);
     await store.importBindings(
       app.id,
-      Array.from({ length: n }, (_, k) => ({
+      Array.from({ length: n }, (_, k) => asBound({
         token: `t${i + k}`,
         account: `u${(i + k) >> 1}`,
         accountType: 0,

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { DEFAULT_POLICY } from '../src/domain/types.ts';
+import { asBound, DEFAULT_POLICY } from '../src/domain/types.ts';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { TestPostgres } from '../test/support/postgres-server.ts';
 import { APP, basic, median, type Proc, SERVER, start } from './harness.ts';
@@ -32,7 +32,7 @@ try {
   for (let i = 0; i < BINDINGS; i += 20_000) {
     await store.importBindings(
       app.id,
-      Array.from({ length: 20_000 }, (_, k) => ({
+      Array.from({ length: 20_000 }, (_, k) => asBound({
         token: `t${i + k}`,
         account: `u${(i + k) >> 1}`,
         accountType: 0,

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { BinderyClient } from '../src/client/index.ts';
-import { type Binding, DEFAULT_POLICY } from '../src/domain/types.ts';
+import { asBound, type Binding, DEFAULT_POLICY } from '../src/domain/types.ts';
 import { SQL as PG_SQL } from '../src/store/postgres/postgres-queries.ts';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { SQL as SQLITE_SQL } from '../src/store/sqlite/sqlite-queries.ts';
@@ -273,7 +273,7 @@ async function bulk(): Promise<void> {
   const count = QUICK ? 100_000 : 1_000_000;
   const input = lines(count);
   const base = Date.now() * 1000;
-  const rows: Binding[] = input.map((l, i) => ({
+  const rows: Binding[] = input.map((l, i) => asBound({
     ...(JSON.parse(l) as { token: string; account: string }),
     accountType: 0,
     platform: 'ios',

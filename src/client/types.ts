@@ -62,8 +62,20 @@ export interface AccountInfo {
 export interface HistoryEntry {
   id: number;
   at: string;
+  /** 0 for the token lifecycle's changes (quarantined, expired, restored, purged). */
   operator_type: number;
-  cause: 'bind' | 'unbind' | 'override' | 'replaced' | 'evicted' | 'token_reset' | 'account_reset';
+  cause:
+    | 'bind'
+    | 'unbind'
+    | 'override'
+    | 'replaced'
+    | 'evicted'
+    | 'token_reset'
+    | 'account_reset'
+    | 'quarantined'
+    | 'expired'
+    | 'restored'
+    | 'purged';
   token: string;
   account: string;
   account_type: number;

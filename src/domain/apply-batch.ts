@@ -3,6 +3,7 @@
  * Pure: it reads and updates a BindingSet and records every change; the store persists them.
  */
 import { RetCode } from '../errors.ts';
+import { type LifecycleAction, revive } from './apply-lifecycle.ts';
 import type { BindingSet } from './binding-set.ts';
 import {
   type AccountKey,
@@ -14,8 +15,10 @@ import {
   type Change,
   type ChangeCause,
   type ElementCode,
+  freshLifecycle,
   type OperatorType,
   type Platform,
+  type StateCause,
 } from './types.ts';
 
 export interface ElementOutcome {
@@ -24,6 +27,8 @@ export interface ElementOutcome {
   field?: string;
   /** Why it failed; the edge prefixes the element's path. */
   message?: string;
+  /** What a token lifecycle write did with the element (apply-lifecycle.ts). */
+  action?: LifecycleAction;
 }
 
 export interface BatchOutcome {
@@ -58,11 +63,18 @@ function distinctInOrder(accounts: AccountKey[], onePerType: boolean): AccountKe
   return [...byKey.values()];
 }
 
-export function applyBatch(set: BindingSet, command: BatchCommand, policy: AppPolicy, clock: BindClock): BatchOutcome {
+/** `now`: Unix ms, the last_seen_at of every token bound. */
+export function applyBatch(
+  set: BindingSet,
+  command: BatchCommand,
+  policy: AppPolicy,
+  clock: BindClock,
+  now: number,
+): BatchOutcome {
   const changes: Change[] = [];
 
   let op: OperatorType = 1;
-  const remove = (binding: Binding, cause: Exclude<ChangeCause, 'bind'>) => {
+  const remove = (binding: Binding, cause: Exclude<ChangeCause, 'bind' | StateCause>) => {
     set.remove(binding);
     changes.push({ kind: 'delete', binding, cause, op });
   };
@@ -74,6 +86,7 @@ export function applyBatch(set: BindingSet, command: BatchCommand, policy: AppPo
       accountType: account.accountType,
       platform,
       boundAt: clock(),
+      ...freshLifecycle(now),
     };
     const created = set.get(token, account) === undefined;
     set.add(binding);
@@ -128,6 +141,9 @@ export function applyBatch(set: BindingSet, command: BatchCommand, policy: AppPo
             if (!keep.has(accountKeyString(b))) remove(b, tpns && types.has(b.accountType) ? 'replaced' : 'override');
           }
         }
+        // The device registered again: the token is alive, its other bindings too (a quarantine is lifted).
+        const listed = new Set(accounts.map(accountKeyString));
+        revive(set, changes, element.token, now, op, (b) => listed.has(accountKeyString(b)));
         for (const account of accounts) bind(element.token, account, platform);
         return OK;
       }

@@ -1,9 +1,11 @@
 /**
  * The NDJSON line format of export and import (SPEC §3): one binding per line,
- * {"token","account","account_type","platform","bound_at"}; the last three optional on import.
- * bound_at is ISO 8601 with microseconds, so an export imports back in exactly the same order.
+ * {"token","account","account_type","platform","bound_at","last_seen_at","state"} and, for a
+ * quarantined binding, "quarantined_at" and "quarantine_reason"; all but token and account optional
+ * on import. bound_at is ISO 8601 with microseconds, so an export imports back in exactly the same
+ * order; the lifecycle fields make it import back with its states and times.
  */
-import type { Binding } from './types.ts';
+import { type Binding, type BindingState, bindingState } from './types.ts';
 import { checkAccountKey, checkPlatform, checkToken, describe, isFailure } from './validate-fields.ts';
 
 export interface BindingLine {
@@ -12,7 +14,14 @@ export interface BindingLine {
   account_type: number;
   platform: string | null;
   bound_at: string;
+  last_seen_at: string;
+  state: BindingState;
+  quarantined_at?: string;
+  quarantine_reason?: string;
 }
+
+/** A quarantine's reason: the provider and its words, bounded like every string. */
+export const MAX_REASON_CHARS = 200;
 
 /** Microseconds since the epoch as ISO 8601 with 6 fractional digits. */
 export function isoMicros(micros: number): string {
@@ -40,7 +49,37 @@ export const bindingLine = (b: Binding): BindingLine => ({
   account_type: b.accountType,
   platform: b.platform,
   bound_at: isoMicros(b.boundAt),
+  last_seen_at: new Date(b.lastSeenAt).toISOString(),
+  state: bindingState(b),
+  ...(b.quarantinedAt === null
+    ? {}
+    : { quarantined_at: new Date(b.quarantinedAt).toISOString(), quarantine_reason: b.quarantineReason ?? '' }),
 });
+
+/** An optional ISO 8601 field of a line, as Unix ms; `fallback` when absent, a message when invalid. */
+function timeField(record: Record<string, unknown>, name: string, fallback: number): number | string {
+  const value = record[name];
+  if (value === undefined || value === null) return fallback;
+  const micros = typeof value === 'string' ? parseIsoMicros(value) : undefined;
+  if (micros === undefined)
+    return `${name}: must be an ISO 8601 time between 2000 and 3000 like "2026-11-23T10:00:00.000Z", got ${describe(value)}`;
+  return Math.floor(micros / 1000);
+}
+
+/** The lifecycle fields of an import line: active and seen when bound unless it says otherwise. */
+function lifecycleOf(record: Record<string, unknown>, boundAt: number, now: number) {
+  const lastSeenAt = timeField(record, 'last_seen_at', Math.floor(boundAt / 1000));
+  if (typeof lastSeenAt === 'string') return lastSeenAt;
+  const state = record.state ?? 'active';
+  if (state === 'active') return { lastSeenAt, quarantinedAt: null, quarantineReason: null, expiryWarnedAt: null };
+  if (state !== 'quarantined') return `state: must be "active" or "quarantined", got ${describe(state)}`;
+  const quarantinedAt = timeField(record, 'quarantined_at', now);
+  if (typeof quarantinedAt === 'string') return quarantinedAt;
+  const reason = record.quarantine_reason ?? 'imported';
+  if (typeof reason !== 'string' || reason.length > MAX_REASON_CHARS)
+    return `quarantine_reason: must be a string of at most ${MAX_REASON_CHARS} characters, got ${describe(reason)}`;
+  return { lastSeenAt, quarantinedAt, quarantineReason: reason, expiryWarnedAt: null };
+}
 
 /** One import line as a binding, or why it is not one. `fallbackBoundAt` stands in for a missing bound_at. */
 export function parseBindingLine(text: string, maxTokenBytes: number, fallbackBoundAt: number): Binding | string {
@@ -69,5 +108,7 @@ export function parseBindingLine(text: string, maxTokenBytes: number, fallbackBo
       );
     boundAt = parsed;
   }
-  return { token, account: account.account, accountType: account.accountType, platform, boundAt };
+  const lifecycle = lifecycleOf(record, boundAt, Math.floor(fallbackBoundAt / 1000));
+  if (typeof lifecycle === 'string') return lifecycle;
+  return { token, account: account.account, accountType: account.accountType, platform, boundAt, ...lifecycle };
 }

@@ -5,10 +5,11 @@
 import {
   type AccountKey,
   accountKeyString,
-  type BatchCommand,
   type Binding,
   bindingKeyString,
   type Change,
+  type SweepCommand,
+  type WriteCommand,
 } from './types.ts';
 
 export class BindingSet {
@@ -60,7 +61,9 @@ export class BindingSet {
  * What a store must load before applying a command: every binding of these tokens and of these
  * accounts. That is enough for every rule, eviction included (SPEC §2.5).
  */
-export function keysToLoad(command: BatchCommand): { tokens: string[]; accounts: AccountKey[] } {
+export function keysToLoad(command: Exclude<WriteCommand, SweepCommand>): { tokens: string[]; accounts: AccountKey[] } {
+  if (command.kind === 'feedback') return { tokens: [...new Set(command.reports.map((r) => r.token))], accounts: [] };
+  if (command.kind === 'seen' || command.kind === 'restore') return { tokens: [...new Set(command.tokens)], accounts: [] };
   const tokens = new Set<string>();
   const accounts = new Map<string, AccountKey>();
   for (const element of command.elements) {

@@ -4,12 +4,15 @@
  * that every store writes the same records, in the same transaction as the change.
  */
 import {
-  type BatchCommand,
+  type Binding,
   boundAtIso,
   type Change,
   type ChangeCause,
   type OperatorType,
   type Platform,
+  type AppPolicy,
+  DAY_MS,
+  type WriteCommand,
 } from './types.ts';
 
 export interface HistoryRecord {
@@ -25,7 +28,14 @@ export interface HistoryRecord {
   requestId: string | null;
 }
 
-export type WebhookEventType = 'binding.created' | 'binding.deleted';
+export const WEBHOOK_EVENT_TYPES = [
+  'binding.created',
+  'binding.deleted',
+  'token.quarantined',
+  'token.restored',
+  'token.expiring',
+] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 export interface WebhookEventRecord {
   type: WebhookEventType;
@@ -33,10 +43,22 @@ export interface WebhookEventRecord {
   payload: string;
 }
 
-export function historyRecords(changes: Change[], command: BatchCommand, at: number): HistoryRecord[] {
+/** Who made a command's changes: batchoperate's op_type / op_id, and the request. */
+function actor(command: WriteCommand) {
+  const batch = command.kind === undefined || command.kind === 'batch';
+  return {
+    opType: batch ? command.opType : null,
+    opId: batch ? command.opId : null,
+    requestId: command.requestId ?? null,
+  };
+}
+
+/** A history entry per binding that appeared, disappeared or changed state; seen and warned are not changes. */
+export function historyRecords(changes: Change[], command: WriteCommand, at: number): HistoryRecord[] {
   const records: HistoryRecord[] = [];
+  const who = actor(command);
   for (const change of changes) {
-    if (change.kind === 'platform') continue;
+    if (change.kind === 'platform' || change.kind === 'touch') continue;
     const b = change.binding;
     records.push({
       at,
@@ -46,19 +68,39 @@ export function historyRecords(changes: Change[], command: BatchCommand, at: num
       account: b.account,
       accountType: b.accountType,
       platform: b.platform,
-      opType: command.opType,
-      opId: command.opId,
-      requestId: command.requestId ?? null,
+      ...who,
     });
   }
   return records;
 }
 
-/** A refresh of an existing binding changes no membership, so it makes no event. */
-export function webhookEvents(changes: Change[], command: BatchCommand): WebhookEventRecord[] {
+const accountsOf = (bindings: Binding[]) => bindings.map((b) => ({ account: b.account, account_type: b.accountType }));
+
+/**
+ * Bindings that appeared or disappeared, an event each (a refresh of an existing binding changes
+ * no membership, so it makes none); tokens quarantined, restored or warned of expiry, an event
+ * per token with the accounts it concerns.
+ */
+export function webhookEvents(changes: Change[], command: WriteCommand, policy: AppPolicy): WebhookEventRecord[] {
   const events: WebhookEventRecord[] = [];
+  const who = actor(command);
+  const byToken = new Map<string, { type: WebhookEventType; cause: string; bindings: Binding[] }>();
+  const ofToken = (type: WebhookEventType, cause: string, binding: Binding) => {
+    const key = `${type}\u0000${binding.token}`;
+    const entry = byToken.get(key);
+    if (entry) entry.bindings.push(binding);
+    else byToken.set(key, { type, cause, bindings: [binding] });
+  };
   for (const change of changes) {
     if (change.kind === 'platform' || (change.kind === 'put' && !change.created)) continue;
+    if (change.kind === 'state') {
+      ofToken(change.cause === 'restored' ? 'token.restored' : 'token.quarantined', change.cause, change.binding);
+      continue;
+    }
+    if (change.kind === 'touch') {
+      if (change.warned) ofToken('token.expiring', 'expiring', change.binding);
+      continue;
+    }
     const b = change.binding;
     events.push({
       type: change.kind === 'put' ? 'binding.created' : 'binding.deleted',
@@ -70,9 +112,34 @@ export function webhookEvents(changes: Change[], command: BatchCommand): Webhook
         cause: change.cause,
         operator_type: change.op,
         bound_at: boundAtIso(b.boundAt),
-        op_type: command.opType,
-        op_id: command.opId,
-        request_id: command.requestId ?? null,
+        op_type: who.opType,
+        op_id: who.opId,
+        request_id: who.requestId,
+      }),
+    });
+  }
+  for (const { type, cause, bindings } of byToken.values()) {
+    const first = bindings[0]!;
+    const lastSeen = new Date(first.lastSeenAt).toISOString();
+    const expiresAt =
+      type === 'token.expiring' && policy.tokenTtlDays !== null
+        ? new Date(
+            Math.max(
+              first.lastSeenAt + policy.tokenTtlDays * DAY_MS,
+              (first.expiryWarnedAt ?? 0) + policy.expiryWarningDays * DAY_MS,
+            ),
+          ).toISOString()
+        : undefined;
+    events.push({
+      type,
+      payload: JSON.stringify({
+        token: first.token,
+        cause,
+        ...(type === 'token.quarantined' ? { reason: first.quarantineReason } : {}),
+        ...(expiresAt ? { expires_at: expiresAt } : {}),
+        last_seen_at: lastSeen,
+        accounts: accountsOf(bindings),
+        request_id: who.requestId,
       }),
     });
   }

@@ -7,16 +7,18 @@
 import { AppNotFoundError, IdempotencyMismatchError } from '../errors.ts';
 import type { BatchTransaction, WriteRulesModule } from '../store/batch-transaction.ts';
 import { type BatchResult, type BindingStore, IDEMPOTENCY_WINDOW_MS, type IdempotencyKey } from '../store/store.ts';
-import { applyBatch } from './apply-batch.ts';
+import { applyBatch, type BatchOutcome } from './apply-batch.ts';
+import { applyFeedback, applyRestore, applySeen, applySweep, sweepCutoffs } from './apply-lifecycle.ts';
 import { BindingSet, keysToLoad, netChanges } from './binding-set.ts';
 import { historyRecords, webhookEvents } from './change-records.ts';
-import type { BatchCommand } from './types.ts';
+import type { AppPolicy, WriteCommand } from './types.ts';
 
 /** This module, for a store to load where its transaction lives (SQLite: on its writer thread). */
 export const WRITE_RULES: WriteRulesModule = import.meta.url;
 
 /**
- * Applies a batchoperate: every element in ONE durable transaction, in order, with the app's
+ * Applies a write: a batchoperate, or a token lifecycle write (feedback, seen, restore, a sweep),
+ * the same way. A batchoperate: every element in ONE durable transaction, in order, with the app's
  * policy as committed then (caps and eviction, SPEC §2.5). Outcomes are one per element; the
  * revision orders the batch among all of the app's batches. The same transaction writes a history
  * entry per change and, if the app has a webhook, its events. An Idempotency-Key seen in the last
@@ -27,16 +29,39 @@ export const WRITE_RULES: WriteRulesModule = import.meta.url;
 export function writeBatch(
   store: BindingStore,
   appId: number,
-  command: BatchCommand,
+  command: WriteCommand,
   idempotency?: IdempotencyKey,
   deadline?: number,
 ): Promise<BatchResult> {
   return store.runBatch(WRITE_RULES, { appId, command, ...(idempotency ? { idempotency } : {}) }, deadline);
 }
 
+/** The rules of the command, on the set of bindings it can touch. `tokens`: a sweep's due tokens. */
+function applyCommand(
+  set: BindingSet,
+  command: WriteCommand,
+  policy: AppPolicy,
+  clock: () => number,
+  now: number,
+  tokens: string[],
+): BatchOutcome {
+  switch (command.kind) {
+    case 'feedback':
+      return applyFeedback(set, command, now);
+    case 'seen':
+      return applySeen(set, command, now);
+    case 'restore':
+      return applyRestore(set, command, now);
+    case 'sweep':
+      return applySweep(set, command, policy, tokens);
+    default:
+      return applyBatch(set, command, policy, clock, now);
+  }
+}
+
 export async function runBatch(
   tx: BatchTransaction,
-  command: BatchCommand,
+  command: WriteCommand,
   idempotency?: IdempotencyKey,
 ): Promise<BatchResult> {
   const now = Date.now();
@@ -51,11 +76,14 @@ export async function runBatch(
       return { ...(JSON.parse(seen.result) as BatchResult), replayed: true };
     }
   }
-  // 3. Everything the command can touch, eviction included (SPEC §2.5).
-  const { tokens, accounts } = keysToLoad(command);
-  const set = new BindingSet(await tx.loadBindings(tokens, accounts));
+  // 3. Everything the command can touch, eviction included (SPEC §2.5); for a sweep, the tokens due.
+  const { tokens, accounts } =
+    command.kind === 'sweep'
+      ? { tokens: await tx.dueTokens(sweepCutoffs(app.policy, command.now), command.limit), accounts: [] }
+      : keysToLoad(command);
+  const set = new BindingSet(tokens.length + accounts.length > 0 ? await tx.loadBindings(tokens, accounts) : []);
   // 4. The rules, on that set.
-  const { outcomes, changes } = applyBatch(set, command, app.policy, () => tx.nextBoundAt());
+  const { outcomes, changes } = applyCommand(set, command, app.policy, () => tx.nextBoundAt(), now, tokens);
   // 5-6. The net change of the bindings.
   const { upserts, deletes } = netChanges(set, changes);
   if (upserts.length > 0 || deletes.length > 0) await tx.writeBindings(upserts, deletes);
@@ -64,7 +92,7 @@ export async function runBatch(
   if (history.length > 0) await tx.appendHistory(history);
   // 8. Webhook events, in the same transaction as the change they report.
   if (app.hasWebhook) {
-    const events = webhookEvents(changes, command);
+    const events = webhookEvents(changes, command, app.policy);
     if (events.length > 0) await tx.appendEvents(events, now);
   }
   // 9. The revision that orders this batch, and the answer under its key.

@@ -14,10 +14,40 @@ export interface Binding extends AccountKey {
   token: string;
   platform: Platform | null;
   boundAt: number;
+  /** Unix ms: the token's last bind, restore or report as active (all of a token's bindings share it). */
+  lastSeenAt: number;
+  /** Unix ms the token was quarantined (left out of query answers); null while it is active. */
+  quarantinedAt: number | null;
+  /** Why it was quarantined, e.g. "apns: Unregistered (410)"; null while it is active. */
+  quarantineReason: string | null;
+  /** Unix ms the token.expiring warning went out for its current inactivity; null when none did. */
+  expiryWarnedAt: number | null;
 }
 
+/** A binding's lifecycle fields when it is new: active, seen at `seenAt` (Unix ms), never warned. */
+export const freshLifecycle = (seenAt: number) => ({
+  lastSeenAt: seenAt,
+  quarantinedAt: null,
+  quarantineReason: null,
+  expiryWarnedAt: null,
+});
+
+/** A binding as bound at its boundAt, which it was last seen at: active and unwarned. */
+export const asBound = (b: Omit<Binding, keyof ReturnType<typeof freshLifecycle>>): Binding => ({
+  ...b,
+  ...freshLifecycle(Math.floor(b.boundAt / 1000)),
+});
+
+export type BindingState = 'active' | 'quarantined';
+export const bindingState = (b: Pick<Binding, 'quarantinedAt'>): BindingState =>
+  b.quarantinedAt === null ? 'active' : 'quarantined';
+
 /** Why a binding appeared or disappeared; recorded in the history. */
-/** `replaced`: under the `tpns` binding rules, another account of the same account_type took the token. */
+/**
+ * `replaced`: under the `tpns` binding rules, another account of the same account_type took the token.
+ * The token lifecycle: `quarantined` (a push provider said the token is dead), `expired` (quarantined
+ * for inactivity), `restored` (quarantine lifted), `purged` (deleted after quarantine_days).
+ */
 export const CHANGE_CAUSES = [
   'bind',
   'unbind',
@@ -26,10 +56,18 @@ export const CHANGE_CAUSES = [
   'evicted',
   'token_reset',
   'account_reset',
+  'quarantined',
+  'expired',
+  'restored',
+  'purged',
 ] as const;
 export type ChangeCause = (typeof CHANGE_CAUSES)[number];
 
-export type OperatorType = 1 | 2 | 3 | 4 | 5;
+/** batchoperate's operator_type; 0 for changes that did not come from batchoperate (the token lifecycle). */
+export type OperatorType = 0 | 1 | 2 | 3 | 4 | 5;
+
+/** Lifecycle causes: a binding changed state without appearing or disappearing. */
+export type StateCause = 'quarantined' | 'expired' | 'restored';
 
 /** One change a batch made, in order; `op` is the operator_type of the element that caused it. */
 export type Change =
@@ -41,8 +79,12 @@ export type Change =
       /** false when an existing binding was refreshed */
       created: boolean;
     }
-  | { kind: 'delete'; binding: Binding; cause: Exclude<ChangeCause, 'bind'>; op: OperatorType }
-  | { kind: 'platform'; token: string; platform: Platform };
+  | { kind: 'delete'; binding: Binding; cause: Exclude<ChangeCause, 'bind' | StateCause>; op: OperatorType }
+  | { kind: 'platform'; token: string; platform: Platform }
+  /** Quarantined or restored: recorded in history, reported once per token as an event. */
+  | { kind: 'state'; binding: Binding; cause: StateCause; op: OperatorType }
+  /** Seen, or warned of expiry: stored, but no history (`warned` is reported as token.expiring). */
+  | { kind: 'touch'; binding: Binding; warned?: boolean };
 
 /** One valid element of a batchoperate request, ready to apply. */
 export type BatchElement =
@@ -51,6 +93,7 @@ export type BatchElement =
   | { op: 5; account: AccountKey };
 
 export interface BatchCommand {
+  kind?: 'batch';
   elements: BatchElement[];
   platform: Platform | null;
   /** Who made the change (XG op_type / op_id); kept for the history. */
@@ -72,9 +115,22 @@ export interface AppPolicy {
   maxTokensPerAccount: number;
   maxAccountsPerToken: number;
   bindingRules: BindingRules;
+  /** Days a quarantined token keeps its bindings before the sweeper deletes them. */
+  quarantineDays: number;
+  /** Days without a sign of life after which the sweeper quarantines a token; null: never. */
+  tokenTtlDays: number | null;
+  /** Days before that quarantine that token.expiring is sent (less than tokenTtlDays). */
+  expiryWarningDays: number;
 }
 
-export const DEFAULT_POLICY: AppPolicy = { maxTokensPerAccount: 100, maxAccountsPerToken: 10, bindingRules: 'append' };
+export const DEFAULT_POLICY: AppPolicy = {
+  maxTokensPerAccount: 100,
+  maxAccountsPerToken: 10,
+  bindingRules: 'append',
+  quarantineDays: 30,
+  tokenTtlDays: null,
+  expiryWarningDays: 7,
+};
 
 /** The outcome of one applied element: 0, or the TPNS code it failed with. */
 export type ElementCode = (typeof RetCode)['OK' | 'INVALID_PARAMETER' | 'NO_BINDING'];
@@ -113,3 +169,48 @@ export const bindingKeyString = (b: Binding): string => `${b.token}\u0000${accou
 
 /** A bind time (microseconds) as the ISO 8601 instant people read. */
 export const boundAtIso = (boundAt: number): string => new Date(Math.floor(boundAt / 1000)).toISOString();
+
+/** A push provider's answer about one token, classified as dead (`invalid`): the token to quarantine. */
+export interface DeadTokenReport {
+  token: string;
+  /** "apns: Unregistered (410)": the provider and its own words, kept as the quarantine's reason. */
+  reason: string;
+  /** Unix ms the provider answered; a token bound again after it is not quarantined. */
+  at: number;
+}
+
+/** Who asked for a lifecycle write, for the history. */
+interface LifecycleActor {
+  requestId?: string;
+}
+
+/** Providers' answers: quarantine each token reported dead. */
+export interface FeedbackCommand extends LifecycleActor {
+  kind: 'feedback';
+  reports: DeadTokenReport[];
+}
+
+/** Tokens the app reports active: their last_seen_at becomes now. */
+export interface SeenCommand extends LifecycleActor {
+  kind: 'seen';
+  tokens: string[];
+}
+
+/** Lift these tokens' quarantine. */
+export interface RestoreCommand extends LifecycleActor {
+  kind: 'restore';
+  tokens: string[];
+}
+
+/** The sweeper's round for one app: up to `limit` due tokens warned, expired or purged as of `now` (Unix ms). */
+export interface SweepCommand {
+  kind: 'sweep';
+  now: number;
+  limit: number;
+  requestId?: undefined;
+}
+
+/** Every write the rules run on the single write path (src/domain/run-batch.ts). */
+export type WriteCommand = BatchCommand | FeedbackCommand | SeenCommand | RestoreCommand | SweepCommand;
+
+export const DAY_MS = 86_400_000;

@@ -7,8 +7,9 @@
  * A method may answer at once (SQLite's writer thread, where every statement is synchronous) or
  * with a promise (PostgreSQL).
  */
+import type { SweepCutoffs } from '../domain/apply-lifecycle.ts';
 import type { HistoryRecord, WebhookEventRecord } from '../domain/change-records.ts';
-import type { AccountKey, AppPolicy, BatchCommand, Binding } from '../domain/types.ts';
+import type { AccountKey, AppPolicy, Binding, WriteCommand } from '../domain/types.ts';
 import type { BatchResult, IdempotencyKey } from './store.ts';
 
 export type Awaitable<T> = T | Promise<T>;
@@ -38,9 +39,15 @@ export interface BatchTransaction {
   recallAnswer(key: string): Awaitable<StoredAnswer | undefined>;
   /** Every binding of these tokens and of these accounts. */
   loadBindings(tokens: string[], accounts: AccountKey[]): Awaitable<Binding[]>;
+  /**
+   * Up to `limit` distinct tokens with a binding due by the cutoffs (Unix ms): quarantined before
+   * purgeBefore; or active, last seen before warnBefore, and either not warned or warned at or
+   * before warnedBefore and last seen before expireBefore. Null cutoffs match nothing.
+   */
+  dueTokens(cutoffs: SweepCutoffs, limit: number): Awaitable<string[]>;
   /** The next bind time: microseconds, strictly increasing across every bind of the store. */
   nextBoundAt(): number;
-  /** Upserts these bindings as given and deletes those. */
+  /** Upserts these bindings as given (every field) and deletes those. */
   writeBindings(upserts: Binding[], deletes: Binding[]): Awaitable<void>;
   appendHistory(records: HistoryRecord[]): Awaitable<void>;
   /** `at`: Unix ms; the events are due at once. */
@@ -53,7 +60,7 @@ export interface BatchTransaction {
 
 /** What the rules export for a store to run inside its transactions. */
 export interface WriteRules {
-  runBatch(tx: BatchTransaction, command: BatchCommand, idempotency?: IdempotencyKey): Promise<BatchResult>;
+  runBatch(tx: BatchTransaction, command: WriteCommand, idempotency?: IdempotencyKey): Promise<BatchResult>;
 }
 
 /**
@@ -66,7 +73,7 @@ export type WriteRulesModule = string;
 /** A batch, as the rules ask a store to lend it a transaction. */
 export interface BatchRequest {
   appId: number;
-  command: BatchCommand;
+  command: WriteCommand;
   idempotency?: IdempotencyKey;
 }
 

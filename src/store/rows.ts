@@ -13,6 +13,9 @@ export interface AppRow {
   max_tokens_per_account: number;
   max_accounts_per_token: number;
   binding_rules: string;
+  quarantine_days: number;
+  token_ttl_days: number | null;
+  expiry_warning_days: number;
   created_at: number;
   webhook_url: string | null;
   webhook_secret: string | null;
@@ -26,15 +29,34 @@ export interface BindingRow {
   account_type: number;
   platform: Platform | null;
   bound_at: number;
+  last_seen_at: number;
+  quarantined_at: number | null;
+  quarantine_reason: string | null;
+  expiry_warned_at: number | null;
 }
 
+/** Every column of a binding row but app_id, in the order of the upserts' parameters. */
+export const BINDING_COLUMNS =
+  'token, account, account_type, platform, bound_at, last_seen_at, quarantined_at, quarantine_reason, expiry_warned_at';
+
+export type PolicyColumns = Pick<
+  AppRow,
+  | 'max_tokens_per_account'
+  | 'max_accounts_per_token'
+  | 'binding_rules'
+  | 'quarantine_days'
+  | 'token_ttl_days'
+  | 'expiry_warning_days'
+>;
+
 /** The policy columns of an app row (read by the apps queries and by the write transactions' app lock). */
-export const policyOf = (
-  row: Pick<AppRow, 'max_tokens_per_account' | 'max_accounts_per_token' | 'binding_rules'>,
-): AppPolicy => ({
+export const policyOf = (row: PolicyColumns): AppPolicy => ({
   maxTokensPerAccount: row.max_tokens_per_account,
   maxAccountsPerToken: row.max_accounts_per_token,
   bindingRules: row.binding_rules === 'tpns' ? 'tpns' : 'append',
+  quarantineDays: row.quarantine_days,
+  tokenTtlDays: row.token_ttl_days,
+  expiryWarningDays: row.expiry_warning_days,
 });
 
 export const rowToApp = (row: AppRow): App => ({
@@ -62,7 +84,24 @@ export const rowToBinding = (row: BindingRow): Binding => ({
   accountType: row.account_type,
   platform: row.platform,
   boundAt: row.bound_at,
+  lastSeenAt: row.last_seen_at,
+  quarantinedAt: row.quarantined_at,
+  quarantineReason: row.quarantine_reason,
+  expiryWarnedAt: row.expiry_warned_at,
 });
+
+/** A binding's columns after app_id, in BINDING_COLUMNS order. */
+export const bindingParams = (b: Binding): unknown[] => [
+  b.token,
+  b.account,
+  b.accountType,
+  b.platform,
+  b.boundAt,
+  b.lastSeenAt,
+  b.quarantinedAt,
+  b.quarantineReason,
+  b.expiryWarnedAt,
+];
 
 export interface HistoryRow {
   id: number;
@@ -165,6 +204,9 @@ export function patchedAppColumns(app: App, patch: AppPatch) {
     maxTokensPerAccount: patch.policy?.maxTokensPerAccount ?? app.policy.maxTokensPerAccount,
     maxAccountsPerToken: patch.policy?.maxAccountsPerToken ?? app.policy.maxAccountsPerToken,
     bindingRules: patch.policy?.bindingRules ?? app.policy.bindingRules,
+    quarantineDays: patch.policy?.quarantineDays ?? app.policy.quarantineDays,
+    tokenTtlDays: pick(patch.policy?.tokenTtlDays, app.policy.tokenTtlDays),
+    expiryWarningDays: patch.policy?.expiryWarningDays ?? app.policy.expiryWarningDays,
     webhookUrl: webhook?.url ?? null,
     webhookSecret: webhook?.secret ?? null,
     rateLimitPerSecond: rateLimit?.perSecond ?? null,

@@ -40,6 +40,8 @@ export interface TokenOfAccount {
   boundAt: number;
 }
 
+export type BindingsOf = { token: string } | { account: AccountKey };
+
 export interface AccountOfToken extends AccountKey {
   platform: Platform | null;
   boundAt: number;
@@ -181,7 +183,10 @@ export interface BindingStore {
    */
   runBatch(rules: WriteRulesModule, batch: BatchRequest, deadline?: number): Promise<BatchResult>;
 
-  /** For each account, in request order, its tokens ordered by bind time, oldest first. */
+  /**
+   * The query answers. For each account, in request order, its tokens ordered by bind time, oldest
+   * first; quarantined tokens are left out (SPEC: they are not sent to).
+   */
   tokensOfAccounts(
     appId: number,
     accounts: AccountKey[],
@@ -189,8 +194,11 @@ export interface BindingStore {
     after?: string,
   ): Promise<TokenOfAccount[][]>;
 
-  /** For each token, in request order, its accounts ordered by bind time, oldest first. */
+  /** For each token, in request order, its accounts ordered by bind time, oldest first; none while it is quarantined. */
   accountsOfTokens(appId: number, tokens: string[], deadline?: number, after?: string): Promise<AccountOfToken[][]>;
+
+  /** Every binding of the token or of the account, whatever its state, with every field, by bind time: for people. */
+  bindingsOf(appId: number, of: BindingsOf, deadline?: number, after?: string): Promise<Binding[]>;
 
   /**
    * The position of this instance's last answered write of the app (batch or import), for the

@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { DEFAULT_POLICY } from '../../src/domain/types.ts';
+import { asBound, DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { tempDir } from '../support/helpers.ts';
 import { cli, startServer, stopServer } from '../support/server-process.ts';
@@ -130,7 +130,7 @@ describe('bindery export / import', () => {
       for (let i = 0; i < count; i += 10_000) {
         await store.importBindings(
           appId,
-          Array.from({ length: 10_000 }, (_, k) => ({
+          Array.from({ length: 10_000 }, (_, k) => asBound({
             token: `token-${i + k}`,
             account: `user-${(i + k) % 30_000}`,
             accountType: (i + k) % 3,
@@ -157,10 +157,13 @@ describe('bindery export / import', () => {
 
   it('round-trips CSV, and reports refused lines with their numbers and exit code 4', async (t) => {
     const source = await server(t, (store, appId) =>
-      store.importBindings(appId, [
-        { token: 'a,b', account: 'quote"d', accountType: 1, platform: 'android', boundAt: 1_780_000_000_000_001 },
-        { token: 'plain', account: 'alice', accountType: 0, platform: null, boundAt: 1_780_000_000_000_002 },
-      ]),
+      store.importBindings(
+        appId,
+        [
+          { token: 'a,b', account: 'quote"d', accountType: 1, platform: 'android' as const, boundAt: 1_780_000_000_000_001 },
+          { token: 'plain', account: 'alice', accountType: 0, platform: null, boundAt: 1_780_000_000_000_002 },
+        ].map(asBound),
+      ),
     );
     const target = await server(t);
     const dir = tempDir(t);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { writeBatch } from '../../src/domain/run-batch.ts';
-import { DEFAULT_POLICY } from '../../src/domain/types.ts';
+import { asBound, DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { BindingStore } from '../../src/store/store.ts';
@@ -54,7 +54,7 @@ describe('bindery copy and migrate', () => {
     });
     await source.importBindings(
       a.id,
-      Array.from({ length: 12_345 }, (_, i) => ({
+      Array.from({ length: 12_345 }, (_, i) => asBound({
         token: `tok-${i}`,
         account: `user-${i % 1000}`,
         accountType: i % 3,
@@ -98,7 +98,7 @@ describe('bindery copy and migrate', () => {
       policy: DEFAULT_POLICY,
     });
     await source.importBindings(app.id, [
-      { token: 't1', account: 'alice', accountType: 0, platform: null, boundAt: 1 },
+      asBound({ token: 't1', account: 'alice', accountType: 0, platform: null, boundAt: 1 }),
     ]);
     await source.close();
     const url = await postgres.createDatabase();
@@ -110,7 +110,7 @@ describe('bindery copy and migrate', () => {
       policy: DEFAULT_POLICY,
     });
     await target.importBindings(other.id, [
-      { token: 'extra', account: 'bob', accountType: 0, platform: null, boundAt: 1 },
+      asBound({ token: 'extra', account: 'bob', accountType: 0, platform: null, boundAt: 1 }),
     ]);
     await target.close();
     const result = cli(['copy', '--from', `sqlite:${file}`, '--to', url], {});

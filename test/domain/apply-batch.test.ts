@@ -3,15 +3,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { applyBatch } from '../../src/domain/apply-batch.ts';
 import { BindingSet, keysToLoad } from '../../src/domain/binding-set.ts';
-import type { BatchCommand, BatchElement, Binding } from '../../src/domain/types.ts';
+import { asBound, type BatchCommand, type BatchElement, type Binding, DEFAULT_POLICY } from '../../src/domain/types.ts';
 
-const b = (token: string, account: string, boundAt: number, platform: Binding['platform'] = null): Binding => ({
-  token,
-  account,
-  accountType: 0,
-  platform,
-  boundAt,
-});
+const b = (token: string, account: string, boundAt: number, platform: Binding['platform'] = null): Binding =>
+  asBound({ token, account, accountType: 0, platform, boundAt });
+/** The time the batches run at, Unix ms: last_seen_at of what they bind. */
+const NOW = 1_000;
 const cmd = (elements: BatchElement[], platform: BatchCommand['platform'] = null): BatchCommand => ({
   elements,
   platform,
@@ -26,20 +23,28 @@ const summary = (changes: ReturnType<typeof applyBatch>['changes']) =>
   changes.map((c) =>
     c.kind === 'platform'
       ? `platform ${c.token} ${c.platform}`
-      : `${c.kind} ${c.binding.token}/${c.binding.account} ${c.cause}`,
+      : `${c.kind} ${c.binding.token}/${c.binding.account} ${c.kind === 'touch' ? 'seen' : c.cause}`,
   );
 
 describe('applyBatch', () => {
   it('records evictions with their cause, oldest first', () => {
+    // a1 and a2 are seen now (the token registered again), then a1 goes for the new binding.
     const set = new BindingSet([b('t1', 'a1', 1), b('t1', 'a2', 2), b('t9', 'a3', 3)]);
     const { outcomes, changes } = applyBatch(
       set,
       cmd([{ op: 1, token: 't1', accounts: [{ account: 'a3', accountType: 0 }] }]),
-      { maxAccountsPerToken: 2, maxTokensPerAccount: 1, bindingRules: 'append' },
+      { ...DEFAULT_POLICY, maxAccountsPerToken: 2, maxTokensPerAccount: 1, bindingRules: 'append' },
       counter(),
+      NOW,
     );
     assert.deepEqual(outcomes, [{ code: 0 }]);
-    assert.deepEqual(summary(changes), ['put t1/a3 bind', 'delete t1/a1 evicted', 'delete t9/a3 evicted']);
+    assert.deepEqual(summary(changes), [
+      'touch t1/a1 seen',
+      'touch t1/a2 seen',
+      'put t1/a3 bind',
+      'delete t1/a1 evicted',
+      'delete t9/a3 evicted',
+    ]);
   });
 
   it('op 2 records override removals before the binds', () => {
@@ -56,8 +61,9 @@ describe('applyBatch', () => {
           ],
         },
       ]),
-      { maxAccountsPerToken: 10, maxTokensPerAccount: 10, bindingRules: 'append' },
+      { ...DEFAULT_POLICY, maxAccountsPerToken: 10, maxTokensPerAccount: 10, bindingRules: 'append' },
       counter(),
+      NOW,
     );
     assert.deepEqual(summary(changes), ['delete t1/a1 override', 'put t1/a2 bind', 'put t1/a3 bind']);
   });
@@ -70,8 +76,9 @@ describe('applyBatch', () => {
         { op: 4, token: 't2' },
         { op: 5, account: { account: 'a1', accountType: 0 } },
       ]),
-      { maxAccountsPerToken: 10, maxTokensPerAccount: 10, bindingRules: 'append' },
+      { ...DEFAULT_POLICY, maxAccountsPerToken: 10, maxTokensPerAccount: 10, bindingRules: 'append' },
       counter(),
+      NOW,
     );
     assert.deepEqual(summary(changes), [
       'delete t2/a1 token_reset',
@@ -85,10 +92,11 @@ describe('applyBatch', () => {
     const first = applyBatch(
       set,
       cmd([{ op: 1, token: 't1', accounts: [{ account: 'a2', accountType: 0 }] }], 'ios'),
-      { maxAccountsPerToken: 10, maxTokensPerAccount: 10, bindingRules: 'append' },
+      { ...DEFAULT_POLICY, maxAccountsPerToken: 10, maxTokensPerAccount: 10, bindingRules: 'append' },
       counter(),
+      NOW,
     );
-    assert.deepEqual(summary(first.changes), ['platform t1 ios', 'put t1/a2 bind']);
+    assert.deepEqual(summary(first.changes), ['platform t1 ios', 'touch t1/a1 seen', 'put t1/a2 bind']);
     assert.deepEqual(
       set.ofToken('t1').map((x) => x.platform),
       ['ios', 'ios'],
@@ -96,8 +104,9 @@ describe('applyBatch', () => {
     const second = applyBatch(
       set,
       cmd([{ op: 1, token: 't1', accounts: [{ account: 'a3', accountType: 0 }] }], 'ios'),
-      { maxAccountsPerToken: 10, maxTokensPerAccount: 10, bindingRules: 'append' },
+      { ...DEFAULT_POLICY, maxAccountsPerToken: 10, maxTokensPerAccount: 10, bindingRules: 'append' },
       counter(200),
+      NOW,
     );
     assert.deepEqual(summary(second.changes), ['put t1/a3 bind']);
   });
@@ -127,7 +136,7 @@ describe('applyBatch', () => {
   });
 
   describe('the tpns binding rules', () => {
-    const tpns = { maxAccountsPerToken: 10, maxTokensPerAccount: 100, bindingRules: 'tpns' as const };
+    const tpns = { ...DEFAULT_POLICY, maxAccountsPerToken: 10, maxTokensPerAccount: 100, bindingRules: 'tpns' as const };
     const acc = (account: string, accountType = 0) => ({ account, accountType });
 
     it('op 1 acts as op 2: the token keeps only the listed accounts; one of the same type is replaced', () => {
@@ -137,6 +146,7 @@ describe('applyBatch', () => {
         cmd([{ op: 1, token: 't1', accounts: [acc('bob')] }]),
         tpns,
         counter(),
+        NOW,
       );
       assert.deepEqual(outcomes, [{ code: 0 }]);
       assert.deepEqual(summary(changes), ['delete t1/alice replaced', 'delete t1/carol override', 'put t1/bob bind']);
@@ -157,6 +167,7 @@ describe('applyBatch', () => {
         ]),
         tpns,
         counter(),
+        NOW,
       );
       assert.deepEqual(outcomes, [{ code: 0 }, { code: 0 }, { code: 0 }]);
       assert.deepEqual(
@@ -179,6 +190,7 @@ describe('applyBatch', () => {
         cmd([{ op: 1, token: 't1', accounts: [acc('x'), acc('y')] }]),
         { ...tpns, bindingRules: 'append' },
         counter(),
+        NOW,
       );
       assert.deepEqual(
         set

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ImportPipeline } from '../../src/domain/import-pipeline.ts';
-import type { Binding } from '../../src/domain/types.ts';
+import { asBound, type Binding } from '../../src/domain/types.ts';
 
-const binding = (token: string): Binding => ({ token, account: 'alice', accountType: 0, platform: null, boundAt: 1 });
+const binding = (token: string): Binding =>
+  asBound({ token, account: 'alice', accountType: 0, platform: null, boundAt: 1 });
 
 /** A store stand-in whose writes finish only when the test says so, recording the order of events. */
 function controlledWrites() {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runBatch } from '../../src/domain/run-batch.ts';
-import { type BatchCommand, type Binding, DEFAULT_POLICY } from '../../src/domain/types.ts';
+import { asBound, type BatchCommand, type Binding, DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { AppNotFoundError, IdempotencyMismatchError } from '../../src/errors.ts';
 import type { BatchTransaction, StoredAnswer } from '../../src/store/batch-transaction.ts';
 
@@ -30,6 +30,10 @@ class RecordingTransaction implements BatchTransaction {
   async loadBindings(tokens: string[], accounts: { account: string }[]) {
     this.calls.push(`loadBindings ${tokens} ${accounts.map((a) => a.account)}`);
     return this.bound;
+  }
+  dueTokens(): string[] {
+    this.calls.push('dueTokens');
+    return [];
   }
   nextBoundAt() {
     return ++this.clock;
@@ -58,7 +62,7 @@ const override: BatchCommand = {
   opType: null,
   opId: null,
 };
-const alice: Binding = { token: 't1', account: 'alice', accountType: 0, platform: null, boundAt: 50 };
+const alice: Binding = asBound({ token: 't1', account: 'alice', accountType: 0, platform: null, boundAt: 50 });
 const key = { key: 'k1', bodyHash: 'h1' };
 
 describe('runBatch', () => {

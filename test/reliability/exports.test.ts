@@ -9,7 +9,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { AppService } from '../../src/domain/app-service.ts';
-import type { Binding } from '../../src/domain/types.ts';
+import { asBound, type Binding } from '../../src/domain/types.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { BindingStore } from '../../src/store/store.ts';
@@ -32,7 +32,7 @@ async function seed(store: BindingStore, accounts: number): Promise<{ auth: stri
   for (let from = 0; from < accounts; from += 50_000) {
     const page: Binding[] = [];
     for (let i = from; i < Math.min(accounts, from + 50_000); i++)
-      page.push({ token: `t${i}`, account: `u${i}`, accountType: 0, platform: null, boundAt: 1_000_000 + i });
+      page.push(asBound({ token: `t${i}`, account: `u${i}`, accountType: 0, platform: null, boundAt: 1_000_000 + i }));
     await store.importBindings(app.id, page);
   }
   return { auth: basicHeader(app.accessId, app.secretKey) };

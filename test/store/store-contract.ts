@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { writeBatch } from '../../src/domain/run-batch.ts';
 import type { AccountKey, App, AppPolicy, BatchCommand, BatchElement, Platform } from '../../src/domain/types.ts';
-import { DEFAULT_POLICY } from '../../src/domain/types.ts';
+import { asBound, DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { AppExistsError, AppNotFoundError } from '../../src/errors.ts';
 import type { BindingStore } from '../../src/store/store.ts';
 import { allBindings } from '../support/helpers.ts';
@@ -62,15 +62,22 @@ export function storeContract(name: string, factory: StoreFactory): void {
       it('creates, finds, lists, updates and deletes apps', async (t) => {
         const { store } = await factory.open(t);
         const a = await newApp(store, '1500000002');
-        const b = await newApp(store, '1500000001', { maxTokensPerAccount: 5, maxAccountsPerToken: 1 });
+        const b = await newApp(store, '1500000001', {
+          maxTokensPerAccount: 5,
+          maxAccountsPerToken: 1,
+          tokenTtlDays: 90,
+          expiryWarningDays: 10,
+        });
         assert.equal(a.accessId, '1500000002');
         assert.equal(a.secretKey, SECRET);
         assert.deepEqual(a.policy, DEFAULT_POLICY);
         assert.equal(a.previousSecretKey, null);
         assert.deepEqual((await store.findApp('1500000001'))?.policy, {
+          ...DEFAULT_POLICY,
           maxTokensPerAccount: 5,
           maxAccountsPerToken: 1,
-          bindingRules: 'append',
+          tokenTtlDays: 90,
+          expiryWarningDays: 10,
         });
         assert.equal(await store.findApp('1599999999'), undefined);
         assert.deepEqual(
@@ -83,12 +90,15 @@ export function storeContract(name: string, factory: StoreFactory): void {
           secretKey: 'ffffffffffffffffffffffffffffffff',
           previousSecretKey: SECRET,
           previousSecretExpiresAt: until,
-          policy: { maxAccountsPerToken: 3 },
+          policy: { maxAccountsPerToken: 3, quarantineDays: 5 },
         });
         assert.equal(updated?.secretKey, 'ffffffffffffffffffffffffffffffff');
         assert.equal(updated?.previousSecretKey, SECRET);
         assert.equal(updated?.previousSecretExpiresAt, until);
-        assert.deepEqual(updated?.policy, { maxTokensPerAccount: 100, maxAccountsPerToken: 3, bindingRules: 'append' });
+        assert.deepEqual(updated?.policy, { ...DEFAULT_POLICY, maxAccountsPerToken: 3, quarantineDays: 5 });
+        const ttlOff = await store.updateApp(b.accessId, { policy: { tokenTtlDays: null } });
+        assert.equal(ttlOff?.policy.tokenTtlDays, null, 'null turns the TTL off');
+        assert.equal(ttlOff?.policy.expiryWarningDays, 10);
         assert.equal(await store.updateApp('1599999999', { name: 'x' }), undefined);
 
         assert.equal(await store.deleteApp(b.accessId), true);
@@ -407,7 +417,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
           { token: 'é', account: 'alice', accountType: 0, platform: null, boundAt: 3_000_000 },
           { token: 'a', account: 'alice', accountType: 0, platform: null, boundAt: 4_000_000 },
           { token: 'a', account: 'alice', accountType: 1, platform: null, boundAt: 5_000_000 },
-        ];
+        ].map(asBound);
         await store.importBindings(app.id, rows);
         await store.importBindings(app.id, rows); // a re-run changes nothing
         const seen = [];
@@ -478,16 +488,18 @@ export function storeContract(name: string, factory: StoreFactory): void {
       it('imports many rows in order: a key given twice keeps its later row', async (t) => {
         const { store } = await factory.open(t);
         const app = await newApp(store);
-        const rows = Array.from({ length: 123 }, (_, i) => ({
-          token: `t${String(i).padStart(3, '0')}`,
-          account: `u${i % 7}`,
-          accountType: i % 2,
-          platform: (i % 3 === 0 ? 'ios' : null) as Platform | null,
-          boundAt: 1_000_000 + i,
-        }));
+        const rows = Array.from({ length: 123 }, (_, i) =>
+          asBound({
+            token: `t${String(i).padStart(3, '0')}`,
+            account: `u${i % 7}`,
+            accountType: i % 2,
+            platform: (i % 3 === 0 ? 'ios' : null) as Platform | null,
+            boundAt: 1_000_000 + i,
+          }),
+        );
         rows.push(
-          { ...rows[10]!, platform: 'android', boundAt: 9_000_000 },
-          { ...rows[120]!, platform: 'android', boundAt: 9_000_001 },
+          asBound({ ...rows[10]!, platform: 'android', boundAt: 9_000_000 }),
+          asBound({ ...rows[120]!, platform: 'android', boundAt: 9_000_001 }),
         );
         await store.importBindings(app.id, rows);
         const seen = await allBindings(store, app.id);

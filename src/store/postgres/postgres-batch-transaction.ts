@@ -3,21 +3,19 @@
  * has locked the app's row. Lists travel as arrays, one statement per step whatever their length.
  */
 import type pg from 'pg';
+import type { SweepCutoffs } from '../../domain/apply-lifecycle.ts';
 import type { HistoryRecord, WebhookEventRecord } from '../../domain/change-records.ts';
 import type { AccountKey, Binding } from '../../domain/types.ts';
 import type { BatchTransaction, LockedApp, StoredAnswer } from '../batch-transaction.ts';
-import { type BindingRow, policyOf, rowToBinding } from '../rows.ts';
+import { type BindingRow, type PolicyColumns, policyOf, rowToBinding } from '../rows.ts';
 import type { IdempotencyKey } from '../store.ts';
 import { SQL } from './postgres-queries.ts';
 
 /** An app row as the group transaction locked it; its clock and revision are saved at the commit. */
-export interface AppLock {
+export interface AppLock extends PolicyColumns {
   id: number;
   revision: number;
   last_bound_at: number;
-  max_tokens_per_account: number;
-  max_accounts_per_token: number;
-  binding_rules: string;
   webhook_url: string | null;
 }
 
@@ -29,6 +27,10 @@ export function upsertParams(appId: number, bindings: Binding[]): unknown[] {
     bindings.map((b) => b.accountType),
     bindings.map((b) => b.platform),
     bindings.map((b) => b.boundAt),
+    bindings.map((b) => b.lastSeenAt),
+    bindings.map((b) => b.quarantinedAt),
+    bindings.map((b) => b.quarantineReason),
+    bindings.map((b) => b.expiryWarnedAt),
   ];
 }
 
@@ -62,6 +64,16 @@ export class PostgresBatchTransaction implements BatchTransaction {
       accounts.map((a) => a.accountType),
     ]);
     return rows.map(rowToBinding);
+  }
+
+  async dueTokens(cutoffs: SweepCutoffs, limit: number): Promise<string[]> {
+    const token = ({ rows }: { rows: { token: string }[] }) => rows.map((r) => r.token);
+    const purge = token(await this.client.query(SQL.dueToPurge, [this.appId, cutoffs.purgeBefore, limit]));
+    const { warnBefore, warnedBefore, expireBefore } = cutoffs;
+    if (purge.length >= limit || warnBefore === null || warnedBefore === null || expireBefore === null) return purge;
+    const params = [this.appId, warnBefore, warnedBefore, expireBefore, limit - purge.length];
+    const expire = token(await this.client.query(SQL.dueToExpire, params));
+    return [...new Set([...purge, ...expire])];
   }
 
   /** The app's own clock: rows of one app are locked together, so per-app order is all that is needed. */

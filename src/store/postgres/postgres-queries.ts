@@ -1,4 +1,5 @@
 /** Every SQL statement of the PostgreSQL store, named. Lists travel as arrays and are unnested server-side. */
+import { BINDING_COLUMNS } from '../rows.ts';
 
 export const SQL = {
   schemaExists: "SELECT to_regclass('schema_migrations') IS NOT NULL AS found",
@@ -9,12 +10,13 @@ export const SQL = {
       (SELECT count(DISTINCT token) FROM bindings WHERE app_id = $1) AS tokens,
       (SELECT count(*) FROM (SELECT DISTINCT account, account_type FROM bindings WHERE app_id = $1) AS a) AS accounts`,
   appInsert: `INSERT INTO apps (access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token,
-      binding_rules, created_at)
-      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (access_id) DO NOTHING RETURNING *`,
+      binding_rules, quarantine_days, token_ttl_days, expiry_warning_days, created_at)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (access_id) DO NOTHING RETURNING *`,
   appForUpdate: 'SELECT * FROM apps WHERE access_id = $1 FOR UPDATE',
   appUpdate: `UPDATE apps SET name = $2, secret_key = $3, previous_secret_key = $4, previous_secret_expires_at = $5,
       max_tokens_per_account = $6, max_accounts_per_token = $7, webhook_url = $8, webhook_secret = $9,
-      rate_limit_per_second = $10, rate_limit_burst = $11, binding_rules = $12 WHERE access_id = $1 RETURNING *`,
+      rate_limit_per_second = $10, rate_limit_burst = $11, binding_rules = $12, quarantine_days = $13,
+      token_ttl_days = $14, expiry_warning_days = $15 WHERE access_id = $1 RETURNING *`,
   /** Locks the app row first, so a batch applying concurrently waits and then finds the app gone. */
   appDelete: 'DELETE FROM apps WHERE access_id = $1 RETURNING id',
   appDataDelete: [
@@ -30,37 +32,53 @@ export const SQL = {
    * (caps can never be exceeded, no update is lost) and two groups can never deadlock.
    */
   appsLock: `SELECT id, revision, last_bound_at, max_tokens_per_account, max_accounts_per_token, binding_rules,
-        webhook_url
+        quarantine_days, token_ttl_days, expiry_warning_days, webhook_url
       FROM apps WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE`,
   appsSaveClock: `UPDATE apps SET revision = v.revision, last_bound_at = v.last_bound_at
       FROM unnest($1::int[], $2::bigint[], $3::bigint[]) AS v(id, revision, last_bound_at) WHERE apps.id = v.id`,
 
   /** Every binding of these tokens and of these accounts: what a batch can touch. */
-  bindingsForBatch: `SELECT token, account, account_type, platform, bound_at FROM bindings
+  bindingsForBatch: `SELECT ${BINDING_COLUMNS} FROM bindings
       WHERE app_id = $1 AND token = ANY($2::text[])
     UNION
-    SELECT b.token, b.account, b.account_type, b.platform, b.bound_at
+    SELECT b.token, b.account, b.account_type, b.platform, b.bound_at, b.last_seen_at, b.quarantined_at,
+        b.quarantine_reason, b.expiry_warned_at
       FROM unnest($3::text[], $4::int[]) AS k(account, account_type)
       JOIN bindings b ON b.app_id = $1 AND b.account = k.account AND b.account_type = k.account_type`,
   bindingsDelete: `DELETE FROM bindings b
       USING unnest($2::text[], $3::text[], $4::int[]) AS d(token, account, account_type)
       WHERE b.app_id = $1 AND b.token = d.token AND b.account = d.account AND b.account_type = d.account_type`,
-  bindingsUpsert: `INSERT INTO bindings (app_id, token, account, account_type, platform, bound_at)
-      SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[])
+  bindingsUpsert: `INSERT INTO bindings (app_id, ${BINDING_COLUMNS})
+      SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[], $7::bigint[],
+        $8::bigint[], $9::text[], $10::bigint[])
       ON CONFLICT (app_id, token, account, account_type)
-      DO UPDATE SET platform = excluded.platform, bound_at = excluded.bound_at`,
+      DO UPDATE SET platform = excluded.platform, bound_at = excluded.bound_at, last_seen_at = excluded.last_seen_at,
+        quarantined_at = excluded.quarantined_at, quarantine_reason = excluded.quarantine_reason,
+        expiry_warned_at = excluded.expiry_warned_at`,
+  /** A sweep's work: tokens of bindings quarantined too long, and of active bindings due a warning or expiry. */
+  dueToPurge: `SELECT DISTINCT token FROM (SELECT token FROM bindings
+      WHERE app_id = $1 AND quarantined_at < $2 LIMIT $3) AS due`,
+  dueToExpire: `SELECT DISTINCT token FROM (SELECT token FROM bindings
+      WHERE app_id = $1 AND quarantined_at IS NULL AND last_seen_at < $2
+        AND (expiry_warned_at IS NULL OR (expiry_warned_at <= $3 AND last_seen_at < $4))
+      LIMIT $5) AS due`,
   appRaiseClock: 'UPDATE apps SET last_bound_at = GREATEST(last_bound_at, $2) WHERE id = $1 RETURNING id',
 
   tokensOfAccounts: `SELECT k.ord, b.token, b.platform, b.bound_at
       FROM unnest($2::text[], $3::int[]) WITH ORDINALITY AS k(account, account_type, ord)
       JOIN bindings b ON b.app_id = $1 AND b.account = k.account AND b.account_type = k.account_type
+        AND b.quarantined_at IS NULL
       ORDER BY k.ord, b.bound_at`,
   accountsOfTokens: `SELECT k.ord, b.account, b.account_type, b.platform, b.bound_at
       FROM unnest($2::text[]) WITH ORDINALITY AS k(token, ord)
-      JOIN bindings b ON b.app_id = $1 AND b.token = k.token
+      JOIN bindings b ON b.app_id = $1 AND b.token = k.token AND b.quarantined_at IS NULL
       ORDER BY k.ord, b.bound_at`,
+  /** Every binding, whatever its state, with every column: for people's reads. */
+  bindingsOfToken: `SELECT ${BINDING_COLUMNS} FROM bindings WHERE app_id = $1 AND token = $2 ORDER BY bound_at`,
+  bindingsOfAccount: `SELECT ${BINDING_COLUMNS} FROM bindings WHERE app_id = $1 AND account = $2 AND account_type = $3
+      ORDER BY bound_at`,
   exportBegin: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
-  bindingsPage: `SELECT token, account, account_type, platform, bound_at FROM bindings
+  bindingsPage: `SELECT ${BINDING_COLUMNS} FROM bindings
       WHERE app_id = $1 AND (token, account, account_type) > ($2, $3, $4)
       ORDER BY token, account, account_type LIMIT $5`,
   historyInsert: `INSERT INTO history (app_id, at, operator_type, cause, token, account, account_type, platform,

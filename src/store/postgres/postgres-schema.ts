@@ -111,6 +111,27 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
     sql: `ALTER TABLE apps ADD COLUMN binding_rules TEXT NOT NULL DEFAULT 'append'
         CHECK (binding_rules IN ('append', 'tpns'));`,
   },
+  {
+    version: 5,
+    name: 'token lifecycle',
+    // As SQLite's migration 7: last_seen_at shared by a token's bindings; quarantined_at in the account
+    // index (the query answers leave quarantined tokens out without a lookup); partial indexes for sweeps.
+    sql: `
+      ALTER TABLE bindings ADD COLUMN last_seen_at BIGINT NOT NULL DEFAULT 0, ADD COLUMN quarantined_at BIGINT,
+        ADD COLUMN quarantine_reason TEXT, ADD COLUMN expiry_warned_at BIGINT;
+      UPDATE bindings b SET last_seen_at = t.seen
+        FROM (SELECT app_id, token, max(bound_at) / 1000 AS seen FROM bindings GROUP BY app_id, token) t
+        WHERE b.app_id = t.app_id AND b.token = t.token;
+      ALTER TABLE apps ADD COLUMN quarantine_days INTEGER NOT NULL DEFAULT 30, ADD COLUMN token_ttl_days INTEGER,
+        ADD COLUMN expiry_warning_days INTEGER NOT NULL DEFAULT 7;
+      DROP INDEX bindings_by_account;
+      CREATE INDEX bindings_by_account ON bindings (app_id, account, account_type, bound_at)
+        INCLUDE (token, platform, quarantined_at);
+      CREATE INDEX bindings_by_seen ON bindings (app_id, last_seen_at) INCLUDE (expiry_warned_at)
+        WHERE quarantined_at IS NULL;
+      CREATE INDEX bindings_quarantined ON bindings (app_id, quarantined_at) WHERE quarantined_at IS NOT NULL;
+    `,
+  },
 ];
 
 export const POSTGRES_SCHEMA_VERSION = schemaVersion(POSTGRES_MIGRATIONS);

@@ -29,6 +29,7 @@ import type {
   AppPatch,
   BatchResult,
   BindingStore,
+  BindingsOf,
   DeliveryOutcome,
   HistoryEntry,
   HistoryFilter,
@@ -205,6 +206,9 @@ export class PostgresStore implements BindingStore {
       app.policy.maxTokensPerAccount,
       app.policy.maxAccountsPerToken,
       app.policy.bindingRules,
+      app.policy.quarantineDays,
+      app.policy.tokenTtlDays,
+      app.policy.expiryWarningDays,
       Date.now(),
     ]);
     if (!rows[0]) throw new AppExistsError(app.accessId);
@@ -248,6 +252,9 @@ export class PostgresStore implements BindingStore {
         c.rateLimitPerSecond,
         c.rateLimitBurst,
         c.bindingRules,
+        c.quarantineDays,
+        c.tokenTtlDays,
+        c.expiryWarningDays,
       ]);
       return updated.rows[0] && rowToApp(updated.rows[0]);
     });
@@ -411,6 +418,21 @@ export class PostgresStore implements BindingStore {
       });
     }
     return lists;
+  }
+
+  async bindingsOf(appId: number, of: BindingsOf, deadline?: number, after?: string): Promise<Binding[]> {
+    const { rows } =
+      'token' in of
+        ? await this.read<BindingRow>(appId, after, 'read bindings', SQL.bindingsOfToken, [appId, of.token], deadline)
+        : await this.read<BindingRow>(
+            appId,
+            after,
+            'read bindings',
+            SQL.bindingsOfAccount,
+            [appId, of.account.account, of.account.accountType],
+            deadline,
+          );
+    return rows.map(rowToBinding);
   }
 
   /**

@@ -2,10 +2,11 @@
  * The SQLite BatchTransaction: one app's part of the writer thread's transaction (BEGIN IMMEDIATE
  * holds the whole database, so the app is locked by then). Every call answers at once.
  */
+import type { SweepCutoffs } from '../../domain/apply-lifecycle.ts';
 import type { HistoryRecord, WebhookEventRecord } from '../../domain/change-records.ts';
 import type { AccountKey, Binding } from '../../domain/types.ts';
 import type { BatchTransaction, LockedApp, StoredAnswer } from '../batch-transaction.ts';
-import { type AppRow, type BindingRow, historyParams, policyOf, rowToBinding } from '../rows.ts';
+import { type AppRow, type BindingRow, bindingParams, historyParams, policyOf, rowToBinding } from '../rows.ts';
 import type { IdempotencyKey } from '../store.ts';
 import type { Statements } from './sqlite-connection.ts';
 
@@ -41,11 +42,18 @@ export class SqliteBatchTransaction implements BatchTransaction {
     return found;
   }
 
+  dueTokens(cutoffs: SweepCutoffs, limit: number): string[] {
+    const purge = this.stmt.dueToPurge.pluck().all(this.appId, cutoffs.purgeBefore, limit) as string[];
+    const { warnBefore, warnedBefore, expireBefore } = cutoffs;
+    if (purge.length >= limit || warnBefore === null || warnedBefore === null || expireBefore === null) return purge;
+    const params = { appId: this.appId, warnBefore, warnedBefore, expireBefore, limit: limit - purge.length };
+    const expire = this.stmt.dueToExpire.pluck().all(params) as string[];
+    return [...new Set([...purge, ...expire])];
+  }
+
   writeBindings(upserts: Binding[], deletes: Binding[]): void {
     for (const b of deletes) this.stmt.bindingDelete.run(this.appId, b.token, b.account, b.accountType);
-    for (const b of upserts) {
-      this.stmt.bindingUpsert.run(this.appId, b.token, b.account, b.accountType, b.platform, b.boundAt);
-    }
+    for (const b of upserts) this.stmt.bindingUpsert.run(this.appId, ...bindingParams(b));
   }
 
   appendHistory(records: HistoryRecord[]): void {

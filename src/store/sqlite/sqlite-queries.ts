@@ -1,4 +1,11 @@
 /** Every SQL statement of the SQLite store, named. Row shapes are in ../rows.ts. */
+import { BINDING_COLUMNS } from '../rows.ts';
+
+/** The upsert's conflict clause: every column but the key takes the new value. */
+const UPSERT_SET = `ON CONFLICT (app_id, token, account, account_type) DO UPDATE SET platform = excluded.platform,
+      bound_at = excluded.bound_at, last_seen_at = excluded.last_seen_at, quarantined_at = excluded.quarantined_at,
+      quarantine_reason = excluded.quarantine_reason, expiry_warned_at = excluded.expiry_warned_at`;
+const BINDING_ROW = '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
 
 /** Rows per statement of bindingsUpsert. */
 export const UPSERT_ROWS = 50;
@@ -15,11 +22,13 @@ export const SQL = {
       (SELECT count(*) FROM (SELECT DISTINCT token FROM bindings WHERE app_id = @appId)) AS tokens,
       (SELECT count(*) FROM (SELECT DISTINCT account, account_type FROM bindings WHERE app_id = @appId)) AS accounts`,
   appInsert: `INSERT INTO apps (access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token,
-      binding_rules, created_at)
-      VALUES (@accessId, @name, @secretKey, @maxTokensPerAccount, @maxAccountsPerToken, @bindingRules, @createdAt)`,
+      binding_rules, quarantine_days, token_ttl_days, expiry_warning_days, created_at)
+      VALUES (@accessId, @name, @secretKey, @maxTokensPerAccount, @maxAccountsPerToken, @bindingRules,
+        @quarantineDays, @tokenTtlDays, @expiryWarningDays, @createdAt)`,
   appUpdate: `UPDATE apps SET name = @name, secret_key = @secretKey, previous_secret_key = @previousSecretKey,
       previous_secret_expires_at = @previousSecretExpiresAt, max_tokens_per_account = @maxTokensPerAccount,
       max_accounts_per_token = @maxAccountsPerToken, binding_rules = @bindingRules,
+      quarantine_days = @quarantineDays, token_ttl_days = @tokenTtlDays, expiry_warning_days = @expiryWarningDays,
       webhook_url = @webhookUrl, webhook_secret = @webhookSecret,
       rate_limit_per_second = @rateLimitPerSecond, rate_limit_burst = @rateLimitBurst WHERE access_id = @accessId`,
   appDelete: 'DELETE FROM apps WHERE id = ?',
@@ -34,31 +43,36 @@ export const SQL = {
   /** Takes the app's next write revision, inside the batch's transaction. */
   appNextRevision: 'UPDATE apps SET revision = revision + 1 WHERE id = ? RETURNING revision',
 
-  // INDEXED BY: without statistics the planner may pick the primary key's app_id prefix and scan the whole app.
+  // The query answers: active bindings only. INDEXED BY: without statistics the planner may pick the primary
+  // key's app_id prefix and scan the whole app; quarantined_at is in the index, so this is one seek.
   tokensOfAccount: `SELECT token, platform, bound_at FROM bindings INDEXED BY bindings_by_account
-      WHERE app_id = ? AND account = ? AND account_type = ? ORDER BY bound_at`,
+      WHERE app_id = ? AND account = ? AND account_type = ? AND quarantined_at IS NULL ORDER BY bound_at`,
   accountsOfToken: `SELECT account, account_type, platform, bound_at FROM bindings
-      WHERE app_id = ? AND token = ? ORDER BY bound_at`,
+      WHERE app_id = ? AND token = ? AND quarantined_at IS NULL ORDER BY bound_at`,
+  /** Every binding, whatever its state, with every column: for people's reads. */
+  bindingsOfTokenByTime: `SELECT ${BINDING_COLUMNS} FROM bindings WHERE app_id = ? AND token = ? ORDER BY bound_at`,
+  bindingsOfAccountByTime: `SELECT ${BINDING_COLUMNS} FROM bindings INDEXED BY bindings_by_account
+      WHERE app_id = ? AND account = ? AND account_type = ? ORDER BY bound_at`,
 
-  bindingsOfToken:
-    'SELECT token, account, account_type, platform, bound_at FROM bindings WHERE app_id = ? AND token = ?',
-  bindingsOfAccount: `SELECT token, account, account_type, platform, bound_at
-      FROM bindings INDEXED BY bindings_by_account
+  bindingsOfToken: `SELECT ${BINDING_COLUMNS} FROM bindings WHERE app_id = ? AND token = ?`,
+  bindingsOfAccount: `SELECT ${BINDING_COLUMNS} FROM bindings INDEXED BY bindings_by_account
       WHERE app_id = ? AND account = ? AND account_type = ?`,
-  bindingUpsert: `INSERT INTO bindings (app_id, token, account, account_type, platform, bound_at)
-      VALUES (?, ?, ?, ?, ?, ?)
-      ON CONFLICT (app_id, token, account, account_type)
-      DO UPDATE SET platform = excluded.platform, bound_at = excluded.bound_at`,
+  bindingUpsert: `INSERT INTO bindings (app_id, ${BINDING_COLUMNS}) VALUES ${BINDING_ROW} ${UPSERT_SET}`,
   // bindingUpsert for UPSERT_ROWS rows in one statement (rows apply in order, as separate statements would):
   // measured ~35% faster for imports than a statement per row.
-  bindingsUpsert: `INSERT INTO bindings (app_id, token, account, account_type, platform, bound_at) VALUES
-      ${Array<string>(UPSERT_ROWS).fill('(?, ?, ?, ?, ?, ?)').join(', ')}
-      ON CONFLICT (app_id, token, account, account_type)
-      DO UPDATE SET platform = excluded.platform, bound_at = excluded.bound_at`,
+  bindingsUpsert: `INSERT INTO bindings (app_id, ${BINDING_COLUMNS}) VALUES
+      ${Array<string>(UPSERT_ROWS).fill(BINDING_ROW).join(', ')} ${UPSERT_SET}`,
   bindingDelete: 'DELETE FROM bindings WHERE app_id = ? AND token = ? AND account = ? AND account_type = ?',
 
-  bindingsOfApp: `SELECT token, account, account_type, platform, bound_at FROM bindings
-      WHERE app_id = ? ORDER BY token, account, account_type`,
+  /** A sweep's work: tokens of bindings quarantined too long, and of active bindings due a warning or expiry. */
+  dueToPurge: `SELECT DISTINCT token FROM (SELECT token FROM bindings INDEXED BY bindings_quarantined
+      WHERE app_id = ? AND quarantined_at < ? LIMIT ?)`,
+  dueToExpire: `SELECT DISTINCT token FROM (SELECT token FROM bindings INDEXED BY bindings_by_seen
+      WHERE app_id = @appId AND quarantined_at IS NULL AND last_seen_at < @warnBefore
+        AND (expiry_warned_at IS NULL OR (expiry_warned_at <= @warnedBefore AND last_seen_at < @expireBefore))
+      LIMIT @limit)`,
+
+  bindingsOfApp: `SELECT ${BINDING_COLUMNS} FROM bindings WHERE app_id = ? ORDER BY token, account, account_type`,
 
   historyInsert: `INSERT INTO history (app_id, at, operator_type, cause, token, account, account_type, platform,
       op_type, op_id, request_id)

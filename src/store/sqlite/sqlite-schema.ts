@@ -154,6 +154,30 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
     sql: `ALTER TABLE apps ADD COLUMN binding_rules TEXT NOT NULL DEFAULT 'append'
         CHECK (binding_rules IN ('append', 'tpns'));`,
   },
+  {
+    version: 7,
+    name: 'token lifecycle',
+    // A token's last sign of life is shared by its bindings: its newest bind, until it is reported seen.
+    // quarantined_at rides in the account index, so that leaving quarantined tokens out of a query
+    // costs no lookup; the two partial indexes find what a sweep has to do without scanning.
+    sql: `
+      ALTER TABLE bindings ADD COLUMN last_seen_at INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE bindings ADD COLUMN quarantined_at INTEGER;
+      ALTER TABLE bindings ADD COLUMN quarantine_reason TEXT;
+      ALTER TABLE bindings ADD COLUMN expiry_warned_at INTEGER;
+      UPDATE bindings SET last_seen_at = (SELECT max(b.bound_at) / 1000 FROM bindings b
+        WHERE b.app_id = bindings.app_id AND b.token = bindings.token);
+      ALTER TABLE apps ADD COLUMN quarantine_days INTEGER NOT NULL DEFAULT 30;
+      ALTER TABLE apps ADD COLUMN token_ttl_days INTEGER;
+      ALTER TABLE apps ADD COLUMN expiry_warning_days INTEGER NOT NULL DEFAULT 7;
+      DROP INDEX bindings_by_account;
+      CREATE INDEX bindings_by_account
+        ON bindings (app_id, account, account_type, bound_at, platform, quarantined_at);
+      CREATE INDEX bindings_by_seen ON bindings (app_id, last_seen_at, expiry_warned_at)
+        WHERE quarantined_at IS NULL;
+      CREATE INDEX bindings_quarantined ON bindings (app_id, quarantined_at) WHERE quarantined_at IS NOT NULL;
+    `,
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = schemaVersion(SQLITE_MIGRATIONS);

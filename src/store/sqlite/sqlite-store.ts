@@ -29,6 +29,7 @@ import {
   type AppPatch,
   type BatchResult,
   type BindingStore,
+  type BindingsOf,
   type DeliveryOutcome,
   type HistoryEntry,
   type HistoryFilter,
@@ -113,6 +114,8 @@ export class SqliteStore implements BindingStore {
       appCounts: p(SQL.appCounts),
       tokensOfAccount: p(SQL.tokensOfAccount),
       accountsOfToken: p(SQL.accountsOfToken),
+      bindingsOfTokenByTime: p(SQL.bindingsOfTokenByTime),
+      bindingsOfAccountByTime: p(SQL.bindingsOfAccountByTime),
       historyAll: p(SQL.historyAll),
       historyOfToken: p(SQL.historyOfToken),
       historyOfAccount: p(SQL.historyOfAccount),
@@ -303,6 +306,15 @@ export class SqliteStore implements BindingStore {
         })),
       ),
     );
+  }
+
+  async bindingsOf(appId: number, of: BindingsOf): Promise<Binding[]> {
+    const rows = this.read(() =>
+      'token' in of
+        ? this.stmt.bindingsOfTokenByTime.all(appId, of.token)
+        : this.stmt.bindingsOfAccountByTime.all(appId, of.account.account, of.account.accountType),
+    ) as BindingRow[];
+    return rows.map(rowToBinding);
   }
 
   /**

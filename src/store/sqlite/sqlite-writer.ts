@@ -43,6 +43,10 @@ export interface BindingColumns {
   accountTypes: Float64Array;
   platforms: (Platform | null)[];
   boundAt: Float64Array;
+  lastSeenAt: Float64Array;
+  quarantinedAt: (number | null)[];
+  quarantineReasons: (string | null)[];
+  expiryWarnedAt: (number | null)[];
 }
 
 export const toColumns = (bindings: Binding[]): BindingColumns => ({
@@ -51,7 +55,26 @@ export const toColumns = (bindings: Binding[]): BindingColumns => ({
   accountTypes: Float64Array.from(bindings, (b) => b.accountType),
   platforms: bindings.map((b) => b.platform),
   boundAt: Float64Array.from(bindings, (b) => b.boundAt),
+  lastSeenAt: Float64Array.from(bindings, (b) => b.lastSeenAt),
+  quarantinedAt: bindings.map((b) => b.quarantinedAt),
+  quarantineReasons: bindings.map((b) => b.quarantineReason),
+  expiryWarnedAt: bindings.map((b) => b.expiryWarnedAt),
 });
+
+/** Row `i` of the columns as upsert parameters after app_id, written into `params` from `at`. */
+function putRow(params: unknown[], at: number, appId: number, c: BindingColumns, i: number): void {
+  params[at] = appId;
+  params[at + 1] = c.tokens[i];
+  params[at + 2] = c.accounts[i];
+  params[at + 3] = c.accountTypes[i];
+  params[at + 4] = c.platforms[i];
+  params[at + 5] = c.boundAt[i];
+  params[at + 6] = c.lastSeenAt[i];
+  params[at + 7] = c.quarantinedAt[i];
+  params[at + 8] = c.quarantineReasons[i];
+  params[at + 9] = c.expiryWarnedAt[i];
+}
+const ROW_PARAMS = 10;
 
 /** What crosses the thread boundary for a failed command. */
 export interface SerializedError {
@@ -187,23 +210,19 @@ export class SqliteWriter {
 
   private importBindings(appId: number, rows: BindingColumns): void {
     if (!this.stmt.appById.get(appId)) throw new AppNotFoundError(String(appId));
-    const { tokens, accounts, accountTypes, platforms, boundAt } = rows;
+    const { tokens, boundAt } = rows;
     const count = tokens.length;
     const whole = count - (count % UPSERT_ROWS);
-    const params: unknown[] = new Array(UPSERT_ROWS * 6);
+    const params: unknown[] = new Array(UPSERT_ROWS * ROW_PARAMS);
     for (let i = 0; i < whole; i += UPSERT_ROWS) {
-      for (let k = 0, at = 0; k < UPSERT_ROWS; k++, at += 6) {
-        params[at] = appId;
-        params[at + 1] = tokens[i + k];
-        params[at + 2] = accounts[i + k];
-        params[at + 3] = accountTypes[i + k];
-        params[at + 4] = platforms[i + k];
-        params[at + 5] = boundAt[i + k];
-      }
+      for (let k = 0; k < UPSERT_ROWS; k++) putRow(params, k * ROW_PARAMS, appId, rows, i + k);
       this.stmt.bindingsUpsert.run(params);
     }
-    for (let i = whole; i < count; i++)
-      this.stmt.bindingUpsert.run(appId, tokens[i], accounts[i], accountTypes[i], platforms[i], boundAt[i]);
+    const one: unknown[] = new Array(ROW_PARAMS);
+    for (let i = whole; i < count; i++) {
+      putRow(one, 0, appId, rows, i);
+      this.stmt.bindingUpsert.run(one);
+    }
     // Later binds must sort after everything imported.
     for (let i = 0; i < count; i++) if (boundAt[i]! > this.lastBoundAt) this.lastBoundAt = boundAt[i]!;
   }
@@ -217,6 +236,9 @@ export class SqliteWriter {
       maxTokensPerAccount: app.policy.maxTokensPerAccount,
       maxAccountsPerToken: app.policy.maxAccountsPerToken,
       bindingRules: app.policy.bindingRules,
+      quarantineDays: app.policy.quarantineDays,
+      tokenTtlDays: app.policy.tokenTtlDays,
+      expiryWarningDays: app.policy.expiryWarningDays,
       createdAt: Date.now(),
     });
     return rowToApp(this.stmt.appById.get(lastInsertRowid) as AppRow);

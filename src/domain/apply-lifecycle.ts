@@ -1,0 +1,181 @@
+/**
+ * The token lifecycle rules: providers' feedback quarantines dead tokens, a report of activity
+ * refreshes last_seen_at, a restore lifts a quarantine, and the sweeper warns, expires and purges.
+ * Pure, like apply-batch.ts: each reads and updates a BindingSet and records every change. A
+ * token's bindings move together: quarantine, restore, seen and warning apply to all of them.
+ */
+import { RetCode } from '../errors.ts';
+import type { BatchOutcome, ElementOutcome } from './apply-batch.ts';
+import type { BindingSet } from './binding-set.ts';
+import {
+  type AppPolicy,
+  type Binding,
+  type Change,
+  DAY_MS,
+  type FeedbackCommand,
+  type OperatorType,
+  type RestoreCommand,
+  type SeenCommand,
+  type StateCause,
+  type SweepCommand,
+} from './types.ts';
+
+const NO_BINDING: ElementOutcome = { code: RetCode.NO_BINDING, message: 'the token has no bindings' };
+const done = (action: LifecycleAction): ElementOutcome => ({ code: RetCode.OK, action });
+
+export type LifecycleAction =
+  | 'quarantined'
+  | 'already_quarantined'
+  | 'stale'
+  | 'seen'
+  | 'restored'
+  | 'active'
+  | 'warned'
+  | 'expired'
+  | 'purged'
+  | 'unchanged';
+
+/** A token quarantined now: every active binding of it, with the reason. */
+function quarantine(set: BindingSet, changes: Change[], token: string, reason: string, at: number, cause: StateCause) {
+  for (const b of set.ofToken(token)) {
+    if (b.quarantinedAt !== null) continue;
+    const binding: Binding = { ...b, quarantinedAt: at, quarantineReason: reason, expiryWarnedAt: null };
+    set.add(binding);
+    changes.push({ kind: 'state', binding, cause, op: 0 });
+  }
+}
+
+/**
+ * The token is alive as of `now` (bound, restored or reported seen): each of its bindings is
+ * active, seen now and unwarned; a quarantined one is restored (`op`: what restored it).
+ * Active bindings that `rewritten` says are about to be written afresh are left to that.
+ */
+export function revive(
+  set: BindingSet,
+  changes: Change[],
+  token: string,
+  now: number,
+  op: OperatorType,
+  rewritten: (b: Binding) => boolean = () => false,
+): void {
+  for (const b of set.ofToken(token)) {
+    if (b.quarantinedAt === null && (rewritten(b) || (b.lastSeenAt === now && b.expiryWarnedAt === null))) continue;
+    const binding: Binding = { ...b, lastSeenAt: now, quarantinedAt: null, quarantineReason: null, expiryWarnedAt: null };
+    set.add(binding);
+    changes.push(b.quarantinedAt === null ? { kind: 'touch', binding } : { kind: 'state', binding, cause: 'restored', op });
+  }
+}
+
+/** The newest bind of the token, Unix ms. */
+const lastBound = (bindings: Binding[]) => Math.floor(Math.max(...bindings.map((b) => b.boundAt)) / 1000);
+
+export function applyFeedback(set: BindingSet, command: FeedbackCommand, now: number): BatchOutcome {
+  const changes: Change[] = [];
+  const outcomes = command.reports.map((report): ElementOutcome => {
+    const bindings = set.ofToken(report.token);
+    if (bindings.length === 0) return NO_BINDING;
+    // APNs: stop sending "until the device registers a token with a later timestamp". A bind after
+    // the answer means the device came back; the answer is about the token as it was.
+    if (report.at < lastBound(bindings)) return done('stale');
+    if (bindings.every((b) => b.quarantinedAt !== null)) return done('already_quarantined');
+    quarantine(set, changes, report.token, report.reason, now, 'quarantined');
+    return done('quarantined');
+  });
+  return { outcomes, changes };
+}
+
+/** Seen does not lift a quarantine: the provider's word that the token is dead stands until a bind or restore. */
+export function applySeen(set: BindingSet, command: SeenCommand, now: number): BatchOutcome {
+  const changes: Change[] = [];
+  const outcomes = command.tokens.map((token): ElementOutcome => {
+    const bindings = set.ofToken(token);
+    if (bindings.length === 0) return NO_BINDING;
+    if (bindings.some((b) => b.quarantinedAt !== null)) return done('already_quarantined');
+    revive(set, changes, token, now, 0);
+    return done('seen');
+  });
+  return { outcomes, changes };
+}
+
+export function applyRestore(set: BindingSet, command: RestoreCommand, now: number): BatchOutcome {
+  const changes: Change[] = [];
+  const outcomes = command.tokens.map((token): ElementOutcome => {
+    const bindings = set.ofToken(token);
+    if (bindings.length === 0) return NO_BINDING;
+    const quarantined = bindings.some((b) => b.quarantinedAt !== null);
+    revive(set, changes, token, now, 0);
+    return done(quarantined ? 'restored' : 'active');
+  });
+  return { outcomes, changes };
+}
+
+/** Unix ms cutoffs of one sweep, from the app's policy. `warnBefore` and the others are null with no TTL. */
+export interface SweepCutoffs {
+  /** Quarantined before this: purged. */
+  purgeBefore: number;
+  /** Last seen before this and not warned: warned. */
+  warnBefore: number | null;
+  /** Last seen before this and warned at or before `warnedBefore`: expired. */
+  expireBefore: number | null;
+  warnedBefore: number | null;
+}
+
+export function sweepCutoffs(policy: AppPolicy, now: number): SweepCutoffs {
+  const ttl = policy.tokenTtlDays;
+  return {
+    purgeBefore: now - policy.quarantineDays * DAY_MS,
+    warnBefore: ttl === null ? null : now - (ttl - policy.expiryWarningDays) * DAY_MS,
+    expireBefore: ttl === null ? null : now - ttl * DAY_MS,
+    warnedBefore: ttl === null ? null : now - policy.expiryWarningDays * DAY_MS,
+  };
+}
+
+/**
+ * One sweep over the tokens the store found due (a token is due when one of its bindings is).
+ * Each gets one action, decided on the token as a whole: its last sign of life is its newest
+ * last_seen_at, so a token that one binding makes look stale is not.
+ */
+export function applySweep(set: BindingSet, command: SweepCommand, policy: AppPolicy, tokens: string[]): BatchOutcome {
+  const changes: Change[] = [];
+  const cut = sweepCutoffs(policy, command.now);
+  const outcomes = tokens.map((token): ElementOutcome => {
+    const bindings = set.ofToken(token);
+    const purged = bindings.filter((b) => b.quarantinedAt !== null && b.quarantinedAt < cut.purgeBefore);
+    if (purged.length > 0) {
+      for (const binding of purged) {
+        set.remove(binding);
+        changes.push({ kind: 'delete', binding, cause: 'purged', op: 0 });
+      }
+      return done('purged');
+    }
+    const active = bindings.filter((b) => b.quarantinedAt === null);
+    if (active.length === 0 || cut.warnBefore === null || cut.expireBefore === null || cut.warnedBefore === null)
+      return done('unchanged');
+    const lastSeen = Math.max(...active.map((b) => b.lastSeenAt));
+    const warnedAt = active.every((b) => b.expiryWarnedAt !== null)
+      ? Math.max(...active.map((b) => b.expiryWarnedAt ?? 0))
+      : null;
+    if (lastSeen < cut.expireBefore && warnedAt !== null && warnedAt <= cut.warnedBefore) {
+      const days = policy.tokenTtlDays;
+      quarantine(set, changes, token, `expired: not seen for ${days} days`, command.now, 'expired');
+      return done('expired');
+    }
+    if (lastSeen < cut.warnBefore && warnedAt === null) {
+      for (const b of active) {
+        const binding: Binding = { ...b, lastSeenAt: lastSeen, expiryWarnedAt: command.now };
+        set.add(binding);
+        changes.push({ kind: 'touch', binding, warned: true });
+      }
+      return done('warned');
+    }
+    // Not due as a token (one binding was staler than the others): give them all its last sign of life.
+    for (const b of active) {
+      if (b.lastSeenAt === lastSeen && b.expiryWarnedAt === warnedAt) continue;
+      const binding: Binding = { ...b, lastSeenAt: lastSeen, expiryWarnedAt: warnedAt };
+      set.add(binding);
+      changes.push({ kind: 'touch', binding });
+    }
+    return done('unchanged');
+  });
+  return { outcomes, changes };
+}
