@@ -25,13 +25,15 @@ const app = await source.createApp({
 for (let i = 0; i < total; i += 10_000) {
   await source.importBindings(
     app.id,
-    Array.from({ length: Math.min(10_000, total - i) }, (_, k) => asBound({
-      token: `token-${String(i + k).padStart(9, '0')}-${'x'.repeat(40)}`,
-      account: `user-${(i + k) % (total / 2)}`,
-      accountType: 0,
-      platform: 'android' as const,
-      boundAt: 1_700_000_000_000_000 + i + k,
-    })),
+    Array.from({ length: Math.min(10_000, total - i) }, (_, k) =>
+      asBound({
+        token: `token-${String(i + k).padStart(9, '0')}-${'x'.repeat(40)}`,
+        account: `user-${(i + k) % (total / 2)}`,
+        accountType: 0,
+        platform: 'android' as const,
+        boundAt: 1_700_000_000_000_000 + i + k,
+      }),
+    ),
   );
 }
 await source.close();

@@ -38,13 +38,15 @@ export async function exportsBench({ dir, quick, seconds, runs, log }: ExportsBe
   const other = await store.createApp({ ...OTHER, name: 'other tenant', policy: DEFAULT_POLICY });
   await store.importBindings(
     other.id,
-    Array.from({ length: OTHER_ACCOUNTS }, (_, i) => asBound({
-      token: `b${i}`,
-      account: `v${i}`,
-      accountType: 0,
-      platform: 'ios' as const,
-      boundAt: 1_000_000 + i,
-    })),
+    Array.from({ length: OTHER_ACCOUNTS }, (_, i) =>
+      asBound({
+        token: `b${i}`,
+        account: `v${i}`,
+        accountType: 0,
+        platform: 'ios' as const,
+        boundAt: 1_000_000 + i,
+      }),
+    ),
   );
   await store.close();
 

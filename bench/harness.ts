@@ -115,13 +115,15 @@ export async function seedSqlite(path: string, count: number, from = 0): Promise
     const n = Math.min(50_000, count - i);
     await store.importBindings(
       app.id,
-      Array.from({ length: n }, (_, k) => asBound({
-        token: `t${i + k}`,
-        account: `u${(i + k) >> 1}`,
-        accountType: 0,
-        platform: 'android' as const,
-        boundAt: base + i + k,
-      })),
+      Array.from({ length: n }, (_, k) =>
+        asBound({
+          token: `t${i + k}`,
+          account: `u${(i + k) >> 1}`,
+          accountType: 0,
+          platform: 'android' as const,
+          boundAt: base + i + k,
+        }),
+      ),
     );
   }
   await store.close();

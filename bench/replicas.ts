@@ -32,13 +32,15 @@ try {
   for (let i = 0; i < BINDINGS; i += 20_000) {
     await store.importBindings(
       app.id,
-      Array.from({ length: 20_000 }, (_, k) => asBound({
-        token: `t${i + k}`,
-        account: `u${(i + k) >> 1}`,
-        accountType: 0,
-        platform: 'android' as const,
-        boundAt: Date.now() * 1000 + i + k,
-      })),
+      Array.from({ length: 20_000 }, (_, k) =>
+        asBound({
+          token: `t${i + k}`,
+          account: `u${(i + k) >> 1}`,
+          accountType: 0,
+          platform: 'android' as const,
+          boundAt: Date.now() * 1000 + i + k,
+        }),
+      ),
     );
   }
   await store.close();

@@ -273,12 +273,14 @@ async function bulk(): Promise<void> {
   const count = QUICK ? 100_000 : 1_000_000;
   const input = lines(count);
   const base = Date.now() * 1000;
-  const rows: Binding[] = input.map((l, i) => asBound({
-    ...(JSON.parse(l) as { token: string; account: string }),
-    accountType: 0,
-    platform: 'ios',
-    boundAt: base + i,
-  }));
+  const rows: Binding[] = input.map((l, i) =>
+    asBound({
+      ...(JSON.parse(l) as { token: string; account: string }),
+      accountType: 0,
+      platform: 'ios',
+      boundAt: base + i,
+    }),
+  );
   const runs: Record<'binderySqlite' | 'plainSqlite' | 'binderyPg' | 'plainPg', number[]> = {
     binderySqlite: [],
     plainSqlite: [],

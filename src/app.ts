@@ -19,6 +19,7 @@ import { ApiError, AppNotFoundError, apiError, IdempotencyMismatchError, RetCode
 import { adminRoutes } from './http/admin/routes.ts';
 import { bulkRoutes } from './http/api/bulk-routes.ts';
 import { ensureSpoolDir } from './http/api/import-spool.ts';
+import { lifecycleRoutes } from './http/api/lifecycle-routes.ts';
 import { apiRoutes } from './http/api/routes.ts';
 import { FailedAuthThrottle } from './http/bearer-guard.ts';
 import { consoleRoutes } from './http/console.ts';
@@ -163,6 +164,7 @@ export async function buildApp(
   await app.register(healthRoutes, { store: timed, region: config.region });
   await app.register(tpnsRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
   await app.register(apiRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
+  await app.register(lifecycleRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes, metrics });
   const { importMaxBytes, spoolDir, exportConcurrency, exportIdleMs } = config;
   await app.register(bulkRoutes, {
     ...tenants,

@@ -60,9 +60,17 @@ export function revive(
 ): void {
   for (const b of set.ofToken(token)) {
     if (b.quarantinedAt === null && (rewritten(b) || (b.lastSeenAt === now && b.expiryWarnedAt === null))) continue;
-    const binding: Binding = { ...b, lastSeenAt: now, quarantinedAt: null, quarantineReason: null, expiryWarnedAt: null };
+    const binding: Binding = {
+      ...b,
+      lastSeenAt: now,
+      quarantinedAt: null,
+      quarantineReason: null,
+      expiryWarnedAt: null,
+    };
     set.add(binding);
-    changes.push(b.quarantinedAt === null ? { kind: 'touch', binding } : { kind: 'state', binding, cause: 'restored', op });
+    changes.push(
+      b.quarantinedAt === null ? { kind: 'touch', binding } : { kind: 'state', binding, cause: 'restored', op },
+    );
   }
 }
 

@@ -63,7 +63,8 @@ export class BindingSet {
  */
 export function keysToLoad(command: Exclude<WriteCommand, SweepCommand>): { tokens: string[]; accounts: AccountKey[] } {
   if (command.kind === 'feedback') return { tokens: [...new Set(command.reports.map((r) => r.token))], accounts: [] };
-  if (command.kind === 'seen' || command.kind === 'restore') return { tokens: [...new Set(command.tokens)], accounts: [] };
+  if (command.kind === 'seen' || command.kind === 'restore')
+    return { tokens: [...new Set(command.tokens)], accounts: [] };
   const tokens = new Set<string>();
   const accounts = new Map<string, AccountKey>();
   for (const element of command.elements) {

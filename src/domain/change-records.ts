@@ -4,14 +4,14 @@
  * that every store writes the same records, in the same transaction as the change.
  */
 import {
+  type AppPolicy,
   type Binding,
   boundAtIso,
   type Change,
   type ChangeCause,
+  DAY_MS,
   type OperatorType,
   type Platform,
-  type AppPolicy,
-  DAY_MS,
   type WriteCommand,
 } from './types.ts';
 

@@ -117,3 +117,14 @@ export function checkOperatorField(value: unknown, path: string): string | null 
     return fail(RetCode.INVALID_PARAMETER, path, `longer than ${MAX_OPERATOR_CHARS} characters`);
   return value;
 }
+
+/** A required string of 1..`max` characters every store keeps verbatim (a provider's reason). */
+export function checkText(value: unknown, path: string, max: number): string | Failure {
+  if (value === undefined || value === null) return fail(RetCode.INVALID_PARAMETER, path, 'required');
+  if (typeof value !== 'string' || value.length === 0)
+    return fail(RetCode.INVALID_PARAMETER, path, `must be a non-empty string, got ${describe(value)}`);
+  const problem = textProblem(value);
+  if (problem) return fail(RetCode.INVALID_PARAMETER, path, problem);
+  if (value.length > max) return fail(RetCode.INVALID_PARAMETER, path, `longer than ${max} characters`);
+  return value;
+}

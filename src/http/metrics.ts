@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { apiError } from '../errors.ts';
-import type { BindingStore } from '../store/store.ts';
+import type { AppCounts, BindingStore } from '../store/store.ts';
 import { bearerGuard, type FailedAuthThrottle } from './bearer-guard.ts';
 
 export class Metrics {
@@ -31,6 +31,12 @@ export class Metrics {
     labelNames: ['operation', 'outcome'],
     registers: [this.registry],
     buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5],
+  });
+  readonly feedback = new Counter({
+    name: 'bindery_feedback_total',
+    help: "Push providers' answers reported to /api/v1/feedback, by provider and class (invalid, transient, unknown)",
+    labelNames: ['provider', 'class'],
+    registers: [this.registry],
   });
   readonly webhookDeliveries = new Counter({
     name: 'bindery_webhook_deliveries_total',
@@ -95,26 +101,37 @@ export class Metrics {
   }
 
   private bindingsPerApp(store: BindingStore): void {
-    let cached: { at: number; counts: { accessId: string; bindings: number }[] } | undefined;
-    new Gauge({
-      name: 'bindery_bindings',
-      help: 'Bindings per app (refreshed at most once a minute)',
-      labelNames: ['access_id'],
-      registers: [this.registry],
-      async collect() {
-        if (!cached || Date.now() - cached.at > 60_000) {
-          const apps = await store.listApps();
-          cached = {
-            at: Date.now(),
-            counts: await Promise.all(
-              apps.map(async (a) => ({ accessId: a.accessId, bindings: (await store.countBindings(a.id)).bindings })),
-            ),
-          };
-        }
-        this.reset();
-        for (const c of cached.counts) this.set({ access_id: c.accessId }, c.bindings);
-      },
-    });
+    let cached: { at: number; counts: { accessId: string; counts: AppCounts }[] } | undefined;
+    const counts = async () => {
+      if (!cached || Date.now() - cached.at > 60_000) {
+        const apps = await store.listApps();
+        cached = {
+          at: Date.now(),
+          counts: await Promise.all(
+            apps.map(async (a) => ({ accessId: a.accessId, counts: await store.countBindings(a.id) })),
+          ),
+        };
+      }
+      return cached.counts;
+    };
+    const perApp = (name: string, help: string, pick: (c: AppCounts) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['access_id'],
+        registers: [this.registry],
+        async collect() {
+          const all = await counts();
+          this.reset();
+          for (const c of all) this.set({ access_id: c.accessId }, pick(c.counts));
+        },
+      });
+    perApp('bindery_bindings', 'Bindings per app (refreshed at most once a minute)', (c) => c.bindings);
+    perApp(
+      'bindery_quarantined_tokens',
+      'Quarantined tokens per app: left out of query answers (refreshed at most once a minute)',
+      (c) => c.quarantined,
+    );
   }
 
   /**

@@ -31,6 +31,8 @@ export interface AppCounts {
   bindings: number;
   tokens: number;
   accounts: number;
+  /** Distinct tokens in quarantine. */
+  quarantined: number;
 }
 
 export interface TokenOfAccount {

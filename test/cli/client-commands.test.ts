@@ -130,13 +130,15 @@ describe('bindery export / import', () => {
       for (let i = 0; i < count; i += 10_000) {
         await store.importBindings(
           appId,
-          Array.from({ length: 10_000 }, (_, k) => asBound({
-            token: `token-${i + k}`,
-            account: `user-${(i + k) % 30_000}`,
-            accountType: (i + k) % 3,
-            platform: (i + k) % 2 ? ('ios' as const) : null,
-            boundAt: 1_780_000_000_000_000 + (i + k) * 7,
-          })),
+          Array.from({ length: 10_000 }, (_, k) =>
+            asBound({
+              token: `token-${i + k}`,
+              account: `user-${(i + k) % 30_000}`,
+              accountType: (i + k) % 3,
+              platform: (i + k) % 2 ? ('ios' as const) : null,
+              boundAt: 1_780_000_000_000_000 + (i + k) * 7,
+            }),
+          ),
         );
       }
     });
@@ -160,7 +162,13 @@ describe('bindery export / import', () => {
       store.importBindings(
         appId,
         [
-          { token: 'a,b', account: 'quote"d', accountType: 1, platform: 'android' as const, boundAt: 1_780_000_000_000_001 },
+          {
+            token: 'a,b',
+            account: 'quote"d',
+            accountType: 1,
+            platform: 'android' as const,
+            boundAt: 1_780_000_000_000_001,
+          },
           { token: 'plain', account: 'alice', accountType: 0, platform: null, boundAt: 1_780_000_000_000_002 },
         ].map(asBound),
       ),

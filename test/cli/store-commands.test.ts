@@ -54,13 +54,15 @@ describe('bindery copy and migrate', () => {
     });
     await source.importBindings(
       a.id,
-      Array.from({ length: 12_345 }, (_, i) => asBound({
-        token: `tok-${i}`,
-        account: `user-${i % 1000}`,
-        accountType: i % 3,
-        platform: i % 2 ? ('ios' as const) : null,
-        boundAt: 1_700_000_000_000_000 + i,
-      })),
+      Array.from({ length: 12_345 }, (_, i) =>
+        asBound({
+          token: `tok-${i}`,
+          account: `user-${i % 1000}`,
+          accountType: i % 3,
+          platform: i % 2 ? ('ios' as const) : null,
+          boundAt: 1_700_000_000_000_000 + i,
+        }),
+      ),
     );
     await writeBatch(source, b.id, {
       elements: [{ op: 1, token: 'shared', accounts: [{ account: 'zoe', accountType: 0 }] }],

@@ -136,7 +136,12 @@ describe('applyBatch', () => {
   });
 
   describe('the tpns binding rules', () => {
-    const tpns = { ...DEFAULT_POLICY, maxAccountsPerToken: 10, maxTokensPerAccount: 100, bindingRules: 'tpns' as const };
+    const tpns = {
+      ...DEFAULT_POLICY,
+      maxAccountsPerToken: 10,
+      maxTokensPerAccount: 100,
+      bindingRules: 'tpns' as const,
+    };
     const acc = (account: string, accountType = 0) => ({ account, accountType });
 
     it('op 1 acts as op 2: the token keeps only the listed accounts; one of the same type is replaced', () => {

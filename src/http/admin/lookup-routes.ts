@@ -34,7 +34,7 @@ export function registerLookups(fastify: FastifyInstance, options: LookupOptions
       schema: {
         tags,
         security,
-        summary: "An app's account: its tokens",
+        summary: "An app's account: its tokens, quarantined ones included",
         params: Type.Object({ accessId: Type.String(), account: Type.String() }),
         querystring: AccountQuery,
         response: { 200: AccountTokens, ...errorResponses },
@@ -46,6 +46,7 @@ export function registerLookups(fastify: FastifyInstance, options: LookupOptions
         await appIdOf(request.params.accessId),
         request.params.account,
         request.query.account_type,
+        'all',
       ),
   );
 
@@ -55,13 +56,13 @@ export function registerLookups(fastify: FastifyInstance, options: LookupOptions
       schema: {
         tags,
         security,
-        summary: "An app's token: its accounts",
+        summary: "An app's token: its accounts, quarantined or not",
         params: Type.Object({ accessId: Type.String(), token: Type.String() }),
         response: { 200: TokenAccounts, ...errorResponses },
       },
     },
     async (request) =>
-      tokenAccountsView(store, await appIdOf(request.params.accessId), request.params.token, maxTokenBytes),
+      tokenAccountsView(store, await appIdOf(request.params.accessId), request.params.token, maxTokenBytes, 'all'),
   );
 
   app.get(

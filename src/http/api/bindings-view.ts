@@ -2,7 +2,7 @@
  * Reading bindings and history for people: the shared body of /api/v1 (an app's own credentials)
  * and of the admin console's look-ups (the admin token, any app).
  */
-import { type AccountKey, boundAtIso } from '../../domain/types.ts';
+import { type AccountKey, type Binding, bindingState, boundAtIso } from '../../domain/types.ts';
 import { checkAccountKey, checkToken, type Failure, isFailure } from '../../domain/validate-fields.ts';
 import { ApiError, apiError, RetCode } from '../../errors.ts';
 import type { BindingStore, HistoryFilter } from '../../store/store.ts';
@@ -17,20 +17,42 @@ export function valid<T>(value: T | Failure): T {
 
 const ok = () => status(RetCode.OK, 'ok');
 
+/** Which bindings a read shows: the active ones, or (`?include=quarantined`) every one. */
+export type Shown = 'active' | 'all';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** A binding's times and state, as every read shows them. */
+function lifecycleView(b: Binding) {
+  return {
+    platform: b.platform,
+    bound_at: boundAtIso(b.boundAt),
+    last_seen_at: iso(b.lastSeenAt),
+    state: bindingState(b),
+    ...(b.quarantinedAt === null
+      ? {}
+      : { quarantined_at: iso(b.quarantinedAt), quarantine_reason: b.quarantineReason ?? '' }),
+  };
+}
+
+const shownOf = (bindings: Binding[], shown: Shown) =>
+  shown === 'all' ? bindings : bindings.filter((b) => b.quarantinedAt === null);
+
 export async function accountTokensView(
   store: BindingStore,
   appId: number,
   account: string,
   accountType: number | undefined,
+  shown: Shown,
   read: ReadContext = {},
 ) {
   const key = valid(checkAccountKey({ account, account_type: accountType }, 'account'));
-  const [tokens = []] = await store.tokensOfAccounts(appId, [key], read.deadline, read.after);
+  const bindings = await store.bindingsOf(appId, { account: key }, read.deadline, read.after);
   return {
     ...ok(),
     account: key.account,
     account_type: key.accountType,
-    tokens: tokens.map((t) => ({ token: t.token, platform: t.platform, bound_at: boundAtIso(t.boundAt) })),
+    tokens: shownOf(bindings, shown).map((b) => ({ token: b.token, ...lifecycleView(b) })),
   };
 }
 
@@ -39,18 +61,18 @@ export async function tokenAccountsView(
   appId: number,
   token: string,
   maxTokenBytes: number,
+  shown: Shown,
   read: ReadContext = {},
 ) {
   const checked = valid(checkToken(token, 'token', maxTokenBytes));
-  const [accounts = []] = await store.accountsOfTokens(appId, [checked], read.deadline, read.after);
+  const bindings = await store.bindingsOf(appId, { token: checked }, read.deadline, read.after);
   return {
     ...ok(),
     token: checked,
-    accounts: accounts.map((a) => ({
-      account: a.account,
-      account_type: a.accountType,
-      platform: a.platform,
-      bound_at: boundAtIso(a.boundAt),
+    accounts: shownOf(bindings, shown).map((b) => ({
+      account: b.account,
+      account_type: b.accountType,
+      ...lifecycleView(b),
     })),
   };
 }

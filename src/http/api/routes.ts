@@ -13,6 +13,7 @@ import {
   HistoryQuery,
   TokenAccounts,
   TokenParams,
+  TokenQuery,
 } from './schemas.ts';
 
 export interface ApiRouteOptions extends TenantOptions {
@@ -28,7 +29,7 @@ export async function apiRoutes(fastify: FastifyInstance, options: ApiRouteOptio
     {
       schema: {
         tags: ['bindings'],
-        summary: "An account's tokens, with bind time and platform",
+        summary: "An account's tokens, with bind time, platform, last seen and state",
         params: AccountParams,
         querystring: AccountQuery,
         response: { 200: AccountTokens, ...errorResponses },
@@ -40,6 +41,7 @@ export async function apiRoutes(fastify: FastifyInstance, options: ApiRouteOptio
         (await tenantOf(request, options)).id,
         request.params.account,
         request.query.account_type,
+        request.query.include === 'quarantined' ? 'all' : 'active',
         readContext(request),
       ),
   );
@@ -49,8 +51,9 @@ export async function apiRoutes(fastify: FastifyInstance, options: ApiRouteOptio
     {
       schema: {
         tags: ['bindings'],
-        summary: "A token's accounts, with bind time and platform",
+        summary: "A token's accounts, with bind time, platform, last seen and state",
         params: TokenParams,
+        querystring: TokenQuery,
         response: { 200: TokenAccounts, ...errorResponses },
       },
     },
@@ -60,6 +63,7 @@ export async function apiRoutes(fastify: FastifyInstance, options: ApiRouteOptio
         (await tenantOf(request, options)).id,
         request.params.token,
         maxTokenBytes,
+        request.query.include === 'quarantined' ? 'all' : 'active',
         readContext(request),
       ),
   );

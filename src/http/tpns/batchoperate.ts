@@ -4,12 +4,10 @@ import type { ElementOutcome } from '../../domain/apply-batch.ts';
 import { writeBatch } from '../../domain/run-batch.ts';
 import type { App } from '../../domain/types.ts';
 import { validateBatch } from '../../domain/validate-request.ts';
-import { RetCode, StoreError } from '../../errors.ts';
+import { StoreError } from '../../errors.ts';
 import type { BindingStore, IdempotencyKey } from '../../store/store.ts';
-import { type BatchoperateResponse, status } from './schemas.ts';
-
-/** How many element failures err_msg spells out before summarising. */
-const MESSAGES_SHOWN = 3;
+import { type ItemResult, perItemAnswer } from '../per-item.ts';
+import type { BatchoperateResponse } from './schemas.ts';
 
 export async function batchoperate(
   store: BindingStore,
@@ -28,31 +26,12 @@ export async function batchoperate(
   const applied: ElementOutcome[] = batch?.outcomes ?? [];
   const revision = batch?.revision;
   let next = 0;
-  const result: string[] = [];
-  const failures: string[] = [];
-  slots.forEach((slot, i) => {
-    if (!slot.ok) {
-      result.push(String(slot.failure.code));
-      failures.push(slot.failure.message);
-      return;
-    }
+  const items = slots.map((slot, i): ItemResult => {
+    if (!slot.ok) return slot.failure;
     const outcome = applied[next++];
     if (!outcome) throw new StoreError('the store answered fewer outcomes than elements');
-    result.push(String(outcome.code));
-    if (outcome.code !== 0) {
-      failures.push(`${listName}[${i}]${outcome.field ? `.${outcome.field}` : ''}: ${outcome.message ?? 'failed'}`);
-    }
+    const where = `${listName}[${i}]${outcome.field ? `.${outcome.field}` : ''}`;
+    return { code: outcome.code, message: `${where}: ${outcome.message ?? 'failed'}` };
   });
-  if (failures.length === 0) return { body: { ...status(RetCode.OK, 'ok'), result }, revision, replayed };
-  const all = failures.length === slots.length;
-  const shown = failures.slice(0, MESSAGES_SHOWN).join('; ');
-  const more = failures.length > MESSAGES_SHOWN ? `; and ${failures.length - MESSAGES_SHOWN} more` : '';
-  const summary = all
-    ? `all ${slots.length} elements failed`
-    : `${failures.length} of ${slots.length} elements failed, the others were applied`;
-  return {
-    body: { ...status(all ? RetCode.ALL_FAILED : RetCode.SOME_FAILED, `${summary}: ${shown}${more}`), result },
-    revision,
-    replayed,
-  };
+  return { body: perItemAnswer(items, 'elements'), revision, replayed };
 }

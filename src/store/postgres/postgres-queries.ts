@@ -8,7 +8,8 @@ export const SQL = {
   appCounts: `SELECT
       (SELECT count(*) FROM bindings WHERE app_id = $1) AS bindings,
       (SELECT count(DISTINCT token) FROM bindings WHERE app_id = $1) AS tokens,
-      (SELECT count(*) FROM (SELECT DISTINCT account, account_type FROM bindings WHERE app_id = $1) AS a) AS accounts`,
+      (SELECT count(*) FROM (SELECT DISTINCT account, account_type FROM bindings WHERE app_id = $1) AS a) AS accounts,
+      (SELECT count(DISTINCT token) FROM bindings WHERE app_id = $1 AND quarantined_at IS NOT NULL) AS quarantined`,
   appInsert: `INSERT INTO apps (access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token,
       binding_rules, quarantine_days, token_ttl_days, expiry_warning_days, created_at)
       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (access_id) DO NOTHING RETURNING *`,

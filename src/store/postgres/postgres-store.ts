@@ -228,7 +228,7 @@ export class PostgresStore implements BindingStore {
 
   async countBindings(appId: number): Promise<AppCounts> {
     const { rows } = await this.query<AppCounts>('count bindings', SQL.appCounts, [appId]);
-    return rows[0] ?? { bindings: 0, tokens: 0, accounts: 0 };
+    return rows[0] ?? { bindings: 0, tokens: 0, accounts: 0, quarantined: 0 };
   }
 
   async updateApp(accessId: string, patch: AppPatch): Promise<App | undefined> {

@@ -20,7 +20,9 @@ export const SQL = {
   appCounts: `SELECT
       (SELECT count(*) FROM bindings WHERE app_id = @appId) AS bindings,
       (SELECT count(*) FROM (SELECT DISTINCT token FROM bindings WHERE app_id = @appId)) AS tokens,
-      (SELECT count(*) FROM (SELECT DISTINCT account, account_type FROM bindings WHERE app_id = @appId)) AS accounts`,
+      (SELECT count(*) FROM (SELECT DISTINCT account, account_type FROM bindings WHERE app_id = @appId)) AS accounts,
+      (SELECT count(*) FROM (SELECT DISTINCT token FROM bindings INDEXED BY bindings_quarantined
+        WHERE app_id = @appId AND quarantined_at IS NOT NULL)) AS quarantined`,
   appInsert: `INSERT INTO apps (access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token,
       binding_rules, quarantine_days, token_ttl_days, expiry_warning_days, created_at)
       VALUES (@accessId, @name, @secretKey, @maxTokensPerAccount, @maxAccountsPerToken, @bindingRules,
