@@ -3,7 +3,7 @@ import { type Command, Option } from 'commander';
 import { loadConfig } from '../config.ts';
 import { type AppChanges, AppInputError, AppService, AppStateError } from '../domain/app-service.ts';
 import { appView } from '../domain/app-view.ts';
-import { type App, BINDING_RULES, type BindingRules } from '../domain/types.ts';
+import { type App, type AppPolicy, BINDING_RULES, type BindingRules } from '../domain/types.ts';
 import { AppExistsError } from '../errors.ts';
 import { describeStore, openStore, StoreMissingError } from '../store/open-store.ts';
 import type { AppCounts } from '../store/store.ts';
@@ -80,13 +80,48 @@ const bindingRulesOption = () =>
       'op 1 acts as op 2 and a token keeps one account per account_type',
   ).choices(BINDING_RULES);
 
+/** The token lifecycle's policy options, for create and set-policy. */
+function lifecycleOptions(command: Command): Command {
+  return command
+    .option(
+      '--quarantine-days <n>',
+      'days a quarantined token keeps its bindings before they are deleted (default 30)',
+      wholeNumber('--quarantine-days'),
+    )
+    .option(
+      '--token-ttl-days <n>',
+      'quarantine tokens not seen for this many days (default: never)',
+      wholeNumber('--token-ttl-days'),
+    )
+    .option('--no-token-ttl', 'never quarantine tokens for inactivity')
+    .option(
+      '--expiry-warning-days <n>',
+      'send token.expiring this many days before (default 7)',
+      wholeNumber('--expiry-warning-days'),
+    );
+}
+
+interface LifecycleFlags {
+  quarantineDays?: number;
+  /** false: --no-token-ttl. */
+  tokenTtl?: boolean;
+  tokenTtlDays?: number;
+  expiryWarningDays?: number;
+}
+
+const lifecyclePolicy = (o: LifecycleFlags): Partial<AppPolicy> => ({
+  quarantineDays: o.quarantineDays,
+  tokenTtlDays: o.tokenTtl === false ? null : o.tokenTtlDays,
+  expiryWarningDays: o.expiryWarningDays,
+});
+
 const notFound = (accessId: string) =>
   new CliError(`no app with AccessID ${accessId}; \`bindery app list\` shows the apps`, EXIT.NOT_FOUND);
 
 export function registerAppCommands(program: Command): void {
   const app = program.command('app').description('manage apps (tenants): credentials and policies');
 
-  app
+  const create = app
     .command('create')
     .description('create an app and print its AccessID and SecretKey')
     .requiredOption('--name <name>', 'a name for people')
@@ -94,18 +129,21 @@ export function registerAppCommands(program: Command): void {
     .option('--secret-key <key>', 'keep an existing TPNS SecretKey (with --access-id)')
     .option('--max-tokens-per-account <n>', 'cap (default 100)', wholeNumber('--max-tokens-per-account'))
     .option('--max-accounts-per-token <n>', 'cap (default 10)', wholeNumber('--max-accounts-per-token'))
-    .addOption(bindingRulesOption())
+    .addOption(bindingRulesOption());
+  lifecycleOptions(create)
     .option('--json', 'print one JSON object')
     .action(
-      async (o: {
-        name: string;
-        accessId?: string;
-        secretKey?: string;
-        maxTokensPerAccount?: number;
-        maxAccountsPerToken?: number;
-        bindingRules?: BindingRules;
-        json?: boolean;
-      }) => {
+      async (
+        o: LifecycleFlags & {
+          name: string;
+          accessId?: string;
+          secretKey?: string;
+          maxTokensPerAccount?: number;
+          maxAccountsPerToken?: number;
+          bindingRules?: BindingRules;
+          json?: boolean;
+        },
+      ) => {
         const created = await withService(
           (s) =>
             s.create({
@@ -116,6 +154,7 @@ export function registerAppCommands(program: Command): void {
                 maxTokensPerAccount: o.maxTokensPerAccount,
                 maxAccountsPerToken: o.maxAccountsPerToken,
                 bindingRules: o.bindingRules,
+                ...lifecyclePolicy(o),
               },
             }),
           { create: true },
@@ -147,6 +186,8 @@ export function registerAppCommands(program: Command): void {
                 'BINDINGS',
                 'TOKENS',
                 'ACCOUNTS',
+                'QUARANTINED',
+                'TTL DAYS',
                 'RATE LIMIT/S',
                 'WEBHOOK',
               ],
@@ -159,6 +200,8 @@ export function registerAppCommands(program: Command): void {
                 a.counts.bindings,
                 a.counts.tokens,
                 a.counts.accounts,
+                a.counts.quarantined,
+                a.policy.tokenTtlDays,
                 a.rateLimit?.perSecond ?? null,
                 a.webhook?.url ?? null,
               ]),
@@ -203,16 +246,17 @@ export function registerAppCommands(program: Command): void {
       );
     });
 
-  app
+  const setPolicy = app
     .command('set-policy <accessId>')
-    .description('change the caps and the rate limit of an app')
+    .description('change the caps, binding rules, token lifecycle and rate limit of an app')
     .option('--max-tokens-per-account <n>', 'tokens one account may have', wholeNumber('--max-tokens-per-account'))
     .option(
       '--max-accounts-per-token <n>',
       'accounts one token may have (1 = logging in moves the device)',
       wholeNumber('--max-accounts-per-token'),
     )
-    .addOption(bindingRulesOption())
+    .addOption(bindingRulesOption());
+  lifecycleOptions(setPolicy)
     .option(
       '--rate-limit <perSecond>',
       'requests per second this app may send, per instance',
@@ -228,7 +272,7 @@ export function registerAppCommands(program: Command): void {
     .action(
       async (
         accessId: string,
-        o: {
+        o: LifecycleFlags & {
           maxTokensPerAccount?: number;
           maxAccountsPerToken?: number;
           bindingRules?: BindingRules;
@@ -238,17 +282,13 @@ export function registerAppCommands(program: Command): void {
         },
       ) => {
         const changes: AppChanges = {};
-        if (
-          o.maxTokensPerAccount !== undefined ||
-          o.maxAccountsPerToken !== undefined ||
-          o.bindingRules !== undefined
-        ) {
-          changes.policy = {
-            maxTokensPerAccount: o.maxTokensPerAccount,
-            maxAccountsPerToken: o.maxAccountsPerToken,
-            bindingRules: o.bindingRules,
-          };
-        }
+        const policy: Partial<AppPolicy> = {
+          maxTokensPerAccount: o.maxTokensPerAccount,
+          maxAccountsPerToken: o.maxAccountsPerToken,
+          bindingRules: o.bindingRules,
+          ...lifecyclePolicy(o),
+        };
+        if (Object.values(policy).some((v) => v !== undefined)) changes.policy = policy;
         if (o.rateLimit === false) changes.rateLimit = null;
         else if (o.rateLimit !== undefined)
           changes.rateLimit = {
@@ -257,7 +297,8 @@ export function registerAppCommands(program: Command): void {
           };
         if (Object.keys(changes).length === 0) {
           throw new CliError(
-            'give --max-tokens-per-account, --max-accounts-per-token, --binding-rules, --rate-limit or --no-rate-limit',
+            'give --max-tokens-per-account, --max-accounts-per-token, --binding-rules, --quarantine-days, ' +
+              '--token-ttl-days, --no-token-ttl, --expiry-warning-days, --rate-limit or --no-rate-limit',
             EXIT.USAGE,
           );
         }

@@ -16,7 +16,7 @@ import { type AccountRef, type BatchoperateResponse, BinderyClient, type Platfor
 import { CliError, EXIT } from './app-commands.ts';
 import { table } from './table.ts';
 
-interface Connection {
+export interface Connection {
   url: string;
   accessId?: string;
   secretKey?: string;
@@ -24,11 +24,21 @@ interface Connection {
   json?: boolean;
 }
 
-const CSV_COLUMNS = ['token', 'account', 'account_type', 'platform', 'bound_at'] as const;
+const CSV_COLUMNS = [
+  'token',
+  'account',
+  'account_type',
+  'platform',
+  'bound_at',
+  'last_seen_at',
+  'state',
+  'quarantined_at',
+  'quarantine_reason',
+] as const;
 
 const DEFAULT_URL = 'http://127.0.0.1:8080';
 
-function client(o: Connection): BinderyClient {
+export function client(o: Connection): BinderyClient {
   const url = o.url?.trim() || DEFAULT_URL;
   let parsed: URL | undefined;
   try {
@@ -58,7 +68,7 @@ function client(o: Connection): BinderyClient {
 }
 
 /** Options read from the environment name the variable in --help, never its value (a SecretKey must not be printed). */
-function withConnection(command: Command): Command {
+export function withConnection(command: Command): Command {
   return command
     .addOption(new Option('--url <url>', `bindery base URL (default ${DEFAULT_URL})`).env('BINDERY_URL'))
     .addOption(new Option('--access-id <id>', 'app AccessID').env('BINDERY_ACCESS_ID'))
@@ -81,20 +91,20 @@ function report(o: Connection, answer: BatchoperateResponse, what: string): void
   if (answer.ret_code !== RetCode.OK) process.exitCode = EXIT.PARTIAL;
 }
 
-async function countLines(path: string): Promise<number> {
+export async function countLines(path: string): Promise<number> {
   let count = 0;
   for await (const chunk of createReadStream(path)) for (const byte of chunk as Buffer) if (byte === 10) count++;
   return count;
 }
 
-const CSV_OPTIONS = {
+export const CSV_OPTIONS = {
   columns: true,
   skip_empty_lines: true,
   trim: true,
   relax_column_count: true,
   info: true,
 } as const;
-type CsvRow = { record: Record<string, string>; info: { lines: number } };
+export type CsvRow = { record: Record<string, string>; info: { lines: number } };
 
 /**
  * Reads a CSV file once before anything is sent: a file that cannot be read as CSV at all (an
@@ -142,7 +152,7 @@ async function* readLines(path: string, format: 'ndjson' | 'csv', csvLines: numb
     if (row.account_type)
       record.account_type = /^\d+$/.test(row.account_type) ? Number(row.account_type) : row.account_type;
     if (row.platform) record.platform = row.platform;
-    if (row.bound_at) record.bound_at = row.bound_at;
+    for (const column of CSV_COLUMNS.slice(4)) if (row[column]) record[column] = row[column];
     csvLines.push(info.lines);
     yield JSON.stringify(record);
   }
@@ -172,7 +182,7 @@ async function openForWriting(path: string): Promise<WriteStream> {
   return out;
 }
 
-function format(value: string | undefined, path: string | undefined): 'ndjson' | 'csv' {
+export function format(value: string | undefined, path: string | undefined): 'ndjson' | 'csv' {
   const chosen = value ?? (path?.toLowerCase().endsWith('.csv') ? 'csv' : 'ndjson');
   if (chosen !== 'ndjson' && chosen !== 'csv')
     throw new CliError(`--format must be ndjson or csv, got ${JSON.stringify(chosen)}`, EXIT.USAGE);
@@ -310,7 +320,9 @@ export function registerClientCommands(program: Command): void {
   withConnection(
     program
       .command('import <file>')
-      .description('add bindings from an NDJSON or CSV file (header: token,account,account_type,platform,bound_at)'),
+      .description(
+        `add bindings from an NDJSON or CSV file (header: ${CSV_COLUMNS.join(',')}; token and account required)`,
+      ),
   )
     .option('--format <format>', 'ndjson or csv (default: from the file name)')
     .option('--chunk-size <n>', 'lines per request', (v: string) => Number(v), 10_000)

@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from '../config.ts';
 import { StoreError } from '../errors.ts';
 import { CliError, EXIT, registerAppCommands } from './app-commands.ts';
 import { registerClientCommands } from './client-commands.ts';
+import { registerLifecycleCommands } from './lifecycle-commands.ts';
 import { registerStoreCommands } from './store-commands.ts';
 
 const program = new Command('bindery')
@@ -25,6 +26,7 @@ program
 registerAppCommands(program);
 registerStoreCommands(program);
 registerClientCommands(program);
+registerLifecycleCommands(program);
 
 /** What a person can do about an answer (or no answer) from the server. */
 function explain(error: BinderyError): { message: string; exitCode: number } {

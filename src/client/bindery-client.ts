@@ -5,7 +5,7 @@
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { BinderyError } from './errors.ts';
+import { BinderyError, RetCode } from './errors.ts';
 import { REGIONS, type RegionName } from './regions.ts';
 import { mergeBatch, mergeQuery, splitBatch, splitQuery } from './split.ts';
 import { Transport } from './transport.ts';
@@ -15,6 +15,8 @@ import type {
   BatchoperateRequest,
   BatchoperateResponse,
   BindingRecord,
+  FeedbackItem,
+  FeedbackResponse,
   HistoryEntry,
   HistoryFilter,
   HistoryPage,
@@ -22,7 +24,10 @@ import type {
   Platform,
   QueryRequest,
   QueryResponse,
+  RestoreResponse,
+  SeenResponse,
   TokenInfo,
+  TpnsStatus,
 } from './types.ts';
 
 export interface BinderyClientOptions {
@@ -51,6 +56,24 @@ export interface ImportOptions {
 }
 
 const toRef = (account: string | AccountRef): AccountRef => (typeof account === 'string' ? { account } : account);
+
+export interface ReadOptions {
+  /** Show quarantined tokens too (each binding carries its state and reason). */
+  includeQuarantined?: boolean;
+}
+
+/** Items per feedback or seen request: the server's limit. */
+const LIFECYCLE_CHUNK = 1000;
+
+/** Per-item answers of several requests as one: the codes in order, the worst status. */
+function mergeStatus(parts: (TpnsStatus & { result: string[] })[]): TpnsStatus & { result: string[] } {
+  const result = parts.flatMap((p) => p.result);
+  const failed = result.filter((code) => code !== '0').length;
+  const retCode = failed === 0 ? RetCode.OK : failed === result.length ? RetCode.ALL_FAILED : RetCode.SOME_FAILED;
+  const messages = parts.filter((p) => p.ret_code !== 0).map((p) => p.err_msg);
+  const errMsg = retCode === RetCode.OK ? 'ok' : messages.join('; ');
+  return { ret_code: retCode, err_msg: errMsg, retCode, errMsg, result };
+}
 
 export class BinderyClient {
   private readonly transport: Transport;
@@ -144,20 +167,66 @@ export class BinderyClient {
     return answer.token_accounts?.[0]?.account_list ?? [];
   }
 
-  /** GET /api/v1/accounts/{account}/tokens: tokens with platform and bound_at. */
-  async accountTokens(account: string, accountType = 0): Promise<TokenInfo[]> {
-    const path = `/api/v1/accounts/${encodeURIComponent(account)}/tokens?account_type=${accountType}`;
+  /** GET /api/v1/accounts/{account}/tokens: tokens with platform, bound_at, last_seen_at and state. */
+  async accountTokens(account: string, accountType = 0, options: ReadOptions = {}): Promise<TokenInfo[]> {
+    const include = options.includeQuarantined ? '&include=quarantined' : '';
+    const path = `/api/v1/accounts/${encodeURIComponent(account)}/tokens?account_type=${accountType}${include}`;
     return (await this.transport.json<{ tokens: TokenInfo[] }>({ method: 'GET', path })).tokens;
   }
 
-  /** GET /api/v1/tokens/{token}/accounts: accounts with platform and bound_at. */
-  async tokenAccounts(token: string): Promise<AccountInfo[]> {
+  /** GET /api/v1/tokens/{token}/accounts: accounts with platform, bound_at, last_seen_at and state. */
+  async tokenAccounts(token: string, options: ReadOptions = {}): Promise<AccountInfo[]> {
+    const include = options.includeQuarantined ? '?include=quarantined' : '';
     return (
       await this.transport.json<{ accounts: AccountInfo[] }>({
         method: 'GET',
-        path: `/api/v1/tokens/${encodeURIComponent(token)}/accounts`,
+        path: `/api/v1/tokens/${encodeURIComponent(token)}/accounts${include}`,
       })
     ).accounts;
+  }
+
+  /**
+   * POST /api/v1/feedback: push providers' answers as they come; dead tokens are quarantined.
+   * Sent 1,000 items per request, in order; `result` and `outcomes` come back in item order.
+   */
+  async reportFeedback(items: FeedbackItem[]): Promise<FeedbackResponse> {
+    const parts: FeedbackResponse[] = [];
+    for (let i = 0; i < items.length || i === 0; i += LIFECYCLE_CHUNK) {
+      parts.push(
+        await this.transport.json<FeedbackResponse>({
+          method: 'POST',
+          path: '/api/v1/feedback',
+          body: JSON.stringify({ items: items.slice(i, i + LIFECYCLE_CHUNK) }),
+          idempotent: true,
+        }),
+      );
+    }
+    return { ...mergeStatus(parts), outcomes: parts.flatMap((p) => p.outcomes) };
+  }
+
+  /** POST /api/v1/tokens/seen: these tokens are active now (their last_seen_at), 1,000 per request. */
+  async markSeen(tokens: string[]): Promise<SeenResponse> {
+    const parts: SeenResponse[] = [];
+    for (let i = 0; i < tokens.length || i === 0; i += LIFECYCLE_CHUNK) {
+      parts.push(
+        await this.transport.json<SeenResponse>({
+          method: 'POST',
+          path: '/api/v1/tokens/seen',
+          body: JSON.stringify({ tokens: tokens.slice(i, i + LIFECYCLE_CHUNK) }),
+          idempotent: true,
+        }),
+      );
+    }
+    return { ...mergeStatus(parts), outcomes: parts.flatMap((p) => p.outcomes) };
+  }
+
+  /** POST /api/v1/tokens/{token}/restore: lift its quarantine. Throws a BinderyError (10110008) for an unknown token. */
+  async restore(token: string): Promise<RestoreResponse> {
+    return this.transport.json<RestoreResponse>({
+      method: 'POST',
+      path: `/api/v1/tokens/${encodeURIComponent(token)}/restore`,
+      idempotent: true,
+    });
   }
 
   /** One page of GET /api/v1/history. */

@@ -46,13 +46,24 @@ export interface QueryResponse extends TpnsStatus {
   token_accounts?: { token: string; account_list: Required<AccountRef>[] }[];
 }
 
-export interface TokenInfo {
+/** A binding's lifecycle, in the /api/v1 reads. */
+export interface Lifecycle {
+  /** The last bind, restore or report of activity (ISO 8601). */
+  last_seen_at: string;
+  /** Quarantined tokens are left out of query answers and shown only with includeQuarantined. */
+  state: 'active' | 'quarantined';
+  quarantined_at?: string;
+  /** The provider's answer that quarantined it, e.g. "apns: Unregistered (410)". */
+  quarantine_reason?: string;
+}
+
+export interface TokenInfo extends Lifecycle {
   token: string;
   platform: Platform | null;
   bound_at: string;
 }
 
-export interface AccountInfo {
+export interface AccountInfo extends Lifecycle {
   account: string;
   account_type: number;
   platform: Platform | null;
@@ -103,6 +114,45 @@ export interface BindingRecord {
   account_type?: number;
   platform?: Platform | null;
   bound_at?: string;
+  last_seen_at?: string;
+  state?: 'active' | 'quarantined';
+  quarantined_at?: string;
+  quarantine_reason?: string;
+}
+
+export type PushProvider = 'apns' | 'fcm' | 'hms' | 'expo' | 'webpush';
+
+/** A push provider's answer to a send, as a send service receives it. */
+export interface FeedbackItem {
+  token: string;
+  provider: PushProvider;
+  /** The provider's own reason (APNs "Unregistered", FCM "UNREGISTERED", HMS "80300007", ...); or give status alone. */
+  reason?: string;
+  /** The HTTP status of the provider's answer. */
+  status?: number;
+  /** When the provider answered: Unix ms or ISO 8601; default now. A token bound again after it stays active. */
+  at?: number | string;
+}
+
+export interface FeedbackResponse extends TpnsStatus {
+  /** One per item: "0" or its error code. */
+  result: string[];
+  outcomes: {
+    class: 'invalid' | 'transient' | 'unknown' | null;
+    action: 'quarantined' | 'already_quarantined' | 'stale' | 'counted' | 'no_binding' | 'refused';
+    /** What was wrong, for an item that failed. */
+    err_msg?: string;
+  }[];
+}
+
+export interface SeenResponse extends TpnsStatus {
+  result: string[];
+  outcomes: { action: 'seen' | 'already_quarantined' | 'no_binding' | 'refused'; err_msg?: string }[];
+}
+
+export interface RestoreResponse extends TpnsStatus {
+  token: string;
+  action: 'restored' | 'active';
 }
 
 export interface ImportSummary {

@@ -21,7 +21,10 @@ export class AppStateError extends Error {
 export const POLICY_LIMITS = {
   maxTokensPerAccount: { min: 1, max: 10_000, wire: 'max_tokens_per_account' },
   maxAccountsPerToken: { min: 1, max: 1_000, wire: 'max_accounts_per_token' },
+  quarantineDays: { min: 1, max: 3650, wire: 'quarantine_days' },
+  expiryWarningDays: { min: 0, max: 3650, wire: 'expiry_warning_days' },
 } as const;
+const TTL_LIMITS = { min: 1, max: 3650 } as const;
 
 const ACCESS_ID = /^[0-9]{1,20}$/;
 const SECRET_KEY = /^[0-9a-f]{32}$/;
@@ -118,7 +121,27 @@ function checkPolicy(policy: Partial<AppPolicy>): Partial<AppPolicy> {
     }
     checked.bindingRules = policy.bindingRules;
   }
+  const ttl = policy.tokenTtlDays;
+  if (ttl !== undefined) {
+    if (ttl !== null && (!Number.isInteger(ttl) || ttl < TTL_LIMITS.min || ttl > TTL_LIMITS.max)) {
+      throw new AppInputError(
+        `token_ttl_days must be a whole number from ${TTL_LIMITS.min} to ${TTL_LIMITS.max}, or null to turn ` +
+          `expiry off, got ${String(ttl)}`,
+      );
+    }
+    checked.tokenTtlDays = ttl;
+  }
   return checked;
+}
+
+/** The warning must come before the expiry it announces. */
+function checkExpiry(policy: AppPolicy): void {
+  if (policy.tokenTtlDays !== null && policy.expiryWarningDays >= policy.tokenTtlDays) {
+    throw new AppInputError(
+      `expiry_warning_days (${policy.expiryWarningDays}) must be less than token_ttl_days (${policy.tokenTtlDays}): ` +
+        'the warning goes out that many days before a token expires',
+    );
+  }
 }
 
 export class AppService {
@@ -143,6 +166,7 @@ export class AppService {
       throw new AppInputError('the SecretKey must be 32 lowercase hex characters (like a TPNS SecretKey)');
     }
     const policy = { ...DEFAULT_POLICY, ...checkPolicy(input.policy ?? {}) };
+    checkExpiry(policy);
     const secretKey = input.secretKey ?? newSecretKey();
     if (input.accessId !== undefined)
       return this.store.createApp({ accessId: input.accessId, name, secretKey, policy });
@@ -201,7 +225,13 @@ export class AppService {
   async update(accessId: string, changes: AppChanges): Promise<App | undefined> {
     const patch: AppPatch = {};
     if (changes.name !== undefined) patch.name = checkName(changes.name);
-    if (changes.policy !== undefined) patch.policy = checkPolicy(changes.policy);
+    if (changes.policy !== undefined) {
+      patch.policy = checkPolicy(changes.policy);
+      if (patch.policy.tokenTtlDays !== undefined || patch.policy.expiryWarningDays !== undefined) {
+        const app = await this.store.findApp(accessId);
+        if (app) checkExpiry({ ...app.policy, ...patch.policy });
+      }
+    }
     if (changes.rateLimit !== undefined)
       patch.rateLimit = changes.rateLimit === null ? null : checkRateLimit(changes.rateLimit);
     if (changes.webhookUrl !== undefined) {

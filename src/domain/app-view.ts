@@ -20,6 +20,11 @@ export const AppViewSchema = Type.Object({
   max_tokens_per_account: Type.Integer(),
   max_accounts_per_token: Type.Integer(),
   binding_rules: BindingRulesSchema,
+  quarantine_days: Type.Integer({ description: 'days a quarantined token keeps its bindings before they are purged' }),
+  token_ttl_days: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'tokens not seen this many days are quarantined (cause expired); null: never',
+  }),
+  expiry_warning_days: Type.Integer({ description: 'token.expiring is sent this many days before that' }),
   rate_limit_per_second: Type.Union([Type.Number(), Type.Null()]),
   rate_limit_burst: Type.Union([Type.Integer(), Type.Null()]),
   webhook_url: Type.Union([Type.String(), Type.Null()]),
@@ -28,6 +33,7 @@ export const AppViewSchema = Type.Object({
   bindings: Type.Optional(Type.Integer()),
   tokens: Type.Optional(Type.Integer()),
   accounts: Type.Optional(Type.Integer()),
+  quarantined: Type.Optional(Type.Integer({ description: 'tokens in quarantine' })),
 });
 
 export type AppView = Static<typeof AppViewSchema>;
@@ -45,11 +51,21 @@ export function appView(
     max_tokens_per_account: app.policy.maxTokensPerAccount,
     max_accounts_per_token: app.policy.maxAccountsPerToken,
     binding_rules: app.policy.bindingRules,
+    quarantine_days: app.policy.quarantineDays,
+    token_ttl_days: app.policy.tokenTtlDays,
+    expiry_warning_days: app.policy.expiryWarningDays,
     rate_limit_per_second: app.rateLimit?.perSecond ?? null,
     rate_limit_burst: app.rateLimit?.burst ?? null,
     webhook_url: app.webhook?.url ?? null,
     ...(show.webhookSecret && app.webhook ? { webhook_secret: app.webhook.secret } : {}),
     created_at: new Date(app.createdAt).toISOString(),
-    ...(app.counts ? { bindings: app.counts.bindings, tokens: app.counts.tokens, accounts: app.counts.accounts } : {}),
+    ...(app.counts
+      ? {
+          bindings: app.counts.bindings,
+          tokens: app.counts.tokens,
+          accounts: app.counts.accounts,
+          quarantined: app.counts.quarantined,
+        }
+      : {}),
   };
 }

@@ -24,7 +24,10 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         { name: 'TPNS', description: 'The TPNS Account API v3 endpoints' },
         { name: 'bindings', description: 'Bindings with their metadata' },
         { name: 'history', description: 'Every change, with its cause' },
-        { name: 'lifecycle', description: "Dead tokens from providers' answers, activity and expiry, quarantine and restore" },
+        {
+          name: 'lifecycle',
+          description: "Dead tokens from providers' answers, activity and expiry, quarantine and restore",
+        },
         { name: 'bulk', description: 'Export and import of all bindings, NDJSON' },
         { name: 'admin', description: 'Apps, policies, secrets and webhooks (Bearer BINDERY_ADMIN_TOKEN)' },
         { name: 'operations', description: 'Health, readiness and metrics' },

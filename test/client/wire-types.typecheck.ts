@@ -20,6 +20,9 @@ type Checks = [
   Accepts<Sdk.TpnsStatus, Static<typeof Tpns.StatusResponse>>,
   Accepts<Sdk.QueryResponse, Static<typeof Tpns.QueryResponse> & { result: string[] }>,
   Accepts<Sdk.BatchoperateResponse, Static<typeof Tpns.BatchoperateResponse> & { result: string[] }>,
+  Accepts<Sdk.FeedbackResponse, Static<typeof Api.FeedbackResponse>>,
+  Accepts<Sdk.SeenResponse, Static<typeof Api.SeenResponse>>,
+  Accepts<Sdk.RestoreResponse, Static<typeof Api.RestoreResponse>>,
 ];
 
 export type { Checks };

@@ -8,11 +8,38 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { type AppChanges, AppInputError, type AppService, AppStateError } from '../../domain/app-service.ts';
 import { AppViewSchema, appView, BindingRulesSchema } from '../../domain/app-view.ts';
+import type { AppPolicy } from '../../domain/types.ts';
 import { AppExistsError, apiError } from '../../errors.ts';
 import { bearerGuard, type FailedAuthThrottle } from '../bearer-guard.ts';
 import { parseJsonObject } from '../tpns/parse-body.ts';
 import { errorResponses } from '../tpns/schemas.ts';
 import { type LookupOptions, registerLookups } from './lookup-routes.ts';
+
+/** The token lifecycle's policy fields, as create and patch take them. */
+const lifecyclePolicy = {
+  quarantine_days: Type.Optional(Type.Integer({ description: 'days a quarantined token is kept before it is purged' })),
+  token_ttl_days: Type.Optional(
+    Type.Union([Type.Integer(), Type.Null()], { description: 'quarantine tokens unseen this long; null: never' }),
+  ),
+  expiry_warning_days: Type.Optional(Type.Integer({ description: 'token.expiring goes out this many days before' })),
+};
+
+/** The policy fields of a create or patch body, as an AppPolicy patch. */
+const policyOf = (b: {
+  max_tokens_per_account?: number;
+  max_accounts_per_token?: number;
+  binding_rules?: AppPolicy['bindingRules'];
+  quarantine_days?: number;
+  token_ttl_days?: number | null;
+  expiry_warning_days?: number;
+}): Partial<AppPolicy> => ({
+  maxTokensPerAccount: b.max_tokens_per_account,
+  maxAccountsPerToken: b.max_accounts_per_token,
+  bindingRules: b.binding_rules,
+  quarantineDays: b.quarantine_days,
+  tokenTtlDays: b.token_ttl_days,
+  expiryWarningDays: b.expiry_warning_days,
+});
 
 const CreateBody = Type.Object(
   {
@@ -22,6 +49,7 @@ const CreateBody = Type.Object(
     max_tokens_per_account: Type.Optional(Type.Integer()),
     max_accounts_per_token: Type.Optional(Type.Integer()),
     binding_rules: Type.Optional(BindingRulesSchema),
+    ...lifecyclePolicy,
   },
   { additionalProperties: false },
 );
@@ -32,6 +60,7 @@ const PatchBody = Type.Object(
     max_tokens_per_account: Type.Optional(Type.Integer()),
     max_accounts_per_token: Type.Optional(Type.Integer()),
     binding_rules: Type.Optional(BindingRulesSchema),
+    ...lifecyclePolicy,
     rate_limit: Type.Optional(
       Type.Union([Type.Object({ per_second: Type.Number(), burst: Type.Integer() }), Type.Null()], {
         description: 'null turns it off',
@@ -129,11 +158,7 @@ export async function adminRoutes(fastify: FastifyInstance, options: AdminRouteO
           name: b.name,
           accessId: b.access_id,
           secretKey: b.secret_key,
-          policy: {
-            maxTokensPerAccount: b.max_tokens_per_account,
-            maxAccountsPerToken: b.max_accounts_per_token,
-            bindingRules: b.binding_rules,
-          },
+          policy: policyOf(b),
         }),
       );
       return reply.status(201).send(appView(created, { secret: true }));
@@ -164,7 +189,7 @@ export async function adminRoutes(fastify: FastifyInstance, options: AdminRouteO
       schema: {
         tags: ['admin'],
         security,
-        summary: 'Change the name, caps, rate limit or webhook',
+        summary: 'Change the name, caps, binding rules, lifecycle policy, rate limit or webhook',
         params: AccessIdParams,
         body: PatchBody,
         response: { 200: AppViewSchema, ...errorResponses },
@@ -174,17 +199,8 @@ export async function adminRoutes(fastify: FastifyInstance, options: AdminRouteO
       const b = request.body;
       const changes: AppChanges = {};
       if (b.name !== undefined) changes.name = b.name;
-      if (
-        b.max_tokens_per_account !== undefined ||
-        b.max_accounts_per_token !== undefined ||
-        b.binding_rules !== undefined
-      ) {
-        changes.policy = {
-          maxTokensPerAccount: b.max_tokens_per_account,
-          maxAccountsPerToken: b.max_accounts_per_token,
-          bindingRules: b.binding_rules,
-        };
-      }
+      const policy = policyOf(b);
+      if (Object.values(policy).some((v) => v !== undefined)) changes.policy = policy;
       if (b.rate_limit !== undefined)
         changes.rateLimit = b.rate_limit && { perSecond: b.rate_limit.per_second, burst: b.rate_limit.burst };
       if (b.webhook !== undefined) changes.webhookUrl = b.webhook === null ? null : b.webhook.url;

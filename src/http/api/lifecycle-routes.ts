@@ -41,6 +41,9 @@ function outcomesOf(result: BatchResult | undefined, count: number): ElementOutc
 
 const NO_BINDING = 'no_binding';
 
+/** A failed item's message, for its entry in `outcomes`. */
+const failed = (item: ItemResult) => (item.code === RetCode.OK ? {} : { err_msg: item.message ?? 'failed' });
+
 export async function lifecycleRoutes(fastify: FastifyInstance, options: LifecycleRouteOptions): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { store, maxTokenBytes, metrics } = options;
@@ -100,7 +103,7 @@ export async function lifecycleRoutes(fastify: FastifyInstance, options: Lifecyc
           shown.map((s) => s.item),
           'items',
         ),
-        outcomes: shown.map((s) => ({ class: s.class, action: s.action })),
+        outcomes: shown.map((s) => ({ class: s.class, action: s.action, ...failed(s.item) })),
       };
     },
   );
@@ -139,7 +142,7 @@ export async function lifecycleRoutes(fastify: FastifyInstance, options: Lifecyc
           shown.map((s) => s.item),
           'tokens',
         ),
-        outcomes: shown.map((s) => ({ action: s.action })),
+        outcomes: shown.map((s) => ({ action: s.action, ...failed(s.item) })),
       };
     },
   );

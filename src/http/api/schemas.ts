@@ -75,6 +75,7 @@ export const FeedbackResponse = Type.Object({
         ['quarantined', 'already_quarantined', 'stale', 'counted', 'no_binding', 'refused'].map((a) => Type.Literal(a)),
         { description: 'stale: the token was bound again after the answer, so it stays active' },
       ),
+      err_msg: Type.Optional(Type.String({ description: 'what was wrong, for an item that failed' })),
     }),
     { description: 'one per item' },
   ),
@@ -91,6 +92,7 @@ export const SeenResponse = Type.Object({
           description: 'a quarantined token is not refreshed: re-bind or restore it',
         },
       ),
+      err_msg: Type.Optional(Type.String({ description: 'what was wrong, for a token that failed' })),
     }),
   ),
 });
