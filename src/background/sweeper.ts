@@ -1,9 +1,28 @@
-/** Deletes history past its retention, idempotency keys past 24 h, and finished webhook events past the retention. */
+/**
+ * Deletes history past its retention, idempotency keys past 24 h, and finished webhook events past
+ * the retention; and runs each app's token lifecycle: warns of expiry, quarantines tokens unseen
+ * for token_ttl_days (cause expired), purges tokens quarantined for quarantine_days. The lifecycle
+ * goes through the single write path, a slice of tokens per transaction, so that no write waits
+ * behind a sweep for long and each step is in history and events like any change.
+ */
 import type { FastifyBaseLogger } from 'fastify';
+import type { LifecycleAction } from '../domain/apply-lifecycle.ts';
+import { writeBatch } from '../domain/run-batch.ts';
+import { DAY_MS } from '../domain/types.ts';
+import { AppNotFoundError } from '../errors.ts';
 import { type BindingStore, IDEMPOTENCY_WINDOW_MS, type SweepCounts } from '../store/store.ts';
 import { logRoundFailure } from './round-failure.ts';
 
-const DAY_MS = 86_400_000;
+/** Tokens per lifecycle transaction. */
+export const LIFECYCLE_SLICE = 500;
+/** Slices per app per sweep: a backlog larger than this is worked off over the next sweeps. */
+const MAX_SLICES = 200;
+
+export interface LifecycleCounts {
+  warned: number;
+  expired: number;
+  purged: number;
+}
 
 export class Sweeper {
   private timer: NodeJS.Timeout | null = null;
@@ -27,7 +46,7 @@ export class Sweeper {
     if (this.timer) clearInterval(this.timer);
   }
 
-  async sweep(now = Date.now()): Promise<SweepCounts> {
+  async sweep(now = Date.now()): Promise<SweepCounts & LifecycleCounts> {
     const retention = now - this.options.retentionDays * DAY_MS;
     const counts = await this.store.sweep({
       historyBefore: retention,
@@ -36,6 +55,34 @@ export class Sweeper {
     });
     if (counts.history + counts.idempotency + counts.webhooks > 0)
       this.log.info({ swept: counts }, 'swept old records');
-    return counts;
+    const lifecycle = await this.sweepLifecycle(now);
+    return { ...counts, ...lifecycle };
+  }
+
+  /** Every app's due tokens, a slice at a time, until none is due. */
+  async sweepLifecycle(now: number): Promise<LifecycleCounts> {
+    const total: LifecycleCounts = { warned: 0, expired: 0, purged: 0 };
+    for (const app of await this.store.listApps()) {
+      const counts: LifecycleCounts = { warned: 0, expired: 0, purged: 0 };
+      for (let slice = 0; slice < MAX_SLICES; slice++) {
+        const result = await writeBatch(this.store, app.id, { kind: 'sweep', now, limit: LIFECYCLE_SLICE }).catch(
+          (error: unknown) => {
+            if (error instanceof AppNotFoundError) return undefined; // deleted meanwhile
+            throw error;
+          },
+        );
+        if (!result || result.outcomes.length === 0) break;
+        for (const { action } of result.outcomes) if (isCounted(action)) counts[action]++;
+      }
+      if (counts.warned + counts.expired + counts.purged > 0)
+        this.log.info({ accessId: app.accessId, lifecycle: counts }, 'token lifecycle: warned, expired, purged');
+      total.warned += counts.warned;
+      total.expired += counts.expired;
+      total.purged += counts.purged;
+    }
+    return total;
   }
 }
+
+const isCounted = (action: LifecycleAction | undefined): action is keyof LifecycleCounts =>
+  action === 'warned' || action === 'expired' || action === 'purged';

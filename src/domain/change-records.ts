@@ -79,17 +79,19 @@ const accountsOf = (bindings: Binding[]) => bindings.map((b) => ({ account: b.ac
 /**
  * Bindings that appeared or disappeared, an event each (a refresh of an existing binding changes
  * no membership, so it makes none); tokens quarantined, restored or warned of expiry, an event
- * per token with the accounts it concerns.
+ * per token with the accounts it concerns, where the token's first such change was.
  */
 export function webhookEvents(changes: Change[], command: WriteCommand, policy: AppPolicy): WebhookEventRecord[] {
-  const events: WebhookEventRecord[] = [];
   const who = actor(command);
-  const byToken = new Map<string, { type: WebhookEventType; cause: string; bindings: Binding[] }>();
+  const slots: (WebhookEventRecord | TokenEvent)[] = [];
+  const byToken = new Map<string, TokenEvent>();
   const ofToken = (type: WebhookEventType, cause: string, binding: Binding) => {
     const key = `${type}\u0000${binding.token}`;
     const entry = byToken.get(key);
-    if (entry) entry.bindings.push(binding);
-    else byToken.set(key, { type, cause, bindings: [binding] });
+    if (entry) return void entry.bindings.push(binding);
+    const created: TokenEvent = { type, cause, bindings: [binding] };
+    byToken.set(key, created);
+    slots.push(created);
   };
   for (const change of changes) {
     if (change.kind === 'platform' || (change.kind === 'put' && !change.created)) continue;
@@ -102,7 +104,7 @@ export function webhookEvents(changes: Change[], command: WriteCommand, policy: 
       continue;
     }
     const b = change.binding;
-    events.push({
+    slots.push({
       type: change.kind === 'put' ? 'binding.created' : 'binding.deleted',
       payload: JSON.stringify({
         token: b.token,
@@ -118,30 +120,34 @@ export function webhookEvents(changes: Change[], command: WriteCommand, policy: 
       }),
     });
   }
-  for (const { type, cause, bindings } of byToken.values()) {
-    const first = bindings[0]!;
-    const lastSeen = new Date(first.lastSeenAt).toISOString();
-    const expiresAt =
-      type === 'token.expiring' && policy.tokenTtlDays !== null
-        ? new Date(
-            Math.max(
-              first.lastSeenAt + policy.tokenTtlDays * DAY_MS,
-              (first.expiryWarnedAt ?? 0) + policy.expiryWarningDays * DAY_MS,
-            ),
-          ).toISOString()
-        : undefined;
-    events.push({
-      type,
-      payload: JSON.stringify({
-        token: first.token,
-        cause,
-        ...(type === 'token.quarantined' ? { reason: first.quarantineReason } : {}),
-        ...(expiresAt ? { expires_at: expiresAt } : {}),
-        last_seen_at: lastSeen,
-        accounts: accountsOf(bindings),
-        request_id: who.requestId,
-      }),
-    });
-  }
-  return events;
+  return slots.map((slot) => ('payload' in slot ? slot : tokenEvent(slot, policy, who.requestId)));
+}
+
+interface TokenEvent {
+  type: WebhookEventType;
+  cause: string;
+  bindings: Binding[];
+}
+
+function tokenEvent({ type, cause, bindings }: TokenEvent, policy: AppPolicy, requestId: string | null) {
+  const first = bindings[0]!;
+  const expiresAt =
+    type === 'token.expiring' && policy.tokenTtlDays !== null
+      ? Math.max(
+          first.lastSeenAt + policy.tokenTtlDays * DAY_MS,
+          (first.expiryWarnedAt ?? 0) + policy.expiryWarningDays * DAY_MS,
+        )
+      : undefined;
+  return {
+    type,
+    payload: JSON.stringify({
+      token: first.token,
+      cause,
+      ...(type === 'token.quarantined' ? { reason: first.quarantineReason } : {}),
+      ...(expiresAt !== undefined ? { expires_at: new Date(expiresAt).toISOString() } : {}),
+      last_seen_at: new Date(first.lastSeenAt).toISOString(),
+      accounts: accountsOf(bindings),
+      request_id: requestId,
+    }),
+  };
 }

@@ -14,7 +14,8 @@ describe('sweeper', () => {
     const { store, app } = await sqliteStoreWithApp(t);
     await writeBatch(store, app.id, bindAlice('t1'));
     const sweeper = new Sweeper(store, { intervalMs: 60_000, retentionDays: 30 }, log);
-    assert.deepEqual(await sweeper.sweep(Date.now() + 29 * DAY), { history: 0, idempotency: 0, webhooks: 0 });
-    assert.deepEqual(await sweeper.sweep(Date.now() + 31 * DAY), { history: 1, idempotency: 0, webhooks: 0 });
+    const none = { warned: 0, expired: 0, purged: 0 };
+    assert.deepEqual(await sweeper.sweep(Date.now() + 29 * DAY), { history: 0, idempotency: 0, webhooks: 0, ...none });
+    assert.deepEqual(await sweeper.sweep(Date.now() + 31 * DAY), { history: 1, idempotency: 0, webhooks: 0, ...none });
   });
 });

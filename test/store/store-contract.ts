@@ -10,6 +10,7 @@ import { asBound, DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { AppExistsError, AppNotFoundError } from '../../src/errors.ts';
 import type { BindingStore } from '../../src/store/store.ts';
 import { allBindings } from '../support/helpers.ts';
+import { lifecycleContract } from './store-contract-lifecycle.ts';
 import { operationsContract } from './store-contract-operations.ts';
 
 export interface StoreFactory {
@@ -57,6 +58,7 @@ async function accountsOf(store: BindingStore, app: App, token: string): Promise
 export function storeContract(name: string, factory: StoreFactory): void {
   describe(`BindingStore contract: ${name}`, () => {
     operationsContract(factory);
+    lifecycleContract(factory);
 
     describe('apps', () => {
       it('creates, finds, lists, updates and deletes apps', async (t) => {
