@@ -96,7 +96,9 @@ export function registerLifecycleCommands(program: Command): void {
         const answer = await bindery.reportFeedback(chunk.map((c) => c.item as FeedbackItem));
         answer.outcomes.forEach((outcome, i) => {
           counts[outcome.action]++;
-          if (outcome.err_msg) refuse(chunk[i]!.line, outcome.err_msg.replace(/^items\[\d+\]\.?/, ''));
+          // Refusals are the file's mistakes, shown by line; tokens without bindings are only counted.
+          if (outcome.action === 'refused')
+            refuse(chunk[i]!.line, outcome.err_msg?.replace(/^items\[\d+\](?:: |\.)/, '') ?? '');
         });
         sent += chunk.length;
         chunk = [];
@@ -107,6 +109,7 @@ export function registerLifecycleCommands(program: Command): void {
         for await (const entry of readItems(file, chosen)) {
           if ('error' in entry) {
             counts.refused++;
+            sent++;
             refuse(entry.line, entry.error);
             continue;
           }
@@ -126,7 +129,7 @@ export function registerLifecycleCommands(program: Command): void {
             `${counts.counted} transient, ${counts.no_binding} unknown tokens, ${counts.refused} refused\n`,
         );
         for (const refusal of refusals) process.stdout.write(`  ${refusal}\n`);
-        const unshown = counts.refused + counts.no_binding - refusals.length;
+        const unshown = counts.refused - refusals.length;
         if (unshown > 0) process.stdout.write(`  … and ${unshown} more\n`);
       }
       if (counts.refused + counts.no_binding > 0) process.exitCode = EXIT.PARTIAL;

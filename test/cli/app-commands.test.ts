@@ -104,7 +104,7 @@ describe('bindery app …', () => {
     const lines = list.stdout.trimEnd().split('\n');
     assert.match(
       lines[0]!,
-      /^ACCESS ID +NAME +RULES +MAX TOKENS\/ACCOUNT +MAX ACCOUNTS\/TOKEN +BINDINGS +TOKENS +ACCOUNTS +RATE LIMIT\/S +WEBHOOK$/,
+      /^ACCESS ID +NAME +RULES +MAX TOKENS\/ACCOUNT +MAX ACCOUNTS\/TOKEN +BINDINGS +TOKENS +ACCOUNTS +QUARANTINED +TTL DAYS +RATE LIMIT\/S +WEBHOOK$/,
     );
     assert.equal(lines.length, 3);
     const column = (line: string) => line.indexOf('tpns');

@@ -178,7 +178,7 @@ describe('bindery export / import', () => {
     assert.equal(cli(['export', '--output', join(dir, 'a.csv')], source).status, 0);
     assert.equal(
       readFileSync(join(dir, 'a.csv'), 'utf8').split('\n')[0],
-      'token,account,account_type,platform,bound_at',
+      'token,account,account_type,platform,bound_at,last_seen_at,state,quarantined_at,quarantine_reason',
     );
     const result = cli(['import', join(dir, 'a.csv'), '--json'], target);
     assert.deepEqual(JSON.parse(result.stdout).imported, 2);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { AppService } from '../../src/domain/app-service.ts';
+import { DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/sqlite-schema.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { tempDir } from '../support/helpers.ts';
@@ -46,7 +47,7 @@ describe('deleted apps', () => {
       }
       assert.deepEqual(
         await store.countBindings(successor.id),
-        { bindings: 0, tokens: 0, accounts: 0 },
+        { bindings: 0, tokens: 0, accounts: 0, quarantined: 0 },
         'nothing was written into the new app',
       );
       assert.notEqual(successor.id, doomed.id, 'the new app got an id of its own');
@@ -89,7 +90,7 @@ describe('deleted apps', () => {
     const five = await store.findApp('1500000005');
     assert.deepEqual(
       [one?.id, one?.secretKey, five?.id, five?.policy],
-      [1, 'k1', 5, { maxTokensPerAccount: 3, maxAccountsPerToken: 1, bindingRules: 'append' }],
+      [1, 'k1', 5, { ...DEFAULT_POLICY, maxTokensPerAccount: 3, maxAccountsPerToken: 1 }],
     );
     const service = new AppService(store, 0);
     const six = await service.create({ name: 'six' });

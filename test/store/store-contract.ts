@@ -124,12 +124,12 @@ export function storeContract(name: string, factory: StoreFactory): void {
         const b = await newApp(store, '1500000002');
         await outcomesOf(store, a.id, cmd([bind('t1', acc('alice')), bind('t2', acc('alice'))]));
         await outcomesOf(store, b.id, cmd([bind('t1', acc('alice'))]));
-        assert.deepEqual(await store.countBindings(a.id), { bindings: 2, tokens: 2, accounts: 1 });
+        assert.deepEqual(await store.countBindings(a.id), { bindings: 2, tokens: 2, accounts: 1, quarantined: 0 });
         await store.deleteApp(a.accessId);
-        assert.deepEqual(await store.countBindings(a.id), { bindings: 0, tokens: 0, accounts: 0 });
+        assert.deepEqual(await store.countBindings(a.id), { bindings: 0, tokens: 0, accounts: 0, quarantined: 0 });
         assert.deepEqual(await tokensOf(store, b, acc('alice')), ['t1']);
         await assert.rejects(outcomesOf(store, a.id, cmd([bind('t3', acc('alice'))])), AppNotFoundError);
-        assert.deepEqual(await store.countBindings(a.id), { bindings: 0, tokens: 0, accounts: 0 });
+        assert.deepEqual(await store.countBindings(a.id), { bindings: 0, tokens: 0, accounts: 0, quarantined: 0 });
       });
     });
 
@@ -345,7 +345,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
         assert.deepEqual(await accountsOf(store, app, 't1'), ['bob/0']);
         assert.deepEqual(await accountsOf(store, app, 't2'), []);
         assert.deepEqual(await tokensOf(store, app, acc('alice')), []);
-        assert.deepEqual(await store.countBindings(app.id), { bindings: 1, tokens: 1, accounts: 1 });
+        assert.deepEqual(await store.countBindings(app.id), { bindings: 1, tokens: 1, accounts: 1, quarantined: 0 });
       });
 
       it('an element listing more accounts than the cap fails with 1008007 and the others apply', async (t) => {
@@ -435,7 +435,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
           seen.find((b) => b.token === '😀'),
           rows[0],
         );
-        assert.deepEqual(await store.countBindings(app.id), { bindings: 6, tokens: 4, accounts: 3 });
+        assert.deepEqual(await store.countBindings(app.id), { bindings: 6, tokens: 4, accounts: 3, quarantined: 0 });
         await writeBatch(store, app.id, cmd([bind('new', acc('bob', 2))]));
         assert.deepEqual(
           await tokensOf(store, app, acc('bob', 2)),

@@ -76,7 +76,7 @@ describe('SqliteStore specifics', () => {
     const groups = store.writeStats.groups - before.groups;
     assert.equal(commands, 200);
     assert.ok(groups < 50, `200 concurrent writes took ${groups} commits`);
-    assert.deepEqual(await store.countBindings(app.id), { bindings: 200, tokens: 200, accounts: 200 });
+    assert.deepEqual(await store.countBindings(app.id), { bindings: 200, tokens: 200, accounts: 200, quarantined: 0 });
   });
 
   it('looks accounts up through the account index, never by scanning the app', async (t) => {
