@@ -7,6 +7,8 @@ export interface ModelRow {
   account: string;
   type: number;
   t: number;
+  /** Quarantined: kept, but not answered in queries. */
+  q?: boolean;
 }
 
 export interface ModelAccount {
@@ -79,6 +81,8 @@ export class BindingModel {
           if (request.operator_type === 2 || tpns) {
             this.rows = this.rows.filter((r) => r.token !== token || accounts.some((a) => same(r, token, a)));
           }
+          // The device registered again: a quarantine of the token is lifted.
+          for (const r of this.rows) if (r.token === token) r.q = false;
           for (const a of accounts) bindOne(token, a);
           return '0';
         });
@@ -103,10 +107,44 @@ export class BindingModel {
     }
   }
 
-  /** What query op 2 answers for a token: its accounts, oldest bind first. */
+  /** Provider feedback saying each token is dead: the result code of each. */
+  feedback(tokens: string[]): string[] {
+    return tokens.map((token) => {
+      const rows = this.rows.filter((r) => r.token === token);
+      for (const r of rows) r.q = true;
+      return rows.length > 0 ? '0' : '10110008';
+    });
+  }
+
+  /** Tokens reported seen: nothing an answer shows changes; the result code of each. */
+  seen(tokens: string[]): string[] {
+    return tokens.map((token) => (this.rows.some((r) => r.token === token) ? '0' : '10110008'));
+  }
+
+  /** Restore: the HTTP status of the answer. */
+  restore(token: string): number {
+    const rows = this.rows.filter((r) => r.token === token);
+    for (const r of rows) r.q = false;
+    return rows.length > 0 ? 200 : 404;
+  }
+
+  /** The sweeper, after quarantine_days: quarantined rows are gone. */
+  purge(): void {
+    this.rows = this.rows.filter((r) => !r.q);
+  }
+
+  /** What query op 1 answers for an account: its active tokens, oldest bind first. */
+  tokensOf(account: string, type: number): string[] {
+    return this.rows
+      .filter((r) => r.account === account && r.type === type && !r.q)
+      .sort((a, b) => a.t - b.t)
+      .map((r) => r.token);
+  }
+
+  /** What query op 2 answers for a token: its accounts, oldest bind first; none while it is quarantined. */
   accountsOf(token: string): { account: string; account_type: number }[] {
     return this.rows
-      .filter((r) => r.token === token)
+      .filter((r) => r.token === token && !r.q)
       .sort((a, b) => a.t - b.t)
       .map((r) => ({ account: r.account, account_type: r.type }));
   }

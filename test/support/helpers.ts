@@ -59,7 +59,16 @@ export interface TestServer {
 /** A Fastify instance on a fresh store with one app; tests drive it with app.inject. */
 export async function testServer(t: TestContext, overrides: Partial<Config> = {}): Promise<TestServer> {
   const { store, path } = await sqliteStore(t);
-  const config = testConfig({ spoolDir: join(dirname(path), 'spool'), ...overrides });
+  return serverOn(t, store, { spoolDir: join(dirname(path), 'spool'), ...overrides });
+}
+
+/** As testServer, on a store the caller opened (and closes). */
+export async function serverOn(
+  t: TestContext,
+  store: BindingStore,
+  overrides: Partial<Config> = {},
+): Promise<TestServer> {
+  const config = testConfig(overrides);
   const app = await buildApp(config, store);
   t.after(() => app.close());
   const service = new AppService(store, config.secretGraceSeconds);
