@@ -42,6 +42,7 @@ export const apiError = {
   notFound: (method: string, path: string) =>
     new ApiError(RetCode.INVALID_PARAMETER, 404, `no such endpoint: ${method} ${path}`),
   noSuch: (what: string) => new ApiError(RetCode.INVALID_PARAMETER, 404, what),
+  noBinding: (what: string) => new ApiError(RetCode.NO_BINDING, 404, what),
   conflict: (what: string) => new ApiError(RetCode.INVALID_PARAMETER, 409, what),
   rateLimited: (retryAfterSeconds: number, perSecond: number) =>
     new ApiError(

@@ -53,6 +53,10 @@ export interface BindingRow {
   account_type: number;
   platform: string | null;
   bound_at: string;
+  last_seen_at: string;
+  state: 'active' | 'quarantined';
+  quarantined_at?: string;
+  quarantine_reason?: string;
 }
 
 export interface HistoryRow {

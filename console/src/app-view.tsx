@@ -12,7 +12,16 @@ export function AppDetail({ accessId, onBack }: { accessId: string; onBack: () =
   const [notice, setNotice] = useState('');
   const [secrets, setSecrets] = useState<{ title: string; items: [string, string][] } | null>(null);
   const [confirm, setConfirm] = useState<'rotate' | 'delete' | null>(null);
-  const [caps, setCaps] = useState({ tokens: '', accounts: '', rules: 'append', rate: '', burst: '' });
+  const [caps, setCaps] = useState({
+    tokens: '',
+    accounts: '',
+    rules: 'append',
+    rate: '',
+    burst: '',
+    quarantine: '',
+    ttl: '',
+    warning: '',
+  });
   const [webhook, setWebhook] = useState('');
   const path = `/apps/${encodeURIComponent(accessId)}`;
 
@@ -24,6 +33,9 @@ export function AppDetail({ accessId, onBack }: { accessId: string; onBack: () =
       rules: next.binding_rules,
       rate: next.rate_limit_per_second?.toString() ?? '',
       burst: next.rate_limit_burst?.toString() ?? '',
+      quarantine: String(next.quarantine_days),
+      ttl: next.token_ttl_days?.toString() ?? '',
+      warning: String(next.expiry_warning_days),
     });
     setWebhook(next.webhook_url ?? '');
   };
@@ -61,6 +73,9 @@ export function AppDetail({ accessId, onBack }: { accessId: string; onBack: () =
           max_tokens_per_account: Number(caps.tokens),
           max_accounts_per_token: Number(caps.accounts),
           binding_rules: caps.rules,
+          quarantine_days: Number(caps.quarantine),
+          token_ttl_days: caps.ttl.trim() === '' ? null : Number(caps.ttl),
+          expiry_warning_days: Number(caps.warning),
           rate_limit: rateLimit,
         }),
       );
@@ -115,7 +130,7 @@ export function AppDetail({ accessId, onBack }: { accessId: string; onBack: () =
             {app.name} <code>{app.access_id}</code>
           </h2>
           <p>
-            {app.bindings} bindings · {app.tokens} tokens · {app.accounts} accounts
+            {app.bindings} bindings · {app.tokens} tokens · {app.accounts} accounts · {app.quarantined} quarantined
             {app.previous_secret_valid_until
               ? ` · the previous SecretKey works until ${new Date(app.previous_secret_valid_until).toLocaleString()}`
               : ''}
@@ -157,6 +172,41 @@ export function AppDetail({ accessId, onBack }: { accessId: string; onBack: () =
                 </select>
               </label>
               <label>
+                Days a quarantined token is kept before it is deleted
+                <input
+                  name="quarantine_days"
+                  type="number"
+                  min="1"
+                  max="3650"
+                  required
+                  value={caps.quarantine}
+                  onInput={field((v) => setCaps({ ...caps, quarantine: v }))}
+                />
+              </label>
+              <label>
+                Quarantine tokens not seen for this many days (empty = never)
+                <input
+                  name="token_ttl_days"
+                  type="number"
+                  min="1"
+                  max="3650"
+                  value={caps.ttl}
+                  onInput={field((v) => setCaps({ ...caps, ttl: v }))}
+                />
+              </label>
+              <label>
+                Warn (token.expiring) this many days before
+                <input
+                  name="expiry_warning_days"
+                  type="number"
+                  min="0"
+                  max="3650"
+                  required
+                  value={caps.warning}
+                  onInput={field((v) => setCaps({ ...caps, warning: v }))}
+                />
+              </label>
+              <label>
                 Rate limit, requests per second (empty = off)
                 <input
                   name="rate_limit"
@@ -182,7 +232,7 @@ export function AppDetail({ accessId, onBack }: { accessId: string; onBack: () =
             <form onSubmit={(e) => saveWebhook(e)}>
               <h3>Webhook</h3>
               <label>
-                URL that receives binding.created and binding.deleted
+                URL that receives binding.created, binding.deleted and the token.* events
                 <input
                   name="webhook_url"
                   type="url"

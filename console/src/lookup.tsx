@@ -56,6 +56,18 @@ export function Lookup({ accessId, onChanged }: { accessId: string; onChanged: (
     }
   };
 
+  const restore = async (row: BindingRow) => {
+    setError('');
+    try {
+      await api('POST', `${base}/tokens/${encodeURIComponent(row.token)}/restore`, {});
+      setNotice(`Restored ${row.token}: it is answered in queries again.`);
+      onChanged();
+      await search();
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  };
+
   const unbind = async (row: BindingRow) => {
     setPending(null);
     try {
@@ -134,6 +146,8 @@ export function Lookup({ accessId, onChanged }: { accessId: string; onChanged: (
                   <th scope="col">Type</th>
                   <th scope="col">Platform</th>
                   <th scope="col">Bound at</th>
+                  <th scope="col">Last seen</th>
+                  <th scope="col">State</th>
                   <th scope="col">
                     <span class="sr-only">Actions</span>
                   </th>
@@ -152,6 +166,28 @@ export function Lookup({ accessId, onChanged }: { accessId: string; onChanged: (
                       <time dateTime={b.bound_at}>{when(b.bound_at)}</time>
                     </td>
                     <td>
+                      <time dateTime={b.last_seen_at}>{when(b.last_seen_at)}</time>
+                    </td>
+                    <td>
+                      <span class={`badge ${b.state}`}>{b.state}</span>
+                      {b.quarantine_reason && (
+                        <span class="reason">
+                          {' '}
+                          {b.quarantine_reason}
+                          {b.quarantined_at ? `, since ${when(b.quarantined_at)}` : ''}
+                        </span>
+                      )}
+                    </td>
+                    <td>
+                      {b.state === 'quarantined' && (
+                        <button
+                          type="button"
+                          onClick={() => void restore(b)}
+                          aria-label={`Restore ${b.token}: answer it in queries again`}
+                        >
+                          Restore
+                        </button>
+                      )}{' '}
                       <button
                         type="button"
                         class="danger"

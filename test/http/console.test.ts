@@ -95,7 +95,7 @@ describe('admin console', () => {
     await page.reload();
     await page.getByRole('button', { name: 'Open shop' }).click();
     await page.getByRole('heading', { name: `shop ${accessId}` }).waitFor();
-    await page.getByText('2 bindings · 2 tokens · 1 accounts').waitFor();
+    await page.getByText('2 bindings · 2 tokens · 1 accounts · 0 quarantined').waitFor();
     await page.getByLabel('Account', { exact: true }).fill('alice');
     await page.getByRole('button', { name: 'Search' }).click();
     await page.getByRole('cell', { name: 'phone-token', exact: true }).waitFor();
@@ -118,6 +118,35 @@ describe('admin console', () => {
       [{ account: 'alice', account_type: 0, token_list: ['tablet-token'] }],
       'the TPNS query agrees with the console',
     );
+
+    // A push provider says tablet-token is dead: the console shows why, and brings it back.
+    const dead = await fetch(`${server.url}/api/v1/feedback`, {
+      method: 'POST',
+      headers: { authorization: auth },
+      body: JSON.stringify({
+        items: [{ token: 'tablet-token', provider: 'apns', reason: 'Unregistered', status: 410 }],
+      }),
+    });
+    assert.equal(((await dead.json()) as { ret_code: number }).ret_code, 0);
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.locator('.badge.quarantined', { hasText: 'quarantined' }).waitFor();
+    await page.getByText(/apns: Unregistered \(410\), since/).waitFor();
+    await shot(page, '7-quarantined');
+    const hidden = await tpns('query', { operator_type: 1, account_list: [{ account: 'alice' }] });
+    assert.deepEqual(hidden.account_tokens, [{ account: 'alice', account_type: 0, token_list: [] }]);
+    await page.getByRole('button', { name: 'Restore tablet-token: answer it in queries again' }).click();
+    await page.getByText('Restored tablet-token: it is answered in queries again.').waitFor();
+    await page.locator('.badge.active', { hasText: 'active' }).waitFor();
+    await page.getByText('restored').first().waitFor();
+    const back = await tpns('query', { operator_type: 1, account_list: [{ account: 'alice' }] });
+    assert.deepEqual(back.account_tokens, [{ account: 'alice', account_type: 0, token_list: ['tablet-token'] }]);
+    await page.getByLabel('Quarantine tokens not seen for this many days (empty = never)').fill('90');
+    await page.getByRole('button', { name: 'Save policies' }).click();
+    await page.getByText('Policies saved.').waitFor();
+    await page.getByLabel('Warn (token.expiring) this many days before').fill('90');
+    await page.getByRole('button', { name: 'Save policies' }).click();
+    await page.getByText('expiry_warning_days (90) must be less than token_ttl_days (90)').waitFor();
+    await page.getByLabel('Warn (token.expiring) this many days before').fill('7');
 
     await page.getByLabel('By token').check();
     await page.getByLabel('Token', { exact: true }).fill('no-such-token');

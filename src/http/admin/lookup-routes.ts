@@ -8,7 +8,14 @@ import { checkAccountKey, checkToken } from '../../domain/validate-fields.ts';
 import { apiError, RetCode } from '../../errors.ts';
 import type { BindingStore } from '../../store/store.ts';
 import { accountTokensView, historyView, tokenAccountsView, valid } from '../api/bindings-view.ts';
-import { AccountQuery, AccountTokens, HistoryPage, HistoryQuery, TokenAccounts } from '../api/schemas.ts';
+import {
+  AccountQuery,
+  AccountTokens,
+  HistoryPage,
+  HistoryQuery,
+  RestoreResponse,
+  TokenAccounts,
+} from '../api/schemas.ts';
 import { errorResponses, status } from '../tpns/schemas.ts';
 
 export interface LookupOptions {
@@ -78,6 +85,27 @@ export function registerLookups(fastify: FastifyInstance, options: LookupOptions
       },
     },
     async (request) => historyView(store, await appIdOf(request.params.accessId), request.query, maxTokenBytes),
+  );
+
+  app.post(
+    '/admin/v1/apps/:accessId/tokens/:token/restore',
+    {
+      schema: {
+        tags,
+        security,
+        summary: "Lift a token's quarantine (recorded in the history as restored)",
+        params: Type.Object({ accessId: Type.String(), token: Type.String() }),
+        response: { 200: RestoreResponse, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const appId = await appIdOf(request.params.accessId);
+      const token = valid(checkToken(request.params.token, 'token', maxTokenBytes));
+      const { outcomes } = await writeBatch(store, appId, { kind: 'restore', tokens: [token], requestId: request.id });
+      const outcome = outcomes[0];
+      if (outcome?.code !== RetCode.OK) throw apiError.noBinding(`token: ${outcome?.message ?? 'has no bindings'}`);
+      return { ...status(RetCode.OK, 'ok'), token, action: outcome.action === 'restored' ? 'restored' : 'active' };
+    },
   );
 
   app.post(

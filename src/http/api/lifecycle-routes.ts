@@ -12,7 +12,7 @@ import { writeBatch } from '../../domain/run-batch.ts';
 import type { App, WriteCommand } from '../../domain/types.ts';
 import { checkToken, isFailure } from '../../domain/validate-fields.ts';
 import { validateFeedback, validateTokens } from '../../domain/validate-lifecycle.ts';
-import { ApiError, RetCode, StoreError } from '../../errors.ts';
+import { apiError, RetCode, StoreError } from '../../errors.ts';
 import type { BatchResult } from '../../store/store.ts';
 import { idempotencyKeyOf } from '../idempotency-key.ts';
 import type { Metrics } from '../metrics.ts';
@@ -163,8 +163,7 @@ export async function lifecycleRoutes(fastify: FastifyInstance, options: Lifecyc
       const token = valid(checkToken((request.params as { token: string }).token, 'token', maxTokenBytes));
       const command: WriteCommand = { kind: 'restore', tokens: [token], requestId: request.id };
       const [outcome] = outcomesOf(await write(request, reply, tenant, command, 1, 'restore:'), 1);
-      if (outcome!.code !== RetCode.OK)
-        throw new ApiError(RetCode.NO_BINDING, 404, `token: ${outcome!.message ?? 'has no bindings'}`);
+      if (outcome!.code !== RetCode.OK) throw apiError.noBinding(`token: ${outcome!.message ?? 'has no bindings'}`);
       return { ...status(RetCode.OK, 'ok'), token, action: outcome!.action === 'restored' ? 'restored' : 'active' };
     },
   );
