@@ -1,7 +1,7 @@
 /**
  * `npm run bench:compare -- --before DIR [--after DIR]`: two builds of bindery (each a checkout with
  * `npm run build:server` done) measured in interleaved rounds on the same machine, so that drift
- * of a shared box hits both alike: query op 1 and durable batchoperate op 2 on SQLite (autocannon,
+ * of a shared box hits both alike: query ops 1 and 2 and durable batchoperate op 2 on SQLite (autocannon,
  * 50 connections), the NDJSON import over HTTP, and batchoperate on PostgreSQL. Prints medians
  * and the median of the per-round after/before ratios. `--only sqlite|postgres` runs one half.
  */
@@ -9,9 +9,10 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_POLICY } from '../src/domain/types.ts';
-import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
+import type { BindingStore } from '../src/store/store.ts';
 import { TestPostgres } from '../test/support/postgres-server.ts';
 import { APP, basic, type LoadResult, load, median, type Proc, ROOT, seedSqlite } from './harness.ts';
 
@@ -68,6 +69,7 @@ async function serve(build: Build, databaseUrl: string): Promise<Proc> {
 
 const auth = basic(APP.accessId, APP.secretKey);
 const queryBody = () => JSON.stringify({ operator_type: 1, account_list: [{ account: `u${random(BINDINGS / 2)}` }] });
+const tokenQueryBody = () => JSON.stringify({ operator_type: 2, token_list: [`t${random(BINDINGS)}`] });
 const batchBody = () =>
   JSON.stringify({
     operator_type: 2,
@@ -95,23 +97,37 @@ async function importRate(url: string, tag: string): Promise<LoadResult> {
   return { rps: IMPORT_LINES / seconds, p50: NaN, p99: NaN, errors: 0 };
 }
 
+/**
+ * The stores of the before build: the data is made by it, so that both builds can open it (the
+ * after build migrates its copy when it starts, as an upgrade would).
+ */
+const older = {
+  sqlite: (await import(pathToFileURL(join(BUILDS.before, 'dist/server/store/sqlite/sqlite-store.js')).href)) as {
+    SqliteStore: { open(path: string): Promise<BindingStore> };
+  },
+  postgres: (await import(pathToFileURL(join(BUILDS.before, 'dist/server/store/postgres/postgres-store.js')).href)) as {
+    PostgresStore: { open(url: string, options: object): Promise<BindingStore> };
+  },
+};
+
 const dir = mkdtempSync(join(tmpdir(), 'bindery-compare-'));
 const postgres = await TestPostgres.start({ durable: true });
 try {
   log(`seeding ${BINDINGS.toLocaleString('en')} bindings`);
   const seed = join(dir, 'seed.db');
-  await seedSqlite(seed, BINDINGS);
+  await seedSqlite(seed, BINDINGS, 0, (path) => older.sqlite.SqliteStore.open(path));
   const sqlite: Record<Build, string> = { before: join(dir, 'before.db'), after: join(dir, 'after.db') };
   for (const build of ['before', 'after'] as const) copyFileSync(seed, sqlite[build]);
   const pg: Record<Build, string> = { before: await postgres.createDatabase(), after: await postgres.createDatabase() };
   for (const url of Object.values(pg)) {
-    const store = await PostgresStore.open(url, { timeoutMs: 10_000, poolSize: 2 });
+    const store = await older.postgres.PostgresStore.open(url, { timeoutMs: 10_000, poolSize: 2 });
     await store.createApp({ ...APP, name: 'bench', policy: DEFAULT_POLICY });
     await store.close();
   }
 
   const measures = {
     'query op 1 (SQLite)': (url: string) => load(`${url}/v3/device/account/query`, auth, queryBody, SECONDS),
+    'query op 2 (SQLite)': (url: string) => load(`${url}/v3/device/account/query`, auth, tokenQueryBody, SECONDS),
     'batchoperate op 2, durable (SQLite)': (url: string) =>
       load(`${url}/v3/device/account/batchoperate`, auth, batchBody, SECONDS),
   };

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { asBound, DEFAULT_POLICY } from '../src/domain/types.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
+import type { BindingStore } from '../src/store/store.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -106,8 +107,14 @@ export const APP = { accessId: '1500000001', secretKey: 'b'.repeat(32) };
  * A SQLite file with one app and `count` bindings (those from `from` on are added): account u<i> has tokens t<2i>,
  * t<2i+1>.
  */
-export async function seedSqlite(path: string, count: number, from = 0): Promise<void> {
-  const store = await SqliteStore.open(path);
+/** `open`: the store that seeds (another build's, for a schema both builds can open). */
+export async function seedSqlite(
+  path: string,
+  count: number,
+  from = 0,
+  open: (path: string) => Promise<BindingStore> = SqliteStore.open,
+): Promise<void> {
+  const store = await open(path);
   const app =
     (await store.findApp(APP.accessId)) ?? (await store.createApp({ ...APP, name: 'bench', policy: DEFAULT_POLICY }));
   const base = Date.now() * 1000 - count;
