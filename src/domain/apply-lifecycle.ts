@@ -117,8 +117,8 @@ export function applyRestore(set: BindingSet, command: RestoreCommand, now: numb
   return { outcomes, changes };
 }
 
-/** Unix ms cutoffs of one sweep, from the app's policy. `warnBefore` and the others are null with no TTL. */
-export interface SweepCutoffs {
+/** Unix ms cutoffs of one sweep, from the app's policy; the expiry ones are null without a TTL. */
+export interface LifecycleCutoffs {
   /** Quarantined before this: purged. */
   purgeBefore: number;
   /** Last seen before this and not warned: warned. */
@@ -128,7 +128,7 @@ export interface SweepCutoffs {
   warnedBefore: number | null;
 }
 
-export function sweepCutoffs(policy: AppPolicy, now: number): SweepCutoffs {
+export function lifecycleCutoffs(policy: AppPolicy, now: number): LifecycleCutoffs {
   const ttl = policy.tokenTtlDays;
   return {
     purgeBefore: now - policy.quarantineDays * DAY_MS,
@@ -138,52 +138,56 @@ export function sweepCutoffs(policy: AppPolicy, now: number): SweepCutoffs {
   };
 }
 
+export type SweepAction = 'purge' | 'expire' | 'warn' | 'none';
+
 /**
- * One sweep over the tokens the store found due (a token is due when one of its bindings is).
- * Each gets one action, decided on the token as a whole: its last sign of life is its newest
- * last_seen_at, so a token that one binding makes look stale is not.
+ * What a sweep does with a token, decided on all its bindings: purge what was quarantined before
+ * purgeBefore; else, for an active token, expire it when its newest last_seen_at is past the TTL
+ * and its warning is old enough, or warn when it is within expiry_warning_days of that. The one
+ * decision for the sweeper's scan and for the rules, which make it again under the app's lock.
  */
+export function sweepAction(bindings: Binding[], cut: LifecycleCutoffs): SweepAction {
+  if (bindings.some((b) => b.quarantinedAt !== null && b.quarantinedAt < cut.purgeBefore)) return 'purge';
+  const active = bindings.filter((b) => b.quarantinedAt === null);
+  if (active.length === 0 || cut.warnBefore === null || cut.expireBefore === null || cut.warnedBefore === null)
+    return 'none';
+  const lastSeen = Math.max(...active.map((b) => b.lastSeenAt));
+  const warnedAt = active.every((b) => b.expiryWarnedAt !== null)
+    ? Math.max(...active.map((b) => b.expiryWarnedAt ?? 0))
+    : null;
+  if (lastSeen < cut.expireBefore && warnedAt !== null && warnedAt <= cut.warnedBefore) return 'expire';
+  if (lastSeen < cut.warnBefore && warnedAt === null) return 'warn';
+  return 'none';
+}
+
+/** One sweep over these tokens: each is purged, expired, warned, or left as it is. */
 export function applySweep(set: BindingSet, command: SweepCommand, policy: AppPolicy, tokens: string[]): BatchOutcome {
   const changes: Change[] = [];
-  const cut = sweepCutoffs(policy, command.now);
+  const cut = lifecycleCutoffs(policy, command.now);
   const outcomes = tokens.map((token): ElementOutcome => {
     const bindings = set.ofToken(token);
-    const purged = bindings.filter((b) => b.quarantinedAt !== null && b.quarantinedAt < cut.purgeBefore);
-    if (purged.length > 0) {
-      for (const binding of purged) {
-        set.remove(binding);
-        changes.push({ kind: 'delete', binding, cause: 'purged', op: 0 });
-      }
-      return done('purged');
+    switch (sweepAction(bindings, cut)) {
+      case 'purge':
+        for (const binding of bindings) {
+          if (binding.quarantinedAt === null || binding.quarantinedAt >= cut.purgeBefore) continue;
+          set.remove(binding);
+          changes.push({ kind: 'delete', binding, cause: 'purged', op: 0 });
+        }
+        return done('purged');
+      case 'expire':
+        quarantine(set, changes, token, `expired: not seen for ${policy.tokenTtlDays} days`, command.now, 'expired');
+        return done('expired');
+      case 'warn':
+        for (const b of bindings) {
+          if (b.quarantinedAt !== null) continue;
+          const binding: Binding = { ...b, expiryWarnedAt: command.now };
+          set.add(binding);
+          changes.push({ kind: 'touch', binding, warned: true });
+        }
+        return done('warned');
+      case 'none':
+        return done('unchanged');
     }
-    const active = bindings.filter((b) => b.quarantinedAt === null);
-    if (active.length === 0 || cut.warnBefore === null || cut.expireBefore === null || cut.warnedBefore === null)
-      return done('unchanged');
-    const lastSeen = Math.max(...active.map((b) => b.lastSeenAt));
-    const warnedAt = active.every((b) => b.expiryWarnedAt !== null)
-      ? Math.max(...active.map((b) => b.expiryWarnedAt ?? 0))
-      : null;
-    if (lastSeen < cut.expireBefore && warnedAt !== null && warnedAt <= cut.warnedBefore) {
-      const days = policy.tokenTtlDays;
-      quarantine(set, changes, token, `expired: not seen for ${days} days`, command.now, 'expired');
-      return done('expired');
-    }
-    if (lastSeen < cut.warnBefore && warnedAt === null) {
-      for (const b of active) {
-        const binding: Binding = { ...b, lastSeenAt: lastSeen, expiryWarnedAt: command.now };
-        set.add(binding);
-        changes.push({ kind: 'touch', binding, warned: true });
-      }
-      return done('warned');
-    }
-    // Not due as a token (one binding was staler than the others): give them all its last sign of life.
-    for (const b of active) {
-      if (b.lastSeenAt === lastSeen && b.expiryWarnedAt === warnedAt) continue;
-      const binding: Binding = { ...b, lastSeenAt: lastSeen, expiryWarnedAt: warnedAt };
-      set.add(binding);
-      changes.push({ kind: 'touch', binding });
-    }
-    return done('unchanged');
   });
   return { outcomes, changes };
 }

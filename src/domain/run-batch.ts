@@ -8,10 +8,19 @@ import { AppNotFoundError, IdempotencyMismatchError } from '../errors.ts';
 import type { BatchTransaction, WriteRulesModule } from '../store/batch-transaction.ts';
 import { type BatchResult, type BindingStore, IDEMPOTENCY_WINDOW_MS, type IdempotencyKey } from '../store/store.ts';
 import { applyBatch, type BatchOutcome } from './apply-batch.ts';
-import { applyFeedback, applyRestore, applySeen, applySweep, sweepCutoffs } from './apply-lifecycle.ts';
+import { applyFeedback, applyRestore, applySeen, applySweep, lifecycleCutoffs } from './apply-lifecycle.ts';
 import { BindingSet, keysToLoad, netChanges } from './binding-set.ts';
 import { historyRecords, webhookEvents } from './change-records.ts';
-import type { AppPolicy, WriteCommand } from './types.ts';
+import type { AppPolicy, SweepCommand, WriteCommand } from './types.ts';
+
+/** A sweep's tokens: those due a purge (found by the store's index), and those the sweeper's scan named. */
+async function sweepTokens(tx: BatchTransaction, command: SweepCommand, policy: AppPolicy): Promise<string[]> {
+  const purge =
+    command.purgeLimit > 0
+      ? await tx.dueToPurge(lifecycleCutoffs(policy, command.now).purgeBefore, command.purgeLimit)
+      : [];
+  return [...new Set([...purge, ...command.tokens])];
+}
 
 /** This module, for a store to load where its transaction lives (SQLite: on its writer thread). */
 export const WRITE_RULES: WriteRulesModule = import.meta.url;
@@ -79,7 +88,7 @@ export async function runBatch(
   // 3. Everything the command can touch, eviction included (SPEC §2.5); for a sweep, the tokens due.
   const { tokens, accounts } =
     command.kind === 'sweep'
-      ? { tokens: await tx.dueTokens(sweepCutoffs(app.policy, command.now), command.limit), accounts: [] }
+      ? { tokens: await sweepTokens(tx, command, app.policy), accounts: [] }
       : keysToLoad(command);
   const set = new BindingSet(tokens.length + accounts.length > 0 ? await tx.loadBindings(tokens, accounts) : []);
   // 4. The rules, on that set.

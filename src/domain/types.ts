@@ -202,11 +202,16 @@ export interface RestoreCommand extends LifecycleActor {
   tokens: string[];
 }
 
-/** The sweeper's round for one app: up to `limit` due tokens warned, expired or purged as of `now` (Unix ms). */
+/**
+ * A sweeper's round for one app as of `now` (Unix ms): up to `purgeLimit` tokens quarantined for
+ * quarantine_days are purged, and `tokens` (which the sweeper's scan found due) are warned of
+ * expiry or expired, each decided again under the app's lock.
+ */
 export interface SweepCommand {
   kind: 'sweep';
   now: number;
-  limit: number;
+  purgeLimit: number;
+  tokens: string[];
   requestId?: undefined;
 }
 

@@ -7,7 +7,6 @@
  * A method may answer at once (SQLite's writer thread, where every statement is synchronous) or
  * with a promise (PostgreSQL).
  */
-import type { SweepCutoffs } from '../domain/apply-lifecycle.ts';
 import type { HistoryRecord, WebhookEventRecord } from '../domain/change-records.ts';
 import type { AccountKey, AppPolicy, Binding, WriteCommand } from '../domain/types.ts';
 import type { BatchResult, IdempotencyKey } from './store.ts';
@@ -39,12 +38,8 @@ export interface BatchTransaction {
   recallAnswer(key: string): Awaitable<StoredAnswer | undefined>;
   /** Every binding of these tokens and of these accounts. */
   loadBindings(tokens: string[], accounts: AccountKey[]): Awaitable<Binding[]>;
-  /**
-   * Up to `limit` distinct tokens with a binding due by the cutoffs (Unix ms): quarantined before
-   * purgeBefore; or active, last seen before warnBefore, and either not warned or warned at or
-   * before warnedBefore and last seen before expireBefore. Null cutoffs match nothing.
-   */
-  dueTokens(cutoffs: SweepCutoffs, limit: number): Awaitable<string[]>;
+  /** Up to `limit` distinct tokens with a binding quarantined before `before` (Unix ms). */
+  dueToPurge(before: number, limit: number): Awaitable<string[]>;
   /** The next bind time: microseconds, strictly increasing across every bind of the store. */
   nextBoundAt(): number;
   /** Upserts these bindings as given (every field) and deletes those. */

@@ -31,8 +31,8 @@ class RecordingTransaction implements BatchTransaction {
     this.calls.push(`loadBindings ${tokens} ${accounts.map((a) => a.account)}`);
     return this.bound;
   }
-  dueTokens(): string[] {
-    this.calls.push('dueTokens');
+  dueToPurge(): string[] {
+    this.calls.push('dueToPurge');
     return [];
   }
   nextBoundAt() {

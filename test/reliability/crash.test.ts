@@ -29,6 +29,9 @@ describe(`kill -9 under concurrent writes (${KILLS} kills)`, () => {
       assert.ok(report.answered > KILLS * 5, `enough writes were answered: ${report.answered}`);
       assert.equal(report.lost, 0, 'answered changes lost');
       assert.equal(report.partial, 0, 'requests applied in part');
+      assert.ok(report.feedbackAnswered > 0, 'feedback was answered between the kills');
+      assert.equal(report.feedbackLost, 0, 'answered quarantines lost');
+      assert.equal(report.feedbackPartial, 0, 'feedback applied in part');
     });
   }
 });

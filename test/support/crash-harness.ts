@@ -1,7 +1,8 @@
 /**
  * Kill -9 under load: writers send multi-element batchoperates to a real server process, which is
- * killed with SIGKILL at random moments and started again. Afterwards every answered request must
- * be there in full, and no request (answered or not) may be there in part.
+ * killed with SIGKILL at random moments and started again; every other batch they bound is then
+ * reported dead through /api/v1/feedback. Afterwards every answered request must be there in full
+ * (bound, or bound and quarantined), and no request (answered or not) may be there in part.
  */
 import { basicHeader, startServer } from './server-process.ts';
 
@@ -13,6 +14,13 @@ export interface CrashReport {
   lost: number;
   /** Requests with some but not all elements there. */
   partial: number;
+  /** Feedback requests answered, and not answered (cut off by a kill). */
+  feedbackAnswered: number;
+  feedbackUnanswered: number;
+  /** Answered feedback whose tokens are not all quarantined (with their bindings). */
+  feedbackLost: number;
+  /** Feedback requests with some but not all of their tokens quarantined. */
+  feedbackPartial: number;
 }
 
 const ELEMENTS = 3;
@@ -26,6 +34,9 @@ export async function crashRun(
   const auth = basicHeader(app.access_id, app.secret_key);
   const answered: string[] = [];
   const unanswered: string[] = [];
+  /** Batches answered, then reported dead: the feedback answered, or cut off. */
+  const reported: string[] = [];
+  const reportCutOff: string[] = [];
   const call = async (url: string, path: string, body: unknown) => {
     const response = await fetch(url + path, {
       method: 'POST',
@@ -46,9 +57,24 @@ export async function crashRun(
         }));
         try {
           const body = await call(server.url, '/v3/device/account/batchoperate', { operator_type: 1, token_accounts });
-          (body.ret_code === 0 ? answered : unanswered).push(id);
+          if (body.ret_code !== 0) {
+            unanswered.push(id);
+            continue;
+          }
         } catch {
           unanswered.push(id); // the process died with this request in flight
+          return;
+        }
+        if (i % 2 === 1) {
+          answered.push(id);
+          continue;
+        }
+        const items = token_accounts.map(({ token }) => ({ token, provider: 'apns', reason: 'Unregistered' }));
+        try {
+          const body = await call(server.url, '/api/v1/feedback', { items });
+          (body.ret_code === 0 ? reported : reportCutOff).push(id);
+        } catch {
+          reportCutOff.push(id);
           return;
         }
       }
@@ -64,6 +90,8 @@ export async function crashRun(
   const server = await startServer(env);
   let lost = 0;
   let partial = 0;
+  let feedbackLost = 0;
+  let feedbackPartial = 0;
   try {
     const check = async (ids: string[], mustBeWhole: boolean) => {
       for (let i = 0; i < ids.length; i += 30) {
@@ -82,9 +110,39 @@ export async function crashRun(
     };
     await check(answered, true);
     await check(unanswered, false);
+    /** How many of the batch's tokens are quarantined, with their binding; -1 when one has none. */
+    const quarantined = async (id: string) => {
+      let count = 0;
+      for (let e = 0; e < ELEMENTS; e++) {
+        const response = await fetch(`${server.url}/api/v1/tokens/${id}e${e}/accounts?include=quarantined`, {
+          headers: { authorization: auth },
+        });
+        const accounts = ((await response.json()) as { accounts: { state: string }[] }).accounts;
+        if (accounts.length !== 1) return -1;
+        if (accounts[0]!.state === 'quarantined') count++;
+      }
+      return count;
+    };
+    for (const id of reported) if ((await quarantined(id)) !== ELEMENTS) feedbackLost++;
+    for (const id of reportCutOff) {
+      const count = await quarantined(id);
+      if (count === -1)
+        feedbackLost++; // the bind was answered: its bindings must be there
+      else if (count > 0 && count < ELEMENTS) feedbackPartial++;
+    }
   } finally {
     server.child.kill('SIGTERM');
     await server.exited;
   }
-  return { kills, answered: answered.length, unanswered: unanswered.length, lost, partial };
+  return {
+    kills,
+    answered: answered.length + reported.length + reportCutOff.length,
+    unanswered: unanswered.length,
+    lost,
+    partial,
+    feedbackAnswered: reported.length,
+    feedbackUnanswered: reportCutOff.length,
+    feedbackLost,
+    feedbackPartial,
+  };
 }

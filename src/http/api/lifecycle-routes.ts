@@ -58,7 +58,9 @@ export async function lifecycleRoutes(fastify: FastifyInstance, options: Lifecyc
     scope: string,
   ): Promise<BatchResult | undefined> {
     if (items === 0) return undefined;
-    const key = idempotencyKeyOf(request, () => createHash('sha256').update(rawBody(request)).digest('hex'), scope);
+    // The path is hashed with the body: a restore's token is in its path.
+    const hash = () => createHash('sha256').update(request.url).update('\n').update(rawBody(request)).digest('hex');
+    const key = idempotencyKeyOf(request, hash, scope);
     const result = await writeBatch(store, tenant.id, command, key, request.deadline);
     reply.header(REVISION_HEADER, String(result.revision));
     answerPosition(reply, store, tenant.id);

@@ -3,7 +3,6 @@
  * has locked the app's row. Lists travel as arrays, one statement per step whatever their length.
  */
 import type pg from 'pg';
-import type { SweepCutoffs } from '../../domain/apply-lifecycle.ts';
 import type { HistoryRecord, WebhookEventRecord } from '../../domain/change-records.ts';
 import type { AccountKey, Binding } from '../../domain/types.ts';
 import type { BatchTransaction, LockedApp, StoredAnswer } from '../batch-transaction.ts';
@@ -66,14 +65,9 @@ export class PostgresBatchTransaction implements BatchTransaction {
     return rows.map(rowToBinding);
   }
 
-  async dueTokens(cutoffs: SweepCutoffs, limit: number): Promise<string[]> {
-    const token = ({ rows }: { rows: { token: string }[] }) => rows.map((r) => r.token);
-    const purge = token(await this.client.query(SQL.dueToPurge, [this.appId, cutoffs.purgeBefore, limit]));
-    const { warnBefore, warnedBefore, expireBefore } = cutoffs;
-    if (purge.length >= limit || warnBefore === null || warnedBefore === null || expireBefore === null) return purge;
-    const params = [this.appId, warnBefore, warnedBefore, expireBefore, limit - purge.length];
-    const expire = token(await this.client.query(SQL.dueToExpire, params));
-    return [...new Set([...purge, ...expire])];
+  async dueToPurge(before: number, limit: number): Promise<string[]> {
+    const { rows } = await this.client.query<{ token: string }>(SQL.dueToPurge, [this.appId, before, limit]);
+    return rows.map((r) => r.token);
   }
 
   /** The app's own clock: rows of one app are locked together, so per-app order is all that is needed. */

@@ -56,13 +56,9 @@ export const SQL = {
       DO UPDATE SET platform = excluded.platform, bound_at = excluded.bound_at, last_seen_at = excluded.last_seen_at,
         quarantined_at = excluded.quarantined_at, quarantine_reason = excluded.quarantine_reason,
         expiry_warned_at = excluded.expiry_warned_at`,
-  /** A sweep's work: tokens of bindings quarantined too long, and of active bindings due a warning or expiry. */
+  /** A sweep's purge: tokens of bindings quarantined too long. */
   dueToPurge: `SELECT DISTINCT token FROM (SELECT token FROM bindings
       WHERE app_id = $1 AND quarantined_at < $2 LIMIT $3) AS due`,
-  dueToExpire: `SELECT DISTINCT token FROM (SELECT token FROM bindings
-      WHERE app_id = $1 AND quarantined_at IS NULL AND last_seen_at < $2
-        AND (expiry_warned_at IS NULL OR (expiry_warned_at <= $3 AND last_seen_at < $4))
-      LIMIT $5) AS due`,
   appRaiseClock: 'UPDATE apps SET last_bound_at = GREATEST(last_bound_at, $2) WHERE id = $1 RETURNING id',
 
   tokensOfAccounts: `SELECT k.ord, b.token, b.platform, b.bound_at

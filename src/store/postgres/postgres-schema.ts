@@ -114,8 +114,9 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   {
     version: 5,
     name: 'token lifecycle',
-    // As SQLite's migration 7: last_seen_at shared by a token's bindings; quarantined_at in the account
-    // index (the query answers leave quarantined tokens out without a lookup); partial indexes for sweeps.
+    // As SQLite's migration 7: last_seen_at shared by a token's bindings and not indexed; quarantined_at
+    // in the account index (the query answers leave quarantined tokens out without a lookup); a partial
+    // index for the purge.
     sql: `
       ALTER TABLE bindings ADD COLUMN last_seen_at BIGINT NOT NULL DEFAULT 0, ADD COLUMN quarantined_at BIGINT,
         ADD COLUMN quarantine_reason TEXT, ADD COLUMN expiry_warned_at BIGINT;
@@ -127,8 +128,6 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       DROP INDEX bindings_by_account;
       CREATE INDEX bindings_by_account ON bindings (app_id, account, account_type, bound_at)
         INCLUDE (token, platform, quarantined_at);
-      CREATE INDEX bindings_by_seen ON bindings (app_id, last_seen_at) INCLUDE (expiry_warned_at)
-        WHERE quarantined_at IS NULL;
       CREATE INDEX bindings_quarantined ON bindings (app_id, quarantined_at) WHERE quarantined_at IS NOT NULL;
     `,
   },

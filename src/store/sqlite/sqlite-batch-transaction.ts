@@ -2,7 +2,6 @@
  * The SQLite BatchTransaction: one app's part of the writer thread's transaction (BEGIN IMMEDIATE
  * holds the whole database, so the app is locked by then). Every call answers at once.
  */
-import type { SweepCutoffs } from '../../domain/apply-lifecycle.ts';
 import type { HistoryRecord, WebhookEventRecord } from '../../domain/change-records.ts';
 import type { AccountKey, Binding } from '../../domain/types.ts';
 import type { BatchTransaction, LockedApp, StoredAnswer } from '../batch-transaction.ts';
@@ -42,13 +41,8 @@ export class SqliteBatchTransaction implements BatchTransaction {
     return found;
   }
 
-  dueTokens(cutoffs: SweepCutoffs, limit: number): string[] {
-    const purge = this.stmt.dueToPurge.pluck().all(this.appId, cutoffs.purgeBefore, limit) as string[];
-    const { warnBefore, warnedBefore, expireBefore } = cutoffs;
-    if (purge.length >= limit || warnBefore === null || warnedBefore === null || expireBefore === null) return purge;
-    const params = { appId: this.appId, warnBefore, warnedBefore, expireBefore, limit: limit - purge.length };
-    const expire = this.stmt.dueToExpire.pluck().all(params) as string[];
-    return [...new Set([...purge, ...expire])];
+  dueToPurge(before: number, limit: number): string[] {
+    return this.stmt.dueToPurge.pluck().all(this.appId, before, limit) as string[];
   }
 
   writeBindings(upserts: Binding[], deletes: Binding[]): void {

@@ -66,13 +66,9 @@ export const SQL = {
       ${Array<string>(UPSERT_ROWS).fill(BINDING_ROW).join(', ')} ${UPSERT_SET}`,
   bindingDelete: 'DELETE FROM bindings WHERE app_id = ? AND token = ? AND account = ? AND account_type = ?',
 
-  /** A sweep's work: tokens of bindings quarantined too long, and of active bindings due a warning or expiry. */
+  /** A sweep's purge: tokens of bindings quarantined too long. */
   dueToPurge: `SELECT DISTINCT token FROM (SELECT token FROM bindings INDEXED BY bindings_quarantined
       WHERE app_id = ? AND quarantined_at < ? LIMIT ?)`,
-  dueToExpire: `SELECT DISTINCT token FROM (SELECT token FROM bindings INDEXED BY bindings_by_seen
-      WHERE app_id = @appId AND quarantined_at IS NULL AND last_seen_at < @warnBefore
-        AND (expiry_warned_at IS NULL OR (expiry_warned_at <= @warnedBefore AND last_seen_at < @expireBefore))
-      LIMIT @limit)`,
 
   bindingsOfApp: `SELECT ${BINDING_COLUMNS} FROM bindings WHERE app_id = ? ORDER BY token, account, account_type`,
 

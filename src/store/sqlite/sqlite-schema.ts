@@ -159,7 +159,9 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
     name: 'token lifecycle',
     // A token's last sign of life is shared by its bindings: its newest bind, until it is reported seen.
     // quarantined_at rides in the account index, so that leaving quarantined tokens out of a query
-    // costs no lookup; the two partial indexes find what a sweep has to do without scanning.
+    // costs no lookup; a partial index finds what a sweep purges. last_seen_at is NOT indexed: every
+    // bind moves it, and an index on it cost durable batchoperate 24% (BENCHMARKS.md); the expiry
+    // sweep reads an app's bindings instead, only for apps with token_ttl_days.
     sql: `
       ALTER TABLE bindings ADD COLUMN last_seen_at INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE bindings ADD COLUMN quarantined_at INTEGER;
@@ -173,8 +175,6 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       DROP INDEX bindings_by_account;
       CREATE INDEX bindings_by_account
         ON bindings (app_id, account, account_type, bound_at, platform, quarantined_at);
-      CREATE INDEX bindings_by_seen ON bindings (app_id, last_seen_at, expiry_warned_at)
-        WHERE quarantined_at IS NULL;
       CREATE INDEX bindings_quarantined ON bindings (app_id, quarantined_at) WHERE quarantined_at IS NOT NULL;
     `,
   },

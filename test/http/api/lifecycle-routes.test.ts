@@ -268,3 +268,33 @@ describe('/api/v1/tokens/seen', () => {
     assert.deepEqual(await accountsOf(server, 'dead'), [], 'seen does not lift a quarantine');
   });
 });
+
+describe('Idempotency-Key on the lifecycle writes', () => {
+  it('replays a retried feedback, and never answers one restore for another token', async (t) => {
+    const server = await testServer(t);
+    await bind(server, 'a', 'alice');
+    await bind(server, 'b', 'bob');
+    const headers = { ...basic(server.tenant), 'idempotency-key': 'k-1' };
+    const items = { items: [{ token: 'a', provider: 'fcm', reason: 'UNREGISTERED' }] };
+    const first = await server.app.inject({ method: 'POST', url: FEEDBACK, headers, payload: JSON.stringify(items) });
+    const retry = await server.app.inject({ method: 'POST', url: FEEDBACK, headers, payload: JSON.stringify(items) });
+    assert.equal(retry.headers['idempotent-replayed'], 'true');
+    assert.deepEqual(retry.json(), first.json());
+    assert.deepEqual(outcomes(retry.json()), [{ class: 'invalid', action: 'quarantined' }], 'the first answer, again');
+
+    const restoreHeaders = { ...basic(server.tenant), 'idempotency-key': 'r-1' };
+    const restoreA = await server.app.inject({
+      method: 'POST',
+      url: '/api/v1/tokens/a/restore',
+      headers: restoreHeaders,
+    });
+    assert.equal(restoreA.json().action, 'restored');
+    const sameKeyOtherToken = await server.app.inject({
+      method: 'POST',
+      url: '/api/v1/tokens/b/restore',
+      headers: restoreHeaders,
+    });
+    assert.equal(sameKeyOtherToken.statusCode, 400, 'the key was used for another request');
+    assert.match(sameKeyOtherToken.json().err_msg, /Idempotency-Key/);
+  });
+});
