@@ -9,13 +9,13 @@ import {
   type AccountKey,
   type AppPolicy,
   accountKeyString,
+  asBound,
   type BatchCommand,
   type BatchElement,
   type Binding,
   type Change,
   type ChangeCause,
   type ElementCode,
-  freshLifecycle,
   type OperatorType,
   type Platform,
   type StateCause,
@@ -80,14 +80,14 @@ export function applyBatch(
   };
 
   const bind = (token: string, account: AccountKey, platform: Platform | null) => {
-    const binding: Binding = {
+    // Seen when bound: a fresh binding is plain (its lifecycle columns stay empty in the store).
+    const binding = asBound({
       token,
       account: account.account,
       accountType: account.accountType,
       platform,
       boundAt: clock(),
-      ...freshLifecycle(now),
-    };
+    });
     const created = set.get(token, account) === undefined;
     set.add(binding);
     changes.push({ kind: 'put', binding, cause: 'bind', op, created });

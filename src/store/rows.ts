@@ -29,7 +29,8 @@ export interface BindingRow {
   account_type: number;
   platform: Platform | null;
   bound_at: number;
-  last_seen_at: number;
+  /** NULL: when bound (bound_at / 1000). */
+  last_seen_at: number | null;
   quarantined_at: number | null;
   quarantine_reason: string | null;
   expiry_warned_at: number | null;
@@ -84,11 +85,22 @@ export const rowToBinding = (row: BindingRow): Binding => ({
   accountType: row.account_type,
   platform: row.platform,
   boundAt: row.bound_at,
-  lastSeenAt: row.last_seen_at,
+  lastSeenAt: row.last_seen_at ?? Math.floor(row.bound_at / 1000),
   quarantinedAt: row.quarantined_at,
   quarantineReason: row.quarantine_reason,
   expiryWarnedAt: row.expiry_warned_at,
 });
+
+/** last_seen_at as stored: NULL when it is the bind time. */
+export const storedLastSeen = (b: Binding): number | null =>
+  b.lastSeenAt === Math.floor(b.boundAt / 1000) ? null : b.lastSeenAt;
+
+/**
+ * Whether the binding's lifecycle columns are all NULL (active, seen when bound, not warned): the
+ * common case, written with the first six columns alone.
+ */
+export const isPlain = (b: Binding): boolean =>
+  b.quarantinedAt === null && b.expiryWarnedAt === null && storedLastSeen(b) === null;
 
 /** A binding's columns after app_id, in BINDING_COLUMNS order. */
 export const bindingParams = (b: Binding): unknown[] => [
@@ -97,7 +109,7 @@ export const bindingParams = (b: Binding): unknown[] => [
   b.accountType,
   b.platform,
   b.boundAt,
-  b.lastSeenAt,
+  storedLastSeen(b),
   b.quarantinedAt,
   b.quarantineReason,
   b.expiryWarnedAt,

@@ -10,7 +10,13 @@ import { allBindings, basic, testServer } from '../support/helpers.ts';
 import { size } from '../support/soak.ts';
 
 const CODES = new Set([0, 1008001, 1008002, 1008003, 1008006, 1008007, 1008026, 1008027, 1008028]);
-const PATHS = ['/v3/device/account/batchoperate', '/v3/device/account/query', '/api/v1/import'];
+const PATHS = [
+  '/v3/device/account/batchoperate',
+  '/v3/device/account/query',
+  '/api/v1/import',
+  '/api/v1/feedback',
+  '/api/v1/tokens/seen',
+];
 
 const token = fc.oneof(
   fc.constantFrom('t1', 't2', 't3'),
@@ -51,11 +57,48 @@ const nearlyValid = fc
     { requiredKeys: [] },
   )
   .map((v) => JSON.stringify(v));
+/** The token lifecycle's bodies, nearly right: providers, reasons, statuses and times of every kind. */
+const nearlyLifecycle = fc
+  .record(
+    {
+      items: fc.oneof(
+        fc.array(
+          fc.record(
+            {
+              token,
+              provider: fc.oneof(
+                fc.constantFrom('apns', 'fcm', 'hms', 'expo', 'webpush', 'APNS', 'gcm'),
+                fc.anything(),
+              ),
+              reason: fc.oneof(
+                fc.constantFrom('Unregistered', 'UNREGISTERED', '80300007', 'DeviceNotRegistered', 'BadTopic'),
+                fc.string({ maxLength: 120 }),
+                fc.anything(),
+              ),
+              status: fc.oneof(fc.constantFrom(404, 410, 429, 500), fc.integer(), fc.double(), fc.anything()),
+              at: fc.oneof(
+                fc.integer(),
+                fc.date().map((d) => (Number.isNaN(d.getTime()) ? 'x' : d.toISOString())),
+                fc.anything(),
+              ),
+            },
+            { requiredKeys: [] },
+          ),
+          { maxLength: 30 },
+        ),
+        fc.anything(),
+      ),
+      tokens: fc.oneof(fc.array(token, { maxLength: 30 }), fc.anything()),
+    },
+    { requiredKeys: [] },
+  )
+  .map((v) => JSON.stringify(v));
 const nested = fc
   .integer({ min: 1, max: 200_000 })
   .map((depth) => `{"operator_type":1,"token_accounts":${'['.repeat(depth)}${']'.repeat(depth)}}`);
 const body = fc.oneof(
   { weight: 6, arbitrary: nearlyValid },
+  { weight: 3, arbitrary: nearlyLifecycle },
   { weight: 2, arbitrary: fc.json() },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 300 }) },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes)) },

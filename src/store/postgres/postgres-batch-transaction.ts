@@ -6,7 +6,7 @@ import type pg from 'pg';
 import type { HistoryRecord, WebhookEventRecord } from '../../domain/change-records.ts';
 import type { AccountKey, Binding } from '../../domain/types.ts';
 import type { BatchTransaction, LockedApp, StoredAnswer } from '../batch-transaction.ts';
-import { type BindingRow, type PolicyColumns, policyOf, rowToBinding } from '../rows.ts';
+import { type BindingRow, isPlain, type PolicyColumns, policyOf, rowToBinding, storedLastSeen } from '../rows.ts';
 import type { IdempotencyKey } from '../store.ts';
 import { SQL } from './postgres-queries.ts';
 
@@ -18,19 +18,28 @@ export interface AppLock extends PolicyColumns {
   webhook_url: string | null;
 }
 
-export function upsertParams(appId: number, bindings: Binding[]): unknown[] {
-  return [
+/** Upserts the bindings (keys distinct): the plain ones with six columns, the others with all ten. */
+export async function upsertBindings(client: pg.PoolClient, appId: number, bindings: Binding[]): Promise<void> {
+  const plain = bindings.filter(isPlain);
+  const full = plain.length === bindings.length ? [] : bindings.filter((b) => !isPlain(b));
+  const keys = (list: Binding[]) => [
     appId,
-    bindings.map((b) => b.token),
-    bindings.map((b) => b.account),
-    bindings.map((b) => b.accountType),
-    bindings.map((b) => b.platform),
-    bindings.map((b) => b.boundAt),
-    bindings.map((b) => b.lastSeenAt),
-    bindings.map((b) => b.quarantinedAt),
-    bindings.map((b) => b.quarantineReason),
-    bindings.map((b) => b.expiryWarnedAt),
+    list.map((b) => b.token),
+    list.map((b) => b.account),
+    list.map((b) => b.accountType),
+    list.map((b) => b.platform),
+    list.map((b) => b.boundAt),
   ];
+  if (plain.length > 0) await client.query(SQL.bindingsUpsertPlain, keys(plain));
+  if (full.length > 0) {
+    await client.query(SQL.bindingsUpsert, [
+      ...keys(full),
+      full.map(storedLastSeen),
+      full.map((b) => b.quarantinedAt),
+      full.map((b) => b.quarantineReason),
+      full.map((b) => b.expiryWarnedAt),
+    ]);
+  }
 }
 
 export class PostgresBatchTransaction implements BatchTransaction {
@@ -86,7 +95,7 @@ export class PostgresBatchTransaction implements BatchTransaction {
         deletes.map((b) => b.accountType),
       ]);
     }
-    if (upserts.length > 0) await this.client.query(SQL.bindingsUpsert, upsertParams(this.appId, upserts));
+    if (upserts.length > 0) await upsertBindings(this.client, this.appId, upserts);
   }
 
   async appendHistory(records: HistoryRecord[]): Promise<void> {

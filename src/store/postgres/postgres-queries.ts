@@ -49,6 +49,12 @@ export const SQL = {
   bindingsDelete: `DELETE FROM bindings b
       USING unnest($2::text[], $3::text[], $4::int[]) AS d(token, account, account_type)
       WHERE b.app_id = $1 AND b.token = d.token AND b.account = d.account AND b.account_type = d.account_type`,
+  /** An upsert of plain bindings (rows.ts isPlain): six columns each, the lifecycle ones become NULL. */
+  bindingsUpsertPlain: `INSERT INTO bindings (app_id, token, account, account_type, platform, bound_at)
+      SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[])
+      ON CONFLICT (app_id, token, account, account_type)
+      DO UPDATE SET platform = excluded.platform, bound_at = excluded.bound_at, last_seen_at = NULL,
+        quarantined_at = NULL, quarantine_reason = NULL, expiry_warned_at = NULL`,
   bindingsUpsert: `INSERT INTO bindings (app_id, ${BINDING_COLUMNS})
       SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[], $7::bigint[],
         $8::bigint[], $9::text[], $10::bigint[])

@@ -114,15 +114,12 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   {
     version: 5,
     name: 'token lifecycle',
-    // As SQLite's migration 7: last_seen_at shared by a token's bindings and not indexed; quarantined_at
+    // As SQLite's migration 7: last_seen_at NULL when it is the bind time, and not indexed; quarantined_at
     // in the account index (the query answers leave quarantined tokens out without a lookup); a partial
     // index for the purge.
     sql: `
-      ALTER TABLE bindings ADD COLUMN last_seen_at BIGINT NOT NULL DEFAULT 0, ADD COLUMN quarantined_at BIGINT,
+      ALTER TABLE bindings ADD COLUMN last_seen_at BIGINT, ADD COLUMN quarantined_at BIGINT,
         ADD COLUMN quarantine_reason TEXT, ADD COLUMN expiry_warned_at BIGINT;
-      UPDATE bindings b SET last_seen_at = t.seen
-        FROM (SELECT app_id, token, max(bound_at) / 1000 AS seen FROM bindings GROUP BY app_id, token) t
-        WHERE b.app_id = t.app_id AND b.token = t.token;
       ALTER TABLE apps ADD COLUMN quarantine_days INTEGER NOT NULL DEFAULT 30, ADD COLUMN token_ttl_days INTEGER,
         ADD COLUMN expiry_warning_days INTEGER NOT NULL DEFAULT 7;
       DROP INDEX bindings_by_account;

@@ -43,7 +43,7 @@ import type {
   WebhookEvent,
 } from '../store.ts';
 import { IDEMPOTENCY_WINDOW_MS } from '../store.ts';
-import { upsertParams } from './postgres-batch-transaction.ts';
+import { upsertBindings } from './postgres-batch-transaction.ts';
 import {
   DedicatedClient,
   PostgresConnection,
@@ -477,7 +477,7 @@ export class PostgresStore implements BindingStore {
     await this.transaction(
       'import bindings',
       async (client) => {
-        await client.query(SQL.bindingsUpsert, upsertParams(appId, lastOfEachKey(bindings)));
+        await upsertBindings(client, appId, lastOfEachKey(bindings));
         // The app's clock is raised last (later binds sort after everything imported): two import
         // transactions of one app write their rows side by side and queue only for their commits.
         const { rows } = await client.query(SQL.appRaiseClock, [appId, latest]);

@@ -5,7 +5,15 @@
 import type { HistoryRecord, WebhookEventRecord } from '../../domain/change-records.ts';
 import type { AccountKey, Binding } from '../../domain/types.ts';
 import type { BatchTransaction, LockedApp, StoredAnswer } from '../batch-transaction.ts';
-import { type AppRow, type BindingRow, bindingParams, historyParams, policyOf, rowToBinding } from '../rows.ts';
+import {
+  type AppRow,
+  type BindingRow,
+  bindingParams,
+  historyParams,
+  isPlain,
+  policyOf,
+  rowToBinding,
+} from '../rows.ts';
 import type { IdempotencyKey } from '../store.ts';
 import type { Statements } from './sqlite-connection.ts';
 
@@ -47,7 +55,11 @@ export class SqliteBatchTransaction implements BatchTransaction {
 
   writeBindings(upserts: Binding[], deletes: Binding[]): void {
     for (const b of deletes) this.stmt.bindingDelete.run(this.appId, b.token, b.account, b.accountType);
-    for (const b of upserts) this.stmt.bindingUpsert.run(this.appId, ...bindingParams(b));
+    for (const b of upserts) {
+      if (isPlain(b))
+        this.stmt.bindingUpsertPlain.run(this.appId, b.token, b.account, b.accountType, b.platform, b.boundAt);
+      else this.stmt.bindingUpsert.run(this.appId, ...bindingParams(b));
+    }
   }
 
   appendHistory(records: HistoryRecord[]): void {

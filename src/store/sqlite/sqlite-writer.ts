@@ -8,7 +8,14 @@ import type Database from 'better-sqlite3';
 import type { App, Binding, Platform } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError } from '../../errors.ts';
 import { type BatchRequest, loadWriteRules, type WriteRules, type WriteRulesModule } from '../batch-transaction.ts';
-import { type AppRow, type OutboxRow, patchedAppColumns, rowToApp, rowToWebhookEvent } from '../rows.ts';
+import {
+  type AppRow,
+  type OutboxRow,
+  patchedAppColumns,
+  rowToApp,
+  rowToWebhookEvent,
+  storedLastSeen,
+} from '../rows.ts';
 import type {
   AppPatch,
   DeliveryOutcome,
@@ -43,7 +50,8 @@ export interface BindingColumns {
   accountTypes: Float64Array;
   platforms: (Platform | null)[];
   boundAt: Float64Array;
-  lastSeenAt: Float64Array;
+  /** As stored: null when it is the bind time. */
+  lastSeenAt: (number | null)[];
   quarantinedAt: (number | null)[];
   quarantineReasons: (string | null)[];
   expiryWarnedAt: (number | null)[];
@@ -55,26 +63,30 @@ export const toColumns = (bindings: Binding[]): BindingColumns => ({
   accountTypes: Float64Array.from(bindings, (b) => b.accountType),
   platforms: bindings.map((b) => b.platform),
   boundAt: Float64Array.from(bindings, (b) => b.boundAt),
-  lastSeenAt: Float64Array.from(bindings, (b) => b.lastSeenAt),
+  lastSeenAt: bindings.map(storedLastSeen),
   quarantinedAt: bindings.map((b) => b.quarantinedAt),
   quarantineReasons: bindings.map((b) => b.quarantineReason),
   expiryWarnedAt: bindings.map((b) => b.expiryWarnedAt),
 });
 
-/** Row `i` of the columns as upsert parameters after app_id, written into `params` from `at`. */
-function putRow(params: unknown[], at: number, appId: number, c: BindingColumns, i: number): void {
+/** Row `i` of the columns as upsert parameters (app_id first), written into `params` from `at`. */
+function putRow(params: unknown[], at: number, appId: number, c: BindingColumns, i: number, plain: boolean): void {
   params[at] = appId;
   params[at + 1] = c.tokens[i];
   params[at + 2] = c.accounts[i];
   params[at + 3] = c.accountTypes[i];
   params[at + 4] = c.platforms[i];
   params[at + 5] = c.boundAt[i];
+  if (plain) return;
   params[at + 6] = c.lastSeenAt[i];
   params[at + 7] = c.quarantinedAt[i];
   params[at + 8] = c.quarantineReasons[i];
   params[at + 9] = c.expiryWarnedAt[i];
 }
+const PLAIN_PARAMS = 6;
 const ROW_PARAMS = 10;
+const isPlainRow = (c: BindingColumns, i: number) =>
+  c.lastSeenAt[i] === null && c.quarantinedAt[i] === null && c.expiryWarnedAt[i] === null;
 
 /** What crosses the thread boundary for a failed command. */
 export interface SerializedError {
@@ -212,17 +224,35 @@ export class SqliteWriter {
     if (!this.stmt.appById.get(appId)) throw new AppNotFoundError(String(appId));
     const { tokens, boundAt } = rows;
     const count = tokens.length;
-    const whole = count - (count % UPSERT_ROWS);
-    const params: unknown[] = new Array(UPSERT_ROWS * ROW_PARAMS);
-    for (let i = 0; i < whole; i += UPSERT_ROWS) {
-      for (let k = 0; k < UPSERT_ROWS; k++) putRow(params, k * ROW_PARAMS, appId, rows, i + k);
-      this.stmt.bindingsUpsert.run(params);
+    // Plain rows (most) go UPSERT_ROWS to a statement with six parameters each; a row with lifecycle
+    // fields goes alone with ten, after the plain rows before it, so rows still apply in order.
+    const many: unknown[] = new Array(UPSERT_ROWS * PLAIN_PARAMS);
+    const plain: unknown[] = new Array(PLAIN_PARAMS);
+    const full: unknown[] = new Array(ROW_PARAMS);
+    let pending: number[] = [];
+    const flush = () => {
+      if (pending.length === UPSERT_ROWS) {
+        pending.forEach((i, k) => putRow(many, k * PLAIN_PARAMS, appId, rows, i, true));
+        this.stmt.bindingsUpsertPlain.run(many);
+      } else {
+        for (const i of pending) {
+          putRow(plain, 0, appId, rows, i, true);
+          this.stmt.bindingUpsertPlain.run(plain);
+        }
+      }
+      pending = [];
+    };
+    for (let i = 0; i < count; i++) {
+      if (isPlainRow(rows, i)) {
+        pending.push(i);
+        if (pending.length === UPSERT_ROWS) flush();
+        continue;
+      }
+      flush();
+      putRow(full, 0, appId, rows, i, false);
+      this.stmt.bindingUpsert.run(full);
     }
-    const one: unknown[] = new Array(ROW_PARAMS);
-    for (let i = whole; i < count; i++) {
-      putRow(one, 0, appId, rows, i);
-      this.stmt.bindingUpsert.run(one);
-    }
+    flush();
     // Later binds must sort after everything imported.
     for (let i = 0; i < count; i++) if (boundAt[i]! > this.lastBoundAt) this.lastBoundAt = boundAt[i]!;
   }
