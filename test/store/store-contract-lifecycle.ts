@@ -11,6 +11,7 @@ import {
   type AccountKey,
   type App,
   type AppPolicy,
+  asBound,
   type BatchCommand,
   DAY_MS,
   DEFAULT_POLICY,
@@ -302,6 +303,18 @@ export function lifecycleContract(factory: StoreFactory): void {
       await store.importBindings(copy.id, exported);
       assert.deepEqual(await allBindings(store, copy.id), exported);
       assert.deepEqual(await accountsOf(store, copy, 'dead'), [], 'still quarantined');
+
+      // A binding given twice applies as its later line says, plain or not: rows keep their order.
+      const plain = asBound({ token: 'x', account: 'alice', accountType: 0, platform: null, boundAt: 5_000_000 });
+      const held = { ...plain, quarantinedAt: 7, quarantineReason: 'imported', lastSeenAt: 6 };
+      await store.importBindings(copy.id, [plain, held, { ...plain, token: 'y' }, { ...held, token: 'z' }]);
+      await store.importBindings(copy.id, [
+        { ...held, token: 'y' },
+        { ...plain, token: 'y' },
+        { ...plain, token: 'z' },
+      ]);
+      const final = (await allBindings(store, copy.id)).filter((b) => ['x', 'y', 'z'].includes(b.token));
+      assert.deepEqual(final, [held, { ...plain, token: 'y' }, { ...plain, token: 'z' }]);
     });
 
     it('feedback racing a re-bind ends in one of the two serial orders, never a mix', async (t) => {

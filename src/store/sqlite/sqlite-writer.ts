@@ -10,6 +10,7 @@ import { AppExistsError, AppNotFoundError } from '../../errors.ts';
 import { type BatchRequest, loadWriteRules, type WriteRules, type WriteRulesModule } from '../batch-transaction.ts';
 import {
   type AppRow,
+  isPlain,
   type OutboxRow,
   patchedAppColumns,
   rowToApp,
@@ -50,11 +51,14 @@ export interface BindingColumns {
   accountTypes: Float64Array;
   platforms: (Platform | null)[];
   boundAt: Float64Array;
-  /** As stored: null when it is the bind time. */
-  lastSeenAt: (number | null)[];
-  quarantinedAt: (number | null)[];
-  quarantineReasons: (string | null)[];
-  expiryWarnedAt: (number | null)[];
+  /** Only when a binding is not plain (rows.ts isPlain): what the others leave NULL. */
+  lifecycle?: {
+    /** As stored: null when it is the bind time. */
+    lastSeenAt: (number | null)[];
+    quarantinedAt: (number | null)[];
+    quarantineReasons: (string | null)[];
+    expiryWarnedAt: (number | null)[];
+  };
 }
 
 export const toColumns = (bindings: Binding[]): BindingColumns => ({
@@ -63,10 +67,16 @@ export const toColumns = (bindings: Binding[]): BindingColumns => ({
   accountTypes: Float64Array.from(bindings, (b) => b.accountType),
   platforms: bindings.map((b) => b.platform),
   boundAt: Float64Array.from(bindings, (b) => b.boundAt),
-  lastSeenAt: bindings.map(storedLastSeen),
-  quarantinedAt: bindings.map((b) => b.quarantinedAt),
-  quarantineReasons: bindings.map((b) => b.quarantineReason),
-  expiryWarnedAt: bindings.map((b) => b.expiryWarnedAt),
+  ...(bindings.every(isPlain)
+    ? {}
+    : {
+        lifecycle: {
+          lastSeenAt: bindings.map(storedLastSeen),
+          quarantinedAt: bindings.map((b) => b.quarantinedAt),
+          quarantineReasons: bindings.map((b) => b.quarantineReason),
+          expiryWarnedAt: bindings.map((b) => b.expiryWarnedAt),
+        },
+      }),
 });
 
 /** Row `i` of the columns as upsert parameters (app_id first), written into `params` from `at`. */
@@ -77,16 +87,17 @@ function putRow(params: unknown[], at: number, appId: number, c: BindingColumns,
   params[at + 3] = c.accountTypes[i];
   params[at + 4] = c.platforms[i];
   params[at + 5] = c.boundAt[i];
-  if (plain) return;
-  params[at + 6] = c.lastSeenAt[i];
-  params[at + 7] = c.quarantinedAt[i];
-  params[at + 8] = c.quarantineReasons[i];
-  params[at + 9] = c.expiryWarnedAt[i];
+  const lifecycle = c.lifecycle;
+  if (plain || !lifecycle) return;
+  params[at + 6] = lifecycle.lastSeenAt[i];
+  params[at + 7] = lifecycle.quarantinedAt[i];
+  params[at + 8] = lifecycle.quarantineReasons[i];
+  params[at + 9] = lifecycle.expiryWarnedAt[i];
 }
 const PLAIN_PARAMS = 6;
 const ROW_PARAMS = 10;
-const isPlainRow = (c: BindingColumns, i: number) =>
-  c.lastSeenAt[i] === null && c.quarantinedAt[i] === null && c.expiryWarnedAt[i] === null;
+const isPlainRow = ({ lifecycle: l }: BindingColumns, i: number) =>
+  !l || (l.lastSeenAt[i] === null && l.quarantinedAt[i] === null && l.expiryWarnedAt[i] === null);
 
 /** What crosses the thread boundary for a failed command. */
 export interface SerializedError {
@@ -227,32 +238,26 @@ export class SqliteWriter {
     // Plain rows (most) go UPSERT_ROWS to a statement with six parameters each; a row with lifecycle
     // fields goes alone with ten, after the plain rows before it, so rows still apply in order.
     const many: unknown[] = new Array(UPSERT_ROWS * PLAIN_PARAMS);
-    const plain: unknown[] = new Array(PLAIN_PARAMS);
-    const full: unknown[] = new Array(ROW_PARAMS);
-    let pending: number[] = [];
-    const flush = () => {
-      if (pending.length === UPSERT_ROWS) {
-        pending.forEach((i, k) => putRow(many, k * PLAIN_PARAMS, appId, rows, i, true));
+    const one: unknown[] = new Array(ROW_PARAMS);
+    const writePlain = (from: number, to: number) => {
+      for (; from + UPSERT_ROWS <= to; from += UPSERT_ROWS) {
+        for (let k = 0; k < UPSERT_ROWS; k++) putRow(many, k * PLAIN_PARAMS, appId, rows, from + k, true);
         this.stmt.bindingsUpsertPlain.run(many);
-      } else {
-        for (const i of pending) {
-          putRow(plain, 0, appId, rows, i, true);
-          this.stmt.bindingUpsertPlain.run(plain);
-        }
       }
-      pending = [];
+      for (; from < to; from++) {
+        putRow(one, 0, appId, rows, from, true);
+        this.stmt.bindingUpsertPlain.run(one.slice(0, PLAIN_PARAMS));
+      }
     };
+    let plainFrom = 0;
     for (let i = 0; i < count; i++) {
-      if (isPlainRow(rows, i)) {
-        pending.push(i);
-        if (pending.length === UPSERT_ROWS) flush();
-        continue;
-      }
-      flush();
-      putRow(full, 0, appId, rows, i, false);
-      this.stmt.bindingUpsert.run(full);
+      if (isPlainRow(rows, i)) continue;
+      writePlain(plainFrom, i);
+      putRow(one, 0, appId, rows, i, false);
+      this.stmt.bindingUpsert.run(one);
+      plainFrom = i + 1;
     }
-    flush();
+    writePlain(plainFrom, count);
     // Later binds must sort after everything imported.
     for (let i = 0; i < count; i++) if (boundAt[i]! > this.lastBoundAt) this.lastBoundAt = boundAt[i]!;
   }
