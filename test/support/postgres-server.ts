@@ -153,12 +153,14 @@ export class TestPostgres {
   }
 
   /** A new empty database; returns its URL. */
-  async createDatabase(): Promise<string> {
+  /** A new database; `template`: as a copy of that database's URL (which nothing may be connected to). */
+  async createDatabase(template?: string): Promise<string> {
     const name = `bindery_test_${++this.databases}_${randomBytes(3).toString('hex')}`;
     const client = new pg.Client({ connectionString: this.url('postgres') });
     await client.connect();
     try {
-      await client.query(`CREATE DATABASE ${name}`);
+      const copy = template === undefined ? '' : ` TEMPLATE ${new URL(template).pathname.slice(1)}`;
+      await client.query(`CREATE DATABASE ${name}${copy}`);
     } finally {
       await client.end();
     }
