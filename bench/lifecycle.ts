@@ -127,20 +127,18 @@ export async function lifecycleBench({ dir, quick, seconds, runs, log }: Lifecyc
       });
       log(`  seen plain: ${Math.round(results['seen plain']!.at(-1)!.rps)} items/s`);
 
-      const server = await start(SERVER, { BINDERY_DATABASE_URL: pgUrl, BINDERY_BOOTSTRAP_APP: 'false' });
-      try {
-        record(
-          'seen postgres',
-          await load(`${server.url}/api/v1/tokens/seen`, auth, body.seen, seconds, CONNECTIONS),
-          ITEMS,
-        );
-        record(
-          'feedback postgres',
-          await load(`${server.url}/api/v1/feedback`, auth, body.feedback, seconds, CONNECTIONS),
-          ITEMS,
-        );
-      } finally {
-        await server.stop();
+      // And on PostgreSQL, each from a fresh copy of the seeded database (CREATE DATABASE … TEMPLATE).
+      for (const [key, route] of [
+        ['feedback', '/api/v1/feedback'],
+        ['seen', '/api/v1/tokens/seen'],
+      ] as const) {
+        const copy = await postgres.createDatabase(pgUrl);
+        const server = await start(SERVER, { BINDERY_DATABASE_URL: copy, BINDERY_BOOTSTRAP_APP: 'false' });
+        try {
+          record(`${key} postgres`, await load(`${server.url}${route}`, auth, body[key], seconds, CONNECTIONS), ITEMS);
+        } finally {
+          await server.stop();
+        }
       }
     }
   } finally {

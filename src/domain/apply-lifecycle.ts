@@ -15,7 +15,6 @@ import {
   type FeedbackCommand,
   type OperatorType,
   type RestoreCommand,
-  type SeenCommand,
   type StateCause,
   type SweepCommand,
 } from './types.ts';
@@ -92,18 +91,18 @@ export function applyFeedback(set: BindingSet, command: FeedbackCommand, now: nu
   return { outcomes, changes };
 }
 
-/** Seen does not lift a quarantine: the provider's word that the token is dead stands until a bind or restore. */
-export function applySeen(set: BindingSet, command: SeenCommand, now: number): BatchOutcome {
-  const changes: Change[] = [];
-  const outcomes = command.tokens.map((token): ElementOutcome => {
-    const bindings = set.ofToken(token);
-    if (bindings.length === 0) return NO_BINDING;
-    if (bindings.some((b) => b.quarantinedAt !== null)) return done('already_quarantined');
-    revive(set, changes, token, now, 0);
-    return done('seen');
-  });
-  return { outcomes, changes };
+/**
+ * What a seen answers for each token the store touched (BatchTransaction.touchTokens). Seen does
+ * not lift a quarantine: the provider's word that the token is dead stands until a bind or restore.
+ */
+export function seenOutcomes(found: TokenPresence[]): ElementOutcome[] {
+  return found.map((presence) =>
+    presence === 'active' ? done('seen') : presence === 'quarantined' ? done('already_quarantined') : NO_BINDING,
+  );
 }
+
+/** Whether a token has active bindings, only quarantined ones, or none. */
+export type TokenPresence = 'active' | 'quarantined' | 'absent';
 
 export function applyRestore(set: BindingSet, command: RestoreCommand, now: number): BatchOutcome {
   const changes: Change[] = [];

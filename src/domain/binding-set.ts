@@ -8,6 +8,7 @@ import {
   type Binding,
   bindingKeyString,
   type Change,
+  type SeenCommand,
   type SweepCommand,
   type WriteCommand,
 } from './types.ts';
@@ -61,10 +62,12 @@ export class BindingSet {
  * What a store must load before applying a command: every binding of these tokens and of these
  * accounts. That is enough for every rule, eviction included (SPEC §2.5).
  */
-export function keysToLoad(command: Exclude<WriteCommand, SweepCommand>): { tokens: string[]; accounts: AccountKey[] } {
+export function keysToLoad(command: Exclude<WriteCommand, SweepCommand | SeenCommand>): {
+  tokens: string[];
+  accounts: AccountKey[];
+} {
   if (command.kind === 'feedback') return { tokens: [...new Set(command.reports.map((r) => r.token))], accounts: [] };
-  if (command.kind === 'seen' || command.kind === 'restore')
-    return { tokens: [...new Set(command.tokens)], accounts: [] };
+  if (command.kind === 'restore') return { tokens: [...new Set(command.tokens)], accounts: [] };
   const tokens = new Set<string>();
   const accounts = new Map<string, AccountKey>();
   for (const element of command.elements) {

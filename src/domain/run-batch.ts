@@ -7,11 +7,11 @@
 import { AppNotFoundError, IdempotencyMismatchError } from '../errors.ts';
 import type { BatchTransaction, WriteRulesModule } from '../store/batch-transaction.ts';
 import { type BatchResult, type BindingStore, IDEMPOTENCY_WINDOW_MS, type IdempotencyKey } from '../store/store.ts';
-import { applyBatch, type BatchOutcome } from './apply-batch.ts';
-import { applyFeedback, applyRestore, applySeen, applySweep, lifecycleCutoffs } from './apply-lifecycle.ts';
+import { applyBatch, type BatchOutcome, type ElementOutcome } from './apply-batch.ts';
+import { applyFeedback, applyRestore, applySweep, lifecycleCutoffs, seenOutcomes } from './apply-lifecycle.ts';
 import { BindingSet, keysToLoad, netChanges } from './binding-set.ts';
 import { historyRecords, webhookEvents } from './change-records.ts';
-import type { AppPolicy, SweepCommand, WriteCommand } from './types.ts';
+import type { AppPolicy, Change, SeenCommand, SweepCommand, WriteCommand } from './types.ts';
 
 /** A sweep's tokens: those due a purge (found by the store's index), and those the sweeper's scan named. */
 async function sweepTokens(tx: BatchTransaction, command: SweepCommand, policy: AppPolicy): Promise<string[]> {
@@ -48,7 +48,7 @@ export function writeBatch(
 /** The rules of the command, on the set of bindings it can touch. `tokens`: a sweep's due tokens. */
 function applyCommand(
   set: BindingSet,
-  command: WriteCommand,
+  command: Exclude<WriteCommand, SeenCommand>,
   policy: AppPolicy,
   clock: () => number,
   now: number,
@@ -57,8 +57,6 @@ function applyCommand(
   switch (command.kind) {
     case 'feedback':
       return applyFeedback(set, command, now);
-    case 'seen':
-      return applySeen(set, command, now);
     case 'restore':
       return applyRestore(set, command, now);
     case 'sweep':
@@ -85,17 +83,22 @@ export async function runBatch(
       return { ...(JSON.parse(seen.result) as BatchResult), replayed: true };
     }
   }
-  // 3. Everything the command can touch, eviction included (SPEC §2.5); for a sweep, the tokens due.
-  const { tokens, accounts } =
-    command.kind === 'sweep'
-      ? { tokens: await sweepTokens(tx, command, app.policy), accounts: [] }
-      : keysToLoad(command);
-  const set = new BindingSet(tokens.length + accounts.length > 0 ? await tx.loadBindings(tokens, accounts) : []);
-  // 4. The rules, on that set.
-  const { outcomes, changes } = applyCommand(set, command, app.policy, () => tx.nextBoundAt(), now, tokens);
-  // 5-6. The net change of the bindings.
-  const { upserts, deletes } = netChanges(set, changes);
-  if (upserts.length > 0 || deletes.length > 0) await tx.writeBindings(upserts, deletes);
+  // 3-6. Seen is a touch, not a change: the store moves last_seen_at in place (nothing read, no
+  // history, no event). Every other write: everything it can touch (eviction included, SPEC §2.5;
+  // for a sweep, the tokens due), the rules on that set, and the net change written.
+  let outcomes: ElementOutcome[];
+  let changes: Change[] = [];
+  if (command.kind === 'seen') outcomes = seenOutcomes(await tx.touchTokens(command.tokens, now));
+  else {
+    const { tokens, accounts } =
+      command.kind === 'sweep'
+        ? { tokens: await sweepTokens(tx, command, app.policy), accounts: [] }
+        : keysToLoad(command);
+    const set = new BindingSet(tokens.length + accounts.length > 0 ? await tx.loadBindings(tokens, accounts) : []);
+    ({ outcomes, changes } = applyCommand(set, command, app.policy, () => tx.nextBoundAt(), now, tokens));
+    const { upserts, deletes } = netChanges(set, changes);
+    if (upserts.length > 0 || deletes.length > 0) await tx.writeBindings(upserts, deletes);
+  }
   // 7. A history entry per change.
   const history = historyRecords(changes, command, now);
   if (history.length > 0) await tx.appendHistory(history);

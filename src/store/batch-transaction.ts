@@ -7,6 +7,7 @@
  * A method may answer at once (SQLite's writer thread, where every statement is synchronous) or
  * with a promise (PostgreSQL).
  */
+import type { TokenPresence } from '../domain/apply-lifecycle.ts';
 import type { HistoryRecord, WebhookEventRecord } from '../domain/change-records.ts';
 import type { AccountKey, AppPolicy, Binding, WriteCommand } from '../domain/types.ts';
 import type { BatchResult, IdempotencyKey } from './store.ts';
@@ -38,6 +39,12 @@ export interface BatchTransaction {
   recallAnswer(key: string): Awaitable<StoredAnswer | undefined>;
   /** Every binding of these tokens and of these accounts. */
   loadBindings(tokens: string[], accounts: AccountKey[]): Awaitable<Binding[]>;
+  /**
+   * Sets last_seen_at of these tokens' active bindings to `at` (Unix ms) and clears their expiry
+   * warning; answers, per token in order, whether it had active bindings, only quarantined ones,
+   * or none.
+   */
+  touchTokens(tokens: string[], at: number): Awaitable<TokenPresence[]>;
   /** Up to `limit` distinct tokens with a binding quarantined before `before` (Unix ms). */
   dueToPurge(before: number, limit: number): Awaitable<string[]>;
   /** The next bind time: microseconds, strictly increasing across every bind of the store. */

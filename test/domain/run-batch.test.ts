@@ -31,6 +31,10 @@ class RecordingTransaction implements BatchTransaction {
     this.calls.push(`loadBindings ${tokens} ${accounts.map((a) => a.account)}`);
     return this.bound;
   }
+  touchTokens(tokens: string[]): 'active'[] {
+    this.calls.push(`touchTokens ${tokens}`);
+    return tokens.map(() => 'active');
+  }
   dueToPurge(): string[] {
     this.calls.push('dueToPurge');
     return [];
@@ -104,6 +108,16 @@ describe('runBatch', () => {
 
     const expired = new RecordingTransaction([alice], { ...answer, createdAt: Date.now() - 25 * 3600 * 1000 });
     assert.equal((await runBatch(expired, override, key)).replayed, undefined, 'a key older than 24 h is new again');
+  });
+
+  it('writes seen in place: nothing read, no history, no event', async () => {
+    const tx = new RecordingTransaction([alice]);
+    const result = await runBatch(tx, { kind: 'seen', tokens: ['t1', 't2'] });
+    assert.deepEqual(result.outcomes, [
+      { code: 0, action: 'seen' },
+      { code: 0, action: 'seen' },
+    ]);
+    assert.deepEqual(tx.calls, ['lockApp', 'touchTokens t1,t2', 'nextRevision']);
   });
 
   it('refuses a batch of an app that is gone before reading anything else', async () => {

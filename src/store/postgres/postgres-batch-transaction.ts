@@ -3,6 +3,7 @@
  * has locked the app's row. Lists travel as arrays, one statement per step whatever their length.
  */
 import type pg from 'pg';
+import type { TokenPresence } from '../../domain/apply-lifecycle.ts';
 import type { HistoryRecord, WebhookEventRecord } from '../../domain/change-records.ts';
 import type { AccountKey, Binding } from '../../domain/types.ts';
 import type { BatchTransaction, LockedApp, StoredAnswer } from '../batch-transaction.ts';
@@ -72,6 +73,14 @@ export class PostgresBatchTransaction implements BatchTransaction {
       accounts.map((a) => a.accountType),
     ]);
     return rows.map(rowToBinding);
+  }
+
+  async touchTokens(tokens: string[], at: number): Promise<TokenPresence[]> {
+    const tokensOf = ({ rows }: { rows: { token: string }[] }) => new Set(rows.map((r) => r.token));
+    const active = tokensOf(await this.client.query(SQL.tokensTouch, [this.appId, tokens, at]));
+    const rest = tokens.filter((t) => !active.has(t));
+    const present = rest.length > 0 ? tokensOf(await this.client.query(SQL.tokensPresent, [this.appId, rest])) : null;
+    return tokens.map((t) => (active.has(t) ? 'active' : present?.has(t) ? 'quarantined' : 'absent'));
   }
 
   async dueToPurge(before: number, limit: number): Promise<string[]> {

@@ -62,6 +62,11 @@ export const SQL = {
       DO UPDATE SET platform = excluded.platform, bound_at = excluded.bound_at, last_seen_at = excluded.last_seen_at,
         quarantined_at = excluded.quarantined_at, quarantine_reason = excluded.quarantine_reason,
         expiry_warned_at = excluded.expiry_warned_at`,
+  /** Seen: the tokens' active bindings, in place; answers the tokens touched. */
+  tokensTouch: `UPDATE bindings b SET last_seen_at = $3, expiry_warned_at = NULL
+      FROM (SELECT DISTINCT token FROM unnest($2::text[]) AS u(token)) AS t
+      WHERE b.app_id = $1 AND b.token = t.token AND b.quarantined_at IS NULL RETURNING b.token`,
+  tokensPresent: 'SELECT DISTINCT token FROM bindings WHERE app_id = $1 AND token = ANY($2::text[])',
   /** A sweep's purge: tokens of bindings quarantined too long. */
   dueToPurge: `SELECT DISTINCT token FROM (SELECT token FROM bindings
       WHERE app_id = $1 AND quarantined_at < $2 LIMIT $3) AS due`,

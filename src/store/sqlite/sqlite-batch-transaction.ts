@@ -2,6 +2,7 @@
  * The SQLite BatchTransaction: one app's part of the writer thread's transaction (BEGIN IMMEDIATE
  * holds the whole database, so the app is locked by then). Every call answers at once.
  */
+import type { TokenPresence } from '../../domain/apply-lifecycle.ts';
 import type { HistoryRecord, WebhookEventRecord } from '../../domain/change-records.ts';
 import type { AccountKey, Binding } from '../../domain/types.ts';
 import type { BatchTransaction, LockedApp, StoredAnswer } from '../batch-transaction.ts';
@@ -47,6 +48,13 @@ export class SqliteBatchTransaction implements BatchTransaction {
       for (const row of rows) found.push(rowToBinding(row));
     }
     return found;
+  }
+
+  touchTokens(tokens: string[], at: number): TokenPresence[] {
+    return tokens.map((token) => {
+      if (this.stmt.tokenTouch.run(at, this.appId, token).changes > 0) return 'active';
+      return this.stmt.tokenExists.get(this.appId, token) ? 'quarantined' : 'absent';
+    });
   }
 
   dueToPurge(before: number, limit: number): string[] {

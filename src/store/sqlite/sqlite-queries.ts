@@ -73,6 +73,10 @@ export const SQL = {
       ${Array<string>(UPSERT_ROWS).fill(PLAIN_ROW).join(', ')} ${PLAIN_SET}`,
   bindingDelete: 'DELETE FROM bindings WHERE app_id = ? AND token = ? AND account = ? AND account_type = ?',
 
+  /** Seen: the token's active bindings, in place. */
+  tokenTouch: `UPDATE bindings SET last_seen_at = ?, expiry_warned_at = NULL
+      WHERE app_id = ? AND token = ? AND quarantined_at IS NULL`,
+  tokenExists: 'SELECT 1 FROM bindings WHERE app_id = ? AND token = ? LIMIT 1',
   /** A sweep's purge: tokens of bindings quarantined too long. */
   dueToPurge: `SELECT DISTINCT token FROM (SELECT token FROM bindings INDEXED BY bindings_quarantined
       WHERE app_id = ? AND quarantined_at < ? LIMIT ?)`,
