@@ -184,7 +184,7 @@ export function applySweep(set: BindingSet, command: SweepCommand, policy: AppPo
           changes.push({ kind: 'touch', binding, warned: true });
         }
         return done('warned');
-      case 'none':
+      default: // 'none'
         return done('unchanged');
     }
   });

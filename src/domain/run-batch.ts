@@ -107,8 +107,10 @@ export async function runBatch(
     const events = webhookEvents(changes, command, app.policy);
     if (events.length > 0) await tx.appendEvents(events, now);
   }
-  // 9. The revision that orders this batch, and the answer under its key.
-  const result: BatchResult = { outcomes, revision: await tx.nextRevision() };
+  // 9. The revision that orders this batch, and the answer under its key. A sweep that found
+  // nothing to do takes none: the app's clients see their own writes numbered without gaps.
+  const idle = command.kind === 'sweep' && changes.length === 0;
+  const result: BatchResult = { outcomes, revision: idle ? 0 : await tx.nextRevision() };
   if (idempotency) await tx.rememberAnswer(idempotency, JSON.stringify(result), now);
   return result;
 }

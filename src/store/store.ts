@@ -52,7 +52,10 @@ export interface AccountOfToken extends AccountKey {
 /** What a batch answers: one outcome per element, and the app's write revision after this batch. */
 export interface BatchResult {
   outcomes: ElementOutcome[];
-  /** Strictly increasing per app: batches of one app were applied in the order of their revisions. */
+  /**
+   * Strictly increasing per app: batches of one app were applied in the order of their revisions.
+   * 0 for a sweep that changed nothing (it takes no revision).
+   */
   revision: number;
   /** True when an Idempotency-Key matched: this is the stored answer and nothing was applied again. */
   replayed?: boolean;

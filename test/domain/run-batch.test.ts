@@ -120,6 +120,13 @@ describe('runBatch', () => {
     assert.deepEqual(tx.calls, ['lockApp', 'touchTokens t1,t2', 'nextRevision']);
   });
 
+  it('a sweep with nothing due takes no revision, so clients see theirs without gaps', async () => {
+    const tx = new RecordingTransaction([alice]);
+    const result = await runBatch(tx, { kind: 'sweep', now: Date.now(), purgeLimit: 10, tokens: [] });
+    assert.deepEqual(result, { outcomes: [], revision: 0 });
+    assert.deepEqual(tx.calls, ['lockApp', 'dueToPurge']);
+  });
+
   it('refuses a batch of an app that is gone before reading anything else', async () => {
     const gone = new RecordingTransaction([alice], undefined, false);
     await assert.rejects(runBatch(gone, override, key), AppNotFoundError);
