@@ -24,18 +24,15 @@ export interface Binding extends AccountKey {
   expiryWarnedAt: number | null;
 }
 
-/** A binding's lifecycle fields when it is new: active, seen at `seenAt` (Unix ms), never warned. */
-export const freshLifecycle = (seenAt: number) => ({
-  lastSeenAt: seenAt,
+/** A binding as bound at its boundAt, which it was last seen at: active and unwarned. */
+export const asBound = (
+  b: Omit<Binding, 'lastSeenAt' | 'quarantinedAt' | 'quarantineReason' | 'expiryWarnedAt'>,
+): Binding => ({
+  ...b,
+  lastSeenAt: Math.floor(b.boundAt / 1000),
   quarantinedAt: null,
   quarantineReason: null,
   expiryWarnedAt: null,
-});
-
-/** A binding as bound at its boundAt, which it was last seen at: active and unwarned. */
-export const asBound = (b: Omit<Binding, keyof ReturnType<typeof freshLifecycle>>): Binding => ({
-  ...b,
-  ...freshLifecycle(Math.floor(b.boundAt / 1000)),
 });
 
 export type BindingState = 'active' | 'quarantined';
