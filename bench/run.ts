@@ -67,21 +67,26 @@ async function http(): Promise<void> {
   await seedSqlite(db, bindings);
   const bare = await start('bench/bare-server.ts', { BENCH_SQLITE: db });
   const bindery = await start(SERVER, { BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' });
+  const auth = basic(APP.accessId, APP.secretKey);
+  const handRolled = await start('bench/hand-rolled-server.ts', { BENCH_SQLITE: db, BENCH_AUTH: auth.authorization! });
   const steps = await start('bench/steps-server.ts', {
     BINDERY_DATABASE_URL: `sqlite:${db}`,
     BINDERY_BOOTSTRAP_APP: 'false',
   });
-  const auth = basic(APP.accessId, APP.secretKey);
   const accounts = bindings / 2;
   const queryBody = () => JSON.stringify({ operator_type: 1, account_list: [{ account: `u${random(accounts)}` }] });
-  const batchBody = () =>
+  const tokenQueryBody = () => JSON.stringify({ operator_type: 2, token_list: [`t${random(bindings)}`] });
+  const batchOf = (op: 1 | 2) => () =>
     JSON.stringify({
-      operator_type: 2,
+      operator_type: op,
       token_accounts: Array.from({ length: 20 }, () => {
         const t = random(bindings);
         return { token: `t${t}`, account_list: [{ account: `u${t >> 1}` }] };
       }),
     });
+  const batchBody = batchOf(2);
+  const Q = '/v3/device/account/query';
+  const B = '/v3/device/account/batchoperate';
   try {
     const { median: m, ratio } = await rounds(
       {
@@ -95,6 +100,12 @@ async function http(): Promise<void> {
         "a'": () => load(`${bare.url}/echo`, {}, batchBody, SECONDS),
         c: () => load(`${bindery.url}/v3/device/account/batchoperate`, auth, batchBody, SECONDS),
         "c'": async () => ({ rps: plainDurableUpserts(db, bindings, SECONDS) / 20, p50: NaN, p99: NaN, errors: 0 }),
+        'h-q1': () => load(`${handRolled.url}${Q}`, auth, queryBody, SECONDS),
+        'h-q2': () => load(`${handRolled.url}${Q}`, auth, tokenQueryBody, SECONDS),
+        'b-q2': () => load(`${bindery.url}${Q}`, auth, tokenQueryBody, SECONDS),
+        'h-c2': () => load(`${handRolled.url}${B}`, auth, batchBody, SECONDS),
+        'h-c1': () => load(`${handRolled.url}${B}`, auth, batchOf(1), SECONDS),
+        'b-c1': () => load(`${bindery.url}${B}`, auth, batchOf(1), SECONDS),
       },
       {
         a2: ['a2', 'a'],
@@ -107,6 +118,11 @@ async function http(): Promise<void> {
         c: ['c', 'a'],
         "c/a'": ['c', "a'"],
         "c'": ["c'", "a'"],
+        'vs-q1': ['b', 'h-q1'],
+        'vs-q2': ['b-q2', 'h-q2'],
+        'vs-c2': ['c', 'h-c2'],
+        'vs-c1': ['b-c1', 'h-c1'],
+        'h-q1/a': ['h-q1', 'a'],
       },
     );
     const r = (key: string) => ratio[key]!.toFixed(2);
@@ -128,6 +144,16 @@ async function http(): Promise<void> {
         `history) | ${Math.round(m["c'"]!.rps).toLocaleString('en')} (x 20 bindings) | - | - | ${r("c'")} to a': the ` +
         `disk's ceiling for (c) |`,
     );
+    console.log('\n#### bindery beside the service a team would hand-roll (bench/hand-rolled-server.ts, issue 17)\n');
+    console.log('| request | hand-rolled req/s | bindery req/s | bindery / hand-rolled |\n| --- | --- | --- | --- |');
+    const perSecond = (key: string) => Math.round(m[key]!.rps).toLocaleString('en');
+    const vs = (title: string, h: string, b: string, key: string) =>
+      console.log(`| ${title} | ${perSecond(h)} | ${perSecond(b)} | **${r(key)}** |`);
+    vs('query op 1, random existing account', 'h-q1', 'b', 'vs-q1');
+    vs('query op 2, random existing token', 'h-q2', 'b-q2', 'vs-q2');
+    vs('batchoperate op 2, 20 tokens, durable', 'h-c2', 'c', 'vs-c2');
+    vs('batchoperate op 1, 20 tokens, durable', 'h-c1', 'b-c1', 'vs-c1');
+    console.log(`\nThe hand-rolled query op 1 is ${r('h-q1/a')} of the bare echo (a).`);
     console.log(
       '\n#### Where the time of (b) goes: the real app, one more real step per row (bench/steps-server.ts, run through tsx)\n',
     );
@@ -151,6 +177,7 @@ async function http(): Promise<void> {
     await bare.stop();
     await bindery.stop();
     await steps.stop();
+    await handRolled.stop();
   }
 }
 

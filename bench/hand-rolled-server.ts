@@ -1,0 +1,139 @@
+/**
+ * What a team would write instead of bindery (issue 17): Fastify without a logger, better-sqlite3
+ * (WAL, synchronous=FULL), Basic auth compared to one constant, JSON schemas on the routes, the
+ * TPNS query (ops 1, 2) on the covering indexes and batchoperate (ops 1, 2) as one transaction per
+ * request; no history, no caps, no metrics, no idempotency, no events. Same database file and
+ * schema as bindery's (app 1). BENCH_SQLITE=<db> BENCH_AUTH=<Basic header>. Prints its URL.
+ */
+import Database from 'better-sqlite3';
+import Fastify from 'fastify';
+
+const db = new Database(process.env.BENCH_SQLITE);
+db.pragma('journal_mode = WAL');
+db.pragma('synchronous = FULL');
+const AUTH = process.env.BENCH_AUTH ?? '';
+
+const tokensOf = db
+  .prepare(
+    'SELECT token FROM bindings INDEXED BY bindings_by_account WHERE app_id = 1 AND account = ? AND account_type = ? ' +
+      'ORDER BY bound_at',
+  )
+  .pluck();
+const accountsOf = db.prepare(
+  'SELECT account, account_type FROM bindings WHERE app_id = 1 AND token = ? ORDER BY bound_at',
+);
+const upsert = db.prepare(
+  'INSERT INTO bindings (app_id, token, account, account_type, platform, bound_at) VALUES (1, ?, ?, ?, NULL, ?) ' +
+    'ON CONFLICT (app_id, token, account, account_type) DO UPDATE SET bound_at = excluded.bound_at',
+);
+const dropOthers = db.prepare(
+  'DELETE FROM bindings WHERE app_id = 1 AND token = ? AND NOT (account = ? AND account_type = ?)',
+);
+
+interface Account {
+  account: string;
+  account_type?: number;
+}
+interface Batch {
+  operator_type: 1 | 2;
+  token_accounts: { token: string; account_list: Account[] }[];
+}
+
+let clock = 0;
+const bind = db.transaction((batch: Batch) => {
+  for (const { token, account_list } of batch.token_accounts) {
+    // op 2 with one account (what the bench sends): the others go first.
+    if (batch.operator_type === 2 && account_list.length === 1)
+      dropOthers.run(token, account_list[0]!.account, account_list[0]!.account_type ?? 0);
+    for (const a of account_list) {
+      clock = Math.max(Date.now() * 1000, clock + 1);
+      upsert.run(token, a.account, a.account_type ?? 0, clock);
+    }
+  }
+});
+
+const accountSchema = {
+  type: 'object',
+  required: ['account'],
+  properties: { account: { type: 'string', maxLength: 100 }, account_type: { type: 'integer', minimum: 0 } },
+};
+const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+app.addHook('onRequest', async (request, reply) => {
+  if (request.headers.authorization !== AUTH) return reply.code(401).send({ ret_code: 1008003, err_msg: 'auth' });
+});
+
+app.post(
+  '/v3/device/account/query',
+  {
+    schema: {
+      body: {
+        type: 'object',
+        required: ['operator_type'],
+        properties: {
+          operator_type: { type: 'integer', enum: [1, 2] },
+          account_list: { type: 'array', maxItems: 100, items: accountSchema },
+          token_list: { type: 'array', maxItems: 100, items: { type: 'string', maxLength: 64 } },
+        },
+      },
+    },
+  },
+  async (request) => {
+    const body = request.body as { operator_type: 1 | 2; account_list?: Account[]; token_list?: string[] };
+    if (body.operator_type === 1) {
+      const list = body.account_list ?? [];
+      return {
+        ret_code: 0,
+        err_msg: 'ok',
+        result: list.map(() => '0'),
+        account_tokens: list.map((a) => ({
+          account: a.account,
+          account_type: a.account_type ?? 0,
+          token_list: tokensOf.all(a.account, a.account_type ?? 0),
+        })),
+      };
+    }
+    const list = body.token_list ?? [];
+    return {
+      ret_code: 0,
+      err_msg: 'ok',
+      result: list.map(() => '0'),
+      token_accounts: list.map((token) => ({ token, account_list: accountsOf.all(token) })),
+    };
+  },
+);
+
+app.post(
+  '/v3/device/account/batchoperate',
+  {
+    schema: {
+      body: {
+        type: 'object',
+        required: ['operator_type', 'token_accounts'],
+        properties: {
+          operator_type: { type: 'integer', enum: [1, 2] },
+          token_accounts: {
+            type: 'array',
+            maxItems: 20,
+            items: {
+              type: 'object',
+              required: ['token', 'account_list'],
+              properties: {
+                token: { type: 'string', maxLength: 64 },
+                account_list: { type: 'array', minItems: 1, maxItems: 100, items: accountSchema },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+  async (request) => {
+    const batch = request.body as Batch;
+    bind(batch);
+    return { ret_code: 0, err_msg: 'ok', result: batch.token_accounts.map(() => '0') };
+  },
+);
+
+const address = await app.listen({ host: '127.0.0.1', port: 0 });
+process.stdout.write(`listening on ${address}\n`);
+process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
