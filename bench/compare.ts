@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_POLICY } from '../src/domain/types.ts';
 import type { BindingStore } from '../src/store/store.ts';
 import { TestPostgres } from '../test/support/postgres-server.ts';
-import { APP, basic, type LoadResult, load, median, type Proc, ROOT, seedSqlite } from './harness.ts';
+import { APP, basic, type LoadResult, load, median, type Proc, ROOT, seedBindings } from './harness.ts';
 
 const { values } = parseArgs({
   options: {
@@ -115,7 +115,7 @@ const postgres = await TestPostgres.start({ durable: true });
 try {
   log(`seeding ${BINDINGS.toLocaleString('en')} bindings`);
   const seed = join(dir, 'seed.db');
-  await seedSqlite(seed, BINDINGS, 0, (path) => older.sqlite.SqliteStore.open(path));
+  await seedBindings(seed, BINDINGS, 0, (path) => older.sqlite.SqliteStore.open(path));
   const sqlite: Record<Build, string> = { before: join(dir, 'before.db'), after: join(dir, 'after.db') };
   for (const build of ['before', 'after'] as const) copyFileSync(seed, sqlite[build]);
   const pg: Record<Build, string> = { before: await postgres.createDatabase(), after: await postgres.createDatabase() };

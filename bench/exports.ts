@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { asBound, DEFAULT_POLICY } from '../src/domain/types.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
-import { APP, basic, type LoadResult, load, median, SERVER, seedSqlite, start } from './harness.ts';
+import { APP, basic, type LoadResult, load, median, SERVER, seedBindings, start } from './harness.ts';
 
 const OTHER = { accessId: '1500000002', secretKey: 'c'.repeat(32) };
 const OTHER_ACCOUNTS = 10_000;
@@ -33,7 +33,7 @@ export async function exportsBench({ dir, quick, seconds, runs, log }: ExportsBe
   const exporters = 4;
   const db = join(dir, 'exports.db');
   log(`exports: seeding ${bindings} bindings in app A, ${OTHER_ACCOUNTS} in app B`);
-  await seedSqlite(db, bindings);
+  await seedBindings(db, bindings);
   const store = await SqliteStore.open(db);
   const other = await store.createApp({ ...OTHER, name: 'other tenant', policy: DEFAULT_POLICY });
   await store.importBindings(

@@ -104,17 +104,17 @@ export const basic = (id: string, key: string) => ({
 export const APP = { accessId: '1500000001', secretKey: 'b'.repeat(32) };
 
 /**
- * A SQLite file with one app and `count` bindings (those from `from` on are added): account u<i> has tokens t<2i>,
- * t<2i+1>.
+ * A store with one app and `count` bindings (those from `from` on are added): account u<i> has tokens t<2i>,
+ * t<2i+1>. `where`: a SQLite path, or what `open` takes (a PostgreSQL URL; another build's store, for a
+ * schema both builds can open).
  */
-/** `open`: the store that seeds (another build's, for a schema both builds can open). */
-export async function seedSqlite(
-  path: string,
+export async function seedBindings(
+  where: string,
   count: number,
   from = 0,
   open: (path: string) => Promise<BindingStore> = SqliteStore.open,
 ): Promise<void> {
-  const store = await open(path);
+  const store = await open(where);
   const app =
     (await store.findApp(APP.accessId)) ?? (await store.createApp({ ...APP, name: 'bench', policy: DEFAULT_POLICY }));
   const base = Date.now() * 1000 - count;

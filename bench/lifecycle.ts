@@ -8,10 +8,9 @@ import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { asBound, DEFAULT_POLICY } from '../src/domain/types.ts';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { TestPostgres } from '../test/support/postgres-server.ts';
-import { APP, basic, type LoadResult, load, median, SERVER, seedSqlite, start } from './harness.ts';
+import { APP, basic, type LoadResult, load, median, SERVER, seedBindings, start } from './harness.ts';
 
 export interface LifecycleBenchOptions {
   dir: string;
@@ -64,7 +63,7 @@ export async function lifecycleBench({ dir, quick, seconds, runs, log }: Lifecyc
   const n = quick ? 100_000 : 1_000_000;
   const seed = join(dir, 'lifecycle.db');
   log(`lifecycle: seeding ${n} bindings`);
-  await seedSqlite(seed, n);
+  await seedBindings(seed, n);
   const auth = basic(APP.accessId, APP.secretKey);
   const body = bodies(n);
   const results: Record<string, LoadResult[]> = {};
@@ -79,24 +78,7 @@ export async function lifecycleBench({ dir, quick, seconds, runs, log }: Lifecyc
   const postgres = await TestPostgres.start({ durable: true });
   try {
     const pgUrl = await postgres.createDatabase();
-    const store = await PostgresStore.open(pgUrl, { timeoutMs: 30_000, poolSize: 2 });
-    const app = await store.createApp({ ...APP, name: 'bench', policy: DEFAULT_POLICY });
-    const base = Date.now() * 1000 - n;
-    for (let i = 0; i < n; i += 20_000) {
-      await store.importBindings(
-        app.id,
-        Array.from({ length: 20_000 }, (_, k) =>
-          asBound({
-            token: `t${i + k}`,
-            account: `u${(i + k) >> 1}`,
-            accountType: 0,
-            platform: 'android',
-            boundAt: base + i + k,
-          }),
-        ),
-      );
-    }
-    await store.close();
+    await seedBindings(pgUrl, n, 0, (url) => PostgresStore.open(url, { timeoutMs: 30_000, poolSize: 2 }));
     // Statistics, as autovacuum would have gathered by then: without them the first copies plan badly.
     const analyze = new pg.Client({ connectionString: pgUrl });
     await analyze.connect();

@@ -7,11 +7,11 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { APP, basic, load, SERVER, seedSqlite } from './harness.ts';
+import { APP, basic, load, SERVER, seedBindings } from './harness.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'prof-'));
 const db = join(dir, 'p.db');
-await seedSqlite(db, 100_000);
+await seedBindings(db, 100_000);
 const profDir = join(dir, 'prof');
 const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, SERVER], {
   env: {

@@ -6,10 +6,9 @@
  */
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { asBound, DEFAULT_POLICY } from '../src/domain/types.ts';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { TestPostgres } from '../test/support/postgres-server.ts';
-import { APP, basic, median, type Proc, SERVER, start } from './harness.ts';
+import { APP, basic, median, type Proc, SERVER, seedBindings, start } from './harness.ts';
 
 const { values } = parseArgs({
   options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '8' } },
@@ -27,23 +26,7 @@ try {
   const url = await primary.createDatabase();
   const readUrl = replica.url(new URL(url).pathname.slice(1));
   log(`seeding ${BINDINGS.toLocaleString('en')} bindings`);
-  const store = await PostgresStore.open(url, { timeoutMs: 30_000, poolSize: 2 });
-  const app = await store.createApp({ ...APP, name: 'bench', policy: DEFAULT_POLICY });
-  for (let i = 0; i < BINDINGS; i += 20_000) {
-    await store.importBindings(
-      app.id,
-      Array.from({ length: 20_000 }, (_, k) =>
-        asBound({
-          token: `t${i + k}`,
-          account: `u${(i + k) >> 1}`,
-          accountType: 0,
-          platform: 'android' as const,
-          boundAt: Date.now() * 1000 + i + k,
-        }),
-      ),
-    );
-  }
-  await store.close();
+  await seedBindings(url, BINDINGS, 0, (at) => PostgresStore.open(at, { timeoutMs: 30_000, poolSize: 2 }));
   await primary.sql('CHECKPOINT');
 
   const setups = {

@@ -19,7 +19,7 @@ import { SQL as SQLITE_SQL } from '../src/store/sqlite/sqlite-queries.ts';
 import { TestPostgres } from '../test/support/postgres-server.ts';
 import { cliBench } from './cli.ts';
 import { exportsBench } from './exports.ts';
-import { APP, basic, type LoadResult, load, median, rssMb, SERVER, seedSqlite, start } from './harness.ts';
+import { APP, basic, type LoadResult, load, median, rssMb, SERVER, seedBindings, start } from './harness.ts';
 import { lifecycleBench } from './lifecycle.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
@@ -64,7 +64,7 @@ async function http(): Promise<void> {
   const bindings = QUICK ? 100_000 : 1_000_000;
   const db = join(dir, 'http.db');
   log(`http: seeding ${bindings} bindings`);
-  await seedSqlite(db, bindings);
+  await seedBindings(db, bindings);
   const bare = await start('bench/bare-server.ts', { BENCH_SQLITE: db });
   const bindery = await start(SERVER, { BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' });
   const auth = basic(APP.accessId, APP.secretKey);
@@ -236,7 +236,7 @@ async function importRate(url: string, input: string[]): Promise<number> {
 /** A SQLite file with bindery's schema and the bench app, for bindery or for the plain baseline. */
 async function emptySqlite(name: string): Promise<string> {
   const path = join(dir, name);
-  await seedSqlite(path, 0);
+  await seedBindings(path, 0);
   return path;
 }
 
@@ -363,7 +363,7 @@ async function growth(): Promise<void> {
   let seeded = 0;
   for (const size of sizes) {
     log(`growth: seeding to ${size}`);
-    await seedSqlite(db, size, seeded);
+    await seedBindings(db, size, seeded);
     seeded = size;
     const server = await start(SERVER, { BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' });
     try {

@@ -3,35 +3,14 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
-import { asBound, DEFAULT_POLICY } from '../../src/domain/types.ts';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { describe, it } from 'node:test';
+import { asBound } from '../../src/domain/types.ts';
 import { tempDir } from '../support/helpers.ts';
-import { cli, startServer, stopServer } from '../support/server-process.ts';
-
-async function server(t: TestContext, seed?: (store: SqliteStore, appId: number) => Promise<void>) {
-  const file = join(tempDir(t), 'b.db');
-  const store = await SqliteStore.open(file);
-  const app = await store.createApp({
-    accessId: '1500000001',
-    name: 'cli',
-    secretKey: 'c'.repeat(32),
-    policy: DEFAULT_POLICY,
-  });
-  await seed?.(store, app.id);
-  await store.close();
-  const running = await startServer({
-    BINDERY_DATABASE_URL: `sqlite:${file}`,
-    BINDERY_BOOTSTRAP_APP: 'false',
-    BINDERY_LOG_LEVEL: 'warn',
-  });
-  t.after(() => stopServer(running));
-  return { BINDERY_URL: running.url, BINDERY_ACCESS_ID: app.accessId, BINDERY_SECRET_KEY: app.secretKey };
-}
+import { cli, cliServer } from '../support/server-process.ts';
 
 describe('bindery bind / unbind / query', () => {
   it('work against a running server, with human and --json output and exit codes', async (t) => {
-    const env = await server(t);
+    const env = await cliServer(t);
     assert.equal(
       cli(['bind', 'phone', 'alice', 'bob', '--platform', 'ios'], env).stdout,
       'bound phone to alice, bob\n',
@@ -67,7 +46,7 @@ describe('bindery bind / unbind / query', () => {
   });
 
   it('says what went wrong and how to fix it, never with a stack trace unless --debug', async (t) => {
-    const env = await server(t);
+    const env = await cliServer(t);
     const closed = await new Promise<number>((resolve) => {
       const probe = createServer().listen(0, '127.0.0.1', () => {
         const { port } = probe.address() as { port: number };
@@ -126,7 +105,7 @@ describe('bindery bind / unbind / query', () => {
 describe('bindery export / import', () => {
   it('round-trips 100,000 bindings through NDJSON exactly, with a progress bar', async (t) => {
     const count = 100_000;
-    const source = await server(t, async (store, appId) => {
+    const source = await cliServer(t, async (store, appId) => {
       for (let i = 0; i < count; i += 10_000) {
         await store.importBindings(
           appId,
@@ -142,7 +121,7 @@ describe('bindery export / import', () => {
         );
       }
     });
-    const target = await server(t);
+    const target = await cliServer(t);
     const dir = tempDir(t);
     const exported = cli(['export', '--output', join(dir, 'a.ndjson')], source);
     assert.equal(exported.status, 0, exported.stderr);
@@ -158,7 +137,7 @@ describe('bindery export / import', () => {
   });
 
   it('round-trips CSV, and reports refused lines with their numbers and exit code 4', async (t) => {
-    const source = await server(t, (store, appId) =>
+    const source = await cliServer(t, (store, appId) =>
       store.importBindings(
         appId,
         [
@@ -173,7 +152,7 @@ describe('bindery export / import', () => {
         ].map(asBound),
       ),
     );
-    const target = await server(t);
+    const target = await cliServer(t);
     const dir = tempDir(t);
     assert.equal(cli(['export', '--output', join(dir, 'a.csv')], source).status, 0);
     assert.equal(

@@ -2,34 +2,13 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
-import { DEFAULT_POLICY } from '../../src/domain/types.ts';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { describe, it } from 'node:test';
 import { tempDir } from '../support/helpers.ts';
-import { cli, startServer, stopServer } from '../support/server-process.ts';
-
-async function server(t: TestContext) {
-  const file = join(tempDir(t), 'b.db');
-  const store = await SqliteStore.open(file);
-  const app = await store.createApp({
-    accessId: '1500000001',
-    name: 'cli',
-    secretKey: 'c'.repeat(32),
-    policy: DEFAULT_POLICY,
-  });
-  await store.close();
-  const running = await startServer({
-    BINDERY_DATABASE_URL: `sqlite:${file}`,
-    BINDERY_BOOTSTRAP_APP: 'false',
-    BINDERY_LOG_LEVEL: 'warn',
-  });
-  t.after(() => stopServer(running));
-  return { BINDERY_URL: running.url, BINDERY_ACCESS_ID: app.accessId, BINDERY_SECRET_KEY: app.secretKey };
-}
+import { cli, cliServer } from '../support/server-process.ts';
 
 describe('bindery feedback / restore', () => {
   it('reports a file of provider answers in requests of 1,000, says what happened, and restores', async (t) => {
-    const env = await server(t);
+    const env = await cliServer(t);
     const dir = tempDir(t);
     // Bound: t0, t1, t100, t101, ... t1401: 30 of the 1,500 tokens answered for.
     for (let i = 0; i < 1500; i += 100) {

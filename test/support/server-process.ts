@@ -1,6 +1,11 @@
 /** Starts real bindery processes (server and CLI) for tests that need a socket or a signal. */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_POLICY } from '../../src/domain/types.ts';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { tempDir } from './helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -69,3 +74,27 @@ export async function stopServer(server: ServerProcess): Promise<number | string
 
 export const basicHeader = (accessId: string, secretKey: string) =>
   `Basic ${Buffer.from(`${accessId}:${secretKey}`).toString('base64')}`;
+
+/**
+ * A running server on a new SQLite file holding app 1500000001 (seeded by `seed`, if given), stopped
+ * after the test; answers the environment the CLI's client commands read.
+ */
+export async function cliServer(t: TestContext, seed?: (store: SqliteStore, appId: number) => Promise<void>) {
+  const file = join(tempDir(t), 'b.db');
+  const store = await SqliteStore.open(file);
+  const app = await store.createApp({
+    accessId: '1500000001',
+    name: 'cli',
+    secretKey: 'c'.repeat(32),
+    policy: DEFAULT_POLICY,
+  });
+  await seed?.(store, app.id);
+  await store.close();
+  const running = await startServer({
+    BINDERY_DATABASE_URL: `sqlite:${file}`,
+    BINDERY_BOOTSTRAP_APP: 'false',
+    BINDERY_LOG_LEVEL: 'warn',
+  });
+  t.after(() => stopServer(running));
+  return { BINDERY_URL: running.url, BINDERY_ACCESS_ID: app.accessId, BINDERY_SECRET_KEY: app.secretKey };
+}

@@ -20,7 +20,7 @@ import { type ItemResult, perItemAnswer } from '../per-item.ts';
 import { answerPosition } from '../position.ts';
 import { rawBody, type TenantOptions, tenantOf } from '../tenant.ts';
 import { parseJsonObject } from '../tpns/parse-body.ts';
-import { REVISION_HEADER } from '../tpns/routes.ts';
+import { documentOnly, REVISION_HEADER } from '../tpns/routes.ts';
 import { errorResponses, status } from '../tpns/schemas.ts';
 import { valid } from './bindings-view.ts';
 import { FeedbackResponse, RestoreResponse, SeenResponse, TokenParams } from './schemas.ts';
@@ -29,8 +29,6 @@ export interface LifecycleRouteOptions extends TenantOptions {
   maxTokenBytes: number;
   metrics: Metrics;
 }
-
-const documentOnly = () => (data: unknown) => ({ value: data });
 
 /** One outcome per command item, in order; fewer means the store broke its promise. */
 function outcomesOf(result: BatchResult | undefined, count: number): ElementOutcome[] {

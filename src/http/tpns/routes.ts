@@ -21,7 +21,7 @@ const idempotencyOf = (request: FastifyRequest) =>
   idempotencyKeyOf(request, () => createHash('sha256').update(rawBody(request)).digest('hex'));
 
 /** The body is documented here but checked by the domain, which answers per element with TPNS codes. */
-const documentOnly = () => (data: unknown) => ({ value: data });
+export const documentOnly = () => (data: unknown) => ({ value: data });
 
 export async function tpnsRoutes(app: FastifyInstance, options: TpnsRouteOptions): Promise<void> {
   const { store, maxTokenBytes } = options;
