@@ -37,11 +37,16 @@ export async function start(script: string, env: Record<string, string> = {}): P
   });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (c: Buffer) => {
+    const onData = (c: Buffer) => {
       out += c.toString();
       const match = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);
-      if (match?.[1]) resolve(match[1]);
-    });
+      if (!match?.[1]) return;
+      // From here on the output is read and dropped, as a log collector would take it: not kept, not searched.
+      child.stdout!.off('data', onData);
+      child.stdout!.resume();
+      resolve(match[1]);
+    };
+    child.stdout!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`${script} exited (${code}) before listening`)));
   });
   return {

@@ -53,14 +53,18 @@ export const SQL = {
 
   // The query answers: active bindings only. INDEXED BY: without statistics the planner may pick the primary
   // key's app_id prefix and scan the whole app; quarantined_at is in the index, so this is one seek.
+  // No ORDER BY in these four: better-sqlite3 is built with SQLITE_ENABLE_STAT4, and there a statement
+  // with an ORDER BY over bound parameters is re-prepared at every run (and its row shape rebuilt with
+  // `Function`): measured 6.5 against 2.8 µs a call alone, and most of a query's time under load
+  // (BENCHMARKS.md, issue 17). The store sorts the few rows by bound_at instead (sqlite-store.ts byBindTime).
   tokensOfAccount: `SELECT token, platform, bound_at FROM bindings INDEXED BY bindings_by_account
-      WHERE app_id = ? AND account = ? AND account_type = ? AND quarantined_at IS NULL ORDER BY bound_at`,
+      WHERE app_id = ? AND account = ? AND account_type = ? AND quarantined_at IS NULL`,
   accountsOfToken: `SELECT account, account_type, platform, bound_at FROM bindings
-      WHERE app_id = ? AND token = ? AND quarantined_at IS NULL ORDER BY bound_at`,
+      WHERE app_id = ? AND token = ? AND quarantined_at IS NULL`,
   /** Every binding, whatever its state, with every column: for people's reads. */
-  bindingsOfTokenByTime: `SELECT ${BINDING_COLUMNS} FROM bindings WHERE app_id = ? AND token = ? ORDER BY bound_at`,
+  bindingsOfTokenByTime: `SELECT ${BINDING_COLUMNS} FROM bindings WHERE app_id = ? AND token = ?`,
   bindingsOfAccountByTime: `SELECT ${BINDING_COLUMNS} FROM bindings INDEXED BY bindings_by_account
-      WHERE app_id = ? AND account = ? AND account_type = ? ORDER BY bound_at`,
+      WHERE app_id = ? AND account = ? AND account_type = ?`,
 
   bindingsOfToken: `SELECT ${BINDING_COLUMNS} FROM bindings WHERE app_id = ? AND token = ?`,
   bindingsOfAccount: `SELECT ${BINDING_COLUMNS} FROM bindings INDEXED BY bindings_by_account

@@ -60,6 +60,13 @@ type Reply = {
  */
 export const MIN_FREE_BYTES = 8 * 1024 * 1024;
 
+type TokenTuple = [token: string, platform: TokenOfAccount['platform'], boundAt: number];
+type AccountTuple = [account: string, accountType: number, platform: AccountOfToken['platform'], boundAt: number];
+
+/** Oldest bind first; bound_at is unique per store. The statements leave the order out (sqlite-queries.ts). */
+const byBindTime = <T extends { boundAt: number }>(rows: T[]): T[] =>
+  rows.length > 1 ? rows.sort((a, b) => a.boundAt - b.boundAt) : rows;
+
 /** Reads run on the event loop: a lock they cannot get soon is answered 503, not waited for. */
 const READ_BUSY_TIMEOUT_MS = 100;
 
@@ -112,8 +119,9 @@ export class SqliteStore implements BindingStore {
       appByAccessId: p(SQL.appByAccessId),
       appsAll: p(SQL.appsAll),
       appCounts: p(SQL.appCounts),
-      tokensOfAccount: p(SQL.tokensOfAccount),
-      accountsOfToken: p(SQL.accountsOfToken),
+      // Rows as arrays: no row object to build per row, and the answer is made from them at once.
+      tokensOfAccount: p(SQL.tokensOfAccount).raw(),
+      accountsOfToken: p(SQL.accountsOfToken).raw(),
       bindingsOfTokenByTime: p(SQL.bindingsOfTokenByTime),
       bindingsOfAccountByTime: p(SQL.bindingsOfAccountByTime),
       historyAll: p(SQL.historyAll),
@@ -277,13 +285,11 @@ export class SqliteStore implements BindingStore {
   async tokensOfAccounts(appId: number, accounts: AccountKey[]): Promise<TokenOfAccount[][]> {
     return this.readSnapshot(accounts.length, () =>
       accounts.map((key) =>
-        (
-          this.stmt.tokensOfAccount.all(appId, key.account, key.accountType) as {
-            token: string;
-            platform: TokenOfAccount['platform'];
-            bound_at: number;
-          }[]
-        ).map((row) => ({ token: row.token, platform: row.platform, boundAt: row.bound_at })),
+        byBindTime(
+          (this.stmt.tokensOfAccount.all(appId, key.account, key.accountType) as TokenTuple[]).map(
+            ([token, platform, boundAt]) => ({ token, platform, boundAt }),
+          ),
+        ),
       ),
     );
   }
@@ -291,19 +297,11 @@ export class SqliteStore implements BindingStore {
   async accountsOfTokens(appId: number, tokens: string[]): Promise<AccountOfToken[][]> {
     return this.readSnapshot(tokens.length, () =>
       tokens.map((token) =>
-        (
-          this.stmt.accountsOfToken.all(appId, token) as {
-            account: string;
-            account_type: number;
-            platform: AccountOfToken['platform'];
-            bound_at: number;
-          }[]
-        ).map((row) => ({
-          account: row.account,
-          accountType: row.account_type,
-          platform: row.platform,
-          boundAt: row.bound_at,
-        })),
+        byBindTime(
+          (this.stmt.accountsOfToken.all(appId, token) as AccountTuple[]).map(
+            ([account, accountType, platform, boundAt]) => ({ account, accountType, platform, boundAt }),
+          ),
+        ),
       ),
     );
   }
@@ -314,7 +312,7 @@ export class SqliteStore implements BindingStore {
         ? this.stmt.bindingsOfTokenByTime.all(appId, of.token)
         : this.stmt.bindingsOfAccountByTime.all(appId, of.account.account, of.account.accountType),
     ) as BindingRow[];
-    return rows.map(rowToBinding);
+    return byBindTime(rows.map(rowToBinding));
   }
 
   /**
