@@ -11,6 +11,7 @@ import Fastify, {
   type FastifyError,
   type FastifyInstance,
   type FastifyServerOptions,
+  LogController,
 } from 'fastify';
 import type { LoggerOptions } from 'pino';
 import type { Config } from './config.ts';
@@ -27,6 +28,7 @@ import { healthRoutes } from './http/health.ts';
 import { Metrics } from './http/metrics.ts';
 import { registerOpenApi } from './http/openapi.ts';
 import { RateLimiter } from './http/rate-limiter.ts';
+import { requestLogger } from './http/request-logger.ts';
 import { TPNS_PATHS, tpnsRoutes } from './http/tpns/routes.ts';
 import { status } from './http/tpns/schemas.ts';
 import type { BindingStore } from './store/store.ts';
@@ -122,6 +124,10 @@ export async function buildApp(
     clientErrorHandler: clientErrorHandler(config.requestTimeoutMs),
     // A misspelt field is refused, not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
+    // Fastify's two lines per request ("incoming request", "request completed") only when asked for:
+    // they cost a third of a query's throughput (BENCHMARKS.md); failures are logged either way.
+    logController: new LogController({ disableRequestLogging: !config.logRequests }),
+    childLoggerFactory: requestLogger,
   });
 
   // SPEC §2: the body is JSON whatever the Content-Type says, and auth needs the raw bytes.

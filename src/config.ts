@@ -15,6 +15,8 @@ export interface Config {
   /** How long a rotated-out SecretKey keeps working. */
   secretGraceSeconds: number;
   logLevel: string;
+  /** A log line as each request comes in and as it is answered (Fastify's), at info. */
+  logRequests: boolean;
   region: string;
   /** How long SIGTERM waits for in-flight requests before closing anyway. */
   shutdownTimeoutMs: number;
@@ -149,6 +151,7 @@ export function loadConfig(env: Env = process.env): Config {
     signMaxSkewSeconds: integer(env, 'BINDERY_SIGN_MAX_SKEW_SECONDS', 300, 1, 86_400, 'seconds'),
     secretGraceSeconds: integer(env, 'BINDERY_SECRET_GRACE_SECONDS', 86_400, 0, 30 * 86_400, 'seconds'),
     logLevel,
+    logRequests: boolean(env, 'BINDERY_LOG_REQUESTS', false),
     region: env.BINDERY_REGION?.trim() || 'default',
     shutdownTimeoutMs: integer(env, 'BINDERY_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000, 'milliseconds'),
     requestTimeoutMs: integer(env, 'BINDERY_REQUEST_TIMEOUT_MS', 10_000, 100, 600_000, 'milliseconds'),

@@ -194,6 +194,36 @@ describe('protocol', () => {
 });
 
 describe('logs', () => {
+  it('by default write no line per request, and a failure with the id of its request', async (t) => {
+    const { store } = await sqliteStore(t);
+    const lines: Record<string, unknown>[] = [];
+    const stream = new Writable({
+      write: (chunk: Buffer, _encoding, done) => {
+        for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const tenant = await new AppService(store, 0).create({ name: 'x' });
+    const failing = Object.create(store) as typeof store;
+    failing.tokensOfAccounts = () => Promise.reject(new Error('disk on fire'));
+    const app = await buildApp(testConfig(), failing, { logger: { ...(loggerOptions('info') as object), stream } });
+    t.after(() => app.close());
+    const ok = await app.inject({ method: 'POST', url: BATCH, payload: BIND_ONE, headers: basic(tenant) });
+    assert.equal(ok.statusCode, 200);
+    assert.equal(lines.length, 0, 'an answered request writes nothing at info');
+    const failed = await app.inject({
+      method: 'POST',
+      url: '/v3/device/account/query',
+      payload: '{"operator_type":1,"account_list":[{"account":"alice"}]}',
+      headers: basic(tenant),
+    });
+    assert.equal(failed.statusCode, 500);
+    assert.equal(lines.length, 1);
+    assert.equal(lines[0]?.msg, 'request failed inside the server');
+    assert.equal(lines[0]?.reqId, failed.headers['x-request-id']);
+    assert.equal((lines[0]?.err as { message?: string }).message, 'disk on fire');
+  });
+
   it('carry request ids and never a secret, a signature or the admin token', async (t) => {
     const { store } = await sqliteStore(t);
     let log = '';
@@ -204,7 +234,7 @@ describe('logs', () => {
       },
     });
     const adminToken = 'admin-token-that-must-not-leak';
-    const app = await buildApp(testConfig({ adminToken }), store, {
+    const app = await buildApp(testConfig({ adminToken, logRequests: true }), store, {
       logger: { ...(loggerOptions('trace') as object), stream },
     });
     t.after(() => app.close());

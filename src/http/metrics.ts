@@ -5,33 +5,43 @@
  * /metrics asks for a bearer token when one is configured.
  */
 import type { FastifyInstance } from 'fastify';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { apiError } from '../errors.ts';
 import type { AppCounts, BindingStore } from '../store/store.ts';
 import { bearerGuard, type FailedAuthThrottle } from './bearer-guard.ts';
+import { CountedHistogram, type HistogramChild } from './counted-histogram.ts';
+
+interface AnswerCounts {
+  labels: { method: string; route: string; status: number; ret_code: string };
+  unflushed: number;
+  latency: HistogramChild;
+}
 
 export class Metrics {
   readonly registry = new Registry();
+  /** Counted per label set in register()'s children and added at each scrape. */
   readonly requests = new Counter({
     name: 'bindery_http_requests_total',
     help: 'HTTP requests answered',
     labelNames: ['method', 'route', 'status', 'ret_code'],
     registers: [this.registry],
+    collect: () => this.flushRequestCounts(),
   });
-  readonly latency = new Histogram({
-    name: 'bindery_http_request_duration_seconds',
-    help: 'HTTP request latency',
-    labelNames: ['route', 'ret_code'],
-    registers: [this.registry],
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-  });
-  readonly storeLatency = new Histogram({
-    name: 'bindery_store_operation_duration_seconds',
-    help: 'Store call latency',
-    labelNames: ['operation', 'outcome'],
-    registers: [this.registry],
-    buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5],
-  });
+  private readonly answered = new Map<string, AnswerCounts>();
+  readonly latency = new CountedHistogram(
+    'bindery_http_request_duration_seconds',
+    'HTTP request latency',
+    ['route', 'ret_code'],
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    this.registry,
+  );
+  readonly storeLatency = new CountedHistogram(
+    'bindery_store_operation_duration_seconds',
+    'Store call latency',
+    ['operation', 'outcome'],
+    [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5],
+    this.registry,
+  );
   readonly feedback = new Counter({
     name: 'bindery_feedback_total',
     help: "Push providers' answers reported to /api/v1/feedback, by provider and class (invalid, transient, unknown)",
@@ -49,6 +59,15 @@ export class Metrics {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'bindery_' });
     if (options.perApp) this.bindingsPerApp(store);
     if (store.replicaStats()) this.replicaMetrics(store);
+  }
+
+  /** Adds the requests counted since the last scrape to the Prometheus counter. */
+  private flushRequestCounts(): void {
+    for (const counts of this.answered.values()) {
+      if (counts.unflushed === 0) continue;
+      this.requests.inc(counts.labels, counts.unflushed);
+      counts.unflushed = 0;
+    }
   }
 
   /** Read replicas: how far behind each is, and where reads went and why the primary took some. */
@@ -190,23 +209,27 @@ export class Metrics {
       (request as { retCode?: string }).retCode = match?.[1] ?? '';
       done(null, payload);
     });
-    // One pair of label-bound children per (method, route, status, ret_code): found by one string key.
-    const children = new Map<string, { count: { inc(): void }; latency: { observe(seconds: number): void } }>();
+    // One entry per (method, route, status, ret_code), found by one string key: a request adds 1 to
+    // its count and observes its latency, with no label handling.
     app.addHook('onResponse', (request, reply, done) => {
       const route = request.routeOptions.url ?? 'unmatched';
       const retCode = (request as { retCode?: string }).retCode ?? '';
       const key = `${request.method} ${route} ${reply.statusCode} ${retCode}`;
-      let child = children.get(key);
-      if (child === undefined) {
-        if (children.size >= 10_000) children.clear();
-        child = {
-          count: this.requests.labels({ method: request.method, route, status: reply.statusCode, ret_code: retCode }),
+      let counts = this.answered.get(key);
+      if (counts === undefined) {
+        if (this.answered.size >= 10_000) {
+          this.flushRequestCounts();
+          this.answered.clear();
+        }
+        counts = {
+          labels: { method: request.method, route, status: reply.statusCode, ret_code: retCode },
+          unflushed: 0,
           latency: this.latency.labels({ route, ret_code: retCode }),
         };
-        children.set(key, child);
+        this.answered.set(key, counts);
       }
-      child.count.inc();
-      child.latency.observe(reply.elapsedTime / 1000);
+      counts.unflushed++;
+      counts.latency.observe(reply.elapsedTime / 1000);
       done();
     });
     const onRequest =
