@@ -28,11 +28,14 @@ const startArgs = (
   .slice(1);
 export const SERVER = startArgs.at(-1)!;
 
-/** Starts a node script that prints "listening on <url>": the server with npm start's flags, TypeScript through tsx. */
+/**
+ * Starts a node script that prints "listening on <url>": the server with npm start's flags, TypeScript through tsx.
+ * bindery runs in its default configuration (log level info included), as a user starts it.
+ */
 export async function start(script: string, env: Record<string, string> = {}): Promise<Proc> {
   const child = spawn(process.execPath, script === SERVER ? startArgs : ['--import', 'tsx', script], {
     cwd: ROOT,
-    env: { ...process.env, BINDERY_PORT: '0', BINDERY_LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, BINDERY_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {

@@ -25,7 +25,6 @@ const dir = mkdtempSync(join(tmpdir(), 'bindery-bench-'));
 const env = {
   BINDERY_DATABASE_URL: `sqlite:${join(dir, 'b.db')}`,
   BINDERY_BOOTSTRAP_APP: 'false',
-  BINDERY_LOG_LEVEL: 'warn',
 };
 const app = JSON.parse(cli(['app', 'create', '--name', 'bench', '--json'], env).stdout) as {
   access_id: string;
