@@ -17,7 +17,7 @@ const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`
   env: {
     ...process.env,
     BINDERY_PORT: '8097',
-      BINDERY_DATABASE_URL: `sqlite:${db}`,
+    BINDERY_DATABASE_URL: `sqlite:${db}`,
     BINDERY_BOOTSTRAP_APP: 'false',
   },
   stdio: ['ignore', 'pipe', 'inherit'],
