@@ -39,7 +39,8 @@ class RequestLogger {
 
   /** Whether a line at this level would be written, without making the child. */
   writes(level: string): boolean {
-    if (this.made) return true;
+    // A level of the child's own (a route's logLevel) is the child's to apply.
+    if (this.made || this.options.level !== undefined) return true;
     const parent = this.parent as FastifyBaseLogger & { isLevelEnabled?: (level: string) => boolean };
     return parent.isLevelEnabled?.(level) ?? true;
   }

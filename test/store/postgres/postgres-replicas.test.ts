@@ -83,6 +83,16 @@ describe('read replicas', () => {
   it('another instance reads a write whose position it was sent, and without it reads go stale', async (t) => {
     const [a, b] = [await open(), await open()];
     const app = await newApp(a, '1600000001');
+    // The replica replays the schema the stores just made a moment later (on a loaded box, after the
+    // first read): until it has, a read there fails instead of being stale, which is not what this counts.
+    for (let tries = 0; ; tries++) {
+      const ready = await tokensOf(b, app.id).then(
+        () => true,
+        (error: unknown) => (tries < 100 ? false : Promise.reject(error)),
+      );
+      if (ready) break;
+      await sleep(50);
+    }
     // A replica that applies what it receives 50 ms late (recovery_min_apply_delay, as delayed
     // replicas do): without it, whether a read just after a write is stale depends on this box's speed.
     await replica.sql("ALTER SYSTEM SET recovery_min_apply_delay = '50ms'");
