@@ -143,3 +143,33 @@ export async function seedBindings(
   }
   await store.close();
 }
+
+/**
+ * Runs every measurement once per round, round after round, so that each round's figures share
+ * the machine's state (a shared 2-core box drifts by ±30% over minutes). Returns, per key, the
+ * median run and the median of the per-round ratios named in `ratios` ([numerator, denominator] keys).
+ */
+export async function rounds(
+  runs: number,
+  log: (line: string) => void,
+  measure: Record<string, () => Promise<LoadResult>>,
+  ratioOf: Record<string, [string, string]> = {},
+): Promise<{ median: Record<string, LoadResult>; ratio: Record<string, number> }> {
+  const all: Record<string, LoadResult[]> = {};
+  const ratios: Record<string, number[]> = {};
+  for (let round = 1; round <= runs; round++) {
+    for (const [key, once] of Object.entries(measure)) {
+      const result = await once();
+      (all[key] ??= []).push(result);
+      log(
+        `  ${key} round ${round}: ${Math.round(result.rps)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, errors ${result.errors}`,
+      );
+    }
+    for (const [name, [top, base]] of Object.entries(ratioOf))
+      (ratios[name] ??= []).push(all[top]!.at(-1)!.rps / all[base]!.at(-1)!.rps);
+  }
+  return {
+    median: Object.fromEntries(Object.entries(all).map(([key, runs]) => [key, median(runs, (r) => r.rps)])),
+    ratio: Object.fromEntries(Object.entries(ratios).map(([key, values]) => [key, median(values, (v) => v)])),
+  };
+}

@@ -2,7 +2,7 @@
  * `npm run bench`: HTTP throughput against a bare Fastify ceiling, bulk import against plain
  * inserts, growth to 10,000,000 bindings, and one tenant's queries during another's exports.
  * Prints the tables that BENCHMARKS.md records.
- * Flags: --quick (small sizes, one run), --only http|bulk|growth|exports|cli|lifecycle.
+ * Flags: --quick (small sizes, one run), --only http|bulk|growth|exports|cli|lifecycle|postgres.
  */
 
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -19,8 +19,9 @@ import { SQL as SQLITE_SQL } from '../src/store/sqlite/sqlite-queries.ts';
 import { TestPostgres } from '../test/support/postgres-server.ts';
 import { cliBench } from './cli.ts';
 import { exportsBench } from './exports.ts';
-import { APP, basic, type LoadResult, load, median, rssMb, SERVER, seedBindings, start } from './harness.ts';
+import { APP, basic, type LoadResult, load, median, rounds, rssMb, SERVER, seedBindings, start } from './harness.ts';
 import { lifecycleBench } from './lifecycle.ts';
+import { postgresHttpBench } from './postgres-http.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
 const QUICK = values.quick;
@@ -31,34 +32,6 @@ const dir = mkdtempSync(join(tmpdir(), 'bindery-bench-'));
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const fmt = (r: LoadResult) => `${Math.round(r.rps).toLocaleString('en')} | ${r.p50} | ${r.p99}`;
 const random = (n: number) => Math.floor(Math.random() * n);
-
-/**
- * Runs every measurement once per round, round after round, so that each round's figures share
- * the machine's state (a shared 2-core box drifts by ±30% over minutes). Returns, per key, the
- * median run and the median of the per-round ratios named in `ratios` ([numerator, denominator] keys).
- */
-async function rounds(
-  measure: Record<string, () => Promise<LoadResult>>,
-  ratioOf: Record<string, [string, string]> = {},
-): Promise<{ median: Record<string, LoadResult>; ratio: Record<string, number> }> {
-  const all: Record<string, LoadResult[]> = {};
-  const ratios: Record<string, number[]> = {};
-  for (let round = 1; round <= RUNS; round++) {
-    for (const [key, once] of Object.entries(measure)) {
-      const result = await once();
-      (all[key] ??= []).push(result);
-      log(
-        `  ${key} round ${round}: ${Math.round(result.rps)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, errors ${result.errors}`,
-      );
-    }
-    for (const [name, [top, base]] of Object.entries(ratioOf))
-      (ratios[name] ??= []).push(all[top]!.at(-1)!.rps / all[base]!.at(-1)!.rps);
-  }
-  return {
-    median: Object.fromEntries(Object.entries(all).map(([key, runs]) => [key, median(runs, (r) => r.rps)])),
-    ratio: Object.fromEntries(Object.entries(ratios).map(([key, values]) => [key, median(values, (v) => v)])),
-  };
-}
 
 async function http(): Promise<void> {
   const bindings = QUICK ? 100_000 : 1_000_000;
@@ -89,6 +62,8 @@ async function http(): Promise<void> {
   const B = '/v3/device/account/batchoperate';
   try {
     const { median: m, ratio } = await rounds(
+      RUNS,
+      log,
       {
         a: () => load(`${bare.url}/echo`, {}, queryBody, SECONDS),
         a2: () => load(`${bare.url}/query`, {}, queryBody, SECONDS),
@@ -370,7 +345,7 @@ async function growth(): Promise<void> {
       const auth = basic(APP.accessId, APP.secretKey);
       const accounts = size / 2;
       const result = (
-        await rounds({
+        await rounds(RUNS, log, {
           [`growth ${size}`]: () =>
             load(
               `${server.url}/v3/device/account/query`,
@@ -408,6 +383,7 @@ try {
   if (only('exports')) await exportsBench({ dir, quick: QUICK, seconds: SECONDS, runs: RUNS, log });
   if (only('cli')) cliBench({ dir, runs: 20 });
   if (only('lifecycle')) await lifecycleBench({ dir, quick: QUICK, seconds: SECONDS, runs: RUNS, log });
+  if (only('postgres')) await postgresHttpBench({ quick: QUICK, seconds: SECONDS, runs: RUNS, log });
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -72,6 +72,12 @@ export const SQL = {
       WHERE app_id = $1 AND quarantined_at < $2 LIMIT $3) AS due`,
   appRaiseClock: 'UPDATE apps SET last_bound_at = GREATEST(last_bound_at, $2) WHERE id = $1 RETURNING id',
 
+  // One key, as nearly every query asks: a plain index scan, which PostgreSQL plans and runs in about
+  // half the time of the unnest join that answers many keys (BENCHMARKS.md, issue 17).
+  tokensOfAccount: `SELECT 1 AS ord, token, platform, bound_at FROM bindings
+      WHERE app_id = $1 AND account = $2 AND account_type = $3 AND quarantined_at IS NULL ORDER BY bound_at`,
+  accountsOfToken: `SELECT 1 AS ord, account, account_type, platform, bound_at FROM bindings
+      WHERE app_id = $1 AND token = $2 AND quarantined_at IS NULL ORDER BY bound_at`,
   tokensOfAccounts: `SELECT k.ord, b.token, b.platform, b.bound_at
       FROM unnest($2::text[], $3::int[]) WITH ORDINALITY AS k(account, account_type, ord)
       JOIN bindings b ON b.app_id = $1 AND b.account = k.account AND b.account_type = k.account_type

@@ -376,19 +376,16 @@ export class PostgresStore implements BindingStore {
     deadline?: number,
     after?: string,
   ): Promise<TokenOfAccount[][]> {
+    const [sql, params] =
+      accounts.length === 1
+        ? [SQL.tokensOfAccount, [appId, accounts[0]!.account, accounts[0]!.accountType]]
+        : [SQL.tokensOfAccounts, [appId, accounts.map((a) => a.account), accounts.map((a) => a.accountType)]];
     const { rows } = await this.read<{
       ord: number;
       token: string;
       platform: TokenOfAccount['platform'];
       bound_at: number;
-    }>(
-      appId,
-      after,
-      'query tokens',
-      SQL.tokensOfAccounts,
-      [appId, accounts.map((a) => a.account), accounts.map((a) => a.accountType)],
-      deadline,
-    );
+    }>(appId, after, 'query tokens', sql, params, deadline);
     const lists: TokenOfAccount[][] = accounts.map(() => []);
     for (const row of rows)
       lists[row.ord - 1]?.push({ token: row.token, platform: row.platform, boundAt: row.bound_at });
@@ -401,13 +398,15 @@ export class PostgresStore implements BindingStore {
     deadline?: number,
     after?: string,
   ): Promise<AccountOfToken[][]> {
+    const [sql, params] =
+      tokens.length === 1 ? [SQL.accountsOfToken, [appId, tokens[0]]] : [SQL.accountsOfTokens, [appId, tokens]];
     const { rows } = await this.read<{
       ord: number;
       account: string;
       account_type: number;
       platform: AccountOfToken['platform'];
       bound_at: number;
-    }>(appId, after, 'query accounts', SQL.accountsOfTokens, [appId, tokens], deadline);
+    }>(appId, after, 'query accounts', sql, params, deadline);
     const lists: AccountOfToken[][] = tokens.map(() => []);
     for (const row of rows) {
       lists[row.ord - 1]?.push({

@@ -1,0 +1,91 @@
+/**
+ * `npm run bench -- --only postgres` (issue 17): bindery on PostgreSQL beside the service a team
+ * would hand-roll on `pg` (bench/hand-rolled-server.ts with BENCH_POSTGRES), on one database of
+ * 1,000,000 bindings (fsync on), in interleaved rounds: query op 1 and durable batchoperate op 2
+ * at 50 connections, and the same writes from two bindery instances (25 connections each) to see
+ * whether one app's write rate rises with a second instance.
+ */
+import pg from 'pg';
+import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
+import { TestPostgres } from '../test/support/postgres-server.ts';
+import { APP, basic, type LoadResult, load, rounds, SERVER, seedBindings, start } from './harness.ts';
+
+export interface PostgresHttpBenchOptions {
+  quick: boolean;
+  seconds: number;
+  runs: number;
+  log: (line: string) => void;
+}
+
+const Q = '/v3/device/account/query';
+const B = '/v3/device/account/batchoperate';
+
+export async function postgresHttpBench({ quick, seconds, runs, log }: PostgresHttpBenchOptions): Promise<void> {
+  const n = quick ? 100_000 : 1_000_000;
+  const random = (m: number) => Math.floor(Math.random() * m);
+  const queryBody = () => JSON.stringify({ operator_type: 1, account_list: [{ account: `u${random(n / 2)}` }] });
+  const batchBody = () =>
+    JSON.stringify({
+      operator_type: 2,
+      token_accounts: Array.from({ length: 20 }, () => {
+        const t = random(n);
+        return { token: `t${t}`, account_list: [{ account: `u${t >> 1}` }] };
+      }),
+    });
+  const auth = basic(APP.accessId, APP.secretKey);
+  const postgres = await TestPostgres.start({ durable: true });
+  const servers: { stop(): Promise<void> }[] = [];
+  try {
+    const url = await postgres.createDatabase();
+    log(`postgres: seeding ${n} bindings`);
+    await seedBindings(url, n, 0, (u) => PostgresStore.open(u, { timeoutMs: 30_000, poolSize: 2 }));
+    const analyze = new pg.Client({ connectionString: url });
+    await analyze.connect();
+    await analyze.query('ANALYZE');
+    await analyze.end();
+    const env = { BINDERY_DATABASE_URL: url, BINDERY_BOOTSTRAP_APP: 'false' };
+    const [hand, one, two] = [
+      await start('bench/hand-rolled-server.ts', { BENCH_POSTGRES: url, BENCH_AUTH: auth.authorization! }),
+      await start(SERVER, env),
+      await start(SERVER, env),
+    ];
+    servers.push(hand, one, two);
+    const both = async (): Promise<LoadResult> => {
+      const [a, b] = await Promise.all([one, two].map((s) => load(`${s.url}${B}`, auth, batchBody, seconds, 25)));
+      return {
+        rps: a!.rps + b!.rps,
+        p50: Math.max(a!.p50, b!.p50),
+        p99: Math.max(a!.p99, b!.p99),
+        errors: a!.errors + b!.errors,
+      };
+    };
+    const { median: m, ratio } = await rounds(
+      runs,
+      log,
+      {
+        'h-q1': () => load(`${hand.url}${Q}`, auth, queryBody, seconds),
+        'b-q1': () => load(`${one.url}${Q}`, auth, queryBody, seconds),
+        'h-c2': () => load(`${hand.url}${B}`, auth, batchBody, seconds),
+        'b-c2': () => load(`${one.url}${B}`, auth, batchBody, seconds),
+        'b2-c2': both,
+      },
+      { q1: ['b-q1', 'h-q1'], c2: ['b-c2', 'h-c2'], two: ['b2-c2', 'b-c2'] },
+    );
+    const rps = (key: string) => Math.round(m[key]!.rps).toLocaleString('en');
+    const r = (key: string) => ratio[key]!.toFixed(2);
+    console.log(
+      `\n### PostgreSQL: bindery beside the hand-rolled pg service (${n.toLocaleString('en')} bindings, fsync on, ` +
+        `${seconds} s, median of ${runs} rounds, ratios are medians of per-round ratios)\n`,
+    );
+    console.log('| request | hand-rolled req/s | bindery req/s | bindery / hand-rolled |\n| --- | --- | --- | --- |');
+    console.log(`| query op 1, random existing account | ${rps('h-q1')} | ${rps('b-q1')} | **${r('q1')}** |`);
+    console.log(`| batchoperate op 2, 20 tokens, durable | ${rps('h-c2')} | ${rps('b-c2')} | **${r('c2')}** |`);
+    console.log(
+      `\nThe same batchoperate from two bindery instances (25 connections each): ${rps('b2-c2')} req/s, ` +
+        `**${r('two')}** × one instance at 50 connections.`,
+    );
+  } finally {
+    for (const server of servers) await server.stop();
+    await postgres.stop();
+  }
+}
