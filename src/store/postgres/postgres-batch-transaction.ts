@@ -19,8 +19,8 @@ export interface AppLock extends PolicyColumns {
   webhook_url: string | null;
 }
 
-/** Upserts the bindings (keys distinct): the plain ones with six columns, the others with all ten. */
-export async function upsertBindings(client: pg.PoolClient, appId: number, bindings: Binding[]): Promise<void> {
+/** The statements that upsert the bindings (keys distinct): the plain ones with six columns, the others with all ten. */
+export function upsertStatements(appId: number, bindings: Binding[]): [sql: string, params: unknown[]][] {
   const plain = bindings.filter(isPlain);
   const full = plain.length === bindings.length ? [] : bindings.filter((b) => !isPlain(b));
   const keys = (list: Binding[]) => [
@@ -31,15 +31,50 @@ export async function upsertBindings(client: pg.PoolClient, appId: number, bindi
     list.map((b) => b.platform),
     list.map((b) => b.boundAt),
   ];
-  if (plain.length > 0) await client.query(SQL.bindingsUpsertPlain, keys(plain));
+  const statements: [string, unknown[]][] = [];
+  if (plain.length > 0) statements.push([SQL.bindingsUpsertPlain, keys(plain)]);
   if (full.length > 0) {
-    await client.query(SQL.bindingsUpsert, [
-      ...keys(full),
-      full.map(storedLastSeen),
-      full.map((b) => b.quarantinedAt),
-      full.map((b) => b.quarantineReason),
-      full.map((b) => b.expiryWarnedAt),
+    statements.push([
+      SQL.bindingsUpsert,
+      [
+        ...keys(full),
+        full.map(storedLastSeen),
+        full.map((b) => b.quarantinedAt),
+        full.map((b) => b.quarantineReason),
+        full.map((b) => b.expiryWarnedAt),
+      ],
     ]);
+  }
+  return statements;
+}
+
+/**
+ * What one batch writes (bindings, history, events, its answer), sent as ONE statement once the
+ * batch is done: a round trip per batch instead of one per step, which is what a group's time on
+ * PostgreSQL went to (BENCHMARKS.md, issue 17). The parts are data-modifying WITH clauses, which
+ * all see the state before the statement: that is safe because a batch's net change deletes and
+ * upserts distinct keys and the other parts write other tables; the batch's own reads all come
+ * before its writes, and the next batch reads only after this is sent.
+ */
+export class BatchWrites {
+  private readonly parts: string[] = [];
+  private readonly params: unknown[] = [];
+
+  add(sql: string, params: unknown[]): void {
+    const offset = this.params.length;
+    this.parts.push(sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`));
+    this.params.push(...params);
+  }
+
+  async send(client: pg.PoolClient): Promise<void> {
+    if (this.parts.length === 0) return;
+    const sql =
+      this.parts.length === 1
+        ? this.parts[0]!
+        : `WITH ${this.parts.map((p, i) => `w${i} AS (${p})`).join(',\n')} SELECT 1`;
+    const params = this.params.splice(0);
+    this.parts.length = 0;
+    await client.query(sql, params);
   }
 }
 
@@ -49,6 +84,8 @@ export class PostgresBatchTransaction implements BatchTransaction {
     readonly appId: number,
     /** Undefined when the app was not found when the group locked its apps. */
     private readonly lock: AppLock | undefined,
+    /** This batch's writes, sent by the group once the batch is done. */
+    private readonly writes: BatchWrites,
   ) {}
 
   lockApp(): LockedApp | undefined {
@@ -95,21 +132,21 @@ export class PostgresBatchTransaction implements BatchTransaction {
     return app.last_bound_at;
   }
 
-  async writeBindings(upserts: Binding[], deletes: Binding[]): Promise<void> {
+  writeBindings(upserts: Binding[], deletes: Binding[]): void {
     if (deletes.length > 0) {
-      await this.client.query(SQL.bindingsDelete, [
+      this.writes.add(SQL.bindingsDelete, [
         this.appId,
         deletes.map((b) => b.token),
         deletes.map((b) => b.account),
         deletes.map((b) => b.accountType),
       ]);
     }
-    if (upserts.length > 0) await upsertBindings(this.client, this.appId, upserts);
+    for (const [sql, params] of upsertStatements(this.appId, upserts)) this.writes.add(sql, params);
   }
 
-  async appendHistory(records: HistoryRecord[]): Promise<void> {
+  appendHistory(records: HistoryRecord[]): void {
     const column = <K extends keyof HistoryRecord>(key: K) => records.map((h) => h[key]);
-    await this.client.query(SQL.historyInsert, [
+    this.writes.add(SQL.historyInsert, [
       this.appId,
       column('at'),
       column('operatorType'),
@@ -124,16 +161,15 @@ export class PostgresBatchTransaction implements BatchTransaction {
     ]);
   }
 
-  async appendEvents(events: WebhookEventRecord[], at: number): Promise<void> {
-    const params = [this.appId, events.map((e) => e.type), events.map((e) => e.payload), at];
-    await this.client.query(SQL.outboxInsert, params);
+  appendEvents(events: WebhookEventRecord[], at: number): void {
+    this.writes.add(SQL.outboxInsert, [this.appId, events.map((e) => e.type), events.map((e) => e.payload), at]);
   }
 
   nextRevision(): number {
     return ++this.lock!.revision;
   }
 
-  async rememberAnswer(key: IdempotencyKey, result: string, at: number): Promise<void> {
-    await this.client.query(SQL.idempotencyPut, [this.appId, key.key, key.bodyHash, result, at]);
+  rememberAnswer(key: IdempotencyKey, result: string, at: number): void {
+    this.writes.add(SQL.idempotencyPut, [this.appId, key.key, key.bodyHash, result, at]);
   }
 }

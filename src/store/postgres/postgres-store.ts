@@ -43,7 +43,7 @@ import type {
   WebhookEvent,
 } from '../store.ts';
 import { IDEMPOTENCY_WINDOW_MS } from '../store.ts';
-import { upsertBindings } from './postgres-batch-transaction.ts';
+import { upsertStatements } from './postgres-batch-transaction.ts';
 import {
   DedicatedClient,
   PostgresConnection,
@@ -476,7 +476,7 @@ export class PostgresStore implements BindingStore {
     await this.transaction(
       'import bindings',
       async (client) => {
-        await upsertBindings(client, appId, lastOfEachKey(bindings));
+        for (const [sql, params] of upsertStatements(appId, lastOfEachKey(bindings))) await client.query(sql, params);
         // The app's clock is raised last (later binds sort after everything imported): two import
         // transactions of one app write their rows side by side and queue only for their commits.
         const { rows } = await client.query(SQL.appRaiseClock, [appId, latest]);

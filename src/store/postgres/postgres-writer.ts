@@ -8,7 +8,7 @@ import { AppNotFoundError, IdempotencyMismatchError, StoreError } from '../../er
 import type { BatchRequest, WriteRules } from '../batch-transaction.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
 import type { BatchResult } from '../store.ts';
-import { type AppLock, PostgresBatchTransaction } from './postgres-batch-transaction.ts';
+import { type AppLock, BatchWrites, PostgresBatchTransaction } from './postgres-batch-transaction.ts';
 import { SQL } from './postgres-queries.ts';
 
 export interface BatchItem extends BatchRequest {
@@ -91,9 +91,12 @@ export async function runGroup(client: pg.PoolClient, items: BatchItem[]): Promi
   const apps = new Map(rows.map((row) => [row.id, { ...row }]));
   const results: GroupResult<BatchResult>[] = [];
   for (const item of items) {
-    const tx = new PostgresBatchTransaction(client, item.appId, apps.get(item.appId));
+    const writes = new BatchWrites();
+    const tx = new PostgresBatchTransaction(client, item.appId, apps.get(item.appId), writes);
     try {
-      results.push({ ok: true, value: await item.rules.runBatch(tx, item.command, item.idempotency) });
+      const value = await item.rules.runBatch(tx, item.command, item.idempotency);
+      await writes.send(client);
+      results.push({ ok: true, value });
     } catch (error) {
       // Refused before anything was written, so the transaction stays usable for the others.
       if (!(error instanceof IdempotencyMismatchError || error instanceof AppNotFoundError)) throw error;
