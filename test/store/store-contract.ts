@@ -151,6 +151,22 @@ export function storeContract(name: string, factory: StoreFactory): void {
         assert.deepEqual(await accountsOf(store, app, 't1'), ['bob/1005', 'alice/0']);
       });
 
+      it('answers several keys at once in request order, each list oldest first', async (t) => {
+        const { store } = await factory.open(t);
+        const app = await newApp(store);
+        await outcomesOf(store, app.id, cmd([bind('t2', acc('alice')), bind('t1', acc('bob', 1005), acc('alice'))]));
+        const tokens = await store.tokensOfAccounts(app.id, [acc('bob', 1005), acc('nobody'), acc('alice')]);
+        assert.deepEqual(
+          tokens.map((list) => list.map((x) => x.token)),
+          [['t1'], [], ['t2', 't1']],
+        );
+        const accounts = await store.accountsOfTokens(app.id, ['t1', 'none', 't2']);
+        assert.deepEqual(
+          accounts.map((list) => list.map((a) => `${a.account}/${a.accountType}`)),
+          [['bob/1005', 'alice/0'], [], ['alice/0']],
+        );
+      });
+
       it('every batch takes the next revision of its app', async (t) => {
         const { store } = await factory.open(t);
         const a = await newApp(store, '1500000001');

@@ -66,15 +66,14 @@ export class BatchWrites {
     this.params.push(...params);
   }
 
+  /** Sends them, once: a batch's writes are made for that batch and dropped with it. */
   async send(client: pg.PoolClient): Promise<void> {
     if (this.parts.length === 0) return;
     const sql =
       this.parts.length === 1
         ? this.parts[0]!
         : `WITH ${this.parts.map((p, i) => `w${i} AS (${p})`).join(',\n')} SELECT 1`;
-    const params = this.params.splice(0);
-    this.parts.length = 0;
-    await client.query(sql, params);
+    await client.query(sql, this.params);
   }
 }
 
