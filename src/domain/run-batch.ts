@@ -5,7 +5,7 @@
  * store's other batches, a throw after it makes the store roll this batch back.
  */
 import { AppNotFoundError, IdempotencyMismatchError } from '../errors.ts';
-import type { BatchTransaction, WriteRulesModule } from '../store/batch-transaction.ts';
+import type { BatchTransaction, WriteRulesModule, WriteScope } from '../store/batch-transaction.ts';
 import { type BatchResult, type BindingStore, IDEMPOTENCY_WINDOW_MS, type IdempotencyKey } from '../store/store.ts';
 import { applyBatch, type BatchOutcome, type ElementOutcome } from './apply-batch.ts';
 import { applyFeedback, applyRestore, applySweep, lifecycleCutoffs, seenOutcomes } from './apply-lifecycle.ts';
@@ -66,13 +66,18 @@ function applyCommand(
   }
 }
 
+/** What the command can touch (WriteScope): the keys it loads, or the whole app for a sweep or a seen. */
+export function scopeOf(command: WriteCommand): WriteScope {
+  return command.kind === 'sweep' || command.kind === 'seen' ? 'app' : keysToLoad(command);
+}
+
 export async function runBatch(
   tx: BatchTransaction,
   command: WriteCommand,
   idempotency?: IdempotencyKey,
 ): Promise<BatchResult> {
   const now = Date.now();
-  // 1. The app and its policy, as committed now; no other write of it commits until this one has.
+  // 1. The app and its policy, as committed now; neither it nor what this batch touches changes until it commits.
   const app = await tx.lockApp();
   if (!app) throw new AppNotFoundError(String(tx.appId));
   // 2. A key seen in the window answers what it answered then, and applies nothing.
@@ -111,6 +116,6 @@ export async function runBatch(
   // nothing to do takes none: the app's clients see their own writes numbered without gaps.
   const idle = command.kind === 'sweep' && changes.length === 0;
   const result: BatchResult = { outcomes, revision: idle ? 0 : await tx.nextRevision() };
-  if (idempotency) await tx.rememberAnswer(idempotency, JSON.stringify(result), now);
+  if (idempotency) await tx.rememberAnswer(idempotency, result, now);
   return result;
 }

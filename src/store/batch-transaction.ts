@@ -14,7 +14,10 @@ import type { BatchResult, IdempotencyKey } from './store.ts';
 
 export type Awaitable<T> = T | Promise<T>;
 
-/** The app as this transaction holds it: no other write of the app can commit until this one has. */
+/**
+ * The app as this transaction holds it: its policy cannot change, nor the app be deleted, until
+ * this one has committed; no other write of what this batch touches can commit before it either.
+ */
 export interface LockedApp {
   policy: AppPolicy;
   /** Whether the app has a webhook, so that its changes become events. */
@@ -54,15 +57,29 @@ export interface BatchTransaction {
   appendHistory(records: HistoryRecord[]): Awaitable<void>;
   /** `at`: Unix ms; the events are due at once. */
   appendEvents(events: WebhookEventRecord[], at: number): Awaitable<void>;
-  /** Takes the app's next write revision. */
+  /**
+   * Takes the app's next write revision. A store that numbers a group's batches only as it commits
+   * (PostgreSQL) answers 0 here and sets the result's revision then.
+   */
   nextRevision(): Awaitable<number>;
-  /** Remembers the answer under the key, replacing an expired one. `at`: Unix ms. */
-  rememberAnswer(key: IdempotencyKey, result: string, at: number): Awaitable<void>;
+  /**
+   * Remembers the answer under the key, replacing an expired one, as the result is once the batch
+   * commits (with its revision). `at`: Unix ms.
+   */
+  rememberAnswer(key: IdempotencyKey, result: BatchResult, at: number): Awaitable<void>;
 }
+
+/**
+ * What a write can touch, known before it runs, for a store that locks less than the whole app
+ * (PostgreSQL): the bindings of these tokens and accounts, and its Idempotency-Key; or 'app' when
+ * it reads what no key names (a sweep's due tokens) or writes in place (a seen).
+ */
+export type WriteScope = { tokens: string[]; accounts: AccountKey[] } | 'app';
 
 /** What the rules export for a store to run inside its transactions. */
 export interface WriteRules {
   runBatch(tx: BatchTransaction, command: WriteCommand, idempotency?: IdempotencyKey): Promise<BatchResult>;
+  scopeOf(command: WriteCommand): WriteScope;
 }
 
 /**
@@ -85,9 +102,10 @@ const loaded = new Map<WriteRulesModule, Promise<WriteRules>>();
 export function loadWriteRules(module: WriteRulesModule): Promise<WriteRules> {
   let rules = loaded.get(module);
   if (!rules) {
-    rules = import(module).then(({ runBatch }: Partial<WriteRules>) => {
-      if (typeof runBatch !== 'function') throw new Error(`${module} exports no runBatch: it is not write rules`);
-      return { runBatch };
+    rules = import(module).then(({ runBatch, scopeOf }: Partial<WriteRules>) => {
+      if (typeof runBatch !== 'function' || typeof scopeOf !== 'function')
+        throw new Error(`${module} exports no runBatch and scopeOf: it is not write rules`);
+      return { runBatch, scopeOf };
     });
     loaded.set(module, rules);
   }

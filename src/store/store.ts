@@ -180,9 +180,12 @@ export interface BindingStore {
   /**
    * Lends the batch's app its part of ONE write transaction (a BatchTransaction) and runs the
    * rules' runBatch in it (the module `rules`, loaded once); resolves with what runBatch answered
-   * only after the transaction is durable. While it runs, no other write of the app can commit,
-   * in this instance or another sharing the database, so the policy it reads holds and revisions
-   * order the app's batches. If runBatch throws, nothing of this batch is applied (other batches
+   * only after the transaction is durable. While it runs, the app's policy cannot change and no
+   * other write of what the batch touches (the bindings of its tokens and accounts, the far ends
+   * of what it writes, its Idempotency-Key) can commit, in this instance or another sharing the
+   * database: the result is that of running the app's batches one at a time in the order of their
+   * revisions (SQLite runs them so; PostgreSQL runs batches on disjoint keys side by side,
+   * postgres-locks.ts). If runBatch throws, nothing of this batch is applied (other batches
    * sharing the transaction still commit) and the call rejects with what it threw.
    * The rules and what they promise (SPEC §2.4, §2.5, idempotency): src/domain/run-batch.ts.
    */

@@ -55,8 +55,8 @@ class RecordingTransaction implements BatchTransaction {
     this.calls.push('nextRevision');
     return 12;
   }
-  rememberAnswer(key: { key: string }, result: string) {
-    this.calls.push(`rememberAnswer ${key.key} ${result}`);
+  rememberAnswer(key: { key: string }, result: unknown) {
+    this.calls.push(`rememberAnswer ${key.key} ${JSON.stringify(result)}`);
   }
 }
 

@@ -1,6 +1,7 @@
 /**
- * The PostgreSQL BatchTransaction: one app's part of a group transaction (postgres-writer.ts) that
- * has locked the app's row. Lists travel as arrays, one statement per step whatever their length.
+ * The PostgreSQL BatchTransaction: one batch's part of a group transaction (postgres-writer.ts)
+ * that holds the app shared and the keys the batch names (postgres-locks.ts). Lists travel as
+ * arrays, one statement per step whatever their length.
  */
 import type pg from 'pg';
 import type { TokenPresence } from '../../domain/apply-lifecycle.ts';
@@ -8,15 +9,26 @@ import type { HistoryRecord, WebhookEventRecord } from '../../domain/change-reco
 import type { AccountKey, Binding } from '../../domain/types.ts';
 import type { BatchTransaction, LockedApp, StoredAnswer } from '../batch-transaction.ts';
 import { type BindingRow, isPlain, type PolicyColumns, policyOf, rowToBinding, storedLastSeen } from '../rows.ts';
-import type { IdempotencyKey } from '../store.ts';
+import type { BatchResult, IdempotencyKey } from '../store.ts';
+import { accountLock, type GroupLocks, idempotencyLock, KeysTaken, tokenLock } from './postgres-locks.ts';
 import { SQL } from './postgres-queries.ts';
 
-/** An app row as the group transaction locked it; its clock and revision are saved at the commit. */
+/** An app row as the group transaction read it once it held the app; its clock is raised at the commit. */
 export interface AppLock extends PolicyColumns {
   id: number;
-  revision: number;
   last_bound_at: number;
   webhook_url: string | null;
+}
+
+/**
+ * What a batch leaves to the group's end, which runs holding the app's row: whether it takes a
+ * revision, its answer to remember (which carries the revision), and its webhook events (so that
+ * the outbox of an app is in commit order, as they are delivered).
+ */
+export interface BatchEnd {
+  takesRevision: boolean;
+  answer?: { key: IdempotencyKey; result: BatchResult; at: number };
+  events?: { list: WebhookEventRecord[]; at: number };
 }
 
 /** The statements that upsert the bindings (keys distinct): the plain ones with six columns, the others with all ten. */
@@ -78,6 +90,10 @@ export class BatchWrites {
 }
 
 export class PostgresBatchTransaction implements BatchTransaction {
+  readonly end: BatchEnd = { takesRevision: false };
+  /** Bind times must pass every binding this batch loaded: those of its keys, whoever bound them. */
+  private floor = 0;
+
   constructor(
     private readonly client: pg.PoolClient,
     readonly appId: number,
@@ -85,7 +101,20 @@ export class PostgresBatchTransaction implements BatchTransaction {
     private readonly lock: AppLock | undefined,
     /** This batch's writes, sent by the group once the batch is done. */
     private readonly writes: BatchWrites,
+    private readonly locks: GroupLocks,
   ) {}
+
+  /**
+   * Holds these keys before the batch reads or writes bindings of them; throws KeysTaken (nothing
+   * written) when another transaction has one. The group took the keys a batch names at its
+   * start, so this only goes to the database for the far ends of what it writes.
+   */
+  private async hold(keys: number[]): Promise<void> {
+    const missing = this.locks.missing(this.appId, keys);
+    if (missing.length === 0) return;
+    const taken = await this.locks.attempt(missing.map((key) => [this.appId, key]));
+    if (taken.size > 0) throw new KeysTaken(missing);
+  }
 
   lockApp(): LockedApp | undefined {
     const app = this.lock;
@@ -93,6 +122,7 @@ export class PostgresBatchTransaction implements BatchTransaction {
   }
 
   async recallAnswer(key: string): Promise<StoredAnswer | undefined> {
+    await this.hold([idempotencyLock(key)]);
     const { rows } = await this.client.query<{ body_hash: string; result: string; created_at: number }>(
       SQL.idempotencyGet,
       [this.appId, key],
@@ -102,13 +132,16 @@ export class PostgresBatchTransaction implements BatchTransaction {
   }
 
   async loadBindings(tokens: string[], accounts: AccountKey[]): Promise<Binding[]> {
+    await this.hold([...tokens.map(tokenLock), ...accounts.map(accountLock)]);
     const { rows } = await this.client.query<BindingRow>(SQL.bindingsForBatch, [
       this.appId,
       tokens,
       accounts.map((a) => a.account),
       accounts.map((a) => a.accountType),
     ]);
-    return rows.map(rowToBinding);
+    const bindings = rows.map(rowToBinding);
+    for (const b of bindings) if (b.boundAt > this.floor) this.floor = b.boundAt;
+    return bindings;
   }
 
   async touchTokens(tokens: string[], at: number): Promise<TokenPresence[]> {
@@ -124,14 +157,23 @@ export class PostgresBatchTransaction implements BatchTransaction {
     return rows.map((r) => r.token);
   }
 
-  /** The app's own clock: rows of one app are locked together, so per-app order is all that is needed. */
+  /**
+   * Later than every binding of the keys this batch holds (so the order of each token's and each
+   * account's bindings is the order they were bound in, whichever instance bound them) and than
+   * the app's clock as the group read it (so binds sort after an import).
+   */
   nextBoundAt(): number {
     const app = this.lock!;
-    app.last_bound_at = Math.max(Date.now() * 1000, app.last_bound_at + 1);
+    app.last_bound_at = Math.max(Date.now() * 1000, app.last_bound_at + 1, this.floor + 1);
     return app.last_bound_at;
   }
 
-  writeBindings(upserts: Binding[], deletes: Binding[]): void {
+  /** Holds both ends of every binding it writes first: the far ends are what a batch does not name. */
+  async writeBindings(upserts: Binding[], deletes: Binding[]): Promise<void> {
+    const ends: number[] = [];
+    for (const b of upserts) ends.push(tokenLock(b.token), accountLock(b));
+    for (const b of deletes) ends.push(tokenLock(b.token), accountLock(b));
+    await this.hold(ends);
     if (deletes.length > 0) {
       this.writes.add(SQL.bindingsDelete, [
         this.appId,
@@ -161,14 +203,16 @@ export class PostgresBatchTransaction implements BatchTransaction {
   }
 
   appendEvents(events: WebhookEventRecord[], at: number): void {
-    this.writes.add(SQL.outboxInsert, [this.appId, events.map((e) => e.type), events.map((e) => e.payload), at]);
+    this.end.events = { list: events, at };
   }
 
+  /** Numbered by the group as it commits (postgres-writer.ts): revision order is commit order. */
   nextRevision(): number {
-    return ++this.lock!.revision;
+    this.end.takesRevision = true;
+    return 0;
   }
 
-  rememberAnswer(key: IdempotencyKey, result: string, at: number): void {
-    this.writes.add(SQL.idempotencyPut, [this.appId, key.key, key.bodyHash, result, at]);
+  rememberAnswer(key: IdempotencyKey, result: BatchResult, at: number): void {
+    this.end.answer = { key, result, at };
   }
 }

@@ -18,7 +18,7 @@ export const SQL = {
       max_tokens_per_account = $6, max_accounts_per_token = $7, webhook_url = $8, webhook_secret = $9,
       rate_limit_per_second = $10, rate_limit_burst = $11, binding_rules = $12, quarantine_days = $13,
       token_ttl_days = $14, expiry_warning_days = $15 WHERE access_id = $1 RETURNING *`,
-  /** Locks the app row first, so a batch applying concurrently waits and then finds the app gone. */
+  /** After appLockExclusive: a batch applying concurrently waits, then finds the app gone. */
   appDelete: 'DELETE FROM apps WHERE access_id = $1 RETURNING id',
   appDataDelete: [
     'DELETE FROM bindings WHERE app_id = $1',
@@ -29,14 +29,31 @@ export const SQL = {
   ],
 
   /**
-   * Locks the apps of a group in id order: every write of an app is serialized across instances
-   * (caps can never be exceeded, no update is lost) and two groups can never deadlock.
+   * The advisory locks of a group (postgres-locks.ts), in the order given: each row waits for its
+   * lock before the next is taken, so the caller's order is the order they are taken in.
    */
-  appsLock: `SELECT id, revision, last_bound_at, max_tokens_per_account, max_accounts_per_token, binding_rules,
+  locksWait: `SELECT CASE WHEN l.shared THEN pg_advisory_xact_lock_shared(l.app, l.key)
+        ELSE pg_advisory_xact_lock(l.app, l.key) END
+      FROM unnest($1::int[], $2::int[], $3::bool[]) AS l(app, key, shared)`,
+  /** The same without waiting: which of them this transaction now holds. */
+  locksTry: `SELECT l.app, l.key, pg_try_advisory_xact_lock(l.app, l.key) AS ok
+      FROM unnest($1::int[], $2::int[]) AS l(app, key)`,
+  /** The apps of a group, read once their locks are held: their policy and clock as committed. */
+  appsOfGroup: `SELECT id, last_bound_at, max_tokens_per_account, max_accounts_per_token, binding_rules,
         quarantine_days, token_ttl_days, expiry_warning_days, webhook_url
-      FROM apps WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE`,
-  appsSaveClock: `UPDATE apps SET revision = v.revision, last_bound_at = v.last_bound_at
-      FROM unnest($1::int[], $2::bigint[], $3::bigint[]) AS v(id, revision, last_bound_at) WHERE apps.id = v.id`,
+      FROM apps WHERE id = ANY($1::int[])`,
+  /**
+   * The group's last statement before COMMIT: takes `n` revisions of each app and raises its
+   * clock. The rows are locked in id order, and held to the commit, so the groups of one app commit
+   * one after another in the order of their revisions, and two groups can never deadlock.
+   */
+  appsTakeRevisions: `WITH locked AS (SELECT id FROM apps WHERE id = ANY($1::int[]) ORDER BY id FOR UPDATE)
+      UPDATE apps SET revision = apps.revision + v.n, last_bound_at = GREATEST(apps.last_bound_at, v.clock)
+      FROM unnest($1::int[], $2::bigint[], $3::bigint[]) AS v(id, n, clock)
+      WHERE apps.id = v.id AND apps.id IN (SELECT id FROM locked)
+      RETURNING apps.id, apps.revision`,
+  /** The app's own lock, exclusive (postgres-locks.ts): a change of policy or a deletion waits for every group of it. */
+  appLockExclusive: 'SELECT pg_advisory_xact_lock(id, 0) FROM apps WHERE access_id = $1',
 
   /** Every binding of these tokens and of these accounts: what a batch can touch. */
   bindingsForBatch: `SELECT ${BINDING_COLUMNS} FROM bindings
@@ -108,13 +125,17 @@ export const SQL = {
       ORDER BY id DESC LIMIT $6`,
 
   idempotencyGet: 'SELECT body_hash, result, created_at FROM idempotency_keys WHERE app_id = $1 AND key = $2',
-  idempotencyPut: `INSERT INTO idempotency_keys (app_id, key, body_hash, result, created_at) VALUES ($1, $2, $3, $4, $5)
+  /** Answers under their keys (distinct), replacing expired ones. */
+  idempotencyPut: `INSERT INTO idempotency_keys (app_id, key, body_hash, result, created_at)
+      SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::bigint[])
       ON CONFLICT (app_id, key)
       DO UPDATE SET body_hash = excluded.body_hash, result = excluded.result, created_at = excluded.created_at`,
 
+  /** Events, their ids in the order given. */
   outboxInsert: `INSERT INTO webhook_outbox (app_id, type, payload, created_at, next_attempt_at)
-      SELECT $1, e.type, e.payload, $4, $4
-      FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS e(type, payload, ord) ORDER BY e.ord`,
+      SELECT e.app_id, e.type, e.payload, e.at, e.at
+      FROM unnest($1::int[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS e(app_id, type, payload, at, ord)
+      ORDER BY e.ord`,
   outboxDropPending:
     "DELETE FROM webhook_outbox WHERE app_id = (SELECT id FROM apps WHERE access_id = $1) AND state = 'pending'",
   /**

@@ -1,7 +1,8 @@
 /**
  * The PostgreSQL store, for several stateless instances on one database. Writes of one instance
- * are grouped into one transaction (group commit); every transaction locks the rows of the apps it
- * writes, in id order, so writes of one app are serialized across instances without deadlocks.
+ * are grouped into transactions (group commit), several in flight; each holds only the tokens and
+ * accounts its batches touch (postgres-locks.ts), so writes of one app run side by side across
+ * instances where they touch different keys, and are serialized where they share one.
  * Retryable conflicts are retried here, bounded and with jitter; an unreachable database fails
  * fast (within the store timeout) as unavailable.
  */
@@ -88,6 +89,14 @@ function lastOfEachKey(bindings: Binding[]): Binding[] {
   return byKey.size === bindings.length ? bindings : [...byKey.values()];
 }
 
+/**
+ * Groups of one instance committing at once: while one waits for its commit's flush, the next runs
+ * its statements (a group holds only the keys it touches). Half the pool, so reads keep the rest.
+ */
+function groupsInFlight(poolSize: number): number {
+  return Math.max(1, Math.min(4, Math.floor(poolSize / 2)));
+}
+
 export class PostgresStore implements BindingStore {
   /** Two import transactions side by side: measured ~75k -> ~100k lines/s on 2 cores. */
   readonly importConcurrency = 2;
@@ -115,6 +124,7 @@ export class PostgresStore implements BindingStore {
       (doing, work, deadline) => this.transaction(doing, work, deadline, true),
       (appIds) => this.reads.recordPositions(appIds),
       options.timeoutMs,
+      groupsInFlight(options.poolSize),
     );
     this.reads = new PostgresReads(db, options.readUrls ?? [], {
       ...options,
@@ -234,6 +244,7 @@ export class PostgresStore implements BindingStore {
   async updateApp(accessId: string, patch: AppPatch): Promise<App | undefined> {
     this.apps.forget(accessId);
     return this.transaction('update app', async (client) => {
+      await client.query(SQL.appLockExclusive, [accessId]);
       const { rows } = await client.query<AppRow>(SQL.appForUpdate, [accessId]);
       if (!rows[0]) return undefined;
       // Events queued for a webhook that is turned off have nowhere to go.
@@ -263,6 +274,7 @@ export class PostgresStore implements BindingStore {
   async deleteApp(accessId: string): Promise<boolean> {
     this.apps.forget(accessId);
     return this.transaction('delete app', async (client) => {
+      await client.query(SQL.appLockExclusive, [accessId]);
       const { rows } = await client.query<{ id: number }>(SQL.appDelete, [accessId]);
       if (!rows[0]) return false;
       for (const sql of SQL.appDataDelete) await client.query(sql, [rows[0].id]);
@@ -297,7 +309,7 @@ export class PostgresStore implements BindingStore {
     await this.query(
       'store idempotency key',
       SQL.idempotencyPut,
-      [appId, key.key, key.bodyHash, result, Date.now()],
+      [[appId], [key.key], [key.bodyHash], [result], [Date.now()]],
       deadline,
     );
   }

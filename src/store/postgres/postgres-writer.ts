@@ -1,14 +1,15 @@
 /**
- * The PostgreSQL store's writes of batches: group commit (PostgresWriter), and one group in one
- * transaction (runGroup): lock the apps (in id order, so two groups never deadlock), run the rules
- * for each batch on its app's part of the transaction, and save the apps' clocks and revisions.
+ * The PostgreSQL store's writes of batches: group commit (PostgresWriter), with several groups in
+ * flight, and one group in one transaction (runGroup): hold the apps and the keys the batches touch
+ * (postgres-locks.ts), run the rules for each batch, then number the batches from the apps' rows.
  */
 import type pg from 'pg';
 import { AppNotFoundError, IdempotencyMismatchError, StoreError } from '../../errors.ts';
 import type { BatchRequest, WriteRules } from '../batch-transaction.ts';
-import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
+import { GroupCommitQueue, type GroupResult, type GroupScheduler } from '../group-commit.ts';
 import type { BatchResult } from '../store.ts';
-import { type AppLock, BatchWrites, PostgresBatchTransaction } from './postgres-batch-transaction.ts';
+import { type AppLock, type BatchEnd, BatchWrites, PostgresBatchTransaction } from './postgres-batch-transaction.ts';
+import { type AppMode, accountLock, GroupLocks, idempotencyLock, KeysTaken, tokenLock } from './postgres-locks.ts';
 import { SQL } from './postgres-queries.ts';
 
 export interface BatchItem extends BatchRequest {
@@ -16,7 +17,22 @@ export interface BatchItem extends BatchRequest {
   rules: WriteRules;
   /** Unix ms by which the batch is answered, applied or not. */
   deadline: number;
+  /** Keys an earlier attempt found taken: this attempt's group waits for them first. */
+  waitFor?: number[];
+  /** Deferred too often: holds the whole app, which no other group can then hold a key of. */
+  exclusive?: boolean;
 }
+
+/** A batch as a group holds it: the whole app, or the keys it names and those it waits for. */
+type Keyed = BatchItem & { keys: number[] | 'app' };
+
+function keyed(item: BatchItem): Keyed {
+  const keys = keysOf(item);
+  return { ...item, keys: keys === 'app' ? keys : [...new Set([...keys, ...(item.waitFor ?? [])])] };
+}
+
+/** Attempts with keys before a batch holds its whole app (it then waits its turn, and runs). */
+const KEYED_ATTEMPTS = 3;
 
 type Transact = <T>(doing: string, work: (client: pg.PoolClient) => Promise<T>, deadline: number) => Promise<T>;
 
@@ -28,18 +44,29 @@ type Transact = <T>(doing: string, work: (client: pg.PoolClient) => Promise<T>, 
  */
 export class PostgresWriter {
   /** Transactions committed and batches they carried. */
-  readonly stats = { groups: 0, commands: 0, retries: 0 };
-  private readonly queue = new GroupCommitQueue<BatchItem, BatchResult>((items) => this.commitGroup(items));
+  readonly stats = { groups: 0, commands: 0, retries: 0, deferred: 0 };
+  private readonly queue: GroupCommitQueue<Keyed, BatchResult | Deferral>;
 
   constructor(
     private readonly transact: Transact,
     /** Runs after each commit, before the batches are answered (the read routing's positions). */
     private readonly afterCommit: (appIds: number[]) => Promise<void>,
     private readonly timeoutMs: number,
-  ) {}
+    /** Groups committing at once: each holds a connection for its whole transaction. */
+    inFlight: number,
+  ) {
+    this.queue = new GroupCommitQueue((items) => this.commitGroup(items), 512, { groups: inFlight, scheduler: byKeys });
+  }
 
-  submit(item: BatchItem): Promise<BatchResult> {
-    return this.queue.submit(item);
+  /** Answers the batch once a group has run it: a deferred one goes again, waiting for what it found taken. */
+  async submit(item: BatchItem): Promise<BatchResult> {
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await this.queue.submit(keyed(item));
+      if (!(outcome instanceof Deferral)) return outcome;
+      this.stats.deferred++;
+      item = { ...item, waitFor: [...new Set([...(item.waitFor ?? []), ...outcome.keys])] };
+      if (attempt >= KEYED_ATTEMPTS) item.exclusive = true;
+    }
   }
 
   /** Resolves once every submitted batch has been answered. */
@@ -51,7 +78,7 @@ export class PostgresWriter {
    * One transaction for the group, due by the earliest deadline in it; a batch whose deadline has
    * already passed (it waited behind a group that ran out of time) is answered unavailable unrun.
    */
-  private async commitGroup(items: BatchItem[]): Promise<GroupResult<BatchResult>[]> {
+  private async commitGroup(items: Keyed[]): Promise<GroupResult<BatchResult | Deferral>[]> {
     const now = Date.now();
     const live = items.filter((item) => item.deadline > now);
     if (live.length < items.length) {
@@ -74,7 +101,7 @@ export class PostgresWriter {
       const failure = error instanceof Error ? error : new Error(String(error));
       // One command must not fail its neighbours: unless the database is away, retry each alone.
       if (items.length > 1 && !(failure instanceof StoreError && failure.unavailable)) {
-        const alone: GroupResult<BatchResult>[] = [];
+        const alone: GroupResult<BatchResult | Deferral>[] = [];
         for (const item of items)
           alone.push(...(await this.commitGroup([item]).catch((e: Error) => [{ ok: false as const, error: e }])));
         return alone;
@@ -84,30 +111,166 @@ export class PostgresWriter {
   }
 }
 
-/** Runs inside a transaction the caller opened and commits. */
-export async function runGroup(client: pg.PoolClient, items: BatchItem[]): Promise<GroupResult<BatchResult>[]> {
-  const appIds = [...new Set(items.map((i) => i.appId))].sort((a, b) => a - b);
-  const { rows } = await client.query<AppLock>(SQL.appsLock, [appIds]);
+/** A batch the group could not run because another transaction held one of its keys: it runs again. */
+export class Deferral {
+  constructor(readonly keys: number[]) {}
+}
+
+/** What a batch's keys are, as the group locks them: the app, or the keys it names. */
+function keysOf(item: BatchItem): number[] | 'app' {
+  if (item.exclusive) return 'app';
+  const scope = item.rules.scopeOf(item.command);
+  if (scope === 'app') return 'app';
+  const keys = [...scope.tokens.map(tokenLock), ...scope.accounts.map(accountLock)];
+  if (item.idempotency) keys.push(idempotencyLock(item.idempotency.key));
+  return keys;
+}
+
+/**
+ * The keys of the groups in flight and of the batches left waiting: a batch that shares none goes
+ * in the next group, the others wait, in the order they came. Groups of one instance then never
+ * try for each other's keys (which would defer a batch to the back of the queue), and batches of
+ * one instance that share a key are applied in the order they were submitted.
+ */
+class KeysInUse {
+  private readonly keys = new Set<string>();
+  private readonly apps = new Set<number>();
+  private readonly wholeApps = new Set<number>();
+
+  add(item: Keyed): void {
+    this.apps.add(item.appId);
+    if (item.keys === 'app') this.wholeApps.add(item.appId);
+    else for (const key of item.keys) this.keys.add(`${item.appId}:${key}`);
+  }
+
+  free(item: Keyed): boolean {
+    if (item.keys === 'app') return !this.apps.has(item.appId);
+    return !this.wholeApps.has(item.appId) && item.keys.every((key) => !this.keys.has(`${item.appId}:${key}`));
+  }
+}
+
+const byKeys: GroupScheduler<Keyed> = {
+  pick(waiting, inFlight) {
+    const blocked = new KeysInUse();
+    for (const group of inFlight) for (const item of group) blocked.add(item);
+    const picked: number[] = [];
+    waiting.forEach((item, i) => {
+      if (blocked.free(item)) picked.push(i);
+      else blocked.add(item);
+    });
+    return picked;
+  },
+};
+
+/**
+ * Runs inside a transaction the caller opened and commits. It waits for each app (exclusive when a
+ * batch of it must see all of it) and for the keys earlier attempts found taken, in one order;
+ * then only tries the keys the batches name, and defers a batch whose keys another transaction
+ * holds (postgres-locks.ts). Last, it numbers the batches it ran, in order, from the app's row.
+ */
+export async function runGroup(client: pg.PoolClient, items: Keyed[]): Promise<GroupResult<BatchResult | Deferral>[]> {
+  const keys = items.map((item) => item.keys);
+  const modes = new Map<number, AppMode>();
+  const waitFor = new Map<number, number[]>();
+  items.forEach((item, i) => {
+    if (keys[i] === 'app') modes.set(item.appId, 'exclusive');
+    else if (!modes.has(item.appId)) modes.set(item.appId, 'shared');
+    waitFor.set(item.appId, [...(waitFor.get(item.appId) ?? []), ...(item.waitFor ?? [])]);
+  });
+  const appIds = [...modes.keys()].sort((a, b) => a - b);
+  const locks = new GroupLocks(client);
+  await locks.wait(new Map(appIds.map((id) => [id, modes.get(id)!])), waitFor);
+  const { rows } = await client.query<AppLock>(SQL.appsOfGroup, [appIds]);
   const apps = new Map(rows.map((row) => [row.id, { ...row }]));
-  const results: GroupResult<BatchResult>[] = [];
-  for (const item of items) {
+  const taken = await locks.attempt(
+    items.flatMap((item, i) => {
+      const named = keys[i]!;
+      return named === 'app' ? [] : locks.missing(item.appId, named).map((key): [number, number] => [item.appId, key]);
+    }),
+  );
+
+  const results: GroupResult<BatchResult | Deferral>[] = [];
+  const ran: { appId: number; value: BatchResult; end: BatchEnd }[] = [];
+  const answered = new Set<string>();
+  for (const [i, item] of items.entries()) {
+    const named = keys[i]!;
+    const mine = named === 'app' ? [] : named;
+    // A key taken elsewhere, or an Idempotency-Key a batch before it in this group answers (which
+    // it could only replay once that answer has its revision): the batch runs in a later group.
+    const key = item.idempotency && `${item.appId}:${item.idempotency.key}`;
+    if (mine.some((k) => taken.has(`${item.appId}:${k}`)) || (key && answered.has(key))) {
+      results.push({ ok: true, value: new Deferral(mine) });
+      continue;
+    }
+    if (key) answered.add(key);
     const writes = new BatchWrites();
-    const tx = new PostgresBatchTransaction(client, item.appId, apps.get(item.appId), writes);
+    const tx = new PostgresBatchTransaction(client, item.appId, apps.get(item.appId), writes, locks);
     try {
       const value = await item.rules.runBatch(tx, item.command, item.idempotency);
       await writes.send(client);
       results.push({ ok: true, value });
+      ran.push({ appId: item.appId, value, end: tx.end });
     } catch (error) {
-      // Refused before anything was written, so the transaction stays usable for the others.
-      if (!(error instanceof IdempotencyMismatchError || error instanceof AppNotFoundError)) throw error;
-      results.push({ ok: false, error });
+      // Refused, or deferred, before anything was written: the transaction stays usable for the others.
+      if (error instanceof KeysTaken) results.push({ ok: true, value: new Deferral([...mine, ...error.keys]) });
+      else if (error instanceof IdempotencyMismatchError || error instanceof AppNotFoundError)
+        results.push({ ok: false, error });
+      else throw error;
     }
   }
-  const touched = [...apps.values()];
-  await client.query(SQL.appsSaveClock, [
-    touched.map((a) => a.id),
-    touched.map((a) => a.revision),
-    touched.map((a) => a.last_bound_at),
-  ]);
+  await numberAndRemember(client, apps, ran);
   return results;
+}
+
+/**
+ * The group's end: each app's revisions, taken from its row (locked to the commit, so the groups of
+ * an app commit in revision order), given to its batches in the order they ran; then, in one
+ * statement, their answers under their Idempotency-Keys (which carry the revisions) and their
+ * webhook events, which thereby enter the outbox in the order of the commits.
+ */
+async function numberAndRemember(
+  client: pg.PoolClient,
+  apps: Map<number, AppLock>,
+  ran: { appId: number; value: BatchResult; end: BatchEnd }[],
+): Promise<void> {
+  const counts = new Map<number, number>();
+  for (const r of ran) if (r.end.takesRevision) counts.set(r.appId, (counts.get(r.appId) ?? 0) + 1);
+  const ids = [...apps.keys()].sort((a, b) => a - b);
+  const { rows } = await client.query<{ id: number; revision: number }>(SQL.appsTakeRevisions, [
+    ids,
+    ids.map((id) => counts.get(id) ?? 0),
+    ids.map((id) => apps.get(id)!.last_bound_at),
+  ]);
+  const next = new Map(rows.map((row) => [row.id, row.revision - (counts.get(row.id) ?? 0)]));
+  const answers: { app: number; answer: NonNullable<BatchEnd['answer']> }[] = [];
+  const events: { app: number; type: string; payload: string; at: number }[] = [];
+  for (const { appId, value, end } of ran) {
+    if (end.takesRevision) {
+      const revision = next.get(appId)! + 1;
+      next.set(appId, revision);
+      value.revision = revision;
+    }
+    if (end.answer) answers.push({ app: appId, answer: end.answer });
+    for (const e of end.events?.list ?? [])
+      events.push({ app: appId, type: e.type, payload: e.payload, at: end.events!.at });
+  }
+  const writes = new BatchWrites();
+  if (answers.length > 0) {
+    writes.add(SQL.idempotencyPut, [
+      answers.map((a) => a.app),
+      answers.map((a) => a.answer.key.key),
+      answers.map((a) => a.answer.key.bodyHash),
+      answers.map((a) => JSON.stringify(a.answer.result)),
+      answers.map((a) => a.answer.at),
+    ]);
+  }
+  if (events.length > 0) {
+    writes.add(SQL.outboxInsert, [
+      events.map((e) => e.app),
+      events.map((e) => e.type),
+      events.map((e) => e.payload),
+      events.map((e) => e.at),
+    ]);
+  }
+  await writes.send(client);
 }

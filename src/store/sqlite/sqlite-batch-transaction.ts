@@ -15,7 +15,7 @@ import {
   policyOf,
   rowToBinding,
 } from '../rows.ts';
-import type { IdempotencyKey } from '../store.ts';
+import type { BatchResult, IdempotencyKey } from '../store.ts';
 import type { Statements } from './sqlite-connection.ts';
 
 export class SqliteBatchTransaction implements BatchTransaction {
@@ -82,7 +82,7 @@ export class SqliteBatchTransaction implements BatchTransaction {
     return (this.stmt.appNextRevision.get(this.appId) as { revision: number }).revision;
   }
 
-  rememberAnswer(key: IdempotencyKey, result: string, at: number): void {
-    this.stmt.idempotencyPut.run(this.appId, key.key, key.bodyHash, result, at);
+  rememberAnswer(key: IdempotencyKey, result: BatchResult, at: number): void {
+    this.stmt.idempotencyPut.run(this.appId, key.key, key.bodyHash, JSON.stringify(result), at);
   }
 }
