@@ -4,7 +4,7 @@
  * indexes and batchoperate (ops 1, 2) as one transaction per request; no history, no caps, no
  * metrics, no idempotency, no events. Same database and schema as bindery's (app 1).
  * BENCH_SQLITE=<file> (better-sqlite3, WAL, synchronous=FULL) or BENCH_POSTGRES=<url> (pg, a pool of 10);
- * BENCH_AUTH=<Basic header>. Prints its URL.
+ * BENCH_AUTH=<Basic header>; BENCH_HISTORY=1 (PostgreSQL) also writes bindery's history rows. Prints its URL.
  */
 import Database from 'better-sqlite3';
 import Fastify from 'fastify';
@@ -27,6 +27,7 @@ interface Backend {
   bind(batch: Batch): void | Promise<void>;
 }
 
+const HISTORY = process.env.BENCH_HISTORY === '1';
 let clock = 0;
 const nextBoundAt = () => {
   clock = Math.max(Date.now() * 1000, clock + 1);
@@ -116,6 +117,15 @@ function postgres(url: string): Backend {
             'ON CONFLICT (app_id, token, account, account_type) DO UPDATE SET bound_at = excluded.bound_at',
           [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2]), rows.map((r) => r[3])],
         );
+        // BENCH_HISTORY=1: the same history rows bindery keeps (one per binding written), to show what
+        // that feature alone costs a hand-rolled service.
+        if (HISTORY) {
+          await client.query(
+            'INSERT INTO history (app_id, at, operator_type, cause, token, account, account_type, platform) ' +
+              "SELECT 1, $1, $2, 'bind', t, a, y, NULL FROM unnest($3::text[], $4::text[], $5::int[]) AS r(t, a, y)",
+            [Date.now(), batch.operator_type, rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2])],
+          );
+        }
         await client.query('COMMIT');
       } catch (error) {
         await client.query('ROLLBACK');

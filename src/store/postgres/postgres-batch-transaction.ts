@@ -8,8 +8,9 @@ import type { TokenPresence } from '../../domain/apply-lifecycle.ts';
 import type { HistoryRecord, WebhookEventRecord } from '../../domain/change-records.ts';
 import type { AccountKey, Binding } from '../../domain/types.ts';
 import type { BatchTransaction, LockedApp, StoredAnswer } from '../batch-transaction.ts';
-import { type BindingRow, isPlain, type PolicyColumns, policyOf, rowToBinding, storedLastSeen } from '../rows.ts';
+import { isPlain, type PolicyColumns, policyOf, storedLastSeen } from '../rows.ts';
 import type { BatchResult, IdempotencyKey } from '../store.ts';
+import type { GroupBindings } from './postgres-group-bindings.ts';
 import { accountLock, type GroupLocks, idempotencyLock, KeysTaken, tokenLock } from './postgres-locks.ts';
 import { SQL } from './postgres-queries.ts';
 
@@ -61,12 +62,10 @@ export function upsertStatements(appId: number, bindings: Binding[]): [sql: stri
 }
 
 /**
- * What one batch writes (bindings, history, events, its answer), sent as ONE statement once the
- * batch is done: a round trip per batch instead of one per step, which is what a group's time on
- * PostgreSQL went to (BENCHMARKS.md, issue 17). The parts are data-modifying WITH clauses, which
- * all see the state before the statement: that is safe because a batch's net change deletes and
- * upserts distinct keys and the other parts write other tables; the batch's own reads all come
- * before its writes, and the next batch reads only after this is sent.
+ * Writes sent as ONE statement of data-modifying WITH clauses: a group's net change of bindings
+ * with its history (postgres-group-bindings.ts), and its answers with its events. The clauses all
+ * see the state before the statement: safe because a net change deletes and upserts distinct
+ * keys and the other clauses write other tables.
  */
 export class BatchWrites {
   private readonly parts: string[] = [];
@@ -78,7 +77,7 @@ export class BatchWrites {
     this.params.push(...params);
   }
 
-  /** Sends them, once: a batch's writes are made for that batch and dropped with it. */
+  /** Sends them, once. */
   async send(client: pg.PoolClient): Promise<void> {
     if (this.parts.length === 0) return;
     const sql =
@@ -99,8 +98,8 @@ export class PostgresBatchTransaction implements BatchTransaction {
     readonly appId: number,
     /** Undefined when the app was not found when the group locked its apps. */
     private readonly lock: AppLock | undefined,
-    /** This batch's writes, sent by the group once the batch is done. */
-    private readonly writes: BatchWrites,
+    /** The app's bindings as the group sees them, and where this batch's changes go. */
+    private readonly bindings: GroupBindings,
     private readonly locks: GroupLocks,
   ) {}
 
@@ -133,18 +132,17 @@ export class PostgresBatchTransaction implements BatchTransaction {
 
   async loadBindings(tokens: string[], accounts: AccountKey[]): Promise<Binding[]> {
     await this.hold([...tokens.map(tokenLock), ...accounts.map(accountLock)]);
-    const { rows } = await this.client.query<BindingRow>(SQL.bindingsForBatch, [
-      this.appId,
-      tokens,
-      accounts.map((a) => a.account),
-      accounts.map((a) => a.accountType),
-    ]);
-    const bindings = rows.map(rowToBinding);
+    // The group loaded the keys its batches name; a key it did not (a sweep's due tokens) loads now.
+    if (!this.bindings.isLoaded(tokens, accounts)) await this.bindings.load(tokens, accounts);
+    const bindings = this.bindings.bindingsOf(tokens, accounts);
     for (const b of bindings) if (b.boundAt > this.floor) this.floor = b.boundAt;
     return bindings;
   }
 
+  /** In place, in the database: what the group has pending goes first, and what it kept is read again later. */
   async touchTokens(tokens: string[], at: number): Promise<TokenPresence[]> {
+    await this.bindings.send();
+    this.bindings.forget();
     const tokensOf = ({ rows }: { rows: { token: string }[] }) => new Set(rows.map((r) => r.token));
     const active = tokensOf(await this.client.query(SQL.tokensTouch, [this.appId, tokens, at]));
     const rest = tokens.filter((t) => !active.has(t));
@@ -153,6 +151,7 @@ export class PostgresBatchTransaction implements BatchTransaction {
   }
 
   async dueToPurge(before: number, limit: number): Promise<string[]> {
+    await this.bindings.send();
     const { rows } = await this.client.query<{ token: string }>(SQL.dueToPurge, [this.appId, before, limit]);
     return rows.map((r) => r.token);
   }
@@ -174,32 +173,11 @@ export class PostgresBatchTransaction implements BatchTransaction {
     for (const b of upserts) ends.push(tokenLock(b.token), accountLock(b));
     for (const b of deletes) ends.push(tokenLock(b.token), accountLock(b));
     await this.hold(ends);
-    if (deletes.length > 0) {
-      this.writes.add(SQL.bindingsDelete, [
-        this.appId,
-        deletes.map((b) => b.token),
-        deletes.map((b) => b.account),
-        deletes.map((b) => b.accountType),
-      ]);
-    }
-    for (const [sql, params] of upsertStatements(this.appId, upserts)) this.writes.add(sql, params);
+    this.bindings.write(upserts, deletes);
   }
 
   appendHistory(records: HistoryRecord[]): void {
-    const column = <K extends keyof HistoryRecord>(key: K) => records.map((h) => h[key]);
-    this.writes.add(SQL.historyInsert, [
-      this.appId,
-      column('at'),
-      column('operatorType'),
-      column('cause'),
-      column('token'),
-      column('account'),
-      column('accountType'),
-      column('platform'),
-      column('opType'),
-      column('opId'),
-      column('requestId'),
-    ]);
+    this.bindings.appendHistory(records);
   }
 
   appendEvents(events: WebhookEventRecord[], at: number): void {

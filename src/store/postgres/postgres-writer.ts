@@ -4,11 +4,13 @@
  * (postgres-locks.ts), run the rules for each batch, then number the batches from the apps' rows.
  */
 import type pg from 'pg';
+import type { AccountKey } from '../../domain/types.ts';
 import { AppNotFoundError, IdempotencyMismatchError, StoreError } from '../../errors.ts';
 import type { BatchRequest, WriteRules } from '../batch-transaction.ts';
 import { GroupCommitQueue, type GroupResult, type GroupScheduler } from '../group-commit.ts';
 import type { BatchResult } from '../store.ts';
 import { type AppLock, type BatchEnd, BatchWrites, PostgresBatchTransaction } from './postgres-batch-transaction.ts';
+import { GroupBindings } from './postgres-group-bindings.ts';
 import { type AppMode, accountLock, GroupLocks, idempotencyLock, KeysTaken, tokenLock } from './postgres-locks.ts';
 import { SQL } from './postgres-queries.ts';
 
@@ -189,25 +191,41 @@ export async function runGroup(client: pg.PoolClient, items: Keyed[]): Promise<G
     }),
   );
 
+  // A key taken elsewhere, or an Idempotency-Key a batch before it in this group answers (which it
+  // could only replay once that answer has its revision): the batch runs in a later group.
+  const answered = new Set<string>();
+  const deferred = items.map((item, i) => {
+    const named = keys[i]!;
+    const key = item.idempotency && `${item.appId}:${item.idempotency.key}`;
+    if (named !== 'app' && named.some((k) => taken.has(`${item.appId}:${k}`))) return true;
+    if (key && answered.has(key)) return true;
+    if (key) answered.add(key);
+    return false;
+  });
+  // The bindings of every key the batches that run name, one statement per app.
+  const bindings = new Map(appIds.map((id) => [id, new GroupBindings(client, id)]));
+  const named = new Map<number, { tokens: string[]; accounts: AccountKey[] }>();
+  items.forEach((item, i) => {
+    const scope = deferred[i] ? 'app' : item.rules.scopeOf(item.command);
+    if (scope === 'app') return;
+    let all = named.get(item.appId);
+    if (!all) named.set(item.appId, (all = { tokens: [], accounts: [] }));
+    all.tokens.push(...scope.tokens);
+    all.accounts.push(...scope.accounts);
+  });
+  for (const [appId, all] of named) await bindings.get(appId)!.load(all.tokens, all.accounts);
+
   const results: GroupResult<BatchResult | Deferral>[] = [];
   const ran: { appId: number; value: BatchResult; end: BatchEnd }[] = [];
-  const answered = new Set<string>();
   for (const [i, item] of items.entries()) {
-    const named = keys[i]!;
-    const mine = named === 'app' ? [] : named;
-    // A key taken elsewhere, or an Idempotency-Key a batch before it in this group answers (which
-    // it could only replay once that answer has its revision): the batch runs in a later group.
-    const key = item.idempotency && `${item.appId}:${item.idempotency.key}`;
-    if (mine.some((k) => taken.has(`${item.appId}:${k}`)) || (key && answered.has(key))) {
+    const mine = keys[i] === 'app' ? [] : (keys[i] as number[]);
+    if (deferred[i]) {
       results.push({ ok: true, value: new Deferral(mine) });
       continue;
     }
-    if (key) answered.add(key);
-    const writes = new BatchWrites();
-    const tx = new PostgresBatchTransaction(client, item.appId, apps.get(item.appId), writes, locks);
+    const tx = new PostgresBatchTransaction(client, item.appId, apps.get(item.appId), bindings.get(item.appId)!, locks);
     try {
       const value = await item.rules.runBatch(tx, item.command, item.idempotency);
-      await writes.send(client);
       results.push({ ok: true, value });
       ran.push({ appId: item.appId, value, end: tx.end });
     } catch (error) {
@@ -218,6 +236,8 @@ export async function runGroup(client: pg.PoolClient, items: Keyed[]): Promise<G
       else throw error;
     }
   }
+  // The group's net change, side by side with other groups; then its end, one group of the app at a time.
+  for (const app of bindings.values()) await app.send();
   await numberAndRemember(client, apps, ran);
   return results;
 }
