@@ -2,8 +2,9 @@
  * `npm run bench -- --only postgres` (issue 17): bindery on PostgreSQL beside the service a team
  * would hand-roll on `pg` (bench/hand-rolled-server.ts with BENCH_POSTGRES), on one database of
  * 1,000,000 bindings (fsync on), in interleaved rounds: query op 1 and durable batchoperate op 2
- * at 50 connections, and the same writes from two bindery instances (25 connections each) to see
- * whether one app's write rate rises with a second instance.
+ * at 50 connections, the same writes against the hand-rolled service writing bindery's history too
+ * (BENCH_HISTORY=1), and from two bindery instances (25 connections each) to see whether one
+ * app's write rate rises with a second instance.
  */
 import pg from 'pg';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
@@ -44,12 +45,15 @@ export async function postgresHttpBench({ quick, seconds, runs, log }: PostgresH
     await analyze.query('ANALYZE');
     await analyze.end();
     const env = { BINDERY_DATABASE_URL: url, BINDERY_BOOTSTRAP_APP: 'false' };
-    const [hand, one, two] = [
-      await start('bench/hand-rolled-server.ts', { BENCH_POSTGRES: url, BENCH_AUTH: auth.authorization! }),
+    const handEnv = { BENCH_POSTGRES: url, BENCH_AUTH: auth.authorization! };
+    const [hand, handHistory, one, two] = [
+      await start('bench/hand-rolled-server.ts', handEnv),
+      // The same service also writing bindery's history rows: what that one feature costs it.
+      await start('bench/hand-rolled-server.ts', { ...handEnv, BENCH_HISTORY: '1' }),
       await start(SERVER, env),
       await start(SERVER, env),
     ];
-    servers.push(hand, one, two);
+    servers.push(hand, handHistory, one, two);
     const both = async (): Promise<LoadResult> => {
       const [a, b] = await Promise.all([one, two].map((s) => load(`${s.url}${B}`, auth, batchBody, seconds, 25)));
       return {
@@ -66,10 +70,17 @@ export async function postgresHttpBench({ quick, seconds, runs, log }: PostgresH
         'h-q1': () => load(`${hand.url}${Q}`, auth, queryBody, seconds),
         'b-q1': () => load(`${one.url}${Q}`, auth, queryBody, seconds),
         'h-c2': () => load(`${hand.url}${B}`, auth, batchBody, seconds),
+        'hh-c2': () => load(`${handHistory.url}${B}`, auth, batchBody, seconds),
         'b-c2': () => load(`${one.url}${B}`, auth, batchBody, seconds),
         'b2-c2': both,
       },
-      { q1: ['b-q1', 'h-q1'], c2: ['b-c2', 'h-c2'], two: ['b2-c2', 'b-c2'] },
+      {
+        q1: ['b-q1', 'h-q1'],
+        c2: ['b-c2', 'h-c2'],
+        c2h: ['b-c2', 'hh-c2'],
+        history: ['hh-c2', 'h-c2'],
+        two: ['b2-c2', 'b-c2'],
+      },
     );
     const rps = (key: string) => Math.round(m[key]!.rps).toLocaleString('en');
     const r = (key: string) => ratio[key]!.toFixed(2);
@@ -80,6 +91,11 @@ export async function postgresHttpBench({ quick, seconds, runs, log }: PostgresH
     console.log('| request | hand-rolled req/s | bindery req/s | bindery / hand-rolled |\n| --- | --- | --- | --- |');
     console.log(`| query op 1, random existing account | ${rps('h-q1')} | ${rps('b-q1')} | **${r('q1')}** |`);
     console.log(`| batchoperate op 2, 20 tokens, durable | ${rps('h-c2')} | ${rps('b-c2')} | **${r('c2')}** |`);
+    console.log(
+      `| the same, against the hand-rolled service writing bindery's history too | ${rps('hh-c2')} | ${rps('b-c2')} | ` +
+        `**${r('c2h')}** |`,
+    );
+    console.log(`\nThe history alone costs the hand-rolled service: ${r('history')} × its rate without it.`);
     console.log(
       `\nThe same batchoperate from two bindery instances (25 connections each): ${rps('b2-c2')} req/s, ` +
         `**${r('two')}** × one instance at 50 connections.`,
