@@ -50,7 +50,11 @@ export interface BatchTransaction {
   touchTokens(tokens: string[], at: number): Awaitable<TokenPresence[]>;
   /** Up to `limit` distinct tokens with a binding quarantined before `before` (Unix ms). */
   dueToPurge(before: number, limit: number): Awaitable<string[]>;
-  /** The next bind time: microseconds, strictly increasing across every bind of the store. */
+  /**
+   * The next bind time, in microseconds: later than every binding of the keys this batch loaded,
+   * so each token's and each account's bindings are in the order they were bound (SQLite's single
+   * writer makes it strictly increasing across the store).
+   */
   nextBoundAt(): number;
   /** Upserts these bindings as given (every field) and deletes those. */
   writeBindings(upserts: Binding[], deletes: Binding[]): Awaitable<void>;
