@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import type { AccountKey } from '../../domain/types.ts';
 import { AppNotFoundError, IdempotencyMismatchError, StoreError } from '../../errors.ts';
-import type { BatchRequest, WriteRules } from '../batch-transaction.ts';
+import type { BatchRequest, WriteRules, WriteScope } from '../batch-transaction.ts';
 import { GroupCommitQueue, type GroupResult, type GroupScheduler } from '../group-commit.ts';
 import type { BatchResult } from '../store.ts';
 import { type AppLock, type BatchEnd, BatchWrites, PostgresBatchTransaction } from './postgres-batch-transaction.ts';
@@ -25,12 +25,16 @@ export interface BatchItem extends BatchRequest {
   exclusive?: boolean;
 }
 
-/** A batch as a group holds it: the whole app, or the keys it names and those it waits for. */
-type Keyed = BatchItem & { keys: number[] | 'app' };
+/**
+ * A batch as a group holds it: what its rules say it touches, and so the whole app or the keys it
+ * names and those it waits for.
+ */
+type Keyed = BatchItem & { scope: WriteScope; keys: number[] | 'app' };
 
 function keyed(item: BatchItem): Keyed {
-  const keys = keysOf(item);
-  return { ...item, keys: keys === 'app' ? keys : [...new Set([...keys, ...(item.waitFor ?? [])])] };
+  const scope = item.rules.scopeOf(item.command);
+  const keys = keysOf(item, scope);
+  return { ...item, scope, keys: keys === 'app' ? keys : [...new Set([...keys, ...(item.waitFor ?? [])])] };
 }
 
 /** Attempts with keys before a batch holds its whole app (it then waits its turn, and runs). */
@@ -119,10 +123,8 @@ export class Deferral {
 }
 
 /** What a batch's keys are, as the group locks them: the app, or the keys it names. */
-function keysOf(item: BatchItem): number[] | 'app' {
-  if (item.exclusive) return 'app';
-  const scope = item.rules.scopeOf(item.command);
-  if (scope === 'app') return 'app';
+function keysOf(item: BatchItem, scope: WriteScope): number[] | 'app' {
+  if (item.exclusive || scope === 'app') return 'app';
   const keys = [...scope.tokens.map(tokenLock), ...scope.accounts.map(accountLock)];
   if (item.idempotency) keys.push(idempotencyLock(item.idempotency.key));
   return keys;
@@ -206,7 +208,7 @@ export async function runGroup(client: pg.PoolClient, items: Keyed[]): Promise<G
   const bindings = new Map(appIds.map((id) => [id, new GroupBindings(client, id)]));
   const named = new Map<number, { tokens: string[]; accounts: AccountKey[] }>();
   items.forEach((item, i) => {
-    const scope = deferred[i] ? 'app' : item.rules.scopeOf(item.command);
+    const scope = deferred[i] ? 'app' : item.scope;
     if (scope === 'app') return;
     let all = named.get(item.appId);
     if (!all) named.set(item.appId, (all = { tokens: [], accounts: [] }));
