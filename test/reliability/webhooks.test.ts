@@ -60,6 +60,10 @@ describe('webhooks', () => {
       BINDERY_BOOTSTRAP_APP: 'false',
       BINDERY_WEBHOOK_POLL_MS: '50',
       BINDERY_WEBHOOK_RETRY_BASE_MS: '150',
+      // A claim lasts 3 × this timeout: the kill -9 can land while the dead process holds one (it
+      // was reading the receiver's answer), and the next process takes the event once it lapses.
+      // At the default 10 s that lapse alone (30 s) outlasted the wait below, now and then, in CI.
+      BINDERY_WEBHOOK_TIMEOUT_MS: '2000',
       BINDERY_ADMIN_TOKEN: ADMIN,
       // The receiver runs on this machine: an on-premises set-up.
       BINDERY_WEBHOOK_ALLOW_PRIVATE: 'true',
