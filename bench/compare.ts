@@ -37,7 +37,7 @@ const random = (n: number) => Math.floor(Math.random() * n);
 
 /** The server as `npm start` runs it, from a build's own dist/. */
 async function serve(build: Build, databaseUrl: string): Promise<Proc> {
-  const child = spawn(process.execPath, ['--max-semi-space-size=4', 'dist/server/server.js'], {
+  const child = spawn(process.execPath, ['--max-semi-space-size=16', 'dist/server/server.js'], {
     cwd: BUILDS[build],
     env: {
       ...process.env,

@@ -137,19 +137,22 @@ function keysOf(item: BatchItem, scope: WriteScope): number[] | 'app' {
  * one instance that share a key are applied in the order they were submitted.
  */
 class KeysInUse {
-  private readonly keys = new Set<string>();
-  private readonly apps = new Set<number>();
+  /** Per app in use: the keys held (numbers, as locked: no string made per key). */
+  private readonly keys = new Map<number, Set<number>>();
   private readonly wholeApps = new Set<number>();
 
   add(item: Keyed): void {
-    this.apps.add(item.appId);
+    let keys = this.keys.get(item.appId);
+    if (!keys) this.keys.set(item.appId, (keys = new Set()));
     if (item.keys === 'app') this.wholeApps.add(item.appId);
-    else for (const key of item.keys) this.keys.add(`${item.appId}:${key}`);
+    else for (const key of item.keys) keys.add(key);
   }
 
   free(item: Keyed): boolean {
-    if (item.keys === 'app') return !this.apps.has(item.appId);
-    return !this.wholeApps.has(item.appId) && item.keys.every((key) => !this.keys.has(`${item.appId}:${key}`));
+    const keys = this.keys.get(item.appId);
+    if (!keys) return true;
+    if (item.keys === 'app' || this.wholeApps.has(item.appId)) return false;
+    return item.keys.every((key) => !keys.has(key));
   }
 }
 
