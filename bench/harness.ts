@@ -72,6 +72,38 @@ export interface LoadResult {
   p50: number;
   p99: number;
   errors: number;
+  /** With `withCpu`: CPU cores busy over the run, of the whole box, of the server's process, and of this process (the load). */
+  cpu?: { box: number; server: number; load: number };
+}
+
+/** CPU time used so far, in seconds: of a process (user + system, from /proc/<pid>/stat), or of the whole box (/proc/stat). */
+function cpuSeconds(pid?: number): number {
+  if (pid === undefined) {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    // Everything but idle and iowait.
+    return (fields.reduce((a, b) => a + b, 0) - fields[3]! - fields[4]!) / 100;
+  }
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * The run, with the cores it kept busy: the whole box, the server's process (`pid`) and this one. What is left
+ * of the box's, on a machine doing nothing else, is the database server's.
+ */
+export async function withCpu(pid: number, run: () => Promise<LoadResult>): Promise<LoadResult> {
+  const before = { box: cpuSeconds(), server: cpuSeconds(pid), load: cpuSeconds(process.pid), at: performance.now() };
+  const result = await run();
+  const seconds = (performance.now() - before.at) / 1000;
+  const cores = (now: number, then: number) => (now - then) / seconds;
+  return {
+    ...result,
+    cpu: {
+      box: cores(cpuSeconds(), before.box),
+      server: cores(cpuSeconds(pid), before.server),
+      load: cores(cpuSeconds(process.pid), before.load),
+    },
+  };
 }
 
 export async function load(

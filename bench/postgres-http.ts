@@ -9,7 +9,7 @@
 import pg from 'pg';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { TestPostgres } from '../test/support/postgres-server.ts';
-import { APP, basic, type LoadResult, load, rounds, SERVER, seedBindings, start } from './harness.ts';
+import { APP, basic, type LoadResult, load, rounds, SERVER, seedBindings, start, withCpu } from './harness.ts';
 
 export interface PostgresHttpBenchOptions {
   quick: boolean;
@@ -69,9 +69,9 @@ export async function postgresHttpBench({ quick, seconds, runs, log }: PostgresH
       {
         'h-q1': () => load(`${hand.url}${Q}`, auth, queryBody, seconds),
         'b-q1': () => load(`${one.url}${Q}`, auth, queryBody, seconds),
-        'h-c2': () => load(`${hand.url}${B}`, auth, batchBody, seconds),
-        'hh-c2': () => load(`${handHistory.url}${B}`, auth, batchBody, seconds),
-        'b-c2': () => load(`${one.url}${B}`, auth, batchBody, seconds),
+        'h-c2': () => withCpu(hand.child.pid!, () => load(`${hand.url}${B}`, auth, batchBody, seconds)),
+        'hh-c2': () => withCpu(handHistory.child.pid!, () => load(`${handHistory.url}${B}`, auth, batchBody, seconds)),
+        'b-c2': () => withCpu(one.child.pid!, () => load(`${one.url}${B}`, auth, batchBody, seconds)),
         'b2-c2': both,
       },
       {
@@ -100,6 +100,28 @@ export async function postgresHttpBench({ quick, seconds, runs, log }: PostgresH
       `\nThe same batchoperate from two bindery instances (25 connections each): ${rps('b2-c2')} req/s, ` +
         `**${r('two')}** × one instance at 50 connections.`,
     );
+    // What a write costs in CPU, from /proc over the median run: the server's process, and PostgreSQL as
+    // what is left of the box's busy time after the server and the load generator (the box runs nothing else).
+    console.log(
+      '\nCPU per durable write (median run; PostgreSQL = the box busy minus the server and the load generator):\n',
+    );
+    console.log(
+      '| server | req/s | box busy, cores | server process, ms per write | PostgreSQL, ms per write |\n' +
+        '| --- | --- | --- | --- | --- |',
+    );
+    for (const [name, key] of [
+      ['hand-rolled', 'h-c2'],
+      ['hand-rolled + history', 'hh-c2'],
+      ['bindery', 'b-c2'],
+    ] as const) {
+      const { rps: rate, cpu } = m[key]!;
+      if (!cpu) continue;
+      const ms = (cores: number) => ((cores / rate) * 1000).toFixed(2);
+      console.log(
+        `| ${name} | ${Math.round(rate).toLocaleString('en')} | ${cpu.box.toFixed(2)} | ${ms(cpu.server)} | ` +
+          `${ms(cpu.box - cpu.server - cpu.load)} |`,
+      );
+    }
   } finally {
     for (const server of servers) await server.stop();
     await postgres.stop();
