@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_POLICY } from '../src/domain/types.ts';
 import type { BindingStore } from '../src/store/store.ts';
 import { TestPostgres } from '../test/support/postgres-server.ts';
-import { APP, basic, type LoadResult, load, median, type Proc, ROOT, seedBindings } from './harness.ts';
+import { APP, basic, type LoadResult, load, median, type Proc, ROOT, START_ARGS, seedBindings } from './harness.ts';
 
 const { values } = parseArgs({
   options: {
@@ -35,9 +35,9 @@ const IMPORT_LINES = 100_000;
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const random = (n: number) => Math.floor(Math.random() * n);
 
-/** The server as `npm start` runs it, from a build's own dist/. */
+/** The server as `npm start` runs it (this checkout's flags), from a build's own dist/. */
 async function serve(build: Build, databaseUrl: string): Promise<Proc> {
-  const child = spawn(process.execPath, ['--max-semi-space-size=16', 'dist/server/server.js'], {
+  const child = spawn(process.execPath, START_ARGS, {
     cwd: BUILDS[build],
     env: {
       ...process.env,

@@ -20,20 +20,20 @@ export interface Proc {
  * The server as `npm start` runs it: its node flags and built script, read from package.json (built by `npm run bench`
  * first).
  */
-const startArgs = (
+export const START_ARGS = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
 ).scripts.start
   .split(' ')
   .filter((word) => word !== 'exec')
   .slice(1);
-export const SERVER = startArgs.at(-1)!;
+export const SERVER = START_ARGS.at(-1)!;
 
 /**
  * Starts a node script that prints "listening on <url>": the server with npm start's flags, TypeScript through tsx.
  * bindery runs in its default configuration (log level info included), as a user starts it.
  */
 export async function start(script: string, env: Record<string, string> = {}): Promise<Proc> {
-  const child = spawn(process.execPath, script === SERVER ? startArgs : ['--import', 'tsx', script], {
+  const child = spawn(process.execPath, script === SERVER ? START_ARGS : ['--import', 'tsx', script], {
     cwd: ROOT,
     env: { ...process.env, BINDERY_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
