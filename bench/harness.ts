@@ -76,15 +76,18 @@ export interface LoadResult {
   cpu?: { box: number; server: number; load: number };
 }
 
+/** /proc counts CPU time in clock ticks of 1/100 s (Linux's USER_HZ). */
+const TICKS_PER_SECOND = 100;
+
 /** CPU time used so far, in seconds: of a process (user + system, from /proc/<pid>/stat), or of the whole box (/proc/stat). */
 function cpuSeconds(pid?: number): number {
   if (pid === undefined) {
     const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
     // Everything but idle and iowait.
-    return (fields.reduce((a, b) => a + b, 0) - fields[3]! - fields[4]!) / 100;
+    return (fields.reduce((a, b) => a + b, 0) - fields[3]! - fields[4]!) / TICKS_PER_SECOND;
   }
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
 /**
