@@ -118,6 +118,61 @@ export function operationsContract(factory: StoreFactory): void {
       );
     });
 
+    it('finds one token or account among thousands of changes, newest first, paging across them', async (t) => {
+      // SQLite's token and account indexes of the history are cut into slices of 1,024 ids, walked
+      // newest first: the changes looked for here lie thousands of ids apart, with other apps' between.
+      const { store } = await factory.open(t);
+      const app = await newApp(store, '1500000001', { maxTokensPerAccount: 100, maxAccountsPerToken: 100 });
+      const other = await newApp(store, '1500000002');
+      const filler = (round: number) =>
+        cmd(Array.from({ length: 600 }, (_, i) => bind(`f${round}-${i}`, acc(`f${round}-${i}`))));
+      for (let round = 0; round < 7; round++) {
+        if (round % 3 === 0) await writeBatch(store, app.id, cmd([bind('tracked', acc(`a${round}`))]));
+        if (round === 1) await writeBatch(store, other.id, cmd([bind('tracked', acc('a0'))]));
+        await writeBatch(store, app.id, filler(round));
+      }
+      const all = await store.history(app.id, {}, 10_000);
+      assert.equal(all.length, 3 + 7 * 600);
+      assert.ok(all[0]!.id - all.at(-1)!.id > 3 * 1024, 'the changes span several slices');
+      const tracked = await store.history(app.id, { token: 'tracked' }, 100);
+      assert.deepEqual(
+        tracked.map((e) => e.account),
+        ['a6', 'a3', 'a0'],
+      );
+      const pages: string[] = [];
+      for (let before: number | undefined, n = 0; n < 4; n++) {
+        const page = await store.history(app.id, { token: 'tracked' }, 1, before);
+        if (page.length === 0) break;
+        pages.push(page[0]!.account);
+        before = page[0]!.id;
+      }
+      assert.deepEqual(pages, ['a6', 'a3', 'a0'], 'one page at a time, each cursor crossing slices');
+      assert.deepEqual(
+        (await store.history(app.id, { token: 'tracked' }, 100, tracked[0]!.id)).map((e) => e.account),
+        ['a3', 'a0'],
+      );
+      assert.deepEqual(
+        (await store.history(app.id, { account: acc('a3') }, 100)).map((e) => e.token),
+        ['tracked'],
+      );
+      assert.deepEqual(
+        (await store.history(app.id, { token: 'tracked', account: acc('a0') }, 100)).map((e) => e.id),
+        [tracked[2]!.id],
+      );
+      assert.deepEqual(
+        (await store.history(app.id, { account: acc('f0-0') }, 100)).map((e) => e.token),
+        ['f0-0'],
+        'the oldest change of the app',
+      );
+      assert.deepEqual(
+        (await store.history(other.id, { token: 'tracked' }, 100)).map((e) => e.account),
+        ['a0'],
+        'apps never see each other',
+      );
+      assert.deepEqual(await store.history(other.id, { account: acc('a3') }, 100), []);
+      assert.deepEqual(await store.history(app.id, { token: 'never' }, 100), []);
+    });
+
     it('a refused batch writes no history; deleting an app deletes its history', async (t) => {
       const { store } = await factory.open(t);
       const app = await newApp(store);

@@ -43,7 +43,7 @@ import {
   type WebhookEvent,
 } from '../store.ts';
 import { fileIdentity, openSqliteConnection, openSqliteReader } from './sqlite-connection.ts';
-import { SQL } from './sqlite-queries.ts';
+import { HISTORY_SLICE, SQL } from './sqlite-queries.ts';
 import { migrateSqlite } from './sqlite-schema.ts';
 import { type SerializedError, toColumns, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
 
@@ -69,6 +69,8 @@ const byBindTime = <T extends { boundAt: number }>(rows: T[]): T[] =>
 
 /** Reads run on the event loop: a lock they cannot get soon is answered 503, not waited for. */
 const READ_BUSY_TIMEOUT_MS = 100;
+/** History slices a look-up by token or account reads before it lets other requests run (~3 µs each). */
+const SLICES_PER_STEP = 1000;
 
 /** Failures of the disk or the file rather than of the request: answered 503, and worth retrying. */
 const UNAVAILABLE_SQLITE = /^SQLITE_(FULL|IOERR|CANTOPEN|READONLY|BUSY|PROTOCOL|NOTADB|CORRUPT)/;
@@ -125,6 +127,7 @@ export class SqliteStore implements BindingStore {
       bindingsOfTokenByTime: p(SQL.bindingsOfTokenByTime),
       bindingsOfAccountByTime: p(SQL.bindingsOfAccountByTime),
       historyAll: p(SQL.historyAll),
+      historyIds: p(SQL.historyIds),
       historyOfToken: p(SQL.historyOfToken),
       historyOfAccount: p(SQL.historyOfAccount),
       historyOfBinding: p(SQL.historyOfBinding),
@@ -244,18 +247,33 @@ export class SqliteStore implements BindingStore {
     limit: number,
     beforeId = Number.MAX_SAFE_INTEGER,
   ): Promise<HistoryEntry[]> {
-    return this.read(() => {
-      const { token, account } = filter;
-      const rows =
-        token !== undefined && account !== undefined
-          ? this.stmt.historyOfBinding.all(appId, token, account.account, account.accountType, beforeId, limit)
-          : token !== undefined
-            ? this.stmt.historyOfToken.all(appId, token, beforeId, limit)
-            : account !== undefined
-              ? this.stmt.historyOfAccount.all(appId, account.account, account.accountType, beforeId, limit)
-              : this.stmt.historyAll.all(appId, beforeId, limit);
-      return (rows as HistoryRow[]).map(rowToHistory);
-    });
+    const { token, account } = filter;
+    if (token === undefined && account === undefined) {
+      return this.read(() => (this.stmt.historyAll.all(appId, beforeId, limit) as HistoryRow[]).map(rowToHistory));
+    }
+    const [statement, key] =
+      token !== undefined && account !== undefined
+        ? [this.stmt.historyOfBinding, [token, account.account, account.accountType]]
+        : token !== undefined
+          ? [this.stmt.historyOfToken, [token]]
+          : [this.stmt.historyOfAccount, [account!.account, account!.accountType]];
+    const ids = this.read(() => this.stmt.historyIds.get({ appId }) as { first: number | null; last: number | null });
+    if (ids.first === null || ids.last === null) return [];
+    // Newest slices first, SLICES_PER_STEP to a statement, asking only for what is still missing. Rows
+    // appended meanwhile have ids above `last` and are not part of this answer; a sweep removes only the oldest.
+    const rows: HistoryRow[] = [];
+    const end = Math.floor(ids.first / HISTORY_SLICE);
+    let top = Math.floor(Math.min(beforeId - 1, ids.last) / HISTORY_SLICE);
+    while (top >= end && rows.length < limit) {
+      const bottom = Math.max(end, top - SLICES_PER_STEP + 1);
+      rows.push(
+        ...this.read(() => statement.all(top, bottom, appId, ...key, beforeId, limit - rows.length) as HistoryRow[]),
+      );
+      top = bottom - 1;
+      // A long history is walked in steps of a few ms, so that other requests are answered in between.
+      if (top >= end && rows.length < limit) await new Promise((resolve) => setImmediate(resolve));
+    }
+    return rows.map(rowToHistory);
   }
 
   async claimWebhookEvents(now: number, leaseMs: number, limit: number): Promise<WebhookEvent[]> {

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { writeBatch } from '../../../src/domain/run-batch.ts';
 import { StoreError } from '../../../src/errors.ts';
 import { SQL } from '../../../src/store/sqlite/sqlite-queries.ts';
-import { SQLITE_SCHEMA_VERSION } from '../../../src/store/sqlite/sqlite-schema.ts';
+import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from '../../../src/store/sqlite/sqlite-schema.ts';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.ts';
 import type { BindingStore } from '../../../src/store/store.ts';
 import { sqliteStoreWithApp, tempDir } from '../../support/helpers.ts';
@@ -37,6 +37,50 @@ describe('SqliteStore specifics', () => {
     const db = new Database(path, { readonly: true });
     t.after(() => db.close());
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+  });
+
+  it('migrates an existing history to the sliced indexes, and finds in it what it found before', async (t) => {
+    const path = join(tempDir(t), 'bindery.db');
+    // A database as bindery left it at schema 7, with history rows thousands of ids apart.
+    const old = new Database(path);
+    old.exec(SQL.migrationsTable);
+    for (const m of SQLITE_MIGRATIONS.filter((m) => m.version <= 7)) {
+      old.exec(m.sql);
+      old.prepare(SQL.migrationRecord).run(m.version, m.name, Date.now());
+    }
+    old.exec(`INSERT INTO apps (id, access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token, created_at)
+      VALUES (1, '1500000001', 'one', 'k1', 100, 10, 0)`);
+    const row = old.prepare(`INSERT INTO history (id, app_id, at, operator_type, cause, token, account, account_type)
+      VALUES (?, 1, ?, 1, 'bind', ?, ?, 0)`);
+    for (const [id, token, account] of [
+      [5, 'phone', 'alice'],
+      [3000, 'tablet', 'alice'],
+      [9000, 'phone', 'bob'],
+    ]) {
+      row.run(id, Date.now(), token, account);
+    }
+    old.close();
+
+    const store = await SqliteStore.open(path);
+    t.after(() => store.close());
+    assert.deepEqual(
+      (await store.history(1, { token: 'phone' }, 10)).map((e) => e.id),
+      [9000, 5],
+    );
+    assert.deepEqual(
+      (await store.history(1, { account: { account: 'alice', accountType: 0 } }, 10)).map((e) => e.id),
+      [3000, 5],
+    );
+    const db = new Database(path, { readonly: true });
+    t.after(() => db.close());
+    const indexes = db
+      .prepare("SELECT sql FROM sqlite_master WHERE name IN ('history_by_token', 'history_by_account')")
+      .all();
+    assert.equal(indexes.length, 2);
+    assert.ok(
+      indexes.every((i) => /\(id >> 10\)/.test((i as { sql: string }).sql)),
+      JSON.stringify(indexes),
+    );
   });
 
   it('records its schema version and refuses a database newer than the code', async (t) => {
