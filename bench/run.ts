@@ -2,7 +2,7 @@
  * `npm run bench`: HTTP throughput against a bare Fastify ceiling, bulk import against plain
  * inserts, growth to 10,000,000 bindings, and one tenant's queries during another's exports.
  * Prints the tables that BENCHMARKS.md records.
- * Flags: --quick (small sizes, one run), --only http|bulk|growth|exports|cli|lifecycle|postgres.
+ * Flags: --quick (small sizes, one run), --only http|bulk|growth|exports|cli|lifecycle|postgres|history.
  */
 
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -20,6 +20,7 @@ import { TestPostgres } from '../test/support/postgres-server.ts';
 import { cliBench } from './cli.ts';
 import { exportsBench } from './exports.ts';
 import { APP, basic, type LoadResult, load, median, rounds, rssMb, SERVER, seedBindings, start } from './harness.ts';
+import { historyBench } from './history.ts';
 import { lifecycleBench } from './lifecycle.ts';
 import { postgresHttpBench } from './postgres-http.ts';
 
@@ -384,6 +385,7 @@ try {
   if (only('cli')) cliBench({ dir, runs: 20 });
   if (only('lifecycle')) await lifecycleBench({ dir, quick: QUICK, seconds: SECONDS, runs: RUNS, log });
   if (only('postgres')) await postgresHttpBench({ quick: QUICK, seconds: SECONDS, runs: RUNS, log });
+  if (only('history')) await historyBench({ dir, quick: QUICK, log });
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
