@@ -13,14 +13,7 @@ const PLAIN_SET = `ON CONFLICT (app_id, token, account, account_type) DO UPDATE 
       bound_at = excluded.bound_at, last_seen_at = NULL, quarantined_at = NULL, quarantine_reason = NULL,
       expiry_warned_at = NULL`;
 
-/**
- * History ids per slice of the history's token and account indexes (migration 8): `id >> 10`. A group's
- * history rows land in one or two slices, so their index entries share a few pages instead of each
- * dirtying a random one; a look-up walks the slices, newest first.
- */
-export const HISTORY_SLICE = 1024;
-
-/** The changes matching `where` in a range of slices, newest first; the slice expression is the index's. */
+/** The changes matching `where` in a range of slices (history-slices.ts), newest first; `id >> 10` is the index's. */
 function historyOfSlices(index: string, where: string): string {
   return `WITH RECURSIVE slice(n) AS (SELECT ? UNION ALL SELECT n - 1 FROM slice WHERE n > ?)
       SELECT h.* FROM slice CROSS JOIN history h INDEXED BY ${index}

@@ -180,10 +180,8 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
   {
     version: 8,
     name: 'history indexes by slice of ids',
-    // Keyed by token or account alone, each history row's two index entries went to two random pages
-    // of ever-growing indexes: with 1,000,000 bindings that was a third of a durable batchoperate's
-    // time (BENCHMARKS.md). Led by the slice of 1,024 ids it falls in (HISTORY_SLICE), the entries of
-    // one group commit share the few pages of one or two slices; a look-up reads the slices newest first.
+    // Led by the slice of 1,024 ids a change falls in (history-slices.ts), so that the entries of one
+    // group commit share a few pages instead of two random pages each.
     sql: `
       DROP INDEX history_by_token;
       DROP INDEX history_by_account;

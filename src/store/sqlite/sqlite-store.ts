@@ -42,8 +42,9 @@ import {
   type WebhookDelivery,
   type WebhookEvent,
 } from '../store.ts';
+import { walkHistorySlices } from './history-slices.ts';
 import { fileIdentity, openSqliteConnection, openSqliteReader } from './sqlite-connection.ts';
-import { HISTORY_SLICE, SQL } from './sqlite-queries.ts';
+import { SQL } from './sqlite-queries.ts';
 import { migrateSqlite } from './sqlite-schema.ts';
 import { type SerializedError, toColumns, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
 
@@ -69,8 +70,6 @@ const byBindTime = <T extends { boundAt: number }>(rows: T[]): T[] =>
 
 /** Reads run on the event loop: a lock they cannot get soon is answered 503, not waited for. */
 const READ_BUSY_TIMEOUT_MS = 100;
-/** History slices a look-up by token or account reads before it lets other requests run (~3 µs each). */
-const SLICES_PER_STEP = 1000;
 
 /** Failures of the disk or the file rather than of the request: answered 503, and worth retrying. */
 const UNAVAILABLE_SQLITE = /^SQLITE_(FULL|IOERR|CANTOPEN|READONLY|BUSY|PROTOCOL|NOTADB|CORRUPT)/;
@@ -258,21 +257,9 @@ export class SqliteStore implements BindingStore {
           ? [this.stmt.historyOfToken, [token]]
           : [this.stmt.historyOfAccount, [account!.account, account!.accountType]];
     const ids = this.read(() => this.stmt.historyIds.get({ appId }) as { first: number | null; last: number | null });
-    if (ids.first === null || ids.last === null) return [];
-    // Newest slices first, SLICES_PER_STEP to a statement, asking only for what is still missing. Rows
-    // appended meanwhile have ids above `last` and are not part of this answer; a sweep removes only the oldest.
-    const rows: HistoryRow[] = [];
-    const end = Math.floor(ids.first / HISTORY_SLICE);
-    let top = Math.floor(Math.min(beforeId - 1, ids.last) / HISTORY_SLICE);
-    while (top >= end && rows.length < limit) {
-      const bottom = Math.max(end, top - SLICES_PER_STEP + 1);
-      rows.push(
-        ...this.read(() => statement.all(top, bottom, appId, ...key, beforeId, limit - rows.length) as HistoryRow[]),
-      );
-      top = bottom - 1;
-      // A long history is walked in steps of a few ms, so that other requests are answered in between.
-      if (top >= end && rows.length < limit) await new Promise((resolve) => setImmediate(resolve));
-    }
+    const rows = await walkHistorySlices(ids, beforeId, limit, (top, bottom, want) =>
+      this.read(() => statement.all(top, bottom, appId, ...key, beforeId, want) as HistoryRow[]),
+    );
     return rows.map(rowToHistory);
   }
 
