@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { DEFAULT_POLICY } from '../src/domain/types.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import type { HistoryFilter } from '../src/store/store.ts';
+import { APP } from './harness.ts';
 
 export interface HistoryBenchOptions {
   dir: string;
@@ -21,12 +22,7 @@ export async function historyBench({ dir, quick, log }: HistoryBenchOptions): Pr
   const rows = quick ? 500_000 : 5_000_000;
   const path = join(dir, 'history.db');
   let store = await SqliteStore.open(path);
-  const app = await store.createApp({
-    accessId: '1500000009',
-    name: 'history',
-    secretKey: 'h'.repeat(32),
-    policy: DEFAULT_POLICY,
-  });
+  const app = await store.createApp({ ...APP, name: 'history', policy: DEFAULT_POLICY });
   await store.close();
   log(`history: writing ${rows.toLocaleString('en')} history rows`);
   const db = new Database(path);

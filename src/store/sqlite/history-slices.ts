@@ -6,7 +6,7 @@
  * A look-up by token or account reads the slices newest first, SLICES_PER_STEP to a statement.
  * (On PostgreSQL the same indexes measured no faster writes, so it keeps the plain ones.)
  */
-export const HISTORY_SLICE = 1024;
+const HISTORY_SLICE = 1024;
 
 /** Slices per statement of a look-up (~3 µs each on SQLite): a step of a few ms. */
 const SLICES_PER_STEP = 1000;

@@ -106,8 +106,8 @@ export const SQL = {
       op_type, op_id, request_id)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   historyAll: 'SELECT * FROM history WHERE app_id = ? AND id < ? ORDER BY id DESC LIMIT ?',
-  /** The app's first and last history ids: the slices a look-up by token or account walks. */
-  // Two subqueries, each one seek: min and max in one SELECT would read every history row of the app.
+  // The app's first and last history ids, the slices a look-up by token or account walks: two subqueries,
+  // each one seek (min and max in one SELECT would read every history row of the app).
   historyIds: `SELECT (SELECT min(id) FROM history WHERE app_id = @appId) AS first,
       (SELECT max(id) FROM history WHERE app_id = @appId) AS last`,
   // Slices from the first parameter down to the second, one index search each (~3 µs) in ONE statement:
