@@ -13,6 +13,7 @@
  */
 import pg from 'pg';
 import { StoreError } from '../../errors.ts';
+import { SQL } from './postgres-queries.ts';
 
 export interface StoreLog {
   info(message: string): void;
@@ -178,7 +179,7 @@ export class PostgresConnection {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.withClient(doing, deadline, async (client) => {
-          await client.query('BEGIN');
+          await client.query(SQL.begin);
           try {
             const result = await work(client);
             await client.query('COMMIT');

@@ -2,6 +2,15 @@
 import { BINDING_COLUMNS } from '../rows.ts';
 
 export const SQL = {
+  /**
+   * Every transaction of the store, in one round trip (the simple protocol takes both). Parallel query
+   * off: a group's load of a few hundred keys was planned as a Parallel Append on 1,000,000 bindings,
+   * and each one forked two worker processes for a few ms of index probes; the forks were most of
+   * PostgreSQL's CPU per durable write (BENCHMARKS.md, issue 17, 2026-12-05). Every statement of a
+   * transaction here is a set of index probes. SET LOCAL ends with the transaction (PgBouncer's
+   * transaction mode keeps it).
+   */
+  begin: 'BEGIN; SET LOCAL max_parallel_workers_per_gather = 0',
   schemaExists: "SELECT to_regclass('schema_migrations') IS NOT NULL AS found",
   appByAccessId: 'SELECT * FROM apps WHERE access_id = $1',
   appsAll: 'SELECT * FROM apps ORDER BY access_id',

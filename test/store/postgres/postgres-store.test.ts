@@ -4,6 +4,8 @@ import pg from 'pg';
 import { writeBatch } from '../../../src/domain/run-batch.ts';
 import { DEFAULT_POLICY } from '../../../src/domain/types.ts';
 import { StoreError } from '../../../src/errors.ts';
+import { PostgresConnection } from '../../../src/store/postgres/postgres-connection.ts';
+import { SQL } from '../../../src/store/postgres/postgres-queries.ts';
 import { POSTGRES_SCHEMA_VERSION } from '../../../src/store/postgres/postgres-schema.ts';
 import { PostgresStore } from '../../../src/store/postgres/postgres-store.ts';
 import type { BindingStore } from '../../../src/store/store.ts';
@@ -110,5 +112,30 @@ describe('PostgresStore specifics', () => {
       ['t1', 't2', 't3', 't5'],
     );
     await store.close();
+  });
+
+  it("plans no parallel query in its transactions, where PostgreSQL's defaults would fork workers", async () => {
+    // A group's load of a few hundred keys was planned as a Parallel Append on 1,000,000 bindings, two
+    // forked workers per group (issue 17). Here the costs that make PostgreSQL choose it are zeroed.
+    const url = await server.createDatabase();
+    await (await PostgresStore.open(url, OPTIONS)).close();
+    const keys = Array.from({ length: 300 }, (_, i) => `k${i}`);
+    const plan = async (client: pg.ClientBase) => {
+      await client.query('SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0');
+      await client.query('SET LOCAL min_parallel_table_scan_size = 0; SET LOCAL min_parallel_index_scan_size = 0');
+      const { rows } = await client.query(`EXPLAIN ${SQL.bindingsForBatch}`, [1, keys, keys, keys.map(() => 0)]);
+      return rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']).join('\n');
+    };
+    const plain = new pg.Client({ connectionString: url });
+    await plain.connect();
+    await plain.query(`INSERT INTO bindings (app_id, token, account, account_type, bound_at)
+      SELECT 1, 'k' || i, 'k' || i, 0, i FROM generate_series(1, 50000) AS i`);
+    await plain.query('ANALYZE bindings');
+    await plain.query('BEGIN');
+    assert.match(await plan(plain), /Gather/, 'PostgreSQL plans it in parallel by itself');
+    await plain.end();
+    const db = new PostgresConnection(url, OPTIONS);
+    assert.doesNotMatch(await db.transaction('plan', plan), /Gather|Parallel/);
+    await db.close();
   });
 });
