@@ -1,6 +1,20 @@
 /** Every SQL statement of the PostgreSQL store, named. Lists travel as arrays and are unnested server-side. */
 import { BINDING_COLUMNS } from '../rows.ts';
 
+/**
+ * The changes matching `where` (parameters from $4) in slices $1 down to $2 (../history-slices.ts) of
+ * app $3, with ids below $`next`, newest first, at most $`next + 1`: one index search a slice; `id >> 10`
+ * is the index's.
+ */
+function historyOfSlices(where: string, next: number): string {
+  const before = `$${next}`;
+  const limit = `$${next + 1}`;
+  return `SELECT h.* FROM generate_series($1::bigint, $2::bigint, -1) AS s(n)
+      CROSS JOIN LATERAL (SELECT * FROM history h WHERE h.app_id = $3 AND (h.id >> 10) = s.n AND ${where}
+        AND h.id < ${before} ORDER BY h.id DESC LIMIT ${limit}) AS h
+      ORDER BY h.id DESC LIMIT ${limit}`;
+}
+
 export const SQL = {
   /**
    * Every transaction of the store, in one round trip (the simple protocol takes both). Parallel query
@@ -130,12 +144,12 @@ export const SQL = {
       SELECT $1, * FROM unnest($2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[], $7::int[],
         $8::text[], $9::text[], $10::text[], $11::text[])`,
   historyAll: 'SELECT * FROM history WHERE app_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3',
-  historyOfToken: 'SELECT * FROM history WHERE app_id = $1 AND token = $2 AND id < $3 ORDER BY id DESC LIMIT $4',
-  historyOfAccount: `SELECT * FROM history WHERE app_id = $1 AND account = $2 AND account_type = $3 AND id < $4
-      ORDER BY id DESC LIMIT $5`,
-  historyOfBinding: `SELECT * FROM history
-      WHERE app_id = $1 AND token = $2 AND account = $3 AND account_type = $4 AND id < $5
-      ORDER BY id DESC LIMIT $6`,
+  // The app's first and last history ids: the slices a look-up by token or account walks.
+  historyIds: `SELECT (SELECT min(id) FROM history WHERE app_id = $1) AS first,
+      (SELECT max(id) FROM history WHERE app_id = $1) AS last`,
+  historyOfToken: historyOfSlices('h.token = $4', 5),
+  historyOfAccount: historyOfSlices('h.account = $4 AND h.account_type = $5', 6),
+  historyOfBinding: historyOfSlices('h.token = $4 AND h.account = $5 AND h.account_type = $6', 7),
 
   idempotencyGet: 'SELECT body_hash, result, created_at FROM idempotency_keys WHERE app_id = $1 AND key = $2',
   /** Answers under their keys (distinct), replacing expired ones. */

@@ -128,6 +128,18 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX bindings_quarantined ON bindings (app_id, quarantined_at) WHERE quarantined_at IS NOT NULL;
     `,
   },
+  {
+    version: 6,
+    name: 'history indexes by slice of ids',
+    // As SQLite's migration 8 (../history-slices.ts): the entries of one group commit share a few pages
+    // of each index instead of two random pages each, which a default shared_buffers could not hold.
+    sql: `
+      DROP INDEX history_by_token;
+      DROP INDEX history_by_account;
+      CREATE INDEX history_by_token ON history (app_id, (id >> 10), token, id);
+      CREATE INDEX history_by_account ON history (app_id, (id >> 10), account, account_type, id);
+    `,
+  },
 ];
 
 export const POSTGRES_SCHEMA_VERSION = schemaVersion(POSTGRES_MIGRATIONS);

@@ -11,6 +11,7 @@ import type { AccountKey, App, Binding } from '../../domain/types.ts';
 import { AppExistsError, AppNotFoundError, StoreError } from '../../errors.ts';
 import { AppCache } from '../app-cache.ts';
 import { type BatchRequest, loadWriteRules, type WriteRulesModule } from '../batch-transaction.ts';
+import { walkHistorySlices } from '../history-slices.ts';
 import {
   type AppRow,
   type BindingRow,
@@ -322,16 +323,31 @@ export class PostgresStore implements BindingStore {
     deadline?: number,
     after?: string,
   ): Promise<HistoryEntry[]> {
+    if (filter.token === undefined && filter.account === undefined) {
+      const { rows } = await this.read<HistoryRow>(
+        appId,
+        after,
+        'read history',
+        SQL.historyAll,
+        [appId, beforeId, limit],
+        deadline,
+      );
+      return rows.map(rowToHistory);
+    }
     const { token, account } = filter;
-    const [sql, params] =
+    const [sql, key] =
       token !== undefined && account !== undefined
-        ? [SQL.historyOfBinding, [appId, token, account.account, account.accountType, beforeId, limit]]
+        ? [SQL.historyOfBinding, [token, account.account, account.accountType]]
         : token !== undefined
-          ? [SQL.historyOfToken, [appId, token, beforeId, limit]]
-          : account !== undefined
-            ? [SQL.historyOfAccount, [appId, account.account, account.accountType, beforeId, limit]]
-            : [SQL.historyAll, [appId, beforeId, limit]];
-    return (await this.read<HistoryRow>(appId, after, 'read history', sql, params, deadline)).rows.map(rowToHistory);
+          ? [SQL.historyOfToken, [token]]
+          : [SQL.historyOfAccount, [account!.account, account!.accountType]];
+    const read = async <R extends pg.QueryResultRow>(statement: string, params: unknown[]) =>
+      (await this.read<R>(appId, after, 'read history', statement, params, deadline)).rows;
+    const [ids] = await read<{ first: number | null; last: number | null }>(SQL.historyIds, [appId]);
+    const rows = await walkHistorySlices(ids!, beforeId, limit, (top, bottom, want) =>
+      read<HistoryRow>(sql, [top, bottom, appId, ...key, beforeId, want]),
+    );
+    return rows.map(rowToHistory);
   }
 
   async claimWebhookEvents(now: number, leaseMs: number, limit: number): Promise<WebhookEvent[]> {

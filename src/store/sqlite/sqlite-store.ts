@@ -13,6 +13,7 @@ import { AppExistsError, AppNotFoundError, IdempotencyMismatchError, StoreError 
 import { AppCache } from '../app-cache.ts';
 import type { BatchRequest, WriteRulesModule } from '../batch-transaction.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
+import { walkHistorySlices } from '../history-slices.ts';
 import {
   type AppRow,
   type BindingRow,
@@ -42,7 +43,6 @@ import {
   type WebhookDelivery,
   type WebhookEvent,
 } from '../store.ts';
-import { walkHistorySlices } from './history-slices.ts';
 import { fileIdentity, openSqliteConnection, openSqliteReader } from './sqlite-connection.ts';
 import { SQL } from './sqlite-queries.ts';
 import { migrateSqlite } from './sqlite-schema.ts';

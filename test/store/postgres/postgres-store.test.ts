@@ -6,7 +6,7 @@ import { DEFAULT_POLICY } from '../../../src/domain/types.ts';
 import { StoreError } from '../../../src/errors.ts';
 import { PostgresConnection } from '../../../src/store/postgres/postgres-connection.ts';
 import { SQL } from '../../../src/store/postgres/postgres-queries.ts';
-import { POSTGRES_SCHEMA_VERSION } from '../../../src/store/postgres/postgres-schema.ts';
+import { POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION } from '../../../src/store/postgres/postgres-schema.ts';
 import { PostgresStore } from '../../../src/store/postgres/postgres-store.ts';
 import type { BindingStore } from '../../../src/store/store.ts';
 import { TestPostgres } from '../../support/postgres-server.ts';
@@ -137,5 +137,65 @@ describe('PostgresStore specifics', () => {
     const db = new PostgresConnection(url, OPTIONS);
     assert.doesNotMatch(await db.transaction('plan', plan), /Gather|Parallel/);
     await db.close();
+  });
+
+  it('migrates an existing history to the sliced indexes, finds in it what it found before, by index', async () => {
+    const url = await server.createDatabase();
+    // A database as bindery left it at schema 5, with history rows thousands of ids apart.
+    const old = new pg.Client({ connectionString: url });
+    await old.connect();
+    await old.query(SQL.migrationsTable);
+    for (const m of POSTGRES_MIGRATIONS.filter((m) => m.version <= 5)) {
+      await old.query(m.sql);
+      await old.query(SQL.migrationRecord, [m.version, m.name, Date.now()]);
+    }
+    await old.query(`INSERT INTO apps (access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token,
+      created_at) VALUES ('1500000001', 'one', 'k1', 100, 10, 0)`);
+    for (const [id, token, account] of [
+      [5, 'phone', 'alice'],
+      [3000, 'tablet', 'alice'],
+      [9000, 'phone', 'bob'],
+    ] as const) {
+      await old.query(
+        `INSERT INTO history (id, app_id, at, operator_type, cause, token, account, account_type)
+          OVERRIDING SYSTEM VALUE VALUES ($1, 1, $2, 1, 'bind', $3, $4, 0)`,
+        [id, Date.now(), token, account],
+      );
+    }
+    await old.end();
+
+    const store = await PostgresStore.open(url, OPTIONS);
+    const ids = async (filter: Parameters<BindingStore['history']>[1], before?: number) =>
+      (await store.history(1, filter, 10, before)).map((e) => e.id);
+    assert.deepEqual(await ids({ token: 'phone' }), [9000, 5]);
+    assert.deepEqual(await ids({ token: 'phone' }, 9000), [5]);
+    assert.deepEqual(await ids({ account: { account: 'alice', accountType: 0 } }), [3000, 5]);
+    assert.deepEqual(await ids({ token: 'tablet', account: { account: 'alice', accountType: 0 } }), [3000]);
+    await store.close();
+
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const { rows } = await client.query(
+      "SELECT indexdef FROM pg_indexes WHERE indexname IN ('history_by_token', 'history_by_account')",
+    );
+    assert.equal(rows.length, 2);
+    assert.ok(
+      rows.every((r: { indexdef: string }) => /\(id >> 10\)/.test(r.indexdef)),
+      JSON.stringify(rows),
+    );
+    // Each slice is one search of the sliced index by its slice, never a scan of the history.
+    await client.query('SET enable_seqscan = off');
+    for (const [sql, index, key] of [
+      [SQL.historyOfToken, 'history_by_token', ['phone']],
+      [SQL.historyOfAccount, 'history_by_account', ['alice', 0]],
+    ] as const) {
+      const plan = await client.query(`EXPLAIN ${sql}`, [8, 0, 1, ...key, 10_000, 10]);
+      const text = plan.rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']).join('\n');
+      assert.match(
+        text,
+        new RegExp(`using ${index} on history h[^\\n]*\\n\\s+Index Cond: [^\\n]*\\(id >> 10\\) = s\\.n`),
+      );
+    }
+    await client.end();
   });
 });
