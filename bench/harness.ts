@@ -72,7 +72,7 @@ export interface LoadResult {
   p50: number;
   p99: number;
   errors: number;
-  /** With `withCpu`: CPU cores busy over the run, of the whole box, of the server's process, and of this process (the load). */
+  /** With `withCpu`: CPU cores busy over the run, of the whole box, of the server's processes, and of this process (the load). */
   cpu?: { box: number; server: number; load: number };
 }
 
@@ -91,11 +91,12 @@ function cpuSeconds(pid?: number): number {
 }
 
 /**
- * The run, with the cores it kept busy: the whole box, the server's process (`pid`) and this one. What is left
- * of the box's, on a machine doing nothing else, is the database server's.
+ * The run, with the cores it kept busy: the whole box, the server's processes (`pids`: one, or each instance)
+ * and this one. What is left of the box's, on a machine doing nothing else, is the database server's.
  */
-export async function withCpu(pid: number, run: () => Promise<LoadResult>): Promise<LoadResult> {
-  const before = { box: cpuSeconds(), server: cpuSeconds(pid), load: cpuSeconds(process.pid), at: performance.now() };
+export async function withCpu(pids: number | number[], run: () => Promise<LoadResult>): Promise<LoadResult> {
+  const servers = () => [pids].flat().reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const before = { box: cpuSeconds(), server: servers(), load: cpuSeconds(process.pid), at: performance.now() };
   const result = await run();
   const seconds = (performance.now() - before.at) / 1000;
   const cores = (now: number, then: number) => (now - then) / seconds;
@@ -103,7 +104,7 @@ export async function withCpu(pid: number, run: () => Promise<LoadResult>): Prom
     ...result,
     cpu: {
       box: cores(cpuSeconds(), before.box),
-      server: cores(cpuSeconds(pid), before.server),
+      server: cores(servers(), before.server),
       load: cores(cpuSeconds(process.pid), before.load),
     },
   };

@@ -72,7 +72,7 @@ export async function postgresHttpBench({ quick, seconds, runs, log }: PostgresH
         'h-c2': () => withCpu(hand.child.pid!, () => load(`${hand.url}${B}`, auth, batchBody, seconds)),
         'hh-c2': () => withCpu(handHistory.child.pid!, () => load(`${handHistory.url}${B}`, auth, batchBody, seconds)),
         'b-c2': () => withCpu(one.child.pid!, () => load(`${one.url}${B}`, auth, batchBody, seconds)),
-        'b2-c2': both,
+        'b2-c2': () => withCpu([one.child.pid!, two.child.pid!], both),
       },
       {
         q1: ['b-q1', 'h-q1'],
@@ -113,6 +113,7 @@ export async function postgresHttpBench({ quick, seconds, runs, log }: PostgresH
       ['hand-rolled', 'h-c2'],
       ['hand-rolled + history', 'hh-c2'],
       ['bindery', 'b-c2'],
+      ['bindery, two instances (both processes)', 'b2-c2'],
     ] as const) {
       const { rps: rate, cpu } = m[key]!;
       if (!cpu) continue;
