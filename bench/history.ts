@@ -49,9 +49,13 @@ export async function historyBench({ dir, quick, log }: HistoryBenchOptions): Pr
       async write(appId) {
         const client = new pg.Client({ connectionString: url });
         await client.connect();
-        await client.query(`${INTO} SELECT ${columns(appId)} FROM generate_series(1, ${rows}) AS i`);
-        await client.query('VACUUM ANALYZE history');
-        await client.end();
+        try {
+          // bigint: i * 104729 passes an int4.
+          await client.query(`${INTO} SELECT ${columns(appId)} FROM generate_series(1::bigint, ${rows}) AS i`);
+          await client.query('VACUUM ANALYZE history');
+        } finally {
+          await client.end();
+        }
       },
     });
   } finally {
