@@ -77,14 +77,13 @@ export class GroupLocks {
   async attempt(pairs: [app: number, key: number][]): Promise<Set<string>> {
     const taken = new Set<string>();
     if (pairs.length === 0) return taken;
-    const { rows } = await this.client.query<{ app: number; key: number; ok: boolean }>(SQL.locksTry, [
+    const { rows } = await this.client.query<{ app: number; key: number }>(SQL.locksTry, [
       pairs.map((p) => p[0]),
       pairs.map((p) => p[1]),
     ]);
-    for (const row of rows) {
-      if (row.ok) (this.held.get(row.app) as Set<number> | undefined)?.add(row.key);
-      else taken.add(`${row.app}:${row.key}`);
-    }
+    for (const row of rows) taken.add(`${row.app}:${row.key}`);
+    for (const [app, key] of pairs)
+      if (taken.size === 0 || !taken.has(`${app}:${key}`)) (this.held.get(app) as Set<number> | undefined)?.add(key);
     return taken;
   }
 }

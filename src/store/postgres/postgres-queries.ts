@@ -58,9 +58,12 @@ export const SQL = {
   locksWait: `SELECT CASE WHEN l.shared THEN pg_advisory_xact_lock_shared(l.app, l.key)
         ELSE pg_advisory_xact_lock(l.app, l.key) END
       FROM unnest($1::int[], $2::int[], $3::bool[]) AS l(app, key, shared)`,
-  /** The same without waiting: which of them this transaction now holds. */
-  locksTry: `SELECT l.app, l.key, pg_try_advisory_xact_lock(l.app, l.key) AS ok
-      FROM unnest($1::int[], $2::int[]) AS l(app, key)`,
+  /**
+   * The same without waiting, each tried once: answers only those another transaction holds (nearly
+   * always none), so a group's hundreds of keys do not come back as rows.
+   */
+  locksTry: `SELECT l.app, l.key FROM unnest($1::int[], $2::int[]) AS l(app, key)
+      WHERE NOT pg_try_advisory_xact_lock(l.app, l.key)`,
   /** The apps of a group, read once their locks are held: their policy and clock as committed. */
   appsOfGroup: `SELECT id, last_bound_at, max_tokens_per_account, max_accounts_per_token, binding_rules,
         quarantine_days, token_ttl_days, expiry_warning_days, webhook_url
