@@ -10,6 +10,7 @@ import type { AccountKey, Binding } from '../../domain/types.ts';
 import type { BatchTransaction, LockedApp, StoredAnswer } from '../batch-transaction.ts';
 import { isPlain, type PolicyColumns, policyOf, storedLastSeen } from '../rows.ts';
 import type { BatchResult, IdempotencyKey } from '../store.ts';
+import { withArrayLiterals } from './postgres-arrays.ts';
 import type { GroupBindings } from './postgres-group-bindings.ts';
 import { accountLock, type GroupLocks, idempotencyLock, KeysTaken, tokenLock } from './postgres-locks.ts';
 import { SQL } from './postgres-queries.ts';
@@ -84,7 +85,7 @@ export class BatchWrites {
       this.parts.length === 1
         ? this.parts[0]!
         : `WITH ${this.parts.map((p, i) => `w${i} AS (${p})`).join(',\n')} SELECT 1`;
-    await client.query(sql, this.params);
+    await client.query(sql, withArrayLiterals(this.params));
   }
 }
 

@@ -14,6 +14,7 @@ import type pg from 'pg';
 import type { HistoryRecord } from '../../domain/change-records.ts';
 import { type AccountKey, accountKeyString, type Binding, bindingKeyString } from '../../domain/types.ts';
 import { type BindingRow, rowToBinding } from '../rows.ts';
+import { withArrayLiterals } from './postgres-arrays.ts';
 import { BatchWrites, upsertStatements } from './postgres-batch-transaction.ts';
 import { SQL } from './postgres-queries.ts';
 
@@ -46,12 +47,15 @@ export class GroupBindings {
     });
     if (newTokens.length + newAccounts.length === 0) return;
     await this.send();
-    const { rows } = await this.client.query<BindingRow>(SQL.bindingsForBatch, [
-      this.appId,
-      newTokens,
-      newAccounts.map((a) => a.account),
-      newAccounts.map((a) => a.accountType),
-    ]);
+    const { rows } = await this.client.query<BindingRow>(
+      SQL.bindingsForBatch,
+      withArrayLiterals([
+        this.appId,
+        newTokens,
+        newAccounts.map((a) => a.account),
+        newAccounts.map((a) => a.accountType),
+      ]),
+    );
     // A binding of a token and an account both asked for comes twice; the database now equals
     // what is kept, so one already kept is the same.
     for (const row of rows) {

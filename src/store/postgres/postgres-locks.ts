@@ -21,6 +21,7 @@
  */
 import type pg from 'pg';
 import type { AccountKey } from '../../domain/types.ts';
+import { withArrayLiterals } from './postgres-arrays.ts';
 import { SQL } from './postgres-queries.ts';
 
 /** The app's own lock: shared by a group that writes keys of it, exclusive for what needs all of it. */
@@ -57,7 +58,10 @@ export class GroupLocks {
       if (mode === 'shared') for (const key of new Set(wanted.get(app) ?? [])) order.push([app, key, false]);
     }
     order.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    await this.client.query(SQL.locksWait, [order.map((o) => o[0]), order.map((o) => o[1]), order.map((o) => o[2])]);
+    await this.client.query(
+      SQL.locksWait,
+      withArrayLiterals([order.map((o) => o[0]), order.map((o) => o[1]), order.map((o) => o[2])]),
+    );
     for (const [app, key] of order) if (key !== APP_KEY) (this.held.get(app) as Set<number>).add(key);
   }
 
@@ -77,10 +81,10 @@ export class GroupLocks {
   async attempt(pairs: [app: number, key: number][]): Promise<Set<string>> {
     const taken = new Set<string>();
     if (pairs.length === 0) return taken;
-    const { rows } = await this.client.query<{ app: number; key: number }>(SQL.locksTry, [
-      pairs.map((p) => p[0]),
-      pairs.map((p) => p[1]),
-    ]);
+    const { rows } = await this.client.query<{ app: number; key: number }>(
+      SQL.locksTry,
+      withArrayLiterals([pairs.map((p) => p[0]), pairs.map((p) => p[1])]),
+    );
     for (const row of rows) taken.add(`${row.app}:${row.key}`);
     for (const [app, key] of pairs)
       if (taken.size === 0 || !taken.has(`${app}:${key}`)) (this.held.get(app) as Set<number> | undefined)?.add(key);
