@@ -92,10 +92,13 @@ function lastOfEachKey(bindings: Binding[]): Binding[] {
 
 /**
  * Groups of one instance committing at once: while one waits for its commit's flush, the next runs
- * its statements (a group holds only the keys it touches). Half the pool, so reads keep the rest.
+ * its statements (a group holds only the keys it touches). Half the pool, so reads keep the rest,
+ * and at most two: fewer, larger groups cost PostgreSQL and bindery less CPU per write, and two
+ * measured 1.16× four in interleaved pairs on two cores (BENCHMARKS.md, 2026-12-05); more instances
+ * add groups of their own.
  */
 function groupsInFlight(poolSize: number): number {
-  return Math.max(1, Math.min(4, Math.floor(poolSize / 2)));
+  return Math.max(1, Math.min(2, Math.floor(poolSize / 2)));
 }
 
 export class PostgresStore implements BindingStore {
