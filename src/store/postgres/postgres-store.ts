@@ -326,26 +326,17 @@ export class PostgresStore implements BindingStore {
     deadline?: number,
     after?: string,
   ): Promise<HistoryEntry[]> {
-    if (filter.token === undefined && filter.account === undefined) {
-      const { rows } = await this.read<HistoryRow>(
-        appId,
-        after,
-        'read history',
-        SQL.historyAll,
-        [appId, beforeId, limit],
-        deadline,
-      );
-      return rows.map(rowToHistory);
-    }
+    const read = async <R extends pg.QueryResultRow>(statement: string, params: unknown[]) =>
+      (await this.read<R>(appId, after, 'read history', statement, params, deadline)).rows;
     const { token, account } = filter;
+    if (token === undefined && account === undefined)
+      return (await read<HistoryRow>(SQL.historyAll, [appId, beforeId, limit])).map(rowToHistory);
     const [sql, key] =
       token !== undefined && account !== undefined
         ? [SQL.historyOfBinding, [token, account.account, account.accountType]]
         : token !== undefined
           ? [SQL.historyOfToken, [token]]
           : [SQL.historyOfAccount, [account!.account, account!.accountType]];
-    const read = async <R extends pg.QueryResultRow>(statement: string, params: unknown[]) =>
-      (await this.read<R>(appId, after, 'read history', statement, params, deadline)).rows;
     const [ids] = await read<{ first: number | null; last: number | null }>(SQL.historyIds, [appId]);
     const rows = await walkHistorySlices(ids!, beforeId, limit, (top, bottom, want) =>
       read<HistoryRow>(sql, [top, bottom, appId, ...key, beforeId, want]),
