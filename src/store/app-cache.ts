@@ -14,12 +14,22 @@ export class AppCache {
   ) {}
 
   async get(accessId: string, load: () => Promise<App | undefined>): Promise<App | undefined> {
+    const hit = this.fresh(accessId);
+    if (hit) return hit.app;
+    const at = Date.now();
+    return this.keep(accessId, await load(), at);
+  }
+
+  /** The entry if it is younger than the TTL (without a promise: a store that loads synchronously checks this first). */
+  fresh(accessId: string): { app: App | undefined } | undefined {
     const hit = this.entries.get(accessId);
-    const now = Date.now();
-    if (hit && now - hit.at < this.ttlMs) return hit.app;
-    const app = await load();
+    return hit && Date.now() - hit.at < this.ttlMs ? hit : undefined;
+  }
+
+  /** Keeps what was loaded (`at`: when the load began) and answers it. */
+  keep(accessId: string, app: App | undefined, at = Date.now()): App | undefined {
     if (this.entries.size >= this.maxEntries) this.entries.clear();
-    this.entries.set(accessId, { app, at: now });
+    this.entries.set(accessId, { app, at });
     return app;
   }
 

@@ -1,9 +1,21 @@
 /** Idempotency-Key, rate limits, metrics, OpenAPI, and secrets kept out of the log. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { retCodeOf } from '../../src/http/metrics.ts';
 import { BATCH, BIND_ONE, basic, QUERY, send, testServer } from '../support/helpers.ts';
 
 describe('metrics and OpenAPI', () => {
+  it('reads the ret_code a TPNS answer starts with, and nothing from other bodies', () => {
+    assert.equal(retCodeOf('{"ret_code":0,"err_msg":"ok"}'), '0');
+    assert.equal(retCodeOf('{"ret_code":1008003,"err_msg":"auth"}'), '1008003');
+    assert.equal(retCodeOf('{"ret_code":-1,"err_msg":"x"}'), '-1');
+    assert.equal(retCodeOf('{"ret_code":"0"}'), '');
+    assert.equal(retCodeOf('{"ret_code":-}'), '');
+    assert.equal(retCodeOf('{"ret_code":'), '');
+    assert.equal(retCodeOf('{"status":"ok","ret_code":0}'), '');
+    assert.equal(retCodeOf('# HELP bindery'), '');
+  });
+
   it('/metrics counts requests by route and ret_code, times the store, and counts bindings per app when asked to', async (t) => {
     const server = await testServer(t, { metricsPerApp: true });
     await send(server, BATCH, BIND_ONE, basic(server.tenant));

@@ -7,6 +7,9 @@ import type { BindingStore } from '../../store/store.ts';
 import type { ReadContext } from '../position.ts';
 import { type QueryResponse, status } from './schemas.ts';
 
+const OK = String(RetCode.OK);
+const NO_BINDING = String(RetCode.NO_BINDING);
+
 /** Echo what an invalid element said, as far as it fits the response shape. */
 const echoString = (value: unknown): string => (typeof value === 'string' ? value : '');
 const echoAccount = (value: unknown): { account: string; account_type: number } => {
@@ -31,37 +34,40 @@ export async function query(
     const valid: AccountKey[] = [];
     for (const s of request.slots) if (s.ok) valid.push(s.value);
     const found = valid.length > 0 ? await store.tokensOfAccounts(app.id, valid, read.deadline, read.after) : [];
+    const accountTokens: NonNullable<QueryResponse['account_tokens']> = [];
     let next = 0;
-    const accountTokens = request.slots.map((slot, i) => {
+    for (let i = 0; i < request.slots.length; i++) {
+      const slot = request.slots[i]!;
       if (!slot.ok) {
         result.push(String(slot.failure.code));
-        return { ...echoAccount(request.raw[i]), token_list: [] };
+        accountTokens.push({ ...echoAccount(request.raw[i]), token_list: [] });
+        continue;
       }
       const tokens = found[next++] ?? [];
-      result.push(String(tokens.length > 0 ? RetCode.OK : RetCode.NO_BINDING));
-      return {
-        account: slot.value.account,
-        account_type: slot.value.accountType,
-        token_list: tokens.map((t) => t.token),
-      };
-    });
+      const tokenList: string[] = [];
+      for (const t of tokens) tokenList.push(t.token);
+      result.push(tokens.length > 0 ? OK : NO_BINDING);
+      accountTokens.push({ account: slot.value.account, account_type: slot.value.accountType, token_list: tokenList });
+    }
     return { ...status(RetCode.OK, 'ok'), result, account_tokens: accountTokens };
   }
   const valid: string[] = [];
   for (const s of request.slots) if (s.ok) valid.push(s.value);
   const found = valid.length > 0 ? await store.accountsOfTokens(app.id, valid, read.deadline, read.after) : [];
+  const tokenAccounts: NonNullable<QueryResponse['token_accounts']> = [];
   let next = 0;
-  const tokenAccounts = request.slots.map((slot, i) => {
+  for (let i = 0; i < request.slots.length; i++) {
+    const slot = request.slots[i]!;
     if (!slot.ok) {
       result.push(String(slot.failure.code));
-      return { token: echoString(request.raw[i]), account_list: [] };
+      tokenAccounts.push({ token: echoString(request.raw[i]), account_list: [] });
+      continue;
     }
     const accounts = found[next++] ?? [];
-    result.push(String(accounts.length > 0 ? RetCode.OK : RetCode.NO_BINDING));
-    return {
-      token: slot.value,
-      account_list: accounts.map((a) => ({ account: a.account, account_type: a.accountType })),
-    };
-  });
+    const accountList: { account: string; account_type: number }[] = [];
+    for (const a of accounts) accountList.push({ account: a.account, account_type: a.accountType });
+    result.push(accounts.length > 0 ? OK : NO_BINDING);
+    tokenAccounts.push({ token: slot.value, account_list: accountList });
+  }
   return { ...status(RetCode.OK, 'ok'), result, token_accounts: tokenAccounts };
 }

@@ -190,10 +190,10 @@ export class SqliteStore implements BindingStore {
   }
 
   async findApp(accessId: string): Promise<App | undefined> {
-    return this.apps.get(accessId, async () => {
-      const row = this.read(() => this.stmt.appByAccessId.get(accessId) as AppRow | undefined);
-      return row && rowToApp(row);
-    });
+    const cached = this.apps.fresh(accessId);
+    if (cached) return cached.app;
+    const row = this.read(() => this.stmt.appByAccessId.get(accessId) as AppRow | undefined);
+    return this.apps.keep(accessId, row && rowToApp(row));
   }
 
   async listApps(): Promise<App[]> {
@@ -288,27 +288,30 @@ export class SqliteStore implements BindingStore {
   }
 
   async tokensOfAccounts(appId: number, accounts: AccountKey[]): Promise<TokenOfAccount[][]> {
-    return this.readSnapshot(accounts.length, () =>
-      accounts.map((key) =>
-        byBindTime(
-          (this.stmt.tokensOfAccount.all(appId, key.account, key.accountType) as TokenTuple[]).map(
-            ([token, platform, boundAt]) => ({ token, platform, boundAt }),
-          ),
-        ),
-      ),
-    );
+    return this.readSnapshot(accounts.length, () => {
+      const found: TokenOfAccount[][] = [];
+      for (const key of accounts) {
+        const rows = this.stmt.tokensOfAccount.all(appId, key.account, key.accountType) as TokenTuple[];
+        const tokens: TokenOfAccount[] = [];
+        for (const [token, platform, boundAt] of rows) tokens.push({ token, platform, boundAt });
+        found.push(byBindTime(tokens));
+      }
+      return found;
+    });
   }
 
   async accountsOfTokens(appId: number, tokens: string[]): Promise<AccountOfToken[][]> {
-    return this.readSnapshot(tokens.length, () =>
-      tokens.map((token) =>
-        byBindTime(
-          (this.stmt.accountsOfToken.all(appId, token) as AccountTuple[]).map(
-            ([account, accountType, platform, boundAt]) => ({ account, accountType, platform, boundAt }),
-          ),
-        ),
-      ),
-    );
+    return this.readSnapshot(tokens.length, () => {
+      const found: AccountOfToken[][] = [];
+      for (const token of tokens) {
+        const rows = this.stmt.accountsOfToken.all(appId, token) as AccountTuple[];
+        const accounts: AccountOfToken[] = [];
+        for (const [account, accountType, platform, boundAt] of rows)
+          accounts.push({ account, accountType, platform, boundAt });
+        found.push(byBindTime(accounts));
+      }
+      return found;
+    });
   }
 
   async bindingsOf(appId: number, of: BindingsOf): Promise<Binding[]> {
