@@ -194,7 +194,10 @@ export async function rounds(
   const all: Record<string, LoadResult[]> = {};
   const ratios: Record<string, number[]> = {};
   for (let round = 1; round <= runs; round++) {
-    for (const [key, once] of Object.entries(measure)) {
+    // Every other round runs backwards: a row and the one it is compared with take turns going first.
+    const entries = Object.entries(measure);
+    if (round % 2 === 0) entries.reverse();
+    for (const [key, once] of entries) {
       const result = await once();
       (all[key] ??= []).push(result);
       log(

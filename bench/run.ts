@@ -66,6 +66,7 @@ async function http(): Promise<void> {
       RUNS,
       log,
       {
+        // Each row next to the one it is compared with, so that the box's drift within a round weighs little.
         a: () => load(`${bare.url}/echo`, {}, queryBody, SECONDS),
         a2: () => load(`${bare.url}/query`, {}, queryBody, SECONDS),
         'b-machinery': () => load(`${steps.url}/steps/machinery`, auth, queryBody, SECONDS),
@@ -73,15 +74,15 @@ async function http(): Promise<void> {
         'b-store': () => load(`${steps.url}/steps/store`, auth, queryBody, SECONDS),
         'b-full': () => load(`${steps.url}/v3/device/account/query`, auth, queryBody, SECONDS),
         b: () => load(`${bindery.url}/v3/device/account/query`, auth, queryBody, SECONDS),
-        "a'": () => load(`${bare.url}/echo`, {}, batchBody, SECONDS),
-        c: () => load(`${bindery.url}/v3/device/account/batchoperate`, auth, batchBody, SECONDS),
-        "c'": async () => ({ rps: plainDurableUpserts(db, bindings, SECONDS) / 20, p50: NaN, p99: NaN, errors: 0 }),
         'h-q1': () => load(`${handRolled.url}${Q}`, auth, queryBody, SECONDS),
         'h-q2': () => load(`${handRolled.url}${Q}`, auth, tokenQueryBody, SECONDS),
         'b-q2': () => load(`${bindery.url}${Q}`, auth, tokenQueryBody, SECONDS),
+        "a'": () => load(`${bare.url}/echo`, {}, batchBody, SECONDS),
+        c: () => load(`${bindery.url}/v3/device/account/batchoperate`, auth, batchBody, SECONDS),
         'h-c2': () => load(`${handRolled.url}${B}`, auth, batchBody, SECONDS),
         'h-c1': () => load(`${handRolled.url}${B}`, auth, batchOf(1), SECONDS),
         'b-c1': () => load(`${bindery.url}${B}`, auth, batchOf(1), SECONDS),
+        "c'": async () => ({ rps: plainDurableUpserts(db, bindings, SECONDS) / 20, p50: NaN, p99: NaN, errors: 0 }),
       },
       {
         a2: ['a2', 'a'],
