@@ -185,6 +185,20 @@ export async function seedBindings(
  * the machine's state (a shared 2-core box drifts by ±30% over minutes). Returns, per key, the
  * median run and the median of the per-round ratios named in `ratios` ([numerator, denominator] keys).
  */
+/**
+ * A short load on each target before the first round: its code optimized and its caches filled, as in a
+ * server that has been up a while (without it, the first round of a server with more code to optimize
+ * measured its warm-up).
+ */
+export async function warmUp(
+  log: (line: string) => void,
+  targets: [url: string, headers: Record<string, string>, body: () => string][],
+  seconds = 2,
+): Promise<void> {
+  log(`warming up: ${seconds} s on each of ${targets.length} routes`);
+  for (const [url, headers, body] of targets) await load(url, headers, body, seconds);
+}
+
 export async function rounds(
   runs: number,
   log: (line: string) => void,

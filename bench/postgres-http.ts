@@ -9,7 +9,7 @@
 import pg from 'pg';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { TestPostgres } from '../test/support/postgres-server.ts';
-import { APP, basic, type LoadResult, load, rounds, SERVER, seedBindings, start, withCpu } from './harness.ts';
+import { APP, basic, type LoadResult, load, rounds, SERVER, seedBindings, start, warmUp, withCpu } from './harness.ts';
 
 export interface PostgresHttpBenchOptions {
   quick: boolean;
@@ -63,6 +63,13 @@ export async function postgresHttpBench({ quick, seconds, runs, log }: PostgresH
         errors: a!.errors + b!.errors,
       };
     };
+    await warmUp(
+      log,
+      [hand, handHistory, one, two].flatMap((s) => [
+        [`${s.url}${Q}`, auth, queryBody] as [string, Record<string, string>, () => string],
+        [`${s.url}${B}`, auth, batchBody] as [string, Record<string, string>, () => string],
+      ]),
+    );
     const { median: m, ratio } = await rounds(
       runs,
       log,

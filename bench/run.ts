@@ -19,7 +19,19 @@ import { SQL as SQLITE_SQL } from '../src/store/sqlite/sqlite-queries.ts';
 import { TestPostgres } from '../test/support/postgres-server.ts';
 import { cliBench } from './cli.ts';
 import { exportsBench } from './exports.ts';
-import { APP, basic, type LoadResult, load, median, rounds, rssMb, SERVER, seedBindings, start } from './harness.ts';
+import {
+  APP,
+  basic,
+  type LoadResult,
+  load,
+  median,
+  rounds,
+  rssMb,
+  SERVER,
+  seedBindings,
+  start,
+  warmUp,
+} from './harness.ts';
 import { historyBench } from './history.ts';
 import { lifecycleBench } from './lifecycle.ts';
 import { postgresHttpBench } from './postgres-http.ts';
@@ -62,6 +74,15 @@ async function http(): Promise<void> {
   const Q = '/v3/device/account/query';
   const B = '/v3/device/account/batchoperate';
   try {
+    await warmUp(log, [
+      [`${bare.url}/echo`, {}, queryBody],
+      [`${bare.url}/query`, {}, queryBody],
+      [`${steps.url}${Q}`, auth, queryBody],
+      [`${bindery.url}${Q}`, auth, queryBody],
+      [`${bindery.url}${B}`, auth, batchBody],
+      [`${handRolled.url}${Q}`, auth, queryBody],
+      [`${handRolled.url}${B}`, auth, batchBody],
+    ]);
     const { median: m, ratio } = await rounds(
       RUNS,
       log,
