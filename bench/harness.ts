@@ -180,25 +180,24 @@ export async function seedBindings(
   await store.close();
 }
 
-/**
- * Runs every measurement once per round, round after round, so that each round's figures share
- * the machine's state (a shared 2-core box drifts by ±30% over minutes). Returns, per key, the
- * median run and the median of the per-round ratios named in `ratios` ([numerator, denominator] keys).
- */
+/** A route to warm up: its URL, headers and a maker of request bodies. */
+export type WarmUpTarget = [url: string, headers: Record<string, string>, body: () => string];
+
 /**
  * A short load on each target before the first round: its code optimized and its caches filled, as in a
  * server that has been up a while (without it, the first round of a server with more code to optimize
  * measured its warm-up).
  */
-export async function warmUp(
-  log: (line: string) => void,
-  targets: [url: string, headers: Record<string, string>, body: () => string][],
-  seconds = 2,
-): Promise<void> {
+export async function warmUp(log: (line: string) => void, targets: WarmUpTarget[], seconds = 2): Promise<void> {
   log(`warming up: ${seconds} s on each of ${targets.length} routes`);
   for (const [url, headers, body] of targets) await load(url, headers, body, seconds);
 }
 
+/**
+ * Runs every measurement once per round, round after round, so that each round's figures share
+ * the machine's state (a shared 2-core box drifts by ±30% over minutes). Returns, per key, the
+ * median run and the median of the per-round ratios named in `ratios` ([numerator, denominator] keys).
+ */
 export async function rounds(
   runs: number,
   log: (line: string) => void,

@@ -9,7 +9,19 @@
 import pg from 'pg';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { TestPostgres } from '../test/support/postgres-server.ts';
-import { APP, basic, type LoadResult, load, rounds, SERVER, seedBindings, start, warmUp, withCpu } from './harness.ts';
+import {
+  APP,
+  basic,
+  type LoadResult,
+  load,
+  rounds,
+  SERVER,
+  seedBindings,
+  start,
+  type WarmUpTarget,
+  warmUp,
+  withCpu,
+} from './harness.ts';
 
 export interface PostgresHttpBenchOptions {
   quick: boolean;
@@ -65,9 +77,9 @@ export async function postgresHttpBench({ quick, seconds, runs, log }: PostgresH
     };
     await warmUp(
       log,
-      [hand, handHistory, one, two].flatMap((s) => [
-        [`${s.url}${Q}`, auth, queryBody] as [string, Record<string, string>, () => string],
-        [`${s.url}${B}`, auth, batchBody] as [string, Record<string, string>, () => string],
+      [hand, handHistory, one, two].flatMap((s): WarmUpTarget[] => [
+        [`${s.url}${Q}`, auth, queryBody],
+        [`${s.url}${B}`, auth, batchBody],
       ]),
     );
     const { median: m, ratio } = await rounds(

@@ -102,8 +102,9 @@ function rememberBasic(value: string, credentials: { accessId: string; secret: s
   verifiedBasic.set(value, credentials);
 }
 
-/** The app the Basic credentials open, or what is wrong. */
+/** The app the Basic credentials (parsed from `authorization`) open, or what is wrong. */
 async function checkBasic(
+  authorization: string,
   credentials: { accessId: string; secret: string },
   options: AuthOptions,
   now: number,
@@ -111,7 +112,9 @@ async function checkBasic(
   const app = await options.findApp(credentials.accessId);
   let ok = false;
   for (const secret of liveSecrets(app, now)) ok = safeEqual(credentials.secret, secret) || ok;
-  return ok && app ? app : 'Basic credentials: AccessID or SecretKey is wrong';
+  if (!ok || !app) return 'Basic credentials: AccessID or SecretKey is wrong';
+  rememberBasic(authorization, credentials);
+  return app;
 }
 
 /** The app the AccessId/TimeStamp/Sign headers open, or what is wrong. */
@@ -160,15 +163,15 @@ export async function authenticate(
 
   // The common case, Basic alone: the same answers as below, without collecting them.
   if (typeof basic === 'object' && sign === undefined && accessId === undefined && timestamp === undefined) {
-    const app = await checkBasic(basic, options, now);
+    const app = await checkBasic(authorization!, basic, options, now);
     if (typeof app === 'string') throw apiError.auth(app);
-    rememberBasic(authorization!, basic);
     return app;
   }
 
   const body = Buffer.isBuffer(rawBody) ? signableBuffer(rawBody) : rawBody;
   const results: (App | string)[] = [];
-  if (basic !== undefined) results.push(typeof basic === 'string' ? basic : await checkBasic(basic, options, now));
+  if (basic !== undefined)
+    results.push(typeof basic === 'string' ? basic : await checkBasic(authorization!, basic, options, now));
   if (sign !== undefined) {
     results.push(
       accessId === undefined || timestamp === undefined
@@ -183,10 +186,7 @@ export async function authenticate(
   const apps = results.filter((r): r is App => typeof r !== 'string');
   if (problems.length === 0 && apps.length === 2 && apps[0]!.id !== apps[1]!.id)
     problems.push('Basic credentials and signature name different apps');
-  if (problems.length === 0 && apps[0]) {
-    if (typeof basic === 'object' && authorization !== undefined) rememberBasic(authorization, basic);
-    return apps[0];
-  }
+  if (problems.length === 0 && apps[0]) return apps[0];
   if (results.length === 0) {
     problems.push(
       authorization === undefined
