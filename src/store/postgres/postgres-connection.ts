@@ -207,78 +207,82 @@ export class PostgresConnection {
   /**
    * A client for `work`, all within `deadline`. A client whose work failed on the connection (or ran
    * out of time) is destroyed rather than returned to the pool.
+   *
+   * One timer covers the whole call (this is every statement's path, so it costs no more than it
+   * must: no promise race, no second timer): while the call waits for a connection, it gives up on
+   * it (one that arrives later goes straight back); once the work runs, it destroys the socket,
+   * which fails the statement in flight at once, even on a frozen server.
    */
-  async withClient<T>(doing: string, deadline: number, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    if (this.closed) throw new StoreError('the store is closed', true);
-    const client = await this.acquire(doing, deadline);
-    let expired = false;
-    const remaining = deadline - Date.now();
-    const timer =
-      remaining < MAX_TIMER_MS
-        ? setTimeout(
-            () => {
-              expired = true;
-              destroySocket(client);
-            },
-            Math.max(0, remaining),
-          )
-        : undefined;
-    let broken = false;
-    try {
-      const result = await work(client);
-      this.markReachable();
-      return result;
-    } catch (error) {
-      broken = expired || isUnavailable(error);
-      if (expired) {
-        const failure = new StoreError(
-          `PostgreSQL ${doing} failed: no answer within ${this.options.timeoutMs} ms`,
-          true,
-          { cause: error },
-        );
-        this.markUnreachable(failure);
-        throw failure;
-      }
-      // What the work itself decided (an app that is gone, a key reused) passes through as it is.
-      if (!(error instanceof pg.DatabaseError) && !broken) throw error;
-      const failure = toStoreError(error, doing);
-      if (failure.unavailable) this.markUnreachable(failure);
-      throw failure;
-    } finally {
-      clearTimeout(timer);
-      client.release(broken);
-    }
-  }
-
-  private async acquire(doing: string, deadline: number): Promise<pg.PoolClient> {
+  withClient<T>(doing: string, deadline: number, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreError('the store is closed', true));
     const remaining = deadline - Date.now();
     if (remaining <= 0)
-      throw new StoreError(`PostgreSQL ${doing}: no time left within ${this.options.timeoutMs} ms`, true);
-    const connecting = this.pool.connect();
-    if (remaining >= MAX_TIMER_MS)
-      return connecting.catch((error: unknown) => Promise.reject(toStoreError(error, doing)));
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(new StoreError(`PostgreSQL ${doing} failed: no connection within ${this.options.timeoutMs} ms`, true)),
-        remaining,
+      return Promise.reject(
+        new StoreError(`PostgreSQL ${doing}: no time left within ${this.options.timeoutMs} ms`, true),
       );
+    return new Promise<T>((resolve, reject) => {
+      let client: pg.PoolClient | undefined;
+      let expired = false;
+      const timer =
+        remaining < MAX_TIMER_MS
+          ? setTimeout(() => {
+              expired = true;
+              if (client) return destroySocket(client);
+              const failure = new StoreError(
+                `PostgreSQL ${doing} failed: no connection within ${this.options.timeoutMs} ms`,
+                true,
+              );
+              this.markUnreachable(failure);
+              reject(failure);
+            }, remaining)
+          : undefined;
+      this.pool.connect((error, connected) => {
+        if (expired) return connected?.release();
+        if (error || !connected) {
+          clearTimeout(timer);
+          return reject(this.failureOf(doing, error, false));
+        }
+        client = connected;
+        let running: Promise<T>;
+        try {
+          running = work(connected);
+        } catch (thrown) {
+          running = Promise.reject(thrown);
+        }
+        running.then(
+          (result) => {
+            clearTimeout(timer);
+            connected.release();
+            this.markReachable();
+            resolve(result);
+          },
+          (failure: unknown) => {
+            clearTimeout(timer);
+            const broken = expired || isUnavailable(failure);
+            connected.release(broken);
+            reject(this.failureOf(doing, failure, expired, broken));
+          },
+        );
+      });
     });
-    try {
-      return await Promise.race([connecting, late]);
-    } catch (error) {
-      // A connection that arrives after we gave up goes straight back.
-      connecting.then(
-        (client) => client.release(),
-        () => undefined,
-      );
-      const failure = toStoreError(error, doing);
-      if (failure.unavailable) this.markUnreachable(failure);
-      throw failure;
-    } finally {
-      clearTimeout(timer);
+  }
+
+  /**
+   * What a call that failed rejects with. Out of time: unavailable. What the work itself decided
+   * (an app that is gone, a key reused) passes through as it is; the database's and the
+   * connection's failures become a StoreError, and an unavailable one marks PostgreSQL unreachable.
+   */
+  private failureOf(doing: string, error: unknown, expired: boolean, broken = true): unknown {
+    if (expired) {
+      const message = `PostgreSQL ${doing} failed: no answer within ${this.options.timeoutMs} ms`;
+      const failure = new StoreError(message, true, { cause: error });
+      this.markUnreachable(failure);
+      return failure;
     }
+    if (!(error instanceof pg.DatabaseError) && !broken) return error;
+    const failure = toStoreError(error, doing);
+    if (failure.unavailable) this.markUnreachable(failure);
+    return failure;
   }
 
   /** A connection of its own (not from the pool), connected within the store timeout. */

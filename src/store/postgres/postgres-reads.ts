@@ -61,10 +61,22 @@ export class PostgresReads {
   }
 
   /**
-   * One read statement where `source` says. A replica that fails to answer leaves the read to the
-   * primary, with half the time left.
+   * One read statement where `source` says (without replicas, straight on the primary). A replica
+   * that fails to answer leaves the read to the primary, with half the time left.
    */
-  async query<R extends pg.QueryResultRow>(
+  query<R extends pg.QueryResultRow>(
+    appId: number,
+    after: string | undefined,
+    doing: string,
+    sql: string,
+    params: unknown[],
+    deadline: number,
+  ): Promise<pg.QueryResult<R>> {
+    if (!this.replicas) return this.primary.query<R>(doing, sql, params, deadline);
+    return this.onReplicas(appId, after, doing, sql, params, deadline);
+  }
+
+  private async onReplicas<R extends pg.QueryResultRow>(
     appId: number,
     after: string | undefined,
     doing: string,

@@ -542,7 +542,7 @@ export class PostgresStore implements BindingStore {
   }
 
   /** A read of the app's data, where the read routing sends it. */
-  private async read<R extends pg.QueryResultRow>(
+  private read<R extends pg.QueryResultRow>(
     appId: number,
     after: string | undefined,
     doing: string,
@@ -550,8 +550,8 @@ export class PostgresStore implements BindingStore {
     params: unknown[],
     deadline = this.db.deadline(),
   ): Promise<pg.QueryResult<R>> {
-    if (this.closing) throw new StoreError('the store is closed', true);
-    if (this.notStarted) throw this.notStarted;
+    if (this.closing) return Promise.reject(new StoreError('the store is closed', true));
+    if (this.notStarted) return Promise.reject(this.notStarted);
     return this.reads.query<R>(appId, after, doing, sql, params, deadline);
   }
 
