@@ -120,11 +120,10 @@ export const SQL = {
   appRaiseClock: 'UPDATE apps SET last_bound_at = GREATEST(last_bound_at, $2) WHERE id = $1 RETURNING id',
 
   // One key, as nearly every query asks: a plain index scan, which PostgreSQL plans and runs in about
-  // half the time of the unnest join that answers many keys (BENCHMARKS.md, issue 17).
-  tokensOfAccount: `SELECT 1 AS ord, token, platform, bound_at FROM bindings
-      WHERE app_id = $1 AND account = $2 AND account_type = $3 AND quarantined_at IS NULL ORDER BY bound_at`,
-  accountsOfToken: `SELECT 1 AS ord, account, account_type, platform, bound_at FROM bindings
-      WHERE app_id = $1 AND token = $2 AND quarantined_at IS NULL ORDER BY bound_at`,
+  // half the time of the unnest join that answers many keys, and inside a function whose plan is kept
+  // (migration 7; BENCHMARKS.md, issue 17).
+  tokensOfAccount: 'SELECT token, platform, bound_at FROM bindery_tokens_of_account($1, $2, $3)',
+  accountsOfToken: 'SELECT account, account_type, platform, bound_at FROM bindery_accounts_of_token($1, $2)',
   tokensOfAccounts: `SELECT k.ord, b.token, b.platform, b.bound_at
       FROM unnest($2::text[], $3::int[]) WITH ORDINALITY AS k(account, account_type, ord)
       JOIN bindings b ON b.app_id = $1 AND b.account = k.account AND b.account_type = k.account_type

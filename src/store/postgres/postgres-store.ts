@@ -403,14 +403,15 @@ export class PostgresStore implements BindingStore {
         ? [SQL.tokensOfAccount, [appId, accounts[0]!.account, accounts[0]!.accountType]]
         : [SQL.tokensOfAccounts, [appId, accounts.map((a) => a.account), accounts.map((a) => a.accountType)]];
     const { rows } = await this.read<{
-      ord: number;
+      /** Absent for one account. */
+      ord?: number;
       token: string;
       platform: TokenOfAccount['platform'];
       bound_at: number;
     }>(appId, after, 'query tokens', sql, params, deadline);
     const lists: TokenOfAccount[][] = accounts.map(() => []);
     for (const row of rows)
-      lists[row.ord - 1]?.push({ token: row.token, platform: row.platform, boundAt: row.bound_at });
+      lists[(row.ord ?? 1) - 1]?.push({ token: row.token, platform: row.platform, boundAt: row.bound_at });
     return lists;
   }
 
@@ -423,7 +424,8 @@ export class PostgresStore implements BindingStore {
     const [sql, params] =
       tokens.length === 1 ? [SQL.accountsOfToken, [appId, tokens[0]]] : [SQL.accountsOfTokens, [appId, tokens]];
     const { rows } = await this.read<{
-      ord: number;
+      /** Absent for one token. */
+      ord?: number;
       account: string;
       account_type: number;
       platform: AccountOfToken['platform'];
@@ -431,7 +433,7 @@ export class PostgresStore implements BindingStore {
     }>(appId, after, 'query accounts', sql, params, deadline);
     const lists: AccountOfToken[][] = tokens.map(() => []);
     for (const row of rows) {
-      lists[row.ord - 1]?.push({
+      lists[(row.ord ?? 1) - 1]?.push({
         account: row.account,
         accountType: row.account_type,
         platform: row.platform,
