@@ -16,6 +16,15 @@ interface Position {
   text: string | undefined;
 }
 
+/**
+ * A replica that has not replayed the schema yet (just after a migration, or a database made a moment
+ * ago) has no such table or function: the primary has, so the read goes there.
+ */
+const schemaNotReplayed = (error: StoreError) => {
+  const code = (error.cause as { code?: unknown } | undefined)?.code;
+  return code === '42P01' || code === '42883';
+};
+
 /** Past every position: an app whose last write's position is unknown reads from the primary. */
 const UNKNOWN: Position = { value: 2n ** 64n, text: undefined };
 
@@ -62,7 +71,7 @@ export class PostgresReads {
 
   /**
    * One read statement where `source` says (without replicas, straight on the primary). A replica
-   * that fails to answer leaves the read to the primary, with half the time left.
+   * that fails to answer, or lacks the schema yet, leaves the read to the primary, with half the time left.
    */
   query<R extends pg.QueryResultRow>(
     appId: number,
@@ -89,7 +98,7 @@ export class PostgresReads {
     try {
       return await source.query<R>(doing, sql, params, Date.now() + (deadline - Date.now()) / 2);
     } catch (error) {
-      if (!(error instanceof StoreError && error.unavailable)) throw error;
+      if (!(error instanceof StoreError && (error.unavailable || schemaNotReplayed(error)))) throw error;
       this.failed(source, error);
       return this.primary.query<R>(doing, sql, params, deadline);
     }
