@@ -141,6 +141,13 @@ export function median<T>(runs: T[], key: (r: T) => number): T {
   return [...runs].sort((a, b) => key(a) - key(b))[Math.floor(runs.length / 2)]!;
 }
 
+/** The median of ratios; of an even number, the geometric mean of the two in the middle (not the upper one). */
+export function medianRatio(ratios: number[]): number {
+  const sorted = [...ratios].sort((a, b) => a - b);
+  const half = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[half]! : Math.sqrt(sorted[half - 1]! * sorted[half]!);
+}
+
 export const basic = (id: string, key: string) => ({
   authorization: `Basic ${Buffer.from(`${id}:${key}`).toString('base64')}`,
 });
@@ -207,7 +214,8 @@ export async function rounds(
   const all: Record<string, LoadResult[]> = {};
   const ratios: Record<string, number[]> = {};
   for (let round = 1; round <= runs; round++) {
-    // Every other round runs backwards: a row and the one it is compared with take turns going first.
+    // Every other round runs backwards: a row and the one it is compared with take turns going first
+    // (as often as each other with an even number of rounds: the second of a pair measured higher).
     const entries = Object.entries(measure);
     if (round % 2 === 0) entries.reverse();
     for (const [key, once] of entries) {
@@ -222,6 +230,6 @@ export async function rounds(
   }
   return {
     median: Object.fromEntries(Object.entries(all).map(([key, runs]) => [key, median(runs, (r) => r.rps)])),
-    ratio: Object.fromEntries(Object.entries(ratios).map(([key, values]) => [key, median(values, (v) => v)])),
+    ratio: Object.fromEntries(Object.entries(ratios).map(([key, values]) => [key, medianRatio(values)])),
   };
 }

@@ -82,25 +82,23 @@ export class PostgresReads {
     deadline: number,
   ): Promise<pg.QueryResult<R>> {
     if (!this.replicas) return this.primary.query<R>(doing, sql, params, deadline);
-    return this.onReplicas(appId, after, doing, sql, params, deadline);
+    return this.onReplicas(appId, after, deadline, (source, until) => source.query<R>(doing, sql, params, until));
   }
 
-  private async onReplicas<R extends pg.QueryResultRow>(
+  private async onReplicas<T>(
     appId: number,
     after: string | undefined,
-    doing: string,
-    sql: string,
-    params: unknown[],
     deadline: number,
-  ): Promise<pg.QueryResult<R>> {
+    read: (source: PostgresConnection, deadline: number) => Promise<T>,
+  ): Promise<T> {
     const source = await this.source(appId, after);
-    if (source === this.primary) return this.primary.query<R>(doing, sql, params, deadline);
+    if (source === this.primary) return read(this.primary, deadline);
     try {
-      return await source.query<R>(doing, sql, params, Date.now() + (deadline - Date.now()) / 2);
+      return await read(source, Date.now() + (deadline - Date.now()) / 2);
     } catch (error) {
       if (!(error instanceof StoreError && (error.unavailable || schemaNotReplayed(error)))) throw error;
       this.failed(source, error);
-      return this.primary.query<R>(doing, sql, params, deadline);
+      return read(this.primary, deadline);
     }
   }
 
