@@ -33,29 +33,34 @@ describe('read replicas', () => {
     await replicated(new URL(url).pathname.slice(1));
   });
 
-  /** Resolves once a database created on the primary has reached the replica. */
-  async function replicated(database: string): Promise<void> {
+  /** Resolves once `check` holds on the replica (asked every 50 ms, for 5 s at most). */
+  async function onReplica(what: string, check: () => Promise<boolean>): Promise<void> {
     for (let i = 0; i < 100; i++) {
-      if ((await replica.sql(`SELECT 1 FROM pg_database WHERE datname = '${database}'`)).length > 0) return;
+      if (await check()) return;
       await sleep(50);
     }
-    throw new Error(`${database} did not reach the replica`);
+    throw new Error(`${what} did not reach the replica`);
   }
+
+  /** Resolves once a database created on the primary has reached the replica. */
+  const replicated = (database: string) =>
+    onReplica(
+      database,
+      async () => (await replica.sql(`SELECT 1 FROM pg_database WHERE datname = '${database}'`)).length > 0,
+    );
+
   /** Resolves once the replica has replayed the newest migration of the database the stores made. */
   async function schemaReplayed(): Promise<void> {
     const client = new pg.Client({ connectionString: readUrl });
     await client.connect();
     try {
-      for (let i = 0; i < 100; i++) {
-        const { rows } = await client.query("SELECT to_regproc('bindery_accounts_of_token') IS NOT NULL AS ready");
-        if (rows[0].ready) return;
-        await sleep(50);
-      }
-      throw new Error('the schema did not reach the replica');
+      const sql = "SELECT to_regproc('bindery_accounts_of_token') IS NOT NULL AS ready";
+      await onReplica('the schema', async () => (await client.query(sql)).rows[0].ready === true);
     } finally {
       await client.end();
     }
   }
+
   after(async () => {
     for (const store of stores) await store.close();
     await replica?.destroy();

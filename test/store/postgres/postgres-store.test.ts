@@ -152,7 +152,7 @@ describe('PostgresStore specifics', () => {
     await client.query("LOAD 'auto_explain'");
     await client.query('SET auto_explain.log_min_duration = 0; SET auto_explain.log_nested_statements = on');
     await client.query('SET auto_explain.log_level = notice');
-    const planOf = async (sql: string, params: (keys: number) => unknown[]) => {
+    const planOf = async (sql: string, params: (call: number) => unknown[]) => {
       plans.length = 0;
       for (let i = 0; i < 7; i++) await client.query(sql, params(i));
       return plans.filter((plan) => plan.includes('FROM bindings b'));
