@@ -130,9 +130,13 @@ export async function buildApp(
     childLoggerFactory: requestLogger,
   });
 
-  // SPEC §2: the body is JSON whatever the Content-Type says, and auth needs the raw bytes.
+  // SPEC §2: the body is JSON whatever the Content-Type says, and auth needs the raw bytes. JSON is named
+  // besides the catch-all: Fastify keeps the parser it found for a named type by header value, where for
+  // the catch-all alone it parsed the Content-Type header of every request again (BENCHMARKS.md, issue 17).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  const keepBytes = (_request: unknown, body: Buffer, done: (error: null, body: Buffer) => void) => done(null, body);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, keepBytes);
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, keepBytes);
 
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);

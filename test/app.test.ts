@@ -31,9 +31,12 @@ describe('protocol', () => {
       'garbage/!!',
     ]) {
       const headers: Record<string, string> = { ...basic(server.tenant), ...(type ? { 'content-type': type } : {}) };
-      const response = await server.app.inject({ method: 'POST', url: BATCH, payload: BIND_ONE, headers });
-      assert.equal(response.statusCode, 200, `Content-Type ${String(type)}`);
-      assert.deepEqual(response.json().result, ['0']);
+      // Twice: the second is answered by the parser Fastify kept for this header value.
+      for (const time of [1, 2]) {
+        const response = await server.app.inject({ method: 'POST', url: BATCH, payload: BIND_ONE, headers });
+        assert.equal(response.statusCode, 200, `Content-Type ${String(type)}, time ${time}`);
+        assert.deepEqual(response.json().result, ['0']);
+      }
     }
   });
 
