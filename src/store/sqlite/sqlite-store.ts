@@ -1,7 +1,8 @@
 /**
  * The embedded store. Reads run on this thread's connection (WAL readers never wait for the
- * writer); every write goes through a GroupCommitQueue to the writer thread, which answers after
- * the commit is durable (WAL + synchronous=FULL).
+ * writer), those of one event-loop turn in one read transaction (turn-snapshot.ts); every write goes
+ * through a GroupCommitQueue to the writer thread, which answers after the commit is durable
+ * (WAL + synchronous=FULL).
  */
 import { mkdirSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
@@ -47,6 +48,7 @@ import { fileIdentity, openSqliteConnection, openSqliteReader } from './sqlite-c
 import { SQL } from './sqlite-queries.ts';
 import { migrateSqlite } from './sqlite-schema.ts';
 import { type SerializedError, toColumns, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
+import { TurnSnapshot } from './turn-snapshot.ts';
 
 type Reply = {
   id: number;
@@ -99,6 +101,8 @@ export class SqliteStore implements BindingStore {
   private readonly stmt;
   private readonly queue: GroupCommitQueue<WriteCommand, unknown>;
   private readonly apps = new AppCache();
+  /** The main connection's reads of one event-loop turn share a read transaction (turn-snapshot.ts). */
+  private readonly turn: TurnSnapshot;
   private readonly waiting = new Map<number, { resolve: (reply: Reply) => void; reject: (error: Error) => void }>();
   private nextId = 1;
   /** Transactions committed and commands they carried: commands/groups is the group-commit factor. */
@@ -115,6 +119,7 @@ export class SqliteStore implements BindingStore {
     private readonly file: string,
   ) {
     this.identity = fileIdentity(file);
+    this.turn = new TurnSnapshot(db);
     const p = (sql: string) => db.prepare(sql);
     this.stmt = {
       appByAccessId: p(SQL.appByAccessId),
@@ -136,6 +141,8 @@ export class SqliteStore implements BindingStore {
     };
     this.queue = new GroupCommitQueue((commands) => this.commitGroup(commands));
     worker.on('message', (reply: Reply) => {
+      // Before anyone hears of a commit, reads stop using the snapshot from before it.
+      this.turn.end();
       const waiter = this.waiting.get(reply.id);
       this.waiting.delete(reply.id);
       waiter?.resolve(reply);
@@ -288,7 +295,7 @@ export class SqliteStore implements BindingStore {
   }
 
   async tokensOfAccounts(appId: number, accounts: AccountKey[]): Promise<TokenOfAccount[][]> {
-    return this.readSnapshot(accounts.length, () => {
+    return this.read(() => {
       const found: TokenOfAccount[][] = [];
       for (const key of accounts) {
         const rows = this.stmt.tokensOfAccount.all(appId, key.account, key.accountType) as TokenTuple[];
@@ -301,7 +308,7 @@ export class SqliteStore implements BindingStore {
   }
 
   async accountsOfTokens(appId: number, tokens: string[]): Promise<AccountOfToken[][]> {
-    return this.readSnapshot(tokens.length, () => {
+    return this.read(() => {
       const found: AccountOfToken[][] = [];
       for (const token of tokens) {
         const rows = this.stmt.accountsOfToken.all(appId, token) as AccountTuple[];
@@ -331,12 +338,12 @@ export class SqliteStore implements BindingStore {
    */
   async *exportBindings(appId: number, pageSize: number): AsyncGenerator<Binding[], void, undefined> {
     if (this.closing) throw new StoreError('the store is closed', true);
-    const db = this.read(() => openSqliteReader(this.file, READ_BUSY_TIMEOUT_MS));
+    const db = this.sqliteCall(() => openSqliteReader(this.file, READ_BUSY_TIMEOUT_MS));
     try {
-      const rows = this.read(() => db.prepare(SQL.bindingsOfApp).iterate(appId) as IterableIterator<BindingRow>);
+      const rows = this.sqliteCall(() => db.prepare(SQL.bindingsOfApp).iterate(appId) as IterableIterator<BindingRow>);
       try {
         for (;;) {
-          const page = this.read(() => {
+          const page = this.sqliteCall(() => {
             const bindings: Binding[] = [];
             while (bindings.length < pageSize) {
               const next = rows.next();
@@ -409,38 +416,28 @@ export class SqliteStore implements BindingStore {
         await closed.catch(() => undefined);
       }
       await this.worker.terminate();
+      this.turn.end();
       this.db.close();
     })();
     return this.closing;
   }
 
+  /** A read on this thread's connection, in the turn's snapshot (consistent across its statements). */
   private read<T>(run: () => T): T {
+    return this.sqliteCall(() => this.turn.run(run));
+  }
+
+  /** A call into SQLite, its failure turned into a StoreError. */
+  private sqliteCall<T>(run: () => T): T {
     if (this.closing) throw new StoreError('the store is closed', true);
     try {
       return run();
     } catch (error) {
+      if (error instanceof StoreError) throw error;
       const code = (error as { code?: string }).code ?? '';
       throw new StoreError(`SQLite read failed: ${code} ${(error as Error).message}`, UNAVAILABLE_SQLITE.test(code), {
         cause: error,
       });
-    }
-  }
-
-  /**
-   * Several statements that must see ONE committed state: the writer thread commits in parallel,
-   * so without a read transaction a query over many keys could see half of a concurrent batch.
-   * One statement is consistent by itself and needs none.
-   */
-  private readSnapshot<T>(keys: number, run: () => T): T {
-    return this.read(keys > 1 ? () => this.inReadTransaction(run) : run);
-  }
-
-  private inReadTransaction<T>(run: () => T): T {
-    this.db.exec('BEGIN');
-    try {
-      return run();
-    } finally {
-      this.db.exec('COMMIT');
     }
   }
 

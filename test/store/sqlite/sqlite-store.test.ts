@@ -9,6 +9,7 @@ import { StoreError } from '../../../src/errors.ts';
 import { SQL } from '../../../src/store/sqlite/sqlite-queries.ts';
 import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from '../../../src/store/sqlite/sqlite-schema.ts';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.ts';
+import { MAX_AGE_MS } from '../../../src/store/sqlite/turn-snapshot.ts';
 import type { BindingStore } from '../../../src/store/store.ts';
 import { sqliteStoreWithApp, tempDir } from '../../support/helpers.ts';
 import { storeContract } from '../store-contract.ts';
@@ -121,6 +122,65 @@ describe('SqliteStore specifics', () => {
     assert.equal(commands, 200);
     assert.ok(groups < 50, `200 concurrent writes took ${groups} commits`);
     assert.deepEqual(await store.countBindings(app.id), { bindings: 200, tokens: 200, accounts: 200, quarantined: 0 });
+  });
+
+  describe('reads of one event-loop turn share a read transaction', () => {
+    const bind = (token: string, account: string) => ({
+      elements: [{ op: 1 as const, token, accounts: [{ account, accountType: 0 }] }],
+      platform: null,
+      opType: null,
+      opId: null,
+    });
+
+    it('a read right after an acknowledged write sees it, while other reads hold a snapshot in the same turns', async (t) => {
+      const { store, app } = await sqliteStoreWithApp(t);
+      // A reader in every turn's setImmediate: when a write is answered, a snapshot from before its commit is open.
+      let reading = true;
+      const reader = (async () => {
+        while (reading) {
+          await store.tokensOfAccounts(app.id, [{ account: 'nobody', accountType: 0 }]);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      })();
+      try {
+        for (let i = 0; i < 200; i++) {
+          await writeBatch(store, app.id, bind(`t${i}`, `u${i}`));
+          // Same turn as the answer: no event-loop phase in between.
+          const [tokens] = await store.tokensOfAccounts(app.id, [{ account: `u${i}`, accountType: 0 }]);
+          assert.deepEqual(
+            tokens?.map((x) => x.token),
+            [`t${i}`],
+            `write ${i} was answered, then not seen by a read`,
+          );
+        }
+      } finally {
+        reading = false;
+        await reader;
+      }
+    });
+
+    it("sees another process's commit once the turn's snapshot is older than MAX_AGE_MS, within one turn", async (t) => {
+      const { store, app, path } = await sqliteStoreWithApp(t);
+      const other = new Database(path);
+      t.after(() => other.close());
+      other.pragma('busy_timeout = 5000');
+      const carol = [{ account: 'carol', accountType: 0 }];
+      // One synchronous run, so one turn: the first read opens the snapshot.
+      const before = store.tokensOfAccounts(app.id, carol);
+      other
+        .prepare(
+          'INSERT INTO bindings (app_id, token, account, account_type, platform, bound_at) VALUES (?, ?, ?, 0, NULL, 1)',
+        )
+        .run(app.id, 'tc', 'carol');
+      const until = performance.now() + MAX_AGE_MS + 5;
+      while (performance.now() < until);
+      const after = store.tokensOfAccounts(app.id, carol);
+      assert.deepEqual((await before)[0], []);
+      assert.deepEqual(
+        (await after)[0]?.map((x) => x.token),
+        ['tc'],
+      );
+    });
   });
 
   it('looks accounts up through the account index, never by scanning the app', async (t) => {
