@@ -36,13 +36,16 @@ export async function sqliteStoreWithApp(t: TestContext): Promise<{ store: Sqlit
   return { store, path, app };
 }
 
-/** A command binding `token` to alice (account_type 0), as the store takes it. */
-export const bindAlice = (token: string): BatchCommand => ({
-  elements: [{ op: 1, token, accounts: [{ account: 'alice', accountType: 0 }] }],
+/** A command binding `token` to `account` (account_type 0), as the store takes it. */
+export const bindTo = (token: string, account: string): BatchCommand => ({
+  elements: [{ op: 1, token, accounts: [{ account, accountType: 0 }] }],
   platform: null,
   opType: null,
   opId: null,
 });
+
+/** A command binding `token` to alice. */
+export const bindAlice = (token: string): BatchCommand => bindTo(token, 'alice');
 
 export function testConfig(overrides: Partial<Config> = {}): Config {
   return { ...loadConfig({}), ...overrides };

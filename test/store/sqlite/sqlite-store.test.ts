@@ -11,7 +11,7 @@ import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from '../../../src/store/sql
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.ts';
 import { MAX_AGE_MS } from '../../../src/store/sqlite/turn-snapshot.ts';
 import type { BindingStore } from '../../../src/store/store.ts';
-import { sqliteStoreWithApp, tempDir } from '../../support/helpers.ts';
+import { bindTo, sqliteStoreWithApp, tempDir } from '../../support/helpers.ts';
 import { storeContract } from '../store-contract.ts';
 
 storeContract('SQLite', {
@@ -108,14 +108,7 @@ describe('SqliteStore specifics', () => {
   it('commits concurrent writes together (group commit)', async (t) => {
     const { store, app } = await sqliteStoreWithApp(t);
     const before = { ...store.writeStats };
-    const writes = Array.from({ length: 200 }, (_, i) =>
-      writeBatch(store, app.id, {
-        elements: [{ op: 1, token: `t${i}`, accounts: [{ account: `u${i}`, accountType: 0 }] }],
-        platform: null,
-        opType: null,
-        opId: null,
-      }),
-    );
+    const writes = Array.from({ length: 200 }, (_, i) => writeBatch(store, app.id, bindTo(`t${i}`, `u${i}`)));
     await Promise.all(writes);
     const commands = store.writeStats.commands - before.commands;
     const groups = store.writeStats.groups - before.groups;
@@ -125,13 +118,6 @@ describe('SqliteStore specifics', () => {
   });
 
   describe('reads of one event-loop turn share a read transaction', () => {
-    const bind = (token: string, account: string) => ({
-      elements: [{ op: 1 as const, token, accounts: [{ account, accountType: 0 }] }],
-      platform: null,
-      opType: null,
-      opId: null,
-    });
-
     it('a read right after an acknowledged write sees it, while other reads hold a snapshot in the same turns', async (t) => {
       const { store, app } = await sqliteStoreWithApp(t);
       // A reader in every turn's setImmediate: when a write is answered, a snapshot from before its commit is open.
@@ -144,7 +130,7 @@ describe('SqliteStore specifics', () => {
       })();
       try {
         for (let i = 0; i < 200; i++) {
-          await writeBatch(store, app.id, bind(`t${i}`, `u${i}`));
+          await writeBatch(store, app.id, bindTo(`t${i}`, `u${i}`));
           // Same turn as the answer: no event-loop phase in between.
           const [tokens] = await store.tokensOfAccounts(app.id, [{ account: `u${i}`, accountType: 0 }]);
           assert.deepEqual(
