@@ -46,6 +46,8 @@ export interface Config {
   sweepIntervalMs: number;
   /** Largest body of one POST /api/v1/import. */
   importMaxBytes: number;
+  /** bindery's own folder (mode 0700): the SQLite file's, or ./data beside a PostgreSQL store. */
+  dataDir: string;
   /** Where import bodies are spooled (mode 0700, files 0600; emptied at start). */
   spoolDir: string;
   /** Exports streaming at once per instance; one more is answered RATE_LIMITED (HTTP 429). */
@@ -60,11 +62,9 @@ export interface Config {
   webhookAllowPrivate: boolean;
 }
 
-/** Beside the SQLite file, or under ./data for PostgreSQL: bindery's own directory, never the shared temp dir. */
-function defaultSpoolDir(databaseUrl: string): string {
-  return databaseUrl.startsWith('sqlite:')
-    ? join(dirname(databaseUrl.slice('sqlite:'.length)), 'spool')
-    : join('data', 'spool');
+/** The SQLite file's folder, or ./data for PostgreSQL: bindery's own directory, never the shared temp dir. */
+function dataDirOf(databaseUrl: string): string {
+  return databaseUrl.startsWith('sqlite:') ? dirname(databaseUrl.slice('sqlite:'.length)) : 'data';
 }
 
 export class ConfigError extends Error {
@@ -168,7 +168,8 @@ export function loadConfig(env: Env = process.env): Config {
     webhookTimeoutMs: integer(env, 'BINDERY_WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000, 'milliseconds'),
     sweepIntervalMs: integer(env, 'BINDERY_SWEEP_INTERVAL_MS', 600_000, 1000, 86_400_000, 'milliseconds'),
     importMaxBytes: integer(env, 'BINDERY_IMPORT_MAX_BYTES', 256 * 1024 * 1024, 1024, 16 * 1024 ** 3, 'bytes'),
-    spoolDir: env.BINDERY_SPOOL_DIR?.trim() || defaultSpoolDir(databaseUrl),
+    dataDir: dataDirOf(databaseUrl),
+    spoolDir: env.BINDERY_SPOOL_DIR?.trim() || join(dataDirOf(databaseUrl), 'spool'),
     exportConcurrency: integer(env, 'BINDERY_EXPORT_CONCURRENCY', 4, 1, 1000, 'exports'),
     exportIdleMs: integer(env, 'BINDERY_EXPORT_IDLE_MS', 30_000, 100, 3_600_000, 'milliseconds'),
     metricsToken: token(env, 'BINDERY_METRICS_TOKEN', 'to leave /metrics open'),

@@ -5,25 +5,18 @@ import { Sweeper } from './background/sweeper.ts';
 import { WebhookDeliverer } from './background/webhook-deliverer.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { AppService } from './domain/app-service.ts';
-import type { App } from './domain/types.ts';
 import { StoreError } from './errors.ts';
+import { announceFirstApp, consoleNotice } from './first-app-notice.ts';
 import { prepareSpoolDir } from './http/api/import-spool.ts';
 import { Metrics } from './http/metrics.ts';
 import { openStore } from './store/open-store.ts';
 
-function bootstrapBanner(app: App, config: Config): string {
-  const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
-  return [
-    '',
-    '  bindery: created the first app on this empty store. Its SecretKey is shown only this once:',
-    `    AccessID:  ${app.accessId}`,
-    `    SecretKey: ${app.secretKey}`,
-    '  Try it:',
-    `    curl -s -u ${app.accessId}:${app.secretKey} ${base}/v3/device/account/query -d ` +
-      `'{"operator_type":1,"account_list":[{"account":"alice"}]}'`,
-    '',
-  ].join('\n');
-}
+/** What to do when the listener cannot be opened: said instead of a stack trace. */
+const LISTEN_FIXES: Record<string, string> = {
+  EADDRINUSE: 'Another process uses that port: stop it, or set BINDERY_PORT to a free one.',
+  EADDRNOTAVAIL: 'This machine has no such address: set BINDERY_HOST to one of its own (127.0.0.1, 0.0.0.0).',
+  EACCES: 'Ports below 1024 need privileges: set BINDERY_PORT to 1024 or above (e.g. 8080).',
+};
 
 export async function serve(config: Config): Promise<void> {
   const log = pino(loggerOptions(config.logLevel));
@@ -35,7 +28,16 @@ export async function serve(config: Config): Promise<void> {
   if (config.bootstrapApp) {
     const bootstrap = async () => {
       const created = await new AppService(store, config.secretGraceSeconds).bootstrap();
-      if (created) process.stdout.write(`${bootstrapBanner(created, config)}\n`);
+      if (!created) return;
+      announceFirstApp(created, config, {
+        isTTY: process.stdout.isTTY === true,
+        write: (text) => process.stdout.write(text),
+        info: (file) =>
+          log.info(
+            { file },
+            `created the first app on this empty store; its AccessID and SecretKey are in ${file} (mode 0600)`,
+          ),
+      });
     };
     // At once when the store is there (the banner comes before "listening"), else once it is.
     await bootstrap().catch((error: unknown) => {
@@ -100,6 +102,7 @@ export async function serve(config: Config): Promise<void> {
     sweeper.start();
     // Said plainly whatever the log level, for people and for scripts waiting for the port.
     process.stdout.write(`bindery: listening on ${address} (store: ${store.kind}, region: ${config.region})\n`);
+    process.stdout.write(`${consoleNotice(config)}\n`);
   } catch (error) {
     await store.close();
     throw error;
@@ -111,11 +114,11 @@ if (isMain) {
   try {
     await serve(loadConfig());
   } catch (error) {
-    const message = error instanceof ConfigError ? error.message : ((error as Error).stack ?? String(error));
-    process.stderr.write(`bindery: cannot start: ${message}\n`);
-    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      process.stderr.write('bindery: another process uses that port; set BINDERY_PORT to a free one.\n');
-    }
+    const code = (error as NodeJS.ErrnoException).code;
+    if (error instanceof ConfigError) process.stderr.write(`bindery: cannot start: ${error.message}\n`);
+    else if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES')
+      process.stderr.write(`bindery: cannot start: ${(error as Error).message}. ${LISTEN_FIXES[code]}\n`);
+    else process.stderr.write(`bindery: cannot start: ${(error as Error).stack ?? String(error)}\n`);
     process.exit(1);
   }
 }

@@ -1,7 +1,7 @@
 /** The real process over a real socket: CLI-made app, bootstrap, graceful shutdown, and kill -9. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -11,6 +11,7 @@ import { basicHeader, cli, startServer, stopServer } from './support/server-proc
 
 const BATCH = '/v3/device/account/batchoperate';
 const QUERY = '/v3/device/account/query';
+const BIND_ALICE = { operator_type: 1, token_accounts: [{ token: 'x', account_list: [{ account: 'alice' }] }] };
 
 async function call(url: string, path: string, auth: string, body: unknown): Promise<Record<string, unknown>> {
   const response = await fetch(url + path, {
@@ -56,9 +57,10 @@ describe('server process', () => {
   });
 
   it('runs built, as npm start runs it: TPNS over SQLite (writer thread included), the console, the API docs and its version', async (t) => {
-    const server = await startServer({ BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}` }, { built: true });
+    const dir = tempDir(t);
+    const server = await startServer({ BINDERY_DATABASE_URL: `sqlite:${join(dir, 'b.db')}` }, { built: true });
     t.after(() => stopServer(server));
-    const credentials = /-u (\d+):([0-9a-f]{32}) /.exec(server.output());
+    const credentials = /-u (\d+):([0-9a-f]{32}) /.exec(readFileSync(join(dir, 'first-app-credentials.txt'), 'utf8'));
     assert.ok(credentials, server.output());
     const auth = basicHeader(credentials[1]!, credentials[2]!);
     assert.deepEqual(
@@ -112,18 +114,49 @@ describe('server process', () => {
     await assert.rejects(fetch(`${url}/healthz`), 'the server is gone with npm');
   });
 
-  it('prints bootstrap credentials once, on the first start of an empty store', async (t) => {
-    const env = { BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}` };
-    const first = await startServer(env);
-    const match = /AccessID:\s+(\d+)\n\s+SecretKey: ([0-9a-f]{32})/.exec(first.output());
-    assert.ok(match, first.output());
+  it("keeps the first app's credentials out of a log: a 0600 file in a 0700 data directory, whatever the umask", async (t) => {
+    const dir = join(tempDir(t), 'data');
+    const env = { BINDERY_DATABASE_URL: `sqlite:${join(dir, 'b.db')}` };
+    const first = await startServer(env, { umask: '000' });
+    const file = join(dir, 'first-app-credentials.txt');
+    assert.match(first.output(), new RegExp(`its AccessID and SecretKey are in ${file}`));
+    const match = /AccessID:\s+(\d+)\nSecretKey: ([0-9a-f]{32})/.exec(readFileSync(file, 'utf8'));
+    assert.ok(match, readFileSync(file, 'utf8'));
+    assert.doesNotMatch(first.output(), new RegExp(match[2]!), 'stdout is not a terminal: the SecretKey stays off it');
     const auth = basicHeader(match[1]!, match[2]!);
-    assert.equal((await call(first.url, QUERY, auth, { operator_type: 2, token_list: ['x'] })).ret_code, 0);
+    assert.equal((await call(first.url, BATCH, auth, BIND_ALICE)).ret_code, 0, 'a write, so the WAL exists');
+    const modes = Object.fromEntries(
+      [dir, file, join(dir, 'b.db'), join(dir, 'b.db-wal'), join(dir, 'b.db-shm'), join(dir, 'spool')].map((p) => [
+        p.slice(dir.length) || '/',
+        (statSync(p).mode & 0o777).toString(8),
+      ]),
+    );
+    assert.deepEqual(modes, {
+      '/': '700',
+      '/first-app-credentials.txt': '600',
+      '/b.db': '600',
+      '/b.db-wal': '600',
+      '/b.db-shm': '600',
+      '/spool': '700',
+    });
+    assert.match(first.output(), /admin console at http:\/\/127\.0\.0\.1:\d+\/console\/ needs BINDERY_ADMIN_TOKEN/);
     assert.equal(await stopServer(first), 0);
     const second = await startServer(env);
     t.after(() => stopServer(second));
-    assert.doesNotMatch(second.output(), /SecretKey/);
+    assert.doesNotMatch(second.output(), /created the first app/, 'only on the first start');
     assert.equal((await call(second.url, QUERY, auth, { operator_type: 2, token_list: ['x'] })).ret_code, 0);
+  });
+
+  it('tightens the files an earlier release left readable by others', async (t) => {
+    const dir = tempDir(t);
+    const db = join(dir, 'b.db');
+    const env = { BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' };
+    const server = await startServer(env);
+    await stopServer(server);
+    chmodSync(db, 0o644);
+    const again = await startServer(env);
+    t.after(() => stopServer(again));
+    assert.equal((statSync(db).mode & 0o777).toString(8), '600');
   });
 
   it('on SIGTERM finishes the request in flight, refuses new connections, and exits 0', async (t) => {

@@ -32,17 +32,19 @@ export function cli(args: string[], env: Record<string, string>): { status: numb
  */
 export async function startServer(
   env: Record<string, string>,
-  options: { built?: boolean } = {},
+  options: { built?: boolean; umask?: string } = {},
 ): Promise<ServerProcess> {
-  const child = spawn(
-    process.execPath,
-    options.built ? ['dist/server/server.js'] : ['--import', 'tsx', 'src/server.ts'],
-    {
-      cwd: ROOT,
-      env: { ...process.env, BINDERY_PORT: '0', BINDERY_HOST: '127.0.0.1', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const args = options.built ? ['dist/server/server.js'] : ['--import', 'tsx', 'src/server.ts'];
+  // With `umask`, through a shell that sets it first (what the process is given, not what the test runner has).
+  const [command, argv] =
+    options.umask === undefined
+      ? [process.execPath, args]
+      : ['/bin/sh', ['-c', `umask ${options.umask} && exec "$0" "$@"`, process.execPath, ...args]];
+  const child = spawn(command, argv, {
+    cwd: ROOT,
+    env: { ...process.env, BINDERY_PORT: '0', BINDERY_HOST: '127.0.0.1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -4,7 +4,6 @@
  * through a GroupCommitQueue to the writer thread, which answers after the commit is durable
  * (WAL + synchronous=FULL).
  */
-import { mkdirSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -45,6 +44,7 @@ import {
   type WebhookEvent,
 } from '../store.ts';
 import { fileIdentity, openSqliteConnection, openSqliteReader } from './sqlite-connection.ts';
+import { prepareDatabaseFile } from './sqlite-files.ts';
 import { SQL } from './sqlite-queries.ts';
 import { migrateSqlite } from './sqlite-schema.ts';
 import { type SerializedError, toColumns, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
@@ -157,9 +157,9 @@ export class SqliteStore implements BindingStore {
   static async open(path: string): Promise<SqliteStore> {
     const file = resolve(path);
     try {
-      mkdirSync(dirname(file), { recursive: true });
+      prepareDatabaseFile(file);
     } catch (error) {
-      throw new StoreError(`cannot create the directory for ${file}: ${(error as Error).message}`, false, {
+      throw new StoreError(`cannot create ${file} or its directory: ${(error as Error).message}`, false, {
         cause: error,
       });
     }
