@@ -33,6 +33,6 @@ export function tooOldMessage() {
   if (node !== undefined) return `${have}. Run it through npm (npm start, npm test, npx bindery) or with ${node}.\n`;
   return (
     `${have}, and the install brought none for ${process.platform}-${process.arch} (it brings Node 24 on ` +
-    'Linux x64 and arm64). Install Node 22 or 24 (https://nodejs.org), then run `npm install` again.\n'
+    'Linux x64 only). Install Node 22 or 24 (https://nodejs.org), then run `npm install` again.\n'
   );
 }
