@@ -1,6 +1,7 @@
 // `npm test` drives real programs that Debian packages: Chromium (the console's browser tests),
-// PgBouncer (bindery through a transaction pool), and Patroni, etcd, HAProxy and PostgreSQL 15
-// (failover). Whatever is missing is installed here, as root with apt-get, in one go, so that the
+// PgBouncer (bindery through a transaction pool), Patroni, etcd, HAProxy and PostgreSQL 15
+// (failover), podman with runc and mmdebstrap (the container image), and Prometheus with promtool
+// (the alert rules). Whatever is missing is installed here, as root with apt-get, in one go, so that the
 // test command works on a fresh machine by itself.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -13,6 +14,10 @@ const NEEDED = [
   { what: 'etcd', path: '/usr/bin/etcd', pkg: 'etcd-server' },
   { what: 'HAProxy', path: '/usr/sbin/haproxy', pkg: 'haproxy' },
   { what: 'PostgreSQL 15', path: '/usr/lib/postgresql/15/bin/postgres', pkg: 'postgresql-15' },
+  { what: 'podman', path: '/usr/bin/podman', pkg: 'podman' },
+  { what: 'runc', path: '/usr/sbin/runc', pkg: 'runc' },
+  { what: 'mmdebstrap', path: '/usr/bin/mmdebstrap', pkg: 'mmdebstrap' },
+  { what: 'Prometheus', path: '/usr/bin/prometheus', pkg: 'prometheus' },
 ];
 
 const missing = NEEDED.filter((n) => !existsSync(n.path));

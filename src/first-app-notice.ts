@@ -10,8 +10,10 @@ import type { App } from './domain/types.ts';
 
 export const CREDENTIALS_FILE = 'first-app-credentials.txt';
 
+/** The server's address as a client on this machine reaches it (a wildcard listener answers on loopback). */
 export function baseUrl(config: Pick<Config, 'host' | 'port'>): string {
-  return `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host === '::' ? '::1' : config.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
 }
 
 /** Where the console is and what it needs, said at every start. */
