@@ -158,7 +158,7 @@ export async function buildApp(
   });
 
   await ensureSpoolDir(config.spoolDir);
-  const metrics = options.metrics ?? new Metrics(store, { perApp: config.metricsPerApp });
+  const metrics = options.metrics ?? new Metrics(store, { perApp: config.metricsPerApp, dataDir: config.dataDir });
   const timed = metrics.instrument(store);
   app.decorateRequest('deadline', 0);
   const tenants = {

@@ -51,7 +51,7 @@ export async function serve(config: Config): Promise<void> {
   const leftovers = await prepareSpoolDir(config.spoolDir);
   if (leftovers > 0)
     log.info({ spoolDir: config.spoolDir, removed: leftovers }, 'removed import spool files left by an earlier run');
-  const metrics = new Metrics(store, { processMetrics: true, perApp: config.metricsPerApp });
+  const metrics = new Metrics(store, { processMetrics: true, perApp: config.metricsPerApp, dataDir: config.dataDir });
   const app = await buildApp(config, store, { loggerInstance: log, metrics });
   const deliverer = new WebhookDeliverer(
     store,

@@ -4,6 +4,8 @@
  * AccessID), bindings per app (counted at most once a minute, since counting is a scan).
  * /metrics asks for a bearer token when one is configured.
  */
+
+import { statfs } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { apiError } from '../errors.ts';
@@ -27,6 +29,30 @@ interface AnswerCounts {
   labels: { method: string; route: string; status: number; ret_code: string };
   unflushed: number;
   latency: HistogramChild;
+}
+
+const SCRAPE_WAIT_MS = 2000;
+
+/** The value, or undefined when it failed or took longer than a scrape may wait. */
+async function withinScrape<T>(work: Promise<T>): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, SCRAPE_WAIT_MS, undefined);
+  });
+  try {
+    return await Promise.race([work.catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `read`, shared by the calls of one scrape (within a second of each other). */
+function oncePerScrape<T>(read: () => Promise<T>): () => Promise<T> {
+  let last: { at: number; value: Promise<T> } | undefined;
+  return () => {
+    if (last === undefined || Date.now() - last.at > 1000) last = { at: Date.now(), value: read() };
+    return last.value;
+  };
 }
 
 export class Metrics {
@@ -67,10 +93,69 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(store: BindingStore, options: { processMetrics?: boolean; perApp?: boolean } = {}) {
+  constructor(store: BindingStore, options: { processMetrics?: boolean; perApp?: boolean; dataDir?: string } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'bindery_' });
     if (options.perApp) this.bindingsPerApp(store);
     if (store.replicaStats()) this.replicaMetrics(store);
+    this.operatorMetrics(store, options.dataDir);
+  }
+
+  /**
+   * What the alert rules (ops/prometheus/) watch: the store answering, the webhook backlog, and the
+   * disk of bindery's data directory. Measured at each scrape; a store that does not answer leaves
+   * the backlog without a sample rather than failing the scrape.
+   */
+  private operatorMetrics(store: BindingStore, dataDir: string | undefined): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'bindery_store_up',
+      help: '1 when the store answered a read and a write at this scrape (as /readyz asks), else 0',
+      registers,
+      async collect() {
+        this.set((await withinScrape(store.ping().then(() => true))) ? 1 : 0);
+      },
+    });
+    // A pair of gauges is read in parallel at a scrape: one measurement serves both.
+    const backlog = oncePerScrape(() => withinScrape(store.webhookBacklog()));
+    const gauge = (name: string, help: string, read: () => Promise<number | undefined>) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        async collect() {
+          const value = await read();
+          this.reset();
+          if (value !== undefined) this.set(value);
+        },
+      });
+    gauge(
+      'bindery_webhook_pending_events',
+      'Webhook events not yet delivered nor given up, all apps together',
+      async () => (await backlog())?.pending,
+    );
+    gauge(
+      'bindery_webhook_oldest_pending_age_seconds',
+      'Age of the oldest webhook event not yet delivered (0 when none is pending)',
+      async () => {
+        const b = await backlog();
+        if (b === undefined) return undefined;
+        return b.oldestAt === null ? 0 : Math.max(0, (Date.now() - b.oldestAt) / 1000);
+      },
+    );
+    if (dataDir === undefined) return;
+    const disk = oncePerScrape(() => withinScrape(statfs(dataDir)));
+    gauge(
+      'bindery_data_disk_free_bytes',
+      'Bytes free to bindery on the filesystem holding its data directory (the SQLite file, the import spool)',
+      async () => {
+        const d = await disk();
+        return d && d.bavail * d.bsize;
+      },
+    );
+    gauge('bindery_data_disk_size_bytes', "Size of the filesystem holding bindery's data directory", async () => {
+      const d = await disk();
+      return d && d.blocks * d.bsize;
+    });
   }
 
   /** Adds the requests counted since the last scrape to the Prometheus counter. */

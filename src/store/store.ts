@@ -104,6 +104,12 @@ export interface WebhookDelivery {
   durationMs: number;
 }
 
+export interface WebhookBacklog {
+  pending: number;
+  /** Unix ms the oldest pending event was made; null when none is pending. */
+  oldestAt: number | null;
+}
+
 export interface DeliveryOutcome {
   at: number;
   status: number | null;
@@ -264,6 +270,9 @@ export interface BindingStore {
 
   /** The app's latest delivery attempts, newest first. */
   webhookDeliveries(appId: number, limit: number): Promise<WebhookDelivery[]>;
+
+  /** Webhook events not yet delivered nor given up, across all apps: how many, and since when. */
+  webhookBacklog(): Promise<WebhookBacklog>;
 
   /** Deletes what is older than the cutoffs; returns how many rows of each kind went. */
   sweep(cutoffs: SweepCutoffs): Promise<SweepCounts>;

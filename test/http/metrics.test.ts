@@ -1,5 +1,7 @@
 /** Idempotency-Key, rate limits, metrics, OpenAPI, and secrets kept out of the log. */
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { retCodeOf } from '../../src/http/metrics.ts';
 import { BATCH, BIND_ONE, basic, QUERY, send, testServer } from '../support/helpers.ts';
@@ -40,6 +42,33 @@ describe('metrics and OpenAPI', () => {
     );
     assert.match(metrics, /bindery_store_operation_duration_seconds_count\{operation="runBatch",outcome="ok"\} 2/);
     assert.match(metrics, new RegExp(`bindery_bindings\\{access_id="${server.tenant.accessId}"\\} 1`));
+  });
+
+  it('/metrics tells whether the store answers, the webhook backlog and the data disk; a store gone reads 0, the scrape still answers', async (t) => {
+    const server = await testServer(t);
+    const scrape = async () => {
+      const answer = await server.app.inject({ method: 'GET', url: '/metrics' });
+      assert.equal(answer.statusCode, 200);
+      return answer.body;
+    };
+    const value = (metrics: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    let metrics = await scrape();
+    assert.equal(value(metrics, 'bindery_store_up'), 1);
+    assert.equal(value(metrics, 'bindery_webhook_pending_events'), 0);
+    assert.equal(value(metrics, 'bindery_webhook_oldest_pending_age_seconds'), 0);
+    const free = value(metrics, 'bindery_data_disk_free_bytes');
+    assert.ok(free > 0 && free <= value(metrics, 'bindery_data_disk_size_bytes'), metrics);
+
+    await server.store.updateApp(server.tenant.accessId, { webhook: { url: 'http://127.0.0.1:9/hook', secret: 's' } });
+    await send(server, BATCH, BIND_ONE, basic(server.tenant));
+    await new Promise((r) => setTimeout(r, 1100));
+    metrics = await scrape();
+    assert.equal(value(metrics, 'bindery_webhook_pending_events'), 1, 'the binding.created event waits');
+    assert.ok(value(metrics, 'bindery_webhook_oldest_pending_age_seconds') >= 1, metrics);
+
+    rmSync(join(server.config.dataDir, 'bindery.db'));
+    metrics = await scrape();
+    assert.equal(value(metrics, 'bindery_store_up'), 0, 'the database file is gone: the store refuses writes');
   });
 
   it('/metrics names no AccessID by default, and asks for BINDERY_METRICS_TOKEN when it is set', async (t) => {

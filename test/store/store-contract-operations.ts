@@ -233,6 +233,12 @@ export function operationsContract(factory: StoreFactory): void {
       await writeBatch(store, a.id, cmd([bind('t1', acc('alice'))])); // a refresh: no event
       await writeBatch(store, b.id, cmd([bind('t9', acc('zed'))]));
       const now = Date.now();
+      const backlog = await store.webhookBacklog();
+      assert.equal(backlog.pending, 3, 'a: created t1, deleted before; b: created t9');
+      assert.ok(
+        backlog.oldestAt! > now - 60_000 && backlog.oldestAt! <= now,
+        `oldest event made just now: ${backlog.oldestAt}`,
+      );
       const claimed = await store.claimWebhookEvents(now, 30_000, 10);
       assert.deepEqual(
         claimed.map((e) => [e.accessId, e.type, e.url, e.secret, e.attempts]),
@@ -301,6 +307,11 @@ export function operationsContract(factory: StoreFactory): void {
         [],
         'app A has nothing left; B is still leased',
       );
+      assert.deepEqual(
+        (await store.webhookBacklog()).pending,
+        1,
+        "delivered and given-up events leave the backlog; B's leased one is still in it",
+      );
     });
 
     it('turning the webhook off drops its queued events', async (t) => {
@@ -312,6 +323,7 @@ export function operationsContract(factory: StoreFactory): void {
       assert.equal((await store.findApp(app.accessId))?.webhook, null);
       await store.updateApp(app.accessId, { webhook: { url: 'http://127.0.0.1:9/', secret: 's' } });
       assert.deepEqual(await store.claimWebhookEvents(Date.now(), 1000, 10), []);
+      assert.deepEqual(await store.webhookBacklog(), { pending: 0, oldestAt: null });
     });
   });
 

@@ -62,7 +62,7 @@ export interface TestServer {
 /** A Fastify instance on a fresh store with one app; tests drive it with app.inject. */
 export async function testServer(t: TestContext, overrides: Partial<Config> = {}): Promise<TestServer> {
   const { store, path } = await sqliteStore(t);
-  return serverOn(t, store, { spoolDir: join(dirname(path), 'spool'), ...overrides });
+  return serverOn(t, store, { spoolDir: join(dirname(path), 'spool'), dataDir: dirname(path), ...overrides });
 }
 
 /** As testServer, on a store the caller opened (and closes). */

@@ -182,6 +182,8 @@ export const SQL = {
       RETURNING o.id, o.app_id, a.access_id, a.webhook_url, a.webhook_secret, o.type, o.payload, o.created_at,
         o.attempts`,
   outboxComplete: 'UPDATE webhook_outbox SET attempts = attempts + 1, state = $1, next_attempt_at = $2 WHERE id = $3',
+  outboxBacklog: `SELECT count(*)::int AS pending, min(created_at)::float8 AS "oldestAt"
+      FROM webhook_outbox WHERE state = 'pending'`,
   deliveryInsert: `INSERT INTO webhook_deliveries (event_id, app_id, at, attempt, status, error, duration_ms)
       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
   deliveriesOfApp: 'SELECT * FROM webhook_deliveries WHERE app_id = $1 ORDER BY id DESC LIMIT $2',

@@ -41,6 +41,7 @@ import type {
   SweepCounts,
   SweepCutoffs,
   TokenOfAccount,
+  WebhookBacklog,
   WebhookDelivery,
   WebhookEvent,
 } from '../store.ts';
@@ -373,6 +374,10 @@ export class PostgresStore implements BindingStore {
     return (await this.query<DeliveryRow>('read webhook deliveries', SQL.deliveriesOfApp, [appId, limit])).rows.map(
       rowToDelivery,
     );
+  }
+
+  async webhookBacklog(): Promise<WebhookBacklog> {
+    return (await this.query<WebhookBacklog>('read the webhook backlog', SQL.outboxBacklog, [])).rows[0]!;
   }
 
   async sweep(cutoffs: SweepCutoffs): Promise<SweepCounts> {

@@ -131,6 +131,7 @@ export const SQL = {
       JOIN apps a ON a.id = o.app_id
       WHERE o.next_attempt_at <= ? AND a.webhook_url IS NOT NULL LIMIT ?`,
   outboxLease: 'UPDATE webhook_outbox SET next_attempt_at = ? WHERE id = ?',
+  outboxBacklog: "SELECT count(*) AS pending, min(created_at) AS oldestAt FROM webhook_outbox WHERE state = 'pending'",
   outboxComplete: 'UPDATE webhook_outbox SET attempts = attempts + 1, state = ?, next_attempt_at = ? WHERE id = ?',
   deliveryInsert: `INSERT INTO webhook_deliveries (event_id, app_id, at, attempt, status, error, duration_ms)
       VALUES (?, ?, ?, ?, ?, ?, ?)`,

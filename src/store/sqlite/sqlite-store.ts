@@ -40,6 +40,7 @@ import {
   type SweepCounts,
   type SweepCutoffs,
   type TokenOfAccount,
+  type WebhookBacklog,
   type WebhookDelivery,
   type WebhookEvent,
 } from '../store.ts';
@@ -136,6 +137,7 @@ export class SqliteStore implements BindingStore {
       historyOfAccount: p(SQL.historyOfAccount),
       historyOfBinding: p(SQL.historyOfBinding),
       deliveriesOfApp: p(SQL.deliveriesOfApp),
+      outboxBacklog: p(SQL.outboxBacklog),
       idempotencyGet: p(SQL.idempotencyGet),
       ping: p(SQL.ping),
     };
@@ -280,6 +282,10 @@ export class SqliteStore implements BindingStore {
 
   async webhookDeliveries(appId: number, limit: number): Promise<WebhookDelivery[]> {
     return this.read(() => (this.stmt.deliveriesOfApp.all(appId, limit) as DeliveryRow[]).map(rowToDelivery));
+  }
+
+  async webhookBacklog(): Promise<WebhookBacklog> {
+    return this.read(() => this.stmt.outboxBacklog.get() as WebhookBacklog);
   }
 
   async sweep(cutoffs: SweepCutoffs): Promise<SweepCounts> {
