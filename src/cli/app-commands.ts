@@ -56,6 +56,12 @@ async function withService<T>(
   }
 }
 
+/** At most `max` characters, the cut marked: a long name must not push a table past the terminal. */
+function clip(text: string, max: number): string {
+  const chars = [...text];
+  return chars.length <= max ? text : `${chars.slice(0, max - 1).join('')}…`;
+}
+
 function print(json: boolean, value: object, text: string): void {
   process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
 }
@@ -169,43 +175,54 @@ export function registerAppCommands(program: Command): void {
 
   app
     .command('list')
-    .description('list apps with their binding counts')
+    .description('list apps with their binding counts (fits 100 columns; --wide adds policies and webhook)')
+    .option('--wide', 'every column: caps, token TTL, rate limit, webhook URL')
     .option('--json', 'print a JSON array')
-    .action(async (o: { json?: boolean }) => {
+    .action(async (o: { json?: boolean; wide?: boolean }) => {
       const apps = await withService((s) => s.list());
+      const counts = (a: (typeof apps)[number]) => [a.counts.bindings, a.counts.tokens, a.counts.accounts];
       const text =
         apps.length === 0
           ? 'no apps yet: `bindery app create --name NAME` makes one'
-          : table(
-              [
-                'ACCESS ID',
-                'NAME',
-                'RULES',
-                'MAX TOKENS/ACCOUNT',
-                'MAX ACCOUNTS/TOKEN',
-                'BINDINGS',
-                'TOKENS',
-                'ACCOUNTS',
-                'QUARANTINED',
-                'TTL DAYS',
-                'RATE LIMIT/S',
-                'WEBHOOK',
-              ],
-              apps.map((a) => [
-                a.accessId,
-                a.name,
-                a.policy.bindingRules,
-                a.policy.maxTokensPerAccount,
-                a.policy.maxAccountsPerToken,
-                a.counts.bindings,
-                a.counts.tokens,
-                a.counts.accounts,
-                a.counts.quarantined,
-                a.policy.tokenTtlDays,
-                a.rateLimit?.perSecond ?? null,
-                a.webhook?.url ?? null,
-              ]),
-            );
+          : o.wide
+            ? table(
+                [
+                  'ACCESS ID',
+                  'NAME',
+                  'RULES',
+                  'MAX TOKENS/ACCOUNT',
+                  'MAX ACCOUNTS/TOKEN',
+                  'BINDINGS',
+                  'TOKENS',
+                  'ACCOUNTS',
+                  'QUARANTINED',
+                  'TTL DAYS',
+                  'RATE LIMIT/S',
+                  'WEBHOOK',
+                ],
+                apps.map((a) => [
+                  a.accessId,
+                  a.name,
+                  a.policy.bindingRules,
+                  a.policy.maxTokensPerAccount,
+                  a.policy.maxAccountsPerToken,
+                  ...counts(a),
+                  a.counts.quarantined,
+                  a.policy.tokenTtlDays,
+                  a.rateLimit?.perSecond ?? null,
+                  a.webhook?.url ?? null,
+                ]),
+              )
+            : table(
+                ['ACCESS ID', 'NAME', 'RULES', 'BINDINGS', 'TOKENS', 'ACCOUNTS', 'WEBHOOK'],
+                apps.map((a) => [
+                  a.accessId,
+                  clip(a.name, 24),
+                  a.policy.bindingRules,
+                  ...counts(a),
+                  a.webhook ? 'on' : null,
+                ]),
+              );
       print(
         !!o.json,
         apps.map((a) => appView(a)),

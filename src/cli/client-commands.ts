@@ -83,12 +83,25 @@ const accountType = (value: string) => {
   return Number(value);
 };
 
-/** Prints a batch answer; element failures make the exit code 4. */
-function report(o: Connection, answer: BatchoperateResponse, what: string): void {
-  process.stdout.write(
-    o.json ? `${JSON.stringify(answer)}\n` : answer.ret_code === 0 ? `${what}\n` : `bindery: ${answer.err_msg}\n`,
-  );
-  if (answer.ret_code !== RetCode.OK) process.exitCode = EXIT.PARTIAL;
+/**
+ * Prints a batch answer. Element failures are listed with their TPNS codes, with whether anything
+ * was applied: exit code 4 when the other elements were (1008026), 3 when nothing was because there
+ * was nothing to unbind (every element 10110008), 1 when nothing was for another reason (1008027).
+ */
+function report(o: Connection, answer: BatchoperateResponse, what: string, elements: string[]): void {
+  if (o.json) process.stdout.write(`${JSON.stringify(answer)}\n`);
+  else if (answer.ret_code === RetCode.OK) process.stdout.write(`${what}\n`);
+  else {
+    const failed = answer.result.flatMap((code, i) =>
+      code === '0' ? [] : [`  ${elements[i] ?? `element ${i}`}: ${code}`],
+    );
+    const applied = answer.ret_code === RetCode.SOME_FAILED ? 'the other elements were applied' : 'nothing was applied';
+    process.stdout.write(`bindery: ${answer.err_msg} (TPNS ${answer.ret_code}: ${applied})\n${failed.join('\n')}\n`);
+  }
+  if (answer.ret_code === RetCode.OK) return;
+  if (answer.ret_code === RetCode.SOME_FAILED) process.exitCode = EXIT.PARTIAL;
+  else if (answer.result.every((code) => code === String(RetCode.NO_BINDING))) process.exitCode = EXIT.NOT_FOUND;
+  else process.exitCode = EXIT.FAILURE;
 }
 
 export async function countLines(path: string): Promise<number> {
@@ -205,12 +218,24 @@ export function registerClientCommands(program: Command): void {
         o: Connection & { accountType: number; platform?: Platform; exclusive?: boolean },
       ) => {
         const account_list: AccountRef[] = accounts.map((account) => ({ account, account_type: o.accountType }));
-        const answer = await client(o).batchoperate({
+        const bindery = client(o);
+        // What --exclusive removes: the token's other accounts as they were just before.
+        const before = o.exclusive ? await bindery.tokenAccounts(token) : [];
+        const answer = await bindery.batchoperate({
           operator_type: o.exclusive ? 2 : 1,
           ...(o.platform ? { platform: o.platform } : {}),
           token_accounts: [{ token, account_list }],
         });
-        report(o, answer, `bound ${token} to ${accounts.join(', ')}`);
+        const kept = new Set(account_list.map((a) => `${a.account_type}\u0000${a.account}`));
+        const removed = before
+          .filter((a) => !kept.has(`${a.account_type}\u0000${a.account}`))
+          .map((a) => (a.account_type === 0 ? a.account : `${a.account} (account_type ${a.account_type})`));
+        const exclusive = o.exclusive
+          ? removed.length === 0
+            ? '; it had no other account'
+            : `; removed ${removed.join(', ')}`
+          : '';
+        report(o, answer, `bound ${token} to ${accounts.join(', ')}${exclusive}`, [token]);
       },
     );
 
@@ -237,6 +262,7 @@ export function registerClientCommands(program: Command): void {
               account_list: [{ account: o.account, account_type: o.accountType }],
             }),
             `unbound ${o.account} from all its tokens`,
+            [o.account],
           );
         }
         if (token === undefined) throw new CliError('give a token (and accounts), or --account', EXIT.USAGE);
@@ -245,12 +271,14 @@ export function registerClientCommands(program: Command): void {
             o,
             await bindery.batchoperate({ operator_type: 4, token_list: [token] }),
             `unbound ${token} from all its accounts`,
+            [token],
           );
         const account_list = accounts.map((account) => ({ account, account_type: o.accountType }));
         report(
           o,
           await bindery.batchoperate({ operator_type: 3, token_accounts: [{ token, account_list }] }),
           `unbound ${token} from ${accounts.join(', ')}`,
+          [token],
         );
       },
     );

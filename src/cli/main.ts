@@ -30,6 +30,18 @@ registerLifecycleCommands(program);
 
 /** What a person can do about an answer (or no answer) from the server. */
 function explain(error: BinderyError): { message: string; exitCode: number } {
+  if (
+    error.retCode === -1 &&
+    error.httpStatus === 0 &&
+    /wrong version number|packet length too long/i.test(error.errMsg)
+  ) {
+    return {
+      message:
+        'the server does not speak TLS at that address (bindery serves plain HTTP unless a proxy in front adds ' +
+        'TLS): use --url http://… (or BINDERY_URL), or the address of your TLS proxy',
+      exitCode: EXIT.USAGE,
+    };
+  }
   if (error.retCode === -1 && error.httpStatus === 0) {
     return {
       message:

@@ -10,6 +10,8 @@ export const RetCode = {
   SOME_FAILED: 1008026,
   ALL_FAILED: 1008027,
   RATE_LIMITED: 1008028,
+  /** An element: no binding to unbind or to find. */
+  NO_BINDING: 10110008,
 } as const;
 
 /** A request bindery refused or could not answer, with the TPNS code and message it gave. */

@@ -100,13 +100,21 @@ describe('bindery app …', () => {
     assert.equal(wrong.status, 2);
     assert.match(wrong.stderr, /Allowed choices are append, tpns/);
 
+    cli(['app', 'create', '--name', 'a name far longer than any table column should ever be made to hold'], env);
     const list = cli(['app', 'list'], env);
     const lines = list.stdout.trimEnd().split('\n');
+    assert.match(lines[0]!, /^ACCESS ID +NAME +RULES +BINDINGS +TOKENS +ACCOUNTS +WEBHOOK$/);
+    assert.equal(lines.length, 4);
+    assert.ok(
+      lines.every((line) => [...line].length <= 100),
+      `fits 100 columns:\n${list.stdout}`,
+    );
+    assert.match(list.stdout, /a name far longer than …  /, 'a long name is clipped, and says so');
+    const wide = cli(['app', 'list', '--wide'], env).stdout.split('\n');
     assert.match(
-      lines[0]!,
+      wide[0]!,
       /^ACCESS ID +NAME +RULES +MAX TOKENS\/ACCOUNT +MAX ACCOUNTS\/TOKEN +BINDINGS +TOKENS +ACCOUNTS +QUARANTINED +TTL DAYS +RATE LIMIT\/S +WEBHOOK$/,
     );
-    assert.equal(lines.length, 3);
     const column = (line: string) => line.indexOf('tpns');
     assert.ok(
       lines.slice(1).every((line) => column(line) === lines[0]!.indexOf('RULES')),

@@ -32,7 +32,32 @@ describe('bindery bind / unbind / query', () => {
     const nothing = cli(['unbind', '--account', 'nobody'], env);
     assert.deepEqual(
       [nothing.status, nothing.stdout],
-      [4, 'bindery: all 1 elements failed: account_list[0]: has no bindings\n'],
+      [
+        3,
+        'bindery: all 1 elements failed: account_list[0]: has no bindings (TPNS 1008027: nothing was applied)\n' +
+          '  nobody: 10110008\n',
+      ],
+      'nothing to unbind: exit 3, the element code, nothing applied',
+    );
+    const invalid = cli(['bind', 'x'.repeat(65), 'alice'], env);
+    assert.deepEqual(
+      [invalid.status, invalid.stdout],
+      [
+        1,
+        'bindery: all 1 elements failed: token_accounts[0].token: longer than 64 bytes (65 bytes) (TPNS 1008027: ' +
+          `nothing was applied)\n  ${'x'.repeat(65)}: 1008006\n`,
+      ],
+      'every element failed for another reason: exit 1, not 4',
+    );
+    assert.equal(cli(['bind', 'tablet', 'carol', 'dave', 'erin'], env).status, 0);
+    assert.equal(
+      cli(['bind', 'tablet', 'dave', '--exclusive'], env).stdout,
+      'bound tablet to dave; removed carol, erin\n',
+      '--exclusive says which accounts it removed',
+    );
+    assert.equal(
+      cli(['bind', 'tablet', 'dave', '--exclusive'], env).stdout,
+      'bound tablet to dave; it had no other account\n',
     );
     assert.equal(cli(['query', '--account', 'bob'], env).status, 3, 'no bindings');
     const wrong = cli(['query', '--account', 'alice'], { ...env, BINDERY_SECRET_KEY: 'f'.repeat(32) });
@@ -59,6 +84,19 @@ describe('bindery bind / unbind / query', () => {
       refused.stderr,
       /^bindery: no answer from the server \(.*ECONNREFUSED.*\): is it running \(`npm start` or `bindery serve`\), and are --url \/ BINDERY_URL right\?\n$/,
     );
+    const tls = cli(['query', '--account', 'alice'], {
+      ...env,
+      BINDERY_URL: env.BINDERY_URL!.replace('http:', 'https:'),
+    });
+    assert.deepEqual(
+      [tls.status, tls.stderr],
+      [
+        2,
+        'bindery: the server does not speak TLS at that address (bindery serves plain HTTP unless a proxy in front ' +
+          'adds TLS): use --url http://… (or BINDERY_URL), or the address of your TLS proxy\n',
+      ],
+      'https:// against the plain port: no OpenSSL text',
+    );
     const bad = cli(['query', '--account', 'alice'], { ...env, BINDERY_URL: 'not a url' });
     assert.deepEqual(
       [bad.status, bad.stderr],
@@ -83,7 +121,7 @@ describe('bindery bind / unbind / query', () => {
       [noFolder.status, noFolder.stderr],
       [2, 'bindery: cannot write /no/such/folder/out.ndjson: no such folder\n'],
     );
-    for (const run of [refused, bad, empty, missingFile, noFolder])
+    for (const run of [refused, tls, bad, empty, missingFile, noFolder])
       assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
   });
 
