@@ -7,6 +7,9 @@ export function AppsView({ onOpen, onSignedOut }: { onOpen: (accessId: string) =
   const [apps, setApps] = useState<AppView[] | null>(null);
   const [error, setError] = useState('');
   const [name, setName] = useState('');
+  const [rules, setRules] = useState<'append' | 'tpns'>('append');
+  const [keepId, setKeepId] = useState('');
+  const [keepKey, setKeepKey] = useState('');
   const [created, setCreated] = useState<AppView | null>(null);
 
   const load = async () => {
@@ -23,8 +26,11 @@ export function AppsView({ onOpen, onSignedOut }: { onOpen: (accessId: string) =
   const create = async (event: Event) => {
     event.preventDefault();
     try {
-      setCreated(await api<AppView>('POST', '/apps', { name }));
+      const keep = keepId || keepKey ? { access_id: keepId.trim(), secret_key: keepKey.trim() } : {};
+      setCreated(await api<AppView>('POST', '/apps', { name, binding_rules: rules, ...keep }));
       setName('');
+      setKeepId('');
+      setKeepKey('');
       setError('');
       await load();
     } catch (e) {
@@ -68,18 +74,18 @@ export function AppsView({ onOpen, onSignedOut }: { onOpen: (accessId: string) =
           <tbody>
             {apps.map((app) => (
               <tr key={app.access_id}>
-                <td>{app.name}</td>
-                <td>
+                <td data-label="Name">{app.name}</td>
+                <td data-label="AccessID">
                   <code>{app.access_id}</code>
                 </td>
-                <td>{app.bindings}</td>
-                <td>{app.tokens}</td>
-                <td>{app.accounts}</td>
-                <td>
+                <td data-label="Bindings">{app.bindings}</td>
+                <td data-label="Tokens">{app.tokens}</td>
+                <td data-label="Accounts">{app.accounts}</td>
+                <td data-label="Caps">
                   {app.max_tokens_per_account} / {app.max_accounts_per_token}
                 </td>
-                <td>{app.binding_rules}</td>
-                <td>
+                <td data-label="Binding rules">{app.binding_rules}</td>
+                <td data-label="">
                   <button type="button" onClick={() => onOpen(app.access_id)} aria-label={`Open ${app.name}`}>
                     Open
                   </button>
@@ -101,6 +107,40 @@ export function AppsView({ onOpen, onSignedOut }: { onOpen: (accessId: string) =
             onInput={(e) => setName((e.target as HTMLInputElement).value)}
           />
         </label>
+        <label>
+          Binding rules
+          <select value={rules} onChange={(e) => setRules((e.target as HTMLSelectElement).value as 'append' | 'tpns')}>
+            <option value="append">append: op 1 adds accounts to a token</option>
+            <option value="tpns">tpns: TPNS since 2020-10-26 (op 1 replaces, one account per type)</option>
+          </select>
+        </label>
+        <fieldset class="keep">
+          <legend>Moving from TPNS? Keep its credentials, so clients change nothing (optional)</legend>
+          <label>
+            TPNS AccessID
+            <input
+              name="access_id"
+              value={keepId}
+              inputMode="numeric"
+              pattern="[0-9]{1,20}"
+              maxLength={20}
+              required={keepKey !== ''}
+              onInput={(e) => setKeepId((e.target as HTMLInputElement).value)}
+            />
+          </label>
+          <label>
+            TPNS SecretKey
+            <input
+              name="secret_key"
+              value={keepKey}
+              pattern="[0-9a-f]{32}"
+              maxLength={32}
+              autoComplete="off"
+              required={keepId !== ''}
+              onInput={(e) => setKeepKey((e.target as HTMLInputElement).value)}
+            />
+          </label>
+        </fieldset>
         <button type="submit">Create app</button>
       </form>
     </main>

@@ -156,19 +156,19 @@ export function Lookup({ accessId, onChanged }: { accessId: string; onChanged: (
               <tbody>
                 {found.bindings.map((b) => (
                   <tr key={`${b.token}|${b.account}|${b.account_type}`}>
-                    <td>
+                    <td data-label="Token">
                       <code>{b.token}</code>
                     </td>
-                    <td>{b.account}</td>
-                    <td>{b.account_type}</td>
-                    <td>{b.platform ?? '—'}</td>
-                    <td>
+                    <td data-label="Account">{b.account}</td>
+                    <td data-label="Type">{b.account_type}</td>
+                    <td data-label="Platform">{b.platform ?? '—'}</td>
+                    <td data-label="Bound at">
                       <time dateTime={b.bound_at}>{when(b.bound_at)}</time>
                     </td>
-                    <td>
+                    <td data-label="Last seen">
                       <time dateTime={b.last_seen_at}>{when(b.last_seen_at)}</time>
                     </td>
-                    <td>
+                    <td data-label="State">
                       <span class={`badge ${b.state}`}>{b.state}</span>
                       {b.quarantine_reason && (
                         <span class="reason">
@@ -178,7 +178,7 @@ export function Lookup({ accessId, onChanged }: { accessId: string; onChanged: (
                         </span>
                       )}
                     </td>
-                    <td>
+                    <td data-label="">
                       {b.state === 'quarantined' && (
                         <button
                           type="button"
@@ -204,7 +204,10 @@ export function Lookup({ accessId, onChanged }: { accessId: string; onChanged: (
           )}
           <h4>History of {found.label}</h4>
           {found.history.length === 0 ? (
-            <Message kind="info">No changes recorded (history is kept for the retention period).</Message>
+            <Message kind="info">
+              No changes recorded. Bindings made by an import write no history, and history older than the retention
+              period (BINDERY_HISTORY_RETENTION_DAYS) is swept.
+            </Message>
           ) : (
             <ul class="history">
               {found.history.map((h) => (

@@ -9,6 +9,8 @@ import { PACKAGE_ROOT } from '../paths.ts';
 const BUILT = `${join(PACKAGE_ROOT, 'dist', 'console')}/`;
 
 export async function consoleRoutes(app: FastifyInstance): Promise<void> {
+  // A person who opens the server's address in a browser lands in the console (the API has no page of its own).
+  app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/console/'));
   app.get('/console', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/console/'));
   if (!existsSync(`${BUILT}index.html`)) {
     app.get('/console/*', { schema: { hide: true } }, async (_request, reply) =>

@@ -178,4 +178,54 @@ describe('admin console', () => {
 
     assert.deepEqual([...hosts], [new URL(server.url).host], 'no request left this server');
   });
+
+  it('works on a 390 px phone: no sideways scroll; the create form keeps TPNS credentials and rules; imports explain their empty history', async (t) => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const server = await startServer({
+      BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`,
+      BINDERY_BOOTSTRAP_APP: 'false',
+      BINDERY_ADMIN_TOKEN: ADMIN,
+      BINDERY_LOG_LEVEL: 'warn',
+    });
+    t.after(() => stopServer(server));
+    const root = await fetch(server.url, { redirect: 'manual' });
+    assert.deepEqual([root.status, root.headers.get('location')], [302, '/console/'], 'GET / leads to the console');
+    const browser = await chromium.launch({ executablePath: EXECUTABLE, args: ['--no-sandbox', '--disable-gpu'] });
+    t.after(() => browser.close());
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const sideways = async () =>
+      Number(await page.evaluate('document.documentElement.scrollWidth - window.innerWidth'));
+
+    await page.goto(server.url);
+    await page.getByLabel('Admin token').fill(ADMIN);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('No apps yet. Create the first one below.').waitFor();
+    await page.getByLabel('Name').fill('an app whose name is long enough to wrap on a phone screen');
+    await page.getByLabel('Binding rules').selectOption('tpns');
+    await page.getByLabel('TPNS AccessID').fill('1500001048');
+    await page.getByLabel('TPNS SecretKey').fill('1452fcebae9f3115ba794fb0fff2fd73');
+    await page.getByRole('button', { name: 'Create app' }).click();
+    await page.getByText(/is ready/).waitFor();
+    assert.equal(await page.getByTestId('AccessID').textContent(), '1500001048', 'the TPNS AccessID is kept');
+    assert.equal(await page.getByTestId('SecretKey').textContent(), '1452fcebae9f3115ba794fb0fff2fd73');
+    await page.getByRole('button', { name: 'I have saved them' }).click();
+    await page.locator('td[data-label="Binding rules"]', { hasText: 'tpns' }).waitFor();
+    assert.ok((await sideways()) <= 0, `the apps list fits 390 px (${await sideways()} px too wide)`);
+    await shot(page, 'phone-1-apps');
+
+    const auth = basicHeader('1500001048', '1452fcebae9f3115ba794fb0fff2fd73');
+    const imported = await fetch(`${server.url}/api/v1/import`, {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'application/x-ndjson' },
+      body: `${JSON.stringify({ token: `imported-${'x'.repeat(50)}`, account: 'alice', platform: 'ios' })}\n`,
+    });
+    assert.deepEqual(((await imported.json()) as { imported: number }).imported, 1);
+    await page.getByRole('button', { name: /^Open an app whose name/ }).click();
+    await page.getByLabel('Account', { exact: true }).fill('alice');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.locator('td[data-label="Token"]', { hasText: 'imported-x' }).waitFor();
+    await page.getByText(/Bindings made by an import write no history/).waitFor();
+    assert.ok((await sideways()) <= 0, `the app and its bindings fit 390 px (${await sideways()} px too wide)`);
+    await shot(page, 'phone-2-lookup');
+  });
 });
