@@ -12,11 +12,17 @@ import { Metrics } from './http/metrics.ts';
 import { openStore } from './store/open-store.ts';
 
 /** What to do when the listener cannot be opened: said instead of a stack trace. */
-const LISTEN_FIXES: Record<string, string> = {
+const LISTEN_FIXES: Record<string, string | undefined> = {
   EADDRINUSE: 'Another process uses that port: stop it, or set BINDERY_PORT to a free one.',
   EADDRNOTAVAIL: 'This machine has no such address: set BINDERY_HOST to one of its own (127.0.0.1, 0.0.0.0).',
   EACCES: 'Ports below 1024 need privileges: set BINDERY_PORT to 1024 or above (e.g. 8080).',
 };
+
+/** The message for a listener that could not be opened, with the fix; undefined for any other failure. */
+export function listenFailure(error: unknown): string | undefined {
+  const fix = LISTEN_FIXES[(error as NodeJS.ErrnoException).code ?? ''];
+  return fix && `${(error as Error).message}. ${fix}`;
+}
 
 export async function serve(config: Config): Promise<void> {
   const log = pino(loggerOptions(config.logLevel));
@@ -114,10 +120,9 @@ if (isMain) {
   try {
     await serve(loadConfig());
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    const listen = listenFailure(error);
     if (error instanceof ConfigError) process.stderr.write(`bindery: cannot start: ${error.message}\n`);
-    else if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES')
-      process.stderr.write(`bindery: cannot start: ${(error as Error).message}. ${LISTEN_FIXES[code]}\n`);
+    else if (listen) process.stderr.write(`bindery: cannot start: ${listen}\n`);
     else process.stderr.write(`bindery: cannot start: ${(error as Error).stack ?? String(error)}\n`);
     process.exit(1);
   }

@@ -1,6 +1,6 @@
 /** The real process over a real socket: CLI-made app, bootstrap, graceful shutdown, and kill -9. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -145,6 +145,29 @@ describe('server process', () => {
     t.after(() => stopServer(second));
     assert.doesNotMatch(second.output(), /created the first app/, 'only on the first start');
     assert.equal((await call(second.url, QUERY, auth, { operator_type: 2, token_list: ['x'] })).ret_code, 0);
+  });
+
+  it('a port in use: says so and what to do, without a stack trace (npm start and bindery serve)', async (t) => {
+    const env = { BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`, BINDERY_BOOTSTRAP_APP: 'false' };
+    const first = await startServer(env);
+    t.after(() => stopServer(first));
+    const port = new URL(first.url).port;
+    const started = spawnSync(process.execPath, ['dist/server/server.js'], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      env: { ...process.env, ...env, BINDERY_PORT: port },
+      encoding: 'utf8',
+    });
+    const served = cli(['serve'], { ...env, BINDERY_PORT: port });
+    for (const run of [started, served]) {
+      assert.equal(run.status, 1);
+      assert.match(
+        run.stderr,
+        new RegExp(
+          `cannot start: listen EADDRINUSE: address already in use 127\\.0\\.0\\.1:${port}\\. Another process uses that port: stop it, or set BINDERY_PORT to a free one\\.`,
+        ),
+      );
+      assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
+    }
   });
 
   it('tightens the files an earlier release left readable by others', async (t) => {

@@ -19,8 +19,11 @@ program
   .description('run the HTTP server (what `npm start` runs); configured by BINDERY_* variables')
   .action(async () => {
     // Loaded only here: every other command starts without the server's modules.
-    const { serve } = await import('../server.ts');
-    await serve(loadConfig());
+    const { listenFailure, serve } = await import('../server.ts');
+    await serve(loadConfig()).catch((error: unknown) => {
+      const listen = listenFailure(error);
+      throw listen ? new CliError(`cannot start: ${listen}`) : error;
+    });
   });
 
 registerAppCommands(program);
