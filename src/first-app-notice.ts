@@ -16,11 +16,12 @@ export function baseUrl(config: Pick<Config, 'host' | 'port'>): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
 }
 
-/** Where the console is and what it needs, said at every start. */
-export function consoleNotice(config: Pick<Config, 'host' | 'port' | 'adminToken'>): string {
-  return config.adminToken
-    ? `bindery: admin console at ${baseUrl(config)}/console/ (sign in with BINDERY_ADMIN_TOKEN)`
-    : `bindery: admin console at ${baseUrl(config)}/console/ needs BINDERY_ADMIN_TOKEN (unset: admin API off); see README "The admin console"`;
+/** Where the console is and what it needs, said at every start (`address`: where the server listens). */
+export function consoleNotice(address: string, adminToken: string | null): string {
+  const url = `${address.replace('://0.0.0.0:', '://127.0.0.1:').replace('://[::]:', '://[::1]:')}/console/`;
+  return adminToken
+    ? `bindery: admin console at ${url} (sign in with BINDERY_ADMIN_TOKEN)`
+    : `bindery: admin console at ${url}: off until BINDERY_ADMIN_TOKEN is given (see README, "The admin console")`;
 }
 
 function credentials(app: App, config: Config): string {

@@ -108,7 +108,7 @@ export async function serve(config: Config): Promise<void> {
     sweeper.start();
     // Said plainly whatever the log level, for people and for scripts waiting for the port.
     process.stdout.write(`bindery: listening on ${address} (store: ${store.kind}, region: ${config.region})\n`);
-    process.stdout.write(`${consoleNotice(config)}\n`);
+    process.stdout.write(`${consoleNotice(address, config.adminToken)}\n`);
   } catch (error) {
     await store.close();
     throw error;
