@@ -8,11 +8,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from './support/helpers.ts';
+import { freePort } from './support/postgres-server.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BASE = 'localhost/bindery-base:bookworm';
@@ -44,14 +44,6 @@ function ensureBase(t: TestContext): void {
   t.diagnostic('making the Debian base with mmdebstrap (~20 s)');
   execFileSync('mmdebstrap', ['--variant=minbase', '--quiet', 'bookworm', tar], { stdio: 'pipe', timeout: 600_000 });
   ok(['import', tar, BASE]);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function waitReady(url: string, container: string): Promise<void> {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../support/helpers.ts';
-import { startServer, stopServer } from '../support/server-process.ts';
+import { startWithFirstApp } from '../support/server-process.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -108,12 +108,7 @@ describe('bindery-client, the SDK package', () => {
       'node_modules holds the SDK alone',
     );
 
-    const dataDir = tempDir(t);
-    const server = await startServer({ BINDERY_DATABASE_URL: `sqlite:${join(dataDir, 'b.db')}` });
-    t.after(() => stopServer(server));
-    const [, accessId, secretKey] = /-u (\d+):([0-9a-f]{32}) /.exec(
-      readFileSync(join(dataDir, 'first-app-credentials.txt'), 'utf8'),
-    )!;
+    const { server, accessId, secretKey } = await startWithFirstApp(t);
     writeFileSync(
       join(app, 'use.mjs'),
       `import { BinderyClient, BinderyError } from 'bindery-client';
@@ -129,7 +124,7 @@ console.log(JSON.stringify({ tokens: (await bindery.accountTokens('alice')).map(
       ['basic', ['phone-basic']],
       ['signature', ['phone-basic', 'phone-signature']],
     ] as const) {
-      const run = spawnSync(process.execPath, ['use.mjs', server.url, accessId!, secretKey!, auth], {
+      const run = spawnSync(process.execPath, ['use.mjs', server.url, accessId, secretKey, auth], {
         cwd: app,
         encoding: 'utf8',
       });
@@ -159,12 +154,7 @@ console.log(JSON.stringify({ tokens: (await bindery.accountTokens('alice')).map(
       ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', join(dir, packed.filename)],
       { cwd: app, stdio: 'pipe' },
     );
-    const dataDir = tempDir(t);
-    const server = await startServer({ BINDERY_DATABASE_URL: `sqlite:${join(dataDir, 'b.db')}` });
-    t.after(() => stopServer(server));
-    const [, accessId, secretKey] = /-u (\d+):([0-9a-f]{32}) /.exec(
-      readFileSync(join(dataDir, 'first-app-credentials.txt'), 'utf8'),
-    )!;
+    const { server, accessId, secretKey } = await startWithFirstApp(t);
     writeFileSync(
       join(app, 'use.mjs'),
       `import { BinderyClient } from 'bindery/client';
@@ -173,7 +163,7 @@ await bindery.batchoperate({ operator_type: 1, token_accounts: [{ token: 'phone'
 console.log(JSON.stringify(await bindery.accountTokens('alice')));
 `,
     );
-    const run = spawnSync(process.execPath, ['use.mjs', server.url, accessId!, secretKey!], {
+    const run = spawnSync(process.execPath, ['use.mjs', server.url, accessId, secretKey], {
       cwd: app,
       encoding: 'utf8',
     });

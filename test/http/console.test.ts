@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { chromium, type Page } from 'playwright-core';
 import { tempDir } from '../support/helpers.ts';
-import { basicHeader, startServer, stopServer } from '../support/server-process.ts';
+import { basicHeader, type ServerProcess, startServer, stopServer } from '../support/server-process.ts';
 
 const ADMIN = 'console-test-admin-token-42';
 const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts', 'console');
@@ -20,16 +20,22 @@ async function shot(page: Page, name: string) {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
 
+/** A server with the console on (the admin token set) and no app yet. */
+async function consoleServer(t: TestContext): Promise<ServerProcess> {
+  const server = await startServer({
+    BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`,
+    BINDERY_BOOTSTRAP_APP: 'false',
+    BINDERY_ADMIN_TOKEN: ADMIN,
+    BINDERY_LOG_LEVEL: 'warn',
+  });
+  t.after(() => stopServer(server));
+  return server;
+}
+
 describe('admin console', () => {
   it('sign in, create an app, find a binding made through TPNS, unbind it, and TPNS agrees', async (t) => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    const server = await startServer({
-      BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`,
-      BINDERY_BOOTSTRAP_APP: 'false',
-      BINDERY_ADMIN_TOKEN: ADMIN,
-      BINDERY_LOG_LEVEL: 'warn',
-    });
-    t.after(() => stopServer(server));
+    const server = await consoleServer(t);
     const browser = await chromium.launch({
       executablePath: EXECUTABLE,
       args: [
@@ -181,13 +187,7 @@ describe('admin console', () => {
 
   it('works on a 390 px phone: no sideways scroll; the create form keeps TPNS credentials and rules; imports explain their empty history', async (t) => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    const server = await startServer({
-      BINDERY_DATABASE_URL: `sqlite:${join(tempDir(t), 'b.db')}`,
-      BINDERY_BOOTSTRAP_APP: 'false',
-      BINDERY_ADMIN_TOKEN: ADMIN,
-      BINDERY_LOG_LEVEL: 'warn',
-    });
-    t.after(() => stopServer(server));
+    const server = await consoleServer(t);
     const root = await fetch(server.url, { redirect: 'manual' });
     assert.deepEqual([root.status, root.headers.get('location')], [302, '/console/'], 'GET / leads to the console');
     const browser = await chromium.launch({ executablePath: EXECUTABLE, args: ['--no-sandbox', '--disable-gpu'] });

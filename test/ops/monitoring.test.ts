@@ -7,12 +7,11 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { tempDir } from '../support/helpers.ts';
-import { basicHeader, startServer, stopServer } from '../support/server-process.ts';
+import { freePort } from '../support/postgres-server.ts';
+import { basicHeader, startWithFirstApp } from '../support/server-process.ts';
 
 const OPS = fileURLToPath(new URL('../../ops/', import.meta.url));
 const RULES = join(OPS, 'prometheus', 'bindery-alerts.yml');
@@ -21,14 +20,6 @@ function promtool(...args: string[]): string {
   const run = spawnSync('promtool', args, { cwd: join(OPS, 'prometheus'), encoding: 'utf8' });
   assert.equal(run.status, 0, `promtool ${args.join(' ')}:\n${run.stdout}\n${run.stderr}`);
   return run.stdout;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
@@ -58,13 +49,8 @@ describe('monitoring: alert rules and dashboard', () => {
   });
 
   it('a real Prometheus sees the store go away under writes and fires BinderyStoreUnavailable', async (t) => {
-    const dir = tempDir(t);
+    const { server, dir, accessId, secretKey } = await startWithFirstApp(t);
     const db = join(dir, 'b.db');
-    const server = await startServer({ BINDERY_DATABASE_URL: `sqlite:${db}` });
-    t.after(() => stopServer(server));
-    const [, accessId, secretKey] = /-u (\d+):([0-9a-f]{32}) /.exec(
-      readFileSync(join(dir, 'first-app-credentials.txt'), 'utf8'),
-    )!;
     const target = new URL(server.url).host;
 
     // The rules as shipped, but for: 1m -> 2s, so the test need not wait out the real duration
@@ -111,7 +97,7 @@ describe('monitoring: alert rules and dashboard', () => {
         .map((a) => a.labels.alertname);
 
     // Writers keep going through all of it: an alert is about a server at work.
-    const auth = basicHeader(accessId!, secretKey!);
+    const auth = basicHeader(accessId, secretKey);
     let writing = true;
     const answers = new Map<number, number>();
     const writers = Array.from({ length: 4 }, async (_, w) => {

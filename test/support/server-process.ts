@@ -1,5 +1,6 @@
 /** Starts real bindery processes (server and CLI) for tests that need a socket or a signal. */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -67,6 +68,22 @@ export async function startServer(
     });
   });
   return { url, child, output: () => output, exited };
+}
+
+/**
+ * A server on a new SQLite file in its own folder, with the app it made on its first start; its
+ * credentials read from the file they go to when stdout is not a terminal.
+ */
+export async function startWithFirstApp(
+  t: TestContext,
+): Promise<{ server: ServerProcess; dir: string; accessId: string; secretKey: string }> {
+  const dir = tempDir(t);
+  const server = await startServer({ BINDERY_DATABASE_URL: `sqlite:${join(dir, 'b.db')}` });
+  t.after(() => stopServer(server));
+  const file = readFileSync(join(dir, 'first-app-credentials.txt'), 'utf8');
+  const [, accessId, secretKey] = /AccessID:\s+(\d+)\nSecretKey:\s+([0-9a-f]{32})/.exec(file) ?? [];
+  if (!accessId || !secretKey) throw new Error(`no credentials in ${dir}/first-app-credentials.txt:\n${file}`);
+  return { server, dir, accessId, secretKey };
 }
 
 export async function stopServer(server: ServerProcess): Promise<number | string> {
