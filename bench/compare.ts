@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEFAULT_POLICY } from '../src/domain/types.ts';
-import type { BindingStore } from '../src/store/store.ts';
+import type { BindingStore } from '../src/model/store.ts';
+import { DEFAULT_POLICY } from '../src/model/types.ts';
 import { TestPostgres } from '../test/support/postgres-server.ts';
 import { APP, basic, type LoadResult, load, median, type Proc, ROOT, START_ARGS, seedBindings } from './harness.ts';
 

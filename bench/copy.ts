@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { asBound, DEFAULT_POLICY } from '../src/domain/types.ts';
+import { asBound, DEFAULT_POLICY } from '../src/model/types.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import { TestPostgres } from '../test/support/postgres-server.ts';
 

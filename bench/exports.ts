@@ -4,7 +4,7 @@
  * them, on the same server (SQLite, what `npm start` runs).
  */
 import { join } from 'node:path';
-import { asBound, DEFAULT_POLICY } from '../src/domain/types.ts';
+import { asBound, DEFAULT_POLICY } from '../src/model/types.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import { APP, basic, type LoadResult, load, median, SERVER, seedBindings, start } from './harness.ts';
 

@@ -4,9 +4,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { asBound, DEFAULT_POLICY } from '../src/domain/types.ts';
+import type { BindingStore } from '../src/model/store.ts';
+import { asBound, DEFAULT_POLICY } from '../src/model/types.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
-import type { BindingStore } from '../src/store/store.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 

@@ -8,10 +8,10 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { DEFAULT_POLICY } from '../src/domain/types.ts';
+import type { BindingStore, HistoryFilter } from '../src/model/store.ts';
+import { DEFAULT_POLICY } from '../src/model/types.ts';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
-import type { BindingStore, HistoryFilter } from '../src/store/store.ts';
 import { TestPostgres } from '../test/support/postgres-server.ts';
 import { APP } from './harness.ts';
 

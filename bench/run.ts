@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { BinderyClient } from '../src/client/index.ts';
-import { asBound, type Binding, DEFAULT_POLICY } from '../src/domain/types.ts';
+import { asBound, type Binding, DEFAULT_POLICY } from '../src/model/types.ts';
 import { SQL as PG_SQL } from '../src/store/postgres/postgres-queries.ts';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { SQL as SQLITE_SQL } from '../src/store/sqlite/sqlite-queries.ts';

@@ -16,7 +16,16 @@ import Fastify, {
 import type { LoggerOptions } from 'pino';
 import type { Config } from './config.ts';
 import { AppService } from './domain/app-service.ts';
-import { ApiError, AppNotFoundError, apiError, IdempotencyMismatchError, RetCode, StoreError } from './errors.ts';
+import {
+  ApiError,
+  AppNotFoundError,
+  apiError,
+  fromRequestError,
+  IdempotencyMismatchError,
+  RequestError,
+  RetCode,
+  StoreError,
+} from './errors.ts';
 import { adminRoutes } from './http/admin/routes.ts';
 import { bulkRoutes } from './http/api/bulk-routes.ts';
 import { ensureSpoolDir } from './http/api/import-spool.ts';
@@ -31,7 +40,7 @@ import { RateLimiter } from './http/rate-limiter.ts';
 import { requestLogger } from './http/request-logger.ts';
 import { TPNS_PATHS, tpnsRoutes } from './http/tpns/routes.ts';
 import { status } from './http/tpns/schemas.ts';
-import type { BindingStore } from './store/store.ts';
+import type { BindingStore } from './model/store.ts';
 import { VERSION } from './version.ts';
 
 /** SPEC §2: body limit 1 MiB. */
@@ -82,6 +91,7 @@ function clientErrorHandler(requestTimeoutMs: number) {
 
 function toApiError(error: unknown, log: FastifyInstance['log']): ApiError {
   if (error instanceof ApiError) return error;
+  if (error instanceof RequestError) return fromRequestError(error);
   if (error instanceof AppNotFoundError) return apiError.auth('AccessID or SecretKey is wrong');
   if (error instanceof IdempotencyMismatchError)
     return apiError.invalid(`Idempotency-Key header: ${error.message}; use a new key for a new request`);

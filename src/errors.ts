@@ -1,22 +1,19 @@
 /**
- * The error catalog: every TPNS return code bindery answers with, its HTTP status, and the
- * errors that carry them. The only place these numbers are written.
+ * The edge's error catalog: every answer bindery refuses a request with, its TPNS code (from
+ * src/model/errors.ts, where the codes are written) and its HTTP status, the one place statuses are
+ * chosen. The errors of the rules and the stores are re-exported for the edge's convenience.
  */
-export const RetCode = {
-  OK: 0,
-  INVALID_JSON: 1008001,
-  MISSING_PARAMETER: 1008002,
-  AUTH_FAILED: 1008003,
-  INTERNAL: 1008004,
-  INVALID_TOKEN: 1008006,
-  INVALID_PARAMETER: 1008007,
-  SOME_FAILED: 1008026,
-  ALL_FAILED: 1008027,
-  RATE_LIMITED: 1008028,
-  NO_BINDING: 10110008,
-} as const;
+import { type RequestError, RetCode, type RetCodeValue } from './model/errors.ts';
 
-export type RetCodeValue = (typeof RetCode)[keyof typeof RetCode];
+export {
+  AppExistsError,
+  AppNotFoundError,
+  IdempotencyMismatchError,
+  RequestError,
+  RetCode,
+  type RetCodeValue,
+  StoreError,
+} from './model/errors.ts';
 
 /** A whole-request failure: nothing was changed. */
 export class ApiError extends Error {
@@ -30,6 +27,11 @@ export class ApiError extends Error {
   ) {
     super(message);
   }
+}
+
+/** A refusal by the rules, as the edge answers it. */
+export function fromRequestError(error: RequestError): ApiError {
+  return new ApiError(error.retCode, 400, error.message);
 }
 
 export const apiError = {
@@ -83,39 +85,3 @@ export const apiError = {
     new ApiError(RetCode.INTERNAL, 500, 'internal error: nothing was changed; the detail is in the server log'),
   unavailable: () => new ApiError(RetCode.INTERNAL, 503, 'store unavailable: nothing was changed; retry shortly'),
 };
-
-/** Raised by a store. `unavailable` means the store could not be reached (HTTP 503) rather than failed (500). */
-export class StoreError extends Error {
-  override name = 'StoreError';
-  constructor(
-    message: string,
-    readonly unavailable = false,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
-
-/** An app that a call names does not exist (deleted meanwhile, or never created). */
-export class AppNotFoundError extends Error {
-  override name = 'AppNotFoundError';
-  constructor(readonly accessId: string) {
-    super(`no app with AccessID ${accessId}`);
-  }
-}
-
-/** An app with this AccessID already exists. */
-export class AppExistsError extends Error {
-  override name = 'AppExistsError';
-  constructor(readonly accessId: string) {
-    super(`an app with AccessID ${accessId} already exists`);
-  }
-}
-
-/** The same Idempotency-Key came with another body. Nothing was applied. */
-export class IdempotencyMismatchError extends Error {
-  override name = 'IdempotencyMismatchError';
-  constructor(readonly key: string) {
-    super(`Idempotency-Key ${JSON.stringify(key)} was used with another body in the last 24 hours`);
-  }
-}

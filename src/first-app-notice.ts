@@ -6,7 +6,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config } from './config.ts';
-import type { App } from './domain/types.ts';
+import type { App } from './model/types.ts';
 
 export const CREDENTIALS_FILE = 'first-app-credentials.txt';
 

@@ -8,11 +8,13 @@
  * of not indexing last_seen_at, which every bind moves.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import { type LifecycleAction, lifecycleCutoffs, sweepAction } from '../domain/apply-lifecycle.ts';
+import { lifecycleCutoffs, sweepAction } from '../domain/apply-lifecycle.ts';
 import { writeBatch } from '../domain/run-batch.ts';
-import { type Binding, DAY_MS } from '../domain/types.ts';
 import { AppNotFoundError } from '../errors.ts';
-import { type BindingStore, IDEMPOTENCY_WINDOW_MS, type SweepCounts } from '../store/store.ts';
+import { IDEMPOTENCY_WINDOW_MS } from '../model/batch-transaction.ts';
+import type { LifecycleAction } from '../model/outcomes.ts';
+import type { BindingStore, SweepCounts } from '../model/store.ts';
+import { type Binding, DAY_MS } from '../model/types.ts';
 import { logRoundFailure } from './round-failure.ts';
 
 /** Tokens per lifecycle transaction. */

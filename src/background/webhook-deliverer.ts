@@ -9,7 +9,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { FastifyBaseLogger } from 'fastify';
 import { inwardHostProblem, outwardLookup } from '../domain/webhook-target.ts';
-import type { BindingStore, DeliveryOutcome, WebhookEvent } from '../store/store.ts';
+import type { BindingStore, DeliveryOutcome, WebhookEvent } from '../model/store.ts';
 import { logRoundFailure } from './round-failure.ts';
 
 export interface WebhookDelivererOptions {

@@ -3,10 +3,10 @@ import { type Command, Option } from 'commander';
 import { loadConfig } from '../config.ts';
 import { type AppChanges, AppInputError, AppService, AppStateError } from '../domain/app-service.ts';
 import { appView } from '../domain/app-view.ts';
-import { type App, type AppPolicy, BINDING_RULES, type BindingRules } from '../domain/types.ts';
 import { AppExistsError } from '../errors.ts';
+import type { AppCounts } from '../model/store.ts';
+import { type App, type AppPolicy, BINDING_RULES, type BindingRules } from '../model/types.ts';
 import { describeStore, openStore, StoreMissingError } from '../store/open-store.ts';
-import type { AppCounts } from '../store/store.ts';
 import { table } from './table.ts';
 
 /** Exit codes scripts can rely on: 4 means some elements or lines were refused and the rest applied. */

@@ -3,9 +3,9 @@
  * later, the admin API. Checks input, makes credentials, and rotates secrets with a grace period.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { AppExistsError } from '../errors.ts';
-import type { AppCounts, AppPatch, BindingStore, WebhookDelivery } from '../store/store.ts';
-import { type App, type AppPolicy, BINDING_RULES, DEFAULT_POLICY, type RateLimit } from './types.ts';
+import { AppExistsError } from '../model/errors.ts';
+import type { AppCounts, AppPatch, BindingStore, WebhookDelivery } from '../model/store.ts';
+import { type App, type AppPolicy, BINDING_RULES, DEFAULT_POLICY, type RateLimit } from '../model/types.ts';
 import { inwardHostProblem } from './webhook-target.ts';
 
 /** Input that cannot become an app; the message says how to fix it. */

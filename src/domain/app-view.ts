@@ -3,8 +3,8 @@
  * the admin API (its response allow-list), the CLI's --json and the console (which imports the type).
  */
 import { type Static, Type } from 'typebox';
-import type { AppCounts } from '../store/store.ts';
-import { type App, BINDING_RULES } from './types.ts';
+import type { AppCounts } from '../model/store.ts';
+import { type App, BINDING_RULES } from '../model/types.ts';
 
 export const BindingRulesSchema = Type.Enum(BINDING_RULES, {
   description:

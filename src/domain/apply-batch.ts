@@ -2,9 +2,8 @@
  * The batchoperate rules (SPEC §2.4, §2.5): ops 1..5, bind-time order, caps and eviction.
  * Pure: it reads and updates a BindingSet and records every change; the store persists them.
  */
-import { RetCode } from '../errors.ts';
-import { type LifecycleAction, revive } from './apply-lifecycle.ts';
-import type { BindingSet } from './binding-set.ts';
+import { RetCode } from '../model/errors.ts';
+import type { BatchOutcome, ElementOutcome } from '../model/outcomes.ts';
 import {
   type AccountKey,
   type AppPolicy,
@@ -15,27 +14,12 @@ import {
   type Binding,
   type Change,
   type ChangeCause,
-  type ElementCode,
   type OperatorType,
   type Platform,
   type StateCause,
-} from './types.ts';
-
-export interface ElementOutcome {
-  code: ElementCode;
-  /** The failing field inside the element, if not the element itself. */
-  field?: string;
-  /** Why it failed; the edge prefixes the element's path. */
-  message?: string;
-  /** What a token lifecycle write did with the element (apply-lifecycle.ts). */
-  action?: LifecycleAction;
-}
-
-export interface BatchOutcome {
-  /** One per command element, in order. */
-  outcomes: ElementOutcome[];
-  changes: Change[];
-}
+} from '../model/types.ts';
+import { revive } from './apply-lifecycle.ts';
+import type { BindingSet } from './binding-set.ts';
 
 /** Returns strictly increasing bind times. */
 export type BindClock = () => number;

@@ -4,9 +4,8 @@
  * Pure, like apply-batch.ts: each reads and updates a BindingSet and records every change. A
  * token's bindings move together: quarantine, restore, seen and warning apply to all of them.
  */
-import { RetCode } from '../errors.ts';
-import type { BatchOutcome, ElementOutcome } from './apply-batch.ts';
-import type { BindingSet } from './binding-set.ts';
+import { RetCode } from '../model/errors.ts';
+import type { BatchOutcome, ElementOutcome, LifecycleAction, TokenPresence } from '../model/outcomes.ts';
 import {
   type AppPolicy,
   type Binding,
@@ -17,22 +16,11 @@ import {
   type RestoreCommand,
   type StateCause,
   type SweepCommand,
-} from './types.ts';
+} from '../model/types.ts';
+import type { BindingSet } from './binding-set.ts';
 
 const NO_BINDING: ElementOutcome = { code: RetCode.NO_BINDING, message: 'the token has no bindings' };
 const done = (action: LifecycleAction): ElementOutcome => ({ code: RetCode.OK, action });
-
-export type LifecycleAction =
-  | 'quarantined'
-  | 'already_quarantined'
-  | 'stale'
-  | 'seen'
-  | 'restored'
-  | 'active'
-  | 'warned'
-  | 'expired'
-  | 'purged'
-  | 'unchanged';
 
 /** A token quarantined now: every active binding of it, with the reason. */
 function quarantine(set: BindingSet, changes: Change[], token: string, reason: string, at: number, cause: StateCause) {
@@ -100,9 +88,6 @@ export function seenOutcomes(found: TokenPresence[]): ElementOutcome[] {
     presence === 'active' ? done('seen') : presence === 'quarantined' ? done('already_quarantined') : NO_BINDING,
   );
 }
-
-/** Whether a token has active bindings, only quarantined ones, or none. */
-export type TokenPresence = 'active' | 'quarantined' | 'absent';
 
 export function applyRestore(set: BindingSet, command: RestoreCommand, now: number): BatchOutcome {
   const changes: Change[] = [];

@@ -5,7 +5,7 @@
  * on import. bound_at is ISO 8601 with microseconds, so an export imports back in exactly the same
  * order; the lifecycle fields make it import back with its states and times.
  */
-import { type Binding, type BindingState, bindingState } from './types.ts';
+import { type Binding, type BindingState, bindingState } from '../model/types.ts';
 import { checkAccountKey, checkPlatform, checkToken, describe, isFailure } from './validate-fields.ts';
 
 export interface BindingLine {

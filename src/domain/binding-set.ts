@@ -11,7 +11,7 @@ import {
   type SeenCommand,
   type SweepCommand,
   type WriteCommand,
-} from './types.ts';
+} from '../model/types.ts';
 
 export class BindingSet {
   private readonly byToken = new Map<string, Map<string, Binding>>();

@@ -3,45 +3,9 @@
  * its cause and actor) and webhook events (bindings that appeared or disappeared). Built here so
  * that every store writes the same records, in the same transaction as the change.
  */
-import {
-  type AppPolicy,
-  type Binding,
-  boundAtIso,
-  type Change,
-  type ChangeCause,
-  DAY_MS,
-  type OperatorType,
-  type Platform,
-  type WriteCommand,
-} from './types.ts';
 
-export interface HistoryRecord {
-  at: number;
-  operatorType: OperatorType;
-  cause: ChangeCause;
-  token: string;
-  account: string;
-  accountType: number;
-  platform: Platform | null;
-  opType: string | null;
-  opId: string | null;
-  requestId: string | null;
-}
-
-export const WEBHOOK_EVENT_TYPES = [
-  'binding.created',
-  'binding.deleted',
-  'token.quarantined',
-  'token.restored',
-  'token.expiring',
-] as const;
-export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
-
-export interface WebhookEventRecord {
-  type: WebhookEventType;
-  /** The event's `data`, as JSON text. */
-  payload: string;
-}
+import type { HistoryRecord, WebhookEventRecord, WebhookEventType } from '../model/outcomes.ts';
+import { type AppPolicy, type Binding, boundAtIso, type Change, DAY_MS, type WriteCommand } from '../model/types.ts';
 
 /** Who made a command's changes: batchoperate's op_type / op_id, and the request. */
 function actor(command: WriteCommand) {

@@ -5,7 +5,7 @@
  * waits for it, so a key given twice keeps its later line. A store failure is kept and thrown
  * by the next call, never left as an unhandled rejection.
  */
-import { type Binding, bindingKeyString } from './types.ts';
+import { type Binding, bindingKeyString } from '../model/types.ts';
 
 interface InFlight {
   keys: Set<string>;

@@ -4,14 +4,17 @@
  * this inside it; a throw before anything is written leaves the transaction usable for the
  * store's other batches, a throw after it makes the store roll this batch back.
  */
-import { AppNotFoundError, IdempotencyMismatchError } from '../errors.ts';
-import type { BatchTransaction, WriteRulesModule, WriteScope } from '../store/batch-transaction.ts';
-import { type BatchResult, type BindingStore, IDEMPOTENCY_WINDOW_MS, type IdempotencyKey } from '../store/store.ts';
-import { applyBatch, type BatchOutcome, type ElementOutcome } from './apply-batch.ts';
+
+import type { BatchTransaction, WriteRulesModule, WriteScope } from '../model/batch-transaction.ts';
+import { type BatchResult, IDEMPOTENCY_WINDOW_MS, type IdempotencyKey } from '../model/batch-transaction.ts';
+import { AppNotFoundError, IdempotencyMismatchError } from '../model/errors.ts';
+import type { BatchOutcome, ElementOutcome } from '../model/outcomes.ts';
+import type { BindingStore } from '../model/store.ts';
+import type { AppPolicy, Change, SeenCommand, SweepCommand, WriteCommand } from '../model/types.ts';
+import { applyBatch } from './apply-batch.ts';
 import { applyFeedback, applyRestore, applySweep, lifecycleCutoffs, seenOutcomes } from './apply-lifecycle.ts';
 import { BindingSet, keysToLoad, netChanges } from './binding-set.ts';
 import { historyRecords, webhookEvents } from './change-records.ts';
-import type { AppPolicy, Change, SeenCommand, SweepCommand, WriteCommand } from './types.ts';
 
 /** A sweep's tokens: those due a purge (found by the store's index), and those the sweeper's scan named. */
 async function sweepTokens(tx: BatchTransaction, command: SweepCommand, policy: AppPolicy): Promise<string[]> {

@@ -4,10 +4,10 @@
  * importBindings (caps are not applied: this copies and restores data), the refused ones counted
  * with their line numbers. The edge brings the lines and turns the report into an answer.
  */
-import type { BindingStore } from '../store/store.ts';
+import type { BindingStore } from '../model/store.ts';
+import type { Binding } from '../model/types.ts';
 import { parseBindingLine } from './binding-lines.ts';
 import { ImportPipeline } from './import-pipeline.ts';
-import type { Binding } from './types.ts';
 
 /** Lines per transaction: a failed one leaves nothing of itself applied. */
 export const IMPORT_BATCH = 5000;

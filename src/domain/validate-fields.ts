@@ -2,8 +2,8 @@
  * Checks of single values (SPEC §1). Each returns the clean value or a Failure whose message
  * names the field path, so that err_msg says what was wrong and where.
  */
-import { RetCode } from '../errors.ts';
-import type { AccountKey, Platform } from './types.ts';
+import { RetCode } from '../model/errors.ts';
+import type { AccountKey, Platform } from '../model/types.ts';
 
 export interface Failure {
   code: typeof RetCode.INVALID_TOKEN | typeof RetCode.INVALID_PARAMETER;

@@ -1,12 +1,12 @@
 /**
  * Turns the bodies of the token lifecycle writes (feedback, seen) into valid items and per-item
  * failures, as validate-request.ts does for batchoperate: a whole-request problem throws an
- * ApiError and nothing is applied; an item's own problem becomes that item's result.
+ * RequestError and nothing is applied; an item's own problem becomes that item's result.
  */
-import { apiError, RetCode } from '../errors.ts';
+import { RetCode, requestError } from '../model/errors.ts';
+import type { DeadTokenReport } from '../model/types.ts';
 import { parseIsoMicros } from './binding-lines.ts';
 import { acceptedAnswers, classify, type FeedbackClass, PROVIDERS, type Provider } from './feedback-classes.ts';
-import type { DeadTokenReport } from './types.ts';
 import { checkText, checkToken, describe, type Failure, isFailure } from './validate-fields.ts';
 
 /** Items of one feedback request, tokens of one seen request (SPEC §3). */
@@ -23,11 +23,11 @@ export type FeedbackSlot =
 
 function itemsOf(body: Record<string, unknown>, name: string, example: string): unknown[] {
   const value = body[name];
-  if (value === undefined || value === null) throw apiError.missing(`${name}: required, like ${example}`);
-  if (!Array.isArray(value)) throw apiError.invalid(`${name}: must be an array, got ${describe(value)}`);
-  if (value.length === 0) throw apiError.missing(`${name}: must not be empty`);
+  if (value === undefined || value === null) throw requestError.missing(`${name}: required, like ${example}`);
+  if (!Array.isArray(value)) throw requestError.invalid(`${name}: must be an array, got ${describe(value)}`);
+  if (value.length === 0) throw requestError.missing(`${name}: must not be empty`);
   if (value.length > MAX_LIFECYCLE_ITEMS)
-    throw apiError.invalid(`${name}: at most ${MAX_LIFECYCLE_ITEMS} entries, got ${value.length}`);
+    throw requestError.invalid(`${name}: at most ${MAX_LIFECYCLE_ITEMS} entries, got ${value.length}`);
   return value;
 }
 

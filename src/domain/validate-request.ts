@@ -1,10 +1,10 @@
 /**
  * Turns a parsed TPNS request body into valid elements and per-element failures (SPEC §2.3-2.6).
- * A whole-request problem throws an ApiError and nothing is applied; an element's own problem
+ * A whole-request problem throws a RequestError and nothing is applied; an element's own problem
  * becomes that element's result and the others go ahead.
  */
-import { apiError, RetCode } from '../errors.ts';
-import type { AccountKey, BatchCommand, BatchElement } from './types.ts';
+import { RetCode, requestError } from '../model/errors.ts';
+import type { AccountKey, BatchCommand, BatchElement } from '../model/types.ts';
 import {
   checkAccountKey,
   checkOperatorField,
@@ -39,24 +39,25 @@ const slot = <T>(value: T | Failure): Slot<T> =>
 
 function operatorType(body: Record<string, unknown>, max: number): number {
   const value = body.operator_type;
-  if (value === undefined || value === null) throw apiError.missing('operator_type: required');
+  if (value === undefined || value === null) throw requestError.missing('operator_type: required');
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw apiError.invalid(`operator_type: must be an integer from 1 to ${max}, got ${describe(value)}`);
+    throw requestError.invalid(`operator_type: must be an integer from 1 to ${max}, got ${describe(value)}`);
   }
   return value;
 }
 
 function requiredList(body: Record<string, unknown>, name: string, max: number, op: number): unknown[] {
   const value = body[name];
-  if (value === undefined || value === null) throw apiError.missing(`${name}: required when operator_type is ${op}`);
-  if (!Array.isArray(value)) throw apiError.invalid(`${name}: must be an array, got ${describe(value)}`);
-  if (value.length === 0) throw apiError.missing(`${name}: must not be empty when operator_type is ${op}`);
-  if (value.length > max) throw apiError.invalid(`${name}: at most ${max} entries, got ${value.length}`);
+  if (value === undefined || value === null)
+    throw requestError.missing(`${name}: required when operator_type is ${op}`);
+  if (!Array.isArray(value)) throw requestError.invalid(`${name}: must be an array, got ${describe(value)}`);
+  if (value.length === 0) throw requestError.missing(`${name}: must not be empty when operator_type is ${op}`);
+  if (value.length > max) throw requestError.invalid(`${name}: at most ${max} entries, got ${value.length}`);
   return value;
 }
 
 function unwrap<T>(value: T | Failure): T {
-  if (isFailure(value)) throw apiError.invalid(value.message);
+  if (isFailure(value)) throw requestError.invalid(value.message);
   return value;
 }
 

@@ -5,8 +5,8 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { App } from '../domain/types.ts';
 import { apiError } from '../errors.ts';
+import type { App } from '../model/types.ts';
 
 export interface AuthOptions {
   findApp: (accessId: string) => Promise<App | undefined>;

@@ -1,7 +1,7 @@
 /** Liveness (/healthz: the process answers) and readiness (/readyz: the store answers too). */
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import type { BindingStore } from '../store/store.ts';
+import type { BindingStore } from '../model/store.ts';
 
 const Health = Type.Object({
   status: Type.String(),

@@ -1,7 +1,7 @@
 /** The Idempotency-Key header (batchoperate, import): 1..255 visible ASCII characters, bound to the body's hash. */
 import type { FastifyRequest } from 'fastify';
 import { apiError } from '../errors.ts';
-import type { IdempotencyKey } from '../store/store.ts';
+import type { IdempotencyKey } from '../model/batch-transaction.ts';
 
 const KEY = /^[\x21-\x7e]{1,255}$/;
 

@@ -9,7 +9,7 @@ import { statfs } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { apiError } from '../errors.ts';
-import type { AppCounts, BindingStore } from '../store/store.ts';
+import type { AppCounts, BindingStore } from '../model/store.ts';
 import { bearerGuard, type FailedAuthThrottle } from './bearer-guard.ts';
 import { CountedHistogram, type HistogramChild } from './counted-histogram.ts';
 

@@ -5,7 +5,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { apiError } from '../errors.ts';
-import { type BindingStore, WRITE_POSITION } from '../store/store.ts';
+import { type BindingStore, WRITE_POSITION } from '../model/store.ts';
 
 export const POSITION_HEADER = 'x-bindery-lsn';
 

@@ -2,8 +2,9 @@
  * Per-app token buckets (off unless the app's policy sets a rate limit). Each instance counts for
  * itself: N instances behind a balancer allow up to N times the rate in total.
  */
-import type { App } from '../domain/types.ts';
+
 import { apiError } from '../errors.ts';
+import type { App } from '../model/types.ts';
 
 interface Bucket {
   tokens: number;

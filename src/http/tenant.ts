@@ -1,7 +1,7 @@
 /** Who is calling: authenticate the app (SPEC §2.1) on the raw body, then spend one token of its rate limit. */
 import type { FastifyRequest } from 'fastify';
-import type { App } from '../domain/types.ts';
-import type { BindingStore } from '../store/store.ts';
+import type { BindingStore } from '../model/store.ts';
+import type { App } from '../model/types.ts';
 import { authenticate, type SignableBody } from './auth.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 

@@ -3,7 +3,7 @@
  * for a moment: its own writes invalidate at once; a change made elsewhere (the CLI in another
  * process, another instance) is seen within `ttlMs`.
  */
-import type { App } from '../domain/types.ts';
+import type { App } from '../model/types.ts';
 
 export class AppCache {
   private readonly entries = new Map<string, { app: App | undefined; at: number }>();

@@ -3,9 +3,10 @@
  * matched by AccessID and bindings by key, so a re-run converges instead of duplicating; the counts
  * are verified at the end.
  */
-import type { App } from '../domain/types.ts';
-import { AppExistsError } from '../errors.ts';
-import type { AppCounts, BindingStore } from './store.ts';
+
+import { AppExistsError } from '../model/errors.ts';
+import type { AppCounts, BindingStore } from '../model/store.ts';
+import type { App } from '../model/types.ts';
 
 export interface CopyProgress {
   app: string;

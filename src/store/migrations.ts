@@ -4,8 +4,9 @@
  * migrated by a newer bindery is refused rather than misread. Each dialect brings its migrations,
  * its statements (named in its queries file) and a connection (sqlite-schema.ts, postgres-schema.ts).
  */
-import { StoreError } from '../errors.ts';
-import type { Awaitable } from './batch-transaction.ts';
+
+import type { Awaitable } from '../model/batch-transaction.ts';
+import { StoreError } from '../model/errors.ts';
 
 export interface Migration {
   version: number;

@@ -2,10 +2,10 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Config, ConfigError } from '../config.ts';
+import type { BindingStore } from '../model/store.ts';
 import type { StoreLog } from './postgres/postgres-connection.ts';
 import { PostgresStore } from './postgres/postgres-store.ts';
 import { SqliteStore } from './sqlite/sqlite-store.ts';
-import type { BindingStore } from './store.ts';
 
 export type StoreSettings = Pick<Config, 'databaseUrl' | 'storeTimeoutMs' | 'pgPoolSize'> &
   Partial<Pick<Config, 'databaseReadUrls' | 'replicaWaitMs' | 'replicaMaxLagMs'>>;

@@ -1,7 +1,7 @@
 /** The row shapes both SQL backends share (same column names), and their mapping to domain types. */
-import type { HistoryRecord } from '../domain/change-records.ts';
-import type { App, AppPolicy, Binding, ChangeCause, OperatorType, Platform } from '../domain/types.ts';
-import type { AppPatch, HistoryEntry, WebhookDelivery, WebhookEvent } from './store.ts';
+import type { HistoryRecord } from '../model/outcomes.ts';
+import type { AppPatch, HistoryEntry, WebhookDelivery, WebhookEvent } from '../model/store.ts';
+import type { App, AppPolicy, Binding, ChangeCause, OperatorType, Platform } from '../model/types.ts';
 
 export interface AppRow {
   id: number;

@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { asBound } from '../../src/domain/types.ts';
+import { asBound } from '../../src/model/types.ts';
 import { tempDir } from '../support/helpers.ts';
 import { cli, cliServer } from '../support/server-process.ts';
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { bindingLine, isoMicros, parseBindingLine, parseIsoMicros } from '../../src/domain/binding-lines.ts';
-import { asBound } from '../../src/domain/types.ts';
+import { asBound } from '../../src/model/types.ts';
 
 describe('binding lines', () => {
   it('round-trips a binding, microseconds included', () => {

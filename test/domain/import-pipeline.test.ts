@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ImportPipeline } from '../../src/domain/import-pipeline.ts';
-import { asBound, type Binding } from '../../src/domain/types.ts';
+import { asBound, type Binding } from '../../src/model/types.ts';
 
 const binding = (token: string): Binding =>
   asBound({ token, account: 'alice', accountType: 0, platform: null, boundAt: 1 });

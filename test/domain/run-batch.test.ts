@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runBatch } from '../../src/domain/run-batch.ts';
-import { asBound, type BatchCommand, type Binding, DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { AppNotFoundError, IdempotencyMismatchError } from '../../src/errors.ts';
-import type { BatchTransaction, StoredAnswer } from '../../src/store/batch-transaction.ts';
+import type { BatchTransaction, StoredAnswer } from '../../src/model/batch-transaction.ts';
+import { asBound, type BatchCommand, type Binding, DEFAULT_POLICY } from '../../src/model/types.ts';
 
 class RecordingTransaction implements BatchTransaction {
   readonly appId = 7;

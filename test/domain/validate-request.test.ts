@@ -7,10 +7,10 @@ import {
   validateBatch,
   validateQuery,
 } from '../../src/domain/validate-request.ts';
-import { ApiError, RetCode } from '../../src/errors.ts';
+import { RequestError, RetCode } from '../../src/model/errors.ts';
 
 const refusal = (retCode: number, message: string) => (error: unknown) =>
-  error instanceof ApiError && error.retCode === retCode && error.message === message;
+  error instanceof RequestError && error.retCode === retCode && error.message === message;
 
 describe('validateBatch', () => {
   it('keeps the valid elements as the command and a failure in the slot of each invalid one', () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { AppService } from '../../src/domain/app-service.ts';
-import { DEFAULT_POLICY } from '../../src/domain/types.ts';
+import { DEFAULT_POLICY } from '../../src/model/types.ts';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/sqlite-schema.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { tempDir } from '../support/helpers.ts';

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULT_POLICY } from '../../src/domain/types.ts';
+import { DEFAULT_POLICY } from '../../src/model/types.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { PatroniCluster } from '../support/patroni-cluster.ts';
 import { basicHeader, type ServerProcess, startServer, stopServer } from '../support/server-process.ts';

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Sweeper } from '../../src/background/sweeper.ts';
 import { writeBatch } from '../../src/domain/run-batch.ts';
+import type { BindingStore, WebhookEvent } from '../../src/model/store.ts';
 import {
   type AccountKey,
   type App,
@@ -16,8 +17,7 @@ import {
   DAY_MS,
   DEFAULT_POLICY,
   type WriteCommand,
-} from '../../src/domain/types.ts';
-import type { BindingStore, WebhookEvent } from '../../src/store/store.ts';
+} from '../../src/model/types.ts';
 import { allBindings } from '../support/helpers.ts';
 import type { StoreFactory } from './store-contract.ts';
 

@@ -2,10 +2,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { writeBatch } from '../../src/domain/run-batch.ts';
-import type { AccountKey, AppPolicy, BatchCommand, BatchElement } from '../../src/domain/types.ts';
-import { DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { IdempotencyMismatchError } from '../../src/errors.ts';
-import type { BindingStore } from '../../src/store/store.ts';
+import type { BindingStore } from '../../src/model/store.ts';
+import type { AccountKey, AppPolicy, BatchCommand, BatchElement } from '../../src/model/types.ts';
+import { DEFAULT_POLICY } from '../../src/model/types.ts';
 import type { StoreFactory } from './store-contract.ts';
 
 const acc = (account: string, accountType = 0): AccountKey => ({ account, accountType });

@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { writeBatch } from '../../src/domain/run-batch.ts';
-import type { AccountKey, App, AppPolicy, BatchCommand, BatchElement, Platform } from '../../src/domain/types.ts';
-import { asBound, DEFAULT_POLICY } from '../../src/domain/types.ts';
 import { AppExistsError, AppNotFoundError } from '../../src/errors.ts';
-import type { BindingStore } from '../../src/store/store.ts';
+import type { BindingStore } from '../../src/model/store.ts';
+import type { AccountKey, App, AppPolicy, BatchCommand, BatchElement, Platform } from '../../src/model/types.ts';
+import { asBound, DEFAULT_POLICY } from '../../src/model/types.ts';
 import { allBindings } from '../support/helpers.ts';
 import { lifecycleContract } from './store-contract-lifecycle.ts';
 import { operationsContract } from './store-contract-operations.ts';

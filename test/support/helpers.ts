@@ -7,9 +7,9 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { AppService } from '../../src/domain/app-service.ts';
-import { type App, type BatchCommand, type Binding, DEFAULT_POLICY } from '../../src/domain/types.ts';
+import type { BindingStore } from '../../src/model/store.ts';
+import { type App, type BatchCommand, type Binding, DEFAULT_POLICY } from '../../src/model/types.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import type { BindingStore } from '../../src/store/store.ts';
 
 export function tempDir(t: TestContext, prefix = 'bindery-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_POLICY } from '../../src/domain/types.ts';
+import { DEFAULT_POLICY } from '../../src/model/types.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { tempDir } from './helpers.ts';
 

@@ -6,7 +6,7 @@ import { Type } from 'typebox';
 import { writeBatch } from '../../domain/run-batch.ts';
 import { checkAccountKey, checkToken } from '../../domain/validate-fields.ts';
 import { apiError, RetCode } from '../../errors.ts';
-import type { BindingStore } from '../../store/store.ts';
+import type { BindingStore } from '../../model/store.ts';
 import { accountTokensView, historyView, tokenAccountsView, valid } from '../api/bindings-view.ts';
 import {
   AccountQuery,

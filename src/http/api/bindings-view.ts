@@ -2,10 +2,11 @@
  * Reading bindings and history for people: the shared body of /api/v1 (an app's own credentials)
  * and of the admin console's look-ups (the admin token, any app).
  */
-import { type AccountKey, type Binding, bindingState, boundAtIso } from '../../domain/types.ts';
+
 import { checkAccountKey, checkToken, type Failure, isFailure } from '../../domain/validate-fields.ts';
 import { ApiError, apiError, RetCode } from '../../errors.ts';
-import type { BindingStore, HistoryFilter } from '../../store/store.ts';
+import type { BindingStore, HistoryFilter } from '../../model/store.ts';
+import { type AccountKey, type Binding, bindingState, boundAtIso } from '../../model/types.ts';
 import type { ReadContext } from '../position.ts';
 import { status } from '../tpns/schemas.ts';
 import type { HistoryQuery } from './schemas.ts';

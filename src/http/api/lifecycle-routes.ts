@@ -7,13 +7,13 @@
 import { createHash } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ElementOutcome } from '../../domain/apply-batch.ts';
 import { writeBatch } from '../../domain/run-batch.ts';
-import type { App, WriteCommand } from '../../domain/types.ts';
 import { checkToken, isFailure } from '../../domain/validate-fields.ts';
 import { validateFeedback, validateTokens } from '../../domain/validate-lifecycle.ts';
 import { apiError, RetCode, StoreError } from '../../errors.ts';
-import type { BatchResult } from '../../store/store.ts';
+import type { BatchResult } from '../../model/batch-transaction.ts';
+import type { ElementOutcome } from '../../model/outcomes.ts';
+import type { App, WriteCommand } from '../../model/types.ts';
 import { idempotencyKeyOf } from '../idempotency-key.ts';
 import type { Metrics } from '../metrics.ts';
 import { type ItemResult, perItemAnswer } from '../per-item.ts';

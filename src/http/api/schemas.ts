@@ -1,6 +1,6 @@
 /** Schemas of the /api/v1 surface: what it takes and, as an allow-list, what it answers. */
 import { type Static, Type } from 'typebox';
-import { CHANGE_CAUSES } from '../../domain/types.ts';
+import { CHANGE_CAUSES } from '../../model/types.ts';
 
 const status = {
   ret_code: Type.Integer(),

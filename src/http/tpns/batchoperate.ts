@@ -1,11 +1,12 @@
 /** POST /v3/device/account/batchoperate (SPEC §2.4). */
 
-import type { ElementOutcome } from '../../domain/apply-batch.ts';
 import { writeBatch } from '../../domain/run-batch.ts';
-import type { App } from '../../domain/types.ts';
 import { validateBatch } from '../../domain/validate-request.ts';
 import { StoreError } from '../../errors.ts';
-import type { BindingStore, IdempotencyKey } from '../../store/store.ts';
+import type { IdempotencyKey } from '../../model/batch-transaction.ts';
+import type { ElementOutcome } from '../../model/outcomes.ts';
+import type { BindingStore } from '../../model/store.ts';
+import type { App } from '../../model/types.ts';
 import { type ItemResult, perItemAnswer } from '../per-item.ts';
 import type { BatchoperateResponse } from './schemas.ts';
 

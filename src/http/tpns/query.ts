@@ -1,9 +1,9 @@
 /** POST /v3/device/account/query (SPEC §2.6). */
 
-import type { AccountKey, App } from '../../domain/types.ts';
 import { validateQuery } from '../../domain/validate-request.ts';
 import { RetCode } from '../../errors.ts';
-import type { BindingStore } from '../../store/store.ts';
+import type { BindingStore } from '../../model/store.ts';
+import type { AccountKey, App } from '../../model/types.ts';
 import type { ReadContext } from '../position.ts';
 import { type QueryResponse, status } from './schemas.ts';
 

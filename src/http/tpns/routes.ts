@@ -1,7 +1,7 @@
 /** Registers the two TPNS endpoints: authenticate on the raw body, parse, then hand to the operation. */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { App } from '../../domain/types.ts';
+import type { App } from '../../model/types.ts';
 import { idempotencyKeyOf } from '../idempotency-key.ts';
 import { answerPosition, readContext } from '../position.ts';
 import { rawBody, type TenantOptions, tenantOf } from '../tenant.ts';

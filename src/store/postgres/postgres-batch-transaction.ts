@@ -4,13 +4,16 @@
  * arrays, one statement per step whatever their length.
  */
 import type pg from 'pg';
-import type { TokenPresence } from '../../domain/apply-lifecycle.ts';
-import type { HistoryRecord, WebhookEventRecord } from '../../domain/change-records.ts';
-import type { AccountKey, Binding } from '../../domain/types.ts';
-import type { BatchTransaction, LockedApp, StoredAnswer } from '../batch-transaction.ts';
-import { isPlain, type PolicyColumns, policyOf, storedLastSeen } from '../rows.ts';
-import type { BatchResult, IdempotencyKey } from '../store.ts';
-import { withArrayLiterals } from './postgres-arrays.ts';
+import type {
+  BatchResult,
+  BatchTransaction,
+  IdempotencyKey,
+  LockedApp,
+  StoredAnswer,
+} from '../../model/batch-transaction.ts';
+import type { HistoryRecord, TokenPresence, WebhookEventRecord } from '../../model/outcomes.ts';
+import type { AccountKey, Binding } from '../../model/types.ts';
+import { type PolicyColumns, policyOf } from '../rows.ts';
 import type { GroupBindings } from './postgres-group-bindings.ts';
 import { accountLock, type GroupLocks, idempotencyLock, KeysTaken, tokenLock } from './postgres-locks.ts';
 import { SQL } from './postgres-queries.ts';
@@ -31,62 +34,6 @@ export interface BatchEnd {
   takesRevision: boolean;
   answer?: { key: IdempotencyKey; result: BatchResult; at: number };
   events?: { list: WebhookEventRecord[]; at: number };
-}
-
-/** The statements that upsert the bindings (keys distinct): the plain ones with six columns, the others with all ten. */
-export function upsertStatements(appId: number, bindings: Binding[]): [sql: string, params: unknown[]][] {
-  const plain = bindings.filter(isPlain);
-  const full = plain.length === bindings.length ? [] : bindings.filter((b) => !isPlain(b));
-  const keys = (list: Binding[]) => [
-    appId,
-    list.map((b) => b.token),
-    list.map((b) => b.account),
-    list.map((b) => b.accountType),
-    list.map((b) => b.platform),
-    list.map((b) => b.boundAt),
-  ];
-  const statements: [string, unknown[]][] = [];
-  if (plain.length > 0) statements.push([SQL.bindingsUpsertPlain, keys(plain)]);
-  if (full.length > 0) {
-    statements.push([
-      SQL.bindingsUpsert,
-      [
-        ...keys(full),
-        full.map(storedLastSeen),
-        full.map((b) => b.quarantinedAt),
-        full.map((b) => b.quarantineReason),
-        full.map((b) => b.expiryWarnedAt),
-      ],
-    ]);
-  }
-  return statements;
-}
-
-/**
- * Writes sent as ONE statement of data-modifying WITH clauses: a group's net change of bindings
- * with its history (postgres-group-bindings.ts), and its answers with its events. The clauses all
- * see the state before the statement: safe because a net change deletes and upserts distinct
- * keys and the other clauses write other tables.
- */
-export class BatchWrites {
-  private readonly parts: string[] = [];
-  private readonly params: unknown[] = [];
-
-  add(sql: string, params: unknown[]): void {
-    const offset = this.params.length;
-    this.parts.push(sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`));
-    this.params.push(...params);
-  }
-
-  /** Sends them, once. */
-  async send(client: pg.PoolClient): Promise<void> {
-    if (this.parts.length === 0) return;
-    const sql =
-      this.parts.length === 1
-        ? this.parts[0]!
-        : `WITH ${this.parts.map((p, i) => `w${i} AS (${p})`).join(',\n')} SELECT 1`;
-    await client.query(sql, withArrayLiterals(this.params));
-  }
 }
 
 export class PostgresBatchTransaction implements BatchTransaction {

@@ -12,7 +12,7 @@
  * It also follows the database's state (reachable or not) and says so once per change.
  */
 import pg from 'pg';
-import { StoreError } from '../../errors.ts';
+import { StoreError } from '../../model/errors.ts';
 import { SQL } from './postgres-queries.ts';
 
 export interface StoreLog {

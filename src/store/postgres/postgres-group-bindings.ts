@@ -11,11 +11,11 @@
  * loaded, a sweep's due tokens, a seen's update in place) first sends what is pending.
  */
 import type pg from 'pg';
-import type { HistoryRecord } from '../../domain/change-records.ts';
-import { type AccountKey, accountKeyString, type Binding, bindingKeyString } from '../../domain/types.ts';
+import type { HistoryRecord } from '../../model/outcomes.ts';
+import { type AccountKey, accountKeyString, type Binding, bindingKeyString } from '../../model/types.ts';
 import { type BindingRow, rowToBinding } from '../rows.ts';
 import { withArrayLiterals } from './postgres-arrays.ts';
-import { BatchWrites, upsertStatements } from './postgres-batch-transaction.ts';
+import { BatchWrites, upsertStatements } from './postgres-batch-writes.ts';
 import { SQL } from './postgres-queries.ts';
 
 export class GroupBindings {

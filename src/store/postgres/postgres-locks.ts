@@ -20,7 +20,7 @@
  * commits of one app, so revision order is commit order and agrees with every such ordering.
  */
 import type pg from 'pg';
-import type { AccountKey } from '../../domain/types.ts';
+import type { AccountKey } from '../../model/types.ts';
 import { withArrayLiterals } from './postgres-arrays.ts';
 import { SQL } from './postgres-queries.ts';
 

@@ -5,8 +5,8 @@
  * kept.
  */
 import type pg from 'pg';
-import { StoreError } from '../../errors.ts';
-import type { ReplicaStats } from '../store.ts';
+import { StoreError } from '../../model/errors.ts';
+import type { ReplicaStats } from '../../model/store.ts';
 import type { PostgresConnection } from './postgres-connection.ts';
 import { SQL } from './postgres-queries.ts';
 import { parsePosition, type ReplicaOptions, ReplicaSet } from './postgres-replicas.ts';

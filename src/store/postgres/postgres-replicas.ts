@@ -6,7 +6,7 @@
  * primary serves. Positions are PostgreSQL WAL LSNs ("16/B374D848").
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ReplicaStats } from '../store.ts';
+import type { ReplicaStats } from '../../model/store.ts';
 import { PostgresConnection, type PostgresConnectionOptions } from './postgres-connection.ts';
 import { SQL } from './postgres-queries.ts';
 

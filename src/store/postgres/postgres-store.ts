@@ -7,10 +7,34 @@
  * fast (within the store timeout) as unavailable.
  */
 import type pg from 'pg';
-import type { AccountKey, App, Binding } from '../../domain/types.ts';
-import { AppExistsError, AppNotFoundError, StoreError } from '../../errors.ts';
+import type { BatchResult, IdempotencyKey } from '../../model/batch-transaction.ts';
+import {
+  type BatchRequest,
+  IDEMPOTENCY_WINDOW_MS,
+  loadWriteRules,
+  type WriteRulesModule,
+} from '../../model/batch-transaction.ts';
+import { AppExistsError, AppNotFoundError, StoreError } from '../../model/errors.ts';
+import type {
+  AccountOfToken,
+  AppCounts,
+  AppPatch,
+  BindingStore,
+  BindingsOf,
+  DeliveryOutcome,
+  HistoryEntry,
+  HistoryFilter,
+  NewApp,
+  ReplicaStats,
+  SweepCounts,
+  SweepCutoffs,
+  TokenOfAccount,
+  WebhookBacklog,
+  WebhookDelivery,
+  WebhookEvent,
+} from '../../model/store.ts';
+import type { AccountKey, App, Binding } from '../../model/types.ts';
 import { AppCache } from '../app-cache.ts';
-import { type BatchRequest, loadWriteRules, type WriteRulesModule } from '../batch-transaction.ts';
 import { walkHistorySlices } from '../history-slices.ts';
 import {
   type AppRow,
@@ -25,28 +49,7 @@ import {
   rowToHistory,
   rowToWebhookEvent,
 } from '../rows.ts';
-import type {
-  AccountOfToken,
-  AppCounts,
-  AppPatch,
-  BatchResult,
-  BindingStore,
-  BindingsOf,
-  DeliveryOutcome,
-  HistoryEntry,
-  HistoryFilter,
-  IdempotencyKey,
-  NewApp,
-  ReplicaStats,
-  SweepCounts,
-  SweepCutoffs,
-  TokenOfAccount,
-  WebhookBacklog,
-  WebhookDelivery,
-  WebhookEvent,
-} from '../store.ts';
-import { IDEMPOTENCY_WINDOW_MS } from '../store.ts';
-import { upsertStatements } from './postgres-batch-transaction.ts';
+import { upsertStatements } from './postgres-batch-writes.ts';
 import {
   DedicatedClient,
   PostgresConnection,

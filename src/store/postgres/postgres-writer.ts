@@ -4,12 +4,12 @@
  * (postgres-locks.ts), run the rules for each batch, then number the batches from the apps' rows.
  */
 import type pg from 'pg';
-import type { AccountKey } from '../../domain/types.ts';
-import { AppNotFoundError, IdempotencyMismatchError, StoreError } from '../../errors.ts';
-import type { BatchRequest, WriteRules, WriteScope } from '../batch-transaction.ts';
+import type { BatchRequest, BatchResult, WriteRules, WriteScope } from '../../model/batch-transaction.ts';
+import { AppNotFoundError, IdempotencyMismatchError, StoreError } from '../../model/errors.ts';
+import type { AccountKey } from '../../model/types.ts';
 import { GroupCommitQueue, type GroupResult, type GroupScheduler } from '../group-commit.ts';
-import type { BatchResult } from '../store.ts';
-import { type AppLock, type BatchEnd, BatchWrites, PostgresBatchTransaction } from './postgres-batch-transaction.ts';
+import { type AppLock, type BatchEnd, PostgresBatchTransaction } from './postgres-batch-transaction.ts';
+import { BatchWrites } from './postgres-batch-writes.ts';
 import { GroupBindings } from './postgres-group-bindings.ts';
 import { type AppMode, accountLock, GroupLocks, idempotencyLock, KeysTaken, tokenLock } from './postgres-locks.ts';
 import { SQL } from './postgres-queries.ts';

@@ -2,10 +2,16 @@
  * The SQLite BatchTransaction: one app's part of the writer thread's transaction (BEGIN IMMEDIATE
  * holds the whole database, so the app is locked by then). Every call answers at once.
  */
-import type { TokenPresence } from '../../domain/apply-lifecycle.ts';
-import type { HistoryRecord, WebhookEventRecord } from '../../domain/change-records.ts';
-import type { AccountKey, Binding } from '../../domain/types.ts';
-import type { BatchTransaction, LockedApp, StoredAnswer } from '../batch-transaction.ts';
+
+import type {
+  BatchResult,
+  BatchTransaction,
+  IdempotencyKey,
+  LockedApp,
+  StoredAnswer,
+} from '../../model/batch-transaction.ts';
+import type { HistoryRecord, TokenPresence, WebhookEventRecord } from '../../model/outcomes.ts';
+import type { AccountKey, Binding } from '../../model/types.ts';
 import {
   type AppRow,
   type BindingRow,
@@ -15,7 +21,6 @@ import {
   policyOf,
   rowToBinding,
 } from '../rows.ts';
-import type { BatchResult, IdempotencyKey } from '../store.ts';
 import type { Statements } from './sqlite-connection.ts';
 
 export class SqliteBatchTransaction implements BatchTransaction {

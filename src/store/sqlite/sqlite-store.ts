@@ -8,10 +8,28 @@ import { statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import type { AccountKey, App, Binding } from '../../domain/types.ts';
-import { AppExistsError, AppNotFoundError, IdempotencyMismatchError, StoreError } from '../../errors.ts';
+import type { BatchRequest, WriteRulesModule } from '../../model/batch-transaction.ts';
+import { type BatchResult, IDEMPOTENCY_WINDOW_MS, type IdempotencyKey } from '../../model/batch-transaction.ts';
+import { AppExistsError, AppNotFoundError, IdempotencyMismatchError, StoreError } from '../../model/errors.ts';
+import type {
+  AccountOfToken,
+  AppCounts,
+  AppPatch,
+  BindingStore,
+  BindingsOf,
+  DeliveryOutcome,
+  HistoryEntry,
+  HistoryFilter,
+  NewApp,
+  SweepCounts,
+  SweepCutoffs,
+  TokenOfAccount,
+  WebhookBacklog,
+  WebhookDelivery,
+  WebhookEvent,
+} from '../../model/store.ts';
+import type { AccountKey, App, Binding } from '../../model/types.ts';
 import { AppCache } from '../app-cache.ts';
-import type { BatchRequest, WriteRulesModule } from '../batch-transaction.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
 import { walkHistorySlices } from '../history-slices.ts';
 import {
@@ -24,26 +42,6 @@ import {
   rowToDelivery,
   rowToHistory,
 } from '../rows.ts';
-import {
-  type AccountOfToken,
-  type AppCounts,
-  type AppPatch,
-  type BatchResult,
-  type BindingStore,
-  type BindingsOf,
-  type DeliveryOutcome,
-  type HistoryEntry,
-  type HistoryFilter,
-  IDEMPOTENCY_WINDOW_MS,
-  type IdempotencyKey,
-  type NewApp,
-  type SweepCounts,
-  type SweepCutoffs,
-  type TokenOfAccount,
-  type WebhookBacklog,
-  type WebhookDelivery,
-  type WebhookEvent,
-} from '../store.ts';
 import { fileIdentity, openSqliteConnection, openSqliteReader } from './sqlite-connection.ts';
 import { prepareDatabaseFile } from './sqlite-files.ts';
 import { SQL } from './sqlite-queries.ts';

@@ -5,9 +5,16 @@
  * others still commit together.
  */
 import type Database from 'better-sqlite3';
-import type { App, Binding, Platform } from '../../domain/types.ts';
-import { AppExistsError, AppNotFoundError } from '../../errors.ts';
-import { type BatchRequest, loadWriteRules, type WriteRules, type WriteRulesModule } from '../batch-transaction.ts';
+import type { IdempotencyKey } from '../../model/batch-transaction.ts';
+import {
+  type BatchRequest,
+  loadWriteRules,
+  type WriteRules,
+  type WriteRulesModule,
+} from '../../model/batch-transaction.ts';
+import { AppExistsError, AppNotFoundError } from '../../model/errors.ts';
+import type { AppPatch, DeliveryOutcome, NewApp, SweepCounts, SweepCutoffs, WebhookEvent } from '../../model/store.ts';
+import type { App, Binding, Platform } from '../../model/types.ts';
 import {
   type AppRow,
   isPlain,
@@ -17,15 +24,6 @@ import {
   rowToWebhookEvent,
   storedLastSeen,
 } from '../rows.ts';
-import type {
-  AppPatch,
-  DeliveryOutcome,
-  IdempotencyKey,
-  NewApp,
-  SweepCounts,
-  SweepCutoffs,
-  WebhookEvent,
-} from '../store.ts';
 import { SqliteBatchTransaction } from './sqlite-batch-transaction.ts';
 import { fileIdentity, lazyStatements, openSqliteConnection, type Statements } from './sqlite-connection.ts';
 import { SQL, UPSERT_ROWS } from './sqlite-queries.ts';

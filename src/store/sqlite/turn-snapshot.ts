@@ -13,7 +13,7 @@
  * - several statements of one read (a query of many keys) see one committed state, as before.
  */
 import type Database from 'better-sqlite3';
-import { StoreError } from '../../errors.ts';
+import { StoreError } from '../../model/errors.ts';
 
 /** The oldest snapshot a read may be answered from (a turn that runs long, or began in setImmediate). */
 export const MAX_AGE_MS = 1;

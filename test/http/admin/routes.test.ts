@@ -1,7 +1,7 @@
 /** The admin API: off without a token; apps, policies, secrets, webhooks and counts with one. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_POLICY } from '../../../src/domain/types.ts';
+import { DEFAULT_POLICY } from '../../../src/model/types.ts';
 import { BATCH, basic, QUERY, type TestServer, testServer } from '../../support/helpers.ts';
 
 const TOKEN = 'test-admin-token-0123456789';

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { DEFAULT_POLICY } from '../../../src/domain/types.ts';
+import { DEFAULT_POLICY } from '../../../src/model/types.ts';
 import { PostgresStore } from '../../../src/store/postgres/postgres-store.ts';
 import { TestPgBouncer } from '../../support/pgbouncer.ts';
 import { TestPostgres } from '../../support/postgres-server.ts';

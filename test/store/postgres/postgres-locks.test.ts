@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { writeBatch } from '../../../src/domain/run-batch.ts';
-import { type AccountKey, DEFAULT_POLICY } from '../../../src/domain/types.ts';
+import type { BatchResult } from '../../../src/model/batch-transaction.ts';
+import { type AccountKey, DEFAULT_POLICY } from '../../../src/model/types.ts';
 import { accountLock, tokenLock } from '../../../src/store/postgres/postgres-locks.ts';
 import { PostgresStore } from '../../../src/store/postgres/postgres-store.ts';
-import type { BatchResult } from '../../../src/store/store.ts';
 import { TestPostgres } from '../../support/postgres-server.ts';
 
 let server: TestPostgres;

@@ -8,8 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { writeBatch } from '../../../src/domain/run-batch.ts';
-import { type AccountKey, type BatchElement, DEFAULT_POLICY } from '../../../src/domain/types.ts';
 import { StoreError } from '../../../src/errors.ts';
+import { type AccountKey, type BatchElement, DEFAULT_POLICY } from '../../../src/model/types.ts';
 import { PostgresStore, type PostgresStoreOptions } from '../../../src/store/postgres/postgres-store.ts';
 import { TestPostgres } from '../../support/postgres-server.ts';
 

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { writeBatch } from '../../../src/domain/run-batch.ts';
-import { DEFAULT_POLICY } from '../../../src/domain/types.ts';
 import { StoreError } from '../../../src/errors.ts';
+import type { BindingStore } from '../../../src/model/store.ts';
+import { DEFAULT_POLICY } from '../../../src/model/types.ts';
 import { PostgresConnection } from '../../../src/store/postgres/postgres-connection.ts';
 import { SQL } from '../../../src/store/postgres/postgres-queries.ts';
 import { POSTGRES_MIGRATIONS, POSTGRES_SCHEMA_VERSION } from '../../../src/store/postgres/postgres-schema.ts';
 import { PostgresStore } from '../../../src/store/postgres/postgres-store.ts';
-import type { BindingStore } from '../../../src/store/store.ts';
 import { TestPostgres } from '../../support/postgres-server.ts';
 import { storeContract } from '../store-contract.ts';
 

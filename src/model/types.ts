@@ -1,6 +1,6 @@
 /** The words of SPEC §1 as types. Times are microseconds since the Unix epoch, strictly increasing per store. */
 
-import type { RetCode } from '../errors.ts';
+import type { RetCode } from './errors.ts';
 
 export type Platform = 'android' | 'ios';
 

@@ -3,10 +3,10 @@
  * checks each promise on every backend. Every method is async and rejects on failure; a rejection is
  * a StoreError (or one of the named errors below) and means nothing was changed.
  */
-import type { ElementOutcome } from '../domain/apply-batch.ts';
-import type { HistoryRecord, WebhookEventType } from '../domain/change-records.ts';
-import type { AccountKey, App, AppPolicy, Binding, Platform, RateLimit, Webhook } from '../domain/types.ts';
-import type { BatchRequest, WriteRulesModule } from './batch-transaction.ts';
+
+import type { BatchRequest, BatchResult, IdempotencyKey, WriteRulesModule } from './batch-transaction.ts';
+import type { HistoryRecord, WebhookEventType } from './outcomes.ts';
+import type { AccountKey, App, AppPolicy, Binding, Platform, RateLimit, Webhook } from './types.ts';
 
 export interface NewApp {
   accessId: string;
@@ -48,27 +48,6 @@ export interface AccountOfToken extends AccountKey {
   platform: Platform | null;
   boundAt: number;
 }
-
-/** What a batch answers: one outcome per element, and the app's write revision after this batch. */
-export interface BatchResult {
-  outcomes: ElementOutcome[];
-  /**
-   * Strictly increasing per app: batches of one app were applied in the order of their revisions.
-   * 0 for a sweep that changed nothing (it takes no revision).
-   */
-  revision: number;
-  /** True when an Idempotency-Key matched: this is the stored answer and nothing was applied again. */
-  replayed?: boolean;
-}
-
-/** An Idempotency-Key and the hash of the body it came with. */
-export interface IdempotencyKey {
-  key: string;
-  bodyHash: string;
-}
-
-/** How long an Idempotency-Key is remembered. */
-export const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
 
 export interface HistoryEntry extends HistoryRecord {
   id: number;

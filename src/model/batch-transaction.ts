@@ -7,10 +7,29 @@
  * A method may answer at once (SQLite's writer thread, where every statement is synchronous) or
  * with a promise (PostgreSQL).
  */
-import type { TokenPresence } from '../domain/apply-lifecycle.ts';
-import type { HistoryRecord, WebhookEventRecord } from '../domain/change-records.ts';
-import type { AccountKey, AppPolicy, Binding, WriteCommand } from '../domain/types.ts';
-import type { BatchResult, IdempotencyKey } from './store.ts';
+import type { ElementOutcome, HistoryRecord, TokenPresence, WebhookEventRecord } from './outcomes.ts';
+import type { AccountKey, AppPolicy, Binding, WriteCommand } from './types.ts';
+
+/** What a batch answers: one outcome per element, and the app's write revision after this batch. */
+export interface BatchResult {
+  outcomes: ElementOutcome[];
+  /**
+   * Strictly increasing per app: batches of one app were applied in the order of their revisions.
+   * 0 for a sweep that changed nothing (it takes no revision).
+   */
+  revision: number;
+  /** True when an Idempotency-Key matched: this is the stored answer and nothing was applied again. */
+  replayed?: boolean;
+}
+
+/** An Idempotency-Key and the hash of the body it came with. */
+export interface IdempotencyKey {
+  key: string;
+  bodyHash: string;
+}
+
+/** How long an Idempotency-Key is remembered. */
+export const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
 
 export type Awaitable<T> = T | Promise<T>;
 
