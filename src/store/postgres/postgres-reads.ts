@@ -1,134 +1,122 @@
 /**
- * Where a read of an app is served, with read replicas: on a replica that has replayed what the
- * read must see (this instance's last answered write of the app, and a position the client sent
- * back), else on the primary. Without replicas every read goes to the primary and no position is
- * kept.
+ * The reads of an app's bindings and history: which statement, and the answer built from its rows.
+ * Where each read is served (the primary or a replica that has caught up) is the `read` it is given
+ * (postgres-read-routing.ts).
  */
 import type pg from 'pg';
-import { StoreError } from '../../model/errors.ts';
-import type { ReplicaStats } from '../../model/store.ts';
-import type { PostgresConnection } from './postgres-connection.ts';
+import type { AccountOfToken, BindingsOf, HistoryEntry, HistoryFilter, TokenOfAccount } from '../../model/store.ts';
+import type { AccountKey, Binding } from '../../model/types.ts';
+import { walkHistorySlices } from '../history-slices.ts';
+import { type BindingRow, type HistoryRow, rowToBinding, rowToHistory } from '../rows.ts';
 import { SQL } from './postgres-queries.ts';
-import { parsePosition, type ReplicaOptions, ReplicaSet } from './postgres-replicas.ts';
 
-interface Position {
-  value: bigint;
-  text: string | undefined;
+/** A read of the app's data, wherever the routing sends it. */
+export type Read = <R extends pg.QueryResultRow>(
+  appId: number,
+  after: string | undefined,
+  doing: string,
+  sql: string,
+  params: unknown[],
+  deadline?: number,
+) => Promise<pg.QueryResult<R>>;
+
+export async function history(
+  read: Read,
+  appId: number,
+  filter: HistoryFilter,
+  limit: number,
+  beforeId = Number.MAX_SAFE_INTEGER,
+  deadline?: number,
+  after?: string,
+): Promise<HistoryEntry[]> {
+  const rows = async <R extends pg.QueryResultRow>(statement: string, params: unknown[]) =>
+    (await read<R>(appId, after, 'read history', statement, params, deadline)).rows;
+  const { token, account } = filter;
+  if (token === undefined && account === undefined)
+    return (await rows<HistoryRow>(SQL.historyAll, [appId, beforeId, limit])).map(rowToHistory);
+  const [sql, key] =
+    token !== undefined && account !== undefined
+      ? [SQL.historyOfBinding, [token, account.account, account.accountType]]
+      : token !== undefined
+        ? [SQL.historyOfToken, [token]]
+        : [SQL.historyOfAccount, [account!.account, account!.accountType]];
+  const [ids] = await rows<{ first: number | null; last: number | null }>(SQL.historyIds, [appId]);
+  const found = await walkHistorySlices(ids!, beforeId, limit, (top, bottom, want) =>
+    rows<HistoryRow>(sql, [top, bottom, appId, ...key, beforeId, want]),
+  );
+  return found.map(rowToHistory);
 }
 
-/**
- * A replica that has not replayed the schema yet (just after a migration, or a database made a moment
- * ago) has no such table or function: the primary has, so the read goes there.
- */
-const schemaNotReplayed = (error: StoreError) => {
-  const code = (error.cause as { code?: unknown } | undefined)?.code;
-  return code === '42P01' || code === '42883';
-};
+export async function tokensOfAccounts(
+  read: Read,
+  appId: number,
+  accounts: AccountKey[],
+  deadline?: number,
+  after?: string,
+): Promise<TokenOfAccount[][]> {
+  const [sql, params] =
+    accounts.length === 1
+      ? [SQL.tokensOfAccount, [appId, accounts[0]!.account, accounts[0]!.accountType]]
+      : [SQL.tokensOfAccounts, [appId, accounts.map((a) => a.account), accounts.map((a) => a.accountType)]];
+  const { rows } = await read<{
+    /** Absent for one account. */
+    ord?: number;
+    token: string;
+    platform: TokenOfAccount['platform'];
+    bound_at: number;
+  }>(appId, after, 'query tokens', sql, params, deadline);
+  const lists: TokenOfAccount[][] = accounts.map(() => []);
+  for (const row of rows)
+    lists[(row.ord ?? 1) - 1]?.push({ token: row.token, platform: row.platform, boundAt: row.bound_at });
+  return lists;
+}
 
-/** Past every position: an app whose last write's position is unknown reads from the primary. */
-const UNKNOWN: Position = { value: 2n ** 64n, text: undefined };
-
-export class PostgresReads {
-  private readonly replicas: ReplicaSet | null;
-  /** Per app, the position of this instance's last answered write. */
-  private readonly written = new Map<number, Position>();
-
-  constructor(
-    private readonly primary: PostgresConnection,
-    readUrls: string[],
-    options: ReplicaOptions,
-  ) {
-    this.replicas = readUrls.length === 0 ? null : new ReplicaSet(readUrls, primary, options);
+export async function accountsOfTokens(
+  read: Read,
+  appId: number,
+  tokens: string[],
+  deadline?: number,
+  after?: string,
+): Promise<AccountOfToken[][]> {
+  const [sql, params] =
+    tokens.length === 1 ? [SQL.accountsOfToken, [appId, tokens[0]]] : [SQL.accountsOfTokens, [appId, tokens]];
+  const { rows } = await read<{
+    /** Absent for one token. */
+    ord?: number;
+    account: string;
+    account_type: number;
+    platform: AccountOfToken['platform'];
+    bound_at: number;
+  }>(appId, after, 'query accounts', sql, params, deadline);
+  const lists: AccountOfToken[][] = tokens.map(() => []);
+  for (const row of rows) {
+    lists[(row.ord ?? 1) - 1]?.push({
+      account: row.account,
+      accountType: row.account_type,
+      platform: row.platform,
+      boundAt: row.bound_at,
+    });
   }
+  return lists;
+}
 
-  start(): Promise<void> {
-    return this.replicas?.start() ?? Promise.resolve();
-  }
-
-  close(): Promise<void> {
-    return this.replicas?.close() ?? Promise.resolve();
-  }
-
-  writePosition(appId: number): string | undefined {
-    return this.written.get(appId)?.text;
-  }
-
-  stats(): ReplicaStats | undefined {
-    return this.replicas?.snapshot();
-  }
-
-  /** The database a read of the app that must see `after` is served from. */
-  async source(appId: number, after: string | undefined): Promise<PostgresConnection> {
-    const position = this.mustSee(appId, after);
-    if (!this.replicas || position === UNKNOWN.value) return this.primary;
-    return this.replicas.choose(position);
-  }
-
-  /** A replica (or the primary) that failed to answer a read: skipped until sampled well again. */
-  failed(source: PostgresConnection, error: Error): void {
-    if (source !== this.primary) this.replicas?.failed(source, error);
-  }
-
-  /**
-   * One read statement where `source` says (without replicas, straight on the primary). A replica
-   * that fails to answer, or lacks the schema yet, leaves the read to the primary, with half the time left.
-   */
-  query<R extends pg.QueryResultRow>(
-    appId: number,
-    after: string | undefined,
-    doing: string,
-    sql: string,
-    params: unknown[],
-    deadline: number,
-  ): Promise<pg.QueryResult<R>> {
-    if (!this.replicas) return this.primary.query<R>(doing, sql, params, deadline);
-    return this.onReplicas(appId, after, deadline, (source, until) => source.query<R>(doing, sql, params, until));
-  }
-
-  private async onReplicas<T>(
-    appId: number,
-    after: string | undefined,
-    deadline: number,
-    read: (source: PostgresConnection, deadline: number) => Promise<T>,
-  ): Promise<T> {
-    const source = await this.source(appId, after);
-    if (source === this.primary) return read(this.primary, deadline);
-    try {
-      return await read(source, Date.now() + (deadline - Date.now()) / 2);
-    } catch (error) {
-      if (!(error instanceof StoreError && (error.unavailable || schemaNotReplayed(error)))) throw error;
-      this.failed(source, error);
-      return read(this.primary, deadline);
-    }
-  }
-
-  /**
-   * After a commit, with replicas: the primary's position now is at or past the commit, so a
-   * replica that has replayed it shows the write. Unknown (the primary went away right after the
-   * commit): the apps read from the primary until their next write.
-   */
-  async recordPositions(appIds: number[]): Promise<void> {
-    if (!this.replicas) return;
-    let position = UNKNOWN;
-    try {
-      const { rows } = await this.primary.query<{ position: string }>('read the WAL position', SQL.walPosition, []);
-      position = { value: parsePosition(rows[0]!.position), text: rows[0]!.position };
-    } catch {
-      // Kept unknown: see above.
-    }
-    for (const appId of appIds) {
-      const known = this.written.get(appId);
-      if (!known || known === UNKNOWN || position === UNKNOWN || position.value > known.value) {
-        this.written.set(appId, position);
-      }
-    }
-  }
-
-  /** What a read of the app must see: this instance's last write of it, and `after` if given. */
-  private mustSee(appId: number, after: string | undefined): bigint | undefined {
-    const own = this.written.get(appId)?.value;
-    const sent = after === undefined ? undefined : parsePosition(after);
-    if (own === undefined) return sent;
-    return sent === undefined || own > sent ? own : sent;
-  }
+export async function bindingsOf(
+  read: Read,
+  appId: number,
+  of: BindingsOf,
+  deadline?: number,
+  after?: string,
+): Promise<Binding[]> {
+  const { rows } =
+    'token' in of
+      ? await read<BindingRow>(appId, after, 'read bindings', SQL.bindingsOfToken, [appId, of.token], deadline)
+      : await read<BindingRow>(
+          appId,
+          after,
+          'read bindings',
+          SQL.bindingsOfAccount,
+          [appId, of.account.account, of.account.accountType],
+          deadline,
+        );
+  return rows.map(rowToBinding);
 }

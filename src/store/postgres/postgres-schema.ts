@@ -1,6 +1,7 @@
 /** The PostgreSQL schema as numbered migrations, for the one runner (../migrations.ts). */
 import type { PoolClient } from 'pg';
 import { type Migration, migrate, schemaVersion } from '../migrations.ts';
+import { DedicatedClient } from './postgres-connection.ts';
 import { SQL } from './postgres-queries.ts';
 
 /** Any constant shared by every bindery: the key of the advisory lock that guards migrations. */
@@ -192,4 +193,15 @@ export function migratePostgres(client: PoolClient): Promise<number[]> {
     SQL,
     POSTGRES_MIGRATIONS,
   );
+}
+
+/** Whether the database at `url` has bindery's schema (any version), without changing anything. */
+export async function hasPostgresSchema(url: string, timeoutMs: number): Promise<boolean> {
+  const client = await DedicatedClient.open(url, 'look for the schema', timeoutMs, () => undefined);
+  try {
+    const [row] = await client.query<{ found: boolean }>(SQL.schemaExists);
+    return row?.found === true;
+  } finally {
+    await client.close();
+  }
 }

@@ -14,7 +14,7 @@ import {
   loadWriteRules,
   type WriteRulesModule,
 } from '../../model/batch-transaction.ts';
-import { AppExistsError, AppNotFoundError, StoreError } from '../../model/errors.ts';
+import { StoreError } from '../../model/errors.ts';
 import type {
   AccountOfToken,
   AppCounts,
@@ -35,30 +35,13 @@ import type {
 } from '../../model/store.ts';
 import type { AccountKey, App, Binding } from '../../model/types.ts';
 import { AppCache } from '../app-cache.ts';
-import { walkHistorySlices } from '../history-slices.ts';
-import {
-  type AppRow,
-  type BindingRow,
-  type DeliveryRow,
-  type HistoryRow,
-  type OutboxRow,
-  patchedAppColumns,
-  rowToApp,
-  rowToBinding,
-  rowToDelivery,
-  rowToHistory,
-  rowToWebhookEvent,
-} from '../rows.ts';
-import { upsertStatements } from './postgres-batch-writes.ts';
-import {
-  DedicatedClient,
-  PostgresConnection,
-  type PostgresConnectionOptions,
-  toStoreError,
-} from './postgres-connection.ts';
+import { type AppRow, type BindingRow, type DeliveryRow, rowToApp, rowToBinding, rowToDelivery } from '../rows.ts';
+import { PostgresConnection, type PostgresConnectionOptions, toStoreError } from './postgres-connection.ts';
 import { SQL } from './postgres-queries.ts';
-import { PostgresReads } from './postgres-reads.ts';
-import { migratePostgres } from './postgres-schema.ts';
+import { PostgresReads } from './postgres-read-routing.ts';
+import type { Read } from './postgres-reads.ts';
+import * as reads from './postgres-reads.ts';
+import { hasPostgresSchema, migratePostgres } from './postgres-schema.ts';
 import { PostgresWriter } from './postgres-writer.ts';
 
 export interface PostgresStoreOptions extends PostgresConnectionOptions {
@@ -84,27 +67,6 @@ const FIRST_BINDING_KEY: BindingKey = { token: '', account: '', accountType: -1 
 /** Backoff between attempts to reach a database that was away at start. */
 const CONNECT_BACKOFF_MS = { first: 250, max: 10_000 };
 
-/**
- * PostgreSQL refuses to upsert one row twice in a statement; rows apply in order, so a key given
- * twice keeps its last row.
- */
-function lastOfEachKey(bindings: Binding[]): Binding[] {
-  const byKey = new Map<string, Binding>();
-  for (const b of bindings) byKey.set(`${b.token}\u0000${b.accountType}\u0000${b.account}`, b);
-  return byKey.size === bindings.length ? bindings : [...byKey.values()];
-}
-
-/**
- * Groups of one instance committing at once: while one waits for its commit's flush, the next runs
- * its statements (a group holds only the keys it touches). Half the pool, so reads keep the rest,
- * and at most two: fewer, larger groups cost PostgreSQL and bindery less CPU per write, and two
- * measured 1.16× four in interleaved pairs on two cores (BENCHMARKS.md, 2026-12-05); more instances
- * add groups of their own.
- */
-function groupsInFlight(poolSize: number): number {
-  return Math.max(1, Math.min(2, Math.floor(poolSize / 2)));
-}
-
 export class PostgresStore implements BindingStore {
   /** Two import transactions side by side: measured ~75k -> ~100k lines/s on 2 cores. */
   readonly importConcurrency = 2;
@@ -129,10 +91,14 @@ export class PostgresStore implements BindingStore {
     private readonly options: PostgresStoreOptions,
   ) {
     this.writer = new PostgresWriter(
-      (doing, work, deadline) => this.transaction(doing, work, deadline, true),
+      {
+        batches: (doing, work, deadline) => this.transaction(doing, work, deadline, true),
+        transaction: (doing, work, deadline) => this.transaction(doing, work, deadline),
+        query: (doing, sql, params, deadline) => this.query(doing, sql, params, deadline),
+      },
       (appIds) => this.reads.recordPositions(appIds),
       options.timeoutMs,
-      groupsInFlight(options.poolSize),
+      options.poolSize,
     );
     this.reads = new PostgresReads(db, options.readUrls ?? [], {
       ...options,
@@ -168,14 +134,8 @@ export class PostgresStore implements BindingStore {
   }
 
   /** Whether the database at `url` has bindery's schema (any version), without changing anything. */
-  static async hasSchema(url: string, timeoutMs: number): Promise<boolean> {
-    const client = await DedicatedClient.open(url, 'look for the schema', timeoutMs, () => undefined);
-    try {
-      const [row] = await client.query<{ found: boolean }>(SQL.schemaExists);
-      return row?.found === true;
-    } finally {
-      await client.close();
-    }
+  static hasSchema(url: string, timeoutMs: number): Promise<boolean> {
+    return hasPostgresSchema(url, timeoutMs);
   }
 
   /** Resolves once the database has been reached and migrated. */
@@ -215,22 +175,9 @@ export class PostgresStore implements BindingStore {
     return this.db.withClient('migrate', Number.MAX_SAFE_INTEGER, (client) => migratePostgres(client));
   }
 
-  async createApp(app: NewApp): Promise<App> {
+  createApp(app: NewApp): Promise<App> {
     this.apps.forget(app.accessId);
-    const { rows } = await this.query<AppRow>('create app', SQL.appInsert, [
-      app.accessId,
-      app.name,
-      app.secretKey,
-      app.policy.maxTokensPerAccount,
-      app.policy.maxAccountsPerToken,
-      app.policy.bindingRules,
-      app.policy.quarantineDays,
-      app.policy.tokenTtlDays,
-      app.policy.expiryWarningDays,
-      Date.now(),
-    ]);
-    if (!rows[0]) throw new AppExistsError(app.accessId);
-    return rowToApp(rows[0]);
+    return this.writer.createApp(app);
   }
 
   async findApp(accessId: string, deadline?: number): Promise<App | undefined> {
@@ -249,45 +196,14 @@ export class PostgresStore implements BindingStore {
     return rows[0] ?? { bindings: 0, tokens: 0, accounts: 0, quarantined: 0 };
   }
 
-  async updateApp(accessId: string, patch: AppPatch): Promise<App | undefined> {
+  updateApp(accessId: string, patch: AppPatch): Promise<App | undefined> {
     this.apps.forget(accessId);
-    return this.transaction('update app', async (client) => {
-      await client.query(SQL.appLockExclusive, [accessId]);
-      const { rows } = await client.query<AppRow>(SQL.appForUpdate, [accessId]);
-      if (!rows[0]) return undefined;
-      // Events queued for a webhook that is turned off have nowhere to go.
-      if (patch.webhook === null) await client.query(SQL.outboxDropPending, [accessId]);
-      const c = patchedAppColumns(rowToApp(rows[0]), patch);
-      const updated = await client.query<AppRow>(SQL.appUpdate, [
-        accessId,
-        c.name,
-        c.secretKey,
-        c.previousSecretKey,
-        c.previousSecretExpiresAt,
-        c.maxTokensPerAccount,
-        c.maxAccountsPerToken,
-        c.webhookUrl,
-        c.webhookSecret,
-        c.rateLimitPerSecond,
-        c.rateLimitBurst,
-        c.bindingRules,
-        c.quarantineDays,
-        c.tokenTtlDays,
-        c.expiryWarningDays,
-      ]);
-      return updated.rows[0] && rowToApp(updated.rows[0]);
-    });
+    return this.writer.updateApp(accessId, patch);
   }
 
-  async deleteApp(accessId: string): Promise<boolean> {
+  deleteApp(accessId: string): Promise<boolean> {
     this.apps.forget(accessId);
-    return this.transaction('delete app', async (client) => {
-      await client.query(SQL.appLockExclusive, [accessId]);
-      const { rows } = await client.query<{ id: number }>(SQL.appDelete, [accessId]);
-      if (!rows[0]) return false;
-      for (const sql of SQL.appDataDelete) await client.query(sql, [rows[0].id]);
-      return true;
-    });
+    return this.writer.deleteApp(accessId);
   }
 
   async runBatch(rules: WriteRulesModule, batch: BatchRequest, deadline = this.db.deadline()): Promise<BatchResult> {
@@ -322,7 +238,7 @@ export class PostgresStore implements BindingStore {
     );
   }
 
-  async history(
+  history(
     appId: number,
     filter: HistoryFilter,
     limit: number,
@@ -330,47 +246,15 @@ export class PostgresStore implements BindingStore {
     deadline?: number,
     after?: string,
   ): Promise<HistoryEntry[]> {
-    const read = async <R extends pg.QueryResultRow>(statement: string, params: unknown[]) =>
-      (await this.read<R>(appId, after, 'read history', statement, params, deadline)).rows;
-    const { token, account } = filter;
-    if (token === undefined && account === undefined)
-      return (await read<HistoryRow>(SQL.historyAll, [appId, beforeId, limit])).map(rowToHistory);
-    const [sql, key] =
-      token !== undefined && account !== undefined
-        ? [SQL.historyOfBinding, [token, account.account, account.accountType]]
-        : token !== undefined
-          ? [SQL.historyOfToken, [token]]
-          : [SQL.historyOfAccount, [account!.account, account!.accountType]];
-    const [ids] = await read<{ first: number | null; last: number | null }>(SQL.historyIds, [appId]);
-    const rows = await walkHistorySlices(ids!, beforeId, limit, (top, bottom, want) =>
-      read<HistoryRow>(sql, [top, bottom, appId, ...key, beforeId, want]),
-    );
-    return rows.map(rowToHistory);
+    return reads.history(this.readBound, appId, filter, limit, beforeId, deadline, after);
   }
 
-  async claimWebhookEvents(now: number, leaseMs: number, limit: number): Promise<WebhookEvent[]> {
-    const { rows } = await this.query<OutboxRow>('claim webhook events', SQL.outboxClaim, [now, now + leaseMs, limit]);
-    return rows.map(rowToWebhookEvent).sort((a, b) => a.id - b.id);
+  claimWebhookEvents(now: number, leaseMs: number, limit: number): Promise<WebhookEvent[]> {
+    return this.writer.claimWebhookEvents(now, leaseMs, limit);
   }
 
-  async completeWebhookEvent(event: WebhookEvent, outcome: DeliveryOutcome): Promise<void> {
-    await this.transaction('record webhook delivery', async (client) => {
-      await client.query(SQL.deliveryInsert, [
-        event.id,
-        event.appId,
-        outcome.at,
-        event.attempts + 1,
-        outcome.status,
-        outcome.error,
-        outcome.durationMs,
-      ]);
-      const state = typeof outcome.next === 'number' ? 'pending' : outcome.next;
-      await client.query(SQL.outboxComplete, [
-        state,
-        typeof outcome.next === 'number' ? outcome.next : outcome.at,
-        event.id,
-      ]);
-    });
+  completeWebhookEvent(event: WebhookEvent, outcome: DeliveryOutcome): Promise<void> {
+    return this.writer.completeWebhookEvent(event, outcome);
   }
 
   async webhookDeliveries(appId: number, limit: number): Promise<WebhookDelivery[]> {
@@ -383,87 +267,25 @@ export class PostgresStore implements BindingStore {
     return (await this.query<WebhookBacklog>('read the webhook backlog', SQL.outboxBacklog, [])).rows[0]!;
   }
 
-  async sweep(cutoffs: SweepCutoffs): Promise<SweepCounts> {
-    const total: SweepCounts = { history: 0, idempotency: 0, webhooks: 0 };
-    const slice = 5000;
-    const run = async (sql: string, before: number) => (await this.query('sweep', sql, [before, slice])).rowCount ?? 0;
-    for (let more = true; more; ) {
-      const history = await run(SQL.sweepHistory, cutoffs.historyBefore);
-      const idempotency = await run(SQL.sweepIdempotency, cutoffs.idempotencyBefore);
-      const webhooks =
-        (await run(SQL.sweepOutbox, cutoffs.webhooksBefore)) + (await run(SQL.sweepDeliveries, cutoffs.webhooksBefore));
-      total.history += history;
-      total.idempotency += idempotency;
-      total.webhooks += webhooks;
-      more = history === slice || idempotency === slice || webhooks >= slice;
-    }
-    return total;
+  sweep(cutoffs: SweepCutoffs): Promise<SweepCounts> {
+    return this.writer.sweep(cutoffs);
   }
 
-  async tokensOfAccounts(
+  tokensOfAccounts(
     appId: number,
     accounts: AccountKey[],
     deadline?: number,
     after?: string,
   ): Promise<TokenOfAccount[][]> {
-    const [sql, params] =
-      accounts.length === 1
-        ? [SQL.tokensOfAccount, [appId, accounts[0]!.account, accounts[0]!.accountType]]
-        : [SQL.tokensOfAccounts, [appId, accounts.map((a) => a.account), accounts.map((a) => a.accountType)]];
-    const { rows } = await this.read<{
-      /** Absent for one account. */
-      ord?: number;
-      token: string;
-      platform: TokenOfAccount['platform'];
-      bound_at: number;
-    }>(appId, after, 'query tokens', sql, params, deadline);
-    const lists: TokenOfAccount[][] = accounts.map(() => []);
-    for (const row of rows)
-      lists[(row.ord ?? 1) - 1]?.push({ token: row.token, platform: row.platform, boundAt: row.bound_at });
-    return lists;
+    return reads.tokensOfAccounts(this.readBound, appId, accounts, deadline, after);
   }
 
-  async accountsOfTokens(
-    appId: number,
-    tokens: string[],
-    deadline?: number,
-    after?: string,
-  ): Promise<AccountOfToken[][]> {
-    const [sql, params] =
-      tokens.length === 1 ? [SQL.accountsOfToken, [appId, tokens[0]]] : [SQL.accountsOfTokens, [appId, tokens]];
-    const { rows } = await this.read<{
-      /** Absent for one token. */
-      ord?: number;
-      account: string;
-      account_type: number;
-      platform: AccountOfToken['platform'];
-      bound_at: number;
-    }>(appId, after, 'query accounts', sql, params, deadline);
-    const lists: AccountOfToken[][] = tokens.map(() => []);
-    for (const row of rows) {
-      lists[(row.ord ?? 1) - 1]?.push({
-        account: row.account,
-        accountType: row.account_type,
-        platform: row.platform,
-        boundAt: row.bound_at,
-      });
-    }
-    return lists;
+  accountsOfTokens(appId: number, tokens: string[], deadline?: number, after?: string): Promise<AccountOfToken[][]> {
+    return reads.accountsOfTokens(this.readBound, appId, tokens, deadline, after);
   }
 
-  async bindingsOf(appId: number, of: BindingsOf, deadline?: number, after?: string): Promise<Binding[]> {
-    const { rows } =
-      'token' in of
-        ? await this.read<BindingRow>(appId, after, 'read bindings', SQL.bindingsOfToken, [appId, of.token], deadline)
-        : await this.read<BindingRow>(
-            appId,
-            after,
-            'read bindings',
-            SQL.bindingsOfAccount,
-            [appId, of.account.account, of.account.accountType],
-            deadline,
-          );
-    return rows.map(rowToBinding);
+  bindingsOf(appId: number, of: BindingsOf, deadline?: number, after?: string): Promise<Binding[]> {
+    return reads.bindingsOf(this.readBound, appId, of, deadline, after);
   }
 
   /**
@@ -501,22 +323,8 @@ export class PostgresStore implements BindingStore {
     }
   }
 
-  async importBindings(appId: number, bindings: Binding[]): Promise<void> {
-    let latest = 0;
-    for (const b of bindings) if (b.boundAt > latest) latest = b.boundAt;
-    // A bulk batch does much more than a request's statement: it gets a longer deadline.
-    await this.transaction(
-      'import bindings',
-      async (client) => {
-        for (const [sql, params] of upsertStatements(appId, lastOfEachKey(bindings))) await client.query(sql, params);
-        // The app's clock is raised last (later binds sort after everything imported): two import
-        // transactions of one app write their rows side by side and queue only for their commits.
-        const { rows } = await client.query(SQL.appRaiseClock, [appId, latest]);
-        if (!rows[0]) throw new AppNotFoundError(String(appId));
-      },
-      Date.now() + Math.max(30_000, this.options.timeoutMs),
-    );
-    await this.reads.recordPositions([appId]);
+  importBindings(appId: number, bindings: Binding[]): Promise<void> {
+    return this.writer.importBindings(appId, bindings);
   }
 
   writePosition(appId: number): string | undefined {
@@ -552,6 +360,9 @@ export class PostgresStore implements BindingStore {
   }
 
   /** A read of the app's data, where the read routing sends it. */
+  private readonly readBound: Read = (appId, after, doing, sql, params, deadline) =>
+    this.read(appId, after, doing, sql, params, deadline);
+
   private read<R extends pg.QueryResultRow>(
     appId: number,
     after: string | undefined,

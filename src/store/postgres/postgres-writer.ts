@@ -1,46 +1,36 @@
 /**
- * The PostgreSQL store's writes of batches: group commit (PostgresWriter), with several groups in
- * flight, and one group in one transaction (runGroup): hold the apps and the keys the batches touch
- * (postgres-locks.ts), run the rules for each batch, then number the batches from the apps' rows.
+ * The PostgreSQL store's writes: batches by group commit, with several groups in flight (each group
+ * is one transaction: postgres-group-run.ts), and the writes that are not batches (apps, webhook
+ * deliveries, the sweep, imports), each in a transaction of its own.
  */
 import type pg from 'pg';
-import type { BatchRequest, BatchResult, WriteRules, WriteScope } from '../../model/batch-transaction.ts';
-import { AppNotFoundError, IdempotencyMismatchError, StoreError } from '../../model/errors.ts';
-import type { AccountKey } from '../../model/types.ts';
-import { GroupCommitQueue, type GroupResult, type GroupScheduler } from '../group-commit.ts';
-import { type AppLock, type BatchEnd, PostgresBatchTransaction } from './postgres-batch-transaction.ts';
-import { BatchWrites } from './postgres-batch-writes.ts';
-import { GroupBindings } from './postgres-group-bindings.ts';
-import { type AppMode, accountLock, GroupLocks, idempotencyLock, KeysTaken, tokenLock } from './postgres-locks.ts';
+import type { BatchResult } from '../../model/batch-transaction.ts';
+import { AppExistsError, AppNotFoundError, StoreError } from '../../model/errors.ts';
+import type { AppPatch, DeliveryOutcome, NewApp, SweepCounts, SweepCutoffs, WebhookEvent } from '../../model/store.ts';
+import type { App, Binding } from '../../model/types.ts';
+import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
+import { type AppRow, type OutboxRow, patchedAppColumns, rowToApp, rowToWebhookEvent } from '../rows.ts';
+import { upsertStatements } from './postgres-batch-writes.ts';
+import { type BatchItem, byKeys, Deferral, type Keyed, keyed, runGroup } from './postgres-group-run.ts';
 import { SQL } from './postgres-queries.ts';
-
-export interface BatchItem extends BatchRequest {
-  /** The rules that run the batch. */
-  rules: WriteRules;
-  /** Unix ms by which the batch is answered, applied or not. */
-  deadline: number;
-  /** Keys an earlier attempt found taken: this attempt's group waits for them first. */
-  waitFor?: number[];
-  /** Deferred too often: holds the whole app, which no other group can then hold a key of. */
-  exclusive?: boolean;
-}
-
-/**
- * A batch as a group holds it: what its rules say it touches, and so the whole app or the keys it
- * names and those it waits for.
- */
-type Keyed = BatchItem & { scope: WriteScope; keys: number[] | 'app' };
-
-function keyed(item: BatchItem): Keyed {
-  const scope = item.rules.scopeOf(item.command);
-  const keys = keysOf(item, scope);
-  return { ...item, scope, keys: keys === 'app' ? keys : [...new Set([...keys, ...(item.waitFor ?? [])])] };
-}
 
 /** Attempts with keys before a batch holds its whole app (it then waits its turn, and runs). */
 const KEYED_ATTEMPTS = 3;
 
-type Transact = <T>(doing: string, work: (client: pg.PoolClient) => Promise<T>, deadline: number) => Promise<T>;
+type Transact = <T>(doing: string, work: (client: pg.PoolClient) => Promise<T>, deadline?: number) => Promise<T>;
+
+/** How the writer reaches the database: the store checks it is open and started, and keeps the deadlines. */
+export interface WriterDatabase {
+  /** A group of batches: may still run while the store closes (close() waits for it). */
+  batches: Transact;
+  transaction: Transact;
+  query: <R extends pg.QueryResultRow>(
+    doing: string,
+    sql: string,
+    params: unknown[],
+    deadline?: number,
+  ) => Promise<pg.QueryResult<R>>;
+}
 
 /**
  * Batches in group transactions: those that arrive while one commits go together in the next,
@@ -48,20 +38,34 @@ type Transact = <T>(doing: string, work: (client: pg.PoolClient) => Promise<T>, 
  * database being away is retried one batch at a time, so that one batch does not fail its
  * neighbours.
  */
+/**
+ * Groups of one instance committing at once: while one waits for its commit's flush, the next runs
+ * its statements (a group holds only the keys it touches). Half the pool, so reads keep the rest,
+ * and at most two: fewer, larger groups cost PostgreSQL and bindery less CPU per write, and two
+ * measured 1.16× four in interleaved pairs on two cores (BENCHMARKS.md, 2026-12-05); more instances
+ * add groups of their own.
+ */
+function groupsInFlight(poolSize: number): number {
+  return Math.max(1, Math.min(2, Math.floor(poolSize / 2)));
+}
+
 export class PostgresWriter {
   /** Transactions committed and batches they carried. */
   readonly stats = { groups: 0, commands: 0, retries: 0, deferred: 0 };
   private readonly queue: GroupCommitQueue<Keyed, BatchResult | Deferral>;
 
   constructor(
-    private readonly transact: Transact,
+    private readonly db: WriterDatabase,
     /** Runs after each commit, before the batches are answered (the read routing's positions). */
     private readonly afterCommit: (appIds: number[]) => Promise<void>,
     private readonly timeoutMs: number,
-    /** Groups committing at once: each holds a connection for its whole transaction. */
-    inFlight: number,
+    /** The pool's connections: groups committing at once each hold one for their whole transaction. */
+    poolSize: number,
   ) {
-    this.queue = new GroupCommitQueue((items) => this.commitGroup(items), 512, { groups: inFlight, scheduler: byKeys });
+    this.queue = new GroupCommitQueue((items) => this.commitGroup(items), 512, {
+      groups: groupsInFlight(poolSize),
+      scheduler: byKeys,
+    });
   }
 
   /** Answers the batch once a group has run it: a deferred one goes again, waiting for what it found taken. */
@@ -78,6 +82,127 @@ export class PostgresWriter {
   /** Resolves once every submitted batch has been answered. */
   drain(): Promise<void> {
     return this.queue.drain();
+  }
+
+  async createApp(app: NewApp): Promise<App> {
+    const { rows } = await this.db.query<AppRow>('create app', SQL.appInsert, [
+      app.accessId,
+      app.name,
+      app.secretKey,
+      app.policy.maxTokensPerAccount,
+      app.policy.maxAccountsPerToken,
+      app.policy.bindingRules,
+      app.policy.quarantineDays,
+      app.policy.tokenTtlDays,
+      app.policy.expiryWarningDays,
+      Date.now(),
+    ]);
+    if (!rows[0]) throw new AppExistsError(app.accessId);
+    return rowToApp(rows[0]);
+  }
+
+  async updateApp(accessId: string, patch: AppPatch): Promise<App | undefined> {
+    return this.db.transaction('update app', async (client) => {
+      await client.query(SQL.appLockExclusive, [accessId]);
+      const { rows } = await client.query<AppRow>(SQL.appForUpdate, [accessId]);
+      if (!rows[0]) return undefined;
+      // Events queued for a webhook that is turned off have nowhere to go.
+      if (patch.webhook === null) await client.query(SQL.outboxDropPending, [accessId]);
+      const c = patchedAppColumns(rowToApp(rows[0]), patch);
+      const updated = await client.query<AppRow>(SQL.appUpdate, [
+        accessId,
+        c.name,
+        c.secretKey,
+        c.previousSecretKey,
+        c.previousSecretExpiresAt,
+        c.maxTokensPerAccount,
+        c.maxAccountsPerToken,
+        c.webhookUrl,
+        c.webhookSecret,
+        c.rateLimitPerSecond,
+        c.rateLimitBurst,
+        c.bindingRules,
+        c.quarantineDays,
+        c.tokenTtlDays,
+        c.expiryWarningDays,
+      ]);
+      return updated.rows[0] && rowToApp(updated.rows[0]);
+    });
+  }
+
+  async deleteApp(accessId: string): Promise<boolean> {
+    return this.db.transaction('delete app', async (client) => {
+      await client.query(SQL.appLockExclusive, [accessId]);
+      const { rows } = await client.query<{ id: number }>(SQL.appDelete, [accessId]);
+      if (!rows[0]) return false;
+      for (const sql of SQL.appDataDelete) await client.query(sql, [rows[0].id]);
+      return true;
+    });
+  }
+
+  async claimWebhookEvents(now: number, leaseMs: number, limit: number): Promise<WebhookEvent[]> {
+    const { rows } = await this.db.query<OutboxRow>('claim webhook events', SQL.outboxClaim, [
+      now,
+      now + leaseMs,
+      limit,
+    ]);
+    return rows.map(rowToWebhookEvent).sort((a, b) => a.id - b.id);
+  }
+
+  async completeWebhookEvent(event: WebhookEvent, outcome: DeliveryOutcome): Promise<void> {
+    await this.db.transaction('record webhook delivery', async (client) => {
+      await client.query(SQL.deliveryInsert, [
+        event.id,
+        event.appId,
+        outcome.at,
+        event.attempts + 1,
+        outcome.status,
+        outcome.error,
+        outcome.durationMs,
+      ]);
+      const state = typeof outcome.next === 'number' ? 'pending' : outcome.next;
+      await client.query(SQL.outboxComplete, [
+        state,
+        typeof outcome.next === 'number' ? outcome.next : outcome.at,
+        event.id,
+      ]);
+    });
+  }
+
+  async sweep(cutoffs: SweepCutoffs): Promise<SweepCounts> {
+    const total: SweepCounts = { history: 0, idempotency: 0, webhooks: 0 };
+    const slice = 5000;
+    const run = async (sql: string, before: number) =>
+      (await this.db.query('sweep', sql, [before, slice])).rowCount ?? 0;
+    for (let more = true; more; ) {
+      const history = await run(SQL.sweepHistory, cutoffs.historyBefore);
+      const idempotency = await run(SQL.sweepIdempotency, cutoffs.idempotencyBefore);
+      const webhooks =
+        (await run(SQL.sweepOutbox, cutoffs.webhooksBefore)) + (await run(SQL.sweepDeliveries, cutoffs.webhooksBefore));
+      total.history += history;
+      total.idempotency += idempotency;
+      total.webhooks += webhooks;
+      more = history === slice || idempotency === slice || webhooks >= slice;
+    }
+    return total;
+  }
+
+  async importBindings(appId: number, bindings: Binding[]): Promise<void> {
+    let latest = 0;
+    for (const b of bindings) if (b.boundAt > latest) latest = b.boundAt;
+    // A bulk batch does much more than a request's statement: it gets a longer deadline.
+    await this.db.transaction(
+      'import bindings',
+      async (client) => {
+        for (const [sql, params] of upsertStatements(appId, lastOfEachKey(bindings))) await client.query(sql, params);
+        // The app's clock is raised last (later binds sort after everything imported): two import
+        // transactions of one app write their rows side by side and queue only for their commits.
+        const { rows } = await client.query(SQL.appRaiseClock, [appId, latest]);
+        if (!rows[0]) throw new AppNotFoundError(String(appId));
+      },
+      Date.now() + Math.max(30_000, this.timeoutMs),
+    );
+    await this.afterCommit([appId]);
   }
 
   /**
@@ -98,7 +223,7 @@ export class PostgresWriter {
     }
     const deadline = Math.min(...items.map((item) => item.deadline));
     try {
-      const results = await this.transact('apply batches', (client) => runGroup(client, items), deadline);
+      const results = await this.db.batches('apply batches', (client) => runGroup(client, items), deadline);
       await this.afterCommit(items.map((item) => item.appId));
       this.stats.groups++;
       this.stats.commands += items.length;
@@ -117,185 +242,12 @@ export class PostgresWriter {
   }
 }
 
-/** A batch the group could not run because another transaction held one of its keys: it runs again. */
-export class Deferral {
-  constructor(readonly keys: number[]) {}
-}
-
-/** What a batch's keys are, as the group locks them: the app, or the keys it names. */
-function keysOf(item: BatchItem, scope: WriteScope): number[] | 'app' {
-  if (item.exclusive || scope === 'app') return 'app';
-  const keys = [...scope.tokens.map(tokenLock), ...scope.accounts.map(accountLock)];
-  if (item.idempotency) keys.push(idempotencyLock(item.idempotency.key));
-  return keys;
-}
-
 /**
- * The keys of the groups in flight and of the batches left waiting: a batch that shares none goes
- * in the next group, the others wait, in the order they came. Groups of one instance then never
- * try for each other's keys (which would defer a batch to the back of the queue), and batches of
- * one instance that share a key are applied in the order they were submitted.
+ * PostgreSQL refuses to upsert one row twice in a statement; rows apply in order, so a key given
+ * twice keeps its last row.
  */
-class KeysInUse {
-  /** Per app in use: the keys held (numbers, as locked: no string made per key). */
-  private readonly keys = new Map<number, Set<number>>();
-  private readonly wholeApps = new Set<number>();
-
-  add(item: Keyed): void {
-    let keys = this.keys.get(item.appId);
-    if (!keys) this.keys.set(item.appId, (keys = new Set()));
-    if (item.keys === 'app') this.wholeApps.add(item.appId);
-    else for (const key of item.keys) keys.add(key);
-  }
-
-  free(item: Keyed): boolean {
-    const keys = this.keys.get(item.appId);
-    if (!keys) return true;
-    if (item.keys === 'app' || this.wholeApps.has(item.appId)) return false;
-    return item.keys.every((key) => !keys.has(key));
-  }
-}
-
-const byKeys: GroupScheduler<Keyed> = {
-  pick(waiting, inFlight) {
-    const blocked = new KeysInUse();
-    for (const group of inFlight) for (const item of group) blocked.add(item);
-    const picked: number[] = [];
-    waiting.forEach((item, i) => {
-      if (blocked.free(item)) picked.push(i);
-      else blocked.add(item);
-    });
-    return picked;
-  },
-};
-
-/**
- * Runs inside a transaction the caller opened and commits. It waits for each app (exclusive when a
- * batch of it must see all of it) and for the keys earlier attempts found taken, in one order;
- * then only tries the keys the batches name, and defers a batch whose keys another transaction
- * holds (postgres-locks.ts). Last, it numbers the batches it ran, in order, from the app's row.
- */
-export async function runGroup(client: pg.PoolClient, items: Keyed[]): Promise<GroupResult<BatchResult | Deferral>[]> {
-  const keys = items.map((item) => item.keys);
-  const modes = new Map<number, AppMode>();
-  const waitFor = new Map<number, number[]>();
-  items.forEach((item, i) => {
-    if (keys[i] === 'app') modes.set(item.appId, 'exclusive');
-    else if (!modes.has(item.appId)) modes.set(item.appId, 'shared');
-    waitFor.set(item.appId, [...(waitFor.get(item.appId) ?? []), ...(item.waitFor ?? [])]);
-  });
-  const appIds = [...modes.keys()].sort((a, b) => a - b);
-  const locks = new GroupLocks(client);
-  await locks.wait(new Map(appIds.map((id) => [id, modes.get(id)!])), waitFor);
-  const { rows } = await client.query<AppLock>(SQL.appsOfGroup, [appIds]);
-  const apps = new Map(rows.map((row) => [row.id, { ...row }]));
-  const taken = await locks.attempt(
-    items.flatMap((item, i) => {
-      const named = keys[i]!;
-      return named === 'app' ? [] : locks.missing(item.appId, named).map((key): [number, number] => [item.appId, key]);
-    }),
-  );
-
-  // A key taken elsewhere, or an Idempotency-Key a batch before it in this group answers (which it
-  // could only replay once that answer has its revision): the batch runs in a later group.
-  const answered = new Set<string>();
-  const deferred = items.map((item, i) => {
-    const named = keys[i]!;
-    const key = item.idempotency && `${item.appId}:${item.idempotency.key}`;
-    if (named !== 'app' && named.some((k) => taken.has(`${item.appId}:${k}`))) return true;
-    if (key && answered.has(key)) return true;
-    if (key) answered.add(key);
-    return false;
-  });
-  // The bindings of every key the batches that run name, one statement per app.
-  const bindings = new Map(appIds.map((id) => [id, new GroupBindings(client, id)]));
-  const named = new Map<number, { tokens: string[]; accounts: AccountKey[] }>();
-  items.forEach((item, i) => {
-    const scope = deferred[i] ? 'app' : item.scope;
-    if (scope === 'app') return;
-    let all = named.get(item.appId);
-    if (!all) named.set(item.appId, (all = { tokens: [], accounts: [] }));
-    all.tokens.push(...scope.tokens);
-    all.accounts.push(...scope.accounts);
-  });
-  for (const [appId, all] of named) await bindings.get(appId)!.load(all.tokens, all.accounts);
-
-  const results: GroupResult<BatchResult | Deferral>[] = [];
-  const ran: { appId: number; value: BatchResult; end: BatchEnd }[] = [];
-  for (const [i, item] of items.entries()) {
-    const mine = keys[i] === 'app' ? [] : (keys[i] as number[]);
-    if (deferred[i]) {
-      results.push({ ok: true, value: new Deferral(mine) });
-      continue;
-    }
-    const tx = new PostgresBatchTransaction(client, item.appId, apps.get(item.appId), bindings.get(item.appId)!, locks);
-    try {
-      const value = await item.rules.runBatch(tx, item.command, item.idempotency);
-      results.push({ ok: true, value });
-      ran.push({ appId: item.appId, value, end: tx.end });
-    } catch (error) {
-      // Refused, or deferred, before anything was written: the transaction stays usable for the others.
-      if (error instanceof KeysTaken) results.push({ ok: true, value: new Deferral([...mine, ...error.keys]) });
-      else if (error instanceof IdempotencyMismatchError || error instanceof AppNotFoundError)
-        results.push({ ok: false, error });
-      else throw error;
-    }
-  }
-  // The group's net change, side by side with other groups; then its end, one group of the app at a time.
-  for (const app of bindings.values()) await app.send();
-  await numberAndRemember(client, apps, ran);
-  return results;
-}
-
-/**
- * The group's end: each app's revisions, taken from its row (locked to the commit, so the groups of
- * an app commit in revision order), given to its batches in the order they ran; then, in one
- * statement, their answers under their Idempotency-Keys (which carry the revisions) and their
- * webhook events, which thereby enter the outbox in the order of the commits.
- */
-async function numberAndRemember(
-  client: pg.PoolClient,
-  apps: Map<number, AppLock>,
-  ran: { appId: number; value: BatchResult; end: BatchEnd }[],
-): Promise<void> {
-  const counts = new Map<number, number>();
-  for (const r of ran) if (r.end.takesRevision) counts.set(r.appId, (counts.get(r.appId) ?? 0) + 1);
-  const ids = [...apps.keys()].sort((a, b) => a - b);
-  const { rows } = await client.query<{ id: number; revision: number }>(SQL.appsTakeRevisions, [
-    ids,
-    ids.map((id) => counts.get(id) ?? 0),
-    ids.map((id) => apps.get(id)!.last_bound_at),
-  ]);
-  const next = new Map(rows.map((row) => [row.id, row.revision - (counts.get(row.id) ?? 0)]));
-  const answers: { app: number; answer: NonNullable<BatchEnd['answer']> }[] = [];
-  const events: { app: number; type: string; payload: string; at: number }[] = [];
-  for (const { appId, value, end } of ran) {
-    if (end.takesRevision) {
-      const revision = next.get(appId)! + 1;
-      next.set(appId, revision);
-      value.revision = revision;
-    }
-    if (end.answer) answers.push({ app: appId, answer: end.answer });
-    for (const e of end.events?.list ?? [])
-      events.push({ app: appId, type: e.type, payload: e.payload, at: end.events!.at });
-  }
-  const writes = new BatchWrites();
-  if (answers.length > 0) {
-    writes.add(SQL.idempotencyPut, [
-      answers.map((a) => a.app),
-      answers.map((a) => a.answer.key.key),
-      answers.map((a) => a.answer.key.bodyHash),
-      answers.map((a) => JSON.stringify(a.answer.result)),
-      answers.map((a) => a.answer.at),
-    ]);
-  }
-  if (events.length > 0) {
-    writes.add(SQL.outboxInsert, [
-      events.map((e) => e.app),
-      events.map((e) => e.type),
-      events.map((e) => e.payload),
-      events.map((e) => e.at),
-    ]);
-  }
-  await writes.send(client);
+function lastOfEachKey(bindings: Binding[]): Binding[] {
+  const byKey = new Map<string, Binding>();
+  for (const b of bindings) byKey.set(`${b.token}\u0000${b.accountType}\u0000${b.account}`, b);
+  return byKey.size === bindings.length ? bindings : [...byKey.values()];
 }
