@@ -8,8 +8,7 @@ import { statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import type { BatchRequest, WriteRulesModule } from '../../model/batch-transaction.ts';
-import { type BatchResult, IDEMPOTENCY_WINDOW_MS, type IdempotencyKey } from '../../model/batch-transaction.ts';
+import type { BatchRequest, BatchResult, IdempotencyKey, WriteRulesModule } from '../../model/batch-transaction.ts';
 import { AppExistsError, AppNotFoundError, IdempotencyMismatchError, StoreError } from '../../model/errors.ts';
 import type {
   AccountOfToken,
@@ -31,23 +30,12 @@ import type {
 import type { AccountKey, App, Binding } from '../../model/types.ts';
 import { AppCache } from '../app-cache.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
-import { walkHistorySlices } from '../history-slices.ts';
-import {
-  type AppRow,
-  type BindingRow,
-  type DeliveryRow,
-  type HistoryRow,
-  rowToApp,
-  rowToBinding,
-  rowToDelivery,
-  rowToHistory,
-} from '../rows.ts';
-import { fileIdentity, openSqliteConnection, openSqliteReader } from './sqlite-connection.ts';
+import { rowToApp } from '../rows.ts';
+import { fileIdentity, openSqliteConnection } from './sqlite-connection.ts';
 import { prepareDatabaseFile } from './sqlite-files.ts';
-import { SQL } from './sqlite-queries.ts';
+import { READ_BUSY_TIMEOUT_MS, SqliteReads, UNAVAILABLE_SQLITE } from './sqlite-reads.ts';
 import { migrateSqlite } from './sqlite-schema.ts';
 import { type SerializedError, toColumns, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
-import { TurnSnapshot } from './turn-snapshot.ts';
 
 type Reply = {
   id: number;
@@ -61,19 +49,6 @@ type Reply = {
  * probe may still commit into WAL space already allocated while a real batch fails.
  */
 export const MIN_FREE_BYTES = 8 * 1024 * 1024;
-
-type TokenTuple = [token: string, platform: TokenOfAccount['platform'], boundAt: number];
-type AccountTuple = [account: string, accountType: number, platform: AccountOfToken['platform'], boundAt: number];
-
-/** Oldest bind first; bound_at is unique per store. The statements leave the order out (sqlite-queries.ts). */
-const byBindTime = <T extends { boundAt: number }>(rows: T[]): T[] =>
-  rows.length > 1 ? rows.sort((a, b) => a.boundAt - b.boundAt) : rows;
-
-/** Reads run on the event loop: a lock they cannot get soon is answered 503, not waited for. */
-const READ_BUSY_TIMEOUT_MS = 100;
-
-/** Failures of the disk or the file rather than of the request: answered 503, and worth retrying. */
-const UNAVAILABLE_SQLITE = /^SQLITE_(FULL|IOERR|CANTOPEN|READONLY|BUSY|PROTOCOL|NOTADB|CORRUPT)/;
 
 /** Under tsx (tests, `npm start`) the thread must load TypeScript too; compiled builds load .js directly. */
 function startWriterThread(path: string): Worker {
@@ -97,11 +72,9 @@ export class SqliteStore implements BindingStore {
   readonly kind = 'sqlite' as const;
   /** One writer thread: a second batch in flight only adds contention (measured: ~207k -> ~180k lines/s). */
   readonly importConcurrency = 1;
-  private readonly stmt;
+  private readonly reads: SqliteReads;
   private readonly queue: GroupCommitQueue<WriteCommand, unknown>;
   private readonly apps = new AppCache();
-  /** The main connection's reads of one event-loop turn share a read transaction (turn-snapshot.ts). */
-  private readonly turn: TurnSnapshot;
   private readonly waiting = new Map<number, { resolve: (reply: Reply) => void; reject: (error: Error) => void }>();
   private nextId = 1;
   /** Transactions committed and commands they carried: commands/groups is the group-commit factor. */
@@ -118,31 +91,11 @@ export class SqliteStore implements BindingStore {
     private readonly file: string,
   ) {
     this.identity = fileIdentity(file);
-    this.turn = new TurnSnapshot(db);
-    const p = (sql: string) => db.prepare(sql);
-    this.stmt = {
-      appByAccessId: p(SQL.appByAccessId),
-      appsAll: p(SQL.appsAll),
-      appCounts: p(SQL.appCounts),
-      // Rows as arrays: no row object to build per row, and the answer is made from them at once.
-      tokensOfAccount: p(SQL.tokensOfAccount).raw(),
-      accountsOfToken: p(SQL.accountsOfToken).raw(),
-      bindingsOfTokenByTime: p(SQL.bindingsOfTokenByTime),
-      bindingsOfAccountByTime: p(SQL.bindingsOfAccountByTime),
-      historyAll: p(SQL.historyAll),
-      historyIds: p(SQL.historyIds),
-      historyOfToken: p(SQL.historyOfToken),
-      historyOfAccount: p(SQL.historyOfAccount),
-      historyOfBinding: p(SQL.historyOfBinding),
-      deliveriesOfApp: p(SQL.deliveriesOfApp),
-      outboxBacklog: p(SQL.outboxBacklog),
-      idempotencyGet: p(SQL.idempotencyGet),
-      ping: p(SQL.ping),
-    };
+    this.reads = new SqliteReads(db, file, () => this.closing !== null);
     this.queue = new GroupCommitQueue((commands) => this.commitGroup(commands));
     worker.on('message', (reply: Reply) => {
       // Before anyone hears of a commit, reads stop using the snapshot from before it.
-      this.turn.end();
+      this.reads.endTurn();
       const waiter = this.waiting.get(reply.id);
       this.waiting.delete(reply.id);
       waiter?.resolve(reply);
@@ -199,16 +152,16 @@ export class SqliteStore implements BindingStore {
   async findApp(accessId: string): Promise<App | undefined> {
     const cached = this.apps.fresh(accessId);
     if (cached) return cached.app;
-    const row = this.read(() => this.stmt.appByAccessId.get(accessId) as AppRow | undefined);
+    const row = this.reads.appRow(accessId);
     return this.apps.keep(accessId, row && rowToApp(row));
   }
 
   async listApps(): Promise<App[]> {
-    return this.read(() => (this.stmt.appsAll.all() as AppRow[]).map(rowToApp));
+    return this.reads.appRows().map(rowToApp);
   }
 
   async countBindings(appId: number): Promise<AppCounts> {
-    return this.read(() => this.stmt.appCounts.get({ appId }) as AppCounts);
+    return this.reads.countBindings(appId);
   }
 
   async updateApp(accessId: string, patch: AppPatch): Promise<App | undefined> {
@@ -232,42 +185,15 @@ export class SqliteStore implements BindingStore {
   }
 
   async recallIdempotent(appId: number, key: string): Promise<{ bodyHash: string; result: string } | undefined> {
-    const row = this.read(
-      () =>
-        this.stmt.idempotencyGet.get(appId, key) as
-          | { body_hash: string; result: string; created_at: number }
-          | undefined,
-    );
-    return row && row.created_at > Date.now() - IDEMPOTENCY_WINDOW_MS
-      ? { bodyHash: row.body_hash, result: row.result }
-      : undefined;
+    return this.reads.recallIdempotent(appId, key);
   }
 
   async rememberIdempotent(appId: number, key: IdempotencyKey, result: string): Promise<void> {
     await this.write({ type: 'rememberIdempotent', appId, key, result });
   }
 
-  async history(
-    appId: number,
-    filter: HistoryFilter,
-    limit: number,
-    beforeId = Number.MAX_SAFE_INTEGER,
-  ): Promise<HistoryEntry[]> {
-    const { token, account } = filter;
-    if (token === undefined && account === undefined) {
-      return this.read(() => (this.stmt.historyAll.all(appId, beforeId, limit) as HistoryRow[]).map(rowToHistory));
-    }
-    const [statement, key] =
-      token !== undefined && account !== undefined
-        ? [this.stmt.historyOfBinding, [token, account.account, account.accountType]]
-        : token !== undefined
-          ? [this.stmt.historyOfToken, [token]]
-          : [this.stmt.historyOfAccount, [account!.account, account!.accountType]];
-    const ids = this.read(() => this.stmt.historyIds.get({ appId }) as { first: number | null; last: number | null });
-    const rows = await walkHistorySlices(ids, beforeId, limit, (top, bottom, want) =>
-      this.read(() => statement.all(top, bottom, appId, ...key, beforeId, want) as HistoryRow[]),
-    );
-    return rows.map(rowToHistory);
+  history(appId: number, filter: HistoryFilter, limit: number, beforeId?: number): Promise<HistoryEntry[]> {
+    return this.reads.history(appId, filter, limit, beforeId);
   }
 
   async claimWebhookEvents(now: number, leaseMs: number, limit: number): Promise<WebhookEvent[]> {
@@ -279,11 +205,11 @@ export class SqliteStore implements BindingStore {
   }
 
   async webhookDeliveries(appId: number, limit: number): Promise<WebhookDelivery[]> {
-    return this.read(() => (this.stmt.deliveriesOfApp.all(appId, limit) as DeliveryRow[]).map(rowToDelivery));
+    return this.reads.webhookDeliveries(appId, limit);
   }
 
   async webhookBacklog(): Promise<WebhookBacklog> {
-    return this.read(() => this.stmt.outboxBacklog.get() as WebhookBacklog);
+    return this.reads.webhookBacklog();
   }
 
   async sweep(cutoffs: SweepCutoffs): Promise<SweepCounts> {
@@ -299,72 +225,19 @@ export class SqliteStore implements BindingStore {
   }
 
   async tokensOfAccounts(appId: number, accounts: AccountKey[]): Promise<TokenOfAccount[][]> {
-    return this.read(() => {
-      const found: TokenOfAccount[][] = [];
-      for (const key of accounts) {
-        const rows = this.stmt.tokensOfAccount.all(appId, key.account, key.accountType) as TokenTuple[];
-        const tokens: TokenOfAccount[] = [];
-        for (const [token, platform, boundAt] of rows) tokens.push({ token, platform, boundAt });
-        found.push(byBindTime(tokens));
-      }
-      return found;
-    });
+    return this.reads.tokensOfAccounts(appId, accounts);
   }
 
   async accountsOfTokens(appId: number, tokens: string[]): Promise<AccountOfToken[][]> {
-    return this.read(() => {
-      const found: AccountOfToken[][] = [];
-      for (const token of tokens) {
-        const rows = this.stmt.accountsOfToken.all(appId, token) as AccountTuple[];
-        const accounts: AccountOfToken[] = [];
-        for (const [account, accountType, platform, boundAt] of rows)
-          accounts.push({ account, accountType, platform, boundAt });
-        found.push(byBindTime(accounts));
-      }
-      return found;
-    });
+    return this.reads.accountsOfTokens(appId, tokens);
   }
 
   async bindingsOf(appId: number, of: BindingsOf): Promise<Binding[]> {
-    const rows = this.read(() =>
-      'token' in of
-        ? this.stmt.bindingsOfTokenByTime.all(appId, of.token)
-        : this.stmt.bindingsOfAccountByTime.all(appId, of.account.account, of.account.accountType),
-    ) as BindingRow[];
-    return byBindTime(rows.map(rowToBinding));
+    return this.reads.bindingsOf(appId, of);
   }
 
-  /**
-   * One statement on a connection of its own: SQLite keeps its read transaction, and so its
-   * snapshot, until the statement is done, whatever the writer commits meanwhile. The cost: the WAL
-   * cannot be checkpointed past that snapshot, so it grows by what is written during the export
-   * and is truncated at the first checkpoint after it.
-   */
-  async *exportBindings(appId: number, pageSize: number): AsyncGenerator<Binding[], void, undefined> {
-    if (this.closing) throw new StoreError('the store is closed', true);
-    const db = this.sqliteCall(() => openSqliteReader(this.file, READ_BUSY_TIMEOUT_MS));
-    try {
-      const rows = this.sqliteCall(() => db.prepare(SQL.bindingsOfApp).iterate(appId) as IterableIterator<BindingRow>);
-      try {
-        for (;;) {
-          const page = this.sqliteCall(() => {
-            const bindings: Binding[] = [];
-            while (bindings.length < pageSize) {
-              const next = rows.next();
-              if (next.done) break;
-              bindings.push(rowToBinding(next.value));
-            }
-            return bindings;
-          });
-          if (page.length === 0) return;
-          yield page;
-        }
-      } finally {
-        rows.return?.();
-      }
-    } finally {
-      db.close();
-    }
+  exportBindings(appId: number, pageSize: number): AsyncGenerator<Binding[], void, undefined> {
+    return this.reads.exportBindings(appId, pageSize);
   }
 
   async importBindings(appId: number, bindings: Binding[]): Promise<void> {
@@ -390,7 +263,7 @@ export class SqliteStore implements BindingStore {
    */
   async ping(): Promise<void> {
     if (this.writerFailure) throw this.writerFailure;
-    this.read(() => this.stmt.ping.get());
+    this.reads.ping();
     if (fileIdentity(this.file) !== this.identity) {
       throw new StoreError(
         `the database file ${this.file} was deleted or replaced while bindery had it open; writes are refused: ` +
@@ -420,29 +293,10 @@ export class SqliteStore implements BindingStore {
         await closed.catch(() => undefined);
       }
       await this.worker.terminate();
-      this.turn.end();
+      this.reads.endTurn();
       this.db.close();
     })();
     return this.closing;
-  }
-
-  /** A read on this thread's connection, in the turn's snapshot (consistent across its statements). */
-  private read<T>(run: () => T): T {
-    return this.sqliteCall(() => this.turn.run(run));
-  }
-
-  /** A call into SQLite, its failure turned into a StoreError. */
-  private sqliteCall<T>(run: () => T): T {
-    if (this.closing) throw new StoreError('the store is closed', true);
-    try {
-      return run();
-    } catch (error) {
-      if (error instanceof StoreError) throw error;
-      const code = (error as { code?: string }).code ?? '';
-      throw new StoreError(`SQLite read failed: ${code} ${(error as Error).message}`, UNAVAILABLE_SQLITE.test(code), {
-        cause: error,
-      });
-    }
   }
 
   private write(command: WriteCommand): Promise<unknown> {
