@@ -264,7 +264,7 @@ function plainSqliteInsert(path: string, rows: Binding[]): number {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
-  const put = db.prepare(SQLITE_SQL.bindingUpsert);
+  const put = db.prepare(SQLITE_SQL.bindingsUpsert);
   const putMany = db.transaction((slice: Binding[]) => {
     for (const b of slice) put.run(1, b.token, b.account, b.accountType, b.platform, b.boundAt);
   });

@@ -142,7 +142,7 @@ export async function buildApp(
 
   // SPEC §2: the body is JSON whatever the Content-Type says, and auth needs the raw bytes. JSON is named
   // besides the catch-all: Fastify keeps the parser it found for a named type by header value, where for
-  // the catch-all alone it parsed the Content-Type header of every request again (BENCHMARKS.md, issue 17).
+  // the catch-all alone it parsed the Content-Type header of every request again (BENCHMARKS.md).
   app.removeAllContentTypeParsers();
   const keepBytes = (_request: unknown, body: Buffer, done: (error: null, body: Buffer) => void) => done(null, body);
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, keepBytes);

@@ -11,15 +11,8 @@ import type { Command } from 'commander';
 import { parse as parseCsv } from 'csv-parse';
 import type { FeedbackItem, FeedbackResponse } from '../client/index.ts';
 import { CliError, EXIT } from './app-commands.ts';
-import {
-  type Connection,
-  CSV_OPTIONS,
-  type CsvRow,
-  client,
-  countLines,
-  format,
-  withConnection,
-} from './client-commands.ts';
+import { CSV_OPTIONS, type CsvRow, countLines, format } from './binding-files.ts';
+import { type Connection, client, withConnection } from './client-commands.ts';
 
 const CHUNK = 1000;
 

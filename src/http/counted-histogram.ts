@@ -2,7 +2,7 @@
  * A Prometheus histogram counted in place: each label set gets its bucket counts once, and an
  * observation is a bucket search and three additions. prom-client's own Histogram converts,
  * validates and hashes the labels at every observe, which is most of what metrics cost a request
- * (BENCHMARKS.md, issue 17). prom-client still holds the registry and writes the exposition, from
+ * (BENCHMARKS.md). prom-client still holds the registry and writes the exposition, from
  * the same values and labels its Histogram would give it.
  */
 import type { Metric, Registry } from 'prom-client';

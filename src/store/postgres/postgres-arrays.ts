@@ -1,8 +1,8 @@
 /**
- * Lists as PostgreSQL array literals, for the `$n::type[]` parameters every batch statement takes
- * (issue 17). pg serializes an array parameter itself, but by concatenating one element at a time,
+ * Lists as PostgreSQL array literals, for the `$n::type[]` parameters every batch statement takes.
+ * pg serializes an array parameter itself, but by concatenating one element at a time,
  * and under durable batchoperate that was the largest allocation of bindery's process: ~92 KB of the
- * ~410 KB allocated per write, each survivor of a scavenge copied (BENCHMARKS.md, 2026-12-05). The
+ * ~410 KB allocated per write, each survivor of a scavenge copied (BENCHMARKS.md). The
  * literal made here is the same text, built with one join.
  */
 

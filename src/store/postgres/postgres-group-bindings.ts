@@ -1,5 +1,5 @@
 /**
- * One app's bindings as a PostgreSQL group transaction sees them (issue 17): the bindings of every
+ * One app's bindings as a PostgreSQL group transaction sees them: the bindings of every
  * key its batches name, loaded in ONE statement at the group's start, kept in memory as the batches
  * change them, and the net change of the whole group written in ONE statement at its end. A group
  * of twelve batches then makes two statements where it made twenty-four, and it is the number of

@@ -1,5 +1,5 @@
 /**
- * The locks a PostgreSQL group transaction takes (issue 17): not the whole app, but each key a
+ * The locks a PostgreSQL group transaction takes: not the whole app, but each key a
  * batch touches — the tokens and accounts it names, the far ends of the bindings it writes, its
  * Idempotency-Key — as advisory transaction locks (app id, key hash). The app itself is held
  * shared, so that what must see all of it (a sweep, a seen, a change of policy, a deletion) holds

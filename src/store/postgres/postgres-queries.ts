@@ -1,4 +1,5 @@
 /** Every SQL statement of the PostgreSQL store, named. Lists travel as arrays and are unnested server-side. */
+import type { PostgresOwn, Queries } from '../queries.ts';
 import { BINDING_COLUMNS } from '../rows.ts';
 
 /**
@@ -15,12 +16,39 @@ function historyOfSlices(where: string, next: number): string {
       ORDER BY h.id DESC LIMIT ${limit}`;
 }
 
+/**
+ * The PL/pgSQL functions behind the one-key query answers, created by migration 7. A statement sent
+ * unnamed (as every statement is, for PgBouncer's transaction mode) is planned at each run: a third of
+ * PostgreSQL's work for a one-key query. The same statement inside a PL/pgSQL function keeps its plan
+ * for the session's life (re-planned by PostgreSQL itself when the schema changes), and the call
+ * around it is a trivial plan (BENCHMARKS.md). COLLATE "C": the columns' collation, so that the
+ * comparison can use their indexes. A change to one is a new migration (CREATE OR REPLACE), never an
+ * edit here: databases already at version 7 would not see it.
+ */
+export const FUNCTIONS = {
+  tokensOfAccount: `CREATE FUNCTION bindery_tokens_of_account(p_app integer, p_account text, p_account_type integer)
+      RETURNS TABLE (token text, platform text, bound_at bigint) LANGUAGE plpgsql STABLE AS $$
+    BEGIN
+      RETURN QUERY SELECT b.token, b.platform, b.bound_at FROM bindings b
+        WHERE b.app_id = p_app AND b.account = p_account COLLATE "C" AND b.account_type = p_account_type
+          AND b.quarantined_at IS NULL
+        ORDER BY b.bound_at;
+    END $$`,
+  accountsOfToken: `CREATE FUNCTION bindery_accounts_of_token(p_app integer, p_token text)
+      RETURNS TABLE (account text, account_type integer, platform text, bound_at bigint) LANGUAGE plpgsql STABLE AS $$
+    BEGIN
+      RETURN QUERY SELECT b.account, b.account_type, b.platform, b.bound_at FROM bindings b
+        WHERE b.app_id = p_app AND b.token = p_token COLLATE "C" AND b.quarantined_at IS NULL
+        ORDER BY b.bound_at;
+    END $$`,
+} as const;
+
 export const SQL = {
   /**
    * Every transaction of the store, in one round trip (the simple protocol takes both). Parallel query
    * off: a group's load of a few hundred keys was planned as a Parallel Append on 1,000,000 bindings,
    * and each one forked two worker processes for a few ms of index probes; the forks were most of
-   * PostgreSQL's CPU per durable write (BENCHMARKS.md, issue 17, 2026-12-05). Every statement of a
+   * PostgreSQL's CPU per durable write (BENCHMARKS.md). Every statement of a
    * transaction here is a set of index probes. SET LOCAL ends with the transaction (PgBouncer's
    * transaction mode keeps it).
    */
@@ -121,7 +149,7 @@ export const SQL = {
 
   // One key, as nearly every query asks: a plain index scan, which PostgreSQL plans and runs in about
   // half the time of the unnest join that answers many keys, and inside a function whose plan is kept
-  // (migration 7; BENCHMARKS.md, issue 17).
+  // (FUNCTIONS above).
   tokensOfAccount: 'SELECT token, platform, bound_at FROM bindery_tokens_of_account($1, $2, $3)',
   accountsOfToken: 'SELECT account, account_type, platform, bound_at FROM bindery_accounts_of_token($1, $2)',
   tokensOfAccounts: `SELECT k.ord, b.token, b.platform, b.bound_at
@@ -138,7 +166,7 @@ export const SQL = {
   bindingsOfAccount: `SELECT ${BINDING_COLUMNS} FROM bindings WHERE app_id = $1 AND account = $2 AND account_type = $3
       ORDER BY bound_at`,
   exportBegin: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
-  bindingsPage: `SELECT ${BINDING_COLUMNS} FROM bindings
+  bindingsExport: `SELECT ${BINDING_COLUMNS} FROM bindings
       WHERE app_id = $1 AND (token, account, account_type) > ($2, $3, $4)
       ORDER BY token, account, account_type LIMIT $5`,
   historyInsert: `INSERT INTO history (app_id, at, operator_type, cause, token, account, account_type, platform,
@@ -207,4 +235,4 @@ export const SQL = {
   replayPosition: 'SELECT pg_is_in_recovery() AS recovering, pg_last_wal_replay_lsn()::text AS replayed',
 
   ping: 'SELECT 1',
-} as const;
+} as const satisfies Queries<PostgresOwn>;

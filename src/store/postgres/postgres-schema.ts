@@ -2,7 +2,7 @@
 import type { PoolClient } from 'pg';
 import { type Migration, migrate, schemaVersion } from '../migrations.ts';
 import { DedicatedClient } from './postgres-connection.ts';
-import { SQL } from './postgres-queries.ts';
+import { FUNCTIONS, SQL } from './postgres-queries.ts';
 
 /** Any constant shared by every bindery: the key of the advisory lock that guards migrations. */
 const MIGRATION_LOCK_KEY = 0x62696e64; // "bind"
@@ -144,28 +144,8 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   {
     version: 7,
     name: 'one-key query answers as functions',
-    // A statement sent unnamed (as every statement is, for PgBouncer's transaction mode) is planned
-    // at each run: a third of PostgreSQL's work for a one-key query. The same statement inside a
-    // PL/pgSQL function keeps its plan for the session's life (re-planned by PostgreSQL itself when
-    // the schema changes), and the call around it is a trivial plan. COLLATE "C": the columns'
-    // collation, so that the comparison can use their indexes.
-    sql: `
-      CREATE FUNCTION bindery_tokens_of_account(p_app integer, p_account text, p_account_type integer)
-        RETURNS TABLE (token text, platform text, bound_at bigint) LANGUAGE plpgsql STABLE AS $$
-      BEGIN
-        RETURN QUERY SELECT b.token, b.platform, b.bound_at FROM bindings b
-          WHERE b.app_id = p_app AND b.account = p_account COLLATE "C" AND b.account_type = p_account_type
-            AND b.quarantined_at IS NULL
-          ORDER BY b.bound_at;
-      END $$;
-      CREATE FUNCTION bindery_accounts_of_token(p_app integer, p_token text)
-        RETURNS TABLE (account text, account_type integer, platform text, bound_at bigint) LANGUAGE plpgsql STABLE AS $$
-      BEGIN
-        RETURN QUERY SELECT b.account, b.account_type, b.platform, b.bound_at FROM bindings b
-          WHERE b.app_id = p_app AND b.token = p_token COLLATE "C" AND b.quarantined_at IS NULL
-          ORDER BY b.bound_at;
-      END $$;
-    `,
+    // The functions' text is with the statements that call them (postgres-queries.ts FUNCTIONS).
+    sql: `${FUNCTIONS.tokensOfAccount};\n${FUNCTIONS.accountsOfToken};`,
   },
 ];
 

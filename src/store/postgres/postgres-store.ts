@@ -306,7 +306,7 @@ export class PostgresStore implements BindingStore {
     try {
       await client.query(SQL.exportBegin);
       for (let after: BindingKey = FIRST_BINDING_KEY; ; ) {
-        const rows = await client.query<BindingRow>(SQL.bindingsPage, [
+        const rows = await client.query<BindingRow>(SQL.bindingsExport, [
           appId,
           after.token,
           after.account,

@@ -42,7 +42,7 @@ export interface WriterDatabase {
  * Groups of one instance committing at once: while one waits for its commit's flush, the next runs
  * its statements (a group holds only the keys it touches). Half the pool, so reads keep the rest,
  * and at most two: fewer, larger groups cost PostgreSQL and bindery less CPU per write, and two
- * measured 1.16× four in interleaved pairs on two cores (BENCHMARKS.md, 2026-12-05); more instances
+ * measured 1.16× four in interleaved pairs on two cores (BENCHMARKS.md); more instances
  * add groups of their own.
  */
 function groupsInFlight(poolSize: number): number {

@@ -57,8 +57,8 @@ export class SqliteBatchTransaction implements BatchTransaction {
 
   touchTokens(tokens: string[], at: number): TokenPresence[] {
     return tokens.map((token) => {
-      if (this.stmt.tokenTouch.run(at, this.appId, token).changes > 0) return 'active';
-      return this.stmt.tokenExists.get(this.appId, token) ? 'quarantined' : 'absent';
+      if (this.stmt.tokensTouch.run(at, this.appId, token).changes > 0) return 'active';
+      return this.stmt.tokensPresent.get(this.appId, token) ? 'quarantined' : 'absent';
     });
   }
 
@@ -67,11 +67,11 @@ export class SqliteBatchTransaction implements BatchTransaction {
   }
 
   writeBindings(upserts: Binding[], deletes: Binding[]): void {
-    for (const b of deletes) this.stmt.bindingDelete.run(this.appId, b.token, b.account, b.accountType);
+    for (const b of deletes) this.stmt.bindingsDelete.run(this.appId, b.token, b.account, b.accountType);
     for (const b of upserts) {
       if (isPlain(b))
-        this.stmt.bindingUpsertPlain.run(this.appId, b.token, b.account, b.accountType, b.platform, b.boundAt);
-      else this.stmt.bindingUpsert.run(this.appId, ...bindingParams(b));
+        this.stmt.bindingsUpsertPlain.run(this.appId, b.token, b.account, b.accountType, b.platform, b.boundAt);
+      else this.stmt.bindingsUpsert.run(this.appId, ...bindingParams(b));
     }
   }
 
@@ -84,7 +84,7 @@ export class SqliteBatchTransaction implements BatchTransaction {
   }
 
   nextRevision(): number {
-    return (this.stmt.appNextRevision.get(this.appId) as { revision: number }).revision;
+    return (this.stmt.appsTakeRevisions.get(this.appId) as { revision: number }).revision;
   }
 
   rememberAnswer(key: IdempotencyKey, result: BatchResult, at: number): void {

@@ -1,4 +1,5 @@
 /** Every SQL statement of the SQLite store, named. Row shapes are in ../rows.ts. */
+import type { Queries, SqliteOwn } from '../queries.ts';
 import { BINDING_COLUMNS } from '../rows.ts';
 
 /** The upsert's conflict clause: every column but the key takes the new value. */
@@ -64,43 +65,39 @@ export const SQL = {
     'DELETE FROM idempotency_keys WHERE app_id = ?',
   ],
   /** Takes the app's next write revision, inside the batch's transaction. */
-  appNextRevision: 'UPDATE apps SET revision = revision + 1 WHERE id = ? RETURNING revision',
+  appsTakeRevisions: 'UPDATE apps SET revision = revision + 1 WHERE id = ? RETURNING revision',
 
   // The query answers: active bindings only. INDEXED BY: without statistics the planner may pick the primary
   // key's app_id prefix and scan the whole app; quarantined_at is in the index, so this is one seek.
   // No ORDER BY in these four: better-sqlite3 is built with SQLITE_ENABLE_STAT4, and there a statement
   // with an ORDER BY over bound parameters is re-prepared at every run (and its row shape rebuilt with
   // `Function`): measured 6.5 against 2.8 µs a call alone, and most of a query's time under load
-  // (BENCHMARKS.md, issue 17). The store sorts the few rows by bound_at instead (sqlite-store.ts byBindTime).
+  // (BENCHMARKS.md). The store sorts the few rows by bound_at instead (sqlite-reads.ts byBindTime).
   tokensOfAccount: `SELECT token, platform, bound_at FROM bindings INDEXED BY bindings_by_account
       WHERE app_id = ? AND account = ? AND account_type = ? AND quarantined_at IS NULL`,
   accountsOfToken: `SELECT account, account_type, platform, bound_at FROM bindings
       WHERE app_id = ? AND token = ? AND quarantined_at IS NULL`,
-  /** Every binding, whatever its state, with every column: for people's reads. */
-  bindingsOfTokenByTime: `SELECT ${BINDING_COLUMNS} FROM bindings WHERE app_id = ? AND token = ?`,
-  bindingsOfAccountByTime: `SELECT ${BINDING_COLUMNS} FROM bindings INDEXED BY bindings_by_account
-      WHERE app_id = ? AND account = ? AND account_type = ?`,
-
+  /** Every binding of a token or an account, whatever its state, with every column. */
   bindingsOfToken: `SELECT ${BINDING_COLUMNS} FROM bindings WHERE app_id = ? AND token = ?`,
   bindingsOfAccount: `SELECT ${BINDING_COLUMNS} FROM bindings INDEXED BY bindings_by_account
       WHERE app_id = ? AND account = ? AND account_type = ?`,
-  bindingUpsert: `INSERT INTO bindings (app_id, ${BINDING_COLUMNS}) VALUES ${BINDING_ROW} ${UPSERT_SET}`,
-  bindingUpsertPlain: `INSERT INTO bindings (${PLAIN_COLUMNS}) VALUES ${PLAIN_ROW} ${PLAIN_SET}`,
-  // bindingUpsertPlain for UPSERT_ROWS rows in one statement (rows apply in order, as separate statements would):
+  bindingsUpsert: `INSERT INTO bindings (app_id, ${BINDING_COLUMNS}) VALUES ${BINDING_ROW} ${UPSERT_SET}`,
+  bindingsUpsertPlain: `INSERT INTO bindings (${PLAIN_COLUMNS}) VALUES ${PLAIN_ROW} ${PLAIN_SET}`,
+  // bindingsUpsertPlain for UPSERT_ROWS rows in one statement (rows apply in order, as separate statements would):
   // measured ~35% faster for imports than a statement per row.
-  bindingsUpsertPlain: `INSERT INTO bindings (${PLAIN_COLUMNS}) VALUES
+  bindingsUpsertPlainMany: `INSERT INTO bindings (${PLAIN_COLUMNS}) VALUES
       ${Array<string>(UPSERT_ROWS).fill(PLAIN_ROW).join(', ')} ${PLAIN_SET}`,
-  bindingDelete: 'DELETE FROM bindings WHERE app_id = ? AND token = ? AND account = ? AND account_type = ?',
+  bindingsDelete: 'DELETE FROM bindings WHERE app_id = ? AND token = ? AND account = ? AND account_type = ?',
 
   /** Seen: the token's active bindings, in place. */
-  tokenTouch: `UPDATE bindings SET last_seen_at = ?, expiry_warned_at = NULL
+  tokensTouch: `UPDATE bindings SET last_seen_at = ?, expiry_warned_at = NULL
       WHERE app_id = ? AND token = ? AND quarantined_at IS NULL`,
-  tokenExists: 'SELECT 1 FROM bindings WHERE app_id = ? AND token = ? LIMIT 1',
+  tokensPresent: 'SELECT 1 FROM bindings WHERE app_id = ? AND token = ? LIMIT 1',
   /** A sweep's purge: tokens of bindings quarantined too long. */
   dueToPurge: `SELECT DISTINCT token FROM (SELECT token FROM bindings INDEXED BY bindings_quarantined
       WHERE app_id = ? AND quarantined_at < ? LIMIT ?)`,
 
-  bindingsOfApp: `SELECT ${BINDING_COLUMNS} FROM bindings WHERE app_id = ? ORDER BY token, account, account_type`,
+  bindingsExport: `SELECT ${BINDING_COLUMNS} FROM bindings WHERE app_id = ? ORDER BY token, account, account_type`,
 
   historyInsert: `INSERT INTO history (app_id, at, operator_type, cause, token, account, account_type, platform,
       op_type, op_id, request_id)
@@ -156,4 +153,4 @@ export const SQL = {
   ping: 'SELECT 1',
   /** Rewrites the clock row unchanged: the smallest real write. */
   clockTouch: 'UPDATE bind_clock SET last_bound_at = last_bound_at WHERE id = 1',
-} as const;
+} as const satisfies Queries<SqliteOwn>;

@@ -64,8 +64,8 @@ export class SqliteReads {
       // Rows as arrays: no row object to build per row, and the answer is made from them at once.
       tokensOfAccount: p(SQL.tokensOfAccount).raw(),
       accountsOfToken: p(SQL.accountsOfToken).raw(),
-      bindingsOfTokenByTime: p(SQL.bindingsOfTokenByTime),
-      bindingsOfAccountByTime: p(SQL.bindingsOfAccountByTime),
+      bindingsOfToken: p(SQL.bindingsOfToken),
+      bindingsOfAccount: p(SQL.bindingsOfAccount),
       historyAll: p(SQL.historyAll),
       historyIds: p(SQL.historyIds),
       historyOfToken: p(SQL.historyOfToken),
@@ -173,8 +173,8 @@ export class SqliteReads {
   async bindingsOf(appId: number, of: BindingsOf): Promise<Binding[]> {
     const rows = this.read(() =>
       'token' in of
-        ? this.stmt.bindingsOfTokenByTime.all(appId, of.token)
-        : this.stmt.bindingsOfAccountByTime.all(appId, of.account.account, of.account.accountType),
+        ? this.stmt.bindingsOfToken.all(appId, of.token)
+        : this.stmt.bindingsOfAccount.all(appId, of.account.account, of.account.accountType),
     ) as BindingRow[];
     return byBindTime(rows.map(rowToBinding));
   }
@@ -189,7 +189,7 @@ export class SqliteReads {
     if (this.closed()) throw new StoreError('the store is closed', true);
     const db = this.sqliteCall(() => openSqliteReader(this.file, READ_BUSY_TIMEOUT_MS));
     try {
-      const rows = this.sqliteCall(() => db.prepare(SQL.bindingsOfApp).iterate(appId) as IterableIterator<BindingRow>);
+      const rows = this.sqliteCall(() => db.prepare(SQL.bindingsExport).iterate(appId) as IterableIterator<BindingRow>);
       try {
         for (;;) {
           const page = this.sqliteCall(() => {

@@ -240,11 +240,11 @@ export class SqliteWriter {
     const writePlain = (from: number, to: number) => {
       for (; from + UPSERT_ROWS <= to; from += UPSERT_ROWS) {
         for (let k = 0; k < UPSERT_ROWS; k++) putRow(many, k * PLAIN_PARAMS, appId, rows, from + k, true);
-        this.stmt.bindingsUpsertPlain.run(many);
+        this.stmt.bindingsUpsertPlainMany.run(many);
       }
       for (; from < to; from++) {
         putRow(one, 0, appId, rows, from, true);
-        this.stmt.bindingUpsertPlain.run(one.slice(0, PLAIN_PARAMS));
+        this.stmt.bindingsUpsertPlain.run(one.slice(0, PLAIN_PARAMS));
       }
     };
     let plainFrom = 0;
@@ -252,7 +252,7 @@ export class SqliteWriter {
       if (isPlainRow(rows, i)) continue;
       writePlain(plainFrom, i);
       putRow(one, 0, appId, rows, i, false);
-      this.stmt.bindingUpsert.run(one);
+      this.stmt.bindingsUpsert.run(one);
       plainFrom = i + 1;
     }
     writePlain(plainFrom, count);

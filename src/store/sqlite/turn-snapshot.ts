@@ -2,7 +2,7 @@
  * The reads of one event-loop turn on the main connection share one read transaction. Beginning and
  * ending a WAL read transaction (SQLite's read-mark lock and checks: fcntl and fstat calls) cost as
  * much as the indexed look-up of a TPNS query itself: 13.3 µs a look-up, 6.4 µs inside one
- * transaction (BENCHMARKS.md, issue 17). Under load one turn answers many queries.
+ * transaction (BENCHMARKS.md). Under load one turn answers many queries.
  *
  * What a read can see does not change:
  * - this process's writes: the writer thread's answer ends the shared transaction (end()) before
