@@ -2,6 +2,8 @@
  * The batchoperate rules (SPEC §2.4, §2.5): ops 1..5, bind-time order, caps and eviction.
  * Pure: it reads and updates a BindingSet and records every change; the store persists them.
  */
+
+import type { BindingSet } from '../model/binding-set.ts';
 import { RetCode } from '../model/errors.ts';
 import type { BatchOutcome, ElementOutcome } from '../model/outcomes.ts';
 import {
@@ -19,7 +21,6 @@ import {
   type StateCause,
 } from '../model/types.ts';
 import { revive } from './apply-lifecycle.ts';
-import type { BindingSet } from './binding-set.ts';
 
 /** Returns strictly increasing bind times. */
 export type BindClock = () => number;

@@ -4,6 +4,8 @@
  * Pure, like apply-batch.ts: each reads and updates a BindingSet and records every change. A
  * token's bindings move together: quarantine, restore, seen and warning apply to all of them.
  */
+
+import type { BindingSet } from '../model/binding-set.ts';
 import { RetCode } from '../model/errors.ts';
 import type { BatchOutcome, ElementOutcome, LifecycleAction, TokenPresence } from '../model/outcomes.ts';
 import {
@@ -17,7 +19,6 @@ import {
   type StateCause,
   type SweepCommand,
 } from '../model/types.ts';
-import type { BindingSet } from './binding-set.ts';
 
 const NO_BINDING: ElementOutcome = { code: RetCode.NO_BINDING, message: 'the token has no bindings' };
 const done = (action: LifecycleAction): ElementOutcome => ({ code: RetCode.OK, action });

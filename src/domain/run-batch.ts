@@ -7,13 +7,14 @@
 
 import type { BatchTransaction, WriteRulesModule, WriteScope } from '../model/batch-transaction.ts';
 import { type BatchResult, IDEMPOTENCY_WINDOW_MS, type IdempotencyKey } from '../model/batch-transaction.ts';
+import { BindingSet } from '../model/binding-set.ts';
 import { AppNotFoundError, IdempotencyMismatchError } from '../model/errors.ts';
 import type { BatchOutcome, ElementOutcome } from '../model/outcomes.ts';
 import type { BindingStore } from '../model/store.ts';
 import type { AppPolicy, Change, SeenCommand, SweepCommand, WriteCommand } from '../model/types.ts';
 import { applyBatch } from './apply-batch.ts';
 import { applyFeedback, applyRestore, applySweep, lifecycleCutoffs, seenOutcomes } from './apply-lifecycle.ts';
-import { BindingSet, keysToLoad, netChanges } from './binding-set.ts';
+import { keysToLoad, netChanges } from './batch-footprint.ts';
 import { historyRecords, webhookEvents } from './change-records.ts';
 
 /** A sweep's tokens: those due a purge (found by the store's index), and those the sweeper's scan named. */

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { applyBatch } from '../../src/domain/apply-batch.ts';
-import { BindingSet, keysToLoad } from '../../src/domain/binding-set.ts';
+import { keysToLoad } from '../../src/domain/batch-footprint.ts';
+import { BindingSet } from '../../src/model/binding-set.ts';
 import { asBound, type BatchCommand, type BatchElement, type Binding, DEFAULT_POLICY } from '../../src/model/types.ts';
 
 const b = (token: string, account: string, boundAt: number, platform: Binding['platform'] = null): Binding =>

@@ -11,6 +11,7 @@
  * loaded, a sweep's due tokens, a seen's update in place) first sends what is pending.
  */
 import type pg from 'pg';
+import { BindingSet } from '../../model/binding-set.ts';
 import type { HistoryRecord } from '../../model/outcomes.ts';
 import { type AccountKey, accountKeyString, type Binding, bindingKeyString } from '../../model/types.ts';
 import { type BindingRow, rowToBinding } from '../rows.ts';
@@ -19,10 +20,8 @@ import { BatchWrites, upsertStatements } from './postgres-batch-writes.ts';
 import { SQL } from './postgres-queries.ts';
 
 export class GroupBindings {
-  private readonly rows = new Map<string, Binding>();
-  private readonly byToken = new Map<string, Set<string>>();
-  private readonly byAccount = new Map<string, Set<string>>();
-  /** Keys whose every binding is in `rows`. */
+  private kept = new BindingSet();
+  /** Keys whose every binding is in `kept`. */
   private readonly tokens = new Set<string>();
   private readonly accounts = new Set<string>();
   /** The net change not yet sent: a binding's key is in one of the two at most. */
@@ -60,7 +59,7 @@ export class GroupBindings {
     // what is kept, so one already kept is the same.
     for (const row of rows) {
       const b = rowToBinding(row);
-      if (!this.rows.has(bindingKeyString(b))) this.put(b);
+      if (!this.kept.get(b.token, b)) this.kept.add(b);
     }
     for (const t of newTokens) this.tokens.add(t);
     for (const key of seen) this.accounts.add(key);
@@ -71,10 +70,10 @@ export class GroupBindings {
    * depend on what was loaded when); they must have been loaded.
    */
   bindingsOf(tokens: string[], accounts: AccountKey[]): Binding[] {
-    const keys = new Set<string>();
-    for (const t of tokens) for (const key of this.byToken.get(t) ?? []) keys.add(key);
-    for (const a of accounts) for (const key of this.byAccount.get(accountKeyString(a)) ?? []) keys.add(key);
-    return [...keys].map((key) => this.rows.get(key)!).sort((a, b) => a.boundAt - b.boundAt);
+    const found = new Set<Binding>();
+    for (const t of tokens) for (const b of this.kept.ofToken(t)) found.add(b);
+    for (const a of accounts) for (const b of this.kept.ofAccount(a)) found.add(b);
+    return [...found].sort((a, b) => a.boundAt - b.boundAt);
   }
 
   isLoaded(tokens: string[], accounts: AccountKey[]): boolean {
@@ -85,14 +84,13 @@ export class GroupBindings {
   write(upserts: Binding[], deletes: Binding[]): void {
     for (const b of deletes) {
       const key = bindingKeyString(b);
-      this.drop(key);
+      this.kept.remove(b);
       this.upserts.delete(key);
       this.deletes.set(key, b);
     }
     for (const b of upserts) {
       const key = bindingKeyString(b);
-      this.drop(key);
-      this.put(b);
+      this.kept.add(b);
       this.deletes.delete(key);
       this.upserts.set(key, b);
     }
@@ -104,9 +102,7 @@ export class GroupBindings {
 
   /** Forgets every kept binding (the database changed them in place): later reads load again. */
   forget(): void {
-    this.rows.clear();
-    this.byToken.clear();
-    this.byAccount.clear();
+    this.kept = new BindingSet();
     this.tokens.clear();
     this.accounts.clear();
   }
@@ -145,25 +141,5 @@ export class GroupBindings {
     this.upserts.clear();
     this.history = [];
     await writes.send(this.client);
-  }
-
-  private put(b: Binding): void {
-    const key = bindingKeyString(b);
-    this.rows.set(key, b);
-    let ofToken = this.byToken.get(b.token);
-    if (!ofToken) this.byToken.set(b.token, (ofToken = new Set()));
-    ofToken.add(key);
-    const account = accountKeyString(b);
-    let ofAccount = this.byAccount.get(account);
-    if (!ofAccount) this.byAccount.set(account, (ofAccount = new Set()));
-    ofAccount.add(key);
-  }
-
-  private drop(key: string): void {
-    const b = this.rows.get(key);
-    if (!b) return;
-    this.rows.delete(key);
-    this.byToken.get(b.token)?.delete(key);
-    this.byAccount.get(accountKeyString(b))?.delete(key);
   }
 }

@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { StoreError } from '../../model/errors.ts';
 import type { ReplicaStats } from '../../model/store.ts';
-import type { PostgresConnection } from './postgres-connection.ts';
+import type { DedicatedClient, PostgresConnection } from './postgres-connection.ts';
 import { SQL } from './postgres-queries.ts';
 import { parsePosition, type ReplicaOptions, ReplicaSet } from './postgres-replicas.ts';
 
@@ -83,6 +83,19 @@ export class PostgresReads {
   ): Promise<pg.QueryResult<R>> {
     if (!this.replicas) return this.primary.query<R>(doing, sql, params, deadline);
     return this.onReplicas(appId, after, deadline, (source, until) => source.query<R>(doing, sql, params, until));
+  }
+
+  /**
+   * A connection of its own for a long read (an export) of the app, where `source` says; a replica
+   * that cannot give one leaves the read to the primary.
+   */
+  async dedicated(appId: number, after: string | undefined, doing: string): Promise<DedicatedClient> {
+    const source = await this.source(appId, after);
+    return source.dedicated(doing).catch((error: unknown) => {
+      if (source === this.primary || !(error instanceof StoreError && error.unavailable)) throw error;
+      this.failed(source, error);
+      return this.primary.dedicated(doing);
+    });
   }
 
   private async onReplicas<T>(

@@ -8,6 +8,7 @@ import type { AccountOfToken, BindingsOf, HistoryEntry, HistoryFilter, TokenOfAc
 import type { AccountKey, Binding } from '../../model/types.ts';
 import { walkHistorySlices } from '../history-slices.ts';
 import { type BindingRow, type HistoryRow, rowToBinding, rowToHistory } from '../rows.ts';
+import type { DedicatedClient } from './postgres-connection.ts';
 import { SQL } from './postgres-queries.ts';
 
 /** A read of the app's data, wherever the routing sends it. */
@@ -119,4 +120,39 @@ export async function bindingsOf(
           deadline,
         );
   return rows.map(rowToBinding);
+}
+
+/** Where a keyset page of an export starts: strictly after this key (the first page: after every key). */
+type BindingKey = AccountKey & { token: string };
+const FIRST_BINDING_KEY: BindingKey = { token: '', account: '', accountType: -1 };
+
+/**
+ * Pages in key order inside one REPEATABLE READ READ ONLY transaction, on a connection of its own
+ * (the pool stays for requests), which it closes: every page reads the snapshot taken at the first.
+ * The cost: one connection per export, and while it runs, VACUUM keeps the row versions the
+ * snapshot can see.
+ */
+export async function* exportBindings(
+  client: DedicatedClient,
+  appId: number,
+  pageSize: number,
+): AsyncGenerator<Binding[], void, undefined> {
+  try {
+    await client.query(SQL.exportBegin);
+    for (let after: BindingKey = FIRST_BINDING_KEY; ; ) {
+      const rows = await client.query<BindingRow>(SQL.bindingsExport, [
+        appId,
+        after.token,
+        after.account,
+        after.accountType,
+        pageSize,
+      ]);
+      if (rows.length === 0) return;
+      const page = rows.map(rowToBinding);
+      yield page;
+      after = page.at(-1)!;
+    }
+  } finally {
+    await client.close();
+  }
 }

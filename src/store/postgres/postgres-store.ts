@@ -35,7 +35,7 @@ import type {
 } from '../../model/store.ts';
 import type { AccountKey, App, Binding } from '../../model/types.ts';
 import { AppCache } from '../app-cache.ts';
-import { type AppRow, type BindingRow, type DeliveryRow, rowToApp, rowToBinding, rowToDelivery } from '../rows.ts';
+import { type AppRow, type DeliveryRow, rowToApp, rowToDelivery } from '../rows.ts';
 import { PostgresConnection, type PostgresConnectionOptions, toStoreError } from './postgres-connection.ts';
 import { SQL } from './postgres-queries.ts';
 import { PostgresReads } from './postgres-read-routing.ts';
@@ -60,9 +60,6 @@ export interface PostgresStoreOptions extends PostgresConnectionOptions {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-/** Where a keyset page of an export starts: strictly after this key (the first page: after every key). */
-type BindingKey = AccountKey & { token: string };
-const FIRST_BINDING_KEY: BindingKey = { token: '', account: '', accountType: -1 };
 
 /** Backoff between attempts to reach a database that was away at start. */
 const CONNECT_BACKOFF_MS = { first: 250, max: 10_000 };
@@ -288,39 +285,10 @@ export class PostgresStore implements BindingStore {
     return reads.bindingsOf(this.readBound, appId, of, deadline, after);
   }
 
-  /**
-   * Pages in key order inside one REPEATABLE READ READ ONLY transaction, on a connection of its own
-   * (the pool stays for requests): every page reads the snapshot taken at the first. The cost: one
-   * connection per export, and while it runs, VACUUM keeps the row versions the snapshot can see.
-   */
   async *exportBindings(appId: number, pageSize: number, after?: string): AsyncGenerator<Binding[], void, undefined> {
     if (this.closing) throw new StoreError('the store is closed', true);
     if (this.notStarted) throw this.notStarted;
-    const source = await this.reads.source(appId, after);
-    const client = await source.dedicated('export bindings').catch((error: unknown) => {
-      // A replica away: the primary serves the export.
-      if (source === this.db || !(error instanceof StoreError && error.unavailable)) throw error;
-      this.reads.failed(source, error);
-      return this.db.dedicated('export bindings');
-    });
-    try {
-      await client.query(SQL.exportBegin);
-      for (let after: BindingKey = FIRST_BINDING_KEY; ; ) {
-        const rows = await client.query<BindingRow>(SQL.bindingsExport, [
-          appId,
-          after.token,
-          after.account,
-          after.accountType,
-          pageSize,
-        ]);
-        if (rows.length === 0) return;
-        const page = rows.map(rowToBinding);
-        yield page;
-        after = page.at(-1)!;
-      }
-    } finally {
-      await client.close();
-    }
+    yield* reads.exportBindings(await this.reads.dedicated(appId, after, 'export bindings'), appId, pageSize);
   }
 
   importBindings(appId: number, bindings: Binding[]): Promise<void> {

@@ -33,12 +33,6 @@ export interface WriterDatabase {
 }
 
 /**
- * Batches in group transactions: those that arrive while one commits go together in the next,
- * due by the earliest deadline among them; a group that fails for another reason than the
- * database being away is retried one batch at a time, so that one batch does not fail its
- * neighbours.
- */
-/**
  * Groups of one instance committing at once: while one waits for its commit's flush, the next runs
  * its statements (a group holds only the keys it touches). Half the pool, so reads keep the rest,
  * and at most two: fewer, larger groups cost PostgreSQL and bindery less CPU per write, and two
@@ -49,6 +43,12 @@ function groupsInFlight(poolSize: number): number {
   return Math.max(1, Math.min(2, Math.floor(poolSize / 2)));
 }
 
+/**
+ * Batches in group transactions: those that arrive while one commits go together in the next,
+ * due by the earliest deadline among them; a group that fails for another reason than the
+ * database being away is retried one batch at a time, so that one batch does not fail its
+ * neighbours.
+ */
 export class PostgresWriter {
   /** Transactions committed and batches they carried. */
   readonly stats = { groups: 0, commands: 0, retries: 0, deferred: 0 };

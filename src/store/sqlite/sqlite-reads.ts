@@ -1,6 +1,6 @@
 /**
  * The embedded store's reads, on the main thread's connection: WAL readers never wait for the
- * writer thread, and the reads of one event-loop turn share one read transaction (turn-snapshot.ts),
+ * writer thread, and the reads of one event-loop turn share one read transaction (sqlite-turn-snapshot.ts),
  * ended whenever a commit is about to be answered. An export reads on a connection of its own.
  */
 import type Database from 'better-sqlite3';
@@ -29,7 +29,7 @@ import {
 } from '../rows.ts';
 import { openSqliteReader } from './sqlite-connection.ts';
 import { SQL } from './sqlite-queries.ts';
-import { TurnSnapshot } from './turn-snapshot.ts';
+import { TurnSnapshot } from './sqlite-turn-snapshot.ts';
 
 type TokenTuple = [token: string, platform: TokenOfAccount['platform'], boundAt: number];
 type AccountTuple = [account: string, accountType: number, platform: AccountOfToken['platform'], boundAt: number];
@@ -46,7 +46,7 @@ export const UNAVAILABLE_SQLITE = /^SQLITE_(FULL|IOERR|CANTOPEN|READONLY|BUSY|PR
 
 export class SqliteReads {
   private readonly stmt;
-  /** The main connection's reads of one event-loop turn share a read transaction (turn-snapshot.ts). */
+  /** The main connection's reads of one event-loop turn share a read transaction (sqlite-turn-snapshot.ts). */
   private readonly turn: TurnSnapshot;
 
   constructor(

@@ -1,6 +1,6 @@
 /**
  * The embedded store. Reads run on this thread's connection (WAL readers never wait for the
- * writer), those of one event-loop turn in one read transaction (turn-snapshot.ts); every write goes
+ * writer), those of one event-loop turn in one read transaction (sqlite-turn-snapshot.ts); every write goes
  * through a GroupCommitQueue to the writer thread, which answers after the commit is durable
  * (WAL + synchronous=FULL).
  */

@@ -10,7 +10,7 @@ import type { BindingStore } from '../../../src/model/store.ts';
 import { SQL } from '../../../src/store/sqlite/sqlite-queries.ts';
 import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from '../../../src/store/sqlite/sqlite-schema.ts';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.ts';
-import { MAX_AGE_MS } from '../../../src/store/sqlite/turn-snapshot.ts';
+import { MAX_AGE_MS } from '../../../src/store/sqlite/sqlite-turn-snapshot.ts';
 import { bindTo, sqliteStoreWithApp, tempDir } from '../../support/helpers.ts';
 import { storeContract } from '../store-contract.ts';
 

@@ -1,7 +1,8 @@
 /**
- * The bindings a batch can touch, loaded by the store inside its transaction and indexed both
- * ways. The batch rules run against this set; the store then persists the changes they record.
+ * What a command reads and what it writes: the keys whose bindings a store loads before the rules
+ * run, and the net change it writes after.
  */
+import type { BindingSet } from '../model/binding-set.ts';
 import {
   type AccountKey,
   accountKeyString,
@@ -12,51 +13,6 @@ import {
   type SweepCommand,
   type WriteCommand,
 } from '../model/types.ts';
-
-export class BindingSet {
-  private readonly byToken = new Map<string, Map<string, Binding>>();
-  private readonly byAccount = new Map<string, Map<string, Binding>>();
-
-  constructor(bindings: Iterable<Binding> = []) {
-    for (const binding of bindings) this.add(binding);
-  }
-
-  add(binding: Binding): void {
-    const key = accountKeyString(binding);
-    let accounts = this.byToken.get(binding.token);
-    if (!accounts) this.byToken.set(binding.token, (accounts = new Map()));
-    accounts.set(key, binding);
-    let tokens = this.byAccount.get(key);
-    if (!tokens) this.byAccount.set(key, (tokens = new Map()));
-    tokens.set(binding.token, binding);
-  }
-
-  remove(binding: Binding): void {
-    const key = accountKeyString(binding);
-    this.byToken.get(binding.token)?.delete(key);
-    this.byAccount.get(key)?.delete(binding.token);
-  }
-
-  get(token: string, account: AccountKey): Binding | undefined {
-    return this.byToken.get(token)?.get(accountKeyString(account));
-  }
-
-  ofToken(token: string): Binding[] {
-    return [...(this.byToken.get(token)?.values() ?? [])];
-  }
-
-  ofAccount(account: AccountKey): Binding[] {
-    return [...(this.byAccount.get(accountKeyString(account))?.values() ?? [])];
-  }
-
-  countOfToken(token: string): number {
-    return this.byToken.get(token)?.size ?? 0;
-  }
-
-  countOfAccount(account: AccountKey): number {
-    return this.byAccount.get(accountKeyString(account))?.size ?? 0;
-  }
-}
 
 /**
  * What a store must load before applying a command: every binding of these tokens and of these
