@@ -19,7 +19,7 @@ import {
   type WriteCommand,
 } from '../../src/model/types.ts';
 import { allBindings } from '../support/helpers.ts';
-import type { StoreFactory } from './store-contract.ts';
+import type { StoreFactory } from './store-contract-support.ts';
 
 const acc = (account: string): AccountKey => ({ account, accountType: 0 });
 const bind = (token: string, ...accounts: string[]): BatchCommand => ({

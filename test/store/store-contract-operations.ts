@@ -3,30 +3,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { writeBatch } from '../../src/domain/run-batch.ts';
 import { IdempotencyMismatchError } from '../../src/errors.ts';
-import type { BindingStore } from '../../src/model/store.ts';
-import type { AccountKey, AppPolicy, BatchCommand, BatchElement } from '../../src/model/types.ts';
-import { DEFAULT_POLICY } from '../../src/model/types.ts';
-import type { StoreFactory } from './store-contract.ts';
+import { acc, bind, cmd, newApp, type StoreFactory } from './store-contract-support.ts';
 
-const acc = (account: string, accountType = 0): AccountKey => ({ account, accountType });
-const cmd = (elements: BatchElement[], extra: Partial<BatchCommand> = {}): BatchCommand => ({
-  elements,
-  platform: null,
-  opType: null,
-  opId: null,
-  ...extra,
-});
-const bind = (token: string, ...accounts: AccountKey[]): BatchElement => ({ op: 1, token, accounts });
 const HOUR = 3600_000;
-
-async function newApp(store: BindingStore, accessId = '1500000001', policy: Partial<AppPolicy> = {}) {
-  return store.createApp({
-    accessId,
-    name: `app ${accessId}`,
-    secretKey: 'a'.repeat(32),
-    policy: { ...DEFAULT_POLICY, ...policy },
-  });
-}
 
 export function operationsContract(factory: StoreFactory): void {
   describe('history', () => {

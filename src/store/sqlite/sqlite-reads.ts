@@ -143,7 +143,7 @@ export class SqliteReads {
     this.read(() => this.stmt.ping.get());
   }
 
-  async tokensOfAccounts(appId: number, accounts: AccountKey[]): Promise<TokenOfAccount[][]> {
+  tokensOfAccounts(appId: number, accounts: AccountKey[]): TokenOfAccount[][] {
     return this.read(() => {
       const found: TokenOfAccount[][] = [];
       for (const key of accounts) {
@@ -156,7 +156,7 @@ export class SqliteReads {
     });
   }
 
-  async accountsOfTokens(appId: number, tokens: string[]): Promise<AccountOfToken[][]> {
+  accountsOfTokens(appId: number, tokens: string[]): AccountOfToken[][] {
     return this.read(() => {
       const found: AccountOfToken[][] = [];
       for (const token of tokens) {
@@ -170,7 +170,7 @@ export class SqliteReads {
     });
   }
 
-  async bindingsOf(appId: number, of: BindingsOf): Promise<Binding[]> {
+  bindingsOf(appId: number, of: BindingsOf): Binding[] {
     const rows = this.read(() =>
       'token' in of
         ? this.stmt.bindingsOfToken.all(appId, of.token)
