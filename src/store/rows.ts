@@ -1,6 +1,6 @@
 /** The row shapes both SQL backends share (same column names), and their mapping to domain types. */
 import type { HistoryRecord } from '../model/outcomes.ts';
-import type { AppPatch, HistoryEntry, WebhookDelivery, WebhookEvent } from '../model/store.ts';
+import type { AppPatch, DeliveryOutcome, HistoryEntry, WebhookDelivery, WebhookEvent } from '../model/store.ts';
 import type { App, AppPolicy, Binding, ChangeCause, OperatorType, Platform } from '../model/types.ts';
 
 export interface AppRow {
@@ -191,6 +191,19 @@ export interface DeliveryRow {
   error: string | null;
   duration_ms: number;
 }
+
+/** A delivery attempt's row (deliveryInsert), and the event's outbox update after it (outboxComplete). */
+export const deliveryParams = (event: WebhookEvent, outcome: DeliveryOutcome): unknown[] => [
+  event.id,
+  event.appId,
+  outcome.at,
+  event.attempts + 1,
+  outcome.status,
+  outcome.error,
+  outcome.durationMs,
+];
+export const outboxCompleteParams = (event: WebhookEvent, outcome: DeliveryOutcome): unknown[] =>
+  typeof outcome.next === 'number' ? ['pending', outcome.next, event.id] : [outcome.next, outcome.at, event.id];
 
 export const rowToDelivery = (row: DeliveryRow): WebhookDelivery => ({
   id: row.id,

@@ -9,7 +9,15 @@ import { AppExistsError, AppNotFoundError, StoreError } from '../../model/errors
 import type { AppPatch, DeliveryOutcome, NewApp, SweepCounts, SweepCutoffs, WebhookEvent } from '../../model/store.ts';
 import type { App, Binding } from '../../model/types.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
-import { type AppRow, type OutboxRow, patchedAppColumns, rowToApp, rowToWebhookEvent } from '../rows.ts';
+import {
+  type AppRow,
+  deliveryParams,
+  type OutboxRow,
+  outboxCompleteParams,
+  patchedAppColumns,
+  rowToApp,
+  rowToWebhookEvent,
+} from '../rows.ts';
 import { upsertStatements } from './postgres-batch-writes.ts';
 import { type BatchItem, byKeys, Deferral, type Keyed, keyed, runGroup } from './postgres-group-run.ts';
 import { SQL } from './postgres-queries.ts';
@@ -151,23 +159,11 @@ export class PostgresWriter {
 
   async completeWebhookEvent(event: WebhookEvent, outcome: DeliveryOutcome): Promise<void> {
     await this.db.transaction('record webhook delivery', async (client) => {
-      await client.query(SQL.deliveryInsert, [
-        event.id,
-        event.appId,
-        outcome.at,
-        event.attempts + 1,
-        outcome.status,
-        outcome.error,
-        outcome.durationMs,
-      ]);
-      const state = typeof outcome.next === 'number' ? 'pending' : outcome.next;
-      await client.query(SQL.outboxComplete, [
-        state,
-        typeof outcome.next === 'number' ? outcome.next : outcome.at,
-        event.id,
-      ]);
+      await client.query(SQL.deliveryInsert, deliveryParams(event, outcome));
+      await client.query(SQL.outboxComplete, outboxCompleteParams(event, outcome));
     });
   }
+
 
   async sweep(cutoffs: SweepCutoffs): Promise<SweepCounts> {
     const total: SweepCounts = { history: 0, idempotency: 0, webhooks: 0 };

@@ -17,8 +17,10 @@ import type { AppPatch, DeliveryOutcome, NewApp, SweepCounts, SweepCutoffs, Webh
 import type { App, Binding, Platform } from '../../model/types.ts';
 import {
   type AppRow,
+  deliveryParams,
   isPlain,
   type OutboxRow,
+  outboxCompleteParams,
   patchedAppColumns,
   rowToApp,
   rowToWebhookEvent,
@@ -301,18 +303,10 @@ export class SqliteWriter {
   }
 
   private completeWebhookEvent(event: WebhookEvent, outcome: DeliveryOutcome): void {
-    this.stmt.deliveryInsert.run(
-      event.id,
-      event.appId,
-      outcome.at,
-      event.attempts + 1,
-      outcome.status,
-      outcome.error,
-      outcome.durationMs,
-    );
-    const state = typeof outcome.next === 'number' ? 'pending' : outcome.next;
-    this.stmt.outboxComplete.run(state, typeof outcome.next === 'number' ? outcome.next : outcome.at, event.id);
+    this.stmt.deliveryInsert.run(deliveryParams(event, outcome));
+    this.stmt.outboxComplete.run(outboxCompleteParams(event, outcome));
   }
+
 
   private sweep(cutoffs: SweepCutoffs, limit: number): SweepCounts {
     return {
