@@ -88,21 +88,23 @@ function plainSqliteInsert(path: string, rows: Binding[]): number {
 async function plainPgInsert(url: string, appId: number, rows: Binding[]): Promise<number> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
-  const started = performance.now();
-  for (let i = 0; i < rows.length; i += 5000) {
-    const slice = rows.slice(i, i + 5000);
-    await client.query(PG_SQL.bindingsUpsert, [
-      appId,
-      slice.map((b) => b.token),
-      slice.map((b) => b.account),
-      slice.map((b) => b.accountType),
-      slice.map((b) => b.platform),
-      slice.map((b) => b.boundAt),
-    ]);
+  try {
+    const started = performance.now();
+    for (let i = 0; i < rows.length; i += 5000) {
+      const slice = rows.slice(i, i + 5000);
+      await client.query(PG_SQL.bindingsUpsertPlain, [
+        appId,
+        slice.map((b) => b.token),
+        slice.map((b) => b.account),
+        slice.map((b) => b.accountType),
+        slice.map((b) => b.platform),
+        slice.map((b) => b.boundAt),
+      ]);
+    }
+    return rows.length / ((performance.now() - started) / 1000);
+  } finally {
+    await client.end();
   }
-  const rate = rows.length / ((performance.now() - started) / 1000);
-  await client.end();
-  return rate;
 }
 
 export async function bulkBench({ dir, quick, runs: RUNS, log }: BulkBenchOptions): Promise<void> {
@@ -127,9 +129,13 @@ export async function bulkBench({ dir, quick, runs: RUNS, log }: BulkBenchOption
   try {
     for (let round = 1; round <= RUNS; round++) {
       log(`bulk round ${round}: ${count} bindings`);
+      log('  bindery import, SQLite');
       runs.binderySqlite.push(await binderyImport(`sqlite:${await emptySqlite(dir, `bulk-${round}.db`)}`, input));
+      log('  plain inserts, SQLite');
       runs.plainSqlite.push(plainSqliteInsert(await emptySqlite(dir, `plain-${round}.db`), rows));
+      log('  bindery import, PostgreSQL');
       runs.binderyPg.push(await binderyImport((await emptyPostgres(postgres)).url, input));
+      log('  plain inserts, PostgreSQL');
       const plain = await emptyPostgres(postgres);
       runs.plainPg.push(await plainPgInsert(plain.url, plain.appId, rows));
       log(
