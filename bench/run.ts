@@ -125,7 +125,7 @@ async function http(): Promise<void> {
         `history) | ${Math.round(m["c'"]!.rps).toLocaleString('en')} (x 20 bindings) | - | - | ${r("c'")} to a': the ` +
         `disk's ceiling for (c) |`,
     );
-    console.log('\n#### bindery beside the service a team would hand-roll (bench/hand-rolled-server.ts, issue 17)\n');
+    console.log('\n#### bindery beside the service a team would hand-roll (`bench/hand-rolled-server.ts`)\n');
     console.log('| request | hand-rolled req/s | bindery req/s | bindery / hand-rolled |\n| --- | --- | --- | --- |');
     const perSecond = (key: string) => Math.round(m[key]!.rps).toLocaleString('en');
     const vs = (title: string, h: string, b: string, key: string) =>
