@@ -164,7 +164,6 @@ export class PostgresWriter {
     });
   }
 
-
   async sweep(cutoffs: SweepCutoffs): Promise<SweepCounts> {
     const total: SweepCounts = { history: 0, idempotency: 0, webhooks: 0 };
     const slice = 5000;

@@ -307,7 +307,6 @@ export class SqliteWriter {
     this.stmt.outboxComplete.run(outboxCompleteParams(event, outcome));
   }
 
-
   private sweep(cutoffs: SweepCutoffs, limit: number): SweepCounts {
     return {
       history: this.stmt.sweepHistory.run(cutoffs.historyBefore, limit).changes,
