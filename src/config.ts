@@ -60,6 +60,12 @@ export interface Config {
   metricsPerApp: boolean;
   /** Webhook URLs may point at loopback, link-local and private addresses (on-premises receivers). */
   webhookAllowPrivate: boolean;
+  /** Scheduled backups of the SQLite store go here (BINDERY_BACKUP_DIR); null: none. */
+  backupDir: string | null;
+  /** How often a scheduled backup is taken. */
+  backupIntervalMs: number;
+  /** Scheduled backups kept; older ones are deleted after each new one. */
+  backupKeep: number;
 }
 
 /** The SQLite file's folder, or ./data for PostgreSQL: bindery's own directory, never the shared temp dir. */
@@ -126,6 +132,33 @@ function readUrls(env: Env, databaseUrl: string): string[] {
   return urls;
 }
 
+const UNITS_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration as `90s`, `30m`, `6h`, `1d` or a number of seconds; from 1 s to 30 days. */
+function duration(env: Env, name: string, fallback: string): number {
+  const raw = env[name]?.trim() || fallback;
+  const match = /^(\d+)\s*([smhd]?)$/.exec(raw);
+  const ms = match ? Number(match[1]) * UNITS_MS[match[2] || 's']! : Number.NaN;
+  if (!(ms >= 1000 && ms <= 30 * 86_400_000)) {
+    throw new ConfigError(
+      `${name}=${JSON.stringify(raw)} is invalid: give a duration from 1s to 30d such as 900s, 30m, 6h or 1d ` +
+        `(a bare number is seconds), or unset it for the default ${fallback}.`,
+    );
+  }
+  return ms;
+}
+
+function backupDir(env: Env, databaseUrl: string): string | null {
+  const dir = env.BINDERY_BACKUP_DIR?.trim();
+  if (!dir) return null;
+  if (!databaseUrl.startsWith('sqlite:'))
+    throw new ConfigError(
+      'BINDERY_BACKUP_DIR is set but BINDERY_DATABASE_URL is PostgreSQL: scheduled backups are for the SQLite ' +
+        'store; back PostgreSQL up with pgBackRest (docs/deploy.md), and unset BINDERY_BACKUP_DIR.',
+    );
+  return dir;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function loadConfig(env: Env = process.env): Config {
@@ -175,5 +208,8 @@ export function loadConfig(env: Env = process.env): Config {
     metricsToken: token(env, 'BINDERY_METRICS_TOKEN', 'to leave /metrics open'),
     metricsPerApp: boolean(env, 'BINDERY_METRICS_PER_APP', false),
     webhookAllowPrivate: boolean(env, 'BINDERY_WEBHOOK_ALLOW_PRIVATE', false),
+    backupDir: backupDir(env, databaseUrl),
+    backupIntervalMs: duration(env, 'BINDERY_BACKUP_INTERVAL', '1h'),
+    backupKeep: integer(env, 'BINDERY_BACKUP_KEEP', 24, 1, 10_000, 'backups'),
   };
 }

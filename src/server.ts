@@ -1,6 +1,9 @@
 /** Entry point: loadConfig -> openStore -> bootstrap app -> buildApp -> listen; graceful close on SIGTERM. */
+
+import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { buildApp, loggerOptions } from './app.ts';
+import { BackupScheduler } from './background/backup-scheduler.ts';
 import { Sweeper } from './background/sweeper.ts';
 import { WebhookDeliverer } from './background/webhook-deliverer.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
@@ -10,6 +13,7 @@ import { announceFirstApp, consoleNotice } from './first-app-notice.ts';
 import { prepareSpoolDir } from './http/api/import-spool.ts';
 import { Metrics } from './http/metrics.ts';
 import { openStore } from './store/open-store.ts';
+import { backupInThread } from './store/sqlite/sqlite-threads.ts';
 
 /** What to do when the listener cannot be opened: said instead of a stack trace. */
 const LISTEN_FIXES: Record<string, string | undefined> = {
@@ -76,6 +80,18 @@ export async function serve(config: Config): Promise<void> {
     { intervalMs: config.sweepIntervalMs, retentionDays: config.historyRetentionDays },
     app.log,
   );
+  const backups =
+    config.backupDir === null
+      ? null
+      : new BackupScheduler(
+          { dir: config.backupDir, intervalMs: config.backupIntervalMs, keep: config.backupKeep },
+          (dest) => backupInThread(resolve(config.databaseUrl.slice('sqlite:'.length)), dest),
+          {
+            succeeded: (at) => metrics.backupLastSuccess.set(at / 1000),
+            failed: () => metrics.backupFailures.inc(),
+          },
+          app.log,
+        );
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -89,6 +105,7 @@ export async function serve(config: Config): Promise<void> {
     timer.unref();
     try {
       sweeper.stop();
+      await backups?.stop();
       await app.close();
       await deliverer.stop();
       await store.close();
@@ -106,6 +123,7 @@ export async function serve(config: Config): Promise<void> {
     const address = await app.listen({ host: config.host, port: config.port });
     deliverer.start();
     sweeper.start();
+    backups?.start();
     // Said plainly whatever the log level, for people and for scripts waiting for the port.
     process.stdout.write(`bindery: listening on ${address} (store: ${store.kind}, region: ${config.region})\n`);
     process.stdout.write(`${consoleNotice(address, config.adminToken)}\n`);

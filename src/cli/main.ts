@@ -4,6 +4,7 @@ import { BinderyError, RetCode } from '../client/index.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { StoreError } from '../errors.ts';
 import { CliError, EXIT, registerAppCommands } from './app-commands.ts';
+import { registerBackupCommands } from './backup-commands.ts';
 import { registerClientCommands } from './client-commands.ts';
 import { registerLifecycleCommands } from './lifecycle-commands.ts';
 import { registerStoreCommands } from './store-commands.ts';
@@ -28,6 +29,7 @@ program
 
 registerAppCommands(program);
 registerStoreCommands(program);
+registerBackupCommands(program);
 registerClientCommands(program);
 registerLifecycleCommands(program);
 

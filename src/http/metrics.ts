@@ -93,6 +93,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Scheduled backups (src/background/backup-scheduler.ts); no sample until the first one. */
+  readonly backupLastSuccess = new Gauge({
+    name: 'bindery_backup_last_success_timestamp_seconds',
+    help: 'When the last scheduled backup of the SQLite store was taken and checked (Unix seconds)',
+    registers: [this.registry],
+  });
+  readonly backupFailures = new Counter({
+    name: 'bindery_backup_failures_total',
+    help: 'Scheduled backups that failed (each is logged; serving goes on)',
+    registers: [this.registry],
+  });
+
   constructor(store: BindingStore, options: { processMetrics?: boolean; perApp?: boolean; dataDir?: string } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'bindery_' });
     if (options.perApp) this.bindingsPerApp(store);

@@ -78,7 +78,11 @@ export type SqliteOwn =
   | 'outboxLease'
   | 'clockGet'
   | 'clockSet'
-  | 'clockTouch';
+  | 'clockTouch'
+  | 'backupInto'
+  | 'integrityCheck'
+  | 'backupApps'
+  | 'backupPosition';
 
 /**
  * PostgreSQL's own statements. `begin`, `exportBegin`: the transaction's settings. `schemaExists`,

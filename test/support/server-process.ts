@@ -27,6 +27,21 @@ export function cli(args: string[], env: Record<string, string>): { status: numb
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 
+/** `cli` without blocking the event loop: load running in this process goes on meanwhile. */
+export function cliAsync(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['bin/bindery.js', ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.once('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
+  });
+}
+
 /**
  * Starts `src/server.ts` (through tsx) on a free port and resolves once it listens; with `built`,
  * what `npm start` runs instead: dist/server/server.js, built by `npm run build`.

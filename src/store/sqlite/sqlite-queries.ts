@@ -151,6 +151,15 @@ export const SQL = {
   clockGet: 'SELECT last_bound_at FROM bind_clock WHERE id = 1',
   clockSet: 'UPDATE bind_clock SET last_bound_at = ? WHERE id = 1',
   ping: 'SELECT 1',
+
+  // Backups (sqlite-backup.ts). VACUUM INTO writes one consistent snapshot: a single read transaction.
+  backupInto: 'VACUUM INTO ?',
+  integrityCheck: 'PRAGMA integrity_check',
+  backupApps: `SELECT a.access_id AS accessId, a.revision,
+      (SELECT count(*) FROM bindings b WHERE b.app_id = a.id) AS bindings FROM apps a ORDER BY a.access_id`,
+  backupPosition: `SELECT (SELECT max(id) FROM history) AS lastHistoryId,
+      (SELECT last_bound_at FROM bind_clock WHERE id = 1) AS lastBoundAt,
+      (SELECT max(version) FROM schema_migrations) AS schemaVersion`,
   /** Rewrites the clock row unchanged: the smallest real write. */
   clockTouch: 'UPDATE bind_clock SET last_bound_at = last_bound_at WHERE id = 1',
 } as const satisfies Queries<SqliteOwn>;

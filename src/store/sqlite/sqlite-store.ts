@@ -6,7 +6,7 @@
  */
 import { statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import type { BatchRequest, BatchResult, IdempotencyKey, WriteRulesModule } from '../../model/batch-transaction.ts';
 import { AppExistsError, AppNotFoundError, IdempotencyMismatchError, StoreError } from '../../model/errors.ts';
@@ -35,6 +35,7 @@ import { fileIdentity, openSqliteConnection } from './sqlite-connection.ts';
 import { prepareDatabaseFile } from './sqlite-files.ts';
 import { READ_BUSY_TIMEOUT_MS, SqliteReads, UNAVAILABLE_SQLITE } from './sqlite-reads.ts';
 import { migrateSqlite } from './sqlite-schema.ts';
+import { startThread } from './sqlite-threads.ts';
 import { type SerializedError, toColumns, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
 
 type Reply = {
@@ -49,17 +50,6 @@ type Reply = {
  * probe may still commit into WAL space already allocated while a real batch fails.
  */
 export const MIN_FREE_BYTES = 8 * 1024 * 1024;
-
-/** Under tsx (tests, `npm start`) the thread must load TypeScript too; compiled builds load .js directly. */
-function startWriterThread(path: string): Worker {
-  const entry = new URL(`./sqlite-writer-thread${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
-  const workerData = { path };
-  if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const register = `import(${JSON.stringify(tsx)}).then((m) => m.register())`;
-  const code = `${register}.then(() => import(${JSON.stringify(entry.href)}))`;
-  return new Worker(code, { eval: true, workerData });
-}
 
 function reviveError(error: SerializedError): Error {
   if (error.name === 'AppExistsError') return new AppExistsError(error.accessId ?? '');
@@ -127,7 +117,7 @@ export class SqliteStore implements BindingStore {
         cause: error,
       });
     }
-    const worker = startWriterThread(file);
+    const worker = startThread('sqlite-writer-thread', { path: file });
     await new Promise<void>((ready, fail) => {
       const onMessage = (message: { ready?: true }) => {
         if (!message.ready) return;
