@@ -30,7 +30,7 @@ function appText(app: Counted, show: { secret?: boolean; webhookSecret?: boolean
 }
 
 /** Runs `run` on the store of BINDERY_DATABASE_URL, said on stderr; only `create` may make a new store. */
-async function withService<T>(
+export async function withService<T>(
   run: (service: AppService) => Promise<T>,
   options: { create?: boolean } = {},
 ): Promise<T> {
@@ -62,7 +62,7 @@ function clip(text: string, max: number): string {
   return chars.length <= max ? text : `${chars.slice(0, max - 1).join('')}…`;
 }
 
-function print(json: boolean, value: object, text: string): void {
+export function print(json: boolean, value: object, text: string): void {
   process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
 }
 
@@ -121,10 +121,11 @@ const lifecyclePolicy = (o: LifecycleFlags): Partial<AppPolicy> => ({
   expiryWarningDays: o.expiryWarningDays,
 });
 
-const notFound = (accessId: string) =>
+export const notFound = (accessId: string) =>
   new CliError(`no app with AccessID ${accessId}; \`bindery app list\` shows the apps`, EXIT.NOT_FOUND);
 
-export function registerAppCommands(program: Command): void {
+/** Registers `bindery app …`; answers the group, which other files add commands to (rewind-command.ts). */
+export function registerAppCommands(program: Command): Command {
   const app = program.command('app').description('manage apps (tenants): credentials and policies');
 
   const create = app
@@ -357,4 +358,5 @@ export function registerAppCommands(program: Command): void {
       if (!deleted) throw notFound(accessId);
       print(!!o.json, { access_id: accessId, deleted: true }, `deleted app ${accessId} and all its bindings`);
     });
+  return app;
 }

@@ -7,6 +7,7 @@ import { CliError, EXIT, registerAppCommands } from './app-commands.ts';
 import { registerBackupCommands } from './backup-commands.ts';
 import { registerClientCommands } from './client-commands.ts';
 import { registerLifecycleCommands } from './lifecycle-commands.ts';
+import { registerRewindCommand } from './rewind-command.ts';
 import { registerStoreCommands } from './store-commands.ts';
 
 const program = new Command('bindery')
@@ -27,7 +28,7 @@ program
     });
   });
 
-registerAppCommands(program);
+registerRewindCommand(registerAppCommands(program));
 registerStoreCommands(program);
 registerBackupCommands(program);
 registerClientCommands(program);

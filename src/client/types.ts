@@ -73,7 +73,7 @@ export interface AccountInfo extends Lifecycle {
 export interface HistoryEntry {
   id: number;
   at: string;
-  /** 0 for the token lifecycle's changes (quarantined, expired, restored, purged). */
+  /** 0 for the token lifecycle's changes (quarantined, expired, restored, purged) and a rewind's. */
   operator_type: number;
   cause:
     | 'bind'
@@ -86,7 +86,8 @@ export interface HistoryEntry {
     | 'quarantined'
     | 'expired'
     | 'restored'
-    | 'purged';
+    | 'purged'
+    | 'rewind';
   token: string;
   account: string;
   account_type: number;

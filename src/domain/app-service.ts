@@ -1,11 +1,13 @@
 /**
  * Managing apps (tenants): the one implementation behind the CLI's `bindery app …` commands and,
- * later, the admin API. Checks input, makes credentials, and rotates secrets with a grace period.
+ * the admin API. Checks input, makes credentials, rotates secrets with a grace period, and rewinds
+ * an app's bindings to an earlier time (apply-rewind.ts).
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { AppExistsError } from '../model/errors.ts';
+import { AppExistsError, AppNotFoundError, RewindRefusedError } from '../model/errors.ts';
 import type { AppCounts, AppPatch, BindingStore, WebhookDelivery } from '../model/store.ts';
 import { type App, type AppPolicy, BINDING_RULES, DEFAULT_POLICY, type RateLimit } from '../model/types.ts';
+import { writeBatch } from './run-batch.ts';
 import { inwardHostProblem } from './webhook-target.ts';
 
 /** Input that cannot become an app; the message says how to fix it. */
@@ -246,6 +248,43 @@ export class AppService {
   async deliveries(accessId: string, limit: number): Promise<WebhookDelivery[] | undefined> {
     const app = await this.store.findApp(accessId);
     return app && this.store.webhookDeliveries(app.id, limit);
+  }
+
+  /**
+   * Makes the app's bindings what they were at `to` (an ISO 8601 time, or Unix ms), as one write;
+   * `dryRun` counts what would change and changes nothing. Undefined when there is no such app;
+   * AppInputError for a time that is not one, AppStateError when the history cannot answer.
+   */
+  async rewind(
+    accessId: string,
+    to: string | number,
+    dryRun: boolean,
+    requestId?: string,
+  ): Promise<{ to: number; bind: number; unbind: number; dryRun: boolean; revision: number } | undefined> {
+    const at = typeof to === 'number' ? to : /^\d+$/.test(to) ? Number(to) : Date.parse(to);
+    if (!Number.isSafeInteger(at) || at < 0)
+      throw new AppInputError(
+        `to: ${JSON.stringify(to)} is not a time: give an ISO 8601 time with its zone, such as ` +
+          '2026-12-07T09:30:00Z, or Unix milliseconds',
+      );
+    if (at > Date.now())
+      throw new AppInputError(`to: ${new Date(at).toISOString()} is in the future: rewind to a time that has passed`);
+    const app = await this.store.findApp(accessId);
+    if (!app) return undefined;
+    try {
+      const result = await writeBatch(this.store, app.id, {
+        kind: 'rewind',
+        to: at,
+        dryRun,
+        ...(requestId ? { requestId } : {}),
+      });
+      const counts = result.rewind ?? { bind: 0, unbind: 0, dryRun };
+      return { to: at, ...counts, revision: result.revision };
+    } catch (error) {
+      if (error instanceof RewindRefusedError) throw new AppStateError(`app ${accessId}: ${error.message}`);
+      if (error instanceof AppNotFoundError) return undefined;
+      throw error;
+    }
   }
 
   async delete(accessId: string): Promise<boolean> {

@@ -9,6 +9,7 @@ import {
   type Binding,
   bindingKeyString,
   type Change,
+  type RewindCommand,
   type SeenCommand,
   type SweepCommand,
   type WriteCommand,
@@ -18,7 +19,7 @@ import {
  * What a store must load before applying a command: every binding of these tokens and of these
  * accounts. That is enough for every rule, eviction included (SPEC §2.5).
  */
-export function keysToLoad(command: Exclude<WriteCommand, SweepCommand | SeenCommand>): {
+export function keysToLoad(command: Exclude<WriteCommand, SweepCommand | SeenCommand | RewindCommand>): {
   tokens: string[];
   accounts: AccountKey[];
 } {

@@ -33,6 +33,7 @@ export function historyRecords(changes: Change[], command: WriteCommand, at: num
       accountType: b.accountType,
       platform: b.platform,
       ...who,
+      created: change.kind === 'put' ? change.created : null,
     });
   }
   return records;

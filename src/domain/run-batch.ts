@@ -8,12 +8,13 @@
 import type { BatchTransaction, WriteRulesModule, WriteScope } from '../model/batch-transaction.ts';
 import { type BatchResult, IDEMPOTENCY_WINDOW_MS, type IdempotencyKey } from '../model/batch-transaction.ts';
 import { BindingSet } from '../model/binding-set.ts';
-import { AppNotFoundError, IdempotencyMismatchError } from '../model/errors.ts';
+import { AppNotFoundError, IdempotencyMismatchError, RewindRefusedError } from '../model/errors.ts';
 import type { BatchOutcome, ElementOutcome } from '../model/outcomes.ts';
 import type { BindingStore } from '../model/store.ts';
-import type { AppPolicy, Change, SeenCommand, SweepCommand, WriteCommand } from '../model/types.ts';
+import type { AppPolicy, Change, RewindCommand, SeenCommand, SweepCommand, WriteCommand } from '../model/types.ts';
 import { applyBatch } from './apply-batch.ts';
 import { applyFeedback, applyRestore, applySweep, lifecycleCutoffs, seenOutcomes } from './apply-lifecycle.ts';
+import { applyRewind, REWIND_MAX_ENTRIES, rewindTokens } from './apply-rewind.ts';
 import { keysToLoad, netChanges } from './batch-footprint.ts';
 import { historyRecords, webhookEvents } from './change-records.ts';
 
@@ -24,6 +25,30 @@ async function sweepTokens(tx: BatchTransaction, command: SweepCommand, policy: 
       ? await tx.dueToPurge(lifecycleCutoffs(policy, command.now).purgeBefore, command.purgeLimit)
       : [];
   return [...new Set([...purge, ...command.tokens])];
+}
+
+/**
+ * The history a rewind undoes, oldest first; refused when it cannot tell the state at the time:
+ * entries before it trimmed (retention) or never written (an import, which writes none, since it).
+ */
+async function rewindHistory(tx: BatchTransaction, command: RewindCommand, historyFrom: number | null) {
+  const at = new Date(command.to).toISOString();
+  if (historyFrom === null)
+    throw new RewindRefusedError(
+      'this app was created by an older release, which did not record what a rewind needs: nothing to rewind from',
+    );
+  if (command.to < historyFrom)
+    throw new RewindRefusedError(
+      `the history cannot answer for ${at}: it holds every change only since ${new Date(historyFrom).toISOString()} ` +
+        '(older entries were trimmed by BINDERY_HISTORY_RETENTION_DAYS, or an import, which writes no history, ' +
+        'came after); rewind to a later time',
+    );
+  const rows = await tx.historyAfter(command.to, REWIND_MAX_ENTRIES + 1);
+  if (rows.length > REWIND_MAX_ENTRIES)
+    throw new RewindRefusedError(
+      `more than ${REWIND_MAX_ENTRIES} changes were made since ${at}: too many for one write; rewind to a later time`,
+    );
+  return rows;
 }
 
 /** This module, for a store to load where its transaction lives (SQLite: on its writer thread). */
@@ -52,7 +77,7 @@ export function writeBatch(
 /** The rules of the command, on the set of bindings it can touch. `tokens`: a sweep's due tokens. */
 function applyCommand(
   set: BindingSet,
-  command: Exclude<WriteCommand, SeenCommand>,
+  command: Exclude<WriteCommand, SeenCommand | RewindCommand>,
   policy: AppPolicy,
   clock: () => number,
   now: number,
@@ -72,7 +97,7 @@ function applyCommand(
 
 /** What the command can touch (WriteScope): the keys it loads, or the whole app for a sweep or a seen. */
 export function scopeOf(command: WriteCommand): WriteScope {
-  return command.kind === 'sweep' || command.kind === 'seen' ? 'app' : keysToLoad(command);
+  return command.kind === 'sweep' || command.kind === 'seen' || command.kind === 'rewind' ? 'app' : keysToLoad(command);
 }
 
 export async function runBatch(
@@ -97,8 +122,20 @@ export async function runBatch(
   // for a sweep, the tokens due), the rules on that set, and the net change written.
   let outcomes: ElementOutcome[];
   let changes: Change[] = [];
+  let rewound: BatchResult['rewind'];
   if (command.kind === 'seen') outcomes = seenOutcomes(await tx.touchTokens(command.tokens, now));
-  else {
+  else if (command.kind === 'rewind') {
+    const rows = await rewindHistory(tx, command, app.historyFrom);
+    const tokens = rewindTokens(rows);
+    const set = new BindingSet(tokens.length > 0 ? await tx.loadBindings(tokens, []) : []);
+    ({ outcomes, changes } = applyRewind(set, rows, () => tx.nextBoundAt(), now));
+    const count = { bind: changes.filter((c) => c.kind === 'put').length, dryRun: command.dryRun };
+    const rewind = { ...count, unbind: changes.length - count.bind };
+    if (command.dryRun) return { outcomes, revision: 0, rewind };
+    const { upserts, deletes } = netChanges(set, changes);
+    if (upserts.length > 0 || deletes.length > 0) await tx.writeBindings(upserts, deletes);
+    rewound = rewind;
+  } else {
     const { tokens, accounts } =
       command.kind === 'sweep'
         ? { tokens: await sweepTokens(tx, command, app.policy), accounts: [] }
@@ -119,7 +156,11 @@ export async function runBatch(
   // 9. The revision that orders this batch, and the answer under its key. A sweep that found
   // nothing to do takes none: the app's clients see their own writes numbered without gaps.
   const idle = command.kind === 'sweep' && changes.length === 0;
-  const result: BatchResult = { outcomes, revision: idle ? 0 : await tx.nextRevision() };
+  const result: BatchResult = {
+    outcomes,
+    revision: idle ? 0 : await tx.nextRevision(),
+    ...(rewound ? { rewind: rewound } : {}),
+  };
   if (idempotency) await tx.rememberAnswer(idempotency, result, now);
   return result;
 }

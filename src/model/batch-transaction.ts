@@ -7,7 +7,7 @@
  * A method may answer at once (SQLite's writer thread, where every statement is synchronous) or
  * with a promise (PostgreSQL).
  */
-import type { ElementOutcome, HistoryRecord, TokenPresence, WebhookEventRecord } from './outcomes.ts';
+import type { ElementOutcome, HistoryRecord, RewindRow, TokenPresence, WebhookEventRecord } from './outcomes.ts';
 import type { AccountKey, AppPolicy, Binding, WriteCommand } from './types.ts';
 
 /** What a batch answers: one outcome per element, and the app's write revision after this batch. */
@@ -20,6 +20,8 @@ export interface BatchResult {
   revision: number;
   /** True when an Idempotency-Key matched: this is the stored answer and nothing was applied again. */
   replayed?: boolean;
+  /** A rewind's bindings brought back and removed (or, for a dry run, that would be). */
+  rewind?: { bind: number; unbind: number; dryRun: boolean };
 }
 
 /** An Idempotency-Key and the hash of the body it came with. */
@@ -41,6 +43,12 @@ export interface LockedApp {
   policy: AppPolicy;
   /** Whether the app has a webhook, so that its changes become events. */
   hasWebhook: boolean;
+  /**
+   * Unix ms from which the app's history holds every change (its creation, or the last import,
+   * history trimmed by retention, or the upgrade that began keeping what a rewind needs); null:
+   * unknown (the app was made by an older release).
+   */
+  historyFrom: number | null;
 }
 
 /** An answer remembered under an Idempotency-Key. */
@@ -67,6 +75,8 @@ export interface BatchTransaction {
    * or none.
    */
   touchTokens(tokens: string[], at: number): Awaitable<TokenPresence[]>;
+  /** Up to `limit` history entries of the app written after `at` (Unix ms), oldest first. */
+  historyAfter(at: number, limit: number): Awaitable<RewindRow[]>;
   /** Up to `limit` distinct tokens with a binding quarantined before `before` (Unix ms). */
   dueToPurge(before: number, limit: number): Awaitable<string[]>;
   /**

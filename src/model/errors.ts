@@ -74,3 +74,8 @@ export class IdempotencyMismatchError extends Error {
     super(`Idempotency-Key ${JSON.stringify(key)} was used with another body in the last 24 hours`);
   }
 }
+
+/** A rewind the history cannot answer (trimmed, an import since, too many changes): nothing was applied. */
+export class RewindRefusedError extends Error {
+  override name = 'RewindRefusedError';
+}

@@ -46,6 +46,19 @@ export interface HistoryRecord {
   opType: string | null;
   opId: string | null;
   requestId: string | null;
+  /** For a bind: whether it created the binding (false: refreshed one); null for other changes. */
+  created: boolean | null;
+}
+
+/** A history entry as a rewind reads it (oldest first): enough to tell what was there before it. */
+export interface RewindRow {
+  token: string;
+  account: string;
+  accountType: number;
+  platform: Platform | null;
+  cause: ChangeCause;
+  /** As HistoryRecord's; null for a bind also when an older release wrote the entry. */
+  created: boolean | null;
 }
 
 export const WEBHOOK_EVENT_TYPES = [

@@ -49,7 +49,7 @@ export interface AccountOfToken extends AccountKey {
   boundAt: number;
 }
 
-export interface HistoryEntry extends HistoryRecord {
+export interface HistoryEntry extends Omit<HistoryRecord, 'created'> {
   id: number;
 }
 

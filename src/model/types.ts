@@ -57,6 +57,7 @@ export const CHANGE_CAUSES = [
   'expired',
   'restored',
   'purged',
+  'rewind',
 ] as const;
 export type ChangeCause = (typeof CHANGE_CAUSES)[number];
 
@@ -71,7 +72,8 @@ export type Change =
   | {
       kind: 'put';
       binding: Binding;
-      cause: 'bind';
+      /** `rewind`: brought back by a rewind (src/domain/apply-rewind.ts). */
+      cause: 'bind' | 'rewind';
       op: OperatorType;
       /** false when an existing binding was refreshed */
       created: boolean;
@@ -162,7 +164,8 @@ export interface App {
 export const accountKeyString = (key: AccountKey): string => `${key.accountType}\u0000${key.account}`;
 
 /** One binding's key as one string (U+0000 is refused in tokens and accounts, so it separates safely). */
-export const bindingKeyString = (b: Binding): string => `${b.token}\u0000${accountKeyString(b)}`;
+export const bindingKeyString = (b: Pick<Binding, 'token' | 'account' | 'accountType'>): string =>
+  `${b.token}\u0000${accountKeyString(b)}`;
 
 /** A bind time (microseconds) as the ISO 8601 instant people read. */
 export const boundAtIso = (boundAt: number): string => new Date(Math.floor(boundAt / 1000)).toISOString();
@@ -212,7 +215,17 @@ export interface SweepCommand {
   requestId?: undefined;
 }
 
+/**
+ * Make the app's bindings what they were at `to` (Unix ms): every change whose write began after
+ * it undone, as one write. `dryRun`: count what it would bind and unbind, change nothing.
+ */
+export interface RewindCommand extends LifecycleActor {
+  kind: 'rewind';
+  to: number;
+  dryRun: boolean;
+}
+
 /** Every write the rules run on the single write path (src/domain/run-batch.ts). */
-export type WriteCommand = BatchCommand | FeedbackCommand | SeenCommand | RestoreCommand | SweepCommand;
+export type WriteCommand = BatchCommand | FeedbackCommand | SeenCommand | RestoreCommand | SweepCommand | RewindCommand;
 
 export const DAY_MS = 86_400_000;

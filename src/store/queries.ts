@@ -54,6 +54,9 @@ type Shared =
   | 'deliveriesOfApp'
   // retention sweeps
   | 'sweepHistory'
+  | 'appsHistoryTrimmed'
+  | 'appHistoryFrom'
+  | 'historyAfter'
   | 'sweepIdempotency'
   | 'sweepOutbox'
   | 'sweepDeliveries'

@@ -1,5 +1,5 @@
 /** The row shapes both SQL backends share (same column names), and their mapping to domain types. */
-import type { HistoryRecord } from '../model/outcomes.ts';
+import type { HistoryRecord, RewindRow } from '../model/outcomes.ts';
 import type { AppPatch, DeliveryOutcome, HistoryEntry, WebhookDelivery, WebhookEvent } from '../model/store.ts';
 import type { App, AppPolicy, Binding, ChangeCause, OperatorType, Platform } from '../model/types.ts';
 
@@ -17,6 +17,8 @@ export interface AppRow {
   token_ttl_days: number | null;
   expiry_warning_days: number;
   created_at: number;
+  /** Unix ms since which the app's history is complete; null when an older release made the app. */
+  history_from: number | null;
   webhook_url: string | null;
   webhook_secret: string | null;
   rate_limit_per_second: number | null;
@@ -156,6 +158,7 @@ export const historyParams = (appId: number, r: HistoryRecord): unknown[] => [
   r.opType,
   r.opId,
   r.requestId,
+  r.created === null ? null : r.created ? 1 : 0,
 ];
 
 export interface OutboxRow {
@@ -238,3 +241,23 @@ export function patchedAppColumns(app: App, patch: AppPatch) {
     rateLimitBurst: rateLimit?.burst ?? null,
   };
 }
+
+/** A history entry as a rewind reads it (historyAfter). */
+export interface RewindRowColumns {
+  token: string;
+  account: string;
+  account_type: number;
+  platform: Platform | null;
+  cause: string;
+  /** SQLite: 1 or 0; PostgreSQL: a boolean; null for entries that are not binds or predate it. */
+  created: number | boolean | null;
+}
+
+export const rowToRewind = (row: RewindRowColumns): RewindRow => ({
+  token: row.token,
+  account: row.account,
+  accountType: row.account_type,
+  platform: row.platform,
+  cause: row.cause as ChangeCause,
+  created: row.created === null ? null : Boolean(row.created),
+});

@@ -21,7 +21,10 @@ class RecordingTransaction implements BatchTransaction {
   ) {}
   lockApp() {
     this.calls.push('lockApp');
-    return this.exists ? { policy: DEFAULT_POLICY, hasWebhook: this.hasWebhook } : undefined;
+    return this.exists ? { policy: DEFAULT_POLICY, hasWebhook: this.hasWebhook, historyFrom: 0 } : undefined;
+  }
+  historyAfter() {
+    return [];
   }
   recallAnswer(key: string) {
     this.calls.push(`recallAnswer ${key}`);

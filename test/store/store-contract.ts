@@ -10,6 +10,7 @@ import { DEFAULT_POLICY } from '../../src/model/types.ts';
 import { bulkContract } from './store-contract-bulk.ts';
 import { capsContract } from './store-contract-caps.ts';
 import { lifecycleContract } from './store-contract-lifecycle.ts';
+import { rewindContract } from './store-contract-rewind.ts';
 import {
   acc,
   accountsOf,
@@ -32,6 +33,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
     lifecycleContract(factory);
     capsContract(factory);
     bulkContract(factory);
+    rewindContract(factory);
 
     describe('apps', () => {
       it('creates, finds, lists, updates and deletes apps', async (t) => {

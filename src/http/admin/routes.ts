@@ -14,6 +14,7 @@ import { bearerGuard, type FailedAuthThrottle } from '../bearer-guard.ts';
 import { parseJsonObject } from '../tpns/parse-body.ts';
 import { errorResponses } from '../tpns/schemas.ts';
 import { type LookupOptions, registerLookups } from './lookup-routes.ts';
+import { registerRewind } from './rewind-route.ts';
 
 /** The token lifecycle's policy fields, as create and patch take them. */
 const lifecyclePolicy = {
@@ -261,6 +262,8 @@ export async function adminRoutes(fastify: FastifyInstance, options: AdminRouteO
       return appView(rotated, { secret: true });
     },
   );
+
+  registerRewind(fastify, service, security);
 
   app.get(
     '/admin/v1/apps/:accessId/webhook-deliveries',

@@ -11,9 +11,9 @@ import type {
   LockedApp,
   StoredAnswer,
 } from '../../model/batch-transaction.ts';
-import type { HistoryRecord, TokenPresence, WebhookEventRecord } from '../../model/outcomes.ts';
+import type { HistoryRecord, RewindRow, TokenPresence, WebhookEventRecord } from '../../model/outcomes.ts';
 import type { AccountKey, Binding } from '../../model/types.ts';
-import { type PolicyColumns, policyOf } from '../rows.ts';
+import { type PolicyColumns, policyOf, type RewindRowColumns, rowToRewind } from '../rows.ts';
 import type { GroupBindings } from './postgres-group-bindings.ts';
 import { accountLock, type GroupLocks, idempotencyLock, KeysTaken, tokenLock } from './postgres-locks.ts';
 import { SQL } from './postgres-queries.ts';
@@ -23,6 +23,7 @@ export interface AppLock extends PolicyColumns {
   id: number;
   last_bound_at: number;
   webhook_url: string | null;
+  history_from: number | null;
 }
 
 /**
@@ -65,7 +66,7 @@ export class PostgresBatchTransaction implements BatchTransaction {
 
   lockApp(): LockedApp | undefined {
     const app = this.lock;
-    return app && { policy: policyOf(app), hasWebhook: app.webhook_url !== null };
+    return app && { policy: policyOf(app), hasWebhook: app.webhook_url !== null, historyFrom: app.history_from };
   }
 
   async recallAnswer(key: string): Promise<StoredAnswer | undefined> {
@@ -96,6 +97,13 @@ export class PostgresBatchTransaction implements BatchTransaction {
     const rest = tokens.filter((t) => !active.has(t));
     const present = rest.length > 0 ? tokensOf(await this.client.query(SQL.tokensPresent, [this.appId, rest])) : null;
     return tokens.map((t) => (active.has(t) ? 'active' : present?.has(t) ? 'quarantined' : 'absent'));
+  }
+
+  /** After what the group has pending (earlier batches' history among it): the whole app is this batch's. */
+  async historyAfter(at: number, limit: number): Promise<RewindRow[]> {
+    await this.bindings.send();
+    const { rows } = await this.client.query<RewindRowColumns>(SQL.historyAfter, [this.appId, at, limit]);
+    return rows.map(rowToRewind);
   }
 
   async dueToPurge(before: number, limit: number): Promise<string[]> {

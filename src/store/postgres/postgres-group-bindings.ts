@@ -135,6 +135,7 @@ export class GroupBindings {
         column('opType'),
         column('opId'),
         column('requestId'),
+        column('created'),
       ]);
     }
     this.deletes.clear();

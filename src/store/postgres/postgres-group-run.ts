@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import type { BatchRequest, BatchResult, WriteRules, WriteScope } from '../../model/batch-transaction.ts';
-import { AppNotFoundError, IdempotencyMismatchError } from '../../model/errors.ts';
+import { AppNotFoundError, IdempotencyMismatchError, RewindRefusedError } from '../../model/errors.ts';
 import type { AccountKey } from '../../model/types.ts';
 import type { GroupResult, GroupScheduler } from '../group-commit.ts';
 import { type AppLock, type BatchEnd, PostgresBatchTransaction } from './postgres-batch-transaction.ts';
@@ -156,7 +156,11 @@ export async function runGroup(client: pg.PoolClient, items: Keyed[]): Promise<G
     } catch (error) {
       // Refused, or deferred, before anything was written: the transaction stays usable for the others.
       if (error instanceof KeysTaken) results.push({ ok: true, value: new Deferral([...mine, ...error.keys]) });
-      else if (error instanceof IdempotencyMismatchError || error instanceof AppNotFoundError)
+      else if (
+        error instanceof IdempotencyMismatchError ||
+        error instanceof AppNotFoundError ||
+        error instanceof RewindRefusedError
+      )
         results.push({ ok: false, error });
       else throw error;
     }

@@ -62,8 +62,10 @@ export const SQL = {
       (SELECT count(*) FROM (SELECT DISTINCT account, account_type FROM bindings WHERE app_id = $1) AS a) AS accounts,
       (SELECT count(DISTINCT token) FROM bindings WHERE app_id = $1 AND quarantined_at IS NOT NULL) AS quarantined`,
   appInsert: `INSERT INTO apps (access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token,
-      binding_rules, quarantine_days, token_ttl_days, expiry_warning_days, created_at)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (access_id) DO NOTHING RETURNING *`,
+      binding_rules, quarantine_days, token_ttl_days, expiry_warning_days, created_at, history_from)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) ON CONFLICT (access_id) DO NOTHING RETURNING *`,
+  /** An import writes no history: the app's history is complete only from then on. */
+  appHistoryFrom: 'UPDATE apps SET history_from = $1 WHERE id = $2',
   appForUpdate: 'SELECT * FROM apps WHERE access_id = $1 FOR UPDATE',
   appUpdate: `UPDATE apps SET name = $2, secret_key = $3, previous_secret_key = $4, previous_secret_expires_at = $5,
       max_tokens_per_account = $6, max_accounts_per_token = $7, webhook_url = $8, webhook_secret = $9,
@@ -94,7 +96,7 @@ export const SQL = {
       WHERE NOT pg_try_advisory_xact_lock(l.app, l.key)`,
   /** The apps of a group, read once their locks are held: their policy and clock as committed. */
   appsOfGroup: `SELECT id, last_bound_at, max_tokens_per_account, max_accounts_per_token, binding_rules,
-        quarantine_days, token_ttl_days, expiry_warning_days, webhook_url
+        quarantine_days, token_ttl_days, expiry_warning_days, webhook_url, history_from
       FROM apps WHERE id = ANY($1::int[])`,
   /**
    * The group's last statement before COMMIT: takes `n` revisions of each app and raises its
@@ -170,9 +172,12 @@ export const SQL = {
       WHERE app_id = $1 AND (token, account, account_type) > ($2, $3, $4)
       ORDER BY token, account, account_type LIMIT $5`,
   historyInsert: `INSERT INTO history (app_id, at, operator_type, cause, token, account, account_type, platform,
-      op_type, op_id, request_id)
+      op_type, op_id, request_id, created)
       SELECT $1, * FROM unnest($2::bigint[], $3::int[], $4::text[], $5::text[], $6::text[], $7::int[],
-        $8::text[], $9::text[], $10::text[], $11::text[])`,
+        $8::text[], $9::text[], $10::text[], $11::text[], $12::boolean[])`,
+  /** What a rewind undoes, oldest first. */
+  historyAfter: `SELECT token, account, account_type, platform, cause, created FROM history
+      WHERE app_id = $1 AND at > $2 ORDER BY id LIMIT $3`,
   historyAll: 'SELECT * FROM history WHERE app_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3',
   // The app's first and last history ids: the slices a look-up by token or account walks.
   historyIds: `SELECT (SELECT min(id) FROM history WHERE app_id = $1) AS first,
@@ -217,6 +222,8 @@ export const SQL = {
   deliveriesOfApp: 'SELECT * FROM webhook_deliveries WHERE app_id = $1 ORDER BY id DESC LIMIT $2',
 
   sweepHistory: 'DELETE FROM history WHERE id IN (SELECT id FROM history WHERE at < $1 LIMIT $2)',
+  /** After a sweep of history before a time, no app's history is complete before it. */
+  appsHistoryTrimmed: 'UPDATE apps SET history_from = $1 WHERE history_from < $1',
   sweepIdempotency: `DELETE FROM idempotency_keys WHERE (app_id, key) IN
       (SELECT app_id, key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)`,
   sweepOutbox: `DELETE FROM webhook_outbox WHERE id IN

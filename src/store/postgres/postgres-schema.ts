@@ -147,6 +147,16 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
     // The functions' text is with the statements that call them (postgres-queries.ts FUNCTIONS).
     sql: `${FUNCTIONS.tokensOfAccount};\n${FUNCTIONS.accountsOfToken};`,
   },
+  {
+    version: 8,
+    name: 'what a rewind needs',
+    // As SQLite's migration 9 (sqlite-schema.ts): nullable, so the previous release writes on beside it.
+    sql: `
+      ALTER TABLE history ADD COLUMN created BOOLEAN;
+      ALTER TABLE apps ADD COLUMN history_from BIGINT;
+      UPDATE apps SET history_from = (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+    `,
+  },
 ];
 
 export const POSTGRES_SCHEMA_VERSION = schemaVersion(POSTGRES_MIGRATIONS);

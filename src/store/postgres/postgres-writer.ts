@@ -167,6 +167,7 @@ export class PostgresWriter {
   async sweep(cutoffs: SweepCutoffs): Promise<SweepCounts> {
     const total: SweepCounts = { history: 0, idempotency: 0, webhooks: 0 };
     const slice = 5000;
+    await this.db.query('sweep', SQL.appsHistoryTrimmed, [cutoffs.historyBefore]);
     const run = async (sql: string, before: number) =>
       (await this.db.query('sweep', sql, [before, slice])).rowCount ?? 0;
     for (let more = true; more; ) {
@@ -194,6 +195,8 @@ export class PostgresWriter {
         // transactions of one app write their rows side by side and queue only for their commits.
         const { rows } = await client.query(SQL.appRaiseClock, [appId, latest]);
         if (!rows[0]) throw new AppNotFoundError(String(appId));
+        // An import writes no history: a rewind can go back no further than now.
+        await client.query(SQL.appHistoryFrom, [Date.now(), appId]);
       },
       Date.now() + Math.max(30_000, this.timeoutMs),
     );

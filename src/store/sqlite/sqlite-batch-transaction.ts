@@ -10,7 +10,7 @@ import type {
   LockedApp,
   StoredAnswer,
 } from '../../model/batch-transaction.ts';
-import type { HistoryRecord, TokenPresence, WebhookEventRecord } from '../../model/outcomes.ts';
+import type { HistoryRecord, RewindRow, TokenPresence, WebhookEventRecord } from '../../model/outcomes.ts';
 import type { AccountKey, Binding } from '../../model/types.ts';
 import {
   type AppRow,
@@ -19,7 +19,9 @@ import {
   historyParams,
   isPlain,
   policyOf,
+  type RewindRowColumns,
   rowToBinding,
+  rowToRewind,
 } from '../rows.ts';
 import type { Statements } from './sqlite-connection.ts';
 
@@ -33,7 +35,7 @@ export class SqliteBatchTransaction implements BatchTransaction {
 
   lockApp(): LockedApp | undefined {
     const row = this.stmt.appById.get(this.appId) as AppRow | undefined;
-    return row && { policy: policyOf(row), hasWebhook: row.webhook_url !== null };
+    return row && { policy: policyOf(row), hasWebhook: row.webhook_url !== null, historyFrom: row.history_from };
   }
 
   recallAnswer(key: string): StoredAnswer | undefined {
@@ -60,6 +62,10 @@ export class SqliteBatchTransaction implements BatchTransaction {
       if (this.stmt.tokensTouch.run(at, this.appId, token).changes > 0) return 'active';
       return this.stmt.tokensPresent.get(this.appId, token) ? 'quarantined' : 'absent';
     });
+  }
+
+  historyAfter(at: number, limit: number): RewindRow[] {
+    return (this.stmt.historyAfter.all(this.appId, at, limit) as RewindRowColumns[]).map(rowToRewind);
   }
 
   dueToPurge(before: number, limit: number): string[] {

@@ -46,9 +46,11 @@ export const SQL = {
       (SELECT count(*) FROM (SELECT DISTINCT token FROM bindings INDEXED BY bindings_quarantined
         WHERE app_id = @appId AND quarantined_at IS NOT NULL)) AS quarantined`,
   appInsert: `INSERT INTO apps (access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token,
-      binding_rules, quarantine_days, token_ttl_days, expiry_warning_days, created_at)
+      binding_rules, quarantine_days, token_ttl_days, expiry_warning_days, created_at, history_from)
       VALUES (@accessId, @name, @secretKey, @maxTokensPerAccount, @maxAccountsPerToken, @bindingRules,
-        @quarantineDays, @tokenTtlDays, @expiryWarningDays, @createdAt)`,
+        @quarantineDays, @tokenTtlDays, @expiryWarningDays, @createdAt, @createdAt)`,
+  /** An import writes no history: the app's history is complete only from then on. */
+  appHistoryFrom: 'UPDATE apps SET history_from = ? WHERE id = ?',
   appUpdate: `UPDATE apps SET name = @name, secret_key = @secretKey, previous_secret_key = @previousSecretKey,
       previous_secret_expires_at = @previousSecretExpiresAt, max_tokens_per_account = @maxTokensPerAccount,
       max_accounts_per_token = @maxAccountsPerToken, binding_rules = @bindingRules,
@@ -100,8 +102,11 @@ export const SQL = {
   bindingsExport: `SELECT ${BINDING_COLUMNS} FROM bindings WHERE app_id = ? ORDER BY token, account, account_type`,
 
   historyInsert: `INSERT INTO history (app_id, at, operator_type, cause, token, account, account_type, platform,
-      op_type, op_id, request_id)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      op_type, op_id, request_id, created)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  /** What a rewind undoes, oldest first (history_by_app, the entries up to the time skipped). */
+  historyAfter: `SELECT token, account, account_type, platform, cause, created FROM history INDEXED BY history_by_app
+      WHERE app_id = ? AND at > ? ORDER BY id LIMIT ?`,
   historyAll: 'SELECT * FROM history WHERE app_id = ? AND id < ? ORDER BY id DESC LIMIT ?',
   // The app's first and last history ids, the slices a look-up by token or account walks: two subqueries,
   // each one seek (min and max in one SELECT would read every history row of the app).
@@ -136,6 +141,8 @@ export const SQL = {
 
   /** Sweeps go in slices so the writer is never held for long. */
   sweepHistory: 'DELETE FROM history WHERE id IN (SELECT id FROM history WHERE at < ? LIMIT ?)',
+  /** After a sweep of history before a time, no app's history is complete before it. */
+  appsHistoryTrimmed: 'UPDATE apps SET history_from = ? WHERE history_from < ?',
   sweepIdempotency: `DELETE FROM idempotency_keys WHERE (app_id, key) IN
       (SELECT app_id, key FROM idempotency_keys WHERE created_at < ? LIMIT ?)`,
   sweepOutbox: `DELETE FROM webhook_outbox WHERE id IN

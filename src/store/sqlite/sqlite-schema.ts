@@ -189,6 +189,19 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX history_by_account ON history (app_id, (id >> 10), account, account_type, id);
     `,
   },
+  {
+    version: 9,
+    name: 'what a rewind needs',
+    // created: whether a bind made the binding or refreshed it (NULL: not a bind, or written by an
+    // older release). history_from: when the app's history became complete; an existing app's is
+    // now, since older releases did not record imports. Both nullable: the previous release, which
+    // names its columns, goes on writing beside this one.
+    sql: `
+      ALTER TABLE history ADD COLUMN created INTEGER;
+      ALTER TABLE apps ADD COLUMN history_from INTEGER;
+      UPDATE apps SET history_from = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
+    `,
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = schemaVersion(SQLITE_MIGRATIONS);

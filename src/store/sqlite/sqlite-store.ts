@@ -9,7 +9,13 @@ import { dirname, resolve } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import type { BatchRequest, BatchResult, IdempotencyKey, WriteRulesModule } from '../../model/batch-transaction.ts';
-import { AppExistsError, AppNotFoundError, IdempotencyMismatchError, StoreError } from '../../model/errors.ts';
+import {
+  AppExistsError,
+  AppNotFoundError,
+  IdempotencyMismatchError,
+  RewindRefusedError,
+  StoreError,
+} from '../../model/errors.ts';
 import type {
   AccountOfToken,
   AppCounts,
@@ -55,6 +61,7 @@ function reviveError(error: SerializedError): Error {
   if (error.name === 'AppExistsError') return new AppExistsError(error.accessId ?? '');
   if (error.name === 'AppNotFoundError') return new AppNotFoundError(error.accessId ?? '');
   if (error.name === 'IdempotencyMismatchError') return new IdempotencyMismatchError(error.key ?? '');
+  if (error.name === 'RewindRefusedError') return new RewindRefusedError(error.message);
   return new StoreError(`${error.code ?? error.name}: ${error.message}`, UNAVAILABLE_SQLITE.test(error.code ?? ''));
 }
 

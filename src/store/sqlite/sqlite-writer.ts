@@ -233,6 +233,8 @@ export class SqliteWriter {
 
   private importBindings(appId: number, rows: BindingColumns): void {
     if (!this.stmt.appById.get(appId)) throw new AppNotFoundError(String(appId));
+    // An import writes no history: a rewind can go back no further than now.
+    this.stmt.appHistoryFrom.run(Date.now(), appId);
     const { tokens, boundAt } = rows;
     const count = tokens.length;
     // Plain rows (most) go UPSERT_ROWS to a statement with six parameters each; a row with lifecycle
@@ -308,6 +310,7 @@ export class SqliteWriter {
   }
 
   private sweep(cutoffs: SweepCutoffs, limit: number): SweepCounts {
+    this.stmt.appsHistoryTrimmed.run(cutoffs.historyBefore, cutoffs.historyBefore);
     return {
       history: this.stmt.sweepHistory.run(cutoffs.historyBefore, limit).changes,
       idempotency: this.stmt.sweepIdempotency.run(cutoffs.idempotencyBefore, limit).changes,
