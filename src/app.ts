@@ -108,7 +108,7 @@ function toApiError(error: unknown, log: FastifyInstance['log']): ApiError {
   if (error instanceof StoreError && error.unavailable) {
     // The store says once when its database goes away and comes back; a line per refused request would drown that.
     log.debug({ err: error }, 'store unavailable');
-    return apiError.unavailable();
+    return error.outcomeUnknown ? apiError.outcomeUnknown() : apiError.unavailable();
   }
   log.error({ err: error }, 'request failed inside the server');
   return apiError.internal();

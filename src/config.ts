@@ -60,6 +60,11 @@ export interface Config {
   metricsPerApp: boolean;
   /** Webhook URLs may point at loopback, link-local and private addresses (on-premises receivers). */
   webhookAllowPrivate: boolean;
+  /**
+   * SQLite's synchronous setting for commits: FULL (the default: a commit is on disk before it is
+   * answered) or NORMAL (faster; a power cut loses the last commits, as RELIABILITY.md shows).
+   */
+  sqliteSynchronous: 'FULL' | 'NORMAL';
   /** Scheduled backups of the SQLite store go here (BINDERY_BACKUP_DIR); null: none. */
   backupDir: string | null;
   /** How often a scheduled backup is taken. */
@@ -159,6 +164,16 @@ function backupDir(env: Env, databaseUrl: string): string | null {
   return dir;
 }
 
+function synchronous(env: Env): 'FULL' | 'NORMAL' {
+  const raw = env.BINDERY_SQLITE_SYNCHRONOUS?.trim().toUpperCase() || 'FULL';
+  if (raw !== 'FULL' && raw !== 'NORMAL')
+    throw new ConfigError(
+      `BINDERY_SQLITE_SYNCHRONOUS=${JSON.stringify(env.BINDERY_SQLITE_SYNCHRONOUS)} is invalid: use FULL (the ` +
+        'default: nothing answered is lost at a power cut) or NORMAL (faster; loses the last commits at a power cut).',
+    );
+  return raw;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function loadConfig(env: Env = process.env): Config {
@@ -208,6 +223,7 @@ export function loadConfig(env: Env = process.env): Config {
     metricsToken: token(env, 'BINDERY_METRICS_TOKEN', 'to leave /metrics open'),
     metricsPerApp: boolean(env, 'BINDERY_METRICS_PER_APP', false),
     webhookAllowPrivate: boolean(env, 'BINDERY_WEBHOOK_ALLOW_PRIVATE', false),
+    sqliteSynchronous: synchronous(env),
     backupDir: backupDir(env, databaseUrl),
     backupIntervalMs: duration(env, 'BINDERY_BACKUP_INTERVAL', '1h'),
     backupKeep: integer(env, 'BINDERY_BACKUP_KEEP', 24, 1, 10_000, 'backups'),

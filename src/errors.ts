@@ -84,4 +84,11 @@ export const apiError = {
   internal: () =>
     new ApiError(RetCode.INTERNAL, 500, 'internal error: nothing was changed; the detail is in the server log'),
   unavailable: () => new ApiError(RetCode.INTERNAL, 503, 'store unavailable: nothing was changed; retry shortly'),
+  /** The store went away after the commit was sent: applied in full or not at all, and a retry is safe. */
+  outcomeUnknown: () =>
+    new ApiError(
+      RetCode.INTERNAL,
+      503,
+      'store unavailable while committing: the outcome is unknown (applied in full or not at all); the write is safe to retry',
+    ),
 };

@@ -67,6 +67,8 @@ function explain(error: BinderyError): { message: string; exitCode: number } {
   }
   if (error.retCode === RetCode.RATE_LIMITED)
     return { message: `the server asks to slow down (${code}): ${error.errMsg}`, exitCode: EXIT.FAILURE };
+  if (error.retCode === RetCode.INTERNAL && /outcome is unknown/.test(error.errMsg))
+    return { message: `the server lost its store while committing (${code}): ${error.errMsg}`, exitCode: EXIT.FAILURE };
   if (error.retCode === RetCode.INTERNAL)
     return {
       message: `the server could not do it now (${code}): ${error.errMsg}; nothing was changed, try again shortly`,

@@ -46,7 +46,12 @@ const CODES: [number, string, string][] = [
   [RetCode.INVALID_JSON, 'the body is not a JSON object', '400'],
   [RetCode.MISSING_PARAMETER, 'a required parameter is missing or empty', '400'],
   [RetCode.AUTH_FAILED, 'authentication failed (app credentials, admin or metrics token)', '401'],
-  [RetCode.INTERNAL, 'internal error, or the store is unavailable; nothing was changed, retry', '500 / 503'],
+  [
+    RetCode.INTERNAL,
+    'internal error, or the store is unavailable: nothing was changed, retry; or (503, "the outcome is unknown") the ' +
+      'store went away while committing: applied in full or not at all, and safe to retry',
+    '500 / 503',
+  ],
   [RetCode.INVALID_TOKEN, 'element: invalid token', 'in `result`'],
   [
     RetCode.INVALID_PARAMETER,

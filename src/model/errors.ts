@@ -39,15 +39,21 @@ export const requestError = {
   invalid: (detail: string) => new RequestError(RetCode.INVALID_PARAMETER, detail),
 };
 
-/** Raised by a store. `unavailable` means the store could not be reached (HTTP 503) rather than failed (500). */
+/**
+ * Raised by a store. `unavailable` means the store could not be reached (HTTP 503) rather than
+ * failed (500). `outcomeUnknown`: the connection was lost after COMMIT was sent, so the write may
+ * have been applied in full (or not at all; never in part).
+ */
 export class StoreError extends Error {
   override name = 'StoreError';
+  readonly outcomeUnknown: boolean;
   constructor(
     message: string,
     readonly unavailable = false,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; outcomeUnknown?: boolean },
   ) {
     super(message, options);
+    this.outcomeUnknown = options?.outcomeUnknown ?? false;
   }
 }
 

@@ -8,7 +8,7 @@ import { PostgresStore } from './postgres/postgres-store.ts';
 import { SqliteStore } from './sqlite/sqlite-store.ts';
 
 export type StoreSettings = Pick<Config, 'databaseUrl' | 'storeTimeoutMs' | 'pgPoolSize'> &
-  Partial<Pick<Config, 'databaseReadUrls' | 'replicaWaitMs' | 'replicaMaxLagMs'>>;
+  Partial<Pick<Config, 'databaseReadUrls' | 'replicaWaitMs' | 'replicaMaxLagMs' | 'sqliteSynchronous'>>;
 
 export interface OpenStoreOptions {
   /**
@@ -52,7 +52,7 @@ export async function openStore(settings: StoreSettings, options: OpenStoreOptio
           `sqlite:/srv/bindery/data/bindery.db; \`bindery app create\` or \`bindery migrate\` makes a new one`,
       );
     }
-    return SqliteStore.open(path);
+    return SqliteStore.open(path, settings.sqliteSynchronous);
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     if (options.mustExist && !(await PostgresStore.hasSchema(url, settings.storeTimeoutMs))) {

@@ -30,6 +30,8 @@ export async function crashRun(
   app: { access_id: string; secret_key: string },
   kills: number,
   writers = 8,
+  /** After each kill, before the restart: a power cut drops what was not synced, a database restarts. */
+  afterKill: () => Promise<void> = async () => undefined,
 ): Promise<CrashReport> {
   const auth = basicHeader(app.access_id, app.secret_key);
   const answered: string[] = [];
@@ -83,8 +85,9 @@ export async function crashRun(
     await new Promise((resolve) => setTimeout(resolve, 150 + Math.random() * 600));
     server.child.kill('SIGKILL');
     stop = true;
-    await Promise.all(running);
     await server.exited;
+    await afterKill();
+    await Promise.all(running);
   }
 
   const server = await startServer(env);

@@ -128,14 +128,19 @@ export class TestPostgres {
     private readonly user: { uid: number; gid: number } | undefined,
     readonly port: number,
     private readonly durable: boolean,
+    private readonly settings: string[] = [],
   ) {}
 
-  /** `durable: false` (tests) turns fsync off for speed; benchmarks keep PostgreSQL's defaults. */
-  static async start(options: { durable?: boolean } = {}): Promise<TestPostgres> {
+  /**
+   * `durable: false` (tests) turns fsync off for speed; benchmarks keep PostgreSQL's defaults.
+   * `base`: the folder the data directory goes in (made here; default a new one in the temp dir).
+   * `settings`: more `-c name=value` for the server.
+   */
+  static async start(options: { durable?: boolean; base?: string; settings?: string[] } = {}): Promise<TestPostgres> {
     const user = serverUser();
     const bin = binaries(user !== undefined);
-    const base = join(tmpdir(), `bindery-pg-${process.pid}-${randomBytes(4).toString('hex')}`);
-    mkdirSync(base, { mode: 0o755 });
+    const base = options.base ?? join(tmpdir(), `bindery-pg-${process.pid}-${randomBytes(4).toString('hex')}`);
+    mkdirSync(base, { mode: 0o755, recursive: true });
     if (user) execFileSync('chown', [`${user.uid}:${user.gid}`, base]);
     const dataDir = join(base, 'data');
     run(
@@ -143,7 +148,7 @@ export class TestPostgres {
       ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync'],
       user,
     );
-    const server = new TestPostgres(bin, dataDir, user, await freePort(), options.durable ?? false);
+    const server = new TestPostgres(bin, dataDir, user, await freePort(), options.durable ?? false, options.settings);
     await server.restart();
     return server;
   }
@@ -184,6 +189,7 @@ export class TestPostgres {
       '-c',
       'wal_keep_size=128MB',
       ...(this.durable ? [] : ['-c', 'fsync=off']),
+      ...this.settings.flatMap((setting) => ['-c', setting]),
     ];
     const child = spawn(join(this.bin, 'postgres'), args, { stdio: ['ignore', 'pipe', 'pipe'], ...(this.user ?? {}) });
     this.child = child;
@@ -254,6 +260,25 @@ export class TestPostgres {
         if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
       }
     }
+  }
+
+  /** A power cut as the database sees it: SIGKILL to the postmaster and every backend at once. */
+  async killAll(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const all = this.processes();
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    for (const pid of all) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+      }
+    }
+    await exited;
+    this.child = null;
+    const deadline = Date.now() + 15_000;
+    while (all.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
 
   /** SIGSTOP (freeze: the database neither answers nor refuses) or SIGCONT of the postmaster and every backend. */

@@ -15,6 +15,8 @@ export interface Answer {
   /** HTTP status; 0 when no answer came at all (connection refused or the client gave up). */
   status: number;
   retCode: number | null;
+  /** The answer's err_msg, when it had one. */
+  message?: string;
 }
 
 export const accountOf = (token: string) => `acct-${token}`;
@@ -65,6 +67,7 @@ export class WriteLoad {
       const started = Date.now();
       let status = 0;
       let retCode: number | null = null;
+      let message: string | undefined;
       try {
         const response = await fetch(this.url + BATCH, {
           method: 'POST',
@@ -73,11 +76,13 @@ export class WriteLoad {
           signal: AbortSignal.timeout(15_000),
         });
         status = response.status;
-        retCode = ((await response.json()) as { ret_code?: number }).ret_code ?? null;
+        const answer = (await response.json()) as { ret_code?: number; err_msg?: string };
+        retCode = answer.ret_code ?? null;
+        message = answer.err_msg;
       } catch {
         status = 0;
       }
-      this.answers.push({ client, tokens, started, ended: Date.now(), status, retCode });
+      this.answers.push({ client, tokens, started, ended: Date.now(), status, retCode, message });
       if (status === 0) await new Promise((r) => setTimeout(r, 50));
     }
   }

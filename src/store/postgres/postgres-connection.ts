@@ -177,11 +177,13 @@ export class PostgresConnection {
   ): Promise<T> {
     const maxAttempts = this.options.maxAttempts ?? 6;
     for (let attempt = 1; ; attempt++) {
+      let committing = false;
       try {
         return await this.withClient(doing, deadline, async (client) => {
           await client.query(SQL.begin);
           try {
             const result = await work(client);
+            committing = true;
             await client.query('COMMIT');
             return result;
           } catch (error) {
@@ -190,6 +192,14 @@ export class PostgresConnection {
           }
         });
       } catch (error) {
+        // The connection went (or the deadline cut it, or the server was shut down) once COMMIT was on its
+        // way: PostgreSQL may have committed. A refusal of the commit itself (a conflict) is not unavailable.
+        if (committing && isUnavailable(error))
+          throw new StoreError(
+            `PostgreSQL ${doing}: the connection was lost while committing, so the outcome is unknown`,
+            true,
+            { cause: error, outcomeUnknown: true },
+          );
         const code =
           (error as StoreError).cause instanceof Error
             ? ((error as StoreError).cause as { code?: string }).code

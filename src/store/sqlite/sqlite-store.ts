@@ -104,7 +104,8 @@ export class SqliteStore implements BindingStore {
   }
 
   /** Opens (creating if needed) the database file, migrates it, and starts the writer thread. */
-  static async open(path: string): Promise<SqliteStore> {
+  /** `synchronous`: the writer's commits (FULL, the default, is on disk before answered). */
+  static async open(path: string, synchronous: 'FULL' | 'NORMAL' = 'FULL'): Promise<SqliteStore> {
     const file = resolve(path);
     try {
       prepareDatabaseFile(file);
@@ -124,7 +125,7 @@ export class SqliteStore implements BindingStore {
         cause: error,
       });
     }
-    const worker = startThread('sqlite-writer-thread', { path: file });
+    const worker = startThread('sqlite-writer-thread', { path: file, synchronous });
     await new Promise<void>((ready, fail) => {
       const onMessage = (message: { ready?: true }) => {
         if (!message.ready) return;

@@ -5,7 +5,8 @@ import { SqliteWriter, type WriteCommand } from './sqlite-writer.ts';
 const port = parentPort;
 if (!port) throw new Error('sqlite-writer-thread must run in a worker thread');
 
-const writer = new SqliteWriter((workerData as { path: string }).path);
+const { path, synchronous } = workerData as { path: string; synchronous: 'FULL' | 'NORMAL' };
+const writer = new SqliteWriter(path, synchronous);
 
 /** Groups run one after another, each committed before the next begins. */
 let previous: Promise<void> = Promise.resolve();

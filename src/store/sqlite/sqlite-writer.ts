@@ -126,8 +126,12 @@ export class SqliteWriter {
   /** Write rules by module, loaded on this thread the first time a batch names them. */
   private readonly rules = new Map<WriteRulesModule, WriteRules>();
 
-  constructor(private readonly path: string) {
+  constructor(
+    private readonly path: string,
+    synchronous: 'FULL' | 'NORMAL' = 'FULL',
+  ) {
     this.db = openSqliteConnection(path);
+    this.db.pragma(`synchronous = ${synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
     this.identity = fileIdentity(path);
     this.stmt = lazyStatements(this.db);
   }
