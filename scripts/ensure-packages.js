@@ -1,8 +1,9 @@
 // `npm test` drives real programs that Debian packages: Chromium (the console's browser tests),
 // PgBouncer (bindery through a transaction pool), Patroni, etcd, HAProxy and PostgreSQL 15
-// (failover), podman with runc and mmdebstrap (the container image), and Prometheus with promtool
-// (the alert rules). Whatever is missing is installed here, as root with apt-get, in one go, so that the
-// test command works on a fresh machine by itself.
+// (failover), podman with runc and mmdebstrap (the container image), Prometheus with promtool
+// (the alert rules), python3-fusepy and fuse3 (power cuts) and pgBackRest (point-in-time recovery).
+// Whatever is missing is installed here, as root with apt-get, in one go, so that the test command
+// works on a fresh machine by itself.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
@@ -18,6 +19,11 @@ const NEEDED = [
   { what: 'runc', path: '/usr/sbin/runc', pkg: 'runc' },
   { what: 'mmdebstrap', path: '/usr/bin/mmdebstrap', pkg: 'mmdebstrap' },
   { what: 'Prometheus', path: '/usr/bin/prometheus', pkg: 'prometheus' },
+  // The power-cut tests' filesystem that forgets what was not fsynced (test/support/lazyfs.py).
+  { what: 'python3-fusepy', path: '/usr/lib/python3/dist-packages/fusepy.py', pkg: 'python3-fusepy' },
+  { what: 'fusermount3', path: '/usr/bin/fusermount3', pkg: 'fuse3' },
+  // Point-in-time recovery of PostgreSQL (test/reliability/pitr.test.ts).
+  { what: 'pgBackRest', path: '/usr/bin/pgbackrest', pkg: 'pgbackrest' },
 ];
 
 const missing = NEEDED.filter((n) => !existsSync(n.path));

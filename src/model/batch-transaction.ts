@@ -44,9 +44,9 @@ export interface LockedApp {
   /** Whether the app has a webhook, so that its changes become events. */
   hasWebhook: boolean;
   /**
-   * Unix ms from which the app's history holds every change (its creation, or the last import,
-   * history trimmed by retention, or the upgrade that began keeping what a rewind needs); null:
-   * unknown (the app was made by an older release).
+   * Unix ms from which the app's history holds every change: 0 for an app made by this release
+   * (it had nothing before), else the last import, history trimmed by retention, or the upgrade
+   * that began keeping what a rewind needs; null: unknown (an older release made the app).
    */
   historyFrom: number | null;
 }

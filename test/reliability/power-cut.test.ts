@@ -7,7 +7,7 @@
  * with SQLite's synchronous=NORMAL, or PostgreSQL's synchronous_commit=off, answered changes are lost.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
@@ -70,20 +70,25 @@ describe('power cuts, SQLite', () => {
 describe('power cuts, PostgreSQL', () => {
   let fs: LazyFs;
   let postgres: TestPostgres;
+  const mounted: LazyFs[] = [];
+  const servers: TestPostgres[] = [];
   const dir = { path: '' };
   before(() => {
     dir.path = mkdtempSync(join(tmpdir(), 'bindery-power-pg-'));
+    chmodSync(dir.path, 0o755); // PostgreSQL runs as its own user, which must reach its data directory
   });
   after(async () => {
-    await postgres?.destroy().catch(() => undefined);
-    await fs?.unmount();
+    for (const server of servers) await server.destroy().catch(() => undefined);
+    for (const each of mounted) await each.unmount();
     rmSync(dir.path, { recursive: true, force: true });
   });
 
   /** PostgreSQL (fsync on) with its data directory on the lazy filesystem; what initdb wrote is synced first. */
   async function postgresOnLazyFs(settings: string[] = []) {
     fs = await LazyFs.mount(dir.path + (settings.length ? '/control' : '/main'));
+    mounted.push(fs);
     postgres = await TestPostgres.start({ durable: true, base: `${fs.mountpoint}/pg`, settings });
+    servers.push(postgres);
     await postgres.sql('CHECKPOINT');
     const url = await postgres.createDatabase();
     const env = { ...quiet, BINDERY_DATABASE_URL: url, BINDERY_STORE_TIMEOUT_MS: '5000' };
@@ -103,8 +108,6 @@ describe('power cuts, PostgreSQL', () => {
     t.diagnostic(JSON.stringify(report));
     assert.ok(report.answered > CUTS * 5, `only ${report.answered} answered`);
     assert.deepEqual([report.lost, report.partial, report.feedbackLost, report.feedbackPartial], [0, 0, 0, 0]);
-    await postgres.destroy();
-    await fs.unmount();
   });
 
   it('negative control: with synchronous_commit=off the same cuts lose answered changes', async (t) => {

@@ -41,6 +41,8 @@ export class LazyFs {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
+    // A test that failed before unmounting must still end: the mount never holds the process open.
+    child.unref();
     child.stdout?.on('data', (c: Buffer) => (this.log += c.toString()));
     child.stderr?.on('data', (c: Buffer) => (this.log += c.toString()));
     const deadline = Date.now() + 10_000;
@@ -60,7 +62,7 @@ export class LazyFs {
       await exited;
     }
     // The kernel keeps the dead mount ("transport endpoint is not connected") until it is detached.
-    spawnSync('fusermount', ['-u', '-z', this.mountpoint]);
+    spawnSync('fusermount3', ['-u', '-z', this.mountpoint]);
   }
 
   /** The power goes: every write not yet fsynced is lost. Then it comes back (mounted again). */
@@ -73,7 +75,7 @@ export class LazyFs {
   async unmount(): Promise<void> {
     if (this.child && this.child.exitCode === null) {
       const exited = new Promise((resolve) => this.child?.once('exit', resolve));
-      const result = spawnSync('fusermount', ['-u', this.mountpoint]);
+      const result = spawnSync('fusermount3', ['-u', this.mountpoint]);
       if (result.status === 0) await exited;
     }
     await this.kill();

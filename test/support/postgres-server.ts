@@ -145,7 +145,18 @@ export class TestPostgres {
     const dataDir = join(base, 'data');
     run(
       join(bin, 'initdb'),
-      ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync'],
+      // A durable server's initdb syncs what it wrote (PG_VERSION, the configuration): a power cut must find them.
+      [
+        '-D',
+        dataDir,
+        '-U',
+        'postgres',
+        '--auth=trust',
+        '-E',
+        'UTF8',
+        '--locale=C',
+        ...(options.durable ? [] : ['--no-sync']),
+      ],
       user,
     );
     const server = new TestPostgres(bin, dataDir, user, await freePort(), options.durable ?? false, options.settings);

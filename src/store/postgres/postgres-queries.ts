@@ -63,7 +63,7 @@ export const SQL = {
       (SELECT count(DISTINCT token) FROM bindings WHERE app_id = $1 AND quarantined_at IS NOT NULL) AS quarantined`,
   appInsert: `INSERT INTO apps (access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token,
       binding_rules, quarantine_days, token_ttl_days, expiry_warning_days, created_at, history_from)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) ON CONFLICT (access_id) DO NOTHING RETURNING *`,
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0) ON CONFLICT (access_id) DO NOTHING RETURNING *`,
   /** An import writes no history: the app's history is complete only from then on. */
   appHistoryFrom: 'UPDATE apps SET history_from = $1 WHERE id = $2',
   appForUpdate: 'SELECT * FROM apps WHERE access_id = $1 FOR UPDATE',

@@ -48,7 +48,7 @@ export const SQL = {
   appInsert: `INSERT INTO apps (access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token,
       binding_rules, quarantine_days, token_ttl_days, expiry_warning_days, created_at, history_from)
       VALUES (@accessId, @name, @secretKey, @maxTokensPerAccount, @maxAccountsPerToken, @bindingRules,
-        @quarantineDays, @tokenTtlDays, @expiryWarningDays, @createdAt, @createdAt)`,
+        @quarantineDays, @tokenTtlDays, @expiryWarningDays, @createdAt, 0)`,
   /** An import writes no history: the app's history is complete only from then on. */
   appHistoryFrom: 'UPDATE apps SET history_from = ? WHERE id = ?',
   appUpdate: `UPDATE apps SET name = @name, secret_key = @secretKey, previous_secret_key = @previousSecretKey,
