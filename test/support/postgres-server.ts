@@ -134,11 +134,13 @@ export class TestPostgres {
   /**
    * `durable: false` (tests) turns fsync off for speed; benchmarks keep PostgreSQL's defaults.
    * `base`: the folder the data directory goes in (made here; default a new one in the temp dir).
-   * `settings`: more `-c name=value` for the server.
+   * `settings`: more `-c name=value` for the server. `bin`: another PostgreSQL's binaries (Debian's).
    */
-  static async start(options: { durable?: boolean; base?: string; settings?: string[] } = {}): Promise<TestPostgres> {
+  static async start(
+    options: { durable?: boolean; base?: string; settings?: string[]; bin?: string } = {},
+  ): Promise<TestPostgres> {
     const user = serverUser();
-    const bin = binaries(user !== undefined);
+    const bin = options.bin ?? binaries(user !== undefined);
     const base = options.base ?? join(tmpdir(), `bindery-pg-${process.pid}-${randomBytes(4).toString('hex')}`);
     mkdirSync(base, { mode: 0o755, recursive: true });
     if (user) execFileSync('chown', [`${user.uid}:${user.gid}`, base]);
@@ -334,6 +336,18 @@ export class TestPostgres {
     const replica = new TestPostgres(this.bin, dataDir, this.user, await freePort(), this.durable);
     await replica.restart();
     return replica;
+  }
+
+  /** The data directory, and the user the server runs as (undefined when not root). */
+  get files(): { dataDir: string; user: { uid: number; gid: number } | undefined; bin: string } {
+    return { dataDir: this.dataDir, user: this.user, bin: this.bin };
+  }
+
+  /** Another server on a data directory already made (a restored backup), started. */
+  async startOn(dataDir: string, settings: string[] = []): Promise<TestPostgres> {
+    const server = new TestPostgres(this.bin, dataDir, this.user, await freePort(), this.durable, settings);
+    await server.restart();
+    return server;
   }
 
   /** One statement on the `postgres` database (replay control, promotion, positions). */
