@@ -2,7 +2,7 @@
  * `npm run bench`: HTTP throughput against a bare Fastify ceiling, bulk import against plain
  * inserts, growth to 10,000,000 bindings, and one tenant's queries during another's exports.
  * Prints the tables that BENCHMARKS.md records.
- * Flags: --quick (small sizes, one run), --only http|bulk|growth|exports|cli|lifecycle|postgres|history.
+ * Flags: --quick (small sizes, one run), --only http|bulk|growth|exports|cli|lifecycle|postgres|history|backup.
  */
 
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
+import { backupBench } from './backup.ts';
 import { bulkBench } from './bulk.ts';
 import { cliBench } from './cli.ts';
 import { exportsBench } from './exports.ts';
@@ -252,6 +253,7 @@ try {
   if (only('lifecycle')) await lifecycleBench({ dir, quick: QUICK, seconds: SECONDS, runs: RUNS, log });
   if (only('postgres')) await postgresHttpBench({ quick: QUICK, seconds: SECONDS, runs: RUNS, log });
   if (only('history')) await historyBench({ dir, quick: QUICK, log });
+  if (only('backup')) await backupBench({ dir, quick: QUICK, seconds: SECONDS, runs: RUNS, log });
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
