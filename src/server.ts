@@ -86,10 +86,7 @@ export async function serve(config: Config): Promise<void> {
       : new BackupScheduler(
           { dir: config.backupDir, intervalMs: config.backupIntervalMs, keep: config.backupKeep },
           (dest) => backupInThread(resolve(config.databaseUrl.slice('sqlite:'.length)), dest),
-          {
-            succeeded: (at) => metrics.backupLastSuccess.set(at / 1000),
-            failed: () => metrics.backupFailures.inc(),
-          },
+          metrics.scheduledBackups(),
           app.log,
         );
 

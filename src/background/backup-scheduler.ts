@@ -1,6 +1,7 @@
 /**
- * Scheduled backups of the SQLite store (BINDERY_BACKUP_DIR, _INTERVAL, _KEEP): one every interval,
- * named `bindery-<UTC time>.db`, the oldest deleted beyond KEEP. A failed backup is logged and
+ * Scheduled backups of the SQLite store (BINDERY_BACKUP_DIR, _INTERVAL, _KEEP): one at start (a
+ * restart, an upgrade's included, is a good moment for one) and one every interval after, named
+ * `bindery-<UTC time>.db`, the oldest deleted beyond KEEP. A failed backup is logged and
  * counted and the next one is tried at the next interval; serving never stops for it.
  */
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -32,6 +33,7 @@ export class BackupScheduler {
 
   start(): void {
     mkdirSync(this.options.dir, { recursive: true, mode: 0o700 });
+    void this.backupNow();
     this.timer = setInterval(() => void this.backupNow(), this.options.intervalMs);
     this.timer.unref();
   }

@@ -93,17 +93,23 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  /** Scheduled backups (src/background/backup-scheduler.ts); no sample until the first one. */
-  readonly backupLastSuccess = new Gauge({
-    name: 'bindery_backup_last_success_timestamp_seconds',
-    help: 'When the last scheduled backup of the SQLite store was taken and checked (Unix seconds)',
-    registers: [this.registry],
-  });
-  readonly backupFailures = new Counter({
-    name: 'bindery_backup_failures_total',
-    help: 'Scheduled backups that failed (each is logged; serving goes on)',
-    registers: [this.registry],
-  });
+  /**
+   * Scheduled backups (src/background/backup-scheduler.ts): registered only when they are on, so
+   * that a server without them exports no timestamp of 0 for an alert to read as "very old".
+   */
+  scheduledBackups(): { succeeded: (at: number) => void; failed: () => void } {
+    const last = new Gauge({
+      name: 'bindery_backup_last_success_timestamp_seconds',
+      help: 'When the last scheduled backup of the SQLite store was taken and checked (Unix seconds)',
+      registers: [this.registry],
+    });
+    const failures = new Counter({
+      name: 'bindery_backup_failures_total',
+      help: 'Scheduled backups that failed (each is logged; serving goes on)',
+      registers: [this.registry],
+    });
+    return { succeeded: (at) => last.set(at / 1000), failed: () => failures.inc() };
+  }
 
   constructor(store: BindingStore, options: { processMetrics?: boolean; perApp?: boolean; dataDir?: string } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'bindery_' });
