@@ -6,12 +6,16 @@
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { asBound, DEFAULT_POLICY } from '../src/model/types.ts';
-import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
-import { basic, type LoadResult, load, median, SERVER, seedBindings, start } from './harness.ts';
-
-const OTHER = { accessId: '1500000002', secretKey: 'c'.repeat(32) };
-const OTHER_ACCOUNTS = 10_000;
+import {
+  type LoadResult,
+  median,
+  OTHER,
+  queryOtherTenant,
+  SERVER,
+  seedBindings,
+  seedOtherTenant,
+  start,
+} from './harness.ts';
 
 export interface BackupBenchOptions {
   dir: string;
@@ -41,31 +45,12 @@ function backupOnce(db: string, dest: string): Promise<number> {
 export async function backupBench({ dir, quick, seconds, runs, log }: BackupBenchOptions): Promise<void> {
   const bindings = quick ? 100_000 : 1_000_000;
   const db = join(dir, 'backup.db');
-  log(`backup: seeding ${bindings} bindings in app A, ${OTHER_ACCOUNTS} in app B`);
+  log(`backup: seeding ${bindings} bindings in app A, ${OTHER.accounts} in app B`);
   await seedBindings(db, bindings);
-  const store = await SqliteStore.open(db);
-  const other = await store.createApp({ ...OTHER, name: 'other tenant', policy: DEFAULT_POLICY });
-  await store.importBindings(
-    other.id,
-    Array.from({ length: OTHER_ACCOUNTS }, (_, i) =>
-      asBound({ token: `b${i}`, account: `v${i}`, accountType: 0, platform: 'ios' as const, boundAt: 1_000_000 + i }),
-    ),
-  );
-  await store.close();
+  await seedOtherTenant(db);
 
   const server = await start(SERVER, { BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' });
-  const queryB = () =>
-    load(
-      `${server.url}/v3/device/account/query`,
-      basic(OTHER.accessId, OTHER.secretKey),
-      () =>
-        JSON.stringify({
-          operator_type: 1,
-          account_list: [{ account: `v${Math.floor(Math.random() * OTHER_ACCOUNTS)}` }],
-        }),
-      seconds,
-      10,
-    );
+  const queryB = () => queryOtherTenant(server.url, seconds);
   const quiet: LoadResult[] = [];
   const busy: LoadResult[] = [];
   const backupSeconds: number[] = [];

@@ -4,12 +4,18 @@
  * them, on the same server (SQLite, what `npm start` runs).
  */
 import { join } from 'node:path';
-import { asBound, DEFAULT_POLICY } from '../src/model/types.ts';
-import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
-import { APP, basic, type LoadResult, load, median, SERVER, seedBindings, start } from './harness.ts';
-
-const OTHER = { accessId: '1500000002', secretKey: 'c'.repeat(32) };
-const OTHER_ACCOUNTS = 10_000;
+import {
+  APP,
+  basic,
+  type LoadResult,
+  median,
+  OTHER,
+  queryOtherTenant,
+  SERVER,
+  seedBindings,
+  seedOtherTenant,
+  start,
+} from './harness.ts';
 
 export interface ExportsBenchOptions {
   dir: string;
@@ -32,37 +38,12 @@ export async function exportsBench({ dir, quick, seconds, runs, log }: ExportsBe
   const bindings = quick ? 100_000 : 1_000_000;
   const exporters = 4;
   const db = join(dir, 'exports.db');
-  log(`exports: seeding ${bindings} bindings in app A, ${OTHER_ACCOUNTS} in app B`);
+  log(`exports: seeding ${bindings} bindings in app A, ${OTHER.accounts} in app B`);
   await seedBindings(db, bindings);
-  const store = await SqliteStore.open(db);
-  const other = await store.createApp({ ...OTHER, name: 'other tenant', policy: DEFAULT_POLICY });
-  await store.importBindings(
-    other.id,
-    Array.from({ length: OTHER_ACCOUNTS }, (_, i) =>
-      asBound({
-        token: `b${i}`,
-        account: `v${i}`,
-        accountType: 0,
-        platform: 'ios' as const,
-        boundAt: 1_000_000 + i,
-      }),
-    ),
-  );
-  await store.close();
+  await seedOtherTenant(db);
 
   const server = await start(SERVER, { BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' });
-  const queryB = () =>
-    load(
-      `${server.url}/v3/device/account/query`,
-      basic(OTHER.accessId, OTHER.secretKey),
-      () =>
-        JSON.stringify({
-          operator_type: 1,
-          account_list: [{ account: `v${Math.floor(Math.random() * OTHER_ACCOUNTS)}` }],
-        }),
-      seconds,
-      10,
-    );
+  const queryB = () => queryOtherTenant(server.url, seconds);
   const quiet: LoadResult[] = [];
   const busy: LoadResult[] = [];
   const exportSeconds: number[] = [];

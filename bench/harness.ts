@@ -233,3 +233,38 @@ export async function rounds(
     ratio: Object.fromEntries(Object.entries(ratios).map(([key, values]) => [key, medianRatio(values)])),
   };
 }
+
+/** The other tenant of the exports and backup benches: app B with 10,000 accounts, one token each. */
+export const OTHER = { accessId: '1500000002', secretKey: 'c'.repeat(32), accounts: 10_000 };
+
+/** Adds app B to the store at `db` (closed again after). */
+export async function seedOtherTenant(db: string): Promise<void> {
+  const store = await SqliteStore.open(db);
+  const other = await store.createApp({
+    accessId: OTHER.accessId,
+    secretKey: OTHER.secretKey,
+    name: 'other tenant',
+    policy: DEFAULT_POLICY,
+  });
+  await store.importBindings(
+    other.id,
+    Array.from({ length: OTHER.accounts }, (_, i) =>
+      asBound({ token: `b${i}`, account: `v${i}`, accountType: 0, platform: 'ios' as const, boundAt: 1_000_000 + i }),
+    ),
+  );
+  await store.close();
+}
+
+/** App B's TPNS query (op 1, a random account) on 10 connections for `seconds`. */
+export const queryOtherTenant = (url: string, seconds: number): Promise<LoadResult> =>
+  load(
+    `${url}/v3/device/account/query`,
+    basic(OTHER.accessId, OTHER.secretKey),
+    () =>
+      JSON.stringify({
+        operator_type: 1,
+        account_list: [{ account: `v${Math.floor(Math.random() * OTHER.accounts)}` }],
+      }),
+    seconds,
+    10,
+  );

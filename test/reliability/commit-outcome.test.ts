@@ -8,10 +8,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
-import { AppService } from '../../src/domain/app-service.ts';
-import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { TestPostgres } from '../support/postgres-server.ts';
-import { basicHeader, startServer, stopServer } from '../support/server-process.ts';
+import { serverOnNewDatabase } from '../support/server-process.ts';
 import { type Answer, boundTokens, WriteLoad } from '../support/write-load.ts';
 
 const TIMEOUT_MS = 800;
@@ -28,18 +26,7 @@ const unknown = (a: Answer) => a.status === 503 && /the outcome is unknown/.test
 const unchanged = (a: Answer) => a.status === 503 && /nothing was changed/.test(a.message ?? '');
 
 it('a freeze during COMMIT answers "the outcome is unknown"; one before it "nothing was changed", and that is true', async (t) => {
-  const url = await postgres.createDatabase();
-  const store = await PostgresStore.open(url, { timeoutMs: 5000, poolSize: 2 });
-  const app = await new AppService(store, 0).create({ name: 'commit' });
-  await store.close();
-  const server = await startServer({
-    BINDERY_DATABASE_URL: url,
-    BINDERY_BOOTSTRAP_APP: 'false',
-    BINDERY_LOG_LEVEL: 'warn',
-    BINDERY_STORE_TIMEOUT_MS: String(TIMEOUT_MS),
-  });
-  t.after(() => stopServer(server));
-  const auth = basicHeader(app.accessId, app.secretKey);
+  const { server, auth } = await serverOnNewDatabase(t, postgres, TIMEOUT_MS);
   const load = new WriteLoad(server.url, auth, 4, 2);
   load.start();
   t.after(() => load.stop());

@@ -11,7 +11,13 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { AppService } from '../../src/domain/app-service.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { TestPostgres } from '../support/postgres-server.ts';
-import { basicHeader, type ServerProcess, startServer, stopServer } from '../support/server-process.ts';
+import {
+  basicHeader,
+  type ServerProcess,
+  serverOnNewDatabase as serverOnDatabase,
+  startServer,
+  stopServer,
+} from '../support/server-process.ts';
 import { type Answer, boundTokens, WriteLoad } from '../support/write-load.ts';
 
 const SOAK = process.env.BINDERY_SOAK === '1';
@@ -28,20 +34,7 @@ after(() => postgres?.destroy());
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function serverOnNewDatabase(t: TestContext): Promise<{ server: ServerProcess; auth: string; database: string }> {
-  const url = await postgres.createDatabase();
-  const store = await PostgresStore.open(url, { timeoutMs: 5000, poolSize: 2 });
-  const app = await new AppService(store, 0).create({ name: 'faults' });
-  await store.close();
-  const server = await startServer({
-    BINDERY_DATABASE_URL: url,
-    BINDERY_BOOTSTRAP_APP: 'false',
-    BINDERY_LOG_LEVEL: 'warn',
-    BINDERY_STORE_TIMEOUT_MS: String(TIMEOUT_MS),
-  });
-  t.after(() => stopServer(server));
-  return { server, auth: basicHeader(app.accessId, app.secretKey), database: new URL(url).pathname.slice(1) };
-}
+const serverOnNewDatabase = (t: TestContext) => serverOnDatabase(t, postgres, TIMEOUT_MS);
 
 /** Every answer was honest: applied (200, 0) or refused as unavailable (503, 1008004); none was lost in silence. */
 function assertHonest(answers: Answer[]): void {

@@ -4,9 +4,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { AppService } from '../../src/domain/app-service.ts';
 import { DEFAULT_POLICY } from '../../src/model/types.ts';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { tempDir } from './helpers.ts';
+import type { TestPostgres } from './postgres-server.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -131,4 +134,27 @@ export async function cliServer(t: TestContext, seed?: (store: SqliteStore, appI
   });
   t.after(() => stopServer(running));
   return { BINDERY_URL: running.url, BINDERY_ACCESS_ID: app.accessId, BINDERY_SECRET_KEY: app.secretKey };
+}
+
+/**
+ * A server on a new database of `postgres` holding one app, stopped after the test; with the
+ * database's name (for terminating its connections) and the app's Basic header.
+ */
+export async function serverOnNewDatabase(
+  t: TestContext,
+  postgres: TestPostgres,
+  storeTimeoutMs: number,
+): Promise<{ server: ServerProcess; auth: string; database: string }> {
+  const url = await postgres.createDatabase();
+  const store = await PostgresStore.open(url, { timeoutMs: 5000, poolSize: 2 });
+  const app = await new AppService(store, 0).create({ name: 'faults' });
+  await store.close();
+  const server = await startServer({
+    BINDERY_DATABASE_URL: url,
+    BINDERY_BOOTSTRAP_APP: 'false',
+    BINDERY_LOG_LEVEL: 'warn',
+    BINDERY_STORE_TIMEOUT_MS: String(storeTimeoutMs),
+  });
+  t.after(() => stopServer(server));
+  return { server, auth: basicHeader(app.accessId, app.secretKey), database: new URL(url).pathname.slice(1) };
 }

@@ -1,11 +1,19 @@
 /** POST /admin/v1/apps/{accessId}/rewind and `bindery app rewind`: the edges of a rewind (issue 34). */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { DEFAULT_POLICY } from '../../../src/model/types.ts';
+import { writeBatch } from '../../../src/domain/run-batch.ts';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.ts';
-import { BATCH, basic, serverOn, sqliteStore, type TestServer, tempDir, testServer } from '../../support/helpers.ts';
+import {
+  BATCH,
+  basic,
+  bindTo,
+  serverOn,
+  sqliteStore,
+  sqliteStoreWithApp,
+  type TestServer,
+  testServer,
+} from '../../support/helpers.ts';
 import { cli } from '../../support/server-process.ts';
 
 const TOKEN = 'test-admin-token-0123456789';
@@ -99,22 +107,15 @@ describe('rewind through the admin API', () => {
 
 describe('bindery app rewind', () => {
   it('rewinds on the store itself, dry run first, as the README shows', async (t) => {
-    const file = join(tempDir(t), 'b.db');
-    const store = await SqliteStore.open(file);
-    const app = await store.createApp({
-      accessId: '1500000001',
-      name: 'cli',
-      secretKey: 'c'.repeat(32),
-      policy: DEFAULT_POLICY,
-    });
-    const { writeBatch } = await import('../../../src/domain/run-batch.ts');
-    const bind = (token: string) => ({ op: 1 as const, token, accounts: [{ account: 'ann', accountType: 0 }] });
-    const cmd = (elements: unknown[]) => ({ elements, platform: null, opType: null, opId: null }) as never;
-    await writeBatch(store, app.id, cmd([bind('keep')]));
+    const { store, path: file, app } = await sqliteStoreWithApp(t);
+    await writeBatch(store, app.id, bindTo('keep', 'ann'));
     await sleep(5);
     const moment = new Date().toISOString();
     await sleep(5);
-    await writeBatch(store, app.id, cmd([{ op: 4, token: 'keep' }, bind('stray')]));
+    await writeBatch(store, app.id, {
+      ...bindTo('stray', 'ann'),
+      elements: [{ op: 4, token: 'keep' }, bindTo('stray', 'ann').elements[0]!],
+    });
     await store.close();
     const env = { BINDERY_DATABASE_URL: `sqlite:${file}` };
 
