@@ -16,6 +16,7 @@ import {
   copyFileSync,
   existsSync,
   fsyncSync,
+  mkdirSync,
   openSync,
   renameSync,
   rmSync,
@@ -176,6 +177,8 @@ export function restoreSqlite(from: string, to: string, now = new Date()): Resto
       false,
     );
   const incoming = `${target}.restoring-${process.pid}`;
+  // On another machine the store's folder may not be there yet: bindery's own, 0700.
+  mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
   copyFileSync(backup, incoming);
   chmodSync(incoming, PRIVATE_FILE_MODE);
   let replacedKeptAs: string | null = null;
