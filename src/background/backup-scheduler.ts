@@ -17,6 +17,7 @@ export interface TakenBackup {
 }
 
 const NAME = /^bindery-\d{8}T\d{6}(\d{3})?Z\.db$/;
+const PARTIAL = /^bindery-\d{8}T\d{6}(\d{3})?Z\.db\.partial-\d+$/;
 
 export const backupName = (at: Date): string => `bindery-${at.toISOString().replace(/[-:]/g, '').replace('.', '')}.db`;
 
@@ -33,6 +34,10 @@ export class BackupScheduler {
 
   start(): void {
     mkdirSync(this.options.dir, { recursive: true, mode: 0o700 });
+    // A copy a crash cut off is never a backup (only a checked one is renamed to its name): removed.
+    for (const name of readdirSync(this.options.dir)) {
+      if (PARTIAL.test(name)) rmSync(join(this.options.dir, name), { force: true });
+    }
     void this.backupNow();
     this.timer = setInterval(() => void this.backupNow(), this.options.intervalMs);
     this.timer.unref();

@@ -3,7 +3,7 @@
  * writers, then `bindery backup restore` of it; and the server's scheduled backups.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -142,6 +142,9 @@ test('scheduled backups: taken every interval, the oldest pruned beyond KEEP, a 
   const file = join(dir, 'b.db');
   const { env, auth } = storeWithApp(file);
   const backups = join(dir, 'backups');
+  // A copy cut off by a crash of an earlier run: removed at start, never counted as a backup.
+  mkdirSync(backups);
+  writeFileSync(join(backups, 'bindery-20261207T000000000Z.db.partial-4242'), 'half a copy');
   const server = await startServer({
     ...env,
     BINDERY_BACKUP_DIR: backups,
@@ -166,6 +169,11 @@ test('scheduled backups: taken every interval, the oldest pruned beyond KEEP, a 
     }
   };
   await until('3 backups', () => server.output().split('scheduled backup taken and checked').length > 3);
+  assert.deepEqual(
+    readdirSync(backups).filter((n) => n.includes('.partial-4242')),
+    [],
+    'a cut-off copy is left in the backup folder',
+  );
   // A backup just renamed into place is pruned a moment later: the folder holds 2 once it has been.
   const kept = () => readdirSync(backups).filter((n) => n.endsWith('.db'));
   await until('2 backups kept', () => kept().length === 2);
