@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { writeBatch } from '../../src/domain/run-batch.ts';
 import { RewindRefusedError } from '../../src/model/errors.ts';
 import type { BindingStore } from '../../src/model/store.ts';
-import { type AccountKey, asBound, type BatchElement, type RewindCommand } from '../../src/model/types.ts';
+import { type AccountKey, asBound, type BatchElement, DAY_MS, type RewindCommand } from '../../src/model/types.ts';
 import { allBindings } from '../support/helpers.ts';
 import { size } from '../support/soak.ts';
 import { acc, cmd, newApp, type StoreFactory } from './store-contract-support.ts';
@@ -27,11 +27,20 @@ const element: fc.Arbitrary<BatchElement> = fc.oneof(
   fc.record({ op: fc.constant(4 as const), token }),
   fc.record({ op: fc.constant(5 as const), account }),
 );
-/** A step: a batch of 1-3 elements, or a rewind to the time after an earlier step (its index, modulo). */
+/**
+ * A step: a batch of 1-3 elements; the token lifecycle (a provider reports tokens dead, a restore,
+ * the sweeper 40 days on, which purges what was quarantined); or a rewind to the time after an
+ * earlier step (its index, modulo).
+ */
 const step = fc.oneof(
-  { weight: 4, arbitrary: fc.array(element, { minLength: 1, maxLength: 3 }).map((elements) => ({ elements })) },
-  { weight: 1, arbitrary: fc.record({ rewindTo: fc.nat(), dryRun: fc.boolean() }) },
+  { weight: 6, arbitrary: fc.array(element, { minLength: 1, maxLength: 3 }).map((elements) => ({ elements })) },
+  { weight: 1, arbitrary: fc.record({ dead: fc.uniqueArray(token, { minLength: 1, maxLength: 2 }) }) },
+  { weight: 1, arbitrary: fc.record({ restore: fc.uniqueArray(token, { minLength: 1, maxLength: 2 }) }) },
+  { weight: 1, arbitrary: fc.constant({ purge: true as const }) },
+  { weight: 2, arbitrary: fc.record({ rewindTo: fc.nat(), dryRun: fc.boolean() }) },
 );
+/** Per run: either binding rules (under `tpns` a bind replaces the token's account of that type). */
+const rules = fc.constantFrom('append' as const, 'tpns' as const);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const rewind = (to: number, dryRun = false): RewindCommand => ({ kind: 'rewind', to, dryRun });
@@ -47,9 +56,9 @@ export function rewindContract(factory: StoreFactory): void {
       const { store } = await factory.open(t);
       let run = 0;
       await fc.assert(
-        fc.asyncProperty(fc.array(step, { minLength: 3, maxLength: 14 }), async (steps) => {
+        fc.asyncProperty(fc.array(step, { minLength: 3, maxLength: 14 }), rules, async (steps, bindingRules) => {
           // A new app per run, with a cap low enough that binds evict, so that evictions are undone too.
-          const app = await newApp(store, String(1600000000 + run++), { maxTokensPerAccount: 2 });
+          const app = await newApp(store, String(1600000000 + run++), { maxTokensPerAccount: 2, bindingRules });
           // Moments between steps: every write before a moment began before it, every one after it after.
           const moments: { at: number; state: string[] }[] = [];
           const mark = async () => {
@@ -61,6 +70,18 @@ export function rewindContract(factory: StoreFactory): void {
           for (const s of steps) {
             if ('elements' in s) {
               await writeBatch(store, app.id, cmd(s.elements, { platform: 'ios' }));
+            } else if ('dead' in s) {
+              const reports = s.dead.map((t) => ({ token: t, reason: 'apns: Unregistered (410)', at: Date.now() }));
+              await writeBatch(store, app.id, { kind: 'feedback', reports });
+            } else if ('restore' in s) {
+              await writeBatch(store, app.id, { kind: 'restore', tokens: s.restore });
+            } else if ('purge' in s) {
+              await writeBatch(store, app.id, {
+                kind: 'sweep',
+                now: Date.now() + 40 * DAY_MS,
+                purgeLimit: 100,
+                tokens: [],
+              });
             } else {
               const target = moments[s.rewindTo % moments.length]!;
               const before = await membership(store, app.id);
