@@ -41,6 +41,7 @@ import { requestLogger } from './http/request-logger.ts';
 import { TPNS_PATHS, tpnsRoutes } from './http/tpns/routes.ts';
 import { status } from './http/tpns/schemas.ts';
 import type { BindingStore } from './model/store.ts';
+import { SCHEMA_VERSIONS } from './store/schema-versions.ts';
 import { VERSION } from './version.ts';
 
 /** SPEC §2: body limit 1 MiB. */
@@ -181,7 +182,11 @@ export async function buildApp(
   await registerOpenApi(app, VERSION);
   const throttle = new FailedAuthThrottle();
   metrics.register(app, { token: config.metricsToken, throttle });
-  await app.register(healthRoutes, { store: timed, region: config.region });
+  await app.register(healthRoutes, {
+    store: timed,
+    region: config.region,
+    build: { version: VERSION, schema: SCHEMA_VERSIONS },
+  });
   await app.register(tpnsRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
   await app.register(apiRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
   await app.register(lifecycleRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes, metrics });

@@ -183,7 +183,7 @@ describe('protocol', () => {
 
   it('/healthz and /readyz answer', async (t) => {
     const server = await testServer(t, { region: 'guangzhou' });
-    assert.deepEqual((await server.app.inject({ method: 'GET', url: '/healthz' })).json(), { status: 'ok' });
+    assert.equal((await server.app.inject({ method: 'GET', url: '/healthz' })).json().status, 'ok');
     assert.deepEqual((await server.app.inject({ method: 'GET', url: '/readyz' })).json(), {
       status: 'ready',
       store: 'sqlite',

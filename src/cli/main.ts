@@ -3,6 +3,8 @@ import { Command, CommanderError } from 'commander';
 import { BinderyError, RetCode } from '../client/index.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { StoreError } from '../errors.ts';
+import { SCHEMA_VERSIONS } from '../store/schema-versions.ts';
+import { VERSION } from '../version.ts';
 import { CliError, EXIT, registerAppCommands } from './app-commands.ts';
 import { registerBackupCommands } from './backup-commands.ts';
 import { registerClientCommands } from './client-commands.ts';
@@ -12,6 +14,11 @@ import { registerStoreCommands } from './store-commands.ts';
 
 const program = new Command('bindery')
   .description('account <-> push token bindings, TPNS Account API v3 compatible')
+  .version(
+    `bindery ${VERSION} (schema versions: SQLite ${SCHEMA_VERSIONS.sqlite}, PostgreSQL ${SCHEMA_VERSIONS.postgres})`,
+    '-V, --version',
+    'print the version and the schema version each store is migrated to',
+  )
   .option('--debug', 'print the stack trace of an unexpected failure')
   .showHelpAfterError()
   .exitOverride();

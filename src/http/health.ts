@@ -5,6 +5,13 @@ import type { BindingStore } from '../model/store.ts';
 
 const Health = Type.Object({
   status: Type.String(),
+  version: Type.Optional(Type.String({ description: "bindery's version (package.json)" })),
+  schema: Type.Optional(
+    Type.Object(
+      { sqlite: Type.Integer(), postgres: Type.Integer() },
+      { description: 'the schema version this build migrates each store to' },
+    ),
+  ),
   store: Type.Optional(Type.String()),
   region: Type.Optional(Type.String()),
   detail: Type.Optional(Type.String()),
@@ -12,9 +19,18 @@ const Health = Type.Object({
 
 export async function healthRoutes(
   app: FastifyInstance,
-  options: { store: BindingStore; region: string },
+  options: {
+    store: BindingStore;
+    region: string;
+    build: { version: string; schema: { sqlite: number; postgres: number } };
+  },
 ): Promise<void> {
-  app.get('/healthz', { schema: { tags: ['operations'], response: { 200: Health } } }, async () => ({ status: 'ok' }));
+  const { version, schema } = options.build;
+  app.get('/healthz', { schema: { tags: ['operations'], response: { 200: Health } } }, async () => ({
+    status: 'ok',
+    version,
+    schema,
+  }));
   app.get(
     '/readyz',
     { schema: { tags: ['operations'], response: { 200: Health, 503: Health } } },

@@ -10,6 +10,8 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { apiError } from '../errors.ts';
 import type { AppCounts, BindingStore } from '../model/store.ts';
+import { SCHEMA_VERSIONS } from '../store/schema-versions.ts';
+import { VERSION } from '../version.ts';
 import { bearerGuard, type FailedAuthThrottle } from './bearer-guard.ts';
 import { CountedHistogram, type HistogramChild } from './counted-histogram.ts';
 
@@ -112,6 +114,22 @@ export class Metrics {
   }
 
   constructor(store: BindingStore, options: { processMetrics?: boolean; perApp?: boolean; dataDir?: string } = {}) {
+    // What runs: a constant 1 whose labels say which release, on which Node, migrating to which schemas.
+    new Gauge({
+      name: 'bindery_build_info',
+      help: "bindery's version, the Node it runs on, its store and the schema version it migrates each store to",
+      labelNames: ['version', 'node_version', 'store', 'sqlite_schema', 'postgres_schema'],
+      registers: [this.registry],
+    }).set(
+      {
+        version: VERSION,
+        node_version: process.version,
+        store: store.kind,
+        sqlite_schema: String(SCHEMA_VERSIONS.sqlite),
+        postgres_schema: String(SCHEMA_VERSIONS.postgres),
+      },
+      1,
+    );
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'bindery_' });
     if (options.perApp) this.bindingsPerApp(store);
     if (store.replicaStats()) this.replicaMetrics(store);

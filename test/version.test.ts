@@ -1,0 +1,40 @@
+/** Which release runs, said the same way everywhere: `bindery --version`, GET /healthz and bindery_build_info. */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { it } from 'node:test';
+import { POSTGRES_MIGRATIONS } from '../src/store/postgres/postgres-schema.ts';
+import { SQLITE_MIGRATIONS } from '../src/store/sqlite/sqlite-schema.ts';
+import { testServer } from './support/helpers.ts';
+import { cli } from './support/server-process.ts';
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+const sqlite = SQLITE_MIGRATIONS.at(-1)!.version;
+const postgres = POSTGRES_MIGRATIONS.at(-1)!.version;
+
+it('bindery --version prints the version of package.json and the schema version of each store', () => {
+  for (const flag of ['--version', '-V']) {
+    const run = cli([flag], {});
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout.trim(), `bindery ${version} (schema versions: SQLite ${sqlite}, PostgreSQL ${postgres})`);
+  }
+});
+
+it('GET /healthz and bindery_build_info say the same', async (t) => {
+  const server = await testServer(t);
+  const health = await server.app.inject({ method: 'GET', url: '/healthz' });
+  assert.deepEqual(health.json(), { status: 'ok', version, schema: { sqlite, postgres } });
+  const metrics = (await server.app.inject({ method: 'GET', url: '/metrics' })).body;
+  const line = metrics.split('\n').find((l) => l.startsWith('bindery_build_info{'));
+  assert.ok(line, 'bindery_build_info is exported');
+  for (const label of [
+    `version="${version}"`,
+    `node_version="${process.version}"`,
+    'store="sqlite"',
+    `sqlite_schema="${sqlite}"`,
+    `postgres_schema="${postgres}"`,
+  ])
+    assert.ok(line.includes(label), `${line} lacks ${label}`);
+  assert.match(line, /\} 1$/);
+});
