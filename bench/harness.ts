@@ -238,7 +238,7 @@ export async function rounds(
 export const OTHER = { accessId: '1500000002', secretKey: 'c'.repeat(32), accounts: 10_000 };
 
 /** Adds app B to the store at `db` (closed again after). */
-export async function seedOtherTenant(db: string): Promise<void> {
+async function seedOtherTenant(db: string): Promise<void> {
   const store = await SqliteStore.open(db);
   const other = await store.createApp({
     accessId: OTHER.accessId,
@@ -256,7 +256,7 @@ export async function seedOtherTenant(db: string): Promise<void> {
 }
 
 /** App B's TPNS query (op 1, a random account) on 10 connections for `seconds`. */
-export const queryOtherTenant = (url: string, seconds: number): Promise<LoadResult> =>
+const queryOtherTenant = (url: string, seconds: number): Promise<LoadResult> =>
   load(
     `${url}/v3/device/account/query`,
     basic(OTHER.accessId, OTHER.secretKey),
@@ -268,3 +268,56 @@ export const queryOtherTenant = (url: string, seconds: number): Promise<LoadResu
     seconds,
     10,
   );
+
+/**
+ * One tenant's heavy work against another's queries, on one server (what `npm start` runs) over a
+ * store of `bindings` in app A and app B's 10,000: each round measures B's queries alone, then
+ * while `disturb` runs (it starts when called, and its answer stops it). Prints the rounds of
+ * median p99, alone and disturbed, as a table under `title`.
+ */
+export async function otherTenantRounds(o: {
+  db: string;
+  bindings: number;
+  seconds: number;
+  runs: number;
+  log: (line: string) => void;
+  title: string;
+  during: string;
+  disturb: (url: string) => Promise<() => Promise<void>>;
+}): Promise<void> {
+  o.log(`${o.during}: seeding ${o.bindings} bindings in app A, ${OTHER.accounts} in app B`);
+  await seedBindings(o.db, o.bindings);
+  await seedOtherTenant(o.db);
+  const server = await start(SERVER, { BINDERY_DATABASE_URL: `sqlite:${o.db}`, BINDERY_BOOTSTRAP_APP: 'false' });
+  const alone: LoadResult[] = [];
+  const disturbed: LoadResult[] = [];
+  const line = (r: LoadResult) => `${Math.round(r.rps)} req/s, p99 ${r.p99} ms`;
+  try {
+    for (let round = 1; round <= o.runs; round++) {
+      alone.push(await queryOtherTenant(server.url, o.seconds));
+      o.log(`  B alone round ${round}: ${line(alone.at(-1)!)}`);
+      const stop = await o.disturb(server.url);
+      disturbed.push(await queryOtherTenant(server.url, o.seconds));
+      await stop();
+      o.log(`  B ${o.during} round ${round}: ${line(disturbed.at(-1)!)}`);
+    }
+  } finally {
+    await server.stop();
+  }
+  const row = (label: string, r: LoadResult) =>
+    `| ${label} | ${Math.round(r.rps).toLocaleString('en')} | ${r.p50} | ${r.p99} | ${r.errors} |`;
+  console.log(`\n### ${o.title} (SQLite, B: 10 connections, ${o.seconds} s; median of ${o.runs} rounds)\n`);
+  console.log('| app B query op 1 | req/s | p50 ms | p99 ms | errors |\n| --- | --- | --- | --- | --- |');
+  console.log(
+    row(
+      'alone',
+      median(alone, (r) => r.p99),
+    ),
+  );
+  console.log(
+    row(
+      o.during,
+      median(disturbed, (r) => r.p99),
+    ),
+  );
+}

@@ -12,7 +12,7 @@
 import type { BindingSet } from '../model/binding-set.ts';
 import { RewindRefusedError } from '../model/errors.ts';
 import type { BatchOutcome, RewindRow } from '../model/outcomes.ts';
-import { asBound, bindingKeyString, type Change, type Platform } from '../model/types.ts';
+import { asBound, bindingKeyString, type Change } from '../model/types.ts';
 
 /** History entries a rewind reads at most: one write must stay one bounded transaction. */
 export const REWIND_MAX_ENTRIES = 1_000_000;
@@ -20,7 +20,7 @@ export const REWIND_MAX_ENTRIES = 1_000_000;
 /** The keys the rewind must load: every token an entry after the time names. */
 export const rewindTokens = (rows: RewindRow[]): string[] => [...new Set(rows.map((r) => r.token))];
 
-/** Per binding, whether it existed at the time, and its platform then (from its entry). */
+/** Per binding, its oldest entry after the time (its platform then), and whether it existed at the time. */
 function stateAtTime(rows: RewindRow[]): Map<string, { row: RewindRow; existed: boolean }> {
   const first = new Map<string, { row: RewindRow; existed: boolean }>();
   for (const row of rows) {
@@ -40,19 +40,13 @@ function stateAtTime(rows: RewindRow[]): Map<string, { row: RewindRow; existed: 
 }
 
 /** Applies the rewind to `set` (the current bindings of every token the rows name); `clock`: bind times. */
-export function applyRewind(set: BindingSet, rows: RewindRow[], clock: () => number, now: number): BatchOutcome {
+export function applyRewind(set: BindingSet, rows: RewindRow[], clock: () => number): BatchOutcome {
   const changes: Change[] = [];
   for (const { row, existed } of stateAtTime(rows).values()) {
     const current = set.get(row.token, row);
     if (existed && !current) {
-      const binding = asBound({
-        token: row.token,
-        account: row.account,
-        accountType: row.accountType,
-        platform: row.platform as Platform | null,
-        boundAt: clock(),
-      });
-      binding.lastSeenAt = now;
+      const { token, account, accountType, platform } = row;
+      const binding = asBound({ token, account, accountType, platform, boundAt: clock() });
       set.add(binding);
       changes.push({ kind: 'put', binding, cause: 'rewind', op: 0, created: true });
     } else if (!existed && current) {

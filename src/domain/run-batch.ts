@@ -128,9 +128,9 @@ export async function runBatch(
     const rows = await rewindHistory(tx, command, app.historyFrom);
     const tokens = rewindTokens(rows);
     const set = new BindingSet(tokens.length > 0 ? await tx.loadBindings(tokens, []) : []);
-    ({ outcomes, changes } = applyRewind(set, rows, () => tx.nextBoundAt(), now));
-    const count = { bind: changes.filter((c) => c.kind === 'put').length, dryRun: command.dryRun };
-    const rewind = { ...count, unbind: changes.length - count.bind };
+    ({ outcomes, changes } = applyRewind(set, rows, () => tx.nextBoundAt()));
+    const bind = changes.filter((c) => c.kind === 'put').length;
+    const rewind = { bind, unbind: changes.length - bind, dryRun: command.dryRun };
     if (command.dryRun) return { outcomes, revision: 0, rewind };
     const { upserts, deletes } = netChanges(set, changes);
     if (upserts.length > 0 || deletes.length > 0) await tx.writeBindings(upserts, deletes);

@@ -3,14 +3,23 @@ import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { SQL } from './sqlite-queries.ts';
 
+/** How a commit reaches the disk: FULL (the default) fsyncs it before it is answered; NORMAL does not. */
+export type SqliteSynchronous = 'FULL' | 'NORMAL';
+
 /**
  * `busyTimeoutMs`: how long a statement may wait for a lock. The writer thread may wait (it blocks
  * nobody else); the main thread's reads must not, since every tenant's requests wait with them (a
  * WAL reader is blocked only in rare moments, such as recovery after a failed write on a full disk).
+ * `synchronous`: the writer's setting (a reader commits nothing).
  */
-export function openSqliteConnection(path: string, busyTimeoutMs = 5000): Database.Database {
+export function openSqliteConnection(
+  path: string,
+  busyTimeoutMs = 5000,
+  synchronous: SqliteSynchronous = 'FULL',
+): Database.Database {
   const db = new Database(path);
   for (const pragma of SQL.pragmas) db.pragma(pragma);
+  if (synchronous === 'NORMAL') db.pragma('synchronous = NORMAL');
   db.pragma(`busy_timeout = ${busyTimeoutMs}`);
   return db;
 }

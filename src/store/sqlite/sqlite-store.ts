@@ -37,7 +37,7 @@ import type { AccountKey, App, Binding } from '../../model/types.ts';
 import { AppCache } from '../app-cache.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
 import { rowToApp } from '../rows.ts';
-import { fileIdentity, openSqliteConnection } from './sqlite-connection.ts';
+import { fileIdentity, openSqliteConnection, type SqliteSynchronous } from './sqlite-connection.ts';
 import { prepareDatabaseFile } from './sqlite-files.ts';
 import { READ_BUSY_TIMEOUT_MS, SqliteReads, UNAVAILABLE_SQLITE } from './sqlite-reads.ts';
 import { migrateSqlite } from './sqlite-schema.ts';
@@ -105,7 +105,7 @@ export class SqliteStore implements BindingStore {
 
   /** Opens (creating if needed) the database file, migrates it, and starts the writer thread. */
   /** `synchronous`: the writer's commits (FULL, the default, is on disk before answered). */
-  static async open(path: string, synchronous: 'FULL' | 'NORMAL' = 'FULL'): Promise<SqliteStore> {
+  static async open(path: string, synchronous: SqliteSynchronous = 'FULL'): Promise<SqliteStore> {
     const file = resolve(path);
     try {
       prepareDatabaseFile(file);

@@ -1,11 +1,12 @@
 /** Worker-thread entry: owns a SqliteWriter and answers {id, commands} with {id, results} or {id, failure}, in order. */
 import { parentPort, workerData } from 'node:worker_threads';
+import type { SqliteSynchronous } from './sqlite-connection.ts';
 import { SqliteWriter, type WriteCommand } from './sqlite-writer.ts';
 
 const port = parentPort;
 if (!port) throw new Error('sqlite-writer-thread must run in a worker thread');
 
-const { path, synchronous } = workerData as { path: string; synchronous: 'FULL' | 'NORMAL' };
+const { path, synchronous } = workerData as { path: string; synchronous: SqliteSynchronous };
 const writer = new SqliteWriter(path, synchronous);
 
 /** Groups run one after another, each committed before the next begins. */

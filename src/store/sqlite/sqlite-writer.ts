@@ -27,7 +27,13 @@ import {
   storedLastSeen,
 } from '../rows.ts';
 import { SqliteBatchTransaction } from './sqlite-batch-transaction.ts';
-import { fileIdentity, lazyStatements, openSqliteConnection, type Statements } from './sqlite-connection.ts';
+import {
+  fileIdentity,
+  lazyStatements,
+  openSqliteConnection,
+  type SqliteSynchronous,
+  type Statements,
+} from './sqlite-connection.ts';
 import { SQL, UPSERT_ROWS } from './sqlite-queries.ts';
 
 export type WriteCommand =
@@ -128,10 +134,9 @@ export class SqliteWriter {
 
   constructor(
     private readonly path: string,
-    synchronous: 'FULL' | 'NORMAL' = 'FULL',
+    synchronous: SqliteSynchronous = 'FULL',
   ) {
-    this.db = openSqliteConnection(path);
-    this.db.pragma(`synchronous = ${synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
+    this.db = openSqliteConnection(path, undefined, synchronous);
     this.identity = fileIdentity(path);
     this.stmt = lazyStatements(this.db);
   }
