@@ -3,15 +3,26 @@ import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { loadConfig } from '../config.ts';
 import { copyStore } from '../store/copy-store.ts';
-import { describeStore, openStore, StoreMissingError } from '../store/open-store.ts';
+import type { MigrationStatus } from '../store/migrations.ts';
+import { describeStore, migrationStatusOf, openStore, StoreMissingError } from '../store/open-store.ts';
+import { VERSION } from '../version.ts';
 import { CliError, EXIT } from './app-commands.ts';
 
 export function registerStoreCommands(program: Command): void {
   program
     .command('migrate')
     .description('bring the schema of BINDERY_DATABASE_URL up to date, then exit (the server also does this at start)')
-    .action(async () => {
+    .option('--status', 'list the applied and pending migrations, changing nothing')
+    .option('--json', 'with --status: one JSON object')
+    .action(async (o: { status?: boolean; json?: boolean }) => {
       const config = loadConfig();
+      if (o.status) {
+        const status = await migrationStatusOf(config);
+        process.stdout.write(
+          o.json ? `${JSON.stringify(status)}\n` : describeStatus(describeStore(config.databaseUrl), status),
+        );
+        return;
+      }
       const store = await openStore(config);
       await store.close();
       process.stdout.write(`bindery: the ${store.kind} schema of ${describeStore(config.databaseUrl)} is up to date\n`);
@@ -85,4 +96,28 @@ export function registerStoreCommands(program: Command): void {
         await Promise.all([source.close(), target.close()]);
       }
     });
+}
+
+/** `bindery migrate --status` for people: where the store is, then one line per migration. */
+function describeStatus(where: string, status: MigrationStatus): string {
+  const at = Math.max(0, ...status.applied.map((m) => m.version), ...status.newer.map((m) => m.version));
+  const line = (state: string, m: { version: number; name: string; appliedAt?: number }) =>
+    `  ${state.padEnd(8)} ${String(m.version).padStart(3)}  ${m.name.padEnd(44)} ${
+      m.appliedAt === undefined ? '' : new Date(m.appliedAt).toISOString()
+    }`.trimEnd();
+  const verdict =
+    status.newer.length > 0
+      ? status.oldestReader <= status.known
+        ? `newer than this release (${status.known}); its migrations keep this release working`
+        : `newer than this release (${status.known}), which cannot use it: it needs schema ${status.oldestReader} or newer`
+      : status.pending.length > 0
+        ? `${status.pending.length} pending: \`bindery migrate\` (or starting the server) applies them`
+        : 'up to date';
+  return [
+    `bindery ${VERSION}: ${where} is at schema ${at}; ${verdict}`,
+    ...status.applied.map((m) => line('applied', m)),
+    ...status.newer.map((m) => line('newer', m)),
+    ...status.pending.map((m) => line('pending', m)),
+    '',
+  ].join('\n');
 }

@@ -8,6 +8,12 @@ import type { BatchRequest, BatchResult, IdempotencyKey, WriteRulesModule } from
 import type { HistoryRecord, WebhookEventType } from './outcomes.ts';
 import type { AccountKey, App, AppPolicy, Binding, Platform, RateLimit, Webhook } from './types.ts';
 
+/** Where a store says what it did on its own (migrations, reconnecting): the server's log. */
+export interface StoreLog {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
 export interface NewApp {
   accessId: string;
   name: string;

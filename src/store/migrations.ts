@@ -1,8 +1,14 @@
 /**
  * The one migration runner: numbered migrations applied in order, each recorded in
- * schema_migrations, all in one transaction that no other process migrates beside. A database
- * migrated by a newer bindery is refused rather than misread. Each dialect brings its migrations,
- * its statements (named in its queries file) and a connection (sqlite-schema.ts, postgres-schema.ts).
+ * schema_migrations, all in one transaction that no other process migrates beside. Each dialect
+ * brings its migrations, its statements (named in its queries file) and a connection
+ * (sqlite-schema.ts, postgres-schema.ts).
+ *
+ * The rule every migration keeps (ARCHITECTURE.md, "Schema changes"): the previous release's code
+ * works on the schema it leaves. So a database migrated by a newer release is used, not refused,
+ * unless one of the newer migrations said otherwise: a migration that contracts the schema (drops or
+ * renames what older code reads) names the oldest schema version whose code still works after it,
+ * and the database keeps that number (schema_compatibility). Flyway calls these "future migrations".
  */
 
 import type { Awaitable } from '../model/batch-transaction.ts';
@@ -13,15 +19,27 @@ export interface Migration {
   name: string;
   /** One or more statements. */
   sql: string;
+  /**
+   * Only on a migration that contracts the schema, in a release after the one that stopped reading
+   * what it drops: the lowest schema version whose code still works on the database after it.
+   * Without it, every release that worked on the database before still does.
+   */
+  oldestReader?: number;
 }
 
-/** The record table and its two statements, in the dialect's words. */
+/** The record tables and their statements, in the dialect's words. */
 export interface MigrationStatements {
   migrationsTable: string;
   /** One row with `v`: the highest version recorded, or null. */
   migrationsVersion: string;
   /** Parameters: version, name, applied_at (Unix ms). */
   migrationRecord: string;
+  /** Every record, oldest first: version, name, applied_at. */
+  migrationsApplied: string;
+  /** One row with `v`: the lowest schema version whose code may use the database. */
+  oldestReader: string;
+  /** Parameter: that version. */
+  oldestReaderRecord: string;
 }
 
 export interface MigrationConnection {
@@ -33,32 +51,150 @@ export interface MigrationConnection {
   query<R>(sql: string, params: unknown[]): Awaitable<R[]>;
 }
 
+/** A dialect's migrations. */
+export interface MigrationSet {
+  migrations: readonly Migration[];
+  /** The version of the migration that creates schema_compatibility. */
+  compatibilityFrom: number;
+}
+
 export const schemaVersion = (migrations: readonly Migration[]): number => migrations.at(-1)?.version ?? 0;
 
-/** Applies the missing migrations; returns the versions applied. */
-export function migrate(
+export interface MigrationResult {
+  /** The version the database was at (0: a new database). */
+  from: number;
+  /** The versions applied now. */
+  applied: number[];
+  /** The versions this code does not know, applied by a newer release that keeps this one working. */
+  newer: number[];
+}
+
+export interface AppliedMigration {
+  version: number;
+  name: string;
+  appliedAt: number;
+}
+
+export interface MigrationStatus {
+  /** This code's version. */
+  known: number;
+  applied: AppliedMigration[];
+  /** What this code would apply. */
+  pending: Pick<Migration, 'version' | 'name'>[];
+  /** What a newer release applied, which this code does not know; empty when none. */
+  newer: AppliedMigration[];
+  /** The lowest schema version whose code may use the database. */
+  oldestReader: number;
+}
+
+/** A database a newer release migrated past what this code can use; the dialect adds the way back. */
+export class SchemaTooNewError extends StoreError {
+  override name = 'SchemaTooNewError';
+  constructor(
+    readonly at: number,
+    readonly oldestReader: number,
+    readonly known: number,
+    wayBack = 'run the release that migrated it',
+  ) {
+    super(
+      `the database is at schema version ${at}, and its migrations need code of schema ${oldestReader} or newer; ` +
+        `this bindery knows schema ${known}: ${wayBack}`,
+    );
+  }
+}
+
+/** What is applied and pending, without changing anything; `exists` false: no schema_migrations yet. */
+export async function migrationStatus(
+  db: Pick<MigrationConnection, 'query'>,
+  sql: MigrationStatements,
+  set: MigrationSet,
+  exists: boolean,
+): Promise<MigrationStatus> {
+  const known = schemaVersion(set.migrations);
+  const applied = exists
+    ? (await db.query<{ version: number; name: string; applied_at: number }>(sql.migrationsApplied, [])).map((r) => ({
+        version: Number(r.version),
+        name: r.name,
+        appliedAt: Number(r.applied_at),
+      }))
+    : [];
+  const done = new Set(applied.map((m) => m.version));
+  const from = Math.max(0, ...done);
+  return {
+    known,
+    applied: applied.filter((m) => m.version <= known),
+    pending: set.migrations.filter((m) => !done.has(m.version)).map(({ version, name }) => ({ version, name })),
+    newer: applied.filter((m) => m.version > known),
+    oldestReader: from >= set.compatibilityFrom ? await readOldestReader(db, sql) : 1,
+  };
+}
+
+async function readOldestReader(db: Pick<MigrationConnection, 'query'>, sql: MigrationStatements): Promise<number> {
+  const [row] = await db.query<{ v: number | null }>(sql.oldestReader, []);
+  return Number(row?.v ?? 1);
+}
+
+/**
+ * Applies the missing migrations. `before(from, pending)` runs first when an existing database has
+ * some to apply, outside the transaction (SQLite's copy of the file).
+ */
+export async function migrate(
   db: MigrationConnection,
   sql: MigrationStatements,
-  migrations: readonly Migration[],
-): Promise<number[]> {
-  const known = schemaVersion(migrations);
+  set: MigrationSet,
+  before?: (from: number, pending: readonly Migration[]) => Awaitable<void>,
+): Promise<MigrationResult> {
+  const known = schemaVersion(set.migrations);
+  if (before) {
+    await db.script(sql.migrationsTable);
+    const [row] = await db.query<{ v: number | null }>(sql.migrationsVersion, []);
+    const from = Number(row?.v ?? 0);
+    const pending = set.migrations.filter((m) => m.version > from);
+    if (from > 0 && pending.length > 0) await before(from, pending);
+  }
   return db.exclusive(async () => {
     await db.script(sql.migrationsTable);
     const [row] = await db.query<{ v: number | null }>(sql.migrationsVersion, []);
     const from = Number(row?.v ?? 0);
     if (from > known) {
-      throw new StoreError(
-        `the database is at schema version ${from}, newer than this bindery knows (${known}): ` +
-          'upgrade bindery, or point BINDERY_DATABASE_URL at another database',
-      );
+      const oldestReader = await readOldestReader(db, sql);
+      if (oldestReader > known) throw new SchemaTooNewError(from, oldestReader, known);
+      const status = await migrationStatus(db, sql, set, true);
+      return { from, applied: [], newer: status.newer.map((m) => m.version) };
     }
     const applied: number[] = [];
-    for (const migration of migrations) {
+    let oldestReader = 0;
+    for (const migration of set.migrations) {
       if (migration.version <= from) continue;
       await db.script(migration.sql);
       await db.query(sql.migrationRecord, [migration.version, migration.name, Date.now()]);
       applied.push(migration.version);
+      oldestReader = Math.max(oldestReader, migration.oldestReader ?? 0);
     }
-    return applied;
+    if (oldestReader > 0) await db.query(sql.oldestReaderRecord, [oldestReader]);
+    return { from, applied, newer: [] };
   });
+}
+
+/** The log line a migration result deserves, if any: what was applied, or that a newer release migrated. */
+export function migrationNews(
+  result: MigrationResult,
+  known: number,
+): { level: 'info' | 'warn'; message: string } | undefined {
+  if (result.newer.length > 0) {
+    return {
+      level: 'warn',
+      message:
+        `the database is at schema version ${Math.max(...result.newer)}, newer than this release's ${known}: a newer ` +
+        'release migrated it, and its migrations keep this release working; upgrade this instance when you can',
+    };
+  }
+  if (result.applied.length === 0) return undefined;
+  return {
+    level: 'info',
+    message:
+      result.from === 0
+        ? `created the schema (version ${known})`
+        : `migrated the schema from version ${result.from} to ${known} (applied ${result.applied.join(', ')})`,
+  };
 }

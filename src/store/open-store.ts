@@ -2,9 +2,12 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Config, ConfigError } from '../config.ts';
-import type { BindingStore } from '../model/store.ts';
-import type { StoreLog } from './postgres/postgres-connection.ts';
+import type { BindingStore, StoreLog } from '../model/store.ts';
+
+import type { MigrationStatus } from './migrations.ts';
+import { postgresMigrationStatus } from './postgres/postgres-schema.ts';
 import { PostgresStore } from './postgres/postgres-store.ts';
+import { sqliteMigrationStatus } from './sqlite/sqlite-schema.ts';
 import { SqliteStore } from './sqlite/sqlite-store.ts';
 
 export type StoreSettings = Pick<Config, 'databaseUrl' | 'storeTimeoutMs' | 'pgPoolSize'> &
@@ -52,7 +55,7 @@ export async function openStore(settings: StoreSettings, options: OpenStoreOptio
           `sqlite:/srv/bindery/data/bindery.db; \`bindery app create\` or \`bindery migrate\` makes a new one`,
       );
     }
-    return SqliteStore.open(path, settings.sqliteSynchronous);
+    return SqliteStore.open(path, settings.sqliteSynchronous, options.log);
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     if (options.mustExist && !(await PostgresStore.hasSchema(url, settings.storeTimeoutMs))) {
@@ -70,5 +73,13 @@ export async function openStore(settings: StoreSettings, options: OpenStoreOptio
       ...options,
     });
   }
+  throw new ConfigError(`BINDERY_DATABASE_URL must start with sqlite: or postgres://, got ${JSON.stringify(url)}`);
+}
+
+/** The applied and pending migrations of the store named, changing nothing (a missing SQLite file is not made). */
+export async function migrationStatusOf(settings: StoreSettings): Promise<MigrationStatus> {
+  const url = settings.databaseUrl;
+  if (url.startsWith('sqlite:')) return sqliteMigrationStatus(resolve(url.slice('sqlite:'.length)));
+  if (/^postgres(ql)?:\/\//.test(url)) return postgresMigrationStatus(url, settings.storeTimeoutMs);
   throw new ConfigError(`BINDERY_DATABASE_URL must start with sqlite: or postgres://, got ${JSON.stringify(url)}`);
 }

@@ -64,6 +64,10 @@ type Shared =
   | 'migrationsTable'
   | 'migrationsVersion'
   | 'migrationRecord'
+  | 'migrationsApplied'
+  | 'oldestReader'
+  | 'oldestReaderRecord'
+  | 'schemaExists'
   | 'ping';
 
 /**
@@ -88,8 +92,8 @@ export type SqliteOwn =
   | 'backupPosition';
 
 /**
- * PostgreSQL's own statements. `begin`, `exportBegin`: the transaction's settings. `schemaExists`,
- * `migrationsLock`: instances that start together migrate once. `appForUpdate`, `appLockExclusive`,
+ * PostgreSQL's own statements. `begin`, `exportBegin`: the transaction's settings. `migrationsLock`:
+ * instances that start together migrate once; `lockTimeout`: a migration waits for a lock only briefly. `appForUpdate`, `appLockExclusive`,
  * `locksWait`, `locksTry`, `appsOfGroup`, `appRaiseClock`, `bindingsForBatch`: a group commit of
  * many transactions at once (postgres-locks.ts, postgres-group-run.ts), the bind clock being a
  * column of each app. `tokensOfAccounts`, `accountsOfTokens`: many keys a round trip.
@@ -99,8 +103,8 @@ export type SqliteOwn =
 export type PostgresOwn =
   | 'begin'
   | 'exportBegin'
-  | 'schemaExists'
   | 'migrationsLock'
+  | 'lockTimeout'
   | 'appForUpdate'
   | 'appLockExclusive'
   | 'locksWait'

@@ -47,11 +47,12 @@ export function cliAsync(
 
 /**
  * Starts `src/server.ts` (through tsx) on a free port and resolves once it listens; with `built`,
- * what `npm start` runs instead: dist/server/server.js, built by `npm run build`.
+ * what `npm start` runs instead: dist/server/server.js, built by `npm run build`. `cwd`: another
+ * checkout's server (the previous release, test/support/previous-release.ts).
  */
 export async function startServer(
   env: Record<string, string>,
-  options: { built?: boolean; umask?: string } = {},
+  options: { built?: boolean; umask?: string; cwd?: string } = {},
 ): Promise<ServerProcess> {
   const args = options.built ? ['dist/server/server.js'] : ['--import', 'tsx', 'src/server.ts'];
   // With `umask`, through a shell that sets it first (what the process is given, not what the test runner has).
@@ -60,7 +61,7 @@ export async function startServer(
       ? [process.execPath, args]
       : ['/bin/sh', ['-c', `umask ${options.umask} && exec "$0" "$@"`, process.execPath, ...args]];
   const child = spawn(command, argv, {
-    cwd: ROOT,
+    cwd: options.cwd ?? ROOT,
     env: { ...process.env, BINDERY_PORT: '0', BINDERY_HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -9,6 +9,8 @@ const QUERY = '/v3/device/account/query';
 
 export interface Answer {
   client: number;
+  /** The server it was sent to. */
+  url: string;
   tokens: string[];
   started: number;
   ended: number;
@@ -26,8 +28,9 @@ export class WriteLoad {
   private running = false;
   private loops: Promise<void>[] = [];
 
+  /** `url`: one server, or a function that picks one for each batch (a load balancer). */
   constructor(
-    private readonly url: string,
+    private readonly url: string | (() => string),
     private readonly auth: string,
     private readonly clients = 4,
     private readonly perBatch = 2,
@@ -64,12 +67,13 @@ export class WriteLoad {
         operator_type: 1,
         token_accounts: tokens.map((token) => ({ token, account_list: [{ account: accountOf(token) }] })),
       };
+      const url = typeof this.url === 'string' ? this.url : this.url();
       const started = Date.now();
       let status = 0;
       let retCode: number | null = null;
       let message: string | undefined;
       try {
-        const response = await fetch(this.url + BATCH, {
+        const response = await fetch(url + BATCH, {
           method: 'POST',
           headers: { authorization: this.auth },
           body: JSON.stringify(body),
@@ -82,7 +86,7 @@ export class WriteLoad {
       } catch {
         status = 0;
       }
-      this.answers.push({ client, tokens, started, ended: Date.now(), status, retCode, message });
+      this.answers.push({ client, url, tokens, started, ended: Date.now(), status, retCode, message });
       if (status === 0) await new Promise((r) => setTimeout(r, 50));
     }
   }

@@ -13,12 +13,8 @@
  */
 import pg from 'pg';
 import { StoreError } from '../../model/errors.ts';
+import type { StoreLog } from '../../model/store.ts';
 import { SQL } from './postgres-queries.ts';
-
-export interface StoreLog {
-  info(message: string): void;
-  warn(message: string): void;
-}
 
 export interface PostgresConnectionOptions {
   timeoutMs: number;

@@ -232,10 +232,15 @@ export const SQL = {
     'DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE at < $1 LIMIT $2)',
 
   migrationsLock: 'SELECT pg_advisory_xact_lock($1)',
+  /** For the rest of the transaction: how long a statement waits for a lock before it fails (55P03). */
+  lockTimeout: "SELECT set_config('lock_timeout', $1, true)",
   migrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
       version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`,
   migrationsVersion: 'SELECT max(version) AS v FROM schema_migrations',
   migrationRecord: 'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)',
+  migrationsApplied: 'SELECT version, name, applied_at FROM schema_migrations ORDER BY version',
+  oldestReader: 'SELECT oldest_reader AS v FROM schema_compatibility WHERE id = 1',
+  oldestReaderRecord: 'UPDATE schema_compatibility SET oldest_reader = GREATEST(oldest_reader, $1) WHERE id = 1',
 
   /** After a commit: a position at or past its commit record, which a replica must replay to show it. */
   walPosition: 'SELECT pg_current_wal_lsn()::text AS position',

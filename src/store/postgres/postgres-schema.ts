@@ -1,6 +1,15 @@
 /** The PostgreSQL schema as numbered migrations, for the one runner (../migrations.ts). */
 import type { PoolClient } from 'pg';
-import { type Migration, migrate, schemaVersion } from '../migrations.ts';
+import { StoreError } from '../../model/errors.ts';
+import {
+  type Migration,
+  type MigrationResult,
+  type MigrationSet,
+  type MigrationStatus,
+  migrate,
+  migrationStatus,
+  schemaVersion,
+} from '../migrations.ts';
 import { DedicatedClient } from './postgres-connection.ts';
 import { FUNCTIONS, SQL } from './postgres-queries.ts';
 
@@ -157,32 +166,98 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       UPDATE apps SET history_from = (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
     `,
   },
+  {
+    version: 9,
+    name: 'schema compatibility',
+    // As SQLite's migration 10: the lowest schema version whose code may use this database.
+    sql: `
+      CREATE TABLE schema_compatibility (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        oldest_reader INTEGER NOT NULL
+      );
+      INSERT INTO schema_compatibility (id, oldest_reader) VALUES (1, 1);
+    `,
+  },
 ];
 
 export const POSTGRES_SCHEMA_VERSION = schemaVersion(POSTGRES_MIGRATIONS);
+const SET: MigrationSet = { migrations: POSTGRES_MIGRATIONS, compatibilityFrom: 9 };
 
-/** Under an advisory transaction lock, so that instances starting together migrate once. */
-export function migratePostgres(client: PoolClient): Promise<number[]> {
-  return migrate(
-    {
-      async exclusive(work) {
-        await client.query('BEGIN');
-        try {
-          await client.query(SQL.migrationsLock, [MIGRATION_LOCK_KEY]);
-          const result = await work();
-          await client.query('COMMIT');
-          return result;
-        } catch (error) {
-          await client.query('ROLLBACK').catch(() => undefined);
-          throw error;
-        }
-      },
-      script: async (sql) => void (await client.query(sql)),
-      query: async <R>(sql: string, params: unknown[]) => (await client.query(sql, params)).rows as R[],
-    },
-    SQL,
-    POSTGRES_MIGRATIONS,
-  );
+/**
+ * How long a migration's statement waits for a table lock, attempt by attempt: a lock it waits for
+ * queues every other instance's reads and writes of that table behind it, so it gives up soon,
+ * rolls back and tries again (GitLab's "lock retries"). After the last, the start fails.
+ */
+export const LOCK_ATTEMPTS_MS: readonly number[] = [50, 100, 200, 400, 800, 1000, 1000, 2000, 2000, 5000, 5000];
+const LOCK_NOT_AVAILABLE = '55P03';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Under an advisory transaction lock, so that instances starting together migrate once; each
+ * statement waits at most the attempt's lock_timeout for a lock (LOCK_ATTEMPTS_MS).
+ */
+export async function migratePostgres(
+  client: PoolClient,
+  log?: { warn(message: string): void },
+  attempts: readonly number[] = LOCK_ATTEMPTS_MS,
+): Promise<MigrationResult> {
+  for (let attempt = 0; ; attempt++) {
+    const timeout = attempts[Math.min(attempt, attempts.length - 1)] ?? 1000;
+    try {
+      return await migrate(
+        {
+          async exclusive(work) {
+            await client.query('BEGIN');
+            try {
+              await client.query(SQL.migrationsLock, [MIGRATION_LOCK_KEY]);
+              await client.query(SQL.lockTimeout, [`${timeout}ms`]);
+              const result = await work();
+              await client.query('COMMIT');
+              return result;
+            } catch (error) {
+              await client.query('ROLLBACK').catch(() => undefined);
+              throw error;
+            }
+          },
+          script: async (sql) => void (await client.query(sql)),
+          query: async <R>(sql: string, params: unknown[]) => (await client.query(sql, params)).rows as R[],
+        },
+        SQL,
+        SET,
+      );
+    } catch (error) {
+      if ((error as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw error;
+      if (attempt + 1 >= attempts.length) {
+        throw new StoreError(
+          `a migration waited for a table lock ${attempts.length} times (up to ${timeout} ms each) and gave up: ` +
+            'a long transaction holds the table; find it in pg_stat_activity (state, xact_start), end it, and start again',
+          true,
+          { cause: error },
+        );
+      }
+      log?.warn(
+        `a migration waited ${timeout} ms for a table lock and rolled back; trying again (attempt ${attempt + 2})`,
+      );
+      await sleep(timeout);
+    }
+  }
+}
+
+/** Applied and pending migrations of the database at `url`, without changing anything. */
+export async function postgresMigrationStatus(url: string, timeoutMs: number): Promise<MigrationStatus> {
+  const client = await DedicatedClient.open(url, 'read the migrations', timeoutMs, () => undefined);
+  try {
+    const [row] = await client.query<{ found: boolean }>(SQL.schemaExists);
+    return await migrationStatus(
+      { query: async <R>(sql: string, params: unknown[]) => (await client.query(sql, params)) as R[] },
+      SQL,
+      SET,
+      row?.found === true,
+    );
+  } finally {
+    await client.close();
+  }
 }
 
 /** Whether the database at `url` has bindery's schema (any version), without changing anything. */

@@ -35,13 +35,14 @@ import type {
 } from '../../model/store.ts';
 import type { AccountKey, App, Binding } from '../../model/types.ts';
 import { AppCache } from '../app-cache.ts';
+import { type MigrationResult, migrationNews } from '../migrations.ts';
 import { type AppRow, type DeliveryRow, rowToApp, rowToDelivery } from '../rows.ts';
 import { PostgresConnection, type PostgresConnectionOptions, toStoreError } from './postgres-connection.ts';
 import { SQL } from './postgres-queries.ts';
 import { PostgresReads } from './postgres-read-routing.ts';
 import type { Read } from './postgres-reads.ts';
 import * as reads from './postgres-reads.ts';
-import { hasPostgresSchema, migratePostgres } from './postgres-schema.ts';
+import { hasPostgresSchema, migratePostgres, POSTGRES_SCHEMA_VERSION } from './postgres-schema.ts';
 import { PostgresWriter } from './postgres-writer.ts';
 
 export interface PostgresStoreOptions extends PostgresConnectionOptions {
@@ -166,10 +167,16 @@ export class PostgresStore implements BindingStore {
     })();
   }
 
-  /** Applies missing migrations; returns the versions it applied. */
-  async migrate(): Promise<number[]> {
+  /** Applies missing migrations, and says in the log what it did. */
+  async migrate(): Promise<MigrationResult> {
+    const log = this.options.log;
     // Migrations may wait for another instance's lock: no request deadline here.
-    return this.db.withClient('migrate', Number.MAX_SAFE_INTEGER, (client) => migratePostgres(client));
+    const result = await this.db.withClient('migrate', Number.MAX_SAFE_INTEGER, (client) =>
+      migratePostgres(client, log),
+    );
+    const news = migrationNews(result, POSTGRES_SCHEMA_VERSION);
+    if (news) log?.[news.level](`PostgreSQL: ${news.message}`);
+    return result;
   }
 
   createApp(app: NewApp): Promise<App> {

@@ -18,11 +18,12 @@ import {
   fsyncSync,
   mkdirSync,
   openSync,
+  readdirSync,
   renameSync,
   rmSync,
   statSync,
 } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from '../../model/errors.ts';
 import { PRIVATE_FILE_MODE } from './sqlite-files.ts';
@@ -203,4 +204,36 @@ export function restoreSqlite(from: string, to: string, now = new Date()): Resto
   db.pragma('journal_mode = WAL');
   db.close();
   return { restored: { ...restored, file: target }, replacedKeptAs };
+}
+
+/** Where the copy of `file` taken before a migration from schema `from` goes. */
+export const copyBeforeMigrating = (file: string, from: number): string => `${file}.schema-${from}.backup`;
+
+const premigrationCopies = (file: string): string[] =>
+  readdirSync(dirname(file))
+    .filter((name) => name.startsWith(`${basename(file)}.schema-`) && name.endsWith('.backup'))
+    .map((name) => join(dirname(file), name));
+
+/**
+ * Before a newer release migrates the store at `file` from schema `from`: a checked copy beside it,
+ * named with that version; only the newest such copy is kept. Returns its name.
+ */
+export function copyForMigration(file: string, from: number): string {
+  const copy = copyBeforeMigrating(file, from);
+  const fresh = `${copy}.new-${process.pid}`;
+  rmSync(fresh, { force: true });
+  backupSqlite(file, fresh);
+  renameSync(fresh, copy);
+  fsyncPath(dirname(copy));
+  for (const older of premigrationCopies(file)) if (older !== copy) rmSync(older, { force: true });
+  return copy;
+}
+
+/** The way back from a store a newer release migrated, for the message that refuses it. */
+export function wayBackFrom(file: string): string {
+  const [copy] = premigrationCopies(file);
+  return copy
+    ? `run the release that migrated it, or go back to the copy taken before that upgrade: stop bindery, run ` +
+        `\`bindery backup restore ${copy}\` and start this release again (what changed since the copy is not in it)`
+    : 'run the release that migrated it, or restore a backup taken before that upgrade (`bindery backup restore FILE`)';
 }

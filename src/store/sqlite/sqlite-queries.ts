@@ -154,6 +154,10 @@ export const SQL = {
       version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`,
   migrationsVersion: 'SELECT max(version) AS v FROM schema_migrations',
   migrationRecord: 'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)',
+  schemaExists: "SELECT count(*) > 0 AS found FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+  migrationsApplied: 'SELECT version, name, applied_at FROM schema_migrations ORDER BY version',
+  oldestReader: 'SELECT oldest_reader AS v FROM schema_compatibility WHERE id = 1',
+  oldestReaderRecord: 'UPDATE schema_compatibility SET oldest_reader = max(oldest_reader, ?) WHERE id = 1',
 
   clockGet: 'SELECT last_bound_at FROM bind_clock WHERE id = 1',
   clockSet: 'UPDATE bind_clock SET last_bound_at = ? WHERE id = 1',

@@ -1,6 +1,16 @@
 /** The SQLite schema as numbered migrations, for the one runner (../migrations.ts). */
-import type Database from 'better-sqlite3';
-import { type Migration, migrate, schemaVersion } from '../migrations.ts';
+import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import {
+  type Migration,
+  type MigrationConnection,
+  type MigrationResult,
+  type MigrationSet,
+  type MigrationStatus,
+  migrate,
+  migrationStatus,
+  schemaVersion,
+} from '../migrations.ts';
 import { SQL } from './sqlite-queries.ts';
 
 export const SQLITE_MIGRATIONS: readonly Migration[] = [
@@ -202,34 +212,63 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       UPDATE apps SET history_from = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
     `,
   },
+  {
+    version: 10,
+    name: 'schema compatibility',
+    // The lowest schema version whose code may use this database (../migrations.ts): 1 until a
+    // migration that contracts the schema says otherwise.
+    sql: `
+      CREATE TABLE schema_compatibility (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        oldest_reader INTEGER NOT NULL
+      );
+      INSERT INTO schema_compatibility (id, oldest_reader) VALUES (1, 1);
+    `,
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = schemaVersion(SQLITE_MIGRATIONS);
+const SET: MigrationSet = { migrations: SQLITE_MIGRATIONS, compatibilityFrom: 10 };
 
-/** BEGIN IMMEDIATE: two processes starting at once must not both migrate. */
-export function migrateSqlite(db: Database.Database): Promise<number[]> {
-  return migrate(
-    {
-      async exclusive(work) {
-        db.exec('BEGIN IMMEDIATE');
-        try {
-          const result = await work();
-          db.exec('COMMIT');
-          return result;
-        } catch (error) {
-          if (db.inTransaction) db.exec('ROLLBACK');
-          throw error;
-        }
-      },
-      script: (sql) => void db.exec(sql),
-      query: <R>(sql: string, params: unknown[]) => {
-        const statement = db.prepare(sql);
-        if (statement.reader) return statement.all(...params) as R[];
-        statement.run(...params);
-        return [];
-      },
+/**
+ * BEGIN IMMEDIATE: two processes starting at once must not both migrate. `before` runs when an
+ * existing file has migrations to apply, before any is (the store copies the file there).
+ */
+export function migrateSqlite(
+  db: Database.Database,
+  before?: (from: number, pending: readonly Migration[]) => void,
+): Promise<MigrationResult> {
+  const connection: MigrationConnection = {
+    async exclusive(work) {
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await work();
+        db.exec('COMMIT');
+        return result;
+      } catch (error) {
+        if (db.inTransaction) db.exec('ROLLBACK');
+        throw error;
+      }
     },
-    SQL,
-    SQLITE_MIGRATIONS,
-  );
+    script: (sql) => void db.exec(sql),
+    query: <R>(sql: string, params: unknown[]) => {
+      const statement = db.prepare(sql);
+      if (statement.reader) return statement.all(...params) as R[];
+      statement.run(...params);
+      return [];
+    },
+  };
+  return migrate(connection, SQL, SET, before);
+}
+
+/** Applied and pending migrations of the file, read on a read-only connection; a missing file has none applied. */
+export async function sqliteMigrationStatus(file: string): Promise<MigrationStatus> {
+  if (!existsSync(file)) return migrationStatus({ query: () => [] }, SQL, SET, false);
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const exists = (db.prepare(SQL.schemaExists).get() as { found: number }).found === 1;
+    return await migrationStatus({ query: <R>(sql: string) => db.prepare(sql).all() as R[] }, SQL, SET, exists);
+  } finally {
+    db.close();
+  }
 }

@@ -26,6 +26,7 @@ import type {
   HistoryEntry,
   HistoryFilter,
   NewApp,
+  StoreLog,
   SweepCounts,
   SweepCutoffs,
   TokenOfAccount,
@@ -36,11 +37,13 @@ import type {
 import type { AccountKey, App, Binding } from '../../model/types.ts';
 import { AppCache } from '../app-cache.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
+import { migrationNews, SchemaTooNewError } from '../migrations.ts';
 import { rowToApp } from '../rows.ts';
+import { copyForMigration, wayBackFrom } from './sqlite-backup.ts';
 import { fileIdentity, openSqliteConnection, type SqliteSynchronous } from './sqlite-connection.ts';
 import { prepareDatabaseFile } from './sqlite-files.ts';
 import { READ_BUSY_TIMEOUT_MS, SqliteReads, UNAVAILABLE_SQLITE } from './sqlite-reads.ts';
-import { migrateSqlite } from './sqlite-schema.ts';
+import { migrateSqlite, SQLITE_SCHEMA_VERSION } from './sqlite-schema.ts';
 import { startThread } from './sqlite-threads.ts';
 import { type SerializedError, toColumns, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
 
@@ -105,7 +108,10 @@ export class SqliteStore implements BindingStore {
 
   /** Opens (creating if needed) the database file, migrates it, and starts the writer thread. */
   /** `synchronous`: the writer's commits (FULL, the default, is on disk before answered). */
-  static async open(path: string, synchronous: SqliteSynchronous = 'FULL'): Promise<SqliteStore> {
+  /**
+   * `log`: what the migration did, and where the copy it took first went (copyForMigration).
+   */
+  static async open(path: string, synchronous: SqliteSynchronous = 'FULL', log?: StoreLog): Promise<SqliteStore> {
     const file = resolve(path);
     try {
       prepareDatabaseFile(file);
@@ -117,7 +123,26 @@ export class SqliteStore implements BindingStore {
     let db: Database.Database;
     try {
       db = openSqliteConnection(file);
-      await migrateSqlite(db);
+      const result = await migrateSqlite(db, (from) => {
+        let copy: string;
+        try {
+          copy = copyForMigration(file, from);
+        } catch (error) {
+          throw new StoreError(
+            `could not copy ${file} before migrating it from schema ${from}, so it was not migrated: ` +
+              `${(error as Error).message}; make room beside it and start again`,
+          );
+        }
+        log?.info(`SQLite: copied ${file} at schema ${from} to ${copy} before migrating it (the way back)`);
+      }).catch((error: unknown) => {
+        db.close();
+        if (error instanceof SchemaTooNewError) {
+          throw new SchemaTooNewError(error.at, error.oldestReader, error.known, `${file}: ${wayBackFrom(file)}`);
+        }
+        throw error;
+      });
+      const news = migrationNews(result, SQLITE_SCHEMA_VERSION);
+      if (news) log?.[news.level](`SQLite ${file}: ${news.message}`);
       db.pragma(`busy_timeout = ${READ_BUSY_TIMEOUT_MS}`);
     } catch (error) {
       if (error instanceof StoreError) throw error;

@@ -8,7 +8,7 @@ import { writeBatch } from '../../../src/domain/run-batch.ts';
 import { StoreError } from '../../../src/errors.ts';
 import type { BindingStore } from '../../../src/model/store.ts';
 import { SQL } from '../../../src/store/sqlite/sqlite-queries.ts';
-import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from '../../../src/store/sqlite/sqlite-schema.ts';
+import { SQLITE_MIGRATIONS } from '../../../src/store/sqlite/sqlite-schema.ts';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.ts';
 import { MAX_AGE_MS } from '../../../src/store/sqlite/sqlite-turn-snapshot.ts';
 import { bindTo, sqliteStoreWithApp, tempDir } from '../../support/helpers.ts';
@@ -82,27 +82,6 @@ describe('SqliteStore specifics', () => {
       indexes.every((i) => /\(id >> 10\)/.test((i as { sql: string }).sql)),
       JSON.stringify(indexes),
     );
-  });
-
-  it('records its schema version and refuses a database newer than the code', async (t) => {
-    const path = join(tempDir(t), 'bindery.db');
-    await (await SqliteStore.open(path)).close();
-    const db = new Database(path);
-    assert.equal(
-      (db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number }).v,
-      SQLITE_SCHEMA_VERSION,
-    );
-    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
-      SQLITE_SCHEMA_VERSION + 1,
-      'future',
-      Date.now(),
-    );
-    db.close();
-    await assert.rejects(SqliteStore.open(path), (error: unknown) => {
-      assert.ok(error instanceof StoreError);
-      assert.match(error.message, /newer than this bindery knows/);
-      return true;
-    });
   });
 
   it('commits concurrent writes together (group commit)', async (t) => {
