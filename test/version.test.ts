@@ -38,3 +38,29 @@ it('GET /healthz and bindery_build_info say the same', async (t) => {
     assert.ok(line.includes(label), `${line} lacks ${label}`);
   assert.match(line, /\} 1$/);
 });
+
+it('a release says its version the same way in both packages and the changelog', () => {
+  const sdk = JSON.parse(readFileSync(new URL('../packages/bindery-client/package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  assert.equal(sdk.version, version, 'the SDK is released with the server');
+  assert.match(version, /^\d+\.\d+\.\d+$/);
+  const changelog = readFileSync(new URL('../CHANGELOG.md', import.meta.url), 'utf8');
+  const sections = [...changelog.matchAll(/^## \[([^\]]+)\]/gm)].map((m) => m[1]);
+  assert.equal(sections[0], 'Unreleased', 'the changelog starts with what is not released yet');
+  assert.equal(
+    sections[1],
+    version,
+    `the newest release in CHANGELOG.md is ${sections[1]}, package.json says ${version}`,
+  );
+  const { previousRelease } = (
+    JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      bindery: { previousRelease: { version: string; commit: string } };
+    }
+  ).bindery;
+  assert.ok(
+    sections.includes(previousRelease.version),
+    'the previous release the upgrade tests use is in the changelog',
+  );
+  assert.match(previousRelease.commit, /^[0-9a-f]{40}$/);
+});

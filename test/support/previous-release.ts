@@ -47,6 +47,19 @@ function allowNewerSchema(dir: string): void {
   writeFileSync(file, text.replace(check, `if (from > known && process.env.${ALLOW_NEWER} !== '1') {`));
 }
 
+/** Whether two package-lock.json files install the same packages (their own version aside). */
+function sameDependencies(a: string, b: string): boolean {
+  const installs = (file: string) => {
+    const lock = JSON.parse(readFileSync(file, 'utf8')) as {
+      version?: string;
+      packages: Record<string, { version?: string }>;
+    };
+    const { version: _, ...root } = lock.packages[''] ?? {};
+    return JSON.stringify({ ...lock.packages, '': root });
+  };
+  return installs(a) === installs(b);
+}
+
 /** Unpacks the previous release once per machine (later calls find it ready). */
 export function previousRelease(): PreviousRelease {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
