@@ -23,7 +23,9 @@ export function registerStoreCommands(program: Command): void {
         );
         return;
       }
-      const store = await openStore(config);
+      // What the migration did (the copy an SQLite file gets first, the versions applied) goes to stderr.
+      const say = (message: string) => process.stderr.write(`bindery: ${message}\n`);
+      const store = await openStore(config, { log: { info: say, warn: say } });
       await store.close();
       process.stdout.write(`bindery: the ${store.kind} schema of ${describeStore(config.databaseUrl)} is up to date\n`);
     });
