@@ -58,6 +58,19 @@ export interface MigrationSet {
   compatibilityFrom: number;
 }
 
+/**
+ * The table that keeps the oldest schema version whose code may use the database: 1 until a
+ * migration that contracts the schema says otherwise. The same text in both dialects (SQLite's
+ * migration 10, PostgreSQL's 9).
+ */
+export const COMPATIBILITY_TABLE = `
+      CREATE TABLE schema_compatibility (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        oldest_reader INTEGER NOT NULL
+      );
+      INSERT INTO schema_compatibility (id, oldest_reader) VALUES (1, 1);
+    `;
+
 export const schemaVersion = (migrations: readonly Migration[]): number => migrations.at(-1)?.version ?? 0;
 
 export interface MigrationResult {

@@ -2,6 +2,7 @@
 import type { PoolClient } from 'pg';
 import { StoreError } from '../../model/errors.ts';
 import {
+  COMPATIBILITY_TABLE,
   type Migration,
   type MigrationResult,
   type MigrationSet,
@@ -170,13 +171,7 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
     version: 9,
     name: 'schema compatibility',
     // As SQLite's migration 10: the lowest schema version whose code may use this database.
-    sql: `
-      CREATE TABLE schema_compatibility (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        oldest_reader INTEGER NOT NULL
-      );
-      INSERT INTO schema_compatibility (id, oldest_reader) VALUES (1, 1);
-    `,
+    sql: COMPATIBILITY_TABLE,
   },
 ];
 

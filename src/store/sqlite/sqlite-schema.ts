@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import {
+  COMPATIBILITY_TABLE,
   type Migration,
   type MigrationConnection,
   type MigrationResult,
@@ -217,13 +218,7 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
     name: 'schema compatibility',
     // The lowest schema version whose code may use this database (../migrations.ts): 1 until a
     // migration that contracts the schema says otherwise.
-    sql: `
-      CREATE TABLE schema_compatibility (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        oldest_reader INTEGER NOT NULL
-      );
-      INSERT INTO schema_compatibility (id, oldest_reader) VALUES (1, 1);
-    `,
+    sql: COMPATIBILITY_TABLE,
   },
 ];
 
