@@ -6,7 +6,7 @@
  * order; the lifecycle fields make it import back with its states and times.
  */
 import { type Binding, type BindingState, bindingState } from '../model/types.ts';
-import { checkAccountKey, checkPlatform, checkToken, describe, isFailure } from './validate-fields.ts';
+import { checkAccountKey, checkPlatform, checkToken, describe, isFailure, MAX_AT_SKEW_MS } from './validate-fields.ts';
 
 export interface BindingLine {
   token: string;
@@ -56,24 +56,32 @@ export const bindingLine = (b: Binding): BindingLine => ({
     : { quarantined_at: new Date(b.quarantinedAt).toISOString(), quarantine_reason: b.quarantineReason ?? '' }),
 });
 
+/** A time of a line that is ahead of the server's clock by more than clocks differ: why it is refused. */
+const future = (name: string, ms: number, now: number): string | undefined =>
+  ms > now + MAX_AT_SKEW_MS
+    ? `${name}: is in the future (${new Date(ms).toISOString()}); at most ${MAX_AT_SKEW_MS / 60_000} minutes ahead ` +
+      `of this server's clock (${new Date(now).toISOString()})`
+    : undefined;
+
 /** An optional ISO 8601 field of a line, as Unix ms; `fallback` when absent, a message when invalid. */
-function timeField(record: Record<string, unknown>, name: string, fallback: number): number | string {
+function timeField(record: Record<string, unknown>, name: string, fallback: number, now: number): number | string {
   const value = record[name];
   if (value === undefined || value === null) return fallback;
   const micros = typeof value === 'string' ? parseIsoMicros(value) : undefined;
   if (micros === undefined)
     return `${name}: must be an ISO 8601 time between 2000 and 3000 like "2026-11-23T10:00:00.000Z", got ${describe(value)}`;
-  return Math.floor(micros / 1000);
+  const ms = Math.floor(micros / 1000);
+  return future(name, ms, now) ?? ms;
 }
 
 /** The lifecycle fields of an import line: active and seen when bound unless it says otherwise. */
 function lifecycleOf(record: Record<string, unknown>, boundAt: number, now: number) {
-  const lastSeenAt = timeField(record, 'last_seen_at', Math.floor(boundAt / 1000));
+  const lastSeenAt = timeField(record, 'last_seen_at', Math.floor(boundAt / 1000), now);
   if (typeof lastSeenAt === 'string') return lastSeenAt;
   const state = record.state ?? 'active';
   if (state === 'active') return { lastSeenAt, quarantinedAt: null, quarantineReason: null, expiryWarnedAt: null };
   if (state !== 'quarantined') return `state: must be "active" or "quarantined", got ${describe(state)}`;
-  const quarantinedAt = timeField(record, 'quarantined_at', now);
+  const quarantinedAt = timeField(record, 'quarantined_at', now, now);
   if (typeof quarantinedAt === 'string') return quarantinedAt;
   const reason = record.quarantine_reason ?? 'imported';
   if (typeof reason !== 'string' || reason.length > MAX_REASON_CHARS)
@@ -81,7 +89,10 @@ function lifecycleOf(record: Record<string, unknown>, boundAt: number, now: numb
   return { lastSeenAt, quarantinedAt, quarantineReason: reason, expiryWarnedAt: null };
 }
 
-/** One import line as a binding, or why it is not one. `fallbackBoundAt` stands in for a missing bound_at. */
+/**
+ * One import line as a binding, or why it is not one. `fallbackBoundAt` (microseconds, about now)
+ * stands in for a missing bound_at; no time may be more than MAX_AT_SKEW_MS past it.
+ */
 export function parseBindingLine(text: string, maxTokenBytes: number, fallbackBoundAt: number): Binding | string {
   let value: unknown;
   try {
@@ -108,7 +119,10 @@ export function parseBindingLine(text: string, maxTokenBytes: number, fallbackBo
       );
     boundAt = parsed;
   }
-  const lifecycle = lifecycleOf(record, boundAt, Math.floor(fallbackBoundAt / 1000));
+  const now = Math.floor(fallbackBoundAt / 1000);
+  const ahead = future('bound_at', Math.floor(boundAt / 1000), now);
+  if (ahead !== undefined) return ahead;
+  const lifecycle = lifecycleOf(record, boundAt, now);
   if (typeof lifecycle === 'string') return lifecycle;
   return { token, account: account.account, accountType: account.accountType, platform, boundAt, ...lifecycle };
 }

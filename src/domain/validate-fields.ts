@@ -5,6 +5,9 @@
 import { RetCode } from '../model/errors.ts';
 import type { AccountKey, Platform } from '../model/types.ts';
 
+/** How far ahead of this server's clock a time a client gives may be (clocks differ): feedback, import. */
+export const MAX_AT_SKEW_MS = 5 * 60_000;
+
 export interface Failure {
   code: typeof RetCode.INVALID_TOKEN | typeof RetCode.INVALID_PARAMETER;
   message: string;

@@ -7,14 +7,12 @@ import { RetCode, requestError } from '../model/errors.ts';
 import type { DeadTokenReport } from '../model/types.ts';
 import { parseIsoMicros } from './binding-lines.ts';
 import { acceptedAnswers, classify, type FeedbackClass, PROVIDERS, type Provider } from './feedback-classes.ts';
-import { checkText, checkToken, describe, type Failure, isFailure } from './validate-fields.ts';
+import { checkText, checkToken, describe, type Failure, isFailure, MAX_AT_SKEW_MS } from './validate-fields.ts';
 
 /** Items of one feedback request, tokens of one seen request (SPEC §3). */
 export const MAX_LIFECYCLE_ITEMS = 1000;
 /** A provider's reason, as it sent it. */
 export const MAX_PROVIDER_REASON_CHARS = 100;
-/** How far in the future a provider's answer time may be (clocks differ). */
-const MAX_AT_SKEW_MS = 5 * 60_000;
 
 /** One feedback item: refused, or classified (an `invalid` one is the report at `report` in the command). */
 export type FeedbackSlot =

@@ -4,6 +4,9 @@ import { describe, it } from 'node:test';
 import { bindingLine, isoMicros, parseBindingLine, parseIsoMicros } from '../../src/domain/binding-lines.ts';
 import { asBound } from '../../src/model/types.ts';
 
+/** The import's clock: microseconds, 2026-12-07. */
+const NOW = Date.UTC(2026, 11, 7) * 1000;
+
 describe('binding lines', () => {
   it('round-trips a binding, microseconds included', () => {
     const binding = asBound({
@@ -15,7 +18,7 @@ describe('binding lines', () => {
     });
     const line = JSON.stringify(bindingLine(binding));
     assert.equal(JSON.parse(line).bound_at, '2026-09-21T14:13:20.123456Z');
-    assert.deepEqual(parseBindingLine(line, 64, 0), binding);
+    assert.deepEqual(parseBindingLine(line, 64, NOW), binding);
     assert.equal(parseIsoMicros(isoMicros(binding.boundAt)), binding.boundAt);
   });
 
@@ -46,7 +49,7 @@ describe('binding lines', () => {
     };
     const line = bindingLine(binding);
     assert.equal(line.state, 'quarantined');
-    assert.deepEqual(parseBindingLine(JSON.stringify(line), 64, 0), binding);
+    assert.deepEqual(parseBindingLine(JSON.stringify(line), 64, NOW), binding);
     assert.equal(line.last_seen_at, '2026-09-21T14:21:40.000Z');
   });
 
@@ -60,6 +63,22 @@ describe('binding lines', () => {
     assert.match(
       String(parseBindingLine(`{${base},"state":"quarantined","quarantine_reason":"${'x'.repeat(201)}"}`, 64, 0)),
       /^quarantine_reason: must be a string of at most 200 characters/,
+    );
+  });
+
+  it('refuses a bind, seen or quarantine time more than 5 minutes ahead of the server, naming the field', () => {
+    const base = '"token":"t1","account":"alice"';
+    const at = (minutes: number) => new Date(NOW / 1000 + minutes * 60_000).toISOString();
+    for (const field of ['bound_at', 'last_seen_at']) {
+      assert.match(
+        String(parseBindingLine(`{${base},"${field}":"${at(400 * 24 * 60)}"}`, 64, NOW)),
+        new RegExp(`^${field}: is in the future \\(2028-01-11T00:00:00.000Z\\); at most 5 minutes ahead`),
+      );
+      assert.equal(typeof parseBindingLine(`{${base},"${field}":"${at(4)}"}`, 64, NOW), 'object', 'clocks differ');
+    }
+    assert.match(
+      String(parseBindingLine(`{${base},"state":"quarantined","quarantined_at":"${at(6)}"}`, 64, NOW)),
+      /^quarantined_at: is in the future/,
     );
   });
 });

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { writeBatch } from '../../src/domain/run-batch.ts';
+import { runImport } from '../../src/domain/run-import.ts';
 import type { Platform } from '../../src/model/types.ts';
 import { asBound } from '../../src/model/types.ts';
 import { allBindings } from '../support/helpers.ts';
@@ -125,6 +126,35 @@ export function bulkContract(factory: StoreFactory): void {
   });
 
   describe('isolation, concurrency and durability', () => {
+    it('an import refuses, line by line, a time more than 5 minutes ahead of the clock, and stores the rest', async (t) => {
+      const { store } = await factory.open(t);
+      const app = await newApp(store);
+      const ahead = new Date(Date.now() + 400 * 86_400_000).toISOString();
+      const soon = new Date(Date.now() + 60_000).toISOString();
+      const lines = [
+        JSON.stringify({ token: 'forever', account: 'alice', last_seen_at: ahead }),
+        JSON.stringify({ token: 'later', account: 'alice', bound_at: ahead }),
+        JSON.stringify({ token: 'ok', account: 'alice', last_seen_at: soon }),
+      ];
+      const report = await runImport(
+        store,
+        app.id,
+        (async function* () {
+          yield lines;
+        })(),
+        { maxTokenBytes: 64, storeFailed: (error) => error as Error },
+      );
+      assert.equal(report.imported, 1);
+      assert.deepEqual(
+        report.errors.map((e) => e.err_msg.replace(/ \(.*$/, '')),
+        ['line 1: last_seen_at: is in the future', 'line 2: bound_at: is in the future'],
+      );
+      assert.deepEqual(
+        (await allBindings(store, app.id)).map((b) => b.token),
+        ['ok'],
+      );
+    });
+
     it('apps never see or change each other bindings', async (t) => {
       const { store } = await factory.open(t);
       const a = await newApp(store, '1500000001');
