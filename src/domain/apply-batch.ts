@@ -28,9 +28,15 @@ export type BindClock = () => number;
 const NO_BINDING: ElementOutcome = { code: RetCode.NO_BINDING, message: 'has no bindings' };
 const OK: ElementOutcome = { code: RetCode.OK };
 
-const oldest = (bindings: Binding[], except: (b: Binding) => boolean): Binding | undefined => {
+/**
+ * The binding a cap evicts: a quarantined one first (its token is dead; it is not sent to), the
+ * least recently bound of those, else the least recently bound.
+ */
+const victim = (bindings: Binding[], except: (b: Binding) => boolean): Binding | undefined => {
   let found: Binding | undefined;
-  for (const b of bindings) if (!except(b) && (!found || b.boundAt < found.boundAt)) found = b;
+  const before = (a: Binding, b: Binding) =>
+    (a.quarantinedAt !== null) !== (b.quarantinedAt !== null) ? a.quarantinedAt !== null : a.boundAt < b.boundAt;
+  for (const b of bindings) if (!except(b) && (!found || before(b, found))) found = b;
   return found;
 };
 
@@ -76,16 +82,16 @@ export function applyBatch(
     const created = set.get(token, account) === undefined;
     set.add(binding);
     changes.push({ kind: 'put', binding, cause: 'bind', op, created });
-    // Caps: the least recently bound *other* binding goes, in this same transaction.
+    // Caps: another binding goes (victim: a quarantined one first), in this same transaction.
     while (set.countOfToken(token) > policy.maxAccountsPerToken) {
-      const victim = oldest(set.ofToken(token), (b) => b === binding);
-      if (!victim) break;
-      remove(victim, 'evicted');
+      const evicted = victim(set.ofToken(token), (b) => b === binding);
+      if (!evicted) break;
+      remove(evicted, 'evicted');
     }
     while (set.countOfAccount(account) > policy.maxTokensPerAccount) {
-      const victim = oldest(set.ofAccount(account), (b) => b === binding);
-      if (!victim) break;
-      remove(victim, 'evicted');
+      const evicted = victim(set.ofAccount(account), (b) => b === binding);
+      if (!evicted) break;
+      remove(evicted, 'evicted');
     }
   };
 

@@ -85,6 +85,21 @@ async function events(store: BindingStore): Promise<{ type: string; data: Record
 
 export function lifecycleContract(factory: StoreFactory): void {
   describe('token lifecycle', () => {
+    it('under a cap, a quarantined binding is evicted before a live one, even a newer one', async (t) => {
+      const { store } = await factory.open(t);
+      const app = await newApp(store, { maxTokensPerAccount: 2 });
+      await writeBatch(store, app.id, bind('old-live', 'alice'));
+      await writeBatch(store, app.id, bind('new-dead', 'alice'));
+      assert.deepEqual(await actions(store, app, feedback('new-dead')), ['quarantined']);
+      await writeBatch(store, app.id, bind('newest', 'alice'));
+      const tokens = (await allBindings(store, app.id)).filter((b) => b.account === 'alice').map((b) => b.token);
+      assert.deepEqual(tokens.sort(), ['newest', 'old-live'], 'the dead token made room, not the live one');
+      // With no quarantined binding left, the least recently bound goes, as before.
+      await writeBatch(store, app.id, bind('fourth', 'alice'));
+      const after = (await allBindings(store, app.id)).filter((b) => b.account === 'alice').map((b) => b.token);
+      assert.deepEqual(after.sort(), ['fourth', 'newest']);
+    });
+
     it('feedback quarantines every binding of a dead token: out of both queries, kept with its reason', async (t) => {
       const { store } = await factory.open(t);
       const app = await newApp(store);

@@ -51,12 +51,14 @@ export class BindingModel {
       ) {
         drop(others.reduce((x, y) => (y.t < x.t ? y : x)));
       }
+      // An account's tokens: a quarantined (dead) one goes first, the oldest of those.
       for (
         let others = this.rows.filter((r) => r.account === row.account && r.type === row.type && r !== row);
         others.length + 1 > this.policy.maxTokensPerAccount;
         others = this.rows.filter((r) => r.account === row.account && r.type === row.type && r !== row)
       ) {
-        drop(others.reduce((x, y) => (y.t < x.t ? y : x)));
+        const dead = others.filter((r) => r.q);
+        drop((dead.length > 0 ? dead : others).reduce((x, y) => (y.t < x.t ? y : x)));
       }
     };
     const tpns = this.policy.bindingRules === 'tpns';
