@@ -1,7 +1,7 @@
 /**
  * The previous release, unpacked from git history for the upgrade tests (test/upgrade/): the commit
  * package.json names in `bindery.previousRelease`, put in .previous-release/<commit> (ignored by git and by the checks)
- * with its own dependencies (this checkout's node_modules when its package-lock.json is the same,
+ * with its own dependencies (this checkout's node_modules when its package-lock.json installs the same packages,
  * else `npm ci`). Its code runs from its sources through tsx, as its own tests run it.
  */
 import { spawnSync } from 'node:child_process';
@@ -80,9 +80,8 @@ export function previousRelease(): PreviousRelease {
   mkdirSync(partial, { recursive: true });
   run('sh', ['-c', `git -C "$0" archive --format=tar "$1" | tar -x -C "$2"`, ROOT, commit, partial], ROOT);
   allowNewerSchema(partial);
-  const sameLock =
-    readFileSync(join(partial, 'package-lock.json'), 'utf8') === readFileSync(join(ROOT, 'package-lock.json'), 'utf8');
-  if (sameLock) symlinkSync(join(ROOT, 'node_modules'), join(partial, 'node_modules'), 'dir');
+  if (sameDependencies(join(partial, 'package-lock.json'), join(ROOT, 'package-lock.json')))
+    symlinkSync(join(ROOT, 'node_modules'), join(partial, 'node_modules'), 'dir');
   else run('npm', ['ci', '--no-audit', '--no-fund'], partial);
   writeFileSync(join(partial, '.ready'), `${version} ${commit}\n`);
   try {
