@@ -225,7 +225,10 @@ export class Metrics {
       },
     });
     // Counters the store keeps: each scrape adds what was counted since the last one.
-    const seen = { reads: { primary: 0, replica: 0 }, fallbacks: { lagging: 0, waited: 0, unavailable: 0 } };
+    const seen = {
+      reads: { primary: 0, replica: 0 },
+      fallbacks: { lagging: 0, waited: 0, unavailable: 0, beyond: 0 },
+    };
     new Counter({
       name: 'bindery_reads_total',
       help: 'Reads of bindings and history by the database that served them',
@@ -244,7 +247,7 @@ export class Metrics {
       labelNames: ['reason'],
       registers: [this.registry],
       collect() {
-        for (const reason of ['lagging', 'waited', 'unavailable'] as const) {
+        for (const reason of ['lagging', 'waited', 'unavailable', 'beyond'] as const) {
           this.inc({ reason }, stats().fallbacks[reason] - seen.fallbacks[reason]);
           seen.fallbacks[reason] = stats().fallbacks[reason];
         }

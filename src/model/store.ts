@@ -124,8 +124,11 @@ export const WRITE_POSITION = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
 /** Where reads went, with read replicas: for the metrics. */
 export interface ReplicaStats {
   reads: { primary: number; replica: number };
-  /** Reads the primary served although replicas are configured, by why. */
-  fallbacks: { lagging: number; waited: number; unavailable: number };
+  /**
+   * Reads the primary served although replicas are configured, by why; `beyond`: the position the
+   * client sent is past anything the primary has written, so no replica would ever reach it.
+   */
+  fallbacks: { lagging: number; waited: number; unavailable: number; beyond: number };
   replicas: { name: string; lagMs: number | null; usable: boolean; problem: string | null }[];
 }
 

@@ -107,6 +107,29 @@ describe('x-bindery-lsn', () => {
     assert.match(metrics, /bindery_read_fallbacks_total\{reason="waited"\} \d/);
   });
 
+  it('a position past anything written is answered at once by the primary (PostgreSQL) and the store (SQLite)', async (t) => {
+    const bind = { operator_type: 1, token_accounts: [{ token: 'far', account_list: [{ account: 'alice' }] }] };
+    const beyond = { 'x-bindery-lsn': 'FFFFFFFF/FFFFFFFF' };
+    const onPostgres = await server(t);
+    const sqlite = await testServer(t);
+    for (const { app, tenant } of [onPostgres, sqlite]) {
+      await post({ app }, BATCH, bind, basic(tenant));
+      const read = await post(
+        { app },
+        QUERY,
+        { operator_type: 2, token_list: ['far'] },
+        { ...basic(tenant), ...beyond },
+      );
+      assert.equal(read.status, 200);
+      assert.deepEqual(read.body.token_accounts, [
+        { token: 'far', account_list: [{ account: 'alice', account_type: 0 }] },
+      ]);
+    }
+    const metrics = (await onPostgres.app.inject({ method: 'GET', url: '/metrics' })).body;
+    assert.match(metrics, /bindery_read_fallbacks_total\{reason="beyond"\} 1\n/);
+    assert.match(metrics, /bindery_read_fallbacks_total\{reason="waited"\} 0\n/);
+  });
+
   it('the SDK sends back the furthest position it was answered, so its reads show its writes', async (t) => {
     const { app, tenant } = await server(t);
     await app.listen({ port: 0, host: '127.0.0.1' });

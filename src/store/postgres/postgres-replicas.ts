@@ -43,7 +43,7 @@ export class ReplicaSet {
   private closed = false;
   readonly stats: Omit<ReplicaStats, 'replicas'> = {
     reads: { primary: 0, replica: 0 },
-    fallbacks: { lagging: 0, waited: 0, unavailable: 0 },
+    fallbacks: { lagging: 0, waited: 0, unavailable: 0, beyond: 0 },
   };
 
   constructor(
@@ -83,6 +83,9 @@ export class ReplicaSet {
     const inTurn = [...fresh.slice(start), ...fresh.slice(0, start)];
     const ready = position === undefined ? inTurn[0] : inTurn.find((r) => r.replayed >= position);
     if (ready) return this.onReplica(ready);
+    // A position past what the primary has written (a client's mistake, or a made-up one) no replica
+    // will reach: the primary serves it at once rather than after the wait.
+    if (await this.beyondPrimary(position!)) return this.onPrimary('beyond');
     const first = inTurn[0]!;
     if (await this.caughtUp(first, position!, Date.now() + this.options.waitMs)) return this.onReplica(first);
     return this.onPrimary('waited');
@@ -148,6 +151,24 @@ export class ReplicaSet {
       }
     } finally {
       replica.polling = false;
+    }
+  }
+
+  /**
+   * Whether `position` is past the primary's own: asked of the primary only when it is past the
+   * newest sample (a real position is at or behind the primary's, so this is rare); unknown (the
+   * primary away) counts as not past.
+   */
+  private async beyondPrimary(position: bigint): Promise<boolean> {
+    const newest = this.samples.at(-1)?.position;
+    if (newest !== undefined && position <= newest) return false;
+    try {
+      const { rows } = await this.primary.query<{ position: string }>('read the WAL position', SQL.walPosition, []);
+      const now = parsePosition(rows[0]!.position);
+      this.samples.push({ position: now, at: Date.now() });
+      return position > now;
+    } catch {
+      return false;
     }
   }
 

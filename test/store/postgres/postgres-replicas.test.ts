@@ -129,6 +129,23 @@ describe('read replicas', () => {
     assert.ok(b.replicaStats()!.reads.replica > 0, 'the replica served reads');
   });
 
+  it('a position past anything the primary wrote is served by the primary at once, not after the wait', async () => {
+    const a = await open();
+    const b = await open({ replicaWaitMs: 5000 });
+    const app = await newApp(a, '1600000009');
+    await schemaReplayed();
+    await writeBatch(a, app.id, bind('made-up'));
+    const before = { ...b.replicaStats()!.fallbacks };
+    assert.deepEqual(await tokensOf(b, app.id, 'FFFFFFFF/FFFFFFFF'), ['made-up'], 'the primary answered');
+    const after = b.replicaStats()!.fallbacks;
+    assert.equal(after.beyond - before.beyond, 1, 'counted as a position beyond the primary');
+    assert.equal(after.waited - before.waited, 0, 'no wait for a replica that would never get there');
+    // A real position is still waited for and served by the replica.
+    const position = a.writePosition(app.id);
+    assert.deepEqual(await tokensOf(b, app.id, position), ['made-up']);
+    assert.equal(b.replicaStats()!.fallbacks.beyond - before.beyond, 1);
+  });
+
   it('reads its own writes; a model-checked run across two instances never reads stale', async () => {
     const [a, b] = [await open(), await open()];
     const app = await newApp(a, '1600000002');
