@@ -275,7 +275,7 @@ export class BinderyClient {
     options: ImportOptions = {},
   ): Promise<ImportSummary> {
     const chunkSize = options.chunkSize ?? 10_000;
-    const summary: ImportSummary = { imported: 0, failed: 0, errors: [] };
+    const summary: ImportSummary = { imported: 0, failed: 0, replaced: 0, superseded: 0, errors: [] };
     let sent = 0;
     let chunk: string[] = [];
     const flush = async () => {
@@ -291,6 +291,9 @@ export class BinderyClient {
         });
         summary.imported += answer.imported;
         summary.failed += answer.failed;
+        // A server before 0.2.0 does not answer these.
+        summary.replaced += answer.replaced ?? 0;
+        summary.superseded += answer.superseded ?? 0;
         for (const e of answer.errors)
           summary.errors.push({
             line: e.line + sent,

@@ -159,6 +159,10 @@ export interface RestoreResponse extends TpnsStatus {
 export interface ImportSummary {
   imported: number;
   failed: number;
+  /** Under the app's `tpns` binding rules: stored bindings removed because a line took their token's account_type. */
+  replaced: number;
+  /** Under the `tpns` binding rules: lines not applied because a later line took their token and account_type. */
+  superseded: number;
   /** Refused lines, numbered from 1 over everything this call sent. */
   errors: { line: number; err_msg: string }[];
 }

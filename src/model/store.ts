@@ -223,8 +223,11 @@ export interface BindingStore {
   /**
    * Upserts the bindings exactly as given (platform and bound_at kept) in ONE durable transaction,
    * without caps: for copying and restoring data. Binds made later are newer than every imported one.
+   * With `slots` (the `tpns` binding rules; at most one binding per token and account_type in
+   * `bindings`), a stored binding of the same token and account_type to another account is removed
+   * in the same transaction. Answers how many were removed so.
    */
-  importBindings(appId: number, bindings: Binding[]): Promise<void>;
+  importBindings(appId: number, bindings: Binding[], slots?: boolean): Promise<number>;
 
   /** The answer stored under an Idempotency-Key in the last 24 h, if any (for requests other than batches). */
   recallIdempotent(

@@ -30,6 +30,7 @@ type Shared =
   | 'bindingsOfAccount'
   | 'bindingsUpsert'
   | 'bindingsUpsertPlain'
+  | 'bindingsOfSlotOthersDelete'
   | 'bindingsDelete'
   | 'tokensTouch'
   | 'tokensPresent'

@@ -175,8 +175,8 @@ describe('bindery export / import', () => {
   });
 
   it('round-trips CSV, and reports refused lines with their numbers and exit code 4', async (t) => {
-    const source = await cliServer(t, (store, appId) =>
-      store.importBindings(
+    const source = await cliServer(t, async (store, appId) => {
+      await store.importBindings(
         appId,
         [
           {
@@ -188,8 +188,8 @@ describe('bindery export / import', () => {
           },
           { token: 'plain', account: 'alice', accountType: 0, platform: null, boundAt: 1_780_000_000_000_002 },
         ].map(asBound),
-      ),
-    );
+      );
+    });
     const target = await cliServer(t);
     const dir = tempDir(t);
     assert.equal(cli(['export', '--output', join(dir, 'a.csv')], source).status, 0);

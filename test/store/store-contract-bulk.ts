@@ -155,6 +155,56 @@ export function bulkContract(factory: StoreFactory): void {
       );
     });
 
+    it('an import into a tpns app keeps one account per account_type per token: the later line wins, as op 2', async (t) => {
+      const { store } = await factory.open(t);
+      const tpns = await newApp(store, '1500000001', { bindingRules: 'tpns' });
+      const append = await newApp(store, '1500000002');
+      const lines = [
+        JSON.stringify({ token: 't1', account: 'bob' }),
+        JSON.stringify({ token: 't2', account: 'carol' }),
+        JSON.stringify({ token: 't2', account: 'dave' }),
+        JSON.stringify({ token: 't2', account: 'erin', account_type: 1 }),
+        JSON.stringify({ token: 't3', account: 'fred' }),
+        JSON.stringify({ token: 't3', account: 'fred' }),
+      ];
+      const slotsOf = async (appId: number) =>
+        (await allBindings(store, appId)).map((b) => `${b.token} ${b.account} ${b.accountType}`).sort();
+      const run = (appId: number, slots: boolean) =>
+        runImport(
+          store,
+          appId,
+          (async function* () {
+            yield lines;
+          })(),
+          { maxTokenBytes: 64, slots, storeFailed: (error) => error as Error },
+        );
+      for (const app of [tpns, append]) await writeBatch(store, app.id, cmd([bind('t1', acc('alice'))]));
+
+      const report = await run(tpns.id, true);
+      assert.deepEqual(
+        { imported: report.imported, failed: report.failed, replaced: report.replaced, superseded: report.superseded },
+        { imported: 4, failed: 0, replaced: 1, superseded: 1 },
+      );
+      assert.deepEqual(await slotsOf(tpns.id), ['t1 bob 0', 't2 dave 0', 't2 erin 1', 't3 fred 0']);
+      assert.deepEqual(
+        (await store.accountsOfTokens(tpns.id, ['t1']))[0]?.map((a) => a.account),
+        ['bob'],
+        'the TPNS query shows one account of the type',
+      );
+
+      // Under the append rules nothing is replaced.
+      const appended = await run(append.id, false);
+      assert.deepEqual([appended.replaced, appended.superseded], [0, 0]);
+      assert.deepEqual(await slotsOf(append.id), [
+        't1 alice 0',
+        't1 bob 0',
+        't2 carol 0',
+        't2 dave 0',
+        't2 erin 1',
+        't3 fred 0',
+      ]);
+    });
+
     it('apps never see or change each other bindings', async (t) => {
       const { store } = await factory.open(t);
       const a = await newApp(store, '1500000001');

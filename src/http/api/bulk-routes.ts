@@ -46,6 +46,13 @@ const ImportSummary = Type.Object({
   errMsg: Type.String(),
   imported: Type.Integer({ description: 'lines applied' }),
   failed: Type.Integer({ description: 'lines refused' }),
+  replaced: Type.Integer({
+    description:
+      "tpns binding rules: stored bindings removed because a line's account took the token's account_type (as op 2)",
+  }),
+  superseded: Type.Integer({
+    description: 'tpns binding rules: lines not applied because a later line took their token and account_type',
+  }),
   errors: Type.Array(Type.Object({ line: Type.Integer(), err_msg: Type.String() }), {
     description: `the first ${IMPORT_ERRORS_SHOWN} refused lines`,
   }),
@@ -120,8 +127,9 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
             );
           if (seen) return JSON.parse(seen.result) as unknown;
         }
-        const { imported, failed, errors } = await runImport(store, tenant.id, fileLines(body.path), {
+        const report = await runImport(store, tenant.id, fileLines(body.path), {
           maxTokenBytes: options.maxTokenBytes,
+          slots: tenant.policy.bindingRules === 'tpns',
           storeFailed: (error, done) => {
             request.log.error({ err: error, imported: done }, 'import stopped by a store failure');
             return new ApiError(
@@ -131,14 +139,16 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
             );
           },
         });
-        if (imported + failed === 0) throw apiError.missing('body: no lines; send NDJSON, one binding per line');
+        const { imported, failed, errors, replaced, superseded } = report;
+        if (imported + failed + superseded === 0)
+          throw apiError.missing('body: no lines; send NDJSON, one binding per line');
         const code = failed === 0 ? RetCode.OK : imported === 0 ? RetCode.ALL_FAILED : RetCode.SOME_FAILED;
         const message =
           failed === 0
             ? 'ok'
             : `${failed} of ${imported + failed} lines failed${imported > 0 ? ', the others were imported' : ''}: ` +
               `${errors[0]?.err_msg ?? ''}`;
-        const summary = { ...status(code, message), imported, failed, errors };
+        const summary = { ...status(code, message), imported, failed, replaced, superseded, errors };
         if (key) await store.rememberIdempotent(tenant.id, key, JSON.stringify(summary));
         answerPosition(reply, store, tenant.id);
         return summary;

@@ -126,6 +126,10 @@ export const SQL = {
   bindingsDelete: `DELETE FROM bindings b
       USING unnest($2::text[], $3::text[], $4::int[]) AS d(token, account, account_type)
       WHERE b.app_id = $1 AND b.token = d.token AND b.account = d.account AND b.account_type = d.account_type`,
+  /** Under the tpns rules: each token's binding of the account_type to another account than the one given. */
+  bindingsOfSlotOthersDelete: `DELETE FROM bindings b
+      USING unnest($2::text[], $3::text[], $4::int[]) AS d(token, account, account_type)
+      WHERE b.app_id = $1 AND b.token = d.token AND b.account_type = d.account_type AND b.account <> d.account`,
   /** An upsert of plain bindings (rows.ts isPlain): six columns each, the lifecycle ones become NULL. */
   bindingsUpsertPlain: `INSERT INTO bindings (app_id, token, account, account_type, platform, bound_at)
       SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[])

@@ -298,8 +298,8 @@ export class PostgresStore implements BindingStore {
     yield* reads.exportBindings(await this.reads.dedicated(appId, after, 'export bindings'), appId, pageSize);
   }
 
-  importBindings(appId: number, bindings: Binding[]): Promise<void> {
-    return this.writer.importBindings(appId, bindings);
+  importBindings(appId: number, bindings: Binding[], slots = false): Promise<number> {
+    return this.writer.importBindings(appId, bindings, slots);
   }
 
   writePosition(appId: number): string | undefined {

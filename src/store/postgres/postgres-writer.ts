@@ -183,13 +183,23 @@ export class PostgresWriter {
     return total;
   }
 
-  async importBindings(appId: number, bindings: Binding[]): Promise<void> {
+  async importBindings(appId: number, bindings: Binding[], slots: boolean): Promise<number> {
     let latest = 0;
     for (const b of bindings) if (b.boundAt > latest) latest = b.boundAt;
+    let replaced = 0;
     // A bulk batch does much more than a request's statement: it gets a longer deadline.
     await this.db.transaction(
       'import bindings',
       async (client) => {
+        if (slots) {
+          const { rowCount } = await client.query(SQL.bindingsOfSlotOthersDelete, [
+            appId,
+            bindings.map((b) => b.token),
+            bindings.map((b) => b.account),
+            bindings.map((b) => b.accountType),
+          ]);
+          replaced = rowCount ?? 0;
+        }
         for (const [sql, params] of upsertStatements(appId, lastOfEachKey(bindings))) await client.query(sql, params);
         // The app's clock is raised last (later binds sort after everything imported): two import
         // transactions of one app write their rows side by side and queue only for their commits.
@@ -201,6 +211,7 @@ export class PostgresWriter {
       Date.now() + Math.max(30_000, this.timeoutMs),
     );
     await this.afterCommit([appId]);
+    return replaced;
   }
 
   /**

@@ -84,6 +84,9 @@ export const SQL = {
   bindingsOfAccount: `SELECT ${BINDING_COLUMNS} FROM bindings INDEXED BY bindings_by_account
       WHERE app_id = ? AND account = ? AND account_type = ?`,
   bindingsUpsert: `INSERT INTO bindings (app_id, ${BINDING_COLUMNS}) VALUES ${BINDING_ROW} ${UPSERT_SET}`,
+  /** Under the tpns rules: the token's binding of this account_type to another account. */
+  bindingsOfSlotOthersDelete:
+    'DELETE FROM bindings WHERE app_id = ? AND token = ? AND account_type = ? AND account <> ?',
   bindingsUpsertPlain: `INSERT INTO bindings (${PLAIN_COLUMNS}) VALUES ${PLAIN_ROW} ${PLAIN_SET}`,
   // bindingsUpsertPlain for UPSERT_ROWS rows in one statement (rows apply in order, as separate statements would):
   // measured ~35% faster for imports than a statement per row.

@@ -263,8 +263,8 @@ export class SqliteStore implements BindingStore {
     return this.reads.exportBindings(appId, pageSize);
   }
 
-  async importBindings(appId: number, bindings: Binding[]): Promise<void> {
-    await this.write({ type: 'importBindings', appId, bindings: toColumns(bindings) });
+  async importBindings(appId: number, bindings: Binding[], slots = false): Promise<number> {
+    return (await this.write({ type: 'importBindings', appId, bindings: toColumns(bindings), slots })) as number;
   }
 
   /** One database: every read already sees every committed write. */

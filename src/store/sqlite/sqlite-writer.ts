@@ -42,7 +42,7 @@ export type WriteCommand =
   | { type: 'createApp'; app: NewApp }
   | { type: 'updateApp'; accessId: string; patch: AppPatch }
   | { type: 'deleteApp'; accessId: string }
-  | { type: 'importBindings'; appId: number; bindings: BindingColumns }
+  | { type: 'importBindings'; appId: number; bindings: BindingColumns; slots: boolean }
   | { type: 'claimWebhookEvents'; now: number; leaseMs: number; limit: number }
   | { type: 'completeWebhookEvent'; event: WebhookEvent; outcome: DeliveryOutcome }
   | { type: 'sweep'; cutoffs: SweepCutoffs; limit: number }
@@ -215,7 +215,7 @@ export class SqliteWriter {
       case 'deleteApp':
         return this.deleteApp(command.accessId);
       case 'importBindings':
-        return this.importBindings(command.appId, command.bindings);
+        return this.importBindings(command.appId, command.bindings, command.slots);
       case 'claimWebhookEvents':
         return this.claimWebhookEvents(command.now, command.leaseMs, command.limit);
       case 'completeWebhookEvent':
@@ -240,12 +240,22 @@ export class SqliteWriter {
     return this.lastBoundAt;
   };
 
-  private importBindings(appId: number, rows: BindingColumns): void {
+  private importBindings(appId: number, rows: BindingColumns, slots: boolean): number {
     if (!this.stmt.appById.get(appId)) throw new AppNotFoundError(String(appId));
     // An import writes no history: a rewind can go back no further than now.
     this.stmt.appHistoryFrom.run(Date.now(), appId);
     const { tokens, boundAt } = rows;
     const count = tokens.length;
+    let replaced = 0;
+    if (slots) {
+      for (let i = 0; i < count; i++)
+        replaced += this.stmt.bindingsOfSlotOthersDelete.run(
+          appId,
+          tokens[i],
+          rows.accountTypes[i],
+          rows.accounts[i],
+        ).changes;
+    }
     // Plain rows (most) go UPSERT_ROWS to a statement with six parameters each; a row with lifecycle
     // fields goes alone with ten, after the plain rows before it, so rows still apply in order.
     const many: unknown[] = new Array(UPSERT_ROWS * PLAIN_PARAMS);
@@ -271,6 +281,7 @@ export class SqliteWriter {
     writePlain(plainFrom, count);
     // Later binds must sort after everything imported.
     for (let i = 0; i < count; i++) if (boundAt[i]! > this.lastBoundAt) this.lastBoundAt = boundAt[i]!;
+    return replaced;
   }
 
   private createApp(app: NewApp): App {
