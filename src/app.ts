@@ -132,6 +132,8 @@ export async function buildApp(
       headersTimeout: Math.min(60_000, config.requestTimeoutMs),
     },
     return503OnClosing: true,
+    // Only the proxies named may say who the client is (X-Forwarded-For); else anyone could.
+    trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     clientErrorHandler: clientErrorHandler(config.requestTimeoutMs),
     // A misspelt field is refused, not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },

@@ -2,6 +2,7 @@
  * Every setting bindery reads, once: its environment variable, default (with unit) and validation.
  * A bad value stops the process with a message that says how to fix it.
  */
+import { isIP } from 'node:net';
 import { dirname, join } from 'node:path';
 
 export interface Config {
@@ -34,6 +35,11 @@ export interface Config {
   replicaMaxLagMs: number;
   /** Turns the admin API on; unset = off. */
   adminToken: string | null;
+  /**
+   * The proxies in front (addresses or CIDR ranges) whose X-Forwarded-For names the client: what
+   * the client address is for throttles and the log. Empty: the connection's address.
+   */
+  trustProxy: string[];
   historyRetentionDays: number;
   /** How often the webhook deliverer looks for due events. */
   webhookPollMs: number;
@@ -115,6 +121,25 @@ function token(env: Env, name: string, unsetMeans: string): string | null {
     );
   }
   return raw;
+}
+
+/** BINDERY_TRUST_PROXY: addresses and CIDR ranges, comma-separated. */
+function proxies(env: Env): string[] {
+  const raw = env.BINDERY_TRUST_PROXY?.trim();
+  if (!raw) return [];
+  return raw.split(',').map((entry) => {
+    const item = entry.trim();
+    const [address = '', bits, ...rest] = item.split('/');
+    const family = isIP(address);
+    const max = family === 4 ? 32 : 128;
+    if (family === 0 || rest.length > 0 || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max))) {
+      throw new ConfigError(
+        `BINDERY_TRUST_PROXY: ${JSON.stringify(item)} is not an address or a CIDR range; give your proxies' ` +
+          'addresses, comma-separated, e.g. 10.0.0.5,10.1.0.0/16 (only they may say who the client is)',
+      );
+    }
+    return item;
+  });
 }
 
 function readUrls(env: Env, databaseUrl: string): string[] {
@@ -209,6 +234,7 @@ export function loadConfig(env: Env = process.env): Config {
     replicaWaitMs: integer(env, 'BINDERY_REPLICA_WAIT_MS', 100, 0, 60_000, 'milliseconds'),
     replicaMaxLagMs: integer(env, 'BINDERY_REPLICA_MAX_LAG_MS', 5_000, 10, 3_600_000, 'milliseconds'),
     adminToken: token(env, 'BINDERY_ADMIN_TOKEN', 'to turn the admin API off'),
+    trustProxy: proxies(env),
     historyRetentionDays: integer(env, 'BINDERY_HISTORY_RETENTION_DAYS', 30, 1, 3650, 'days'),
     webhookPollMs: integer(env, 'BINDERY_WEBHOOK_POLL_MS', 500, 10, 60_000, 'milliseconds'),
     webhookRetryBaseMs: integer(env, 'BINDERY_WEBHOOK_RETRY_BASE_MS', 1000, 10, 3_600_000, 'milliseconds'),

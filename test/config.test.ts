@@ -33,3 +33,19 @@ describe('read replica settings', () => {
     );
   });
 });
+
+it('BINDERY_TRUST_PROXY takes addresses and CIDR ranges, and says how to fix anything else', () => {
+  assert.deepEqual(loadConfig({}).trustProxy, []);
+  assert.deepEqual(loadConfig({ BINDERY_TRUST_PROXY: '10.0.0.5, 10.1.0.0/16,::1' }).trustProxy, [
+    '10.0.0.5',
+    '10.1.0.0/16',
+    '::1',
+  ]);
+  for (const bad of ['loadbalancer', '10.0.0.0/33', '10.0.0.1/8/2', 'true']) {
+    assert.throws(
+      () => loadConfig({ BINDERY_TRUST_PROXY: bad }),
+      (error: unknown) => error instanceof ConfigError && /is not an address or a CIDR range/.test(error.message),
+      bad,
+    );
+  }
+});

@@ -1,7 +1,11 @@
 /**
- * Bearer tokens of the operator (the admin API, /metrics): compared in constant time, and failed
- * attempts throttled per client address, so a token cannot be guessed at request speed. Each
- * failure is logged with the address (never with what was presented).
+ * Bearer tokens of the operator (the admin API, /metrics): compared in constant time. The right
+ * token is always let through, so that nobody else's failures (behind one NAT or proxy, everyone
+ * shares an address) can lock the operator out. A wrong one is throttled per client address
+ * (`BINDERY_TRUST_PROXY` makes that the real client's): past the allowance each failure is answered
+ * 429 only after a delay that grows with the failures, so a client that keeps failing is slowed
+ * down, and a token of 16 or more characters (config.ts) cannot be guessed at any speed anyway.
+ * Each failure is logged with the address (never with what was presented).
  */
 import type { FastifyRequest } from 'fastify';
 import { type ApiError, apiError } from '../errors.ts';
@@ -35,6 +39,11 @@ export class FailedAuthThrottle {
     return entry.failures >= this.options.failures ? Math.ceil((ends - now) / 1000) : 0;
   }
 
+  /** How long to hold the answer to an address's `failures`-th failure: nothing within the allowance, then 250 ms more each, up to 5 s. */
+  delayMs(failures: number): number {
+    return Math.min(5000, Math.max(0, failures - this.options.failures) * 250);
+  }
+
   /** Records a failure; returns how many this address made in the current window. */
   fail(address: string, now = Date.now()): number {
     let entry = this.byAddress.get(address);
@@ -59,12 +68,15 @@ export function bearerGuard(
   refuse: (detail: string) => ApiError,
 ) {
   return async (request: FastifyRequest): Promise<void> => {
-    const wait = throttle.blockedFor(request.ip);
-    if (wait > 0) throw apiError.authThrottled(wait);
     const presented = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
     if (presented !== undefined && safeEqual(presented, token)) return;
+    const wait = throttle.blockedFor(request.ip);
     const failures = throttle.fail(request.ip);
     request.log.warn({ ip: request.ip, url: request.url, failures }, `${what} authentication failed`);
+    if (wait > 0) {
+      await new Promise((resolve) => setTimeout(resolve, throttle.delayMs(failures)));
+      throw apiError.authThrottled(wait);
+    }
     throw refuse(presented === undefined ? `send "Authorization: Bearer <the ${what} token>"` : 'the token is wrong');
   };
 }

@@ -282,7 +282,7 @@ describe('admin API', () => {
     );
   });
 
-  it('throttles failed admin authentication per client address (429 with Retry-After) and logs it', async (t) => {
+  it('slows down a client that keeps failing (429 after a growing delay), and never refuses the right token', async (t) => {
     const server = await testServer(t, { adminToken: TOKEN });
     const from = (remoteAddress: string, token: string) =>
       server.app.inject({
@@ -292,14 +292,52 @@ describe('admin API', () => {
         headers: { authorization: `Bearer ${token}` },
       });
     const statuses: number[] = [];
-    for (let i = 0; i < 12; i++) statuses.push((await from('203.0.113.7', `guess-${i}-xxxxxxxxxxxx`)).statusCode);
-    assert.deepEqual(statuses, [...Array<number>(10).fill(401), 429, 429]);
-    const blocked = await from('203.0.113.7', TOKEN);
-    assert.equal(blocked.statusCode, 429, 'blocked for the rest of the window, even with the right token');
-    assert.deepEqual([blocked.json().ret_code, Number(blocked.headers['retry-after']) > 0], [1008028, true]);
-    assert.equal((await from('203.0.113.8', TOKEN)).statusCode, 200, 'another address is not blocked');
-    t.mock.timers.enable({ apis: ['Date'], now: Date.now() + 61_000 });
-    assert.equal((await from('203.0.113.7', TOKEN)).statusCode, 200, 'the window over, the address may try again');
+    for (let i = 0; i < 10; i++) statuses.push((await from('203.0.113.7', `guess-${i}-xxxxxxxxxxxx`)).statusCode);
+    assert.deepEqual(statuses, Array<number>(10).fill(401));
+    // Past the allowance: 429, answered only after a delay (250 ms, then 500 ms, ...).
+    const held: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const started = performance.now();
+      const blocked = await from('203.0.113.7', `guess-more-${i}-xxxxxxxxx`);
+      held.push(performance.now() - started);
+      assert.deepEqual(
+        [blocked.statusCode, blocked.json().ret_code, Number(blocked.headers['retry-after']) > 0],
+        [429, 1008028, true],
+      );
+    }
+    assert.ok(held[0]! >= 240 && held[1]! >= 490, `the failing client was held ${held.map(Math.round).join(', ')} ms`);
+    // Someone else behind the same address (a NAT, a proxy) with the right token is let in at once.
+    assert.equal((await from('203.0.113.7', TOKEN)).statusCode, 200, 'the right token is never refused');
+    assert.equal(
+      (await from('203.0.113.8', `guess-x-xxxxxxxxxxxx`)).statusCode,
+      401,
+      'another address has its own allowance',
+    );
+  });
+
+  it('behind a proxy named in BINDERY_TRUST_PROXY, each client behind it has its own allowance', async (t) => {
+    const attempt = (server: TestServer, client: string) =>
+      server.app.inject({
+        method: 'GET',
+        url: '/admin/v1/apps',
+        remoteAddress: '10.0.0.5',
+        headers: { authorization: 'Bearer guess-xxxxxxxxxxxxxxxx', 'x-forwarded-for': client },
+      });
+    const trusted = await testServer(t, { adminToken: TOKEN, trustProxy: ['10.0.0.0/24'] });
+    const untrusted = await testServer(t, { adminToken: TOKEN });
+    const results: Record<string, number[]> = {};
+    for (const [name, server] of [
+      ['trusted', trusted],
+      ['untrusted', untrusted],
+    ] as const) {
+      for (let i = 0; i < 10; i++) await attempt(server, '198.51.100.1');
+      results[name] = [
+        (await attempt(server, '198.51.100.1')).statusCode,
+        (await attempt(server, '198.51.100.2')).statusCode,
+      ];
+    }
+    assert.deepEqual(results.trusted, [429, 401], 'the proxy is trusted: the second client has its own allowance');
+    assert.deepEqual(results.untrusted, [429, 429], 'not trusted: everyone behind it is one address');
   });
 
   it('sets and shows binding_rules on create and patch, and refuses other values', async (t) => {
