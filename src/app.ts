@@ -192,7 +192,7 @@ export async function buildApp(
   await app.register(tpnsRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
   await app.register(apiRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
   await app.register(lifecycleRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes, metrics });
-  const { importMaxBytes, spoolDir, exportConcurrency, exportIdleMs } = config;
+  const { importMaxBytes, spoolDir, exportConcurrency, exportIdleMs, exportPerApp, exportMaxMs } = config;
   await app.register(bulkRoutes, {
     ...tenants,
     maxTokenBytes: config.maxTokenBytes,
@@ -200,6 +200,8 @@ export async function buildApp(
     spoolDir,
     exportConcurrency,
     exportIdleMs,
+    exportPerApp,
+    exportMaxMs,
   });
   await app.register(consoleRoutes);
   if (config.adminToken) {

@@ -60,6 +60,10 @@ export interface Config {
   exportConcurrency: number;
   /** An export whose client reads nothing for this long is cut off. */
   exportIdleMs: number;
+  /** Exports streaming at once for one app, so that one tenant cannot take every slot. */
+  exportPerApp: number;
+  /** An export still running after this long is ended, its last line saying so. */
+  exportMaxMs: number;
   /** Bearer token /metrics asks for; unset = open (bind it to a private address then). */
   metricsToken: string | null;
   /** Per-app series (AccessIDs and their binding counts) on /metrics. */
@@ -246,6 +250,8 @@ export function loadConfig(env: Env = process.env): Config {
     spoolDir: env.BINDERY_SPOOL_DIR?.trim() || join(dataDirOf(databaseUrl), 'spool'),
     exportConcurrency: integer(env, 'BINDERY_EXPORT_CONCURRENCY', 4, 1, 1000, 'exports'),
     exportIdleMs: integer(env, 'BINDERY_EXPORT_IDLE_MS', 30_000, 100, 3_600_000, 'milliseconds'),
+    exportPerApp: integer(env, 'BINDERY_EXPORT_PER_APP', 2, 1, 1000, 'exports'),
+    exportMaxMs: integer(env, 'BINDERY_EXPORT_MAX_MS', 3_600_000, 1000, 86_400_000, 'milliseconds'),
     metricsToken: token(env, 'BINDERY_METRICS_TOKEN', 'to leave /metrics open'),
     metricsPerApp: boolean(env, 'BINDERY_METRICS_PER_APP', false),
     webhookAllowPrivate: boolean(env, 'BINDERY_WEBHOOK_ALLOW_PRIVATE', false),

@@ -64,6 +64,14 @@ export const apiError = {
         'retry-after': String(retryAfterSeconds),
       },
     ),
+  appExportsBusy: (running: number, retryAfterSeconds: number) =>
+    new ApiError(
+      RetCode.RATE_LIMITED,
+      429,
+      `too many exports for this app: ${running} are streaming, its limit (BINDERY_EXPORT_PER_APP); ` +
+        `retry in ${retryAfterSeconds} s`,
+      { 'retry-after': String(retryAfterSeconds) },
+    ),
   authThrottled: (retryAfterSeconds: number) =>
     new ApiError(
       RetCode.RATE_LIMITED,

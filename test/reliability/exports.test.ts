@@ -209,3 +209,75 @@ describe('exports under load', () => {
     assert.equal(server.child.exitCode, null);
   });
 });
+
+describe('fair shares of the export slots', () => {
+  it('one app holds at most BINDERY_EXPORT_PER_APP slots, and an export past BINDERY_EXPORT_MAX_MS ends saying so', async (t) => {
+    const file = join(tempDir(t), 'bindery.db');
+    const store = await SqliteStore.open(file);
+    const hog = await seed(store, 50_000);
+    const trickler = await seed(store, 200_000);
+    const other = await seed(store, 1000);
+    await store.close();
+    const maxMs = 3000;
+    const server = await startServer({
+      BINDERY_DATABASE_URL: `sqlite:${file}`,
+      BINDERY_BOOTSTRAP_APP: 'false',
+      BINDERY_LOG_LEVEL: 'warn',
+      BINDERY_EXPORT_CONCURRENCY: '4',
+      BINDERY_EXPORT_PER_APP: '2',
+      BINDERY_EXPORT_IDLE_MS: '5000',
+      BINDERY_EXPORT_MAX_MS: String(maxMs),
+    });
+    t.after(() => stopServer(server));
+
+    // One tenant takes two slots with exports it does not read.
+    const { port } = new URL(server.url);
+    const stalled: Socket[] = [];
+    for (let i = 0; i < 2; i++) {
+      const socket = connect(Number(port), '127.0.0.1');
+      socket.write(`GET /api/v1/export HTTP/1.1\r\nHost: x\r\nAuthorization: ${hog.auth}\r\n\r\n`);
+      socket.pause();
+      socket.on('error', () => undefined);
+      stalled.push(socket);
+    }
+    t.after(() => {
+      for (const s of stalled) s.destroy();
+    });
+    await sleep(150);
+    const third = await exportLines(server, hog.auth);
+    assert.equal(third.status, 429, 'a third export of the same app');
+    assert.match(third.body, /too many exports for this app: 2 are streaming/);
+    const meanwhile = await exportLines(server, other.auth);
+    assert.equal(meanwhile.status, 200, 'another app exports meanwhile');
+    assert.equal(meanwhile.lines.length, 1000);
+
+    // A client that reads a little every 200 ms is never idle; the export ends at BINDERY_EXPORT_MAX_MS.
+    const started = Date.now();
+    const response = await fetch(`${server.url}/api/v1/export`, { headers: { authorization: trickler.auth } });
+    assert.equal(response.status, 200);
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+      await sleep(200);
+    }
+    const lines = text.split('\n').filter((l) => l !== '');
+    const last = JSON.parse(lines.at(-1)!) as { ret_code?: number; err_msg?: string; token?: string };
+    t.diagnostic(`the trickling export ended after ${Date.now() - started} ms with ${lines.length - 1} bindings`);
+    assert.equal(last.ret_code, 1008028, `the last line says why: ${lines.at(-1)}`);
+    assert.match(String(last.err_msg), /BINDERY_EXPORT_MAX_MS/);
+    assert.ok(lines.length - 1 < 200_000, 'it was ended before the end');
+    assert.ok(
+      lines.slice(0, -1).every((l) => 'token' in (JSON.parse(l) as object)),
+      'every line before it is a binding',
+    );
+    // Its slot is free again.
+    const again = await fetch(`${server.url}/api/v1/export`, { headers: { authorization: trickler.auth } });
+    assert.equal(again.status, 200);
+    await again.body?.cancel();
+    assert.equal(server.child.exitCode, null);
+  });
+});

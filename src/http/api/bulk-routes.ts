@@ -37,6 +37,8 @@ export interface BulkRouteOptions extends TenantOptions {
   spoolDir: string;
   exportConcurrency: number;
   exportIdleMs: number;
+  exportPerApp: number;
+  exportMaxMs: number;
 }
 
 const ImportSummary = Type.Object({
@@ -61,6 +63,8 @@ const ImportSummary = Type.Object({
 export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions): Promise<void> {
   const { store } = options;
   let exporting = 0;
+  /** Exports streaming per app: one tenant holds at most exportPerApp of the instance's slots. */
+  const exportingFor = new Map<number, number>();
   // Imports can be large: hand the handler the raw stream instead of a buffered body.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
@@ -78,19 +82,52 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
     async (request, reply) => {
       const tenant = await tenantOf(request, options, Buffer.alloc(0));
       const { after } = readContext(request);
+      const mine = exportingFor.get(tenant.id) ?? 0;
+      if (mine >= options.exportPerApp) throw apiError.appExportsBusy(mine, EXPORT_RETRY_AFTER_S);
       if (exporting >= options.exportConcurrency) throw apiError.exportsBusy(exporting, EXPORT_RETRY_AFTER_S);
       exporting++;
+      exportingFor.set(tenant.id, mine + 1);
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        exporting--;
+        const left = (exportingFor.get(tenant.id) ?? 1) - 1;
+        if (left > 0) exportingFor.set(tenant.id, left);
+        else exportingFor.delete(tenant.id);
+        clearTimeout(deadline);
+      };
+      // A client that reads just often enough never goes idle: past exportMaxMs the export ends,
+      // at the next page it is asked for, with a last line that says why (not a binding).
+      let overdue = false;
+      const deadline = setTimeout(() => void (overdue = true), options.exportMaxMs);
       let sent = 0;
       async function* lines() {
-        for await (const page of store.exportBindings(tenant.id, EXPORT_PAGE, after)) {
-          sent += page.length;
-          yield page.map((b) => `${JSON.stringify(bindingLine(b))}\n`).join('');
-          await setImmediate(); // every other request gets its turn between two pages
+        try {
+          for await (const page of store.exportBindings(tenant.id, EXPORT_PAGE, after)) {
+            if (overdue) {
+              request.log.warn({ accessId: tenant.accessId, sent }, 'export ended: it ran past BINDERY_EXPORT_MAX_MS');
+              yield `${JSON.stringify(
+                status(
+                  RetCode.RATE_LIMITED,
+                  `export ended after ${options.exportMaxMs} ms (BINDERY_EXPORT_MAX_MS) with ${sent} bindings sent; ` +
+                    'it is incomplete: read faster, or export again from the last token (after=)',
+                ),
+              )}\n`;
+              return;
+            }
+            sent += page.length;
+            yield page.map((b) => `${JSON.stringify(bindingLine(b))}\n`).join('');
+            await setImmediate(); // every other request gets its turn between two pages
+          }
+        } finally {
+          // The slot is free once the store's snapshot is, not once the client has read the rest.
+          release();
         }
       }
       // Not object mode: the buffer is counted in bytes, so a slow client holds back the reads.
       const body = Readable.from(lines(), { objectMode: false, highWaterMark: EXPORT_BUFFER_BYTES });
-      body.once('close', () => exporting--);
+      body.once('close', release);
       reply.raw.setTimeout(options.exportIdleMs, () => {
         request.log.warn(
           { accessId: tenant.accessId, sent },
