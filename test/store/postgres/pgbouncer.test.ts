@@ -44,6 +44,8 @@ describe('through PgBouncer (transaction mode)', () => {
       BINDERY_BOOTSTRAP_APP: 'false',
       BINDERY_STORE_TIMEOUT_MS: '5000',
       BINDERY_LOG_LEVEL: 'warn',
+      // Four clients of the one app export at once on each instance.
+      BINDERY_EXPORT_PER_APP: '4',
     };
     servers.push(await startServer(env), await startServer(env));
     const auth = { authorization: basicHeader(ACCESS_ID, SECRET), 'content-type': 'application/json' };
