@@ -54,6 +54,23 @@ async function exportLines(
   return { status: response.status, lines, retryAfter: response.headers.get('retry-after'), body };
 }
 
+/** `count` clients that ask `server` for an export and then read nothing (closed after the test). */
+async function stalledExports(t: TestContext, server: ServerProcess, auth: string, count: number): Promise<void> {
+  const { port } = new URL(server.url);
+  const stalled: Socket[] = [];
+  for (let i = 0; i < count; i++) {
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.write(`GET /api/v1/export HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\n\r\n`);
+    socket.pause();
+    socket.on('error', () => undefined);
+    stalled.push(socket);
+  }
+  t.after(() => {
+    for (const s of stalled) s.destroy();
+  });
+  await sleep(150);
+}
+
 /** Writers that keep moving accounts to new random tokens (each bind evicts the account's only other binding). */
 function moveAccounts(server: ServerProcess, auth: string, accounts: number): { stop: () => Promise<number[]> } {
   let running = true;
@@ -166,19 +183,7 @@ describe('exports under load', () => {
     t.after(() => stopServer(server));
 
     // Two clients that send the request and then read nothing.
-    const { port } = new URL(server.url);
-    const stalled: Socket[] = [];
-    for (let i = 0; i < 2; i++) {
-      const socket = connect(Number(port), '127.0.0.1');
-      socket.write(`GET /api/v1/export HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\n\r\n`);
-      socket.pause();
-      socket.on('error', () => undefined);
-      stalled.push(socket);
-    }
-    t.after(() => {
-      for (const s of stalled) s.destroy();
-    });
-    await sleep(150);
+    await stalledExports(t, server, auth, 2);
 
     const third = await exportLines(server, auth);
     assert.equal(third.status, 429, 'a third export beyond the bound of 2');
@@ -231,19 +236,7 @@ describe('fair shares of the export slots', () => {
     t.after(() => stopServer(server));
 
     // One tenant takes two slots with exports it does not read.
-    const { port } = new URL(server.url);
-    const stalled: Socket[] = [];
-    for (let i = 0; i < 2; i++) {
-      const socket = connect(Number(port), '127.0.0.1');
-      socket.write(`GET /api/v1/export HTTP/1.1\r\nHost: x\r\nAuthorization: ${hog.auth}\r\n\r\n`);
-      socket.pause();
-      socket.on('error', () => undefined);
-      stalled.push(socket);
-    }
-    t.after(() => {
-      for (const s of stalled) s.destroy();
-    });
-    await sleep(150);
+    await stalledExports(t, server, hog.auth, 2);
     const third = await exportLines(server, hog.auth);
     assert.equal(third.status, 429, 'a third export of the same app');
     assert.match(third.body, /too many exports for this app: 2 are streaming/);
