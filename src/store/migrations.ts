@@ -74,12 +74,10 @@ export const COMPATIBILITY_TABLE = `
 export const schemaVersion = (migrations: readonly Migration[]): number => migrations.at(-1)?.version ?? 0;
 
 export interface MigrationResult {
-  /** The version the database was at (0: a new database). */
+  /** The version the database was at (0: a new database; above this code's: a newer release migrated it). */
   from: number;
   /** The versions applied now. */
   applied: number[];
-  /** The versions this code does not know, applied by a newer release that keeps this one working. */
-  newer: number[];
 }
 
 export interface AppliedMigration {
@@ -148,22 +146,22 @@ async function readOldestReader(db: Pick<MigrationConnection, 'query'>, sql: Mig
 }
 
 /**
- * Applies the missing migrations. `before(from, pending)` runs first when an existing database has
- * some to apply, outside the transaction (SQLite's copy of the file).
+ * Applies the missing migrations; a `from` above this code's version means a newer release migrated
+ * it (and keeps this one working). `before(from)` runs first when an existing database has some to
+ * apply, outside the transaction (SQLite's copy of the file).
  */
 export async function migrate(
   db: MigrationConnection,
   sql: MigrationStatements,
   set: MigrationSet,
-  before?: (from: number, pending: readonly Migration[]) => Awaitable<void>,
+  before?: (from: number) => Awaitable<void>,
 ): Promise<MigrationResult> {
   const known = schemaVersion(set.migrations);
   if (before) {
     await db.script(sql.migrationsTable);
     const [row] = await db.query<{ v: number | null }>(sql.migrationsVersion, []);
     const from = Number(row?.v ?? 0);
-    const pending = set.migrations.filter((m) => m.version > from);
-    if (from > 0 && pending.length > 0) await before(from, pending);
+    if (from > 0 && from < known) await before(from);
   }
   return db.exclusive(async () => {
     await db.script(sql.migrationsTable);
@@ -172,8 +170,7 @@ export async function migrate(
     if (from > known) {
       const oldestReader = await readOldestReader(db, sql);
       if (oldestReader > known) throw new SchemaTooNewError(from, oldestReader, known);
-      const status = await migrationStatus(db, sql, set, true);
-      return { from, applied: [], newer: status.newer.map((m) => m.version) };
+      return { from, applied: [] };
     }
     const applied: number[] = [];
     let oldestReader = 0;
@@ -185,7 +182,7 @@ export async function migrate(
       oldestReader = Math.max(oldestReader, migration.oldestReader ?? 0);
     }
     if (oldestReader > 0) await db.query(sql.oldestReaderRecord, [oldestReader]);
-    return { from, applied, newer: [] };
+    return { from, applied };
   });
 }
 
@@ -194,11 +191,11 @@ export function migrationNews(
   result: MigrationResult,
   known: number,
 ): { level: 'info' | 'warn'; message: string } | undefined {
-  if (result.newer.length > 0) {
+  if (result.from > known) {
     return {
       level: 'warn',
       message:
-        `the database is at schema version ${Math.max(...result.newer)}, newer than this release's ${known}: a newer ` +
+        `the database is at schema version ${result.from}, newer than this release's ${known}: a newer ` +
         'release migrated it, and its migrations keep this release working; upgrade this instance when you can',
     };
   }

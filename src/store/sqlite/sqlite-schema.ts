@@ -229,10 +229,7 @@ const SET: MigrationSet = { migrations: SQLITE_MIGRATIONS, compatibilityFrom: 10
  * BEGIN IMMEDIATE: two processes starting at once must not both migrate. `before` runs when an
  * existing file has migrations to apply, before any is (the store copies the file there).
  */
-export function migrateSqlite(
-  db: Database.Database,
-  before?: (from: number, pending: readonly Migration[]) => void,
-): Promise<MigrationResult> {
+export function migrateSqlite(db: Database.Database, before?: (from: number) => void): Promise<MigrationResult> {
   const connection: MigrationConnection = {
     async exclusive(work) {
       db.exec('BEGIN IMMEDIATE');
