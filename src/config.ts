@@ -2,6 +2,7 @@
  * Every setting bindery reads, once: its environment variable, default (with unit) and validation.
  * A bad value stops the process with a message that says how to fix it.
  */
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, join } from 'node:path';
 
@@ -40,6 +41,10 @@ export interface Config {
    * the client address is for throttles and the log. Empty: the connection's address.
    */
   trustProxy: string[];
+  /** Seals the apps' secrets in the database (AES-256-GCM); null: they are stored in clear text. */
+  secretsKey: Buffer | null;
+  /** Only opens secrets sealed under it, while `bindery secrets rotate-key` moves them to secretsKey. */
+  secretsPreviousKey: Buffer | null;
   historyRetentionDays: number;
   /** How often the webhook deliverer looks for due events. */
   webhookPollMs: number;
@@ -146,6 +151,33 @@ function proxies(env: Env): string[] {
   });
 }
 
+/** A 32-byte key in base64 (`openssl rand -base64 32`), given as NAME or in the file NAME_FILE. */
+function secretsKey(env: Env, name: string): Buffer | null {
+  const file = env[`${name}_FILE`]?.trim();
+  if (env[name]?.trim() && file) {
+    throw new ConfigError(`both ${name} and ${name}_FILE are set: give the key one way, and unset the other.`);
+  }
+  let raw = env[name]?.trim();
+  if (file) {
+    try {
+      raw = readFileSync(file, 'utf8').trim();
+    } catch (error) {
+      throw new ConfigError(
+        `${name}_FILE=${file} cannot be read (${(error as Error).message}): check the path and its permissions.`,
+      );
+    }
+  }
+  if (!raw) return null;
+  const key = Buffer.from(raw, 'base64');
+  if (key.length !== 32 || !/^[A-Za-z0-9+/]+={0,2}$/.test(raw)) {
+    throw new ConfigError(
+      `${name}${file ? `_FILE (${file})` : ''} is not a key: give 32 random bytes in base64, as \`openssl rand -base64 32\` ` +
+        `prints (44 characters), or unset it to store the apps' secrets in clear text.`,
+    );
+  }
+  return key;
+}
+
 function readUrls(env: Env, databaseUrl: string): string[] {
   const raw = env.BINDERY_DATABASE_READ_URLS?.trim();
   if (!raw) return [];
@@ -239,6 +271,8 @@ export function loadConfig(env: Env = process.env): Config {
     replicaMaxLagMs: integer(env, 'BINDERY_REPLICA_MAX_LAG_MS', 5_000, 10, 3_600_000, 'milliseconds'),
     adminToken: token(env, 'BINDERY_ADMIN_TOKEN', 'to turn the admin API off'),
     trustProxy: proxies(env),
+    secretsKey: secretsKey(env, 'BINDERY_SECRETS_KEY'),
+    secretsPreviousKey: secretsKey(env, 'BINDERY_SECRETS_PREVIOUS_KEY'),
     historyRetentionDays: integer(env, 'BINDERY_HISTORY_RETENTION_DAYS', 30, 1, 3650, 'days'),
     webhookPollMs: integer(env, 'BINDERY_WEBHOOK_POLL_MS', 500, 10, 60_000, 'milliseconds'),
     webhookRetryBaseMs: integer(env, 'BINDERY_WEBHOOK_RETRY_BASE_MS', 1000, 10, 3_600_000, 'milliseconds'),

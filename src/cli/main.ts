@@ -10,6 +10,7 @@ import { registerBackupCommands } from './backup-commands.ts';
 import { registerClientCommands } from './client-commands.ts';
 import { registerLifecycleCommands } from './lifecycle-commands.ts';
 import { registerRewindCommand } from './rewind-command.ts';
+import { registerSecretsCommands } from './secrets-commands.ts';
 import { registerStoreCommands } from './store-commands.ts';
 
 const program = new Command('bindery')
@@ -40,6 +41,7 @@ registerStoreCommands(program);
 registerBackupCommands(program);
 registerClientCommands(program);
 registerLifecycleCommands(program);
+registerSecretsCommands(program);
 
 /** What a person can do about an answer (or no answer) from the server. */
 function explain(error: BinderyError): { message: string; exitCode: number } {

@@ -33,6 +33,16 @@ export interface AppPatch {
   webhook?: Webhook | null;
 }
 
+/** The columns of an app that hold a secret. */
+export type SecretColumn = 'secret_key' | 'previous_secret_key' | 'webhook_secret';
+
+/** One app secret as the database holds it: sealed (store/secret-box.ts) or clear text. */
+export interface StoredSecret {
+  accessId: string;
+  column: SecretColumn;
+  value: string;
+}
+
 export interface AppCounts {
   bindings: number;
   tokens: number;
@@ -267,6 +277,17 @@ export interface BindingStore {
 
   /** Deletes what is older than the cutoffs; returns how many rows of each kind went. */
   sweep(cutoffs: SweepCutoffs): Promise<SweepCounts>;
+
+  /** Every app's secrets as stored, sealed or not (store/secrets-at-rest.ts seals them at start and rotates them). */
+  storedSecrets(): Promise<StoredSecret[]>;
+
+  /**
+   * Replaces a stored secret with `value` if it still is `secret.value` (false when the app changed
+   * it meanwhile). Storing a sealed value also raises the oldest schema that may read the database
+   * to the one that opens sealed values, so that an older release refuses the database instead of
+   * failing every signature.
+   */
+  replaceStoredSecret(secret: StoredSecret, value: string): Promise<boolean>;
 
   /** Resolves when the store can serve reads and writes now; rejects otherwise, saying why. */
   ping(): Promise<void>;

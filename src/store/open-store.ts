@@ -7,11 +7,22 @@ import type { BindingStore, StoreLog } from '../model/store.ts';
 import type { MigrationStatus } from './migrations.ts';
 import { postgresMigrationStatus } from './postgres/postgres-schema.ts';
 import { PostgresStore } from './postgres/postgres-store.ts';
+import { SecretBox, type SecretsOptions, secretsKey } from './secret-box.ts';
 import { sqliteMigrationStatus } from './sqlite/sqlite-schema.ts';
 import { SqliteStore } from './sqlite/sqlite-store.ts';
 
 export type StoreSettings = Pick<Config, 'databaseUrl' | 'storeTimeoutMs' | 'pgPoolSize'> &
-  Partial<Pick<Config, 'databaseReadUrls' | 'replicaWaitMs' | 'replicaMaxLagMs' | 'sqliteSynchronous'>>;
+  Partial<
+    Pick<
+      Config,
+      | 'databaseReadUrls'
+      | 'replicaWaitMs'
+      | 'replicaMaxLagMs'
+      | 'sqliteSynchronous'
+      | 'secretsKey'
+      | 'secretsPreviousKey'
+    >
+  >;
 
 export interface OpenStoreOptions {
   /**
@@ -25,7 +36,16 @@ export interface OpenStoreOptions {
    * change what is there, so that one run in the wrong folder does not answer from a new empty file.
    */
   mustExist?: boolean;
+  /** false: open without checking and sealing the stored secrets (sealAtStart), to count them. */
+  checkSecrets?: boolean;
 }
+
+/** The keys of BINDERY_SECRETS_KEY and BINDERY_SECRETS_PREVIOUS_KEY. */
+export const secretBoxOf = (settings: StoreSettings): SecretBox =>
+  new SecretBox(
+    settings.secretsKey ? secretsKey(settings.secretsKey) : null,
+    settings.secretsPreviousKey ? secretsKey(settings.secretsPreviousKey) : null,
+  );
 
 /** The store named was not found, and the command is not one that creates it. */
 export class StoreMissingError extends Error {
@@ -46,6 +66,7 @@ export function describeStore(url: string): string {
 
 export async function openStore(settings: StoreSettings, options: OpenStoreOptions = {}): Promise<BindingStore> {
   const url = settings.databaseUrl;
+  const secrets: SecretsOptions = { box: secretBoxOf(settings), atStart: options.checkSecrets !== false };
   if (url.startsWith('sqlite:')) {
     const path = resolve(url.slice('sqlite:'.length));
     if (options.mustExist && !existsSync(path)) {
@@ -55,7 +76,7 @@ export async function openStore(settings: StoreSettings, options: OpenStoreOptio
           `sqlite:/srv/bindery/data/bindery.db; \`bindery app create\` or \`bindery migrate\` makes a new one`,
       );
     }
-    return SqliteStore.open(path, settings.sqliteSynchronous, options.log);
+    return SqliteStore.open(path, settings.sqliteSynchronous, options.log, secrets);
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     if (options.mustExist && !(await PostgresStore.hasSchema(url, settings.storeTimeoutMs))) {
@@ -71,6 +92,7 @@ export async function openStore(settings: StoreSettings, options: OpenStoreOptio
       ...(settings.replicaWaitMs !== undefined ? { replicaWaitMs: settings.replicaWaitMs } : {}),
       ...(settings.replicaMaxLagMs !== undefined ? { replicaMaxLagMs: settings.replicaMaxLagMs } : {}),
       ...options,
+      secrets,
     });
   }
   throw new ConfigError(`BINDERY_DATABASE_URL must start with sqlite: or postgres://, got ${JSON.stringify(url)}`);

@@ -23,6 +23,7 @@ type Shared =
   | 'appDelete'
   | 'appDataDelete'
   | 'appsTakeRevisions'
+  | 'secretReplace'
   // bindings: the query answers, people's reads, a batch's writes, the lifecycle, export
   | 'tokensOfAccount'
   | 'accountsOfToken'

@@ -67,6 +67,14 @@ export const SQL = {
   /** An import writes no history: the app's history is complete only from then on. */
   appHistoryFrom: 'UPDATE apps SET history_from = $1 WHERE id = $2',
   appForUpdate: 'SELECT * FROM apps WHERE access_id = $1 FOR UPDATE',
+  /** One stored secret (column $1) of app $3 becomes $2 if it still is $4 (secrets-at-rest.ts). */
+  secretReplace: `UPDATE apps SET
+      secret_key = CASE $1 WHEN 'secret_key' THEN $2 ELSE secret_key END,
+      previous_secret_key = CASE $1 WHEN 'previous_secret_key' THEN $2 ELSE previous_secret_key END,
+      webhook_secret = CASE $1 WHEN 'webhook_secret' THEN $2 ELSE webhook_secret END
+    WHERE access_id = $3
+      AND CASE $1 WHEN 'secret_key' THEN secret_key WHEN 'previous_secret_key' THEN previous_secret_key
+        ELSE webhook_secret END = $4`,
   appUpdate: `UPDATE apps SET name = $2, secret_key = $3, previous_secret_key = $4, previous_secret_expires_at = $5,
       max_tokens_per_account = $6, max_accounts_per_token = $7, webhook_url = $8, webhook_secret = $9,
       rate_limit_per_second = $10, rate_limit_burst = $11, binding_rules = $12, quarantine_days = $13,

@@ -173,7 +173,16 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
     // As SQLite's migration 10: the lowest schema version whose code may use this database.
     sql: COMPATIBILITY_TABLE,
   },
+  {
+    version: 10,
+    name: 'sealed secrets',
+    // As SQLite's migration 11: changes no table; the first secret sealed raises oldest_reader to it.
+    sql: 'SELECT 1',
+  },
 ];
+
+/** The schema version from which code opens sealed secrets (replaceStoredSecret). */
+export const POSTGRES_SEALED_SECRETS = 10;
 
 export const POSTGRES_SCHEMA_VERSION = schemaVersion(POSTGRES_MIGRATIONS);
 const SET: MigrationSet = { migrations: POSTGRES_MIGRATIONS, compatibilityFrom: 9 };

@@ -26,6 +26,7 @@ import type {
   HistoryFilter,
   NewApp,
   ReplicaStats,
+  StoredSecret,
   SweepCounts,
   SweepCutoffs,
   TokenOfAccount,
@@ -37,12 +38,15 @@ import type { AccountKey, App, Binding } from '../../model/types.ts';
 import { AppCache } from '../app-cache.ts';
 import { type MigrationResult, migrationNews } from '../migrations.ts';
 import { type AppRow, type DeliveryRow, rowToApp, rowToDelivery } from '../rows.ts';
+import { SecretBox, type SecretsOptions } from '../secret-box.ts';
+import { sealAtStart } from '../secrets-at-rest.ts';
 import { PostgresConnection, type PostgresConnectionOptions, toStoreError } from './postgres-connection.ts';
 import { SQL } from './postgres-queries.ts';
 import { PostgresReads } from './postgres-read-routing.ts';
 import type { Read } from './postgres-reads.ts';
 import * as reads from './postgres-reads.ts';
 import { hasPostgresSchema, migratePostgres, POSTGRES_SCHEMA_VERSION } from './postgres-schema.ts';
+import * as secrets from './postgres-secrets.ts';
 import { PostgresWriter } from './postgres-writer.ts';
 
 export interface PostgresStoreOptions extends PostgresConnectionOptions {
@@ -52,6 +56,8 @@ export interface PostgresStoreOptions extends PostgresConnectionOptions {
    * background with backoff until the database answers.
    */
   waitForDatabase?: boolean;
+  /** The secrets keys, and whether each start checks and seals the stored secrets (secrets-at-rest.ts). */
+  secrets?: SecretsOptions;
   /** Read replicas of the database: reads go to them, writes never (see postgres-replicas.ts). */
   readUrls?: string[];
   /** How long a read may wait for a replica to replay what it must see, before the primary serves it. */
@@ -73,6 +79,8 @@ export class PostgresStore implements BindingStore {
   private readonly writer: PostgresWriter;
   private closing: Promise<void> | null = null;
   private readonly apps = new AppCache();
+  /** Seals the secrets written and opens those read (secret-box.ts). */
+  private readonly secrets: SecretBox;
   /** Transactions committed and batches they carried: batches/groups is the group-commit factor. */
   get writeStats(): PostgresWriter['stats'] {
     return this.writer.stats;
@@ -88,6 +96,7 @@ export class PostgresStore implements BindingStore {
     private readonly db: PostgresConnection,
     private readonly options: PostgresStoreOptions,
   ) {
+    this.secrets = options.secrets?.box ?? SecretBox.none;
     this.writer = new PostgresWriter(
       {
         batches: (doing, work, deadline) => this.transaction(doing, work, deadline, true),
@@ -167,7 +176,7 @@ export class PostgresStore implements BindingStore {
     })();
   }
 
-  /** Applies missing migrations, and says in the log what it did. */
+  /** Applies missing migrations, says in the log what it did, then checks and seals the stored secrets. */
   async migrate(): Promise<MigrationResult> {
     const log = this.options.log;
     // Migrations may wait for another instance's lock: no request deadline here.
@@ -176,23 +185,26 @@ export class PostgresStore implements BindingStore {
     );
     const news = migrationNews(result, POSTGRES_SCHEMA_VERSION);
     if (news) log?.[news.level](`PostgreSQL: ${news.message}`);
+    if (this.options.secrets?.atStart !== false) await sealAtStart(this, this.secrets, log);
     return result;
   }
 
   createApp(app: NewApp): Promise<App> {
     this.apps.forget(app.accessId);
-    return this.writer.createApp(app);
+    return this.writer.createApp(this.secrets.sealNewApp(app)).then((created) => this.secrets.openApp(created));
   }
 
   async findApp(accessId: string, deadline?: number): Promise<App | undefined> {
     return this.apps.get(accessId, async () => {
       const { rows } = await this.query<AppRow>('find app', SQL.appByAccessId, [accessId], deadline);
-      return rows[0] && rowToApp(rows[0]);
+      return rows[0] && this.secrets.openApp(rowToApp(rows[0]));
     });
   }
 
   async listApps(): Promise<App[]> {
-    return (await this.query<AppRow>('list apps', SQL.appsAll, [])).rows.map(rowToApp);
+    return (await this.query<AppRow>('list apps', SQL.appsAll, [])).rows.map((row) =>
+      this.secrets.openApp(rowToApp(row)),
+    );
   }
 
   async countBindings(appId: number): Promise<AppCounts> {
@@ -202,7 +214,9 @@ export class PostgresStore implements BindingStore {
 
   updateApp(accessId: string, patch: AppPatch): Promise<App | undefined> {
     this.apps.forget(accessId);
-    return this.writer.updateApp(accessId, patch);
+    return this.writer
+      .updateApp(accessId, this.secrets.sealPatch(accessId, patch))
+      .then((app) => app && this.secrets.openApp(app));
   }
 
   deleteApp(accessId: string): Promise<boolean> {
@@ -254,7 +268,18 @@ export class PostgresStore implements BindingStore {
   }
 
   claimWebhookEvents(now: number, leaseMs: number, limit: number): Promise<WebhookEvent[]> {
-    return this.writer.claimWebhookEvents(now, leaseMs, limit);
+    return this.writer
+      .claimWebhookEvents(now, leaseMs, limit)
+      .then((events) => events.map((event) => this.secrets.openEvent(event)));
+  }
+
+  /** On the primary, even before the store has started: migrate() seals at start with them. */
+  storedSecrets(): Promise<StoredSecret[]> {
+    return secrets.storedSecrets(this.db, this.closing !== null);
+  }
+
+  replaceStoredSecret(secret: StoredSecret, value: string): Promise<boolean> {
+    return secrets.replaceStoredSecret(this.db, this.closing !== null, secret, value);
   }
 
   completeWebhookEvent(event: WebhookEvent, outcome: DeliveryOutcome): Promise<void> {

@@ -6,6 +6,7 @@
  */
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type Database from 'better-sqlite3';
 
 export const PRIVATE_DIR_MODE = 0o700;
 export const PRIVATE_FILE_MODE = 0o600;
@@ -25,4 +26,13 @@ export function prepareDatabaseFile(file: string): void {
   for (const path of [file, `${file}-wal`, `${file}-shm`]) {
     if (existsSync(path)) chmodSync(path, PRIVATE_FILE_MODE);
   }
+}
+
+/**
+ * Rewrites the file without its free space (VACUUM) and empties the WAL, so that no copy of a value
+ * replaced in place stays readable in a freed cell or an old frame: after secrets are first sealed.
+ */
+export function dropFreedSpace(db: Database.Database): void {
+  db.exec('VACUUM');
+  db.pragma('wal_checkpoint(TRUNCATE)');
 }

@@ -58,6 +58,14 @@ export const SQL = {
       webhook_url = @webhookUrl, webhook_secret = @webhookSecret,
       rate_limit_per_second = @rateLimitPerSecond, rate_limit_burst = @rateLimitBurst WHERE access_id = @accessId`,
   appDelete: 'DELETE FROM apps WHERE id = ?',
+  /** One stored secret (@column) of app @accessId becomes @value if it still is @was (secrets-at-rest.ts). */
+  secretReplace: `UPDATE apps SET
+      secret_key = CASE @column WHEN 'secret_key' THEN @value ELSE secret_key END,
+      previous_secret_key = CASE @column WHEN 'previous_secret_key' THEN @value ELSE previous_secret_key END,
+      webhook_secret = CASE @column WHEN 'webhook_secret' THEN @value ELSE webhook_secret END
+    WHERE access_id = @accessId
+      AND CASE @column WHEN 'secret_key' THEN secret_key WHEN 'previous_secret_key' THEN previous_secret_key
+        ELSE webhook_secret END = @was`,
   /** Everything of an app but its row, deleted with it. */
   appDataDelete: [
     'DELETE FROM bindings WHERE app_id = ?',

@@ -220,7 +220,19 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
     // migration that contracts the schema says otherwise.
     sql: COMPATIBILITY_TABLE,
   },
+  {
+    version: 11,
+    name: 'sealed secrets',
+    // Changes no table: from this version on, the apps' secret columns may hold values sealed under
+    // BINDERY_SECRETS_KEY (../secret-box.ts). The first one sealed raises oldest_reader to this
+    // version, so that a release that cannot open them refuses the database instead of failing
+    // every signature.
+    sql: 'SELECT 1',
+  },
 ];
+
+/** The schema version from which code opens sealed secrets (replaceStoredSecret). */
+export const SQLITE_SEALED_SECRETS = 11;
 
 export const SQLITE_SCHEMA_VERSION = schemaVersion(SQLITE_MIGRATIONS);
 const SET: MigrationSet = { migrations: SQLITE_MIGRATIONS, compatibilityFrom: 10 };

@@ -26,6 +26,7 @@ import type {
   HistoryEntry,
   HistoryFilter,
   NewApp,
+  StoredSecret,
   StoreLog,
   SweepCounts,
   SweepCutoffs,
@@ -39,11 +40,13 @@ import { AppCache } from '../app-cache.ts';
 import { GroupCommitQueue, type GroupResult } from '../group-commit.ts';
 import { migrationNews, SchemaTooNewError } from '../migrations.ts';
 import { rowToApp } from '../rows.ts';
+import { SecretBox, type SecretsOptions, storedSecretsOf } from '../secret-box.ts';
+import { sealAtStart } from '../secrets-at-rest.ts';
 import { copyForMigration, wayBackFrom } from './sqlite-backup.ts';
 import { fileIdentity, openSqliteConnection, type SqliteSynchronous } from './sqlite-connection.ts';
-import { prepareDatabaseFile } from './sqlite-files.ts';
+import { dropFreedSpace, prepareDatabaseFile } from './sqlite-files.ts';
 import { READ_BUSY_TIMEOUT_MS, SqliteReads, UNAVAILABLE_SQLITE } from './sqlite-reads.ts';
-import { migrateSqlite, SQLITE_SCHEMA_VERSION } from './sqlite-schema.ts';
+import { migrateSqlite, SQLITE_SCHEMA_VERSION, SQLITE_SEALED_SECRETS } from './sqlite-schema.ts';
 import { startThread } from './sqlite-threads.ts';
 import { type SerializedError, toColumns, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
 
@@ -89,6 +92,8 @@ export class SqliteStore implements BindingStore {
     private readonly db: Database.Database,
     private readonly worker: Worker,
     private readonly file: string,
+    /** Seals the secrets written and opens those read (secret-box.ts). */
+    private readonly secrets: SecretBox,
   ) {
     this.identity = fileIdentity(file);
     this.reads = new SqliteReads(db, file, () => this.closing !== null);
@@ -110,8 +115,14 @@ export class SqliteStore implements BindingStore {
   /** `synchronous`: the writer's commits (FULL, the default, is on disk before answered). */
   /**
    * `log`: what the migration did, and where the copy it took first went (copyForMigration).
+   * `secrets`: the keys, and whether to check and seal the stored secrets now (sealAtStart).
    */
-  static async open(path: string, synchronous: SqliteSynchronous = 'FULL', log?: StoreLog): Promise<SqliteStore> {
+  static async open(
+    path: string,
+    synchronous: SqliteSynchronous = 'FULL',
+    log?: StoreLog,
+    secrets: SecretsOptions = {},
+  ): Promise<SqliteStore> {
     const file = resolve(path);
     try {
       prepareDatabaseFile(file);
@@ -164,23 +175,36 @@ export class SqliteStore implements BindingStore {
       db.close();
       throw new StoreError(`the SQLite writer thread did not start: ${error.message}`, false, { cause: error });
     });
-    return new SqliteStore(db, worker, file);
+    const store = new SqliteStore(db, worker, file, secrets.box ?? SecretBox.none);
+    if (secrets.atStart === false) return store;
+    const sealed = await sealAtStart(store, store.secrets, log).catch(async (error: unknown) => {
+      await store.close();
+      throw error;
+    });
+    if (sealed > 0) {
+      dropFreedSpace(db);
+      log?.info(
+        `rewrote ${file} so that no clear-text copy of a sealed secret is left in it; copies taken before ` +
+          '(backups, *.schema-N.backup) still hold them: keep them as safe as the key, or delete them',
+      );
+    }
+    return store;
   }
 
   async createApp(app: NewApp): Promise<App> {
     this.apps.forget(app.accessId);
-    return (await this.write({ type: 'createApp', app })) as App;
+    return this.secrets.openApp((await this.write({ type: 'createApp', app: this.secrets.sealNewApp(app) })) as App);
   }
 
   async findApp(accessId: string): Promise<App | undefined> {
     const cached = this.apps.fresh(accessId);
     if (cached) return cached.app;
     const row = this.reads.appRow(accessId);
-    return this.apps.keep(accessId, row && rowToApp(row));
+    return this.apps.keep(accessId, row && this.secrets.openApp(rowToApp(row)));
   }
 
   async listApps(): Promise<App[]> {
-    return this.reads.appRows().map(rowToApp);
+    return this.reads.appRows().map((row) => this.secrets.openApp(rowToApp(row)));
   }
 
   async countBindings(appId: number): Promise<AppCounts> {
@@ -189,7 +213,9 @@ export class SqliteStore implements BindingStore {
 
   async updateApp(accessId: string, patch: AppPatch): Promise<App | undefined> {
     try {
-      return (await this.write({ type: 'updateApp', accessId, patch })) as App | undefined;
+      const patched = this.secrets.sealPatch(accessId, patch);
+      const app = (await this.write({ type: 'updateApp', accessId, patch: patched })) as App | undefined;
+      return app && this.secrets.openApp(app);
     } finally {
       this.apps.forget(accessId);
     }
@@ -220,11 +246,21 @@ export class SqliteStore implements BindingStore {
   }
 
   async claimWebhookEvents(now: number, leaseMs: number, limit: number): Promise<WebhookEvent[]> {
-    return (await this.write({ type: 'claimWebhookEvents', now, leaseMs, limit })) as WebhookEvent[];
+    const events = (await this.write({ type: 'claimWebhookEvents', now, leaseMs, limit })) as WebhookEvent[];
+    return events.map((event) => this.secrets.openEvent(event));
   }
 
   async completeWebhookEvent(event: WebhookEvent, outcome: DeliveryOutcome): Promise<void> {
     await this.write({ type: 'completeWebhookEvent', event, outcome });
+  }
+
+  async storedSecrets(): Promise<StoredSecret[]> {
+    return this.reads.appRows().flatMap((row) => storedSecretsOf(rowToApp(row)));
+  }
+
+  async replaceStoredSecret(secret: StoredSecret, value: string): Promise<boolean> {
+    const oldestReader = SecretBox.keyIdOf(value) === null ? null : SQLITE_SEALED_SECRETS;
+    return (await this.write({ type: 'replaceSecret', secret, value, oldestReader })) as boolean;
   }
 
   async webhookDeliveries(appId: number, limit: number): Promise<WebhookDelivery[]> {

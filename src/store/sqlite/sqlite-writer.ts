@@ -13,7 +13,15 @@ import {
   type WriteRulesModule,
 } from '../../model/batch-transaction.ts';
 import { AppExistsError, AppNotFoundError } from '../../model/errors.ts';
-import type { AppPatch, DeliveryOutcome, NewApp, SweepCounts, SweepCutoffs, WebhookEvent } from '../../model/store.ts';
+import type {
+  AppPatch,
+  DeliveryOutcome,
+  NewApp,
+  StoredSecret,
+  SweepCounts,
+  SweepCutoffs,
+  WebhookEvent,
+} from '../../model/store.ts';
 import type { App, Binding, Platform } from '../../model/types.ts';
 import {
   type AppRow,
@@ -47,6 +55,8 @@ export type WriteCommand =
   | { type: 'completeWebhookEvent'; event: WebhookEvent; outcome: DeliveryOutcome }
   | { type: 'sweep'; cutoffs: SweepCutoffs; limit: number }
   | { type: 'rememberIdempotent'; appId: number; key: IdempotencyKey; result: string }
+  /** secrets-at-rest.ts: `oldestReader` is raised with it when the new value is sealed. */
+  | { type: 'replaceSecret'; secret: StoredSecret; value: string; oldestReader: number | null }
   /** A real write that changes nothing: readiness proves a commit (WAL append and fsync) works now. */
   | { type: 'probe' };
 
@@ -224,6 +234,13 @@ export class SqliteWriter {
         return this.sweep(command.cutoffs, command.limit);
       case 'probe':
         return void this.stmt.clockTouch.run();
+      case 'replaceSecret': {
+        const { secret, value, oldestReader } = command;
+        const { column, accessId, value: was } = secret;
+        const replaced = this.stmt.secretReplace.run({ column, value, accessId, was }).changes > 0;
+        if (replaced && oldestReader !== null) this.stmt.oldestReaderRecord.run(oldestReader);
+        return replaced;
+      }
       case 'rememberIdempotent':
         return void this.stmt.idempotencyPut.run(
           command.appId,
