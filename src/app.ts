@@ -53,6 +53,11 @@ export interface BuildAppOptions {
   loggerInstance?: FastifyBaseLogger;
   /** Shared with the background workers; made here if not given. */
   metrics?: Metrics;
+  /**
+   * What this listener serves: everything (the default), or, with BINDERY_ADMIN_LISTEN, the tenants'
+   * APIs on one listener and the admin API with the console on another. Both answer health and metrics.
+   */
+  serves?: 'everything' | 'tenants' | 'admin';
 }
 
 export function loggerOptions(level: string): LoggerOptions {
@@ -120,6 +125,7 @@ export async function buildApp(
   store: BindingStore,
   options: BuildAppOptions = {},
 ): Promise<FastifyInstance> {
+  const serves = options.serves ?? 'everything';
   const app = Fastify({
     ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
     bodyLimit: BODY_LIMIT_BYTES,
@@ -163,9 +169,10 @@ export async function buildApp(
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? request.url;
-    const failure = (TPNS_PATHS as readonly string[]).includes(path)
-      ? apiError.methodNotAllowed(request.method, path, 'POST')
-      : apiError.notFound(request.method, path);
+    const failure =
+      (TPNS_PATHS as readonly string[]).includes(path) && serves !== 'admin'
+        ? apiError.methodNotAllowed(request.method, path, 'POST')
+        : apiError.notFound(request.method, path);
     if (failure.httpStatus === 405) reply.header('allow', 'POST');
     return reply.status(failure.httpStatus).send(status(failure.retCode, failure.message));
   });
@@ -189,20 +196,23 @@ export async function buildApp(
     region: config.region,
     build: { version: VERSION, schema: SCHEMA_VERSIONS },
   });
-  await app.register(tpnsRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
-  await app.register(apiRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
-  await app.register(lifecycleRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes, metrics });
-  const { importMaxBytes, spoolDir, exportConcurrency, exportIdleMs, exportPerApp, exportMaxMs } = config;
-  await app.register(bulkRoutes, {
-    ...tenants,
-    maxTokenBytes: config.maxTokenBytes,
-    importMaxBytes,
-    spoolDir,
-    exportConcurrency,
-    exportIdleMs,
-    exportPerApp,
-    exportMaxMs,
-  });
+  if (serves !== 'admin') {
+    await app.register(tpnsRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
+    await app.register(apiRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes });
+    await app.register(lifecycleRoutes, { ...tenants, maxTokenBytes: config.maxTokenBytes, metrics });
+    const { importMaxBytes, spoolDir, exportConcurrency, exportIdleMs, exportPerApp, exportMaxMs } = config;
+    await app.register(bulkRoutes, {
+      ...tenants,
+      maxTokenBytes: config.maxTokenBytes,
+      importMaxBytes,
+      spoolDir,
+      exportConcurrency,
+      exportIdleMs,
+      exportPerApp,
+      exportMaxMs,
+    });
+  }
+  if (serves === 'tenants') return app;
   await app.register(consoleRoutes);
   if (config.adminToken) {
     await app.register(adminRoutes, {

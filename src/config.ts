@@ -36,6 +36,8 @@ export interface Config {
   replicaMaxLagMs: number;
   /** Turns the admin API on; unset = off. */
   adminToken: string | null;
+  /** Where the admin API and the console listen, apart from the tenants; null: on the one listener. */
+  adminListen: { host: string; port: number } | null;
   /**
    * The proxies in front (addresses or CIDR ranges) whose X-Forwarded-For names the client: what
    * the client address is for throttles and the log. Empty: the connection's address.
@@ -178,6 +180,27 @@ function secretsKey(env: Env, name: string): Buffer | null {
   return key;
 }
 
+/** BINDERY_ADMIN_LISTEN: host:port ([v6]:port), not the tenants' own. */
+function adminListen(env: Env, host: string, port: number): { host: string; port: number } | null {
+  const raw = env.BINDERY_ADMIN_LISTEN?.trim();
+  if (!raw) return null;
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(raw);
+  const listen = match && { host: match[1] ?? match[2] ?? '', port: Number(match[3]) };
+  if (!listen || listen.port > 65535 || (match[1] !== undefined && isIP(listen.host) !== 6)) {
+    throw new ConfigError(
+      `BINDERY_ADMIN_LISTEN=${JSON.stringify(raw)} is invalid: give host:port, e.g. 127.0.0.1:8081 or [::1]:8081 ` +
+        '(loopback or a private address), or unset it to serve the admin API beside the tenants.',
+    );
+  }
+  if (listen.port === port && listen.port !== 0 && listen.host === host) {
+    throw new ConfigError(
+      `BINDERY_ADMIN_LISTEN=${raw} is where the tenants' API listens (BINDERY_HOST:BINDERY_PORT): give it a port ` +
+        'of its own, or unset it to serve both on one listener.',
+    );
+  }
+  return listen;
+}
+
 function readUrls(env: Env, databaseUrl: string): string[] {
   const raw = env.BINDERY_DATABASE_READ_URLS?.trim();
   if (!raw) return [];
@@ -251,9 +274,11 @@ export function loadConfig(env: Env = process.env): Config {
       `BINDERY_LOG_LEVEL=${JSON.stringify(logLevel)} is invalid: use one of ${LOG_LEVELS.join(', ')}.`,
     );
   }
+  const host = env.BINDERY_HOST?.trim() || '127.0.0.1';
+  const port = integer(env, 'BINDERY_PORT', 8080, 0, 65535);
   return {
-    host: env.BINDERY_HOST?.trim() || '127.0.0.1',
-    port: integer(env, 'BINDERY_PORT', 8080, 0, 65535),
+    host,
+    port,
     databaseUrl,
     bootstrapApp: boolean(env, 'BINDERY_BOOTSTRAP_APP', true),
     maxTokenBytes: integer(env, 'BINDERY_MAX_TOKEN_BYTES', 64, 1, 4096, 'bytes'),
@@ -270,6 +295,7 @@ export function loadConfig(env: Env = process.env): Config {
     replicaWaitMs: integer(env, 'BINDERY_REPLICA_WAIT_MS', 100, 0, 60_000, 'milliseconds'),
     replicaMaxLagMs: integer(env, 'BINDERY_REPLICA_MAX_LAG_MS', 5_000, 10, 3_600_000, 'milliseconds'),
     adminToken: token(env, 'BINDERY_ADMIN_TOKEN', 'to turn the admin API off'),
+    adminListen: adminListen(env, host, port),
     trustProxy: proxies(env),
     secretsKey: secretsKey(env, 'BINDERY_SECRETS_KEY'),
     secretsPreviousKey: secretsKey(env, 'BINDERY_SECRETS_PREVIOUS_KEY'),

@@ -1,6 +1,7 @@
 /** Entry point: loadConfig -> openStore -> bootstrap app -> buildApp -> listen; graceful close on SIGTERM. */
 
 import { resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { buildApp, loggerOptions } from './app.ts';
 import { BackupScheduler } from './background/backup-scheduler.ts';
@@ -26,6 +27,19 @@ const LISTEN_FIXES: Record<string, string | undefined> = {
 export function listenFailure(error: unknown): string | undefined {
   const fix = LISTEN_FIXES[(error as NodeJS.ErrnoException).code ?? ''];
   return fix && `${(error as Error).message}. ${fix}`;
+}
+
+/** The admin listener; a failure to open it says which setting to change. */
+async function listenForAdmin(admin: FastifyInstance, at: { host: string; port: number }): Promise<string> {
+  try {
+    return await admin.listen(at);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const fix = code && LISTEN_FIXES[code]?.replace(/BINDERY_PORT|BINDERY_HOST/, 'BINDERY_ADMIN_LISTEN');
+    throw new ConfigError(
+      `BINDERY_ADMIN_LISTEN ${at.host}:${at.port}: ${(error as Error).message}${fix ? `. ${fix}` : ''}`,
+    );
+  }
 }
 
 export async function serve(config: Config): Promise<void> {
@@ -62,7 +76,13 @@ export async function serve(config: Config): Promise<void> {
   if (leftovers > 0)
     log.info({ spoolDir: config.spoolDir, removed: leftovers }, 'removed import spool files left by an earlier run');
   const metrics = new Metrics(store, { processMetrics: true, perApp: config.metricsPerApp, dataDir: config.dataDir });
-  const app = await buildApp(config, store, { loggerInstance: log, metrics });
+  const app = await buildApp(config, store, {
+    loggerInstance: log,
+    metrics,
+    serves: config.adminListen ? 'tenants' : 'everything',
+  });
+  const admin =
+    config.adminListen && (await buildApp(config, store, { loggerInstance: log, metrics, serves: 'admin' }));
   const deliverer = new WebhookDeliverer(
     store,
     {
@@ -103,7 +123,7 @@ export async function serve(config: Config): Promise<void> {
     try {
       sweeper.stop();
       await backups?.stop();
-      await app.close();
+      await Promise.all([app.close(), admin?.close()]);
       await deliverer.stop();
       await store.close();
       app.log.info('shut down cleanly');
@@ -118,13 +138,17 @@ export async function serve(config: Config): Promise<void> {
 
   try {
     const address = await app.listen({ host: config.host, port: config.port });
+    const adminAddress = admin ? await listenForAdmin(admin, config.adminListen!) : address;
     deliverer.start();
     sweeper.start();
     backups?.start();
     // Said plainly whatever the log level, for people and for scripts waiting for the port.
     process.stdout.write(`bindery: listening on ${address} (store: ${store.kind}, region: ${config.region})\n`);
-    process.stdout.write(`${consoleNotice(address, config.adminToken)}\n`);
+    if (admin)
+      process.stdout.write(`bindery: admin API on ${adminAddress} (BINDERY_ADMIN_LISTEN), not on ${address}\n`);
+    process.stdout.write(`${consoleNotice(adminAddress, config.adminToken)}\n`);
   } catch (error) {
+    await Promise.all([app.close(), admin?.close()]);
     await store.close();
     throw error;
   }

@@ -281,12 +281,7 @@ export interface BindingStore {
   /** Every app's secrets as stored, sealed or not (store/secrets-at-rest.ts seals them at start and rotates them). */
   storedSecrets(): Promise<StoredSecret[]>;
 
-  /**
-   * Replaces a stored secret with `value` if it still is `secret.value` (false when the app changed
-   * it meanwhile). Storing a sealed value also raises the oldest schema that may read the database
-   * to the one that opens sealed values, so that an older release refuses the database instead of
-   * failing every signature.
-   */
+  /** Replaces a stored secret with `value` if it still is `secret.value` (false when the app changed it meanwhile). */
   replaceStoredSecret(secret: StoredSecret, value: string): Promise<boolean>;
 
   /** Resolves when the store can serve reads and writes now; rejects otherwise, saying why. */

@@ -37,7 +37,7 @@ export async function sealAtStart(store: SecretsStore, box: SecretBox, log?: Sto
   if (!box.current) {
     log?.warn(
       'app secrets are stored in clear text (no BINDERY_SECRETS_KEY): anyone with a copy of the database can sign ' +
-        'as every app; set BINDERY_SECRETS_KEY to `openssl rand -base64 32`\'s output to seal them (README, "Secrets at rest")',
+        'as every app; give bindery a key in BINDERY_SECRETS_KEY (`openssl rand -base64 32`) to seal them (README, "Secrets at rest")',
     );
     return 0;
   }

@@ -5,12 +5,16 @@
  * databases this release created and migrated: on SQLite and on PostgreSQL.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import { SQLITE_SEALED_SECRETS } from '../../src/store/sqlite/sqlite-schema.ts';
+import { tempDir } from '../support/helpers.ts';
 import { ALLOW_NEWER, previousRelease, ROOT } from '../support/previous-release.ts';
+import { cli } from '../support/server-process.ts';
 
 /**
  * Written into the previous release's test folder: its contract suite with a factory that has this
@@ -150,4 +154,31 @@ describe('every migration leaves the schema usable by the previous release', { c
       assert.ok(run.tests >= 40, `only ${run.tests} tests ran:\n${run.output.slice(-3000)}`);
     });
   }
+});
+
+describe('sealed secrets and the previous release', () => {
+  it('the previous release refuses a store whose secrets are sealed, naming the schema it needs', (t) => {
+    const release = previousRelease();
+    const appList = (url: string) =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'app', 'list'], {
+        cwd: release.dir,
+        env: { ...process.env, BINDERY_DATABASE_URL: url },
+        encoding: 'utf8',
+      });
+    for (const sealed of [false, true]) {
+      const url = `sqlite:${join(tempDir(t), 'bindery.db')}`;
+      const key: Record<string, string> = sealed ? { BINDERY_SECRETS_KEY: randomBytes(32).toString('base64') } : {};
+      const made = cli(['app', 'create', '--name', 'tenant'], { BINDERY_DATABASE_URL: url, ...key });
+      assert.equal(made.status, 0, made.stderr);
+      const old = appList(url);
+      if (!sealed) {
+        // The control: secrets in clear text, and the previous release serves the store this one migrated.
+        assert.equal(old.status, 0, old.stderr);
+        assert.match(old.stdout, /tenant/);
+        continue;
+      }
+      assert.notEqual(old.status, 0, old.stdout);
+      assert.match(old.stderr, new RegExp(`need code of schema ${SQLITE_SEALED_SECRETS} or newer`));
+    }
+  });
 });

@@ -45,7 +45,12 @@ import { SQL } from './postgres-queries.ts';
 import { PostgresReads } from './postgres-read-routing.ts';
 import type { Read } from './postgres-reads.ts';
 import * as reads from './postgres-reads.ts';
-import { hasPostgresSchema, migratePostgres, POSTGRES_SCHEMA_VERSION } from './postgres-schema.ts';
+import {
+  hasPostgresSchema,
+  migratePostgres,
+  POSTGRES_SCHEMA_VERSION,
+  POSTGRES_SEALED_SECRETS,
+} from './postgres-schema.ts';
 import * as secrets from './postgres-secrets.ts';
 import { PostgresWriter } from './postgres-writer.ts';
 
@@ -180,9 +185,12 @@ export class PostgresStore implements BindingStore {
   async migrate(): Promise<MigrationResult> {
     const log = this.options.log;
     // Migrations may wait for another instance's lock: no request deadline here.
-    const result = await this.db.withClient('migrate', Number.MAX_SAFE_INTEGER, (client) =>
-      migratePostgres(client, log),
-    );
+    const result = await this.db.withClient('migrate', Number.MAX_SAFE_INTEGER, async (client) => {
+      const migrated = await migratePostgres(client, log);
+      // A store that seals what it writes is one that releases before sealed secrets must refuse.
+      if (this.secrets.current) await client.query(SQL.oldestReaderRecord, [POSTGRES_SEALED_SECRETS]);
+      return migrated;
+    });
     const news = migrationNews(result, POSTGRES_SCHEMA_VERSION);
     if (news) log?.[news.level](`PostgreSQL: ${news.message}`);
     if (this.options.secrets?.atStart !== false) await sealAtStart(this, this.secrets, log);

@@ -45,6 +45,7 @@ import { sealAtStart } from '../secrets-at-rest.ts';
 import { copyForMigration, wayBackFrom } from './sqlite-backup.ts';
 import { fileIdentity, openSqliteConnection, type SqliteSynchronous } from './sqlite-connection.ts';
 import { dropFreedSpace, prepareDatabaseFile } from './sqlite-files.ts';
+import { SQL } from './sqlite-queries.ts';
 import { READ_BUSY_TIMEOUT_MS, SqliteReads, UNAVAILABLE_SQLITE } from './sqlite-reads.ts';
 import { migrateSqlite, SQLITE_SCHEMA_VERSION, SQLITE_SEALED_SECRETS } from './sqlite-schema.ts';
 import { startThread } from './sqlite-threads.ts';
@@ -152,6 +153,8 @@ export class SqliteStore implements BindingStore {
         }
         throw error;
       });
+      // A store that seals what it writes is one that releases before sealed secrets must refuse.
+      if (secrets.box?.current) db.prepare(SQL.oldestReaderRecord).run(SQLITE_SEALED_SECRETS);
       const news = migrationNews(result, SQLITE_SCHEMA_VERSION);
       if (news) log?.[news.level](`SQLite ${file}: ${news.message}`);
       db.pragma(`busy_timeout = ${READ_BUSY_TIMEOUT_MS}`);
@@ -259,8 +262,7 @@ export class SqliteStore implements BindingStore {
   }
 
   async replaceStoredSecret(secret: StoredSecret, value: string): Promise<boolean> {
-    const oldestReader = SecretBox.keyIdOf(value) === null ? null : SQLITE_SEALED_SECRETS;
-    return (await this.write({ type: 'replaceSecret', secret, value, oldestReader })) as boolean;
+    return (await this.write({ type: 'replaceSecret', secret, value })) as boolean;
   }
 
   async webhookDeliveries(appId: number, limit: number): Promise<WebhookDelivery[]> {

@@ -55,8 +55,8 @@ export type WriteCommand =
   | { type: 'completeWebhookEvent'; event: WebhookEvent; outcome: DeliveryOutcome }
   | { type: 'sweep'; cutoffs: SweepCutoffs; limit: number }
   | { type: 'rememberIdempotent'; appId: number; key: IdempotencyKey; result: string }
-  /** secrets-at-rest.ts: `oldestReader` is raised with it when the new value is sealed. */
-  | { type: 'replaceSecret'; secret: StoredSecret; value: string; oldestReader: number | null }
+  /** secrets-at-rest.ts: one stored secret, if it is still what it was read as. */
+  | { type: 'replaceSecret'; secret: StoredSecret; value: string }
   /** A real write that changes nothing: readiness proves a commit (WAL append and fsync) works now. */
   | { type: 'probe' };
 
@@ -235,10 +235,9 @@ export class SqliteWriter {
       case 'probe':
         return void this.stmt.clockTouch.run();
       case 'replaceSecret': {
-        const { secret, value, oldestReader } = command;
+        const { secret, value } = command;
         const { column, accessId, value: was } = secret;
         const replaced = this.stmt.secretReplace.run({ column, value, accessId, was }).changes > 0;
-        if (replaced && oldestReader !== null) this.stmt.oldestReaderRecord.run(oldestReader);
         return replaced;
       }
       case 'rememberIdempotent':
