@@ -29,7 +29,13 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
           description: "Dead tokens from providers' answers, activity and expiry, quarantine and restore",
         },
         { name: 'bulk', description: 'Export and import of all bindings, NDJSON' },
-        { name: 'admin', description: 'Apps, policies, secrets and webhooks (Bearer BINDERY_ADMIN_TOKEN)' },
+        {
+          name: 'admin',
+          description:
+            'Apps, policies, secrets and webhooks (Bearer BINDERY_ADMIN_TOKEN), on the BINDERY_ADMIN_LISTEN ' +
+            "listener when that is set (else beside the tenants' API). A wrong token slows down only the " +
+            'client that sent it (BINDERY_TRUST_PROXY names the proxies whose X-Forwarded-For says who that is); the right token is never refused.',
+        },
         { name: 'operations', description: 'Health, readiness and metrics' },
       ],
     },

@@ -75,6 +75,12 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
       schema: {
         tags: ['bulk'],
         summary: "All of the app's bindings as NDJSON, one per line",
+        description:
+          'At most BINDERY_EXPORT_PER_APP exports of one app (default 2) and BINDERY_EXPORT_CONCURRENCY of all ' +
+          'apps (4) stream at once per instance; one more is answered 429 (1008028) with Retry-After. An export ' +
+          'still running after BINDERY_EXPORT_MAX_MS (1 h) ends with the line ' +
+          '{"ret_code":1008028,"err_msg":"export ended after …"} instead of a binding; one whose client reads ' +
+          'nothing for BINDERY_EXPORT_IDLE_MS (30 s) is cut off.',
         produces: ['application/x-ndjson'],
         response: errorResponses,
       },
