@@ -7,7 +7,7 @@ import type pg from 'pg';
 import type { BatchRequest, BatchResult, WriteRules, WriteScope } from '../../model/batch-transaction.ts';
 import { AppNotFoundError, IdempotencyMismatchError, RewindRefusedError } from '../../model/errors.ts';
 import type { AccountKey } from '../../model/types.ts';
-import type { GroupResult, GroupScheduler } from '../group-commit.ts';
+import { batchWeight, type FairShare, GROUP_BUDGET, type GroupResult, type GroupScheduler } from '../group-commit.ts';
 import { type AppLock, type BatchEnd, PostgresBatchTransaction } from './postgres-batch-transaction.ts';
 import { BatchWrites } from './postgres-batch-writes.ts';
 import { GroupBindings } from './postgres-group-bindings.ts';
@@ -75,6 +75,13 @@ class KeysInUse {
     return item.keys.every((key) => !keys.has(key));
   }
 }
+
+/** A group's fair shares (group-commit.ts): by app, weighed by the bindings a batch names. */
+export const byApp: FairShare<Keyed> = {
+  tenantOf: (item) => item.appId,
+  weightOf: (item) => batchWeight(item.command),
+  budget: GROUP_BUDGET,
+};
 
 export const byKeys: GroupScheduler<Keyed> = {
   pick(waiting, inFlight) {

@@ -19,7 +19,7 @@ import {
   rowToWebhookEvent,
 } from '../rows.ts';
 import { upsertStatements } from './postgres-batch-writes.ts';
-import { type BatchItem, byKeys, Deferral, type Keyed, keyed, runGroup } from './postgres-group-run.ts';
+import { type BatchItem, byApp, byKeys, Deferral, type Keyed, keyed, runGroup } from './postgres-group-run.ts';
 import { SQL } from './postgres-queries.ts';
 
 /** Attempts with keys before a batch holds its whole app (it then waits its turn, and runs). */
@@ -70,10 +70,15 @@ export class PostgresWriter {
     /** The pool's connections: groups committing at once each hold one for their whole transaction. */
     poolSize: number,
   ) {
-    this.queue = new GroupCommitQueue((items) => this.commitGroup(items), 512, {
-      groups: groupsInFlight(poolSize),
-      scheduler: byKeys,
-    });
+    this.queue = new GroupCommitQueue(
+      (items) => this.commitGroup(items),
+      512,
+      {
+        groups: groupsInFlight(poolSize),
+        scheduler: byKeys,
+      },
+      byApp,
+    );
   }
 
   /** Answers the batch once a group has run it: a deferred one goes again, waiting for what it found taken. */

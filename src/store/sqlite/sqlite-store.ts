@@ -49,7 +49,7 @@ import { SQL } from './sqlite-queries.ts';
 import { READ_BUSY_TIMEOUT_MS, SqliteReads, UNAVAILABLE_SQLITE } from './sqlite-reads.ts';
 import { migrateSqlite, SQLITE_SCHEMA_VERSION, SQLITE_SEALED_SECRETS } from './sqlite-schema.ts';
 import { startThread } from './sqlite-threads.ts';
-import { type SerializedError, toColumns, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
+import { type SerializedError, toColumns, WRITE_SHARE, type WriteCommand, type WriteResult } from './sqlite-writer.ts';
 
 type Reply = {
   id: number;
@@ -98,7 +98,7 @@ export class SqliteStore implements BindingStore {
   ) {
     this.identity = fileIdentity(file);
     this.reads = new SqliteReads(db, file, () => this.closing !== null);
-    this.queue = new GroupCommitQueue((commands) => this.commitGroup(commands));
+    this.queue = new GroupCommitQueue((commands) => this.commitGroup(commands), 512, undefined, WRITE_SHARE);
     worker.on('message', (reply: Reply) => {
       // Before anyone hears of a commit, reads stop using the snapshot from before it.
       this.reads.endTurn();

@@ -23,6 +23,7 @@ import type {
   WebhookEvent,
 } from '../../model/store.ts';
 import type { App, Binding, Platform } from '../../model/types.ts';
+import { batchWeight, type FairShare, GROUP_BUDGET } from '../group-commit.ts';
 import {
   type AppRow,
   deliveryParams,
@@ -59,6 +60,23 @@ export type WriteCommand =
   | { type: 'replaceSecret'; secret: StoredSecret; value: string }
   /** A real write that changes nothing: readiness proves a commit (WAL append and fsync) works now. */
   | { type: 'probe' };
+
+/** A group's fair shares (group-commit.ts): by app, weighed by the bindings a command names. */
+export const WRITE_SHARE: FairShare<WriteCommand> = {
+  tenantOf: (c) =>
+    c.type === 'runBatch'
+      ? c.batch.appId
+      : 'appId' in c
+        ? c.appId
+        : c.type === 'createApp'
+          ? c.app.accessId
+          : 'accessId' in c
+            ? c.accessId
+            : c.type,
+  weightOf: (c) =>
+    c.type === 'runBatch' ? batchWeight(c.batch.command) : c.type === 'importBindings' ? c.bindings.tokens.length : 1,
+  budget: GROUP_BUDGET,
+};
 
 /** Bindings as columns: 5,000 of them cross to the writer thread in ~0.6 ms, as objects in ~4 ms. */
 export interface BindingColumns {
