@@ -64,6 +64,14 @@ export async function postgresHttpBench({ quick, seconds, runs, log }: PostgresH
     };
     const env = { BINDERY_DATABASE_URL: url, BINDERY_BOOTSTRAP_APP: 'false' };
     const handEnv = { BENCH_POSTGRES: url, BENCH_AUTH: auth.authorization! };
+    // The leanest service a team would write (issue 37): its own database and table, the same bindings.
+    const leanUrl = await postgres.createDatabase();
+    const lean = await start('bench/lean-server.ts', {
+      BENCH_POSTGRES: leanUrl,
+      BENCH_AUTH: auth.authorization!,
+      BENCH_SEED: String(n),
+    });
+    servers.push(lean);
     const [hand, handHistory, one, two] = [
       await start('bench/hand-rolled-server.ts', handEnv),
       // The same service also writing bindery's history rows: what that one feature costs it.
@@ -83,7 +91,7 @@ export async function postgresHttpBench({ quick, seconds, runs, log }: PostgresH
     };
     await warmUp(
       log,
-      [hand, handHistory, one, two].flatMap((s): WarmUpTarget[] => [
+      [lean, hand, handHistory, one, two].flatMap((s): WarmUpTarget[] => [
         [`${s.url}${Q}`, auth, queryBody],
         [`${s.url}${B}`, auth, batchBody],
       ]),
@@ -92,14 +100,18 @@ export async function postgresHttpBench({ quick, seconds, runs, log }: PostgresH
       runs,
       log,
       {
+        'l-q1': settled(() => load(`${lean.url}${Q}`, auth, queryBody, seconds)),
         'h-q1': settled(() => load(`${hand.url}${Q}`, auth, queryBody, seconds)),
         'b-q1': settled(() => load(`${one.url}${Q}`, auth, queryBody, seconds)),
+        'l-c2': () => withCpu(lean.child.pid!, () => load(`${lean.url}${B}`, auth, batchBody, seconds)),
         'h-c2': () => withCpu(hand.child.pid!, () => load(`${hand.url}${B}`, auth, batchBody, seconds)),
         'hh-c2': () => withCpu(handHistory.child.pid!, () => load(`${handHistory.url}${B}`, auth, batchBody, seconds)),
         'b-c2': () => withCpu(one.child.pid!, () => load(`${one.url}${B}`, auth, batchBody, seconds)),
         'b2-c2': () => withCpu([one.child.pid!, two.child.pid!], both),
       },
       {
+        'lean-q1': ['b-q1', 'l-q1'],
+        'lean-c2': ['b-c2', 'l-c2'],
         q1: ['b-q1', 'h-q1'],
         c2: ['b-c2', 'h-c2'],
         c2h: ['b-c2', 'hh-c2'],
@@ -110,10 +122,13 @@ export async function postgresHttpBench({ quick, seconds, runs, log }: PostgresH
     const rps = (key: string) => Math.round(m[key]!.rps).toLocaleString('en');
     const r = (key: string) => ratio[key]!.toFixed(2);
     console.log(
-      `\n### PostgreSQL: bindery beside the hand-rolled pg service (${n.toLocaleString('en')} bindings, fsync on, ` +
+      `\n### PostgreSQL: bindery beside the lean and the hand-rolled pg services (${n.toLocaleString('en')} bindings, fsync on, ` +
         `${seconds} s, median of ${runs} rounds, ratios are medians of per-round ratios)\n`,
     );
-    console.log('| request | hand-rolled req/s | bindery req/s | bindery / hand-rolled |\n| --- | --- | --- | --- |');
+    console.log('| request | lean req/s | bindery req/s | bindery / lean |\n| --- | --- | --- | --- |');
+    console.log(`| query op 1, random existing account | ${rps('l-q1')} | ${rps('b-q1')} | **${r('lean-q1')}** |`);
+    console.log(`| batchoperate op 2, 20 tokens, durable | ${rps('l-c2')} | ${rps('b-c2')} | **${r('lean-c2')}** |`);
+    console.log('\n| request | hand-rolled req/s | bindery req/s | bindery / hand-rolled |\n| --- | --- | --- | --- |');
     console.log(`| query op 1, random existing account | ${rps('h-q1')} | ${rps('b-q1')} | **${r('q1')}** |`);
     console.log(`| batchoperate op 2, 20 tokens, durable | ${rps('h-c2')} | ${rps('b-c2')} | **${r('c2')}** |`);
     console.log(
@@ -135,6 +150,7 @@ export async function postgresHttpBench({ quick, seconds, runs, log }: PostgresH
         '| --- | --- | --- | --- | --- |',
     );
     for (const [name, key] of [
+      ['lean (bench/lean-server.ts)', 'l-c2'],
       ['hand-rolled', 'h-c2'],
       ['hand-rolled + history', 'hh-c2'],
       ['bindery', 'b-c2'],

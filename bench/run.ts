@@ -39,6 +39,12 @@ async function http(): Promise<void> {
   const bindery = await start(SERVER, { BINDERY_DATABASE_URL: `sqlite:${db}`, BINDERY_BOOTSTRAP_APP: 'false' });
   const auth = basic(APP.accessId, APP.secretKey);
   const handRolled = await start('bench/hand-rolled-server.ts', { BENCH_SQLITE: db, BENCH_AUTH: auth.authorization! });
+  // The leanest service a team would write (issue 37): its own table and file, the same bindings.
+  const lean = await start('bench/lean-server.ts', {
+    BENCH_SQLITE: join(dir, 'lean.db'),
+    BENCH_AUTH: auth.authorization!,
+    BENCH_SEED: String(bindings),
+  });
   const steps = await start('bench/steps-server.ts', {
     BINDERY_DATABASE_URL: `sqlite:${db}`,
     BINDERY_BOOTSTRAP_APP: 'false',
@@ -66,6 +72,8 @@ async function http(): Promise<void> {
       [`${bindery.url}${B}`, auth, batchBody],
       [`${handRolled.url}${Q}`, auth, queryBody],
       [`${handRolled.url}${B}`, auth, batchBody],
+      [`${lean.url}${Q}`, auth, queryBody],
+      [`${lean.url}${B}`, auth, batchBody],
     ]);
     const { median: m, ratio } = await rounds(
       RUNS,
@@ -80,11 +88,13 @@ async function http(): Promise<void> {
         'b-full': () => load(`${steps.url}/v3/device/account/query`, auth, queryBody, SECONDS),
         b: () => load(`${bindery.url}/v3/device/account/query`, auth, queryBody, SECONDS),
         'h-q1': () => load(`${handRolled.url}${Q}`, auth, queryBody, SECONDS),
+        'l-q1': () => load(`${lean.url}${Q}`, auth, queryBody, SECONDS),
         'h-q2': () => load(`${handRolled.url}${Q}`, auth, tokenQueryBody, SECONDS),
         'b-q2': () => load(`${bindery.url}${Q}`, auth, tokenQueryBody, SECONDS),
         "a'": () => load(`${bare.url}/echo`, {}, batchBody, SECONDS),
         c: () => load(`${bindery.url}/v3/device/account/batchoperate`, auth, batchBody, SECONDS),
         'h-c2': () => load(`${handRolled.url}${B}`, auth, batchBody, SECONDS),
+        'l-c2': () => load(`${lean.url}${B}`, auth, batchBody, SECONDS),
         'h-c1': () => load(`${handRolled.url}${B}`, auth, batchOf(1), SECONDS),
         'b-c1': () => load(`${bindery.url}${B}`, auth, batchOf(1), SECONDS),
         "c'": async () => ({ rps: plainDurableUpserts(db, bindings, SECONDS) / 20, p50: NaN, p99: NaN, errors: 0 }),
@@ -101,6 +111,8 @@ async function http(): Promise<void> {
         "c/a'": ['c', "a'"],
         "c'": ["c'", "a'"],
         'vs-q1': ['b', 'h-q1'],
+        'lean-q1': ['b', 'l-q1'],
+        'lean-c2': ['c', 'l-c2'],
         'vs-q2': ['b-q2', 'h-q2'],
         'vs-c2': ['c', 'h-c2'],
         'vs-c1': ['b-c1', 'h-c1'],
@@ -126,6 +138,14 @@ async function http(): Promise<void> {
         `history) | ${Math.round(m["c'"]!.rps).toLocaleString('en')} (x 20 bindings) | - | - | ${r("c'")} to a': the ` +
         `disk's ceiling for (c) |`,
     );
+    console.log('\n#### bindery beside the leanest service a team would write (`bench/lean-server.ts`)\n');
+    console.log('| request | lean req/s | bindery req/s | bindery / lean |\n| --- | --- | --- | --- |');
+    const leanRow = (title: string, l: string, b: string, key: string) =>
+      console.log(
+        `| ${title} | ${Math.round(m[l]!.rps).toLocaleString('en')} | ${Math.round(m[b]!.rps).toLocaleString('en')} | **${ratio[key]!.toFixed(2)}** |`,
+      );
+    leanRow('query op 1, random existing account', 'l-q1', 'b', 'lean-q1');
+    leanRow('batchoperate op 2, 20 tokens x 1 account, durable', 'l-c2', 'c', 'lean-c2');
     console.log('\n#### bindery beside the service a team would hand-roll (`bench/hand-rolled-server.ts`)\n');
     console.log('| request | hand-rolled req/s | bindery req/s | bindery / hand-rolled |\n| --- | --- | --- | --- |');
     const perSecond = (key: string) => Math.round(m[key]!.rps).toLocaleString('en');
@@ -160,6 +180,7 @@ async function http(): Promise<void> {
     await bindery.stop();
     await steps.stop();
     await handRolled.stop();
+    await lean.stop();
   }
 }
 
