@@ -23,9 +23,9 @@ import {
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { inspectBackup } from '../../src/store/sqlite/sqlite-backup.ts';
 import { SQL as LITE } from '../../src/store/sqlite/sqlite-queries.ts';
-import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite/sqlite-schema.ts';
+import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite/sqlite-schema.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import { bindTo, tempDir } from '../support/helpers.ts';
+import { bindTo, sqliteAt, tempDir } from '../support/helpers.ts';
 import { TestPostgres } from '../support/postgres-server.ts';
 import { cli } from '../support/server-process.ts';
 
@@ -37,20 +37,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function logLines() {
   const lines: string[] = [];
   return { lines, log: { info: (m: string) => lines.push(`info ${m}`), warn: (m: string) => lines.push(`warn ${m}`) } };
-}
-
-/** A SQLite file as the release of schema `version` left it, holding one app with one binding. */
-function sqliteAt(path: string, version: number): void {
-  const db = new Database(path);
-  db.exec(LITE.migrationsTable);
-  for (const m of SQLITE_MIGRATIONS.filter((m) => m.version <= version)) {
-    db.exec(m.sql);
-    db.prepare(LITE.migrationRecord).run(m.version, m.name, Date.now());
-  }
-  db.exec(`INSERT INTO apps (id, access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token, created_at)
-    VALUES (1, '1500000001', 'one', '${'k'.repeat(32)}', 100, 10, 0)`);
-  db.exec(`INSERT INTO bindings (app_id, token, account, account_type, bound_at) VALUES (1, 'phone', 'alice', 0, 1)`);
-  db.close();
 }
 
 /** Records a migration of a newer release; with `oldestReader`, one that contracts the schema. */

@@ -22,9 +22,8 @@ import { migrationStatusOf, openStore, type StoreSettings } from '../../src/stor
 import { POSTGRES_SEALED_SECRETS } from '../../src/store/postgres/postgres-schema.ts';
 import { SecretBox, secretsKey } from '../../src/store/secret-box.ts';
 import { countSecrets, rewriteSecrets } from '../../src/store/secrets-at-rest.ts';
-import { SQL as LITE } from '../../src/store/sqlite/sqlite-queries.ts';
-import { SQLITE_MIGRATIONS, SQLITE_SEALED_SECRETS } from '../../src/store/sqlite/sqlite-schema.ts';
-import { bindTo, tempDir } from '../support/helpers.ts';
+import { SQLITE_SEALED_SECRETS } from '../../src/store/sqlite/sqlite-schema.ts';
+import { bindTo, sqliteAt, tempDir } from '../support/helpers.ts';
 import { TestPostgres } from '../support/postgres-server.ts';
 
 const PG15 = '/usr/lib/postgresql/15/bin';
@@ -247,15 +246,7 @@ describe('secrets at rest: an SQLite file from an early release', () => {
   it('keeps no clear-text copy in the space its migrations freed once its secrets are sealed', async (t) => {
     // Schema 4's apps table is rebuilt by migration 5: the old table's pages, secrets and all, are freed.
     const path = join(tempDir(t), 'bindery.db');
-    const db = new Database(path);
-    db.exec(LITE.migrationsTable);
-    for (const m of SQLITE_MIGRATIONS.filter((m) => m.version <= 4)) {
-      db.exec(m.sql);
-      db.prepare(LITE.migrationRecord).run(m.version, m.name, Date.now());
-    }
-    db.exec(`INSERT INTO apps (id, access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token, created_at)
-      VALUES (1, '1500000001', 'one', '${SECRET}', 100, 10, 0)`);
-    db.close();
+    sqliteAt(path, 4, SECRET);
     const { lines, log } = logLines();
     await withStore(
       `sqlite:${path}`,

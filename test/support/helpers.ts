@@ -3,12 +3,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { TestContext } from 'node:test';
+import Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { AppService } from '../../src/domain/app-service.ts';
 import type { BindingStore } from '../../src/model/store.ts';
 import { type App, type BatchCommand, type Binding, DEFAULT_POLICY } from '../../src/model/types.ts';
+import { SQL as LITE } from '../../src/store/sqlite/sqlite-queries.ts';
+import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/sqlite-schema.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 
 export function tempDir(t: TestContext, prefix = 'bindery-test-'): string {
@@ -119,3 +122,17 @@ export const BIND_ONE = JSON.stringify({
 /** A raw POST through app.inject, for tests that look at the whole response (headers included). */
 export const send = (server: Pick<TestServer, 'app'>, url: string, payload: string, headers: Record<string, string>) =>
   server.app.inject({ method: 'POST', url, payload, headers });
+
+/** A SQLite file as the release of schema `version` left it, holding one app (with `secretKey`) with one binding. */
+export function sqliteAt(path: string, version: number, secretKey = 'k'.repeat(32)): void {
+  const db = new Database(path);
+  db.exec(LITE.migrationsTable);
+  for (const m of SQLITE_MIGRATIONS.filter((m) => m.version <= version)) {
+    db.exec(m.sql);
+    db.prepare(LITE.migrationRecord).run(m.version, m.name, Date.now());
+  }
+  db.exec(`INSERT INTO apps (id, access_id, name, secret_key, max_tokens_per_account, max_accounts_per_token, created_at)
+    VALUES (1, '1500000001', 'one', '${secretKey}', 100, 10, 0)`);
+  db.exec(`INSERT INTO bindings (app_id, token, account, account_type, bound_at) VALUES (1, 'phone', 'alice', 0, 1)`);
+  db.close();
+}
