@@ -2,7 +2,8 @@
  * `npm run bench`: HTTP throughput against a bare Fastify ceiling, bulk import against plain
  * inserts, growth to 10,000,000 bindings, and one tenant's queries during another's exports.
  * Prints the tables that BENCHMARKS.md records.
- * Flags: --quick (small sizes, one run), --only http|bulk|growth|exports|cli|lifecycle|postgres|history|backup.
+ * Flags: --quick (small sizes, one run), --only http|bulk|growth|exports|cli|lifecycle|postgres|history|backup,
+ * --dir DIR (where the SQLite files go; /dev/shm for a disk whose flushes cost nothing).
  */
 
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -14,18 +15,34 @@ import { backupBench } from './backup.ts';
 import { bulkBench } from './bulk.ts';
 import { cliBench } from './cli.ts';
 import { exportsBench } from './exports.ts';
-import { APP, basic, type LoadResult, load, rounds, rssMb, SERVER, seedBindings, start, warmUp } from './harness.ts';
+import {
+  APP,
+  basic,
+  type LoadResult,
+  load,
+  rounds,
+  rssMb,
+  SERVER,
+  seedBindings,
+  start,
+  warmUp,
+  withCpu,
+} from './harness.ts';
 import { historyBench } from './history.ts';
 import { lifecycleBench } from './lifecycle.ts';
 import { postgresHttpBench } from './postgres-http.ts';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, dir: { type: 'string' } },
+});
 const QUICK = values.quick;
 // Even: every other round runs backwards (rounds() in harness.ts), so each order counts as often.
 const RUNS = QUICK ? 1 : 4;
 const SECONDS = QUICK ? 3 : 10;
 const only = (section: string) => !values.only || values.only === section;
-const dir = mkdtempSync(join(tmpdir(), 'bindery-bench-'));
+// --dir: where the SQLite files go, e.g. /dev/shm (a tmpfs: an fsync costs nothing there, as on a disk
+// with a power-loss-protected cache), to compare the CPU each service spends rather than the disk's flushes.
+const dir = mkdtempSync(join(values.dir ?? tmpdir(), 'bindery-bench-'));
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const fmt = (r: LoadResult) => `${Math.round(r.rps).toLocaleString('en')} | ${r.p50} | ${r.p99}`;
 const random = (n: number) => Math.floor(Math.random() * n);
@@ -86,15 +103,15 @@ async function http(): Promise<void> {
         'b-auth': () => load(`${steps.url}/steps/auth`, auth, queryBody, SECONDS),
         'b-store': () => load(`${steps.url}/steps/store`, auth, queryBody, SECONDS),
         'b-full': () => load(`${steps.url}/v3/device/account/query`, auth, queryBody, SECONDS),
-        b: () => load(`${bindery.url}/v3/device/account/query`, auth, queryBody, SECONDS),
+        b: () => withCpu(bindery.child.pid!, () => load(`${bindery.url}${Q}`, auth, queryBody, SECONDS)),
         'h-q1': () => load(`${handRolled.url}${Q}`, auth, queryBody, SECONDS),
-        'l-q1': () => load(`${lean.url}${Q}`, auth, queryBody, SECONDS),
+        'l-q1': () => withCpu(lean.child.pid!, () => load(`${lean.url}${Q}`, auth, queryBody, SECONDS)),
         'h-q2': () => load(`${handRolled.url}${Q}`, auth, tokenQueryBody, SECONDS),
         'b-q2': () => load(`${bindery.url}${Q}`, auth, tokenQueryBody, SECONDS),
         "a'": () => load(`${bare.url}/echo`, {}, batchBody, SECONDS),
-        c: () => load(`${bindery.url}/v3/device/account/batchoperate`, auth, batchBody, SECONDS),
+        c: () => withCpu(bindery.child.pid!, () => load(`${bindery.url}${B}`, auth, batchBody, SECONDS)),
         'h-c2': () => load(`${handRolled.url}${B}`, auth, batchBody, SECONDS),
-        'l-c2': () => load(`${lean.url}${B}`, auth, batchBody, SECONDS),
+        'l-c2': () => withCpu(lean.child.pid!, () => load(`${lean.url}${B}`, auth, batchBody, SECONDS)),
         'h-c1': () => load(`${handRolled.url}${B}`, auth, batchOf(1), SECONDS),
         'b-c1': () => load(`${bindery.url}${B}`, auth, batchOf(1), SECONDS),
         "c'": async () => ({ rps: plainDurableUpserts(db, bindings, SECONDS) / 20, p50: NaN, p99: NaN, errors: 0 }),
@@ -146,6 +163,21 @@ async function http(): Promise<void> {
       );
     leanRow('query op 1, random existing account', 'l-q1', 'b', 'lean-q1');
     leanRow('batchoperate op 2, 20 tokens x 1 account, durable', 'l-c2', 'c', 'lean-c2');
+    console.log('\nCPU per answered request (median run, from /proc): the server process, and the load generator\n');
+    console.log('| request | server | req/s | server ms | load generator ms |\n| --- | --- | --- | --- | --- |');
+    for (const [title, key, name] of [
+      ['query op 1', 'l-q1', 'lean'],
+      ['query op 1', 'b', 'bindery'],
+      ['batchoperate op 2, durable', 'l-c2', 'lean'],
+      ['batchoperate op 2, durable', 'c', 'bindery'],
+    ] as const) {
+      const { rps, cpu } = m[key]!;
+      if (!cpu) continue;
+      const ms = (cores: number) => ((cores / rps) * 1000).toFixed(3);
+      console.log(
+        `| ${title} | ${name} | ${Math.round(rps).toLocaleString('en')} | ${ms(cpu.server)} | ${ms(cpu.load)} |`,
+      );
+    }
     console.log('\n#### bindery beside the service a team would hand-roll (`bench/hand-rolled-server.ts`)\n');
     console.log('| request | hand-rolled req/s | bindery req/s | bindery / hand-rolled |\n| --- | --- | --- | --- |');
     const perSecond = (key: string) => Math.round(m[key]!.rps).toLocaleString('en');
