@@ -63,16 +63,8 @@ export type WriteCommand =
 
 /** A group's fair shares (group-commit.ts): by app, weighed by the bindings a command names. */
 export const WRITE_SHARE: FairShare<WriteCommand> = {
-  tenantOf: (c) =>
-    c.type === 'runBatch'
-      ? c.batch.appId
-      : 'appId' in c
-        ? c.appId
-        : c.type === 'createApp'
-          ? c.app.accessId
-          : 'accessId' in c
-            ? c.accessId
-            : c.type,
+  // Commands of no app's batch (apps' changes, webhooks, sweeps) are few: each kind takes its turn.
+  tenantOf: (c) => (c.type === 'runBatch' ? c.batch.appId : 'appId' in c ? c.appId : c.type),
   weightOf: (c) =>
     c.type === 'runBatch' ? batchWeight(c.batch.command) : c.type === 'importBindings' ? c.bindings.tokens.length : 1,
   budget: GROUP_BUDGET,
