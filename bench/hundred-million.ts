@@ -289,8 +289,12 @@ try {
   for (const file of readdirSync(dir)) if (file.includes('.schema-')) rmSync(join(dir, file)); // its copy, checked above
 
   // 3. This build imports the last app, and one app into an empty store.
+  at = performance.now();
   const big = await start(SERVER, env(stores.big));
   servers.push(big);
+  figure(
+    `this build's server, from its start to listening on the migrated store: ${((performance.now() - at) / 1000).toFixed(1)} s`,
+  );
   await importApps(big.url, APPS - 1, APPS, `this build into ${n(TOTAL - PER_APP)}`);
   const small = await start(SERVER, env(stores.small));
   servers.push(small);
