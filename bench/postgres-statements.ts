@@ -2,8 +2,8 @@
  * Where PostgreSQL's time goes per durable write (issue 37, items 2 and 3): bindery and the lean
  * service (bench/lean-server.ts) on one PostgreSQL with pg_stat_statements, each on its own
  * database of 1,000,000 bindings, taking turns under the same batchoperate op 2 (20 tokens × 1
- * account, 50 connections). Per answered request: the CPU of each service's process and of the
- * database (every PostgreSQL process, from /proc: what runs beside it on the box does not count),
+ * account, 50 connections). Per answered request: the CPU of each service's process, of the load
+ * generator (autocannon, in this process) and of the database (every PostgreSQL process, from /proc: what runs beside it on the box does not count),
  * and each statement's calls, execution time, rows and WAL bytes (pg_stat_statements, top-level
  * statements: a statement inside a function counts in its call).
  *
@@ -72,6 +72,7 @@ interface Turn {
   requests: number;
   serviceMs: number;
   databaseMs: number;
+  loadMs: number;
   statements: Statement[];
 }
 
@@ -113,7 +114,7 @@ try {
     const database = new URL(url).pathname.slice(1);
     await admin.query('CHECKPOINT');
     await admin.query('SELECT pg_stat_statements_reset()');
-    const before = { service: cpu(service.child.pid!), database: databaseCpu(postmaster) };
+    const before = { service: cpu(service.child.pid!), database: databaseCpu(postmaster), load: cpu(process.pid) };
     const result = await load(`${service.url}${B}`, auth, batchBody, SECONDS);
     const requests = result.rps * SECONDS;
     const { rows } = await admin.query<Statement>(
@@ -127,6 +128,7 @@ try {
       requests,
       serviceMs: ((cpu(service.child.pid!) - before.service) * 1000) / requests,
       databaseMs: ((databaseCpu(postmaster) - before.database) * 1000) / requests,
+      loadMs: ((cpu(process.pid) - before.load) * 1000) / requests,
       statements: rows.map((r) => ({
         ...r,
         calls: r.calls / requests,
@@ -159,8 +161,8 @@ try {
       `${SECONDS} s a turn, ${values.rounds} rounds; the round with the median database CPU)\n`,
   );
   console.log(
-    '| service | req/s | service process, ms CPU | PostgreSQL, ms CPU | statements, ms executing | WAL, bytes |\n' +
-      '| --- | --- | --- | --- | --- | --- |',
+    '| service | req/s | service process, ms CPU | PostgreSQL, ms CPU | load generator, ms CPU | statements, ms executing | WAL, bytes |\n' +
+      '| --- | --- | --- | --- | --- | --- | --- |',
   );
   const chosen: Record<string, Turn> = {};
   for (const [name, all] of Object.entries(turns)) {
@@ -168,7 +170,7 @@ try {
     chosen[name] = t;
     const sum = (key: 'ms' | 'wal') => t.statements.reduce((s, x) => s + x[key], 0);
     console.log(
-      `| ${name} | ${Math.round(t.requests / SECONDS).toLocaleString('en')} | ${f(t.serviceMs)} | ${f(t.databaseMs)} | ` +
+      `| ${name} | ${Math.round(t.requests / SECONDS).toLocaleString('en')} | ${f(t.serviceMs)} | ${f(t.databaseMs)} | ${f(t.loadMs)} | ` +
         `${f(sum('ms'))} | ${Math.round(sum('wal')).toLocaleString('en')} |`,
     );
   }
