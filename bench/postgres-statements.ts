@@ -3,9 +3,10 @@
  * service (bench/lean-server.ts) on one PostgreSQL with pg_stat_statements, each on its own
  * database of 1,000,000 bindings, taking turns under the same batchoperate op 2 (20 tokens × 1
  * account, 50 connections). Per answered request: the CPU of each service's process, of the load
- * generator (autocannon, in this process) and of the database (every PostgreSQL process, from /proc: what runs beside it on the box does not count),
- * and each statement's calls, execution time, rows and WAL bytes (pg_stat_statements, top-level
- * statements: a statement inside a function counts in its call).
+ * generator (autocannon, in this process) and of the database (every PostgreSQL process, from
+ * /proc: what else runs on the box does not count), and each statement's calls, execution time,
+ * rows and WAL bytes (pg_stat_statements, top-level statements: one inside a function counts in
+ * its call).
  *
  * Usage: npm run bench:statements [-- --seconds 10 --rounds 2 --dir /dev/shm]
  */
