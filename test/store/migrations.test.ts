@@ -7,8 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { writeBatch } from '../../src/domain/run-batch.ts';
@@ -30,6 +32,7 @@ import { TestPostgres } from '../support/postgres-server.ts';
 import { cli } from '../support/server-process.ts';
 
 const OPTIONS = { timeoutMs: 5000, poolSize: 2 };
+const require = createRequire(import.meta.url);
 /** The versions from `first` to `last`. */
 const fromTo = (first: number, last: number) => Array.from({ length: last - first + 1 }, (_, i) => first + i);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -77,6 +80,62 @@ describe('SQLite migrations', () => {
     await (await SqliteStore.open(path)).close();
     assert.deepEqual(copies(), ['bindery.db.schema-9.backup']);
     assert.equal(statSync(copy).mtimeMs, taken);
+  });
+
+  it("copies a file another process is writing to: the copy holds a prefix of its commits, the WAL's included", async (t) => {
+    const dir = tempDir(t);
+    const path = join(dir, 'bindery.db');
+    sqliteAt(path, 9);
+    // Another connection commits a binding after another, its WAL never checkpointed: the newest
+    // commits are only in the WAL when the copy is taken.
+    const counter = new Int32Array(new SharedArrayBuffer(8));
+    const writer = new Worker(
+      `const { workerData } = require('node:worker_threads');
+       const Database = require(workerData.module);
+       const db = new Database(workerData.path);
+       db.pragma('journal_mode = WAL');
+       db.pragma('busy_timeout = 20000');
+       db.pragma('wal_autocheckpoint = 0');
+       const put = db.prepare("INSERT INTO bindings (app_id, token, account, account_type, bound_at) VALUES (1, ?, 'bob', 0, 2)");
+       for (let i = 0; Atomics.load(workerData.counter, 1) === 0; i++) {
+         put.run('w' + i);
+         Atomics.store(workerData.counter, 0, i + 1);
+       }
+       db.close();`,
+      { eval: true, workerData: { path, counter, module: require.resolve('better-sqlite3') } },
+    );
+    const failed = new Promise((_, reject) => writer.once('error', reject));
+    while (Atomics.load(counter, 0) < 300) await sleep(5);
+    const before = Atomics.load(counter, 0);
+    const store = await Promise.race([SqliteStore.open(path), failed as Promise<never>]);
+    const after = Atomics.load(counter, 0);
+    await sleep(50);
+    assert.ok(Atomics.load(counter, 0) > after, 'the other process kept committing after the migration');
+    Atomics.store(counter, 1, 1);
+    await new Promise((resolve) => writer.once('exit', resolve));
+    const written = Atomics.load(counter, 0);
+    await store.close();
+
+    const copy = inspectBackup(`${path}.schema-9.backup`); // integrity_check: ok, or it throws
+    assert.equal(copy.schemaVersion, 9);
+    assert.ok(
+      copy.bindings - 1 >= before && copy.bindings - 1 <= after,
+      `the copy holds ${copy.bindings - 1} of the other process's bindings: not between ${before} and ${after}`,
+    );
+    const held = new Database(`${path}.schema-9.backup`, { readonly: true });
+    const last = held
+      .prepare("SELECT max(CAST(substr(token, 2) AS INTEGER)) FROM bindings WHERE token LIKE 'w%'")
+      .pluck()
+      .get();
+    held.close();
+    assert.equal(last, copy.bindings - 2, 'the copy holds the first commits without a gap');
+    const live = new Database(path, { readonly: true });
+    assert.equal(
+      live.prepare('SELECT count(*) FROM bindings').pluck().get(),
+      written + 1,
+      'every commit is in the store',
+    );
+    live.close();
   });
 
   it('a new file is not copied (there is nothing to go back to)', async (t) => {

@@ -138,7 +138,7 @@ export class SqliteStore implements BindingStore {
       const result = await migrateSqlite(db, (from) => {
         let copy: string;
         try {
-          copy = copyForMigration(file, from);
+          copy = copyForMigration(db, file, from);
         } catch (error) {
           throw new StoreError(
             `could not copy ${file} before migrating it from schema ${from}, so it was not migrated: ` +
