@@ -14,7 +14,18 @@ import { parseArgs } from 'node:util';
 import type { BindingStore } from '../src/model/store.ts';
 import { DEFAULT_POLICY } from '../src/model/types.ts';
 import { TestPostgres } from '../test/support/postgres-server.ts';
-import { APP, basic, type LoadResult, load, median, type Proc, ROOT, START_ARGS, seedBindings } from './harness.ts';
+import {
+  APP,
+  basic,
+  type LoadResult,
+  load,
+  median,
+  type Proc,
+  ROOT,
+  rebindBody,
+  START_ARGS,
+  seedBindings,
+} from './harness.ts';
 
 const { values } = parseArgs({
   options: {
@@ -70,14 +81,7 @@ async function serve(build: Build, databaseUrl: string): Promise<Proc> {
 const auth = basic(APP.accessId, APP.secretKey);
 const queryBody = () => JSON.stringify({ operator_type: 1, account_list: [{ account: `u${random(BINDINGS / 2)}` }] });
 const tokenQueryBody = () => JSON.stringify({ operator_type: 2, token_list: [`t${random(BINDINGS)}`] });
-const batchBody = () =>
-  JSON.stringify({
-    operator_type: 2,
-    token_accounts: Array.from({ length: 20 }, () => {
-      const t = random(BINDINGS);
-      return { token: `t${t}`, account_list: [{ account: `u${t >> 1}` }] };
-    }),
-  });
+const batchBody = rebindBody(BINDINGS);
 
 /** One NDJSON import of new bindings; lines per second. */
 async function importRate(url: string, tag: string): Promise<LoadResult> {

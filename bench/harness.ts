@@ -187,6 +187,19 @@ export async function seedBindings(
   await store.close();
 }
 
+/**
+ * The durable write of the benches: batchoperate op 2 of 20 random seeded tokens, each with the
+ * account seedBindings gave it (token t<i>, account u<i/2>), over a store of `bindings`.
+ */
+export const rebindBody = (bindings: number) => (): string =>
+  JSON.stringify({
+    operator_type: 2,
+    token_accounts: Array.from({ length: 20 }, () => {
+      const t = Math.floor(Math.random() * bindings);
+      return { token: `t${t}`, account_list: [{ account: `u${t >> 1}` }] };
+    }),
+  });
+
 /** A route to warm up: its URL, headers and a maker of request bodies. */
 export type WarmUpTarget = [url: string, headers: Record<string, string>, body: () => string];
 

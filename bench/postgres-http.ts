@@ -14,6 +14,7 @@ import {
   basic,
   type LoadResult,
   load,
+  rebindBody,
   rounds,
   SERVER,
   seedBindings,
@@ -37,14 +38,7 @@ export async function postgresHttpBench({ quick, seconds, runs, log }: PostgresH
   const n = quick ? 100_000 : 1_000_000;
   const random = (m: number) => Math.floor(Math.random() * m);
   const queryBody = () => JSON.stringify({ operator_type: 1, account_list: [{ account: `u${random(n / 2)}` }] });
-  const batchBody = () =>
-    JSON.stringify({
-      operator_type: 2,
-      token_accounts: Array.from({ length: 20 }, () => {
-        const t = random(n);
-        return { token: `t${t}`, account_list: [{ account: `u${t >> 1}` }] };
-      }),
-    });
+  const batchBody = rebindBody(n);
   const auth = basic(APP.accessId, APP.secretKey);
   const postgres = await TestPostgres.start({ durable: true });
   const servers: { stop(): Promise<void> }[] = [];

@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { TestPostgres } from '../test/support/postgres-server.ts';
-import { APP, basic, load, type Proc, SERVER, seedBindings, start, warmUp } from './harness.ts';
+import { APP, basic, load, type Proc, rebindBody, SERVER, seedBindings, start, warmUp } from './harness.ts';
 
 const { values } = parseArgs({
   options: {
@@ -31,15 +31,7 @@ const BINDINGS = Number(values.bindings);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const B = '/v3/device/account/batchoperate';
 const auth = basic(APP.accessId, APP.secretKey);
-const random = (m: number) => Math.floor(Math.random() * m);
-const batchBody = () =>
-  JSON.stringify({
-    operator_type: 2,
-    token_accounts: Array.from({ length: 20 }, () => {
-      const t = random(BINDINGS);
-      return { token: `t${t}`, account_list: [{ account: `u${t >> 1}` }] };
-    }),
-  });
+const batchBody = rebindBody(BINDINGS);
 
 /** /proc's CPU seconds of a process (user + system), and with `children` those of its waited-for children. */
 function cpu(pid: number, children = false): number {
