@@ -64,8 +64,9 @@ export async function start(script: string, env: Record<string, string> = {}): P
   };
 }
 
-export const rssMb = (pid: number): number =>
-  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+/** A process's resident memory in MB: now (VmRSS), or at its peak (VmHWM). */
+export const rssMb = (pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number =>
+  Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
 export interface LoadResult {
   rps: number;
@@ -110,10 +111,14 @@ export async function withCpu(pids: number | number[], run: () => Promise<LoadRe
   };
 }
 
+/**
+ * `connections` POSTs to `url` for `seconds`; `body` makes each request's body, or its body and
+ * headers of its own (added to `headers`).
+ */
 export async function load(
   url: string,
   headers: Record<string, string>,
-  body: () => string,
+  body: () => string | { body: string; headers: Record<string, string> },
   seconds: number,
   connections = 50,
 ): Promise<LoadResult> {
@@ -125,7 +130,12 @@ export async function load(
       {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...headers },
-        setupRequest: (req) => ({ ...req, body: body() }),
+        setupRequest: (req) => {
+          const made = body();
+          return typeof made === 'string'
+            ? { ...req, body: made }
+            : { ...req, body: made.body, headers: { ...req.headers, ...made.headers } };
+        },
       },
     ],
   });

@@ -20,16 +20,15 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import pg from 'pg';
 import { serverUser, TestPostgres } from '../test/support/postgres-server.ts';
 import { previousRelease } from '../test/support/previous-release.ts';
 import { type ServerProcess, startServer, stopServer } from '../test/support/server-process.ts';
-import { basic, type LoadResult, type Proc, ROOT, rounds, SERVER, start } from './harness.ts';
+import { basic, type LoadResult, load, type Proc, ROOT, rounds, rssMb, SERVER, start } from './harness.ts';
 
 const { values } = parseArgs({
   options: {
@@ -220,44 +219,20 @@ async function postgresStores(): Promise<Stores> {
 
 /** Query op 1 of a random existing account of a random app among `apps`, 50 connections. */
 function queries(url: string, apps: number, seconds: number): Promise<LoadResult> {
-  const auth = Array.from({ length: apps }, (_, i) => basic(app(i).accessId, app(i).secretKey).authorization);
-  return new Promise((resolve, reject) => {
-    autocannon(
-      {
-        url: `${url}/v3/device/account/query`,
-        connections: 50,
-        duration: seconds,
-        requests: [
-          {
-            method: 'POST',
-            setupRequest: (req) => {
-              const a = Math.floor(Math.random() * apps);
-              const account = `u${Math.floor(Math.random() * (PER_APP / 2))}`;
-              return {
-                ...req,
-                headers: { 'content-type': 'application/json', authorization: auth[a]! },
-                body: JSON.stringify({ operator_type: 1, account_list: [{ account }] }),
-              };
-            },
-          },
-        ],
-      },
-      (error, result) =>
-        error
-          ? reject(error)
-          : resolve({
-              rps: result.requests.average,
-              p50: result.latency.p50,
-              p99: result.latency.p99,
-              errors: result.non2xx + result.errors + result.timeouts,
-            }),
-    );
-  });
+  const auth = Array.from({ length: apps }, (_, i) => basic(app(i).accessId, app(i).secretKey));
+  return load(
+    `${url}/v3/device/account/query`,
+    {},
+    () => {
+      const account = `u${Math.floor(Math.random() * (PER_APP / 2))}`;
+      return {
+        headers: auth[Math.floor(Math.random() * apps)]!,
+        body: JSON.stringify({ operator_type: 1, account_list: [{ account }] }),
+      };
+    },
+    seconds,
+  );
 }
-
-/** A process's resident memory now (VmRSS) or at its peak (VmHWM), in MB. */
-const rss = (pid: number, field: 'VmRSS' | 'VmHWM') =>
-  Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
 log(`${STORE}: ${APPS} apps x ${n(PER_APP)} bindings in ${dir}`);
 const release = previousRelease();
@@ -270,7 +245,7 @@ try {
   servers.push(previous);
   await createApps(previous.url, 0, APPS);
   await importApps(previous.url, 0, APPS - 1, `release ${release.version}`);
-  figure(`release ${release.version}'s peak RSS while importing: ${n(rss(previous.child.pid!, 'VmHWM'))} MB`);
+  figure(`release ${release.version}'s peak RSS while importing: ${n(rssMb(previous.child.pid!, 'VmHWM'))} MB`);
   await stopServer(previous);
 
   // 2. This build's migration of that store.
@@ -328,7 +303,7 @@ try {
     `query op 1, large (${n(TOTAL)}) against small (${n(PER_APP)}): ${result.ratio['large/small']!.toFixed(2)} (median of per-round ratios)`,
   );
   figure(
-    `server RSS after the queries: large ${n(rss(big.child.pid!, 'VmRSS'))} MB, small ${n(rss(small.child.pid!, 'VmRSS'))} MB`,
+    `server RSS after the queries: large ${n(rssMb(big.child.pid!, 'VmRSS'))} MB, small ${n(rssMb(small.child.pid!, 'VmRSS'))} MB`,
   );
 
   // 5. An export of the last app among them.
