@@ -39,7 +39,10 @@ export interface BinderyClientOptions {
   secretKey: string;
   /** Basic (default) or the TPNS AccessId/TimeStamp/Sign signature. */
   auth?: 'basic' | 'signature';
-  /** Per attempt; default 10 s. */
+  /**
+   * Per attempt; default 10 s. For an export, it bounds the wait for the answer and then each
+   * wait for more of it, so an export of any size runs to its end while data keeps coming.
+   */
   timeoutMs?: number;
   /** Retries after the first attempt on network errors, 5xx and 429; default 3. */
   retries?: number;
@@ -249,7 +252,7 @@ export class BinderyClient {
 
   /** All of the app's bindings, streamed (GET /api/v1/export). */
   async *exportBindings(): AsyncGenerator<BindingRecord> {
-    const response = await this.transport.send({ method: 'GET', path: '/api/v1/export' });
+    const response = await this.transport.send({ method: 'GET', path: '/api/v1/export', streamed: true });
     if (!response.body) return;
     const lines = createInterface({
       input: Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>),

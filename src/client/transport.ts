@@ -24,6 +24,11 @@ export interface Exchange {
   contentType?: string;
   /** Send this Idempotency-Key (the same on every retry of this exchange). */
   idempotent?: boolean;
+  /**
+   * The answer is a stream read for as long as it lasts (an export): the timeout bounds the wait
+   * for its headers and then each wait for its next chunk, not the whole body.
+   */
+  streamed?: boolean;
 }
 
 const RETRY_AFTER_CAP_MS = 60_000;
@@ -80,6 +85,7 @@ export class Transport {
     const body = exchange.body ?? '';
     const idempotencyKey = exchange.idempotent ? randomUUID() : undefined;
     for (let attempt = 0; ; attempt++) {
+      const deadline = new Deadline(this.options.timeoutMs, `${exchange.method} ${exchange.path}`);
       let response: Response;
       try {
         response = await this.options.fetch(this.options.baseUrl + exchange.path, {
@@ -91,22 +97,20 @@ export class Transport {
             ...(this.position ? { [POSITION_HEADER]: this.position.text } : {}),
           },
           ...(exchange.method === 'POST' ? { body } : {}),
-          signal: AbortSignal.timeout(this.options.timeoutMs),
+          signal: deadline.signal,
         });
       } catch (error) {
         if (attempt < this.options.retries) {
           await sleep(this.delay(attempt, null));
           continue;
         }
-        const reason =
-          (error as Error).name === 'TimeoutError'
-            ? `no answer in ${this.options.timeoutMs} ms`
-            : (((error as Error).cause as Error | undefined)?.message ?? (error as Error).message);
+        if (error === deadline.signal.reason) throw error;
+        const reason = ((error as Error).cause as Error | undefined)?.message ?? (error as Error).message;
         throw new BinderyError(-1, `${exchange.method} ${exchange.path}: ${reason}`, 0);
       }
       if (response.ok) {
         this.remember(response);
-        return response;
+        return exchange.streamed ? deadline.idleBetweenChunks(response) : response;
       }
       const retryable = response.status >= 500 || response.status === 429;
       if (retryable && attempt < this.options.retries) {
@@ -121,6 +125,54 @@ export class Transport {
   async json<T>(exchange: Exchange): Promise<T> {
     const response = await this.send(exchange);
     return (await response.json()) as T;
+  }
+}
+
+/**
+ * The timeout of one attempt: an abort signal that fires timeoutMs after the request is sent, and
+ * for a streamed answer, timeoutMs after the last chunk arrived instead.
+ */
+class Deadline {
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly what: string,
+  ) {
+    this.arm(`no answer in ${timeoutMs} ms`);
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  private arm(reason: string): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.controller.abort(new BinderyError(-1, `${this.what}: ${reason}`, 0));
+    }, this.timeoutMs);
+    this.timer.unref();
+  }
+
+  /** The same answer, its body now aborted only when no chunk comes for timeoutMs. */
+  idleBetweenChunks(response: Response): Response {
+    if (!response.body) {
+      clearTimeout(this.timer);
+      return response;
+    }
+    const stall = `the answer stalled: no data for ${this.timeoutMs} ms`;
+    this.arm(stall);
+    const body = response.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform: (chunk, controller) => {
+          this.arm(stall);
+          controller.enqueue(chunk);
+        },
+        flush: () => clearTimeout(this.timer),
+      }),
+    );
+    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
   }
 }
 

@@ -232,6 +232,47 @@ describe('SDK retries', () => {
     assert.equal(bad.seen.length, 1);
   });
 
+  it('lets an export stream past the timeout while data keeps coming, and stops one that stalls', async (t) => {
+    const line = (i: number) => `${JSON.stringify({ token: `t${i}`, account: 'a', account_type: 0, bound_at: 1 })}\n`;
+    // 12 lines 60 ms apart: 720 ms in all, each gap well inside a 300 ms timeout.
+    const { url } = await stub(t, (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      let i = 0;
+      const stalls = req.url === '/api/v1/export' && req.headers['x-stall'] !== undefined;
+      const next = () => {
+        res.write(line(i++));
+        if (stalls && i === 3) return; // then silence, the connection left open
+        if (i < 12) setTimeout(next, 60);
+        else res.end();
+      };
+      next();
+    });
+    const bindery = new BinderyClient({ baseUrl: url, accessId: '1', secretKey: 'k', timeoutMs: 300, retries: 0 });
+    const started = Date.now();
+    const tokens: string[] = [];
+    for await (const record of bindery.exportBindings()) tokens.push(record.token);
+    assert.equal(tokens.length, 12, 'the whole export arrived');
+    assert.ok(Date.now() - started > 600, 'and it took longer than the timeout');
+
+    const stalling = new BinderyClient({
+      baseUrl: url,
+      accessId: '1',
+      secretKey: 'k',
+      timeoutMs: 300,
+      retries: 0,
+      fetch: (input, init) => fetch(input, { ...init, headers: { ...init?.headers, 'x-stall': '1' } }),
+    });
+    const seen: string[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const record of stalling.exportBindings()) seen.push(record.token);
+      })(),
+      (e: unknown) =>
+        e instanceof BinderyError && e.retCode === -1 && /GET \/api\/v1\/export: .*no data for 300 ms/.test(e.errMsg),
+    );
+    assert.deepEqual(seen, ['t0', 't1', 't2'], 'what came before the stall was delivered');
+  });
+
   it('retries network errors and then reports them', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
