@@ -75,6 +75,7 @@ type Shared =
 /**
  * SQLite's own statements. `pragmas`: a connection's settings. `appById`: the writer reads an app
  * by id after its own writes. `bindingsUpsertPlainMany`: many plain rows in one statement (imports).
+ * `bindingsOfTokens`, `bindingsOfAccounts`: a batch's loads, many keys a statement.
  * `outboxDue` + `outboxLease`: PostgreSQL's `outboxClaim` in two, as SQLite's RETURNING cannot name
  * the joined app (one writer, so nothing claims between them). `clockGet`/`clockSet`: the bind clock
  * is one row of its own; `clockTouch`: the smallest real write, for the health check.
@@ -83,6 +84,8 @@ export type SqliteOwn =
   | 'pragmas'
   | 'appById'
   | 'bindingsUpsertPlainMany'
+  | 'bindingsOfTokens'
+  | 'bindingsOfAccounts'
   | 'outboxDue'
   | 'outboxLease'
   | 'clockGet'

@@ -59,6 +59,18 @@ export function capsContract(factory: StoreFactory): void {
       assert.deepEqual(await store.countBindings(app.id), { bindings: 1, tokens: 1, accounts: 1, quarantined: 0 });
     });
 
+    it('a batch of many keys sees every binding it touches (SQLite loads them 32 keys a statement)', async (t) => {
+      const { store } = await factory.open(t);
+      const app = await newApp(store, '1500000001', { maxTokensPerAccount: 1, maxAccountsPerToken: 100 });
+      const accounts = Array.from({ length: 70 }, (_, i) => acc(`a${String(i).padStart(2, '0')}`));
+      // 70 accounts on one token, then on another: each account keeps one token, so every one moves.
+      await outcomesOf(store, app.id, cmd([bind('old', ...accounts)]));
+      await outcomesOf(store, app.id, cmd([bind('new', ...accounts)]));
+      assert.deepEqual(await accountsOf(store, app, 'old'), []);
+      assert.equal((await accountsOf(store, app, 'new')).length, 70);
+      assert.deepEqual(await tokensOf(store, app, accounts[69]!), ['new']);
+    });
+
     it('an element listing more accounts than the cap fails with 1008007 and the others apply', async (t) => {
       const { store } = await factory.open(t);
       const app = await newApp(store, '1500000001', { maxTokensPerAccount: 100, maxAccountsPerToken: 2 });

@@ -24,6 +24,7 @@ import {
   rowToRewind,
 } from '../rows.ts';
 import type { Statements } from './sqlite-connection.ts';
+import { LOAD_KEYS } from './sqlite-queries.ts';
 
 export class SqliteBatchTransaction implements BatchTransaction {
   constructor(
@@ -45,14 +46,24 @@ export class SqliteBatchTransaction implements BatchTransaction {
     return row && { bodyHash: row.body_hash, result: row.result, createdAt: row.created_at };
   }
 
+  /** LOAD_KEYS keys a statement, the last chunk filled with its last key (an IN list ignores repeats). */
   loadBindings(tokens: string[], accounts: AccountKey[]): Binding[] {
     const found: Binding[] = [];
-    for (const token of tokens) {
-      for (const row of this.stmt.bindingsOfToken.all(this.appId, token) as BindingRow[]) found.push(rowToBinding(row));
+    const params: unknown[] = [];
+    for (let from = 0; from < tokens.length; from += LOAD_KEYS) {
+      params.length = 0;
+      params.push(this.appId);
+      for (let k = 0; k < LOAD_KEYS; k++) params.push(tokens[Math.min(from + k, tokens.length - 1)]);
+      for (const row of this.stmt.bindingsOfTokens.all(params) as BindingRow[]) found.push(rowToBinding(row));
     }
-    for (const key of accounts) {
-      const rows = this.stmt.bindingsOfAccount.all(this.appId, key.account, key.accountType) as BindingRow[];
-      for (const row of rows) found.push(rowToBinding(row));
+    for (let from = 0; from < accounts.length; from += LOAD_KEYS) {
+      params.length = 0;
+      params.push(this.appId);
+      for (let k = 0; k < LOAD_KEYS; k++) {
+        const key = accounts[Math.min(from + k, accounts.length - 1)]!;
+        params.push(key.account, key.accountType);
+      }
+      for (const row of this.stmt.bindingsOfAccounts.all(params) as BindingRow[]) found.push(rowToBinding(row));
     }
     return found;
   }

@@ -24,6 +24,13 @@ function historyOfSlices(index: string, where: string): string {
 /** Rows per statement of bindingsUpsert. */
 export const UPSERT_ROWS = 50;
 
+/**
+ * Keys per statement of bindingsOfTokens and bindingsOfAccounts; fewer keys fill the list by
+ * repeating the last (an IN list ignores repeats). One statement for a batch's 20 tokens took
+ * half the time of 20 statements of one key (a million bindings; docs/benchmarks-log.md).
+ */
+export const LOAD_KEYS = 32;
+
 export const SQL = {
   // wal_autocheckpoint 10000 pages (~40 MB): fewer, larger checkpoints; measured +25% durable writes (BENCHMARKS.md).
   // temp_store MEMORY: each batch of a group commit runs in a savepoint, whose journal of the pages it first
@@ -91,6 +98,10 @@ export const SQL = {
   bindingsOfToken: `SELECT ${BINDING_COLUMNS} FROM bindings WHERE app_id = ? AND token = ?`,
   bindingsOfAccount: `SELECT ${BINDING_COLUMNS} FROM bindings INDEXED BY bindings_by_account
       WHERE app_id = ? AND account = ? AND account_type = ?`,
+  bindingsOfTokens: `SELECT ${BINDING_COLUMNS} FROM bindings
+      WHERE app_id = ? AND token IN (${Array<string>(LOAD_KEYS).fill('?').join(', ')})`,
+  bindingsOfAccounts: `SELECT ${BINDING_COLUMNS} FROM bindings INDEXED BY bindings_by_account
+      WHERE app_id = ? AND (account, account_type) IN (VALUES ${Array<string>(LOAD_KEYS).fill('(?, ?)').join(', ')})`,
   bindingsUpsert: `INSERT INTO bindings (app_id, ${BINDING_COLUMNS}) VALUES ${BINDING_ROW} ${UPSERT_SET}`,
   /** Under the tpns rules: the token's binding of this account_type to another account. */
   bindingsOfSlotOthersDelete:
