@@ -321,15 +321,21 @@ try {
   const last = app(APPS - 1);
   const output = join(dir, 'export.ndjson');
   at = performance.now();
-  await bindery(
-    ['export', '--output', output, '--url', big.url, '--access-id', last.accessId, '--secret-key', last.secretKey],
-    {},
-  );
-  const exportSeconds = (performance.now() - at) / 1000;
-  figure(
-    `\`bindery export\` of one app (${n(PER_APP)} of ${n(TOTAL)}): ${exportSeconds.toFixed(1)} s, ${n(PER_APP / exportSeconds)} bindings/s, ${n(statSync(output).size / 1e6)} MB`,
-  );
-  rmSync(output);
+  try {
+    await bindery(
+      ['export', '--output', output, '--url', big.url, '--access-id', last.accessId, '--secret-key', last.secretKey],
+      {},
+    );
+    const exportSeconds = (performance.now() - at) / 1000;
+    figure(
+      `\`bindery export\` of one app (${n(PER_APP)} of ${n(TOTAL)}): ${exportSeconds.toFixed(1)} s, ${n(PER_APP / exportSeconds)} bindings/s, ${n(statSync(output).size / 1e6)} MB`,
+    );
+  } catch (error) {
+    figure(
+      `\`bindery export\` FAILED after ${((performance.now() - at) / 1000).toFixed(0)} s: ${(error as Error).message}`,
+    );
+  }
+  rmSync(output, { force: true });
 
   // 6. A backup while it serves.
   figure(await stores.backup());

@@ -97,7 +97,8 @@ export type SqliteOwn =
   | 'backupPosition';
 
 /**
- * PostgreSQL's own statements. `begin`, `exportBegin`: the transaction's settings. `migrationsLock`:
+ * PostgreSQL's own statements. `begin`, `exportBegin`: the transaction's settings; `exportInKeyOrder`:
+ * an export's pages read the primary key in order whatever the statistics say. `migrationsLock`:
  * instances that start together migrate once; `lockTimeout`: a migration waits for a lock only briefly. `appForUpdate`, `appLockExclusive`,
  * `locksWait`, `locksTry`, `appsOfGroup`, `appRaiseClock`, `bindingsForBatch`: a group commit of
  * many transactions at once (postgres-locks.ts, postgres-group-run.ts), the bind clock being a
@@ -108,6 +109,7 @@ export type SqliteOwn =
 export type PostgresOwn =
   | 'begin'
   | 'exportBegin'
+  | 'exportInKeyOrder'
   | 'migrationsLock'
   | 'lockTimeout'
   | 'appForUpdate'

@@ -139,6 +139,7 @@ export async function* exportBindings(
 ): AsyncGenerator<Binding[], void, undefined> {
   try {
     await client.query(SQL.exportBegin);
+    await client.query(SQL.exportInKeyOrder);
     for (let after: BindingKey = FIRST_BINDING_KEY; ; ) {
       const rows = await client.query<BindingRow>(SQL.bindingsExport, [
         appId,
