@@ -10,7 +10,14 @@ import { finished } from 'node:stream/promises';
 import { SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { stringify as toCsv } from 'csv-stringify';
-import { type AccountRef, type BatchoperateResponse, BinderyClient, type Platform, RetCode } from '../client/index.ts';
+import {
+  type AccountRef,
+  type BatchoperateResponse,
+  BinderyClient,
+  BinderyError,
+  type Platform,
+  RetCode,
+} from '../client/index.ts';
 import { CliError, EXIT } from './app-commands.ts';
 import { CSV_COLUMNS, checkCsv, countLines, format, openForWriting, readLines } from './binding-files.ts';
 import { table } from './table.ts';
@@ -209,18 +216,39 @@ export function registerClientCommands(program: Command): void {
   withConnection(program.command('export').description("write all of the app's bindings as NDJSON or CSV"))
     .option('--output <file>', 'write here instead of stdout')
     .option('--format <format>', 'ndjson or csv (default: from the file name, else ndjson)')
-    .action(async (o: Connection & { output?: string; format?: string }) => {
+    .option('--from-token <token>', "start at this token's bindings (to go on from an export that broke off)")
+    .action(async (o: Connection & { output?: string; format?: string; fromToken?: string }) => {
       const chosen = format(o.format, o.output);
       const out = o.output ? await openForWriting(o.output) : process.stdout;
       const csv = chosen === 'csv' ? toCsv({ header: true, columns: [...CSV_COLUMNS] }) : null;
       if (csv) csv.pipe(out);
       let count = 0;
+      let last = '';
       const started = Date.now();
-      for await (const record of client(o).exportBindings()) {
-        const ok = csv ? csv.write(record) : out.write(`${JSON.stringify(record)}\n`);
-        count++;
-        if (!ok) await once(csv ?? out, 'drain');
-        if (o.output && count % 50_000 === 0) process.stderr.write(`exported ${count} bindings\n`);
+      try {
+        for await (const record of client(o).exportBindings(
+          o.fromToken === undefined ? {} : { fromToken: o.fromToken },
+        )) {
+          const ok = csv ? csv.write(record) : out.write(`${JSON.stringify(record)}\n`);
+          count++;
+          last = record.token;
+          if (!ok) await once(csv ?? out, 'drain');
+          if (o.output && count % 50_000 === 0) process.stderr.write(`exported ${count} bindings\n`);
+        }
+      } catch (error) {
+        if (!(error instanceof BinderyError) || count === 0) throw error;
+        // What arrived is kept, and the message says how to go on from it.
+        if (csv) csv.end();
+        if (o.output) {
+          if (!csv) out.end();
+          await finished(out);
+        }
+        throw new CliError(
+          `${error.errMsg}\nthe export is incomplete: ${count} bindings were written` +
+            `${o.output ? ` to ${o.output}` : ''}, the last of token ${last}; to go on, run it again with ` +
+            `--from-token '${last}' (that token's bindings come again)${o.output ? ' and another --output' : ''}`,
+          EXIT.PARTIAL,
+        );
       }
       if (csv) csv.end();
       if (o.output) {

@@ -250,15 +250,40 @@ export class BinderyClient {
     }
   }
 
-  /** All of the app's bindings, streamed (GET /api/v1/export). */
-  async *exportBindings(): AsyncGenerator<BindingRecord> {
-    const response = await this.transport.send({ method: 'GET', path: '/api/v1/export', streamed: true });
+  /**
+   * All of the app's bindings in token order, streamed (GET /api/v1/export); with `fromToken`,
+   * from that token's bindings on. An export that does not reach its end throws a BinderyError
+   * once the bindings before the break are yielded: the server's last line when it ended the
+   * export (BINDERY_EXPORT_MAX_MS, 1008028; the store failing, 1008004), or -1 when the answer
+   * broke off. Go on with `fromToken` set to the last token yielded (its bindings come again).
+   */
+  async *exportBindings(options: { fromToken?: string } = {}): AsyncGenerator<BindingRecord> {
+    const query = options.fromToken === undefined ? '' : `?from_token=${encodeURIComponent(options.fromToken)}`;
+    const path = `/api/v1/export${query}`;
+    const response = await this.transport.send({ method: 'GET', path, streamed: true });
     if (!response.body) return;
     const lines = createInterface({
       input: Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>),
       crlfDelay: Infinity,
     });
-    for await (const line of lines) if (line.trim() !== '') yield JSON.parse(line) as BindingRecord;
+    let count = 0;
+    try {
+      for await (const line of lines) {
+        if (line.trim() === '') continue;
+        const record = JSON.parse(line) as BindingRecord | { ret_code: number; err_msg: string };
+        if ('ret_code' in record) throw new BinderyError(record.ret_code, record.err_msg, response.status);
+        count++;
+        yield record;
+      }
+    } catch (error) {
+      if (error instanceof BinderyError) throw error;
+      const cause = ((error as Error).cause as Error | undefined)?.message ?? (error as Error).message;
+      throw new BinderyError(
+        -1,
+        `GET ${path}: the answer broke off after ${count} bindings (${cause}); export again, or go on from the last token`,
+        0,
+      );
+    }
   }
 
   /** Sends bindings to POST /api/v1/import in chunks; each chunk is applied in transactions and safe to retry. */

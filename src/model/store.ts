@@ -142,6 +142,9 @@ export interface ReplicaStats {
   replicas: { name: string; lagMs: number | null; usable: boolean; problem: string | null }[];
 }
 
+/** An export's pages of bindings (BindingStore.exportBindings). */
+export type BindingPages = AsyncGenerator<Binding[], void, undefined>;
+
 /**
  * `deadline` (Unix ms), taken by the calls on a request's path: the call resolves or rejects by
  * then, whatever the database does (a backend that can wait on a network, PostgreSQL, rejects with
@@ -226,9 +229,11 @@ export interface BindingStore {
    * All of the app's bindings in key order (token, then account, then account_type, compared
    * bytewise), `pageSize` at a time, as ONE consistent snapshot: what was committed when the first
    * page was read, whatever is written meanwhile. The snapshot is held until the generator ends or
-   * is returned (a for-await loop does either), so always finish or return it.
+   * is returned (a for-await loop does either), so always finish or return it. `after`: a write
+   * position the snapshot must include (read replicas); `fromToken`: start at this token's
+   * bindings (an export going on from where one broke off).
    */
-  exportBindings(appId: number, pageSize: number, after?: string): AsyncGenerator<Binding[], void, undefined>;
+  exportBindings(appId: number, pageSize: number, after?: string, fromToken?: string): BindingPages;
 
   /**
    * Upserts the bindings exactly as given (platform and bound_at kept) in ONE durable transaction,

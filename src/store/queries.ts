@@ -6,8 +6,8 @@
  *
  * Where the dialects differ in shape, the name says what the statement does and the backend says
  * how: SQLite runs a plural statement once a row or key on the writer thread (a statement run costs
- * microseconds there), PostgreSQL runs it once with arrays that are unnested server-side (a round
- * trip costs a fraction of a millisecond there).
+ * microseconds there; a batch's loads, the hottest, go many keys a statement), PostgreSQL runs it
+ * once with arrays that are unnested server-side (a round trip costs a fraction of a millisecond there).
  */
 
 /** A statement, or statements run in order. */

@@ -1,12 +1,13 @@
 /** The CLI against running servers: bind/unbind/query, and an export -> import round trip of 100,000 bindings. */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { asBound } from '../../src/model/types.ts';
 import { tempDir } from '../support/helpers.ts';
-import { cli, cliServer } from '../support/server-process.ts';
+import { cli, cliAsync, cliServer } from '../support/server-process.ts';
 
 describe('bindery bind / unbind / query', () => {
   it('work against a running server, with human and --json output and exit codes', async (t) => {
@@ -172,6 +173,83 @@ describe('bindery export / import', () => {
     const a = readFileSync(join(dir, 'a.ndjson'), 'utf8');
     assert.equal(a.split('\n').length - 1, count);
     assert.equal(readFileSync(join(dir, 'b.ndjson'), 'utf8'), a, 'the two exports are identical');
+  });
+
+  it('an export that breaks off keeps what came, exits 4 saying how to go on, and --from-token goes on', async (t) => {
+    const count = 20_000;
+    const source = await cliServer(t, async (store, appId) => {
+      await store.importBindings(
+        appId,
+        Array.from({ length: count }, (_, i) =>
+          asBound({
+            token: `token-${i}`,
+            account: `user-${i % 7_000}`,
+            accountType: 0,
+            platform: null,
+            boundAt: 1 + i,
+          }),
+        ),
+      );
+    });
+    // A network in between that breaks the export's connection after 300,000 bytes.
+    const upstream = new URL(source.BINDERY_URL);
+    const proxy = createHttpServer((req, res) => {
+      const forward = httpRequest(
+        { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          let bytes = 0;
+          answer.on('data', (chunk: Buffer) => {
+            bytes += chunk.length;
+            if (bytes > 300_000) {
+              answer.destroy();
+              res.socket?.destroy();
+            } else res.write(chunk);
+          });
+          answer.on('end', () => res.end());
+        },
+      );
+      req.pipe(forward);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    t.after(() => proxy.close());
+    const address = proxy.address() as AddressInfo;
+    const dir = tempDir(t);
+
+    const broken = await cliAsync(['export', '--output', join(dir, 'a.ndjson')], {
+      ...source,
+      BINDERY_URL: `http://127.0.0.1:${address.port}`,
+    });
+    assert.equal(broken.status, 4, broken.stderr);
+    const resume = /--from-token '([^']+)'/.exec(broken.stderr);
+    assert.ok(resume, `the message says how to go on: ${broken.stderr}`);
+    assert.match(
+      broken.stderr,
+      /broke off after \d+ bindings.*\nthe export is incomplete: \d+ bindings were written to /s,
+    );
+    const first = readFileSync(join(dir, 'a.ndjson'), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
+    assert.ok(first.length > 0 && first.length < count, `part of it was kept: ${first.length}`);
+    assert.equal((JSON.parse(first.at(-1)!) as { token: string }).token, resume[1], 'the last token written');
+
+    const rest = await cliAsync(['export', '--output', join(dir, 'b.ndjson'), '--from-token', resume[1]!], source);
+    assert.equal(rest.status, 0, rest.stderr);
+    const second = readFileSync(join(dir, 'b.ndjson'), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
+    assert.equal(
+      (JSON.parse(second[0]!) as { token: string }).token,
+      resume[1],
+      "it starts with that token's bindings",
+    );
+    const whole = await cliAsync(['export', '--output', join(dir, 'c.ndjson')], source);
+    assert.equal(whole.status, 0, whole.stderr);
+    const all = readFileSync(join(dir, 'c.ndjson'), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
+    assert.equal(all.length, count);
+    assert.deepEqual([...new Set([...first, ...second])], all, 'the two parts are the whole export, in order');
   });
 
   it('round-trips CSV, and reports refused lines with their numbers and exit code 4', async (t) => {

@@ -273,6 +273,57 @@ describe('SDK retries', () => {
     assert.deepEqual(seen, ['t0', 't1', 't2'], 'what came before the stall was delivered');
   });
 
+  it("ends an export with the server's error when its last line is one, and reports one that broke off", async (t) => {
+    const binding = (i: number) => `${JSON.stringify({ token: `t${i}`, account: 'a', account_type: 0 })}\n`;
+    const ended = JSON.stringify({
+      ret_code: 1008028,
+      err_msg: 'export ended after 3600000 ms (BINDERY_EXPORT_MAX_MS)',
+    });
+    const { url, seen } = await stub(t, (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      // Two bindings, then: a third, the server's error line, or the connection cut once they are sent.
+      res.write(binding(0) + binding(1), () => {
+        if (req.url?.includes('from_token')) res.end(binding(2));
+        else if (req.headers['x-cut'] !== undefined) setTimeout(() => res.socket?.destroy(), 50);
+        else res.end(`${ended}\n`);
+      });
+    });
+    const exported = async (client: BinderyClient, options = {}) => {
+      const tokens: string[] = [];
+      try {
+        for await (const record of client.exportBindings(options)) tokens.push(record.token);
+        return { tokens };
+      } catch (error) {
+        return { tokens, error: error as BinderyError };
+      }
+    };
+    const bindery = new BinderyClient({ baseUrl: url, accessId: '1', secretKey: 'k', retries: 0 });
+    const ending = await exported(bindery);
+    assert.deepEqual(ending.tokens, ['t0', 't1'], 'the status line is not a binding');
+    assert.ok(ending.error instanceof BinderyError);
+    assert.deepEqual([ending.error.retCode, ending.error.errMsg], [1008028, JSON.parse(ended).err_msg]);
+
+    const cutting = new BinderyClient({
+      baseUrl: url,
+      accessId: '1',
+      secretKey: 'k',
+      retries: 0,
+      fetch: (input, init) => fetch(input, { ...init, headers: { ...init?.headers, 'x-cut': '1' } }),
+    });
+    const cut = await exported(cutting);
+    assert.deepEqual(cut.tokens, ['t0', 't1']);
+    assert.ok(cut.error instanceof BinderyError);
+    assert.equal(cut.error.retCode, -1);
+    assert.match(
+      cut.error.errMsg,
+      /^GET \/api\/v1\/export: the answer broke off after 2 bindings \(.+\); export again/,
+    );
+
+    const resumed = await exported(bindery, { fromToken: 't1 &x' });
+    assert.deepEqual(resumed, { tokens: ['t0', 't1', 't2'] });
+    assert.equal(seen.at(-1)!.url, '/api/v1/export?from_token=t1%20%26x');
+  });
+
   it('retries network errors and then reports them', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));

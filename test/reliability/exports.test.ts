@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
+import pg from 'pg';
 import { AppService } from '../../src/domain/app-service.ts';
 import type { BindingStore } from '../../src/model/store.ts';
 import { asBound, type Binding } from '../../src/model/types.ts';
@@ -272,5 +273,65 @@ describe('fair shares of the export slots', () => {
     assert.equal(again.status, 200);
     await again.body?.cancel();
     assert.equal(server.child.exitCode, null);
+  });
+});
+
+describe('an export the store fails midway', () => {
+  it('PostgreSQL: its connection killed under writes, the answer ends with a 1008004 line, and the next export is whole', async (t) => {
+    const ACCOUNTS = 150_000;
+    const url = await postgres.createDatabase();
+    const store = await PostgresStore.open(url, { timeoutMs: 5000, poolSize: 2 });
+    const { auth } = await seed(store, ACCOUNTS);
+    await store.close();
+    const server = await startServer({
+      BINDERY_DATABASE_URL: url,
+      BINDERY_BOOTSTRAP_APP: 'false',
+      BINDERY_LOG_LEVEL: 'fatal',
+    });
+    t.after(() => stopServer(server));
+
+    const bad = await fetch(`${server.url}/api/v1/export?from_token=`, { headers: { authorization: auth } });
+    assert.equal(bad.status, 400);
+    assert.deepEqual(
+      (({ ret_code, err_msg }) => ({ ret_code, err_msg }))((await bad.json()) as { ret_code: number; err_msg: string }),
+      { ret_code: 1008006, err_msg: 'from_token: empty' },
+    );
+
+    const writers = moveAccounts(server, auth, ACCOUNTS);
+    const response = await fetch(`${server.url}/api/v1/export`, { headers: { authorization: auth } });
+    assert.equal(response.status, 200);
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = decoder.decode((await reader.read()).value, { stream: true });
+    // The client reads no more for now: the export waits between two pages, its transaction open.
+    await sleep(300);
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    const { rows } = await admin.query(`SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity
+      WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%ORDER BY token, account, account_type%'`);
+    await admin.end();
+    assert.deepEqual(rows, [{ done: true }], "the export's own connection");
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    const lines = text.split('\n').filter((l) => l !== '');
+    const last = JSON.parse(lines.at(-1)!) as { ret_code?: number; err_msg?: string };
+    assert.equal(last.ret_code, 1008004, `the last line says it broke off: ${lines.at(-1)}`);
+    assert.match(String(last.err_msg), /^export broke off with \d+ bindings sent: the store became unavailable/);
+    assert.ok(lines.length - 1 < ACCOUNTS, 'before the end');
+    assert.ok(
+      lines.slice(0, -1).every((l) => 'token' in (JSON.parse(l) as object)),
+      'every line before it is a binding',
+    );
+
+    const acknowledged = await writers.stop();
+    assert.ok(acknowledged.length > 0, 'writes were answered meanwhile');
+    assert.equal((await fetch(`${server.url}/readyz`)).status, 200, 'the server serves on');
+    const whole = await exportLines(server, auth);
+    assert.equal(whole.status, 200);
+    assert.equal(whole.lines.length, ACCOUNTS, 'every account, bound once');
+    assert.equal(new Set(whole.lines.map((l) => l.account)).size, ACCOUNTS);
   });
 });

@@ -13,11 +13,13 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { bindingLine } from '../../domain/binding-lines.ts';
 import { IMPORT_BATCH, IMPORT_ERRORS_SHOWN, runImport } from '../../domain/run-import.ts';
-import { ApiError, apiError, RetCode } from '../../errors.ts';
+import { checkToken } from '../../domain/validate-fields.ts';
+import { ApiError, apiError, RetCode, StoreError } from '../../errors.ts';
 import { idempotencyKeyOf } from '../idempotency-key.ts';
 import { answerPosition, readContext } from '../position.ts';
 import { type TenantOptions, tenantOf } from '../tenant.ts';
 import { errorResponses, status } from '../tpns/schemas.ts';
+import { valid } from './bindings-view.ts';
 import { fileLines } from './file-lines.ts';
 import { spool } from './import-spool.ts';
 
@@ -79,8 +81,18 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
           'At most BINDERY_EXPORT_PER_APP exports of one app (default 2) and BINDERY_EXPORT_CONCURRENCY of all ' +
           'apps (4) stream at once per instance; one more is answered 429 (1008028) with Retry-After. An export ' +
           'still running after BINDERY_EXPORT_MAX_MS (1 h) ends with the line ' +
-          '{"ret_code":1008028,"err_msg":"export ended after …"} instead of a binding; one whose client reads ' +
+          '{"ret_code":1008028,"err_msg":"export ended after …"} instead of a binding, and one the store fails ' +
+          'midway with {"ret_code":1008004,"err_msg":"export broke off …"}; one whose client reads ' +
           'nothing for BINDERY_EXPORT_IDLE_MS (30 s) is cut off.',
+        querystring: Type.Object({
+          from_token: Type.Optional(
+            Type.String({
+              description:
+                "start at this token's bindings, in token order (bytewise): to go on from an export that broke off, " +
+                'give the last token received (its bindings come again, whole)',
+            }),
+          ),
+        }),
         produces: ['application/x-ndjson'],
         response: errorResponses,
       },
@@ -88,6 +100,8 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
     async (request, reply) => {
       const tenant = await tenantOf(request, options, Buffer.alloc(0));
       const { after } = readContext(request);
+      const given = (request.query as { from_token?: string }).from_token;
+      const fromToken = given === undefined ? undefined : valid(checkToken(given, 'from_token', options.maxTokenBytes));
       const mine = exportingFor.get(tenant.id) ?? 0;
       if (mine >= options.exportPerApp) throw apiError.appExportsBusy(mine, EXPORT_RETRY_AFTER_S);
       if (exporting >= options.exportConcurrency) throw apiError.exportsBusy(exporting, EXPORT_RETRY_AFTER_S);
@@ -110,14 +124,14 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
       let sent = 0;
       async function* lines() {
         try {
-          for await (const page of store.exportBindings(tenant.id, EXPORT_PAGE, after)) {
+          for await (const page of store.exportBindings(tenant.id, EXPORT_PAGE, after, fromToken)) {
             if (overdue) {
               request.log.warn({ accessId: tenant.accessId, sent }, 'export ended: it ran past BINDERY_EXPORT_MAX_MS');
               yield `${JSON.stringify(
                 status(
                   RetCode.RATE_LIMITED,
                   `export ended after ${options.exportMaxMs} ms (BINDERY_EXPORT_MAX_MS) with ${sent} bindings sent; ` +
-                    'it is incomplete: read faster, or export again from the last token (after=)',
+                    'it is incomplete: read faster, or go on from the last token received (from_token=)',
                 ),
               )}\n`;
               return;
@@ -126,6 +140,17 @@ export async function bulkRoutes(app: FastifyInstance, options: BulkRouteOptions
             yield page.map((b) => `${JSON.stringify(bindingLine(b))}\n`).join('');
             await setImmediate(); // every other request gets its turn between two pages
           }
+        } catch (error) {
+          // The answer began as a success: its last line says that it is incomplete, and why.
+          request.log.error({ err: error, accessId: tenant.accessId, sent }, 'export broke off');
+          const why = error instanceof StoreError ? 'the store became unavailable' : 'an internal error';
+          yield `${JSON.stringify(
+            status(
+              RetCode.INTERNAL,
+              `export broke off with ${sent} bindings sent: ${why} (the server's log says more); it is ` +
+                'incomplete: export again, or go on from the last token received (from_token=)',
+            ),
+          )}\n`;
         } finally {
           // The slot is free once the store's snapshot is, not once the client has read the rest.
           release();

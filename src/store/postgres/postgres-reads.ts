@@ -122,9 +122,8 @@ export async function bindingsOf(
   return rows.map(rowToBinding);
 }
 
-/** Where a keyset page of an export starts: strictly after this key (the first page: after every key). */
+/** Where a keyset page of an export starts: strictly after this key. */
 type BindingKey = AccountKey & { token: string };
-const FIRST_BINDING_KEY: BindingKey = { token: '', account: '', accountType: -1 };
 
 /**
  * Pages in key order inside one REPEATABLE READ READ ONLY transaction, on a connection of its own
@@ -136,11 +135,13 @@ export async function* exportBindings(
   client: DedicatedClient,
   appId: number,
   pageSize: number,
+  fromToken: string,
 ): AsyncGenerator<Binding[], void, undefined> {
   try {
     await client.query(SQL.exportBegin);
     await client.query(SQL.exportInKeyOrder);
-    for (let after: BindingKey = FIRST_BINDING_KEY; ; ) {
+    // Before every binding of fromToken: an account is never empty and an account_type never negative.
+    for (let after: BindingKey = { token: fromToken, account: '', accountType: -1 }; ; ) {
       const rows = await client.query<BindingRow>(SQL.bindingsExport, [
         appId,
         after.token,

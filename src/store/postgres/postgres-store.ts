@@ -19,6 +19,7 @@ import type {
   AccountOfToken,
   AppCounts,
   AppPatch,
+  BindingPages,
   BindingStore,
   BindingsOf,
   DeliveryOutcome,
@@ -325,10 +326,11 @@ export class PostgresStore implements BindingStore {
     return reads.bindingsOf(this.readBound, appId, of, deadline, after);
   }
 
-  async *exportBindings(appId: number, pageSize: number, after?: string): AsyncGenerator<Binding[], void, undefined> {
+  async *exportBindings(appId: number, pageSize: number, after?: string, fromToken = ''): BindingPages {
     if (this.closing) throw new StoreError('the store is closed', true);
     if (this.notStarted) throw this.notStarted;
-    yield* reads.exportBindings(await this.reads.dedicated(appId, after, 'export bindings'), appId, pageSize);
+    const client = await this.reads.dedicated(appId, after, 'export bindings');
+    yield* reads.exportBindings(client, appId, pageSize, fromToken);
   }
 
   importBindings(appId: number, bindings: Binding[], slots = false): Promise<number> {

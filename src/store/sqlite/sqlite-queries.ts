@@ -121,7 +121,8 @@ export const SQL = {
   dueToPurge: `SELECT DISTINCT token FROM (SELECT token FROM bindings INDEXED BY bindings_quarantined
       WHERE app_id = ? AND quarantined_at < ? LIMIT ?)`,
 
-  bindingsExport: `SELECT ${BINDING_COLUMNS} FROM bindings WHERE app_id = ? ORDER BY token, account, account_type`,
+  bindingsExport: `SELECT ${BINDING_COLUMNS} FROM bindings WHERE app_id = ? AND token >= ?
+      ORDER BY token, account, account_type`,
 
   historyInsert: `INSERT INTO history (app_id, at, operator_type, cause, token, account, account_type, platform,
       op_type, op_id, request_id, created)

@@ -185,11 +185,17 @@ export class SqliteReads {
    * cannot be checkpointed past that snapshot, so it grows by what is written during the export
    * and is truncated at the first checkpoint after it.
    */
-  async *exportBindings(appId: number, pageSize: number): AsyncGenerator<Binding[], void, undefined> {
+  async *exportBindings(
+    appId: number,
+    pageSize: number,
+    fromToken: string,
+  ): AsyncGenerator<Binding[], void, undefined> {
     if (this.closed()) throw new StoreError('the store is closed', true);
     const db = this.sqliteCall(() => openSqliteReader(this.file, READ_BUSY_TIMEOUT_MS));
     try {
-      const rows = this.sqliteCall(() => db.prepare(SQL.bindingsExport).iterate(appId) as IterableIterator<BindingRow>);
+      const rows = this.sqliteCall(
+        () => db.prepare(SQL.bindingsExport).iterate(appId, fromToken) as IterableIterator<BindingRow>,
+      );
       try {
         for (;;) {
           const page = this.sqliteCall(() => {

@@ -20,6 +20,7 @@ import type {
   AccountOfToken,
   AppCounts,
   AppPatch,
+  BindingPages,
   BindingStore,
   BindingsOf,
   DeliveryOutcome,
@@ -297,8 +298,8 @@ export class SqliteStore implements BindingStore {
     return this.reads.bindingsOf(appId, of);
   }
 
-  exportBindings(appId: number, pageSize: number): AsyncGenerator<Binding[], void, undefined> {
-    return this.reads.exportBindings(appId, pageSize);
+  exportBindings(appId: number, pageSize: number, _after?: string, fromToken = ''): BindingPages {
+    return this.reads.exportBindings(appId, pageSize, fromToken);
   }
 
   async importBindings(appId: number, bindings: Binding[], slots = false): Promise<number> {
