@@ -3,6 +3,7 @@
  * holds the whole database, so the app is locked by then). Every call answers at once.
  */
 
+import type { Statement } from 'better-sqlite3';
 import type {
   BatchResult,
   BatchTransaction,
@@ -46,24 +47,20 @@ export class SqliteBatchTransaction implements BatchTransaction {
     return row && { bodyHash: row.body_hash, result: row.result, createdAt: row.created_at };
   }
 
-  /** LOAD_KEYS keys a statement, the last chunk filled with its last key (an IN list ignores repeats). */
   loadBindings(tokens: string[], accounts: AccountKey[]): Binding[] {
+    return [
+      ...this.loadByKeys(this.stmt.bindingsOfTokens, tokens, (token) => [token]),
+      ...this.loadByKeys(this.stmt.bindingsOfAccounts, accounts, (key) => [key.account, key.accountType]),
+    ];
+  }
+
+  /** LOAD_KEYS keys a statement, the last chunk filled with its last key (an IN list ignores repeats). */
+  private loadByKeys<K>(statement: Statement, keys: K[], paramsOf: (key: K) => unknown[]): Binding[] {
     const found: Binding[] = [];
-    const params: unknown[] = [];
-    for (let from = 0; from < tokens.length; from += LOAD_KEYS) {
-      params.length = 0;
-      params.push(this.appId);
-      for (let k = 0; k < LOAD_KEYS; k++) params.push(tokens[Math.min(from + k, tokens.length - 1)]);
-      for (const row of this.stmt.bindingsOfTokens.all(params) as BindingRow[]) found.push(rowToBinding(row));
-    }
-    for (let from = 0; from < accounts.length; from += LOAD_KEYS) {
-      params.length = 0;
-      params.push(this.appId);
-      for (let k = 0; k < LOAD_KEYS; k++) {
-        const key = accounts[Math.min(from + k, accounts.length - 1)]!;
-        params.push(key.account, key.accountType);
-      }
-      for (const row of this.stmt.bindingsOfAccounts.all(params) as BindingRow[]) found.push(rowToBinding(row));
+    for (let from = 0; from < keys.length; from += LOAD_KEYS) {
+      const params: unknown[] = [this.appId];
+      for (let k = 0; k < LOAD_KEYS; k++) params.push(...paramsOf(keys[Math.min(from + k, keys.length - 1)]!));
+      for (const row of statement.all(params) as BindingRow[]) found.push(rowToBinding(row));
     }
     return found;
   }
